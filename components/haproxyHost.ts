@@ -1,0 +1,106 @@
+// The machine HAProxy runs on: this host (dev) or the `<prefix>haproxy` Incus instance
+// (staging/prod). Commands are built for either, then run through the exec seam.
+
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { Cmd, cmdError, check, run } from "./exec";
+import { execCmd, filePushCmd, getInstance } from "./incus";
+
+export type HaproxyHost =
+    | { readonly placement: "host" }
+    | { readonly placement: "incus"; readonly instance: string; readonly remote?: string };
+
+/** Wraps argv so it runs on the HAProxy host. */
+export function onHost(host: HaproxyHost, argv: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Cmd {
+    if (host.placement === "host") return { argv, input: opts.input, timeoutMs: opts.timeoutMs ?? 30_000 };
+    return execCmd({ remote: host.remote }, host.instance, argv, opts);
+}
+
+export function describeHost(host: HaproxyHost): string {
+    return host.placement === "host" ? "this host" : `instance ${host.remote ? host.remote + ":" : ""}${host.instance}`;
+}
+
+/** True when the HAProxy host exists at all (an absent instance has no state and serves nothing). */
+export async function hostExists(host: HaproxyHost): Promise<boolean> {
+    if (host.placement === "host") return true;
+    const inst = await getInstance({ remote: host.remote }, host.instance);
+    return inst !== undefined && inst.status === "Running";
+}
+
+/** Reads a file on the HAProxy host; undefined when it does not exist. */
+export async function readHostFile(host: HaproxyHost, file: string): Promise<string | undefined> {
+    if (host.placement === "host") {
+        try {
+            return fs.readFileSync(file, "utf8");
+        } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+            throw e;
+        }
+    }
+    const cmd = onHost(host, ["cat", "--", file]);
+    const r = await run(cmd);
+    if (r.code === 0) return r.stdout;
+    if (/No such file/i.test(r.stderr)) return undefined;
+    throw cmdError(cmd, r, `cannot read ${file} on ${describeHost(host)}`);
+}
+
+/** Replaces a file atomically: write a temp file beside it, then rename over it. */
+export async function writeHostFile(host: HaproxyHost, file: string, content: string): Promise<void> {
+    const tmp = `${file}.tmp-${process.pid}`;
+    if (host.placement === "host") {
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        const fd = fs.openSync(tmp, "w", 0o644);
+        try {
+            fs.writeSync(fd, content);
+            fs.fsyncSync(fd);
+        } finally {
+            fs.closeSync(fd);
+        }
+        fs.renameSync(tmp, file);
+        return;
+    }
+    const local = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "bluegreen-")), path.basename(file));
+    try {
+        fs.writeFileSync(local, content);
+        await check(filePushCmd({ remote: host.remote }, host.instance, local, tmp), `cannot write ${file} on ${describeHost(host)}`);
+        await check(onHost(host, ["mv", "-f", "--", tmp, file]), `cannot write ${file} on ${describeHost(host)}`);
+    } finally {
+        fs.rmSync(path.dirname(local), { recursive: true, force: true });
+    }
+}
+
+/** Copies a file on the HAProxy host atomically (used for `.bak`). A missing source is a no-op. */
+export async function copyHostFile(host: HaproxyHost, from: string, to: string): Promise<boolean> {
+    const content = await readHostFile(host, from);
+    if (content === undefined) return false;
+    await writeHostFile(host, to, content);
+    return true;
+}
+
+export async function appendHostFile(host: HaproxyHost, file: string, line: string): Promise<void> {
+    if (host.placement === "host") {
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.appendFileSync(file, line);
+        return;
+    }
+    await check(onHost(host, ["mkdir", "-p", "--", path.posix.dirname(file)]));
+    await check(onHost(host, ["tee", "-a", "--", file], { input: line }), `cannot append to ${file} on ${describeHost(host)}`);
+}
+
+/** Renames a file on the HAProxy host; atomic within one filesystem. */
+export async function renameHostFile(host: HaproxyHost, from: string, to: string): Promise<void> {
+    if (host.placement === "host") {
+        fs.renameSync(from, to);
+        return;
+    }
+    await check(onHost(host, ["mv", "-f", "--", from, to]), `cannot rename ${from} on ${describeHost(host)}`);
+}
+
+export async function removeHostFile(host: HaproxyHost, file: string): Promise<void> {
+    if (host.placement === "host") {
+        fs.rmSync(file, { force: true });
+        return;
+    }
+    await check(onHost(host, ["rm", "-f", "--", file]), `cannot remove ${file} on ${describeHost(host)}`);
+}

@@ -1,0 +1,68 @@
+// Names and ports derived from config. Pure: the same config always gives the same names.
+
+export const COLORS = ["blue", "green"] as const;
+export type Color = (typeof COLORS)[number];
+
+export function otherColor(color: Color): Color {
+    return color === "blue" ? "green" : "blue";
+}
+
+/** `<prefix><component>-<color>`, the seeds' `veza-backend-blue`. */
+export function containerName(prefix: string, component: string, color: Color): string {
+    return `${prefix}${component}-${color}`;
+}
+
+/** The staging/prod HAProxy instance, `<prefix>haproxy`. */
+export function haproxyInstanceName(prefix: string): string {
+    return `${prefix}haproxy`;
+}
+
+/** Each component owns two consecutive loopback ports: blue on `hostPort`, green on `hostPort + 1`. */
+export function colorHostPort(hostPort: number, color: Color): number {
+    return color === "blue" ? hostPort : hostPort + 1;
+}
+
+export function haproxyBackendName(component: string): string {
+    return `be_${component}`;
+}
+
+/** Where HAProxy keeps its files on the host that runs it. */
+export interface HaproxyLayout {
+    readonly configPath: string;
+    readonly adminSocket: string;
+    readonly masterSocket: string;
+    readonly pidFile: string;
+    /** Where haproxy's own messages go (host placement; in an instance, the app log). */
+    readonly logFile: string;
+    /** Holds `active-color` and `history`, as the seeds' /var/lib/veza. */
+    readonly stateDir: string;
+}
+
+export type Placement = "host" | "incus";
+
+/**
+ * Host placement shares one machine between stacks, so everything lives under a
+ * per-stack directory. Inside the `<prefix>haproxy` instance the Debian paths are free.
+ */
+export function haproxyLayout(placement: Placement, app: string, stack: string, dir?: string): HaproxyLayout {
+    if (placement === "host") {
+        const base = dir ?? `/var/lib/${app}/${stack}`;
+        return {
+            configPath: `${base}/haproxy.cfg`,
+            adminSocket: `${base}/admin.sock`,
+            masterSocket: `${base}/master.sock`,
+            pidFile: `${base}/haproxy.pid`,
+            logFile: `${base}/haproxy.log`,
+            stateDir: base,
+        };
+    }
+    // Not haproxy.cfg: the Debian package ships one, and bluegreen must not mistake it for its own.
+    return {
+        configPath: "/etc/haproxy/bluegreen.cfg",
+        adminSocket: "/run/haproxy/admin.sock",
+        masterSocket: "/run/haproxy/master.sock",
+        pidFile: "/run/haproxy/haproxy.pid",
+        logFile: "/var/log/bluegreen-app.log",
+        stateDir: dir ?? `/var/lib/${app}`,
+    };
+}

@@ -1,0 +1,59 @@
+// Fast rollback (seed: rollback.yml mode=fast) is a flip of bluegreen:active back to
+// the previous color. Before HAProxy is touched, every container of the target color
+// must exist, be RUNNING and answer its health check; otherwise the flip would land
+// on dead backends, so it is refused with the next step: a full rollback.
+
+import { refused } from "./errors";
+import { judge, probe } from "./health";
+import { IncusTarget, getInstance } from "./incus";
+import { Color, otherColor } from "./naming";
+
+export interface TargetContainer {
+    readonly container: string;
+    readonly port: number;
+    readonly healthPath: string;
+    readonly release: string;
+}
+
+export interface ContainerCheck {
+    readonly container: string;
+    /** Incus status in capitals (RUNNING, STOPPED), or ABSENT. */
+    readonly status: string;
+    readonly healthy: boolean;
+    readonly reason: string;
+}
+
+/** Pure: the refusal for a target color that cannot take traffic, or undefined. */
+export function precheckRefusal(color: Color, checks: readonly ContainerCheck[]): string | undefined {
+    const bad = checks.filter((c) => c.status !== "RUNNING" || !c.healthy);
+    if (bad.length === 0) return undefined;
+    const what = bad
+        .map((c) => (c.status === "ABSENT" ? `${c.container} does not exist` : c.status !== "RUNNING" ? `${c.container} is ${c.status}` : `${c.container} is unhealthy (${c.reason})`))
+        .join("; ");
+    const previous = otherColor(color);
+    return (
+        `switching traffic to ${color} (fast rollback) needs every ${color} container RUNNING and healthy; ${what}. ` +
+        `Set bluegreen:colors.${color}.release to redeploy ${color} (full rollback), or keep bluegreen:active: ${previous}. ` +
+        `HAProxy was not touched.`
+    );
+}
+
+/** Looks at each target container: exists, RUNNING, healthy with the expected release. */
+export async function checkTargets(target: IncusTarget, targets: readonly TargetContainer[], timeoutMs: number): Promise<ContainerCheck[]> {
+    return Promise.all(
+        targets.map(async (t) => {
+            const inst = await getInstance(target, t.container);
+            if (!inst) return { container: t.container, status: "ABSENT", healthy: false, reason: "absent" };
+            const status = inst.status.toUpperCase();
+            if (status !== "RUNNING") return { container: t.container, status, healthy: false, reason: status };
+            const v = judge(await probe(`http://127.0.0.1:${t.port}${t.healthPath}`, timeoutMs), t.release);
+            return { container: t.container, status, healthy: v.healthy, reason: v.reason };
+        }),
+    );
+}
+
+/** Throws a refusal unless every target container can take traffic. */
+export async function assertColorReady(target: IncusTarget, color: Color, targets: readonly TargetContainer[], timeoutMs: number): Promise<void> {
+    const refusal = precheckRefusal(color, await checkTargets(target, targets, timeoutMs));
+    if (refusal) throw refused(refusal);
+}

@@ -1,0 +1,42 @@
+// Builds the example app's release tarball. Deterministic: the same release and
+// broken mode always give the same bytes, so republishing is a no-op.
+
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as zlib from "zlib";
+import { Cmd, check } from "../components/exec";
+
+export const BROKEN_MODES = ["health", "latency", "errors"] as const;
+export type BrokenMode = (typeof BROKEN_MODES)[number];
+
+/** The release's entry point: the image's init runs `/opt/bluegreen/app/start`. */
+export const START_SCRIPT = '#!/bin/sh\nexec node "$(dirname "$0")/server.js"\n';
+
+/** Pure: a tar command whose output depends only on the files' names and contents. */
+export function tarCmd(dir: string, out: string): Cmd {
+    return {
+        argv: ["tar", "--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-cf", out, "-C", dir, "."],
+    };
+}
+
+export async function buildExampleArtifact(release: string, broken?: BrokenMode): Promise<Buffer> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bluegreen-example-"));
+    try {
+        const app = path.join(dir, "app");
+        fs.mkdirSync(app);
+        fs.copyFileSync(path.join(__dirname, "server.js"), path.join(app, "server.js"));
+        fs.writeFileSync(path.join(app, "release.json"), JSON.stringify({ release, ...(broken ? { broken } : {}) }) + "\n");
+        fs.writeFileSync(path.join(app, "start"), START_SCRIPT, { mode: 0o755 });
+        fs.chmodSync(path.join(app, "start"), 0o755);
+        fs.chmodSync(path.join(app, "server.js"), 0o644);
+        fs.chmodSync(path.join(app, "release.json"), 0o644);
+        fs.chmodSync(app, 0o755);
+        const tar = path.join(dir, "release.tar");
+        await check(tarCmd(app, tar), "cannot build the example artifact");
+        // gzip with a zero mtime in its header keeps the bytes reproducible.
+        return zlib.gzipSync(fs.readFileSync(tar), { level: 9 });
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}

@@ -1,0 +1,94 @@
+// The example app bluegreen deploys in dev and in tests: an HTTP service with a
+// health endpoint and Prometheus metrics. Plain Node (18+), no dependencies.
+// A release can be built deliberately broken: health | latency | errors.
+"use strict";
+const http = require("http");
+const fs = require("fs");
+const path = require("path");
+
+const meta = readMeta();
+const release = meta.release || process.env.BLUEGREEN_RELEASE || "unknown";
+const broken = meta.broken || "";
+const color = process.env.BLUEGREEN_COLOR || "none";
+const component = process.env.BLUEGREEN_COMPONENT || "app";
+const healthPath = process.env.BLUEGREEN_HEALTH_PATH || "/health";
+const port = Number(process.env.PORT || 8080);
+const host = process.env.HOST || "127.0.0.1";
+
+const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const bucketCounts = BUCKETS.map(() => 0);
+let durationSum = 0;
+let durationCount = 0;
+const byCode = new Map();
+let served = 0;
+
+function readMeta() {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(__dirname, "release.json"), "utf8"));
+  } catch (e) {
+    return {};
+  }
+}
+
+function observe(seconds, code) {
+  durationSum += seconds;
+  durationCount += 1;
+  BUCKETS.forEach((le, i) => {
+    if (seconds <= le) bucketCounts[i] += 1;
+  });
+  byCode.set(code, (byCode.get(code) || 0) + 1);
+}
+
+function metrics() {
+  const l = `component="${component}",color="${color}",release="${release}"`;
+  const out = [
+    "# HELP http_request_duration_seconds Duration of HTTP requests, health checks excluded.",
+    "# TYPE http_request_duration_seconds histogram",
+  ];
+  BUCKETS.forEach((le, i) => out.push(`http_request_duration_seconds_bucket{${l},le="${le}"} ${bucketCounts[i]}`));
+  out.push(`http_request_duration_seconds_bucket{${l},le="+Inf"} ${durationCount}`);
+  out.push(`http_request_duration_seconds_sum{${l}} ${durationSum}`);
+  out.push(`http_request_duration_seconds_count{${l}} ${durationCount}`);
+  out.push("# HELP http_requests_total HTTP requests by status code, health checks excluded.");
+  out.push("# TYPE http_requests_total counter");
+  for (const [code, n] of [...byCode.entries()].sort()) out.push(`http_requests_total{${l},code="${code}"} ${n}`);
+  return out.join("\n") + "\n";
+}
+
+function send(res, status, body, type) {
+  res.writeHead(status, {
+    "content-type": type || "application/json",
+    "x-release": release,
+    "x-color": color,
+    "x-component": component,
+  });
+  res.end(body);
+}
+
+const server = http.createServer((req, res) => {
+  const url = (req.url || "/").split("?")[0];
+  if (url === healthPath || url.endsWith("/health")) {
+    if (broken === "health") return send(res, 500, JSON.stringify({ status: "broken", release }) + "\n");
+    return send(res, 200, JSON.stringify({ status: "ok", component, color, release }) + "\n");
+  }
+  if (url === "/metrics") return send(res, 200, metrics(), "text/plain; version=0.0.4");
+  const started = process.hrtime.bigint();
+  const finish = (status) => {
+    observe(Number(process.hrtime.bigint() - started) / 1e9, status);
+    send(res, status, JSON.stringify({ component, color, release, path: url }) + "\n");
+  };
+  served += 1;
+  if (broken === "errors" && served % 10 < 3) return finish(500);
+  if (broken === "latency") return setTimeout(() => finish(200), 800);
+  return finish(200);
+});
+server.keepAliveTimeout = 65000;
+server.listen(port, host, () => {
+  console.log(`${component}/${color} release ${release}${broken ? ` (broken: ${broken})` : ""} listening on ${host}:${port}`);
+});
+for (const sig of ["SIGTERM", "SIGINT"]) {
+  process.on(sig, () => {
+    server.close(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  });
+}

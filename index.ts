@@ -1,0 +1,24 @@
+// The bluegreen program: one stack = one environment (dev, staging, prod).
+// Every operation (deploy, switch, rollback, cleanup) is a change to this stack's config.
+
+import * as pulumi from "@pulumi/pulumi";
+import { BlueGreenApp } from "./components/app";
+import { loadConfig } from "./components/config";
+
+// Internal to the SDK (its version is pinned): tells secret keys from plain ones.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
+
+const config = loadConfig(pulumi.runtime.allConfig(), isConfigSecret, pulumi.getStack());
+const artifactToken = new pulumi.Config("bluegreen").getSecret("artifactToken");
+
+const app = new BlueGreenApp(config.prefix.replace(/-$/, "") || "app", { config, artifactToken });
+
+/** The frontend URL: HAProxy's loopback frontend. */
+export const url = app.url;
+/** The color HAProxy serves. */
+export const activeColor = app.activeColor;
+/** The release each present color runs, e.g. { blue: "1a2b3c4", green: "5d6e7f8" }. */
+export const releases = app.releases;
+/** Container names, by color and component. */
+export const containers = app.containerNames;

@@ -1,0 +1,182 @@
+// The offline runner: `npm run local -- <preview|up|refresh|destroy|outputs> --stack <name> [--json]`.
+// Runs the Pulumi program without the Pulumi CLI (see runner/engine.ts).
+
+import * as fs from "fs";
+import * as path from "path";
+import { Engine, RunResult } from "./engine";
+import { Project, UsageError, loadProject, loadStackConfig, setStackConfig } from "./project";
+import { isSecretWrapper } from "./secrets";
+import { loadState, statePath } from "./state";
+
+const USAGE = `usage: npm run local -- <command> --stack <name> [options]
+
+commands:
+  preview     show each resource's planned step and property changes; changes nothing
+  up          create, update, replace and delete resources to match the program
+  refresh     read live state; drift shows as changes
+  destroy     delete every resource of the stack
+  outputs     print the stack outputs
+  config set <key> <value> [--secret]
+              write a value into Pulumi.<stack>.yaml (secrets use PULUMI_CONFIG_PASSPHRASE)
+
+options:
+  --stack <name>        stack to operate on (required)
+  --json                machine-readable output on stdout (progress goes to stderr)
+  --config-file <file>  use this file instead of Pulumi.<stack>.yaml
+  --cwd <dir>           project directory (default: the current directory)
+  --show-secrets        print secret outputs in plaintext`;
+
+interface Args {
+    command: string;
+    positional: string[];
+    stack?: string;
+    json: boolean;
+    configFile?: string;
+    cwd: string;
+    showSecrets: boolean;
+    secret: boolean;
+}
+
+export function parseArgs(argv: readonly string[]): Args {
+    const a: Args = { command: "", positional: [], json: false, cwd: process.cwd(), showSecrets: false, secret: false };
+    for (let i = 0; i < argv.length; i++) {
+        const arg = argv[i];
+        const value = () => {
+            const v = argv[++i];
+            if (v === undefined || v.startsWith("--")) throw new UsageError(`${arg} needs a value`);
+            return v;
+        };
+        if (arg === "--stack" || arg === "-s") a.stack = value();
+        else if (arg === "--json") a.json = true;
+        else if (arg === "--config-file") a.configFile = value();
+        else if (arg === "--cwd") a.cwd = path.resolve(value());
+        else if (arg === "--show-secrets") a.showSecrets = true;
+        else if (arg === "--secret") a.secret = true;
+        else if (arg === "--yes" || arg === "-y" || arg === "--skip-preview") continue; // accepted for CLI parity
+        else if (arg === "--help" || arg === "-h") a.command = "help";
+        else if (arg.startsWith("-")) throw new UsageError(`unknown option ${arg}`);
+        else if (!a.command) a.command = arg;
+        else a.positional.push(arg);
+    }
+    return a;
+}
+
+/** Replaces secret values with "[secret]" unless asked to show them. */
+export function presentOutputs(v: unknown, showSecrets: boolean): unknown {
+    if (isSecretWrapper(v)) return showSecrets ? presentOutputs(v.value, true) : "[secret]";
+    if (Array.isArray(v)) return v.map((x) => presentOutputs(x, showSecrets));
+    if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, presentOutputs(x, showSecrets)]));
+    return v;
+}
+
+/** One update at a time per stack; a lock left by a killed runner is taken over. */
+function acquireLock(file: string): () => void {
+    const lock = `${file}.lock`;
+    fs.mkdirSync(path.dirname(lock), { recursive: true });
+    for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+            fs.writeFileSync(lock, String(process.pid), { flag: "wx" });
+            return () => fs.rmSync(lock, { force: true });
+        } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+            const pid = Number(fs.readFileSync(lock, "utf8"));
+            if (pid && pid !== process.pid && alive(pid)) {
+                throw new UsageError(`another update of this stack is running (pid ${pid}); wait for it, or remove ${lock} if that process is not a runner`);
+            }
+            fs.rmSync(lock, { force: true });
+        }
+    }
+    throw new UsageError(`cannot take the lock ${lock}`);
+}
+
+function alive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch (e) {
+        return (e as NodeJS.ErrnoException).code === "EPERM";
+    }
+}
+
+function printOutputs(outputs: Record<string, unknown>, args: Args): void {
+    const shown = presentOutputs(outputs, args.showSecrets) as Record<string, unknown>;
+    if (args.json) {
+        process.stdout.write(JSON.stringify(shown, null, 2) + "\n");
+        return;
+    }
+    process.stdout.write("Outputs:\n");
+    for (const [k, v] of Object.entries(shown)) process.stdout.write(`    ${k}: ${JSON.stringify(v)}\n`);
+}
+
+function summary(result: RunResult): string {
+    const counts = new Map<string, number>();
+    for (const s of result.steps) if (s.ok && s.op !== "same") counts.set(s.op, (counts.get(s.op) ?? 0) + 1);
+    const same = result.steps.filter((s) => s.op === "same").length;
+    const parts = [...counts.entries()].map(([op, n]) => `${n} ${op === "create" ? "created" : op === "update" ? "updated" : op === "replace" ? "replaced" : op === "delete" ? "deleted" : op + "ed"}`);
+    if (same) parts.push(`${same} unchanged`);
+    return `Resources: ${parts.length ? parts.join(", ") : "no changes"}`;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+    const args = parseArgs(argv);
+    if (!args.command || args.command === "help") {
+        process.stdout.write(USAGE + "\n");
+        return args.command === "help" ? 0 : 2;
+    }
+    if (!args.stack) throw new UsageError("--stack <name> is required (dev, staging, prod)");
+    const project: Project = loadProject(args.cwd);
+    process.chdir(project.dir); // providers resolve relative paths against the project, as under the CLI
+
+    if (args.command === "config") {
+        const [verb, key, value] = args.positional;
+        if (verb !== "set" || !key || value === undefined) throw new UsageError("usage: config set <key> <value> [--secret] --stack <name>");
+        setStackConfig(project, args.stack, key, value, args.secret, args.configFile);
+        return 0;
+    }
+
+    const file = statePath(project.backendDir, project.name, args.stack);
+    if (args.command === "outputs") {
+        const { state } = loadState(file, project.name, args.stack);
+        printOutputs(state.outputs, args);
+        return 0;
+    }
+    if (!["preview", "up", "refresh", "destroy"].includes(args.command)) throw new UsageError(`unknown command ${args.command}\n\n${USAGE}`);
+
+    const preview = args.command === "preview";
+    const release = preview ? () => undefined : acquireLock(file);
+    try {
+        const { state, box } = loadState(file, project.name, args.stack);
+        const config = loadStackConfig(project, args.stack, args.configFile);
+        const out = args.json ? process.stderr : process.stdout;
+        const reporter = { line: (t: string) => out.write(t + "\n") };
+        reporter.line(`${preview ? "Previewing" : args.command === "up" ? "Updating" : args.command === "destroy" ? "Destroying" : "Refreshing"} stack ${args.stack}`);
+        const engine = new Engine({ project, stack: args.stack, config, state, box, stateFile: file, preview, reporter });
+        const result =
+            args.command === "destroy" ? await engine.destroyAll() : args.command === "refresh" ? await engine.refreshAll() : await engine.run();
+        if (preview && args.json) {
+            process.stdout.write(JSON.stringify({ steps: result.steps, errors: result.errors }, null, 2) + "\n");
+        }
+        if (!result.ok) {
+            process.stderr.write(`\nerror: ${args.command} failed:\n  ${result.errors.join("\n  ")}\n`);
+            return 1;
+        }
+        reporter.line(summary(result));
+        if (args.command === "up") printOutputs(result.outputs, args);
+        return 0;
+    } finally {
+        release();
+    }
+}
+
+if (require.main === module) {
+    // exitCode is set first: the SDK's exit hook reports "leaked promises" unless it is non-zero,
+    // and a failed registration always leaves some behind.
+    const exit = (code: number) => {
+        process.exitCode = code;
+        process.exit(code);
+    };
+    main(process.argv.slice(2)).then(exit, (e) => {
+        process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+        exit(e instanceof UsageError ? 2 : 1);
+    });
+}

@@ -1,0 +1,113 @@
+// The runner's per-stack state file. Kept apart from the CLI's own checkpoints
+// (`<backend>/.bluegreen-local/<project>/<stack>.json`), replaced atomically after
+// every step, with secrets encrypted by the stack passphrase.
+
+import * as fs from "fs";
+import * as path from "path";
+import { Crypter, SECRET_SIG, SIG_KEY, newCrypter, openCrypter } from "./secrets";
+
+export interface ResourceState {
+    readonly urn: string;
+    readonly type: string;
+    readonly name: string;
+    readonly custom: boolean;
+    readonly parent?: string;
+    id?: string;
+    /** Values as the provider saw them, with secrets wrapped `{SIG_KEY: SECRET_SIG, value}`. */
+    inputs: Record<string, unknown>;
+    outputs: Record<string, unknown>;
+    dependencies: string[];
+    /** Set by a partial failure: the resource exists but did not become healthy. */
+    initErrors?: string[];
+    /** The old half of a create-before-delete replacement, deleted at the end of `up`. */
+    pendingDelete?: boolean;
+}
+
+export interface StackState {
+    version: 1;
+    project: string;
+    stack: string;
+    resources: ResourceState[];
+    outputs: Record<string, unknown>;
+    secretsSalt?: string;
+    updatedAt?: string;
+}
+
+export function statePath(backendDir: string, project: string, stack: string): string {
+    return path.join(backendDir, ".bluegreen-local", project, `${stack}.json`);
+}
+
+export function emptyState(project: string, stack: string): StackState {
+    return { version: 1, project, stack, resources: [], outputs: {} };
+}
+
+type Mapper = (wrapper: Record<string, unknown>) => Record<string, unknown>;
+
+function mapSecrets(v: unknown, f: Mapper): unknown {
+    if (Array.isArray(v)) return v.map((x) => mapSecrets(x, f));
+    if (typeof v === "object" && v !== null) {
+        const o = v as Record<string, unknown>;
+        if (o[SIG_KEY] === SECRET_SIG) return f(o);
+        return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, mapSecrets(x, f)]));
+    }
+    return v;
+}
+
+export function containsSecrets(v: unknown): boolean {
+    let found = false;
+    mapSecrets(v, (w) => {
+        found = true;
+        return w;
+    });
+    return found;
+}
+
+/** Lazily opens the stack's crypter: PBKDF2 is slow and most stacks hold no secrets. */
+export class SecretBox {
+    private crypter?: Crypter;
+    constructor(private salt?: string) {}
+
+    get saltState(): string | undefined {
+        return this.crypter?.saltState ?? this.salt;
+    }
+
+    private open(): Crypter {
+        if (!this.crypter) {
+            const pass = process.env.PULUMI_CONFIG_PASSPHRASE;
+            if (pass === undefined) throw new Error("the stack state holds secrets: set PULUMI_CONFIG_PASSPHRASE");
+            this.crypter = this.salt ? openCrypter(pass, this.salt) : newCrypter(pass);
+        }
+        return this.crypter;
+    }
+
+    seal(v: unknown): unknown {
+        return mapSecrets(v, (w) => ("ciphertext" in w ? w : { [SIG_KEY]: SECRET_SIG, ciphertext: this.open().encrypt(JSON.stringify(w.value ?? null)) }));
+    }
+
+    unseal(v: unknown): unknown {
+        return mapSecrets(v, (w) => ("ciphertext" in w ? { [SIG_KEY]: SECRET_SIG, value: JSON.parse(this.open().decrypt(String(w.ciphertext))) } : w));
+    }
+}
+
+export function loadState(file: string, project: string, stack: string): { state: StackState; box: SecretBox } {
+    if (!fs.existsSync(file)) return { state: emptyState(project, stack), box: new SecretBox() };
+    const raw = JSON.parse(fs.readFileSync(file, "utf8")) as StackState;
+    const box = new SecretBox(raw.secretsSalt);
+    return { state: box.unseal(raw) as StackState, box };
+}
+
+/** Writes the whole state to a temp file and renames it over the old one. */
+export function saveState(file: string, state: StackState, box: SecretBox): void {
+    const sealed = box.seal({ ...state, updatedAt: new Date().toISOString() }) as StackState;
+    if (box.saltState) sealed.secretsSalt = box.saltState;
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const tmp = `${file}.tmp-${process.pid}`;
+    const fd = fs.openSync(tmp, "w", 0o600);
+    try {
+        fs.writeSync(fd, JSON.stringify(sealed, null, 2) + "\n");
+        fs.fsyncSync(fd);
+    } finally {
+        fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+}

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Idempotent set-up of this machine as a local Incus + HAProxy host for bluegreen.
+# Safe to re-run: every step checks before it acts. A second run takes seconds.
+set -euo pipefail
+
+IMAGE_ALIAS="${BLUEGREEN_IMAGE_ALIAS:-bluegreen-base}"
+CACHE_DIR="${BLUEGREEN_CACHE_DIR:-/var/cache/bluegreen}"
+INCUSD_LOG="${BLUEGREEN_INCUSD_LOG:-/var/log/incusd.log}"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+INIT_SCRIPT="$HERE/image/init"
+# Packages baked into the image: iproute2 brings lo up, nodejs runs the example app,
+# haproxy and socat serve the staging/prod "<prefix>haproxy" instance.
+IMAGE_PACKAGES="iproute2,nodejs,haproxy,socat,ca-certificates"
+
+log() { printf '[setup-host] %s\n' "$*"; }
+
+need_root() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup-host.sh must run as root (it installs packages and starts incusd)." >&2
+    exit 1
+  fi
+}
+
+install_packages() {
+  local src=/etc/apt/sources.list.d/bluegreen-backports.sources
+  if [ ! -f "$src" ]; then
+    log "adding bookworm-backports (Incus lives there)"
+    cat >"$src.tmp" <<SRC
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    mv "$src.tmp" "$src"
+  fi
+  local missing=()
+  for p in incus haproxy socat debootstrap; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    log "packages present"
+    return
+  fi
+  log "installing: ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends -t bookworm-backports incus >/dev/null
+  apt-get install -y -qq --no-install-recommends haproxy socat debootstrap >/dev/null
+}
+
+start_incusd() {
+  if incus version 2>/dev/null | grep -q '^Server version: [0-9]'; then
+    log "incusd running"
+    return
+  fi
+  log "starting incusd (no systemd here)"
+  # Detach fully so incusd outlives this script and the CI step that ran it.
+  setsid /usr/libexec/incus/incusd --group root >>"$INCUSD_LOG" 2>&1 </dev/null &
+  for _ in $(seq 1 60); do
+    if incus version 2>/dev/null | grep -q '^Server version: [0-9]'; then
+      log "incusd up"
+      return
+    fi
+    sleep 0.5
+  done
+  echo "incusd did not answer within 30 s; see $INCUSD_LOG" >&2
+  tail -n 20 "$INCUSD_LOG" >&2 || true
+  exit 1
+}
+
+storage_and_profile() {
+  if ! incus storage show default >/dev/null 2>&1; then
+    log "creating dir storage pool 'default'"
+    incus storage create default dir >/dev/null
+  fi
+  if ! incus profile device show default | grep -q '^root:'; then
+    log "adding root disk to the default profile"
+    incus profile device add default root disk path=/ pool=default >/dev/null
+  fi
+}
+
+recipe_hash() {
+  { echo "$IMAGE_PACKAGES"; cat "$INIT_SCRIPT"; } | sha256sum | cut -c1-16
+}
+
+build_image() {
+  local want have
+  want="$(recipe_hash)"
+  have="$(incus image get-property "$IMAGE_ALIAS" bluegreen.recipe 2>/dev/null || true)"
+  if [ "$have" = "$want" ]; then
+    log "image $IMAGE_ALIAS is current ($want)"
+    return
+  fi
+  local root="$CACHE_DIR/rootfs-$want"
+  if [ ! -f "$root/.complete" ]; then
+    log "debootstrap bookworm minbase + $IMAGE_PACKAGES (about 30 s)"
+    rm -rf "$root"
+    mkdir -p "$root"
+    debootstrap --variant=minbase --include="$IMAGE_PACKAGES" bookworm "$root" http://deb.debian.org/debian >"$CACHE_DIR/debootstrap.log" 2>&1 \
+      || { tail -n 30 "$CACHE_DIR/debootstrap.log" >&2; exit 1; }
+    # The image's haproxy is started by bluegreen, never by a package init script.
+    rm -f "$root/etc/init.d/haproxy"
+    install -m 0755 "$INIT_SCRIPT" "$root/sbin/init"
+    rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
+    touch "$root/.complete"
+  fi
+  local work
+  work="$(mktemp -d)"
+  cat >"$work/metadata.yaml" <<META
+architecture: x86_64
+creation_date: $(date +%s)
+properties:
+  description: bluegreen base (Debian bookworm minbase)
+  os: debian
+  release: bookworm
+  bluegreen.recipe: "$want"
+META
+  tar -C "$work" -czf "$work/metadata.tar.gz" metadata.yaml
+  tar -C "$root" --exclude=./.complete -czf "$work/rootfs.tar.gz" .
+  if incus image info "$IMAGE_ALIAS" >/dev/null 2>&1; then
+    incus image alias delete "$IMAGE_ALIAS"
+  fi
+  log "importing image $IMAGE_ALIAS"
+  incus image import "$work/metadata.tar.gz" "$work/rootfs.tar.gz" --alias "$IMAGE_ALIAS" >/dev/null
+  incus image set-property "$IMAGE_ALIAS" bluegreen.recipe "$want"
+  rm -rf "$work"
+}
+
+need_root
+mkdir -p "$CACHE_DIR"
+install_packages
+start_incusd
+storage_and_profile
+build_image
+log "host ready"

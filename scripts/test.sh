@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: host set-up, type check, then mocha
+# (unit tests first, end-to-end tests on real Incus and HAProxy last).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup-host.sh
+npx tsc --noEmit
+npx mocha "$@"
