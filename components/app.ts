@@ -50,7 +50,7 @@ export function haproxyInputs(config: StackConfig): HaproxyInputs {
     };
 }
 
-/** Pure: the switch's inputs. Only present colors get servers. */
+/** Pure: the switch's inputs. Removing the inactive color leaves them unchanged. */
 export function switchInputs(config: StackConfig): SwitchInputs {
     return {
         stack: config.stack,
@@ -66,12 +66,8 @@ export function switchInputs(config: StackConfig): SwitchInputs {
             name: c.name,
             route: c.route,
             healthPath: c.healthPath,
-            servers: COLORS.filter((color) => config.colors[color]).map((color) => ({
-                color,
-                port: colorHostPort(c.hostPort, color),
-                container: containerName(config.prefix, c.name, color),
-                release: config.colors[color]!.release,
-            })),
+            ports: { blue: colorHostPort(c.hostPort, "blue"), green: colorHostPort(c.hostPort, "green") },
+            container: containerName(config.prefix, c.name, config.active),
         })),
         ...(config.incus.remote ? { remote: config.incus.remote } : {}),
         timeoutMs: config.health.timeoutMs,

@@ -13,7 +13,7 @@ const release = z
     .regex(/^[0-9a-fA-F]{7,40}$/, "expected 7-40 hex characters")
     .transform((s) => s.toLowerCase());
 const port = z.int("expected an integer port").min(1, "expected a port from 1 to 65535").max(65535, "expected a port from 1 to 65535");
-const urlPath = z.string().regex(/^\/[A-Za-z0-9._~/-]*$/, "expected an absolute URL path of letters, digits and ._~/-");
+const urlPath = z.string().regex(/^(?!.*\/\/)\/[A-Za-z0-9._~/-]*$/, "expected an absolute URL path of letters, digits and ._~/- without empty segments");
 const absPath = z.string().regex(/^\/[A-Za-z0-9._/-]*$/, "expected an absolute path of letters, digits and ._/-");
 /** One line of raw HAProxy config: an operator escape hatch, but never a second line. */
 const haproxyLine = z.string().regex(/^[^\r\n\0#]+$/, "expected one HAProxy config line without newlines or '#'");
@@ -145,11 +145,16 @@ function keyPath(path: readonly PropertyKey[]): string {
     return out;
 }
 
-function describe(issue: z.core.$ZodIssue): string {
+/** One line per problem, each naming its full key path. */
+function describe(issue: z.core.$ZodIssue): string[] {
     if (issue.code === "unrecognized_keys") {
-        return `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")} (check the spelling against the README's config reference)`;
+        return issue.keys.map((k) => `${keyPath([...issue.path, k])}: unknown key (check the spelling against the README's config reference)`);
     }
-    return issue.message.replace(/^Invalid input: /, "");
+    if (issue.code === "invalid_key") {
+        const inner = issue.issues[0]?.message ?? issue.message;
+        return [`${keyPath(issue.path)}: invalid name: ${inner}`];
+    }
+    return [`${keyPath(issue.path)}: ${issue.message.replace(/^Invalid input: /, "")}`];
 }
 
 /**
@@ -159,7 +164,7 @@ function describe(issue: z.core.$ZodIssue): string {
 export function parseConfig(raw: Record<string, unknown>, stack: string): StackConfig {
     const result = schema.safeParse(raw);
     if (!result.success) {
-        throw new ConfigError(result.error.issues.map((i) => `${keyPath(i.path)}: ${describe(i)}`));
+        throw new ConfigError(result.error.issues.flatMap(describe));
     }
     const c = result.data;
     const problems: string[] = [];

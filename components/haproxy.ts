@@ -107,7 +107,7 @@ async function ensureOnHost(i: HaproxyInputs): Promise<number> {
     await ensureConfig(i);
     const running = await showProc(i.host, i.layout.masterSocket);
     if (running && running.workers.length > 0) return running.masterPid;
-    await check(onHost(i.host, ["haproxy", "-c", "-q", "-f", i.layout.configPath]), "HAProxy rejects its current config");
+    await check(onHost(i.host, ["haproxy", "-c", "-f", i.layout.configPath]), "HAProxy rejects its current config");
     progress(`haproxy: starting master-worker on 127.0.0.1:${i.frontendPort} (log: ${i.layout.logFile})`);
     startDetached(haproxyArgv(i.layout), i.layout.logFile);
     return waitForMaster(i);

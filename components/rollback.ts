@@ -30,10 +30,12 @@ export function precheckRefusal(color: Color, checks: readonly ContainerCheck[])
     const what = bad
         .map((c) => (c.status === "ABSENT" ? `${c.container} does not exist` : c.status !== "RUNNING" ? `${c.container} is ${c.status}` : `${c.container} is unhealthy (${c.reason})`))
         .join("; ");
+    // A container deleted outside Pulumi is still in state: refresh lets `up` recreate it.
+    const absent = bad.some((c) => c.status === "ABSENT") ? " (with --refresh, so state learns what is missing)" : "";
     const previous = otherColor(color);
     return (
         `switching traffic to ${color} (fast rollback) needs every ${color} container RUNNING and healthy; ${what}. ` +
-        `Set bluegreen:colors.${color}.release to redeploy ${color} (full rollback), or keep bluegreen:active: ${previous}. ` +
+        `Set bluegreen:colors.${color}.release to redeploy ${color} (full rollback)${absent}, or keep bluegreen:active: ${previous}. ` +
         `HAProxy was not touched.`
     );
 }

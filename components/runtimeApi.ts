@@ -67,13 +67,14 @@ export function parseServersState(text: string): ServerState[] {
  */
 export function servedColor(states: readonly ServerState[], backends: readonly string[]): Color | "mixed" | undefined {
     const seen = new Set<Color>();
+    let unweighted = 0;
     for (const b of backends) {
         const weighted = states.filter((s) => s.backend === b && s.weight > 0 && (COLORS as readonly string[]).includes(s.server));
         if (weighted.length > 1) return "mixed";
         if (weighted.length === 1) seen.add(weighted[0].server as Color);
-        else if (seen.size > 0) return "mixed";
+        else unweighted++;
     }
-    if (seen.size > 1) return "mixed";
+    if (seen.size > 1 || (seen.size === 1 && unweighted > 0)) return "mixed";
     return seen.size === 1 ? [...seen][0] : undefined;
 }
 

@@ -12,24 +12,23 @@ import { run } from "./exec";
 import { HaproxyModel, configShape, desiredWeights, renderConfig } from "./haproxyConfig";
 import { HaproxyHost, describeHost, onHost, readHostFile, removeHostFile, renameHostFile, writeHostFile } from "./haproxyHost";
 import { sleep } from "./health";
-import { Color, HaproxyLayout, haproxyBackendName } from "./naming";
+import { COLORS, Color, HaproxyLayout, haproxyBackendName } from "./naming";
 import { progress } from "./progress";
 import { assertColorReady } from "./rollback";
 import { ServerState, adminCommands, reloadAndWait, servedColor, serversState, setWeightCommand, showProc } from "./runtimeApi";
-
-export interface SwitchServer {
-    readonly color: Color;
-    /** Loopback port of this color's container on the Incus host. */
-    readonly port: number;
-    readonly container: string;
-    readonly release: string;
-}
 
 export interface SwitchComponent {
     readonly name: string;
     readonly route: string;
     readonly healthPath: string;
-    readonly servers: readonly SwitchServer[];
+    /**
+     * Loopback ports of both colors' containers. Both colors are always in the config
+     * (an absent one is just DOWN at weight 0), so its shape never changes with a
+     * deploy or a cleanup, and every flip can be a runtime weight change.
+     */
+    readonly ports: Readonly<Record<Color, number>>;
+    /** The active color's container, checked before traffic moves to it. */
+    readonly container: string;
 }
 
 export interface SwitchInputs {
@@ -39,7 +38,7 @@ export interface SwitchInputs {
     /** `runtime`: flip weights over the admin socket when only weights change. `reload`: always reload. */
     readonly method: "runtime" | "reload";
     readonly active: Color;
-    /** The active color's release, for the history line. */
+    /** The active color's release: checked on its containers, written to the history. */
     readonly release: string;
     readonly frontendPort: number;
     readonly exporterPort: number;
@@ -74,7 +73,7 @@ export function modelOf(i: SwitchInputs): HaproxyModel {
             component: c.name,
             route: c.route,
             healthPath: c.healthPath,
-            servers: c.servers.map((s) => ({ color: s.color, port: s.port })),
+            servers: COLORS.map((color) => ({ color, port: c.ports[color] })),
         })),
     };
 }
@@ -165,11 +164,7 @@ function outputs(i: SwitchInputs, served: string, recorded: string): SwitchOutpu
 async function apply(i: SwitchInputs): Promise<SwitchOutputs> {
     const started = Date.now();
     const L = i.layout;
-    const targets = i.components.map((c) => {
-        const s = c.servers.find((x) => x.color === i.active);
-        if (!s) throw refused(`${i.active} has no ${c.name} container; set bluegreen:colors.${i.active}.release first`);
-        return { container: s.container, port: s.port, healthPath: c.healthPath, release: s.release };
-    });
+    const targets = i.components.map((c) => ({ container: c.container, port: c.ports[i.active], healthPath: c.healthPath, release: i.release }));
     await assertColorReady({ remote: i.remote }, i.active, targets, i.timeoutMs);
 
     const text = renderConfig(modelOf(i));
@@ -187,7 +182,7 @@ async function apply(i: SwitchInputs): Promise<SwitchOutputs> {
 
     const candidate = `${L.configPath}.new`;
     await writeHostFile(i.host, candidate, text);
-    const v = await run(onHost(i.host, ["haproxy", "-c", "-q", "-f", candidate]));
+    const v = await run(onHost(i.host, ["haproxy", "-c", "-f", candidate]));
     if (v.code !== 0) {
         await removeHostFile(i.host, candidate);
         throw refused(

@@ -24,7 +24,8 @@ options:
   --json                machine-readable output on stdout (progress goes to stderr)
   --config-file <file>  use this file instead of Pulumi.<stack>.yaml
   --cwd <dir>           project directory (default: the current directory)
-  --show-secrets        print secret outputs in plaintext`;
+  --show-secrets        print secret outputs in plaintext
+  --refresh             (up, preview) refresh live state first, as \`pulumi up --refresh\``;
 
 interface Args {
     command: string;
@@ -35,10 +36,11 @@ interface Args {
     cwd: string;
     showSecrets: boolean;
     secret: boolean;
+    refresh: boolean;
 }
 
 export function parseArgs(argv: readonly string[]): Args {
-    const a: Args = { command: "", positional: [], json: false, cwd: process.cwd(), showSecrets: false, secret: false };
+    const a: Args = { command: "", positional: [], json: false, cwd: process.cwd(), showSecrets: false, secret: false, refresh: false };
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i];
         const value = () => {
@@ -52,6 +54,7 @@ export function parseArgs(argv: readonly string[]): Args {
         else if (arg === "--cwd") a.cwd = path.resolve(value());
         else if (arg === "--show-secrets") a.showSecrets = true;
         else if (arg === "--secret") a.secret = true;
+        else if (arg === "--refresh" || arg === "-r") a.refresh = true;
         else if (arg === "--yes" || arg === "-y" || arg === "--skip-preview") continue; // accepted for CLI parity
         else if (arg === "--help" || arg === "-h") a.command = "help";
         else if (arg.startsWith("-")) throw new UsageError(`unknown option ${arg}`);
@@ -150,7 +153,15 @@ async function main(argv: readonly string[]): Promise<number> {
         const out = args.json ? process.stderr : process.stdout;
         const reporter = { line: (t: string) => out.write(t + "\n") };
         reporter.line(`${preview ? "Previewing" : args.command === "up" ? "Updating" : args.command === "destroy" ? "Destroying" : "Refreshing"} stack ${args.stack}`);
-        const engine = new Engine({ project, stack: args.stack, config, state, box, stateFile: file, preview, reporter });
+        const options = { project, stack: args.stack, config, state, box, stateFile: file, preview, reporter };
+        if (args.refresh && (args.command === "up" || args.command === "preview")) {
+            const refreshed = await new Engine({ ...options, preview: false }).refreshAll();
+            if (!refreshed.ok) {
+                process.stderr.write(`\nerror: refresh failed:\n  ${refreshed.errors.join("\n  ")}\n`);
+                return 1;
+            }
+        }
+        const engine = new Engine(options);
         const result =
             args.command === "destroy" ? await engine.destroyAll() : args.command === "refresh" ? await engine.refreshAll() : await engine.run();
         if (preview && args.json) {

@@ -145,6 +145,7 @@ export class Engine {
     private readonly seen = new Set<string>();
     private readonly steps: StepRecord[] = [];
     private readonly errors: string[] = [];
+    private readonly stepMessages: string[] = [];
     private readonly inflight = new Set<Promise<unknown>>();
     private captured?: CapturedRequest;
 
@@ -158,12 +159,19 @@ export class Engine {
         if (text) this.o.reporter.line(text);
     }
 
-    private fail(urn: string, name: string, op: Op, e: unknown): never {
+    /** Records a failed step; an existing resource that was not deleted stays in state as it was. */
+    private note(urn: string, name: string, op: Op, e: unknown, keep?: ResourceState): void {
         const msg = errorText(e);
+        if (keep && this.old.has(urn) && !this.next.some((x) => x.urn === urn)) this.record(keep);
+        this.stepMessages.push(msg);
         this.errors.push(`${name}: ${op} failed: ${msg}`);
         this.steps.push({ op, urn, name, ok: false, error: msg });
         this.say(`  ✗ ${name}: ${op} failed: ${msg}`);
-        throw e instanceof Error ? e : new Error(msg);
+    }
+
+    private fail(urn: string, name: string, op: Op, e: unknown, keep?: ResourceState): never {
+        this.note(urn, name, op, e, keep);
+        throw e instanceof Error ? e : new Error(errorText(e));
     }
 
     /** Writes what is known right now: new results, old resources not yet visited, pending deletes. */
@@ -207,7 +215,8 @@ export class Engine {
         const programErrors: string[] = [];
         const onRejection = (e: unknown) => {
             const msg = errorText(e);
-            if (!this.errors.some((x) => x.endsWith(msg)) && !programErrors.includes(msg)) programErrors.push(msg);
+            // A failed step also fails the program's outputs; report each cause once.
+            if (!this.stepMessages.some((m) => msg.includes(m)) && !programErrors.includes(msg)) programErrors.push(msg);
         };
         process.on("unhandledRejection", onRejection);
         let outputs: Record<string, unknown> = {};
@@ -225,7 +234,7 @@ export class Engine {
         await new Promise((r) => setImmediate(r));
         process.off("unhandledRejection", onRejection);
 
-        for (const m of programErrors) if (!this.errors.some((x) => x.includes(m))) this.errors.push(m);
+        for (const m of programErrors) if (!this.stepMessages.some((x) => m.includes(x))) this.errors.push(m);
         outputs = plain(filterOutputs(outputs)) ?? {};
 
         if (this.errors.length === 0) {
@@ -274,15 +283,15 @@ export class Engine {
         try {
             provider = providerFor(args.type, news);
         } catch (e) {
-            return this.fail(urn, name, old ? "update" : "create", e);
+            return this.fail(urn, name, old ? "update" : "create", e, old);
         }
 
         // check
         let checked = news;
         if (provider.check) {
-            const c = await provider.check(old ? (unwrapSecrets(old.inputs) as Record<string, unknown>) : {}, news).catch((e) => this.fail(urn, name, "create", e));
+            const c = await provider.check(old ? (unwrapSecrets(old.inputs) as Record<string, unknown>) : {}, news).catch((e) => this.fail(urn, name, old ? "update" : "create", e, old));
             if (c.failures && c.failures.length > 0) {
-                return this.fail(urn, name, old ? "update" : "create", new Error(`invalid inputs: ${c.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`));
+                return this.fail(urn, name, old ? "update" : "create", new Error(`invalid inputs: ${c.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`), old);
             }
             checked = { ...(c.inputs ?? news) };
         }
@@ -304,7 +313,7 @@ export class Engine {
         let replaces: string[] = [];
         let dbr = matches ? req!.getDeletebeforereplace() : false;
         if (provider.diff) {
-            const d = await provider.diff(old.id ?? "", oldOutputs, checked).catch((e) => this.fail(urn, name, "update", e));
+            const d = await provider.diff(old.id ?? "", oldOutputs, checked).catch((e) => this.fail(urn, name, "update", e, old));
             changes = d.changes;
             replaces = d.replaces ?? [];
             dbr = dbr || !!d.deleteBeforeReplace;
@@ -321,7 +330,11 @@ export class Engine {
             this.say(describeDiff(shown, checked, replaces, "      ", secretKeys));
             if (this.o.preview) return this.planned("replace", urn, name, changed, { id: old.id, state: wrapKeys({ ...oldOutputs, ...checked }, secretKeys) });
             if (dbr) {
-                await this.destroyOne(old, "replace");
+                try {
+                    await this.destroyOne(old, "replace");
+                } catch (e) {
+                    return this.fail(urn, name, "replace", e, old);
+                }
                 this.old.delete(urn);
                 this.persist();
             } else {
@@ -355,7 +368,7 @@ export class Engine {
                 const props = plain((e as { properties?: Record<string, unknown> }).properties ?? oldOutputs);
                 this.record({ ...base, id, inputs: storedInputs, outputs: wrapKeys({ ...props, [PROVIDER_KEY]: checked[PROVIDER_KEY] }, secretKeys), initErrors: [errorText(e)] });
             }
-            return this.fail(urn, name, "update", e);
+            return this.fail(urn, name, "update", e, old);
         }
     }
 
@@ -389,13 +402,7 @@ export class Engine {
         if (!r.custom) return;
         const outputs = unwrapSecrets(r.outputs) as Record<string, unknown>;
         const provider = providerFor(r.type, outputs);
-        if (provider.delete) {
-            try {
-                await provider.delete(r.id ?? "", outputs);
-            } catch (e) {
-                this.fail(r.urn, r.name, op === "replace" ? "replace" : "delete", e);
-            }
-        }
+        if (provider.delete) await provider.delete(r.id ?? "", outputs);
         if (op === "delete") this.steps.push({ op: "delete", urn: r.urn, name: r.name, ok: true });
     }
 
@@ -411,8 +418,9 @@ export class Engine {
             }
             try {
                 await this.destroyOne(r);
-            } catch {
-                return; // recorded by fail(); stop deleting, keep the rest in state
+            } catch (e) {
+                this.note(r.urn, r.name, "delete", e);
+                return; // stop deleting; the rest stays in state
             }
             this.old.delete(urn);
             this.persist();
@@ -422,7 +430,8 @@ export class Engine {
             if (this.o.preview) continue;
             try {
                 await this.destroyOne(r);
-            } catch {
+            } catch (e) {
+                this.note(r.urn, r.name, "delete", e);
                 return;
             }
             this.pendingDeletes = this.pendingDeletes.filter((x) => x !== r);
@@ -438,7 +447,8 @@ export class Engine {
             if (this.o.preview) continue;
             try {
                 await this.destroyOne(r);
-            } catch {
+            } catch (e) {
+                this.note(r.urn, r.name, "delete", e);
                 break;
             }
             this.o.state.resources = this.o.state.resources.filter((x) => x !== r);

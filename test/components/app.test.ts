@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { haproxyHostOf, haproxyInputs, servingGuard, switchInputs } from "../../components/app";
+import { stackConfig } from "../helpers/stackConfig";
+
+const BOTH = { colors: { blue: { release: "abc1234" }, green: { release: "def5678" } } };
+const INCUS_HAPROXY = { haproxy: { placement: "incus", frontendPort: 18100, exporterPort: 18101 } };
+
+describe("app (pure parts)", () => {
+    describe("haproxyHostOf", () => {
+        it("is this host for host placement", () => {
+            assert.deepEqual(haproxyHostOf(stackConfig()), { placement: "host" });
+            assert.deepEqual(haproxyHostOf(stackConfig({ incus: { remote: "prod" } })), { placement: "host" });
+        });
+
+        it("is the <prefix>haproxy instance for incus placement, on the remote only when set", () => {
+            assert.deepEqual(haproxyHostOf(stackConfig(INCUS_HAPROXY, "staging")), { placement: "incus", instance: "staging-haproxy" });
+            assert.deepEqual(haproxyHostOf(stackConfig({ ...INCUS_HAPROXY, incus: { remote: "prod" } }, "prod")), {
+                placement: "incus",
+                instance: "prod-haproxy",
+                remote: "prod",
+            });
+        });
+    });
+
+    describe("servingGuard", () => {
+        it("points at the per-stack dir on this host", () => {
+            assert.deepEqual(servingGuard(stackConfig()), {
+                host: { placement: "host" },
+                stateDir: "/var/lib/bluegreen/dev",
+                adminSocket: "/var/lib/bluegreen/dev/admin.sock",
+            });
+            assert.deepEqual(servingGuard(stackConfig({ haproxy: { frontendPort: 18100, exporterPort: 18101, dir: "/srv/hx" } })), {
+                host: { placement: "host" },
+                stateDir: "/srv/hx",
+                adminSocket: "/srv/hx/admin.sock",
+            });
+        });
+
+        it("points into the instance for incus placement", () => {
+            assert.deepEqual(servingGuard(stackConfig({ ...INCUS_HAPROXY, app: "veza" })), {
+                host: { placement: "incus", instance: "dev-haproxy" },
+                stateDir: "/var/lib/veza",
+                adminSocket: "/run/haproxy/admin.sock",
+            });
+        });
+    });
+
+    describe("haproxyInputs", () => {
+        it("has no backend ports on this host", () => {
+            assert.deepEqual(haproxyInputs(stackConfig(BOTH)), {
+                stack: "dev",
+                host: { placement: "host" },
+                layout: {
+                    configPath: "/var/lib/bluegreen/dev/haproxy.cfg",
+                    adminSocket: "/var/lib/bluegreen/dev/admin.sock",
+                    masterSocket: "/var/lib/bluegreen/dev/master.sock",
+                    pidFile: "/var/lib/bluegreen/dev/haproxy.pid",
+                    logFile: "/var/lib/bluegreen/dev/haproxy.log",
+                    stateDir: "/var/lib/bluegreen/dev",
+                },
+                frontendPort: 18100,
+                exporterPort: 18101,
+                backendPorts: [],
+                image: "bluegreen-base",
+                profiles: ["default"],
+            });
+        });
+
+        it("lists both colors' ports for incus placement, even with one color present", () => {
+            const i = haproxyInputs(stackConfig(INCUS_HAPROXY));
+            assert.deepEqual(i.backendPorts, [18110, 18111, 18120, 18121, 18130, 18131]);
+            assert.deepEqual(i.host, { placement: "incus", instance: "dev-haproxy" });
+            assert.equal(i.layout.configPath, "/etc/haproxy/bluegreen.cfg");
+            assert.deepEqual(haproxyInputs(stackConfig({ ...INCUS_HAPROXY, ...BOTH })).backendPorts, i.backendPorts);
+        });
+    });
+
+    describe("switchInputs", () => {
+        it("maps the config onto the switch: both colors' ports, the active color's containers and release", () => {
+            const s = switchInputs(stackConfig());
+            assert.deepEqual(s, {
+                stack: "dev",
+                host: { placement: "host" },
+                layout: {
+                    configPath: "/var/lib/bluegreen/dev/haproxy.cfg",
+                    adminSocket: "/var/lib/bluegreen/dev/admin.sock",
+                    masterSocket: "/var/lib/bluegreen/dev/master.sock",
+                    pidFile: "/var/lib/bluegreen/dev/haproxy.pid",
+                    logFile: "/var/lib/bluegreen/dev/haproxy.log",
+                    stateDir: "/var/lib/bluegreen/dev",
+                },
+                method: "runtime",
+                active: "blue",
+                release: "abc1234",
+                frontendPort: 18100,
+                exporterPort: 18101,
+                extra: { global: [], defaults: [], frontend: [] },
+                components: [
+                    { name: "backend", route: "/api", healthPath: "/health", ports: { blue: 18110, green: 18111 }, container: "dev-backend-blue" },
+                    { name: "stream", route: "/stream", healthPath: "/health", ports: { blue: 18120, green: 18121 }, container: "dev-stream-blue" },
+                    { name: "web", route: "/", healthPath: "/health", ports: { blue: 18130, green: 18131 }, container: "dev-web-blue" },
+                ],
+                timeoutMs: 2000,
+                settleMs: 15000,
+            });
+        });
+
+        it("with green active, targets green's containers and release", () => {
+            const s = switchInputs(stackConfig({ ...BOTH, active: "green" }));
+            assert.equal(s.active, "green");
+            assert.equal(s.release, "def5678");
+            assert.deepEqual(
+                s.components.map((c) => c.container),
+                ["dev-backend-green", "dev-stream-green", "dev-web-green"],
+            );
+        });
+
+        it("is unchanged when the inactive color is added or removed", () => {
+            assert.deepEqual(switchInputs(stackConfig(BOTH)), switchInputs(stackConfig()));
+            assert.deepEqual(
+                switchInputs(stackConfig({ ...BOTH, active: "green" })),
+                switchInputs(stackConfig({ colors: { green: { release: "def5678" } }, active: "green" })),
+            );
+        });
+
+        it("carries the switch method, remote and settle bound from config", () => {
+            const s = switchInputs(
+                stackConfig({
+                    incus: { remote: "prod" },
+                    haproxy: { frontendPort: 18100, exporterPort: 18101, switchMethod: "reload", settleMs: 5000 },
+                    health: { timeoutMs: 700 },
+                }),
+            );
+            assert.equal(s.method, "reload");
+            assert.equal(s.remote, "prod");
+            assert.equal(s.settleMs, 5000);
+            assert.equal(s.timeoutMs, 700);
+            assert.equal("remote" in switchInputs(stackConfig()), false);
+        });
+    });
+});
