@@ -220,14 +220,23 @@ export class Engine {
         };
         process.on("unhandledRejection", onRejection);
         let outputs: Record<string, unknown> = {};
+        let exported: Record<string, unknown> = {};
         try {
             outputs = (await stackModule.runInPulumiStack(async () => {
                 // eslint-disable-next-line @typescript-eslint/no-var-requires
-                const mod = require(project.main);
-                return mod;
+                exported = require(project.main);
+                return exported;
             })) ?? {};
         } catch (e) {
             onRejection(e);
+        }
+        // The stack resolves outputs to plain values; secret ones must stay secret in state and on screen.
+        const secretOutputs = new Set<string>();
+        for (const [k, v] of Object.entries(exported ?? {})) {
+            if (!pulumi.Output.isInstance(v)) continue;
+            // An output that depends on a failed resource may never settle: do not wait for it forever.
+            const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref());
+            if (await Promise.race([pulumi.isSecret(v).catch(() => false), timeout])) secretOutputs.add(k);
         }
         await settings.waitForRPCs().catch(onRejection);
         while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
@@ -235,7 +244,7 @@ export class Engine {
         process.off("unhandledRejection", onRejection);
 
         for (const m of programErrors) if (!this.stepMessages.some((x) => m.includes(x))) this.errors.push(m);
-        outputs = plain(filterOutputs(outputs)) ?? {};
+        outputs = wrapKeys(plain(filterOutputs(outputs)) ?? {}, secretOutputs);
 
         if (this.errors.length === 0) {
             await this.deleteRemoved();

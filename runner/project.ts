@@ -4,7 +4,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import YAML from "yaml";
-import { Crypter, newCrypter, openCrypter } from "./secrets";
+import { Crypter, newCrypter, openCrypter, readPassphrase } from "./secrets";
 
 export interface Project {
     readonly dir: string;
@@ -31,6 +31,7 @@ export function loadProject(dir: string): Project {
     const runtime = typeof doc.runtime === "object" ? doc.runtime : { name: doc.runtime };
     if (runtime?.name !== "nodejs") throw new UsageError(`${file}: the runner only runs nodejs programs`);
     const main = path.resolve(dir, doc.main ?? "index.ts");
+    if (!fs.existsSync(main)) throw new UsageError(`${file}: main program ${main} does not exist`);
     return { dir, name: doc.name, main: fs.statSync(main).isDirectory() ? path.join(main, "index.ts") : main, backendDir: backendDir(dir, doc.backend?.url) };
 }
 
@@ -47,7 +48,7 @@ export function stackConfigPath(project: Project, stack: string, configFile?: st
 }
 
 function passphrase(): string {
-    const p = process.env.PULUMI_CONFIG_PASSPHRASE ?? (process.env.PULUMI_CONFIG_PASSPHRASE_FILE ? fs.readFileSync(process.env.PULUMI_CONFIG_PASSPHRASE_FILE, "utf8").trim() : undefined);
+    const p = readPassphrase();
     if (p === undefined) throw new UsageError("this stack has secrets: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE)");
     return p;
 }

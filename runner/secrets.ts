@@ -3,6 +3,7 @@
 // `v1:<b64 nonce>:<b64 ciphertext+tag>`; `encryptionsalt` is `v1:<b64 salt>:<encrypt("pulumi")>`.
 
 import * as crypto from "crypto";
+import * as fs from "fs";
 
 const ROUNDS = 1_000_000;
 const VERIFIER = "pulumi";
@@ -39,8 +40,9 @@ function deriveKey(passphrase: string, salt: Buffer): Buffer {
 
 /** Opens the crypter a stack's `encryptionsalt` describes; throws on a wrong passphrase. */
 export function openCrypter(passphrase: string, saltState: string): Crypter {
+    // v1:<salt>:<verifier>, and the verifier is itself v1:<nonce>:<ciphertext>.
     const parts = saltState.split(":");
-    if (parts.length !== 4 || parts[0] !== "v1") throw new Error(`malformed encryptionsalt ${JSON.stringify(saltState)}`);
+    if (parts.length !== 5 || parts[0] !== "v1") throw new Error(`malformed encryptionsalt ${JSON.stringify(saltState)}`);
     const c = crypterFromKey(deriveKey(passphrase, Buffer.from(parts[1], "base64")), saltState);
     let ok = false;
     try {
@@ -66,4 +68,11 @@ export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 
 export function isSecretWrapper(v: unknown): v is { [SIG_KEY]: string; value: unknown } {
     return typeof v === "object" && v !== null && (v as Record<string, unknown>)[SIG_KEY] === SECRET_SIG;
+}
+
+/** The stack passphrase, as the CLI reads it: PULUMI_CONFIG_PASSPHRASE, else PULUMI_CONFIG_PASSPHRASE_FILE. */
+export function readPassphrase(): string | undefined {
+    if (process.env.PULUMI_CONFIG_PASSPHRASE !== undefined) return process.env.PULUMI_CONFIG_PASSPHRASE;
+    const file = process.env.PULUMI_CONFIG_PASSPHRASE_FILE;
+    return file ? fs.readFileSync(file, "utf8").trim() : undefined;
 }

@@ -4,7 +4,7 @@
 
 import * as fs from "fs";
 import * as path from "path";
-import { Crypter, SECRET_SIG, SIG_KEY, newCrypter, openCrypter } from "./secrets";
+import { Crypter, SECRET_SIG, SIG_KEY, newCrypter, openCrypter, readPassphrase } from "./secrets";
 
 export interface ResourceState {
     readonly urn: string;
@@ -73,8 +73,8 @@ export class SecretBox {
 
     private open(): Crypter {
         if (!this.crypter) {
-            const pass = process.env.PULUMI_CONFIG_PASSPHRASE;
-            if (pass === undefined) throw new Error("the stack state holds secrets: set PULUMI_CONFIG_PASSPHRASE");
+            const pass = readPassphrase();
+            if (pass === undefined) throw new Error("the stack state holds secrets: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE)");
             this.crypter = this.salt ? openCrypter(pass, this.salt) : newCrypter(pass);
         }
         return this.crypter;

@@ -35,7 +35,7 @@ SRC
     mv "$src.tmp" "$src"
   fi
   local missing=()
-  for p in incus haproxy socat debootstrap; do
+  for p in incus haproxy socat debootstrap wrk; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if [ "${#missing[@]}" -eq 0 ]; then
@@ -45,7 +45,8 @@ SRC
   log "installing: ${missing[*]}"
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends -t bookworm-backports incus >/dev/null
-  apt-get install -y -qq --no-install-recommends haproxy socat debootstrap >/dev/null
+  # wrk is the load generator of the e2e load test and the benchmark.
+  apt-get install -y -qq --no-install-recommends haproxy socat debootstrap wrk >/dev/null
 }
 
 start_incusd() {

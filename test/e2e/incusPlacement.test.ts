@@ -1,0 +1,93 @@
+// Staging/prod placement: HAProxy inside the `<prefix>haproxy` Incus instance, as in
+// the seeds. Deploy, switch, fast rollback and the cleanup guard read the active
+// color from inside that instance.
+
+import assert from "node:assert/strict";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import { fileActive } from "../../components/switch";
+import { COMPONENTS, TestStack, eventually, instance } from "../helpers/testStack";
+
+const A = "aaa2001";
+const B = "bbb2002";
+
+describe("e2e: HAProxy inside an Incus instance (staging/prod placement)", function () {
+    this.timeout(300_000);
+    const s = new TestStack({ name: "inc", basePort: 19300, placement: "incus" });
+
+    before(async () => {
+        s.reset();
+        await s.publish(A);
+        await s.publish(B);
+    });
+    after(async () => s.teardown());
+
+    it("deploy: the haproxy instance serves blue through loopback proxies", async () => {
+        s.setColors({ blue: A }, "blue");
+        await s.upOk();
+        const hx = instance(`${s.prefix}haproxy`);
+        assert.equal(hx?.status, "Running");
+        assert.equal(hx?.config["user.bluegreen.role"], "haproxy");
+        await eventually(async () => (await s.servedColor()) === "blue", "blue through the instance");
+        assert.equal(s.activeColorFile(), "blue", "/var/lib/<app>/active-color inside the instance");
+        assert.equal(fileActive(s.readHaproxyFile("/etc/haproxy/bluegreen.cfg")!), "blue");
+        const metrics = await fetch(`http://127.0.0.1:${s.exporterPort}/metrics`).then((r) => r.text());
+        assert.match(metrics, /haproxy_process_/);
+    });
+
+    it("deploy green and switch, then fast rollback without a reload", async () => {
+        s.setColors({ blue: A, green: B }, "green");
+        await s.upOk();
+        await eventually(async () => (await s.servedColor()) === "green", "green through the instance");
+        assert.equal((await s.get("/api")).release, B);
+        assert.equal(s.activeColorFile(), "green");
+
+        const reloads = s.proc()!.reloads;
+        s.config.active = "blue";
+        await s.upOk();
+        assert.equal(await s.servedColor(), "blue");
+        assert.equal(s.proc()!.reloads, reloads, "runtime API flip, no reload");
+        assert.match(s.history().at(-1)!, / blue aaa2001$/);
+    });
+
+    it("the cleanup guard reads the live color inside the instance", async () => {
+        // Someone switched to green inside the instance; this stale config removes green.
+        s.admin(COMPONENTS.map((c) => `set server be_${c}/green weight 100; set server be_${c}/blue weight 0`).join("; "));
+        spawnSync("incus", ["exec", `${s.prefix}haproxy`, "--", "tee", `${s.layout().stateDir}/active-color`], { input: "green\n" });
+        s.setColors({ blue: A }, "blue");
+        const r = await s.up();
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, /refusing to delete tinc-\w+-green: green is the active color on instance tinc-haproxy/);
+        for (const c of COMPONENTS) assert.equal(instance(s.containerName(c, "green"))?.status, "Running");
+        assert.equal(await s.servedColor(), "green");
+        s.setColors({ blue: A, green: B }, "blue");
+        const back = await s.run(["up", "--refresh"]);
+        assert.equal(back.code, 0, back.stderr);
+        await eventually(async () => (await s.servedColor()) === "blue", "blue again");
+    });
+
+    it("HAProxy in the instance is supervised: killed, it is back on the next up", async () => {
+        // The image's init restarts it within a second; the next `up` would start it otherwise.
+        const master = s.proc()!.masterPid; // a pid inside the instance's namespace
+        const init = JSON.parse(spawnSync("incus", ["query", `/1.0/instances/${s.prefix}haproxy/state`], { encoding: "utf8" }).stdout).pid;
+        const hostPid = fs
+            .readdirSync("/proc")
+            .filter((p) => /^\d+$/.test(p))
+            .find((p) => {
+                const stat = fs.readFileSync(`/proc/${p}/status`, "utf8");
+                return /^Name:\s+haproxy$/m.test(stat) && new RegExp(`^PPid:\\s+${init}$`, "m").test(stat) && new RegExp(`^NSpid:.*\\s${master}$`, "m").test(stat);
+            });
+        assert.ok(hostPid, "found the instance's haproxy master from the host");
+        process.kill(Number(hostPid), "SIGKILL");
+        await eventually(() => (s.proc()?.masterPid ?? master) !== master, "haproxy to be restarted by the instance's init");
+        await s.upOk();
+        await eventually(async () => (await s.servedColor()) === "blue", "blue after the restart");
+    });
+
+    it("destroy removes the instance and every container", async () => {
+        const r = await s.run(["destroy"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(instance(`${s.prefix}haproxy`), undefined);
+        for (const c of COMPONENTS) for (const color of ["blue", "green"]) assert.equal(instance(s.containerName(c, color)), undefined);
+    });
+});

@@ -1,0 +1,38 @@
+// Runs the offline runner exactly as users do: a separate node process on runner/cli.ts.
+
+import { spawnSync } from "child_process";
+import * as path from "path";
+
+export const REPO = path.resolve(__dirname, "..", "..");
+export const CLI = path.join(REPO, "runner", "cli.ts");
+
+export interface CliResult {
+    readonly code: number | null;
+    readonly stdout: string;
+    readonly stderr: string;
+}
+
+/**
+ * `node -r ts-node/register/transpile-only runner/cli.ts <args>` with `env` added to a
+ * copy of this process's environment (a value of undefined removes the variable).
+ */
+export function runCli(args: readonly string[], env: Record<string, string | undefined> = {}, timeoutMs = 90_000): CliResult {
+    const merged: NodeJS.ProcessEnv = { ...process.env };
+    for (const [k, v] of Object.entries(env)) {
+        if (v === undefined) delete merged[k];
+        else merged[k] = v;
+    }
+    const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", CLI, ...args], {
+        cwd: REPO,
+        env: merged,
+        encoding: "utf8",
+        timeout: timeoutMs,
+    });
+    if (r.error) throw r.error;
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** For assertion messages: what the runner printed. */
+export function shown(r: CliResult): string {
+    return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
