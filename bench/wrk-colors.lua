@@ -8,8 +8,15 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
+-- Optional script argument (after `--`): milliseconds each connection waits between
+-- requests, for a steady rate instead of as fast as possible.
 function init(args)
   blue, green, other = 0, 0, 0
+  pause = tonumber(args[1] or "0")
+end
+
+function delay()
+  return pause
 end
 
 function request()

@@ -40,22 +40,30 @@ export function precheckRefusal(color: Color, checks: readonly ContainerCheck[])
     );
 }
 
-/** Looks at each target container: exists, RUNNING, healthy with the expected release. */
-export async function checkTargets(target: IncusTarget, targets: readonly TargetContainer[], timeoutMs: number): Promise<ContainerCheck[]> {
+/**
+ * Looks at each target container: exists, RUNNING, healthy with the expected release.
+ * The health probe goes through the container's proxy device, which only answers while
+ * the container runs, so a healthy answer from the right color proves all three; Incus is
+ * asked only to explain a failure. (The switch's latency depends on this.)
+ */
+export async function checkTargets(target: IncusTarget, color: Color, targets: readonly TargetContainer[], timeoutMs: number): Promise<ContainerCheck[]> {
     return Promise.all(
         targets.map(async (t) => {
+            const p = await probe(`http://127.0.0.1:${t.port}${t.healthPath}`, timeoutMs);
+            const v = judge(p, t.release);
+            if (v.healthy && p.color === color) return { container: t.container, status: "RUNNING", healthy: true, reason: v.reason };
             const inst = await getInstance(target, t.container);
             if (!inst) return { container: t.container, status: "ABSENT", healthy: false, reason: "absent" };
             const status = inst.status.toUpperCase();
             if (status !== "RUNNING") return { container: t.container, status, healthy: false, reason: status };
-            const v = judge(await probe(`http://127.0.0.1:${t.port}${t.healthPath}`, timeoutMs), t.release);
-            return { container: t.container, status, healthy: v.healthy, reason: v.reason };
+            const reason = v.healthy ? `answers as ${p.color ?? "no color"}, not ${color}` : v.reason;
+            return { container: t.container, status, healthy: false, reason };
         }),
     );
 }
 
 /** Throws a refusal unless every target container can take traffic. */
 export async function assertColorReady(target: IncusTarget, color: Color, targets: readonly TargetContainer[], timeoutMs: number): Promise<void> {
-    const refusal = precheckRefusal(color, await checkTargets(target, targets, timeoutMs));
+    const refusal = precheckRefusal(color, await checkTargets(target, color, targets, timeoutMs));
     if (refusal) throw refused(refusal);
 }

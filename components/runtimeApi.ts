@@ -1,7 +1,8 @@
 // HAProxy's runtime API (admin socket) and master CLI (master socket), reached with
 // socat on the HAProxy host. Builders and parsers are pure; the helpers run them.
 
-import { Cmd, cmdError, run } from "./exec";
+import * as net from "net";
+import { Cmd, CmdResult, cmdError, run } from "./exec";
 import { HaproxyHost, describeHost, onHost } from "./haproxyHost";
 import { sleep } from "./health";
 import { COLORS, Color } from "./naming";
@@ -9,6 +10,34 @@ import { COLORS, Color } from "./naming";
 /** `socat` sending `commands` (joined by `;`, one line) to a unix socket. */
 export function socketCmd(host: HaproxyHost, socket: string, commands: readonly string[], timeoutMs = 10_000): Cmd {
     return onHost(host, ["socat", "-t", "5", "stdio", `unix-connect:${socket}`], { input: `${commands.join("; ")}\n`, timeoutMs });
+}
+
+/**
+ * One conversation with a HAProxy socket. On this host it is a direct unix-socket
+ * connection (no process: the switch's latency depends on it); inside an instance it
+ * is socat through `incus exec`.
+ */
+export function converse(host: HaproxyHost, socket: string, commands: readonly string[], timeoutMs = 10_000): Promise<CmdResult> {
+    if (host.placement !== "host") return run(socketCmd(host, socket, commands, timeoutMs));
+    return new Promise((resolve) => {
+        const chunks: Buffer[] = [];
+        const conn = net.createConnection(socket);
+        // Declared before `done` uses them: Pulumi's closure serializer rejects forward references.
+        let timer: NodeJS.Timeout | undefined = undefined;
+        let settled = false;
+        const done = (r: CmdResult) => {
+            if (settled) return;
+            settled = true;
+            if (timer) clearTimeout(timer);
+            conn.destroy();
+            resolve(r);
+        };
+        timer = setTimeout(() => done({ code: 1, stdout: "", stderr: `no answer from ${socket} within ${timeoutMs} ms`, timedOut: true }), timeoutMs);
+        conn.on("connect", () => conn.end(`${commands.join("; ")}\n`));
+        conn.on("data", (b: Buffer) => chunks.push(b));
+        conn.on("end", () => done({ code: 0, stdout: Buffer.concat(chunks).toString("utf8"), stderr: "" }));
+        conn.on("error", (e) => done({ code: 1, stdout: "", stderr: `${socket}: ${e.message}` }));
+    });
 }
 
 export function setWeightCommand(backend: string, server: string, weight: number): string {
@@ -80,9 +109,8 @@ export function servedColor(states: readonly ServerState[], backends: readonly s
 
 /** Runs admin-socket commands; throws unless every command answered without an error line. */
 export async function adminCommands(host: HaproxyHost, socket: string, commands: readonly string[]): Promise<string> {
-    const cmd = socketCmd(host, socket, commands);
-    const r = await run(cmd);
-    if (r.code !== 0) throw cmdError(cmd, r, `HAProxy runtime API on ${describeHost(host)} did not answer`);
+    const r = await converse(host, socket, commands);
+    if (r.code !== 0) throw cmdError(socketCmd(host, socket, commands), r, `HAProxy runtime API on ${describeHost(host)} did not answer`);
     const bad = r.stdout.split("\n").find((l) => /^(No such|Unknown command|Require|Invalid|Backend is|.*not found)/i.test(l.trim()));
     if (bad) throw new Error(`HAProxy runtime API refused: ${bad.trim()}`);
     return r.stdout;
@@ -90,7 +118,7 @@ export async function adminCommands(host: HaproxyHost, socket: string, commands:
 
 /** `show proc`, or undefined while the master is re-executing (its socket is briefly away). */
 export async function showProc(host: HaproxyHost, masterSocket: string): Promise<ProcInfo | undefined> {
-    const r = await run(socketCmd(host, masterSocket, ["show proc"], 5000));
+    const r = await converse(host, masterSocket, ["show proc"], 5000);
     return r.code === 0 ? parseShowProc(r.stdout) : undefined;
 }
 
@@ -105,7 +133,7 @@ export async function serversState(host: HaproxyHost, adminSocket: string): Prom
 export async function reloadAndWait(host: HaproxyHost, masterSocket: string, timeoutMs = 15_000): Promise<ProcInfo> {
     const before = await showProc(host, masterSocket);
     if (!before) throw new Error(`HAProxy's master CLI (${masterSocket}) on ${describeHost(host)} does not answer; is haproxy running?`);
-    const r = await run(socketCmd(host, masterSocket, ["reload"]));
+    const r = await converse(host, masterSocket, ["reload"]);
     if (r.code !== 0) throw cmdError(socketCmd(host, masterSocket, ["reload"]), r, "cannot ask HAProxy to reload");
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {

@@ -4,14 +4,13 @@
 // through the frontend -> record active-color and history. Any failure after the
 // swap restores `.bak` and reloads, so the previous color keeps serving.
 
-import * as http from "http";
 import * as pulumi from "@pulumi/pulumi";
 import { clearActiveColor, readActiveColor, recordActiveColor } from "./activeColor";
 import { refused } from "./errors";
 import { run } from "./exec";
 import { HaproxyModel, configShape, desiredWeights, renderConfig } from "./haproxyConfig";
 import { HaproxyHost, describeHost, onHost, readHostFile, removeHostFile, renameHostFile, writeHostFile } from "./haproxyHost";
-import { sleep } from "./health";
+import { probe, sleep } from "./health";
 import { COLORS, Color, HaproxyLayout, haproxyBackendName } from "./naming";
 import { progress } from "./progress";
 import { assertColorReady } from "./rollback";
@@ -90,17 +89,6 @@ export function probePath(route: string): string {
     return route.length > 1 ? route.replace(/\/+$/, "") : "/";
 }
 
-function get(url: string, timeoutMs: number): Promise<{ status: number; color?: string; release?: string }> {
-    return new Promise((resolve) => {
-        const req = http.get(url, { timeout: timeoutMs, agent: false, headers: { connection: "close" } }, (res) => {
-            res.resume();
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, color: res.headers["x-color"] as string, release: res.headers["x-release"] as string }));
-        });
-        req.on("timeout", () => req.destroy(new Error("timeout")));
-        req.on("error", () => resolve({ status: 0 }));
-    });
-}
-
 function backendsOf(i: SwitchInputs): string[] {
     return i.components.map((c) => haproxyBackendName(c.name));
 }
@@ -112,15 +100,16 @@ async function liveServed(i: SwitchInputs): Promise<{ running: boolean; served: 
 }
 
 /** Waits until HAProxy's own checks see every target server UP, so a flip never lands on a DOWN one. */
-async function waitServersUp(i: SwitchInputs): Promise<void> {
+async function waitServersUp(i: SwitchInputs, known: readonly ServerState[]): Promise<void> {
     const wanted = backendsOf(i);
     const deadline = Date.now() + i.settleMs;
     let down: string[] = [];
+    let states = known;
     while (Date.now() < deadline) {
-        const states = await serversState(i.host, i.layout.adminSocket);
         down = wanted.filter((b) => !states.some((s) => s.backend === b && s.server === i.active && s.opState === 2));
         if (down.length === 0) return;
         await sleep(100);
+        states = await serversState(i.host, i.layout.adminSocket);
     }
     throw new Error(`HAProxy's health checks did not see ${i.active} UP in ${down.join(", ")} within ${i.settleMs} ms`);
 }
@@ -133,7 +122,7 @@ async function verifyServing(i: SwitchInputs): Promise<void> {
     while (Date.now() < deadline) {
         for (const c of i.components) {
             if (!pending.has(c.name)) continue;
-            const r = await get(`http://127.0.0.1:${i.frontendPort}${probePath(c.route)}`, i.timeoutMs);
+            const r = await probe(`http://127.0.0.1:${i.frontendPort}${probePath(c.route)}`, i.timeoutMs);
             if (r.color === i.active) pending.delete(c.name);
             else last = `${c.name} answered HTTP ${r.status} from ${r.color ?? "no color"}`;
         }
@@ -165,26 +154,46 @@ async function apply(i: SwitchInputs): Promise<SwitchOutputs> {
     const started = Date.now();
     const L = i.layout;
     const targets = i.components.map((c) => ({ container: c.container, port: c.ports[i.active], healthPath: c.healthPath, release: i.release }));
-    await assertColorReady({ remote: i.remote }, i.active, targets, i.timeoutMs);
-
     const text = renderConfig(modelOf(i));
-    const before = await liveServed(i);
+    const candidate = `${L.configPath}.new`;
+
+    // Everything before the swap only reads, or writes the candidate beside the live
+    // config, so it runs at once: this is the switch's critical path.
+    const validation = (async () => {
+        await writeHostFile(i.host, candidate, text);
+        return run(onHost(i.host, ["haproxy", "-c", "-f", candidate]));
+    })();
+    const [ready, live, cur, rec, checked] = await Promise.allSettled([
+        assertColorReady({ remote: i.remote }, i.active, targets, i.timeoutMs),
+        liveServed(i),
+        readHostFile(i.host, L.configPath),
+        readActiveColor(i.host, L.stateDir),
+        validation,
+    ]);
+    const discard = () => removeHostFile(i.host, candidate).catch(() => undefined);
+    for (const r of [ready, live, cur, rec, checked]) {
+        if (r.status === "rejected") {
+            await discard();
+            throw r.reason;
+        }
+    }
+    const before = (live as PromiseFulfilledResult<Awaited<ReturnType<typeof liveServed>>>).value;
+    const current = (cur as PromiseFulfilledResult<string | undefined>).value;
+    const recorded = (rec as PromiseFulfilledResult<Color | undefined>).value;
+    const v = (checked as PromiseFulfilledResult<Awaited<ReturnType<typeof run>>>).value;
+
     if (!before.running) {
+        await discard();
         throw new Error(`HAProxy is not running on ${describeHost(i.host)}; run pulumi up again (the haproxy resource starts it). Nothing was changed.`);
     }
-    const current = await readHostFile(i.host, L.configPath);
-    const recorded = await readActiveColor(i.host, L.stateDir);
     const previous = before.served ?? recorded ?? "no color";
     if (current === text && before.served === i.active && recorded === i.active) {
+        await discard();
         progress(`switch: ${i.active} already serves; nothing to do`);
         return outputs(i, i.active, i.active);
     }
-
-    const candidate = `${L.configPath}.new`;
-    await writeHostFile(i.host, candidate, text);
-    const v = await run(onHost(i.host, ["haproxy", "-c", "-f", candidate]));
     if (v.code !== 0) {
-        await removeHostFile(i.host, candidate);
+        await discard();
         throw refused(
             `HAProxy rejected the rendered config: ${(v.stderr.trim() || v.stdout.trim()).slice(0, 1500)}. ` +
                 `Nothing was changed; ${previous} still serves. Fix the setting that produced it (often bluegreen:haproxy.extra) and run pulumi up again.`,
@@ -201,7 +210,7 @@ async function apply(i: SwitchInputs): Promise<SwitchOutputs> {
     try {
         const hot = i.method === "runtime" && current !== undefined && configShape(current) === configShape(text) && runsModel(before.states, modelOf(i));
         if (hot) {
-            await waitServersUp(i);
+            await waitServersUp(i, before.states);
             await adminCommands(i.host, L.adminSocket, weightCommands(modelOf(i)));
             progress(`switch: weights flipped to ${i.active} over the runtime API`);
         } else {

@@ -186,6 +186,15 @@ if (require.main === module) {
         process.exitCode = code;
         process.exit(code);
     };
+    // Under setMocks a resource whose provider cannot be serialized never finishes
+    // registering; the event loop then drains with nothing left to do. Say so.
+    process.on("beforeExit", () => {
+        process.stderr.write(
+            "error: the program stopped making progress: a resource never finished registering. " +
+                "This is usually a dynamic provider that cannot be serialized; run `npx mocha test/serialization.test.ts`.\n",
+        );
+        exit(1);
+    });
     main(process.argv.slice(2)).then(exit, (e) => {
         process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
         exit(e instanceof UsageError ? 2 : 1);

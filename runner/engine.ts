@@ -415,12 +415,19 @@ export class Engine {
         if (op === "delete") this.steps.push({ op: "delete", urn: r.urn, name: r.name, ok: true });
     }
 
-    /** Deletes resources that left the program, newest first, then leftover replacements. */
+    /** Deletes resources that left the program, dependents first, then leftover replacements. */
     private async deleteRemoved(): Promise<void> {
-        const removed = this.oldOrder.filter((u) => !this.seen.has(u) && this.old.has(u)).reverse();
-        for (const urn of removed) {
-            const r = this.old.get(urn)!;
-            if (r.custom) this.say(`  - ${r.name}: delete`);
+        const removed = deletionOrder(this.oldOrder.filter((u) => !this.seen.has(u) && this.old.has(u)).map((u) => this.old.get(u)!));
+        const steps: [ResourceState, string, () => void][] = [
+            ...removed.map((r): [ResourceState, string, () => void] => [r, "delete", () => this.old.delete(r.urn)]),
+            ...this.pendingDeletes.map((r): [ResourceState, string, () => void] => [
+                r,
+                "delete (replaced)",
+                () => (this.pendingDeletes = this.pendingDeletes.filter((x) => x !== r)),
+            ]),
+        ];
+        for (const [r, label, forget] of steps) {
+            if (r.custom) this.say(`  - ${r.name}: ${label}`);
             if (this.o.preview) {
                 if (r.custom) this.planned("delete", r.urn, r.name, [], undefined);
                 continue;
@@ -431,26 +438,14 @@ export class Engine {
                 this.note(r.urn, r.name, "delete", e);
                 return; // stop deleting; the rest stays in state
             }
-            this.old.delete(urn);
-            this.persist();
-        }
-        for (const r of [...this.pendingDeletes]) {
-            this.say(`  - ${r.name}: delete (replaced)`);
-            if (this.o.preview) continue;
-            try {
-                await this.destroyOne(r);
-            } catch (e) {
-                this.note(r.urn, r.name, "delete", e);
-                return;
-            }
-            this.pendingDeletes = this.pendingDeletes.filter((x) => x !== r);
+            forget();
             this.persist();
         }
     }
 
-    /** `destroy`: every resource, newest first. Stops at the first refusal. */
+    /** `destroy`: every resource, dependents first. Stops at the first refusal. */
     async destroyAll(): Promise<RunResult> {
-        const all = [...this.o.state.resources].reverse();
+        const all = deletionOrder(this.o.state.resources);
         for (const r of all) {
             if (r.custom) this.say(`  - ${r.name}: delete`);
             if (this.o.preview) continue;
@@ -513,6 +508,22 @@ export class Engine {
         }
         return { ok: this.errors.length === 0, steps: this.steps, errors: this.errors, outputs: this.o.state.outputs };
     }
+}
+
+/**
+ * Pure: an order in which resources can be deleted, as the engine derives it from the
+ * dependency graph: a resource goes before everything it depends on (and a child before
+ * its parent). Among free choices, the newest goes first. (Creation order alone is not
+ * enough: a container recreated after the switch that depends on it must still go after it.)
+ */
+export function deletionOrder(resources: readonly ResourceState[]): ResourceState[] {
+    const remaining = [...resources].reverse();
+    const out: ResourceState[] = [];
+    while (remaining.length > 0) {
+        const free = remaining.findIndex((r) => !remaining.some((o) => o !== r && (o.dependencies.includes(r.urn) || o.parent === r.urn)));
+        out.push(remaining.splice(free >= 0 ? free : 0, 1)[0]); // a cycle cannot come from a program; newest first then
+    }
+    return out;
 }
 
 /** Stack outputs as the CLI shows them: resources and functions are dropped. */

@@ -11,7 +11,7 @@ import {
     recordActiveColor,
 } from "../../components/activeColor";
 import { HaproxyHost } from "../../components/haproxyHost";
-import { makeTempDir, removeDir } from "../helpers/tempDir";
+import { makeTmp, removeTmp } from "../helpers/tmp";
 
 const HOST: HaproxyHost = { placement: "host" };
 
@@ -55,10 +55,10 @@ describe("activeColor", () => {
         let dir: string;
         let stateDir: string;
         beforeEach(() => {
-            dir = makeTempDir();
+            dir = makeTmp();
             stateDir = path.join(dir, "state", "nested"); // created on first write
         });
-        afterEach(() => removeDir(dir));
+        afterEach(() => removeTmp(dir));
 
         it("reads undefined before anything was recorded", async () => {
             assert.equal(await readActiveColor(HOST, stateDir), undefined);

@@ -4,7 +4,7 @@ import * as path from "path";
 import { ServingGuard, refuseIfServing, servingRefusal } from "../../components/cleanup";
 import { isRefused } from "../../components/errors";
 import { INCUS_NOT_FOUND, RunnerStub, fail, ok, stubRunner } from "../helpers/runnerStub";
-import { makeTempDir, removeDir } from "../helpers/tempDir";
+import { makeTmp, removeTmp } from "../helpers/tmp";
 
 describe("cleanup", () => {
     it("servingRefusal names the container, where the color is live, and the switch to make first", () => {
@@ -21,14 +21,14 @@ describe("cleanup", () => {
         let guard: ServingGuard;
         let stub: RunnerStub | undefined;
         beforeEach(() => {
-            dir = makeTempDir();
+            dir = makeTmp();
             // An admin socket that does not exist: no HAProxy runs, only the file counts.
             guard = { host: { placement: "host" }, stateDir: dir, adminSocket: path.join(dir, "admin.sock") };
         });
         afterEach(() => {
             stub?.restore();
             stub = undefined;
-            removeDir(dir);
+            removeTmp(dir);
         });
 
         const activeFile = (color: string) => fs.writeFileSync(path.join(dir, "active-color"), `${color}\n`);

@@ -13,7 +13,7 @@ import {
 import { TestServer, startServer } from "../helpers/httpServer";
 import { quietProgress } from "../helpers/quiet";
 import { INCUS_NOT_FOUND, RunnerStub, fail, ok, stubRunner } from "../helpers/runnerStub";
-import { makeTempDir, removeDir } from "../helpers/tempDir";
+import { makeTmp, removeTmp } from "../helpers/tmp";
 
 const TOKEN = "tok-SECRET-123";
 
@@ -206,7 +206,7 @@ describe("colorContainer", () => {
         let dir: string | undefined;
         afterEach(() => {
             stub?.restore();
-            removeDir(dir);
+            removeTmp(dir);
             stub = dir = undefined;
         });
 
@@ -217,7 +217,7 @@ describe("colorContainer", () => {
         });
 
         it("delete refuses while the color is active, and deletes otherwise", async () => {
-            dir = makeTempDir();
+            dir = makeTmp();
             const guard = { host: { placement: "host" as const }, stateDir: dir, adminSocket: path.join(dir, "admin.sock") };
             fs.writeFileSync(path.join(dir, "active-color"), "green\n");
             stub = stubRunner((cmd) => (cmd.argv[0] === "socat" ? fail(1, "No such file or directory") : ok()));

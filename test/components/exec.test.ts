@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import { Cmd, CmdResult, check, cmdError, run, setRunner, spawnRunner } from "../../components/exec";
-import { makeTempDir, removeDir } from "../helpers/tempDir";
+import { makeTmp, removeTmp } from "../helpers/tmp";
 
 describe("exec", () => {
     describe("spawnRunner", () => {
@@ -44,14 +44,14 @@ describe("exec", () => {
         });
 
         it("adds env to the inherited environment and honours cwd", async () => {
-            const dir = makeTempDir();
+            const dir = makeTmp();
             try {
                 const env = await spawnRunner({ argv: ["/bin/sh", "-c", 'echo "$BG_TEST_VAR:${PATH:+path}"'], env: { BG_TEST_VAR: "v1" } });
                 assert.equal(env.stdout, "v1:path\n");
                 const pwd = await spawnRunner({ argv: ["/bin/pwd"], cwd: dir });
                 assert.equal(pwd.stdout.trim(), fs.realpathSync(dir));
             } finally {
-                removeDir(dir);
+                removeTmp(dir);
             }
         });
     });

@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { ACTIVE_WEIGHT, BackendModel, HaproxyModel, configShape, desiredWeights, renderConfig } from "../../components/haproxyConfig";
 import type { Color } from "../../components/naming";
-import { makeTempDir, removeDir } from "../helpers/tempDir";
+import { makeTmp, removeTmp } from "../helpers/tmp";
 
 const HAPROXY = "/usr/sbin/haproxy";
 
@@ -177,9 +177,9 @@ describe("haproxyConfig", () => {
     describe("haproxy -c accepts what renderConfig produces", () => {
         let dir: string;
         beforeEach(() => {
-            dir = makeTempDir();
+            dir = makeTmp();
         });
-        afterEach(() => removeDir(dir));
+        afterEach(() => removeTmp(dir));
 
         it("the standard three components", () => {
             assert.deepEqual(haproxyCheck(dir, model()), { status: 0, stdout: "", stderr: "" });

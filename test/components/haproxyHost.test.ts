@@ -14,7 +14,7 @@ import {
     writeHostFile,
 } from "../../components/haproxyHost";
 import { INCUS_NOT_FOUND, RunnerStub, fail, instanceJson, ok, stubRunner } from "../helpers/runnerStub";
-import { makeTempDir, removeDir } from "../helpers/tempDir";
+import { makeTmp, removeTmp } from "../helpers/tmp";
 
 const HOST: HaproxyHost = { placement: "host" };
 const INST: HaproxyHost = { placement: "incus", instance: "prod-haproxy", remote: "prod" };
@@ -55,13 +55,13 @@ describe("haproxyHost", () => {
         let dir: string;
         let stub: RunnerStub | undefined;
         beforeEach(() => {
-            dir = makeTempDir();
+            dir = makeTmp();
             // Nothing here may run a process.
             stub = stubRunner(() => assert.fail("host placement ran a command"));
         });
         afterEach(() => {
             stub?.restore();
-            removeDir(dir);
+            removeTmp(dir);
         });
 
         it("hostExists is true without asking anything", async () => {

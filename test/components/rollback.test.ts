@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { isRefused } from "../../components/errors";
 import { ContainerCheck, assertColorReady, checkTargets, precheckRefusal } from "../../components/rollback";
-import { TestServer, startServer } from "../helpers/httpServer";
+import { TestServer, closedPort, startServer } from "../helpers/httpServer";
 import { INCUS_NOT_FOUND, RunnerStub, instanceJson, ok, stubRunner } from "../helpers/runnerStub";
 
 const fine = (container: string): ContainerCheck => ({ container, status: "RUNNING", healthy: true, reason: "HTTP 200" });
@@ -73,13 +73,15 @@ describe("rollback", () => {
             });
         }
 
-        it("looks at each container: absent, stopped, healthy, wrong release, failing", async () => {
+        it("asks Incus only about containers whose health check fails, to say why", async () => {
             server = await app();
             stub = incus();
-            const t = (container: string, healthPath: string) => ({ container, port: server!.port, healthPath, release: "abc1234" });
+            const dead = await closedPort();
+            const t = (container: string, healthPath: string, port = server!.port) => ({ container, port, healthPath, release: "abc1234" });
             const checks = await checkTargets(
                 { remote: "prod" },
-                [t("dev-absent-blue", "/ok"), t("dev-stopped-blue", "/ok"), t("dev-web-blue", "/ok"), t("dev-backend-blue", "/old"), t("dev-stream-blue", "/err")],
+                "blue",
+                [t("dev-absent-blue", "/ok", dead), t("dev-stopped-blue", "/ok", dead), t("dev-web-blue", "/ok"), t("dev-backend-blue", "/old"), t("dev-stream-blue", "/err")],
                 1000,
             );
             assert.deepEqual(checks, [
@@ -89,22 +91,28 @@ describe("rollback", () => {
                 { container: "dev-backend-blue", status: "RUNNING", healthy: false, reason: "serves release def5678, expected abc1234" },
                 { container: "dev-stream-blue", status: "RUNNING", healthy: false, reason: "HTTP 500: crashed" },
             ]);
+            // A healthy answer through the proxy device proves the container exists and runs.
             assert.deepEqual(stub.argvs().map((a) => a.join(" ")).sort(), [
                 "incus query prod:/1.0/instances/dev-absent-blue",
                 "incus query prod:/1.0/instances/dev-backend-blue",
                 "incus query prod:/1.0/instances/dev-stopped-blue",
                 "incus query prod:/1.0/instances/dev-stream-blue",
-                "incus query prod:/1.0/instances/dev-web-blue",
             ]);
-            // Only the running containers were probed.
             assert.deepEqual([...server.requests].sort(), ["/err", "/ok", "/old"]);
+        });
+
+        it("a healthy answer from the other color is not the target container", async () => {
+            server = await app(); // answers x-color: blue
+            stub = incus();
+            const [check] = await checkTargets({}, "green", [{ container: "dev-web-green", port: server.port, healthPath: "/ok", release: "abc1234" }], 1000);
+            assert.deepEqual(check, { container: "dev-web-green", status: "RUNNING", healthy: false, reason: "answers as blue, not green" });
         });
 
         it("assertColorReady resolves when every container can take traffic", async () => {
             server = await app();
             stub = incus();
             await assertColorReady({}, "blue", [{ container: "dev-web-blue", port: server.port, healthPath: "/ok", release: "abc1234" }], 1000);
-            assert.deepEqual(stub.argvs(), [["incus", "query", "/1.0/instances/dev-web-blue"]]);
+            assert.deepEqual(stub.argvs(), [], "healthy: Incus is not asked");
         });
 
         it("assertColorReady throws a refusal naming the bad containers", async () => {
@@ -116,7 +124,7 @@ describe("rollback", () => {
                     "blue",
                     [
                         { container: "dev-web-blue", port: server.port, healthPath: "/ok", release: "abc1234" },
-                        { container: "dev-absent-blue", port: server.port, healthPath: "/ok", release: "abc1234" },
+                        { container: "dev-absent-blue", port: await closedPort(), healthPath: "/ok", release: "abc1234" },
                     ],
                     1000,
                 ),

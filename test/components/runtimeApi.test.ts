@@ -1,9 +1,14 @@
 import assert from "node:assert/strict";
+import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
 import type { Cmd, CmdResult } from "../../components/exec";
 import { HaproxyHost } from "../../components/haproxyHost";
 import {
     ServerState,
     adminCommands,
+    converse,
     parseServersState,
     parseShowProc,
     reloadAndWait,
@@ -150,10 +155,10 @@ describe("runtimeApi", () => {
 
         it("adminCommands returns the output of commands that all succeeded", async () => {
             stub = stubRunner(() => ok("\n\n"));
-            assert.equal(await adminCommands(HOST, ADMIN, ["set server be_web/blue weight 100", "set server be_web/green weight 0"]), "\n\n");
+            assert.equal(await adminCommands(INST, ADMIN, ["set server be_web/blue weight 100", "set server be_web/green weight 0"]), "\n\n");
             assert.deepEqual(stub.calls, [
                 {
-                    argv: ["socat", "-t", "5", "stdio", `unix-connect:${ADMIN}`],
+                    argv: ["incus", "exec", "prod:prod-haproxy", "--", "socat", "-t", "5", "stdio", `unix-connect:${ADMIN}`],
                     input: "set server be_web/blue weight 100; set server be_web/green weight 0\n",
                     timeoutMs: 10_000,
                 },
@@ -164,7 +169,7 @@ describe("runtimeApi", () => {
             for (const line of ["No such server.", "Unknown command. Please enter one of the following commands only :", "Require 'backend/server'.", "Backend is not found."]) {
                 stub?.restore();
                 stub = stubRunner(() => ok(`\n${line}\n\n`));
-                await assert.rejects(adminCommands(HOST, ADMIN, ["set server be_web/purple weight 0"]), { message: `HAProxy runtime API refused: ${line}` });
+                await assert.rejects(adminCommands(INST, ADMIN, ["set server be_web/purple weight 0"]), { message: `HAProxy runtime API refused: ${line}` });
             }
         });
 
@@ -179,7 +184,7 @@ describe("runtimeApi", () => {
 
         it("serversState parses the answer to `show servers state`", async () => {
             stub = stubRunner(() => ok(SERVERS_STATE));
-            assert.deepEqual(await serversState(HOST, ADMIN), [
+            assert.deepEqual(await serversState(INST, ADMIN), [
                 { backend: "be_backend", server: "blue", opState: 2, weight: 100 },
                 { backend: "be_backend", server: "green", opState: 2, weight: 0 },
             ]);
@@ -188,11 +193,11 @@ describe("runtimeApi", () => {
 
         it("showProc parses the master CLI, or gives undefined when it does not answer", async () => {
             stub = stubRunner(() => ok(SHOW_PROC));
-            assert.equal((await showProc(HOST, MASTER))?.masterPid, 12595);
-            assert.deepEqual(stub.calls[0], { argv: ["socat", "-t", "5", "stdio", `unix-connect:${MASTER}`], input: "show proc\n", timeoutMs: 5000 });
+            assert.equal((await showProc(INST, MASTER))?.masterPid, 12595);
+            assert.deepEqual(stub.calls[0], { argv: ["incus", "exec", "prod:prod-haproxy", "--", "socat", "-t", "5", "stdio", `unix-connect:${MASTER}`], input: "show proc\n", timeoutMs: 5000 });
             stub.restore();
             stub = stubRunner(() => fail(1, "No such file or directory"));
-            assert.equal(await showProc(HOST, MASTER), undefined);
+            assert.equal(await showProc(INST, MASTER), undefined);
         });
 
         describe("reloadAndWait", () => {
@@ -215,17 +220,17 @@ describe("runtimeApi", () => {
                     showProcText(3, 0, [[200, 1]]), // reloaded, new worker not yet up
                     showProcText(3, 0, [[300, 0]]),
                 ]);
-                assert.deepEqual(await reloadAndWait(HOST, MASTER, 5000), { masterPid: 100, reloads: 3, failedReloads: 0, workers: [{ pid: 300, reloads: 0 }] });
+                assert.deepEqual(await reloadAndWait(INST, MASTER, 5000), { masterPid: 100, reloads: 3, failedReloads: 0, workers: [{ pid: 300, reloads: 0 }] });
                 assert.deepEqual(
                     stub.calls.map((c) => c.input),
                     ["show proc\n", "reload\n", "show proc\n", "show proc\n", "show proc\n", "show proc\n"],
                 );
-                assert.deepEqual(stub.calls[1].argv, ["socat", "-t", "5", "stdio", `unix-connect:${MASTER}`]);
+                assert.deepEqual(stub.calls[1].argv, ["incus", "exec", "prod:prod-haproxy", "--", "socat", "-t", "5", "stdio", `unix-connect:${MASTER}`]);
             });
 
             it("fails, naming the failed reloads, when the new config did not load", async () => {
                 stub = master([showProcText(0, 0, [[200, 0]]), SHOW_PROC_FAILED]);
-                await assert.rejects(reloadAndWait(HOST, MASTER, 5000), {
+                await assert.rejects(reloadAndWait(INST, MASTER, 5000), {
                     message: "HAProxy could not load the new config (failed reloads: 1); the previous worker kept serving",
                 });
             });
@@ -240,16 +245,83 @@ describe("runtimeApi", () => {
 
             it("throws when the reload command fails", async () => {
                 stub = master([showProcText(2, 0, [[200, 0]])], fail(1, "Broken pipe"));
-                await assert.rejects(reloadAndWait(HOST, MASTER, 5000), (e: Error) => {
-                    assert.match(e.message, /^cannot ask HAProxy to reload: `socat -t 5 stdio unix-connect:\/var\/lib\/bluegreen\/dev\/master\.sock` exited 1: Broken pipe$/);
+                await assert.rejects(reloadAndWait(INST, MASTER, 5000), (e: Error) => {
+                    assert.match(e.message, /^cannot ask HAProxy to reload: `incus exec prod:prod-haproxy -- socat -t 5 stdio unix-connect:\/var\/lib\/bluegreen\/dev\/master\.sock` exited 1: Broken pipe$/);
                     return true;
                 });
             });
 
             it("gives up after timeoutMs when the reload never shows", async () => {
                 stub = master([showProcText(2, 0, [[200, 0]])]);
-                await assert.rejects(reloadAndWait(HOST, MASTER, 200), { message: "HAProxy did not finish reloading within 200 ms" });
+                await assert.rejects(reloadAndWait(INST, MASTER, 200), { message: "HAProxy did not finish reloading within 200 ms" });
             });
         });
     });
 });
+
+describe("runtimeApi on this host: a direct unix-socket conversation", () => {
+    let dir: string;
+    let server: net.Server | undefined;
+    const received: string[] = [];
+    beforeEach(() => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-sock-"));
+        received.length = 0;
+    });
+    afterEach(async () => {
+        await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+        server = undefined;
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    /** Like HAProxy's CLI in non-interactive mode: one line in, the answer, then it closes. */
+    async function cli(answer: (line: string) => string): Promise<string> {
+        const sock = path.join(dir, "admin.sock");
+        server = net.createServer((c) => {
+            let buf = "";
+            c.on("data", (b) => {
+                buf += b.toString();
+                if (buf.endsWith("\n")) {
+                    received.push(buf);
+                    c.end(answer(buf.trim()));
+                }
+            });
+        });
+        await new Promise<void>((r) => server!.listen(sock, r));
+        return sock;
+    }
+
+    it("sends the commands on one line and returns the answer, without spawning a process", async () => {
+        const sock = await cli(() => "\n\n");
+        const stub = stubRunner(() => {
+            throw new Error("no process expected");
+        });
+        try {
+            assert.equal(await adminCommands(HOST, sock, ["set server be_web/blue weight 100", "set server be_web/green weight 0"]), "\n\n");
+            assert.deepEqual(stub.calls, []);
+        } finally {
+            stub.restore();
+        }
+        assert.deepEqual(received, ["set server be_web/blue weight 100; set server be_web/green weight 0\n"]);
+    });
+
+    it("refuses an error line, parses show proc, and reports a missing socket", async () => {
+        const sock = await cli((line) => (line === "show proc" ? SHOW_PROC : "No such server.\n"));
+        await assert.rejects(adminCommands(HOST, sock, ["set server be_web/purple weight 0"]), { message: "HAProxy runtime API refused: No such server." });
+        assert.equal((await showProc(HOST, sock))?.masterPid, 12595);
+        assert.equal(await showProc(HOST, path.join(dir, "absent.sock")), undefined);
+        const r = await converse(HOST, path.join(dir, "absent.sock"), ["show info"]);
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /absent\.sock: connect ENOENT/);
+    });
+
+    it("times out on a socket that never answers", async () => {
+        const sock = path.join(dir, "mute.sock");
+        const open: net.Socket[] = [];
+        server = net.createServer({ allowHalfOpen: true }, (c) => open.push(c));
+        await new Promise<void>((r) => server!.listen(sock, r));
+        const r = await converse(HOST, sock, ["show info"], 200);
+        assert.deepEqual({ code: r.code, timedOut: r.timedOut }, { code: 1, timedOut: true });
+        for (const c of open) c.destroy();
+    });
+});
+

@@ -147,4 +147,12 @@ describe("e2e: color containers through the runner", function () {
         // HAProxy's own checks (rise 2, inter 1s) bring the recreated server back within seconds.
         await eventually(async () => (await s.servedColor()) === "blue", "blue to serve /stream again");
     });
+
+    it("destroy removes everything, the switch first (even though stream-blue was recreated after it)", async () => {
+        const r = await s.run(["destroy"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(r.stdout.indexOf("tlife-switch: delete") < r.stdout.indexOf("stream-blue: delete"), r.stdout);
+        for (const c of COMPONENTS) assert.equal(instance(s.containerName(c, "blue")), undefined);
+        assert.deepEqual(s.state().resources, []);
+    });
 });

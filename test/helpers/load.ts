@@ -18,6 +18,8 @@ export interface LoadOptions {
     /** false: `Connection: close`, so every request opens a new connection. */
     readonly keepAlive: boolean;
     readonly threads?: number;
+    /** Milliseconds each connection waits between requests (steady rate); 0 = as fast as it can. */
+    readonly pauseMs?: number;
 }
 
 export interface LoadResult {
@@ -54,6 +56,8 @@ export function wrkArgv(o: LoadOptions): string[] {
         LUA,
         ...(o.keepAlive ? [] : ["-H", "Connection: close"]),
         o.url,
+        "--",
+        String(o.pauseMs ?? 0),
     ];
 }
 

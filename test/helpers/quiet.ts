@@ -1,13 +1,11 @@
 // Silences progress() (components/progress.ts) for the enclosing describe block.
 
+import { setEnv } from "./tmp";
+
 export function quietProgress(): void {
-    let saved: string | undefined;
+    let restore: (() => void) | undefined;
     before(() => {
-        saved = process.env.BLUEGREEN_QUIET;
-        process.env.BLUEGREEN_QUIET = "1";
+        restore = setEnv({ BLUEGREEN_QUIET: "1" });
     });
-    after(() => {
-        if (saved === undefined) delete process.env.BLUEGREEN_QUIET;
-        else process.env.BLUEGREEN_QUIET = saved;
-    });
+    after(() => restore?.());
 }

@@ -8,6 +8,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import YAML from "yaml";
+import { deletionOrder } from "../../runner/engine";
 import { Crypter, SECRET_SIG, SIG_KEY, newCrypter } from "../../runner/secrets";
 import { CliResult, REPO, runCli, shown } from "../helpers/cli";
 import { makeTmp, removeTmp } from "../helpers/tmp";
@@ -351,5 +352,21 @@ describe("runner/engine (through runner/cli.ts)", function () {
     it(FINAL, () => {
         assert.deepEqual(fs.readdirSync(FIXTURE).sort(), fixtureBefore);
         assert.deepEqual(fixtureBefore, ["Pulumi.yaml", "index.ts"]);
+    });
+});
+
+describe("runner/engine deletionOrder", () => {
+    const r = (name: string, dependencies: string[] = [], parent?: string) =>
+        ({ urn: name, type: "t", name, custom: true, parent, inputs: {}, outputs: {}, dependencies }) as const;
+    const names = (xs: { name: string }[]) => xs.map((x) => x.name);
+
+    it("deletes a dependent first even when what it depends on was recreated after it", () => {
+        // The switch depends on both containers; stream was recreated (by refresh + up) after it.
+        const order = deletionOrder([r("web"), r("switch", ["web", "stream"]), r("stream")]);
+        assert.deepEqual(names(order), ["switch", "stream", "web"]);
+    });
+
+    it("deletes children before their parent, and otherwise the newest first", () => {
+        assert.deepEqual(names(deletionOrder([r("app"), r("a", [], "app"), r("b", [], "app"), r("c")])), ["c", "b", "a", "app"]);
     });
 });
