@@ -4,6 +4,7 @@ import * as path from "path";
 import { ServingGuard, refuseIfServing, servingRefusal } from "../../components/cleanup";
 import { isRefused } from "../../components/errors";
 import { INCUS_NOT_FOUND, RunnerStub, fail, ok, stubRunner } from "../helpers/runnerStub";
+import { haproxyCliSocket } from "../helpers/haproxySocket";
 import { makeTmp, removeTmp } from "../helpers/tmp";
 
 describe("cleanup", () => {
@@ -49,13 +50,15 @@ describe("cleanup", () => {
             assert.equal(await refuseIfServing(guard, "green", "dev-web-green"), undefined);
         });
 
-        it("asks the admin socket over socat after the file", async () => {
+        it("asks the admin socket after the file", async () => {
             activeFile("blue");
-            stub = stubRunner(() => fail(1, "socat[1] E connect(): No such file or directory"));
-            assert.equal(await refuseIfServing(guard, "green", "dev-web-green"), undefined);
-            assert.deepEqual(stub.calls, [
-                { argv: ["socat", "-t", "5", "stdio", `unix-connect:${dir}/admin.sock`], input: "show servers state\n", timeoutMs: 10_000 },
-            ]);
+            const sock = await haproxyCliSocket(guard.adminSocket, () => "1\n# be_id be_name ...\n");
+            try {
+                assert.equal(await refuseIfServing(guard, "green", "dev-web-green"), undefined);
+                assert.deepEqual(sock.received, ["show servers state\n"]);
+            } finally {
+                await sock.close();
+            }
         });
 
         it("allows any color when nothing was recorded and HAProxy does not run", async () => {
@@ -66,14 +69,19 @@ describe("cleanup", () => {
 
         it("refuses a color the running HAProxy gives weight to, even when the file names the other", async () => {
             activeFile("blue");
-            stub = stubRunner(() =>
-                ok("1\n# be_id be_name srv_id srv_name ...\n4 be_web 1 blue 127.0.0.1 2 0 0 0 7 8 2 0 6 0 0 0 - 18130 - 0 0 - - 0\n4 be_web 2 green 127.0.0.1 2 0 100 100 7 8 2 0 6 0 0 0 - 18131 - 0 0 - - 0\n"),
+            const sock = await haproxyCliSocket(
+                guard.adminSocket,
+                () => "1\n# be_id be_name srv_id srv_name ...\n4 be_web 1 blue 127.0.0.1 2 0 0 0 7 8 2 0 6 0 0 0 - 18130 - 0 0 - - 0\n4 be_web 2 green 127.0.0.1 2 0 100 100 7 8 2 0 6 0 0 0 - 18131 - 0 0 - - 0\n",
             );
-            await assert.rejects(refuseIfServing(guard, "green", "dev-web-green"), (e: Error) => {
-                assert.equal(isRefused(e), true);
-                assert.equal(e.message, servingRefusal("dev-web-green", "green", "the running HAProxy on this host (live server weights)"));
-                return true;
-            });
+            try {
+                await assert.rejects(refuseIfServing(guard, "green", "dev-web-green"), (e: Error) => {
+                    assert.equal(isRefused(e), true);
+                    assert.equal(e.message, servingRefusal("dev-web-green", "green", "the running HAProxy on this host (live server weights)"));
+                    return true;
+                });
+            } finally {
+                await sock.close();
+            }
         });
 
         it("refuses when the active-color file cannot be read", async () => {

@@ -18,6 +18,7 @@ import {
     showProc,
     socketCmd,
 } from "../../components/runtimeApi";
+import { CliSocket, haproxyCliSocket } from "../helpers/haproxySocket";
 import { RunnerStub, fail, ok, stubRunner } from "../helpers/runnerStub";
 
 const HOST: HaproxyHost = { placement: "host" };
@@ -262,31 +263,20 @@ describe("runtimeApi", () => {
 describe("runtimeApi on this host: a direct unix-socket conversation", () => {
     let dir: string;
     let server: net.Server | undefined;
-    const received: string[] = [];
+    let fake: CliSocket | undefined;
     beforeEach(() => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "bg-sock-"));
-        received.length = 0;
     });
     afterEach(async () => {
+        await fake?.close();
         await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-        server = undefined;
+        server = fake = undefined;
         fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    /** Like HAProxy's CLI in non-interactive mode: one line in, the answer, then it closes. */
     async function cli(answer: (line: string) => string): Promise<string> {
         const sock = path.join(dir, "admin.sock");
-        server = net.createServer((c) => {
-            let buf = "";
-            c.on("data", (b) => {
-                buf += b.toString();
-                if (buf.endsWith("\n")) {
-                    received.push(buf);
-                    c.end(answer(buf.trim()));
-                }
-            });
-        });
-        await new Promise<void>((r) => server!.listen(sock, r));
+        fake = await haproxyCliSocket(sock, answer);
         return sock;
     }
 
@@ -301,7 +291,7 @@ describe("runtimeApi on this host: a direct unix-socket conversation", () => {
         } finally {
             stub.restore();
         }
-        assert.deepEqual(received, ["set server be_web/blue weight 100; set server be_web/green weight 0\n"]);
+        assert.deepEqual(fake!.received, ["set server be_web/blue weight 100; set server be_web/green weight 0\n"]);
     });
 
     it("refuses an error line, parses show proc, and reports a missing socket", async () => {

@@ -11,6 +11,7 @@ import { COMPONENTS, TestStack, eventually, httpGet, instance } from "../helpers
 
 const A = "aaa1001";
 const B = "bbb1002";
+const BROKEN = "dead1003";
 const HISTORY_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (blue|green) [0-9a-f]{7}$/;
 
 describe("e2e: the switch through a real HAProxy", function () {
@@ -21,6 +22,7 @@ describe("e2e: the switch through a real HAProxy", function () {
         s.reset();
         await s.publish(A);
         await s.publish(B);
+        await s.publish(BROKEN, "health");
     });
     after(async () => s.teardown());
 
@@ -45,6 +47,18 @@ describe("e2e: the switch through a real HAProxy", function () {
         assert.match(h[0], / blue aaa1001$/);
         const metrics = await fetch(`http://127.0.0.1:${s.exporterPort}/metrics`).then((r) => r.text());
         assert.match(metrics, /haproxy_backend_http_requests_total\{proxy="be_web"\}/, "HAProxy's own exporter");
+    });
+
+    it("a failed deploy keeps the unhealthy green for forensics and traffic on blue", async () => {
+        const history = s.history().length;
+        s.setColors({ blue: A, green: BROKEN }, "green");
+        const r = await s.up();
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, /tsw-\w+-green stayed unhealthy .*kept for forensics.*Traffic was not switched/s);
+        assert.doesNotMatch(r.stderr, /switch: new config/, "the switch never ran");
+        for (const c of COMPONENTS) assert.equal(instance(s.containerName(c, "green"))?.status, "Running", `${c}-green kept`);
+        await assertServing("blue", A);
+        assert.equal(s.history().length, history);
     });
 
     it("deploy green and switch: green serves, .bak keeps the blue config", async () => {
