@@ -5,6 +5,16 @@ import { stackConfig } from "../helpers/stackConfig";
 const BOTH = { colors: { blue: { release: "abc1234" }, green: { release: "def5678" } } };
 const INCUS_HAPROXY = { haproxy: { placement: "incus", frontendPort: 18100, exporterPort: 18101 } };
 
+
+/** The dev stack's HAProxy files on this host. */
+const DEV_LAYOUT = {
+    configPath: "/var/lib/bluegreen/dev/haproxy.cfg",
+    adminSocket: "/var/lib/bluegreen/dev/admin.sock",
+    masterSocket: "/var/lib/bluegreen/dev/master.sock",
+    pidFile: "/var/lib/bluegreen/dev/haproxy.pid",
+    logFile: "/var/lib/bluegreen/dev/haproxy.log",
+    stateDir: "/var/lib/bluegreen/dev",
+};
 describe("app (pure parts)", () => {
     describe("haproxyHostOf", () => {
         it("is this host for host placement", () => {
@@ -50,14 +60,7 @@ describe("app (pure parts)", () => {
             assert.deepEqual(haproxyInputs(stackConfig(BOTH)), {
                 stack: "dev",
                 host: { placement: "host" },
-                layout: {
-                    configPath: "/var/lib/bluegreen/dev/haproxy.cfg",
-                    adminSocket: "/var/lib/bluegreen/dev/admin.sock",
-                    masterSocket: "/var/lib/bluegreen/dev/master.sock",
-                    pidFile: "/var/lib/bluegreen/dev/haproxy.pid",
-                    logFile: "/var/lib/bluegreen/dev/haproxy.log",
-                    stateDir: "/var/lib/bluegreen/dev",
-                },
+                layout: DEV_LAYOUT,
                 frontendPort: 18100,
                 exporterPort: 18101,
                 backendPorts: [],
@@ -81,14 +84,7 @@ describe("app (pure parts)", () => {
             assert.deepEqual(s, {
                 stack: "dev",
                 host: { placement: "host" },
-                layout: {
-                    configPath: "/var/lib/bluegreen/dev/haproxy.cfg",
-                    adminSocket: "/var/lib/bluegreen/dev/admin.sock",
-                    masterSocket: "/var/lib/bluegreen/dev/master.sock",
-                    pidFile: "/var/lib/bluegreen/dev/haproxy.pid",
-                    logFile: "/var/lib/bluegreen/dev/haproxy.log",
-                    stateDir: "/var/lib/bluegreen/dev",
-                },
+                layout: DEV_LAYOUT,
                 method: "runtime",
                 active: "blue",
                 release: "abc1234",
