@@ -70,14 +70,6 @@ export async function writeHostFile(host: HaproxyHost, file: string, content: st
     }
 }
 
-/** Copies a file on the HAProxy host atomically (used for `.bak`). A missing source is a no-op. */
-export async function copyHostFile(host: HaproxyHost, from: string, to: string): Promise<boolean> {
-    const content = await readHostFile(host, from);
-    if (content === undefined) return false;
-    await writeHostFile(host, to, content);
-    return true;
-}
-
 export async function appendHostFile(host: HaproxyHost, file: string, line: string): Promise<void> {
     if (host.placement === "host") {
         fs.mkdirSync(path.dirname(file), { recursive: true });

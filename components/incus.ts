@@ -88,10 +88,6 @@ export function queryCmd(target: IncusTarget, path: string): Cmd {
     return { argv: ["incus", "query", target.remote ? `${target.remote}:${path}` : path], timeoutMs: TIMEOUT.short };
 }
 
-export function setConfigCmd(target: IncusTarget, name: string, key: string, value: string): Cmd {
-    return { argv: ["incus", "config", "set", ref(target, name), `${key}=${value}`], timeoutMs: TIMEOUT.short };
-}
-
 export function addProxyCmd(target: IncusTarget, name: string, device: string, p: ProxyDevice): Cmd {
     const kv = Object.entries(proxyDevice(p))
         .filter(([k]) => k !== "type")

@@ -10,7 +10,7 @@ import { commandProvider } from "./commandProvider";
 import { describeDiff, diffKeys } from "./diff";
 import type { Project, StackConfig } from "./project";
 import { SECRET_SIG, SIG_KEY, isSecretWrapper } from "./secrets";
-import { ResourceState, SecretBox, StackState, saveState } from "./state";
+import { ResourceState, SecretBox, StackState, containsSecrets, saveState } from "./state";
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const requireFromString: (code: string) => { handler: () => pulumi.dynamic.ResourceProvider } = require("require-from-string");
@@ -65,13 +65,6 @@ export function unwrapSecrets(v: unknown): unknown {
     return v;
 }
 
-function hasSecret(v: unknown): boolean {
-    if (isSecretWrapper(v)) return true;
-    if (Array.isArray(v)) return v.some(hasSecret);
-    if (typeof v === "object" && v !== null) return Object.values(v).some(hasSecret);
-    return false;
-}
-
 function wrap(value: unknown): unknown {
     return { [SIG_KEY]: SECRET_SIG, value };
 }
@@ -79,7 +72,7 @@ function wrap(value: unknown): unknown {
 /** Top-level keys that must stay secret: secret inputs, and additionalSecretOutputs. */
 function secretKeysOf(inputs: Record<string, unknown>, additional: readonly string[]): Set<string> {
     const keys = new Set(additional);
-    for (const [k, v] of Object.entries(inputs)) if (hasSecret(v)) keys.add(k);
+    for (const [k, v] of Object.entries(inputs)) if (containsSecrets(v)) keys.add(k);
     return keys;
 }
 

@@ -4,7 +4,6 @@ import * as path from "path";
 import {
     HaproxyHost,
     appendHostFile,
-    copyHostFile,
     describeHost,
     hostExists,
     onHost,
@@ -118,16 +117,6 @@ describe("haproxyHost", () => {
             assert.deepEqual(fs.readdirSync(dir), []);
         });
 
-        it("copyHostFile copies, or returns false for a missing source", async () => {
-            const from = path.join(dir, "haproxy.cfg");
-            const to = path.join(dir, "haproxy.cfg.bak");
-            assert.equal(await copyHostFile(HOST, from, to), false);
-            assert.equal(fs.existsSync(to), false);
-            fs.writeFileSync(from, "config\n");
-            assert.equal(await copyHostFile(HOST, from, to), true);
-            assert.equal(fs.readFileSync(to, "utf8"), "config\n");
-            assert.equal(fs.readFileSync(from, "utf8"), "config\n");
-        });
     });
 
     describe("incus placement", () => {
@@ -221,21 +210,5 @@ describe("haproxyHost", () => {
             });
         });
 
-        it("copyHostFile reads then writes; a missing source writes nothing", async () => {
-            stub = stubRunner((cmd) => (cmd.argv.includes("cat") ? ok("cfg\n") : ok()));
-            assert.equal(await copyHostFile(INST, "/c", "/c.bak"), true);
-            assert.deepEqual(
-                stub.argvs().map((a) => a.slice(0, 6)),
-                [
-                    ["incus", "exec", "prod:prod-haproxy", "--", "cat", "--"],
-                    ["incus", "file", "push", "--create-dirs", "--quiet", stub.calls[1].argv[5]],
-                    ["incus", "exec", "prod:prod-haproxy", "--", "mv", "-f"],
-                ],
-            );
-            stub.restore();
-            stub = stubRunner(() => fail(1, "cat: /c: No such file or directory"));
-            assert.equal(await copyHostFile(INST, "/c", "/c.bak"), false);
-            assert.equal(stub.calls.length, 1);
-        });
     });
 });

@@ -11,7 +11,6 @@ import {
     queryCmd,
     ref,
     removeDeviceCmd,
-    setConfigCmd,
     startCmd,
 } from "../../components/incus";
 import { INCUS_NOT_FOUND, RunnerStub, fail, instanceJson, ok, stubRunner } from "../helpers/runnerStub";
@@ -96,10 +95,6 @@ describe("incus", () => {
     it("queryCmd puts the remote before the API path", () => {
         assert.deepEqual(queryCmd(LOCAL, "/1.0/instances/a"), { argv: ["incus", "query", "/1.0/instances/a"], timeoutMs: 30_000 });
         assert.deepEqual(queryCmd(REMOTE, "/1.0/instances/a"), { argv: ["incus", "query", "prod:/1.0/instances/a"], timeoutMs: 30_000 });
-    });
-
-    it("setConfigCmd sets key=value", () => {
-        assert.deepEqual(setConfigCmd(REMOTE, "a", "user.x", "y z"), { argv: ["incus", "config", "set", "prod:a", "user.x=y z"], timeoutMs: 30_000 });
     });
 
     it("addProxyCmd passes listen, connect and bind as key=value (no type)", () => {
