@@ -154,8 +154,10 @@ async function apply(i: SwitchInputs): Promise<SwitchOutputs> {
     const started = Date.now();
     const L = i.layout;
     const targets = i.components.map((c) => ({ container: c.container, port: c.ports[i.active], healthPath: c.healthPath, release: i.release }));
-    const text = renderConfig(modelOf(i));
+    const model = modelOf(i);
+    const text = renderConfig(model);
     const candidate = `${L.configPath}.new`;
+    const discard = () => removeHostFile(i.host, candidate).catch(() => undefined);
 
     // Everything before the swap only reads, or writes the candidate beside the live
     // config, so it runs at once: this is the switch's critical path.
@@ -163,24 +165,24 @@ async function apply(i: SwitchInputs): Promise<SwitchOutputs> {
         await writeHostFile(i.host, candidate, text);
         return run(onHost(i.host, ["haproxy", "-c", "-f", candidate]));
     })();
-    const [ready, live, cur, rec, checked] = await Promise.allSettled([
-        assertColorReady({ remote: i.remote }, i.active, targets, i.timeoutMs),
-        liveServed(i),
-        readHostFile(i.host, L.configPath),
-        readActiveColor(i.host, L.stateDir),
-        validation,
-    ]);
-    const discard = () => removeHostFile(i.host, candidate).catch(() => undefined);
-    for (const r of [ready, live, cur, rec, checked]) {
-        if (r.status === "rejected") {
-            await discard();
-            throw r.reason;
-        }
+    let before: Awaited<ReturnType<typeof liveServed>>;
+    let current: string | undefined;
+    let recorded: Color | undefined;
+    let v: Awaited<typeof validation>;
+    try {
+        [, before, current, recorded, v] = await Promise.all([
+            assertColorReady({ remote: i.remote }, i.active, targets, i.timeoutMs),
+            liveServed(i),
+            readHostFile(i.host, L.configPath),
+            readActiveColor(i.host, L.stateDir),
+            validation,
+        ]);
+    } catch (e) {
+        // The candidate may still be being written: let that finish, then remove it.
+        await validation.catch(() => undefined);
+        await discard();
+        throw e;
     }
-    const before = (live as PromiseFulfilledResult<Awaited<ReturnType<typeof liveServed>>>).value;
-    const current = (cur as PromiseFulfilledResult<string | undefined>).value;
-    const recorded = (rec as PromiseFulfilledResult<Color | undefined>).value;
-    const v = (checked as PromiseFulfilledResult<Awaited<ReturnType<typeof run>>>).value;
 
     if (!before.running) {
         await discard();
@@ -208,10 +210,10 @@ async function apply(i: SwitchInputs): Promise<SwitchOutputs> {
     progress(`switch: new config validated and swapped in (previous kept as ${L.configPath}.bak)`);
 
     try {
-        const hot = i.method === "runtime" && current !== undefined && configShape(current) === configShape(text) && runsModel(before.states, modelOf(i));
+        const hot = i.method === "runtime" && current !== undefined && configShape(current) === configShape(text) && runsModel(before.states, model);
         if (hot) {
             await waitServersUp(i, before.states);
-            await adminCommands(i.host, L.adminSocket, weightCommands(modelOf(i)));
+            await adminCommands(i.host, L.adminSocket, weightCommands(model));
             progress(`switch: weights flipped to ${i.active} over the runtime API`);
         } else {
             await reloadAndWait(i.host, L.masterSocket, i.settleMs);
