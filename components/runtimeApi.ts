@@ -40,6 +40,11 @@ export function converse(host: HaproxyHost, socket: string, commands: readonly s
     });
 }
 
+/** The error for a failed conversation, naming the argv only when a process ran. */
+function conversationError(host: HaproxyHost, socket: string, commands: readonly string[], r: CmdResult, context: string): Error {
+    return host.placement === "host" ? new Error(`${context}: ${r.stderr}`) : cmdError(socketCmd(host, socket, commands), r, context);
+}
+
 export function setWeightCommand(backend: string, server: string, weight: number): string {
     return `set server ${backend}/${server} weight ${weight}`;
 }
@@ -110,7 +115,7 @@ export function servedColor(states: readonly ServerState[], backends: readonly s
 /** Runs admin-socket commands; throws unless every command answered without an error line. */
 export async function adminCommands(host: HaproxyHost, socket: string, commands: readonly string[]): Promise<string> {
     const r = await converse(host, socket, commands);
-    if (r.code !== 0) throw cmdError(socketCmd(host, socket, commands), r, `HAProxy runtime API on ${describeHost(host)} did not answer`);
+    if (r.code !== 0) throw conversationError(host, socket, commands, r, `HAProxy runtime API on ${describeHost(host)} did not answer`);
     const bad = r.stdout.split("\n").find((l) => /^(No such|Unknown command|Require|Invalid|Backend is|.*not found)/i.test(l.trim()));
     if (bad) throw new Error(`HAProxy runtime API refused: ${bad.trim()}`);
     return r.stdout;
@@ -134,7 +139,7 @@ export async function reloadAndWait(host: HaproxyHost, masterSocket: string, tim
     const before = await showProc(host, masterSocket);
     if (!before) throw new Error(`HAProxy's master CLI (${masterSocket}) on ${describeHost(host)} does not answer; is haproxy running?`);
     const r = await converse(host, masterSocket, ["reload"]);
-    if (r.code !== 0) throw cmdError(socketCmd(host, masterSocket, ["reload"]), r, "cannot ask HAProxy to reload");
+    if (r.code !== 0) throw conversationError(host, masterSocket, ["reload"], r, "cannot ask HAProxy to reload");
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
         await sleep(50);

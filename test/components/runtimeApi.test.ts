@@ -299,6 +299,11 @@ describe("runtimeApi on this host: a direct unix-socket conversation", () => {
         await assert.rejects(adminCommands(HOST, sock, ["set server be_web/purple weight 0"]), { message: "HAProxy runtime API refused: No such server." });
         assert.equal((await showProc(HOST, sock))?.masterPid, 12595);
         assert.equal(await showProc(HOST, path.join(dir, "absent.sock")), undefined);
+        await assert.rejects(adminCommands(HOST, path.join(dir, "absent.sock"), ["show info"]), (e: Error) => {
+            assert.match(e.message, /^HAProxy runtime API on this host did not answer: .*absent\.sock: connect ENOENT/);
+            assert.doesNotMatch(e.message, /socat/, "no process ran, so none is named");
+            return true;
+        });
         const r = await converse(HOST, path.join(dir, "absent.sock"), ["show info"]);
         assert.equal(r.code, 1);
         assert.match(r.stderr, /absent\.sock: connect ENOENT/);
