@@ -31,7 +31,7 @@ function layoutOf(config: StackConfig) {
 /** Pure: where the live active color is read from before a color's containers are deleted. */
 export function servingGuard(config: StackConfig): ServingGuard {
     const layout = layoutOf(config);
-    return { host: haproxyHostOf(config), stateDir: layout.stateDir, adminSocket: layout.adminSocket };
+    return { host: haproxyHostOf(config), stateDir: layout.stateDir, adminSocket: layout.hostAdminSocket };
 }
 
 /** Pure: the HAProxy resource's inputs. */

@@ -12,7 +12,7 @@ import { serversState } from "./runtimeApi";
 export interface ServingGuard {
     readonly host: HaproxyHost;
     readonly stateDir: string;
-    /** HAProxy's admin socket: live weights are the truth when the file is stale. */
+    /** HAProxy's admin socket on this host: live weights are the truth when the file is stale. */
     readonly adminSocket: string;
 }
 
@@ -45,7 +45,7 @@ export async function refuseIfServing(guard: ServingGuard, color: Color, contain
     }
     if (live === color) throw refused(servingRefusal(container, color, where));
     // HAProxy not running (or not yet there): no live weights to consult.
-    const states = await serversState(guard.host, guard.adminSocket).catch(() => undefined);
+    const states = await serversState(guard.adminSocket).catch(() => undefined);
     if (states?.some((s) => s.server === color && s.weight > 0)) {
         throw refused(servingRefusal(container, color, `the running HAProxy on ${describeHost(guard.host)} (live server weights)`));
     }

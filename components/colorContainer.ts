@@ -11,9 +11,9 @@ import { openStore } from "./artifacts";
 import { refuseIfServing, ServingGuard } from "./cleanup";
 import type { ArtifactStoreSpec, HealthSpec } from "./config";
 import { InitFailure, initFailure } from "./errors";
-import { check, run } from "./exec";
+import { check } from "./exec";
 import { probe, judge, waitHealthy } from "./health";
-import { IncusTarget, InstanceInfo, createCmd, deleteInstance, execCmd, filePushCmd, getInstance, startCmd } from "./incus";
+import { IncusTarget, InstanceInfo, createCmd, deleteInstance, filePushCmd, getInstance, readInstanceFile, startCmd } from "./incus";
 import type { Color } from "./naming";
 import { progress } from "./progress";
 
@@ -88,8 +88,12 @@ function target(i: { remote?: string }): IncusTarget {
 }
 
 async function appLogTail(i: ColorContainerInputs): Promise<string> {
-    const r = await run(execCmd(target(i), i.name, ["tail", "-n", "20", APP_LOG]));
-    return r.code === 0 ? r.stdout.trim() : `(no app log: ${r.stderr.trim()})`;
+    try {
+        const log = await readInstanceFile(target(i), i.name, APP_LOG);
+        return log === undefined ? `(no app log at ${APP_LOG})` : log.trimEnd().split("\n").slice(-20).join("\n");
+    } catch (e) {
+        return `(no app log: ${(e as Error).message})`;
+    }
 }
 
 async function unhealthy(i: ColorContainerInputs, reason: string, attempts: number): Promise<InitFailure> {

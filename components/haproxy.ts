@@ -15,11 +15,13 @@ import { HaproxyHost, describeHost, onHost, readHostFile, writeHostFile } from "
 import { sleep } from "./health";
 import {
     IncusTarget,
+    ProxyDevice,
     addProxyCmd,
     createCmd,
     deleteInstance,
     filePushCmd,
     getInstance,
+    proxyDevice,
     removeDeviceCmd,
     startCmd,
 } from "./incus";
@@ -55,10 +57,13 @@ export function haproxyArgv(layout: HaproxyLayout): string[] {
 }
 
 /** Pure: the proxy devices the instance needs (name -> device). */
-export function instanceProxies(i: Pick<HaproxyInputs, "frontendPort" | "exporterPort" | "backendPorts">) {
-    const proxies: Record<string, { listenPort: number; connectPort: number; bind?: "host" | "instance" }> = {
+export function instanceProxies(i: Pick<HaproxyInputs, "frontendPort" | "exporterPort" | "backendPorts" | "layout">): Record<string, ProxyDevice> {
+    const proxies: Record<string, ProxyDevice> = {
         frontend: { listenPort: i.frontendPort, connectPort: i.frontendPort },
         metrics: { listenPort: i.exporterPort, connectPort: i.exporterPort },
+        // The runtime API over sockets on this host, not `incus exec socat`, whose output Incus may drop.
+        "admin-sock": { listenSocket: i.layout.hostAdminSocket, connectSocket: i.layout.adminSocket },
+        "master-sock": { listenSocket: i.layout.hostMasterSocket, connectSocket: i.layout.masterSocket },
     };
     // Inside the instance, 127.0.0.1:<port> leads to the app container's proxy on the host.
     for (const p of i.backendPorts) proxies[`be-${p}`] = { listenPort: p, connectPort: p, bind: "instance" };
@@ -85,7 +90,7 @@ function instanceTarget(host: HaproxyHost): IncusTarget {
 async function waitForMaster(i: HaproxyInputs, timeoutMs = 15_000): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-        const p = await showProc(i.host, i.layout.masterSocket);
+        const p = await showProc(i.layout.hostMasterSocket);
         if (p && p.workers.length > 0) return p.masterPid;
         await sleep(100);
     }
@@ -105,7 +110,7 @@ async function ensureOnHost(i: HaproxyInputs): Promise<number> {
     fs.mkdirSync(i.layout.stateDir, { recursive: true });
     fs.mkdirSync(path.dirname(i.layout.masterSocket), { recursive: true });
     await ensureConfig(i);
-    const running = await showProc(i.host, i.layout.masterSocket);
+    const running = await showProc(i.layout.hostMasterSocket);
     if (running && running.workers.length > 0) return running.masterPid;
     await check(onHost(i.host, ["haproxy", "-c", "-f", i.layout.configPath]), "HAProxy rejects its current config");
     progress(`haproxy: starting master-worker on 127.0.0.1:${i.frontendPort} (log: ${i.layout.logFile})`);
@@ -118,6 +123,8 @@ async function ensureInInstance(i: HaproxyInputs): Promise<number> {
     const target = instanceTarget(i.host);
     const name = i.host.instance;
     const wanted = instanceProxies(i);
+    // Incus creates the sockets, not their directory.
+    for (const sock of [i.layout.hostAdminSocket, i.layout.hostMasterSocket]) fs.mkdirSync(path.dirname(sock), { recursive: true });
     let inst = await getInstance(target, name);
     if (!inst) {
         progress(`haproxy: creating instance ${name}`);
@@ -135,7 +142,7 @@ async function ensureInInstance(i: HaproxyInputs): Promise<number> {
         // Keep the proxy devices in line with the backends: add new ports, drop stale ones.
         for (const [dev, p] of Object.entries(wanted)) {
             const have = inst.devices[dev];
-            if (have && have.listen === `tcp:127.0.0.1:${p.listenPort}` && have.connect === `tcp:127.0.0.1:${p.connectPort}`) continue;
+            if (have && Object.entries(proxyDevice(p)).every(([k, v]) => have[k] === v)) continue;
             if (have) await check(removeDeviceCmd(target, name, dev));
             await check(addProxyCmd(target, name, dev, p), `cannot add proxy ${dev} to ${name}`);
         }
@@ -163,14 +170,19 @@ async function ensure(i: HaproxyInputs): Promise<HaproxyOutputs> {
 }
 
 async function isRunning(i: HaproxyInputs): Promise<boolean> {
-    const p = await showProc(i.host, i.layout.masterSocket).catch(() => undefined);
+    const p = await showProc(i.layout.hostMasterSocket).catch(() => undefined);
     return !!p && p.workers.length > 0;
 }
 
 export const haproxyProvider: pulumi.dynamic.ResourceProvider = {
     async diff(_id: string, olds: HaproxyOutputs, news: HaproxyInputs) {
-        const replaces = ["host", "layout"].filter((k) => JSON.stringify((olds as any)[k]) !== JSON.stringify((news as any)[k]));
-        const changed = ["frontendPort", "exporterPort", "backendPorts", "image", "profiles", "stack"].some(
+        // Where this host reaches the sockets is a proxy device (or the same path): an update, not a replace.
+        const fixed = (l: HaproxyLayout) => ({ ...l, hostAdminSocket: undefined, hostMasterSocket: undefined });
+        const replaces = [
+            ...(JSON.stringify(olds.host) !== JSON.stringify(news.host) ? ["host"] : []),
+            ...(JSON.stringify(fixed(olds.layout)) !== JSON.stringify(fixed(news.layout)) ? ["layout"] : []),
+        ];
+        const changed = ["frontendPort", "exporterPort", "backendPorts", "image", "profiles", "stack", "layout"].some(
             (k) => JSON.stringify((olds as any)[k]) !== JSON.stringify((news as any)[k]),
         );
         // Supervision: a haproxy that died (or a rebooted host) is started again by the next `up`.
@@ -198,9 +210,11 @@ export const haproxyProvider: pulumi.dynamic.ResourceProvider = {
         }
         if (props.host.placement === "incus") {
             await deleteInstance(instanceTarget(props.host), props.host.instance);
+            // Incus leaves its proxy sockets behind.
+            for (const sock of [props.layout.hostAdminSocket, props.layout.hostMasterSocket]) fs.rmSync(sock, { force: true });
             return;
         }
-        const p = await showProc(props.host, props.layout.masterSocket);
+        const p = await showProc(props.layout.hostMasterSocket);
         if (p) {
             const r = await run({ argv: ["kill", "-TERM", String(p.masterPid)] });
             if (r.code !== 0) throw cmdError({ argv: ["kill", "-TERM", String(p.masterPid)] }, r, "cannot stop haproxy");
@@ -209,7 +223,7 @@ export const haproxyProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async read(id: string, props: HaproxyOutputs) {
-        const p = await showProc(props.host, props.layout.masterSocket).catch(() => undefined);
+        const p = await showProc(props.layout.hostMasterSocket).catch(() => undefined);
         const running = !!p && p.workers.length > 0;
         const outs = { ...props, running, masterPid: p?.masterPid ?? 0 };
         const { running: _r, masterPid: _m, ...inputs } = outs;

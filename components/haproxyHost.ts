@@ -4,8 +4,8 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Cmd, cmdError, check, run } from "./exec";
-import { execCmd, filePushCmd, getInstance } from "./incus";
+import { Cmd, check } from "./exec";
+import { execCmd, filePushCmd, getInstance, readInstanceFile } from "./incus";
 
 export type HaproxyHost =
     | { readonly placement: "host" }
@@ -38,11 +38,7 @@ export async function readHostFile(host: HaproxyHost, file: string): Promise<str
             throw e;
         }
     }
-    const cmd = onHost(host, ["cat", "--", file]);
-    const r = await run(cmd);
-    if (r.code === 0) return r.stdout;
-    if (/No such file/i.test(r.stderr)) return undefined;
-    throw cmdError(cmd, r, `cannot read ${file} on ${describeHost(host)}`);
+    return readInstanceFile({ remote: host.remote }, host.instance, file);
 }
 
 /** Replaces a file atomically: write a temp file beside it, then rename over it. */

@@ -13,12 +13,20 @@ export function ref(target: IncusTarget, name: string): string {
     return target.remote ? `${target.remote}:${name}` : name;
 }
 
-export interface ProxyDevice {
-    readonly listenPort: number;
-    readonly connectPort: number;
-    /** `instance`: listen inside the instance and connect on the host. */
-    readonly bind?: "host" | "instance";
-}
+/** A TCP proxy between loopback ports, or a host unix socket forwarding into the instance. */
+export type ProxyDevice =
+    | {
+          readonly listenPort: number;
+          readonly connectPort: number;
+          /** `instance`: listen inside the instance and connect on the host. */
+          readonly bind?: "host" | "instance";
+      }
+    | {
+          /** The socket on the host; its directory must exist. */
+          readonly listenSocket: string;
+          /** The socket inside the instance. */
+          readonly connectSocket: string;
+      };
 
 export interface InstanceSpec {
     readonly image: string;
@@ -30,7 +38,12 @@ export interface InstanceSpec {
 
 const TIMEOUT = { short: 30_000, long: 180_000 };
 
-function proxyDevice(p: ProxyDevice): Record<string, string> {
+/** The device as Incus stores it, so a live one can be compared with the wanted one. */
+export function proxyDevice(p: ProxyDevice): Record<string, string> {
+    if ("listenSocket" in p) {
+        // Root-only: these are HAProxy's admin-level sockets.
+        return { type: "proxy", listen: `unix:${p.listenSocket}`, connect: `unix:${p.connectSocket}`, mode: "0600" };
+    }
     return {
         type: "proxy",
         listen: `tcp:127.0.0.1:${p.listenPort}`,
@@ -75,7 +88,17 @@ export function filePushCmd(target: IncusTarget, name: string, localPath: string
     };
 }
 
-/** Runs argv inside the instance. No shell is involved on either side. */
+/** Prints a file of the instance on stdout. A plain HTTP GET: unlike `incus exec`, its output is never lost. */
+export function filePullCmd(target: IncusTarget, name: string, remotePath: string): Cmd {
+    return { argv: ["incus", "file", "pull", `${ref(target, name)}${remotePath}`, "-"], timeoutMs: TIMEOUT.short };
+}
+
+/**
+ * Runs argv inside the instance. No shell is involved on either side.
+ * Incus 6.0 can drop the output of a short command when several execs run at once
+ * (measured: about 3% with 8 in parallel); the exit code is reliable. So use exec for
+ * its exit code, and read files with filePullCmd.
+ */
 export function execCmd(target: IncusTarget, name: string, argv: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Cmd {
     return {
         argv: ["incus", "exec", ref(target, name), "--", ...argv],
@@ -125,6 +148,15 @@ export async function getInstance(target: IncusTarget, name: string): Promise<In
     if (r.code === 0) return parseInstance(r.stdout);
     if (isNotFound(r.stderr)) return undefined;
     throw cmdError(cmd, r, `cannot read instance ${ref(target, name)} (is incusd running? run scripts/setup-host.sh)`);
+}
+
+/** A file of the instance, or undefined when it does not exist. */
+export async function readInstanceFile(target: IncusTarget, name: string, file: string): Promise<string | undefined> {
+    const cmd = filePullCmd(target, name, file);
+    const r = await run(cmd);
+    if (r.code === 0) return r.stdout;
+    if (/file does not exist/i.test(r.stderr)) return undefined;
+    throw cmdError(cmd, r, `cannot read ${file} in ${ref(target, name)}`);
 }
 
 /** Deletes the instance; an absent instance is a no-op. Returns whether one was deleted. */

@@ -29,8 +29,16 @@ export function haproxyBackendName(component: string): string {
 /** Where HAProxy keeps its files on the host that runs it. */
 export interface HaproxyLayout {
     readonly configPath: string;
+    /** The sockets as HAProxy opens them (in the config and `-S`). */
     readonly adminSocket: string;
     readonly masterSocket: string;
+    /**
+     * The same sockets as this program reaches them, always on this host: for an
+     * instance, Incus proxy devices forward them. One place per stack whatever the
+     * placement: /var/lib/<app>/<stack>/{admin,master}.sock.
+     */
+    readonly hostAdminSocket: string;
+    readonly hostMasterSocket: string;
     readonly pidFile: string;
     /** Where haproxy's own messages go (host placement; in an instance, the app log). */
     readonly logFile: string;
@@ -51,6 +59,8 @@ export function haproxyLayout(placement: Placement, app: string, stack: string, 
             configPath: `${base}/haproxy.cfg`,
             adminSocket: `${base}/admin.sock`,
             masterSocket: `${base}/master.sock`,
+            hostAdminSocket: `${base}/admin.sock`,
+            hostMasterSocket: `${base}/master.sock`,
             pidFile: `${base}/haproxy.pid`,
             logFile: `${base}/haproxy.log`,
             stateDir: base,
@@ -61,6 +71,8 @@ export function haproxyLayout(placement: Placement, app: string, stack: string, 
         configPath: "/etc/haproxy/bluegreen.cfg",
         adminSocket: "/run/haproxy/admin.sock",
         masterSocket: "/run/haproxy/master.sock",
+        hostAdminSocket: `/var/lib/${app}/${stack}/admin.sock`,
+        hostMasterSocket: `/var/lib/${app}/${stack}/master.sock`,
         pidFile: "/run/haproxy/haproxy.pid",
         logFile: "/var/log/bluegreen-app.log",
         stateDir: dir ?? `/var/lib/${app}`,

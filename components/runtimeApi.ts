@@ -1,24 +1,18 @@
-// HAProxy's runtime API (admin socket) and master CLI (master socket), reached with
-// socat on the HAProxy host. Builders and parsers are pure; the helpers run them.
+// HAProxy's runtime API (admin socket) and master CLI (master socket). This program
+// always talks to a unix socket on this host: HAProxy's own in dev, an Incus proxy
+// device into the instance in staging/prod. Builders and parsers are pure.
 
 import * as net from "net";
-import { Cmd, CmdResult, cmdError, run } from "./exec";
-import { HaproxyHost, describeHost, onHost } from "./haproxyHost";
+import type { CmdResult } from "./exec";
 import { sleep } from "./health";
 import { COLORS, Color } from "./naming";
 
-/** `socat` sending `commands` (joined by `;`, one line) to a unix socket. */
-export function socketCmd(host: HaproxyHost, socket: string, commands: readonly string[], timeoutMs = 10_000): Cmd {
-    return onHost(host, ["socat", "-t", "5", "stdio", `unix-connect:${socket}`], { input: `${commands.join("; ")}\n`, timeoutMs });
-}
-
 /**
- * One conversation with a HAProxy socket. On this host it is a direct unix-socket
- * connection (no process: the switch's latency depends on it); inside an instance it
- * is socat through `incus exec`.
+ * One conversation: the commands on one line, then `quit`; HAProxy answers and closes.
+ * No half-close: an Incus proxy device drops the answer when the client shuts its
+ * write side first. `quit`, because the master CLI otherwise waits for more.
  */
-export function converse(host: HaproxyHost, socket: string, commands: readonly string[], timeoutMs = 10_000): Promise<CmdResult> {
-    if (host.placement !== "host") return run(socketCmd(host, socket, commands, timeoutMs));
+export function converse(socket: string, commands: readonly string[], timeoutMs = 10_000): Promise<CmdResult> {
     return new Promise((resolve) => {
         const chunks: Buffer[] = [];
         const conn = net.createConnection(socket);
@@ -33,16 +27,30 @@ export function converse(host: HaproxyHost, socket: string, commands: readonly s
             resolve(r);
         };
         timer = setTimeout(() => done({ code: 1, stdout: "", stderr: `no answer from ${socket} within ${timeoutMs} ms`, timedOut: true }), timeoutMs);
-        conn.on("connect", () => conn.end(`${commands.join("; ")}\n`));
+        conn.on("connect", () => conn.write(`${commands.join("; ")}\nquit\n`));
         conn.on("data", (b: Buffer) => chunks.push(b));
         conn.on("end", () => done({ code: 0, stdout: Buffer.concat(chunks).toString("utf8"), stderr: "" }));
-        conn.on("error", (e) => done({ code: 1, stdout: "", stderr: `${socket}: ${e.message}` }));
+        conn.on("error", (e) => done({ code: 1, stdout: "", stderr: e.message }));
     });
 }
 
-/** The error for a failed conversation, naming the argv only when a process ran. */
-function conversationError(host: HaproxyHost, socket: string, commands: readonly string[], r: CmdResult, context: string): Error {
-    return host.placement === "host" ? new Error(`${context}: ${r.stderr}`) : cmdError(socketCmd(host, socket, commands), r, context);
+/**
+ * converse, tried up to 3 times while the answer is missing. HAProxy's CLI takes 10
+ * connections at a time, and through a proxy device the others are hung up on.
+ * No retry when nothing listens (ENOENT) or HAProxy is silent (timeout).
+ */
+async function ask(socket: string, commands: readonly string[], timeoutMs: number, answered: (r: CmdResult) => boolean): Promise<CmdResult> {
+    let r = await converse(socket, commands, timeoutMs);
+    for (let attempt = 1; attempt < 3 && !answered(r) && !r.timedOut && !/ENOENT/.test(r.stderr); attempt++) {
+        await sleep(50 * attempt);
+        r = await converse(socket, commands, timeoutMs);
+    }
+    return r;
+}
+
+/** Why a socket gave nothing useful: an Incus proxy accepts even when HAProxy is down. */
+function noAnswer(socket: string, r: CmdResult): Error {
+    return new Error(`HAProxy's runtime API (${socket}) did not answer${r.stderr ? `: ${r.stderr}` : ""}; is haproxy running? \`pulumi up\` starts it`);
 }
 
 export function setWeightCommand(backend: string, server: string, weight: number): string {
@@ -112,38 +120,45 @@ export function servedColor(states: readonly ServerState[], backends: readonly s
     return seen.size === 1 ? [...seen][0] : undefined;
 }
 
-/** Runs admin-socket commands; throws unless every command answered without an error line. */
-export async function adminCommands(host: HaproxyHost, socket: string, commands: readonly string[]): Promise<string> {
-    const r = await converse(host, socket, commands);
-    if (r.code !== 0) throw conversationError(host, socket, commands, r, `HAProxy runtime API on ${describeHost(host)} did not answer`);
-    const bad = r.stdout.split("\n").find((l) => /^(No such|Unknown command|Require|Invalid|Backend is|.*not found)/i.test(l.trim()));
+/** Ends every batch, so an empty answer (HAProxy down behind a proxy device) is never taken for success. */
+const SENTINEL = "show version";
+
+/** Runs admin-socket commands; throws unless HAProxy answered all of them without an error line. */
+export async function adminCommands(socket: string, commands: readonly string[]): Promise<string> {
+    // Retrying is safe: every command bluegreen sends is a read or sets an absolute weight.
+    const complete = (r: CmdResult) => r.code === 0 && /^\d+\.\d+/.test(r.stdout.trimEnd().split("\n").pop() ?? "");
+    const r = await ask(socket, [...commands, SENTINEL], 10_000, complete);
+    if (!complete(r)) throw noAnswer(socket, r);
+    const lines = r.stdout.trimEnd().split("\n");
+    const answer = lines.slice(0, -1).join("\n");
+    const bad = answer.split("\n").find((l) => /^(No such|Unknown command|Require|Invalid|Backend is|.*not found)/i.test(l.trim()));
     if (bad) throw new Error(`HAProxy runtime API refused: ${bad.trim()}`);
-    return r.stdout;
+    return answer;
 }
 
-/** `show proc`, or undefined while the master is re-executing (its socket is briefly away). */
-export async function showProc(host: HaproxyHost, masterSocket: string): Promise<ProcInfo | undefined> {
-    const r = await converse(host, masterSocket, ["show proc"], 5000);
+/** `show proc`, or undefined while haproxy is down or the master re-executes (its socket is briefly away). */
+export async function showProc(masterSocket: string): Promise<ProcInfo | undefined> {
+    const r = await ask(masterSocket, ["show proc"], 5000, (x) => x.code === 0 && parseShowProc(x.stdout) !== undefined);
     return r.code === 0 ? parseShowProc(r.stdout) : undefined;
 }
 
-export async function serversState(host: HaproxyHost, adminSocket: string): Promise<ServerState[]> {
-    return parseServersState(await adminCommands(host, adminSocket, ["show servers state"]));
+export async function serversState(adminSocket: string): Promise<ServerState[]> {
+    return parseServersState(await adminCommands(adminSocket, ["show servers state"]));
 }
 
 /**
  * Master-worker reload through the master CLI, then waits (bounded) until the
  * master reports the reload: a failed one leaves the old worker serving.
  */
-export async function reloadAndWait(host: HaproxyHost, masterSocket: string, timeoutMs = 15_000): Promise<ProcInfo> {
-    const before = await showProc(host, masterSocket);
-    if (!before) throw new Error(`HAProxy's master CLI (${masterSocket}) on ${describeHost(host)} does not answer; is haproxy running?`);
-    const r = await converse(host, masterSocket, ["reload"]);
-    if (r.code !== 0) throw conversationError(host, masterSocket, ["reload"], r, "cannot ask HAProxy to reload");
+export async function reloadAndWait(masterSocket: string, timeoutMs = 15_000): Promise<ProcInfo> {
+    const before = await showProc(masterSocket);
+    if (!before) throw new Error(`HAProxy's master CLI (${masterSocket}) does not answer; is haproxy running? \`pulumi up\` starts it`);
+    const r = await converse(masterSocket, ["reload"]);
+    if (r.code !== 0) throw new Error(`cannot ask HAProxy to reload over ${masterSocket}: ${r.stderr}`);
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
         await sleep(50);
-        const now = await showProc(host, masterSocket);
+        const now = await showProc(masterSocket);
         if (!now || now.reloads <= before.reloads) continue;
         if (now.failedReloads > 0) {
             throw new Error(`HAProxy could not load the new config (failed reloads: ${now.failedReloads}); the previous worker kept serving`);

@@ -94,8 +94,8 @@ function backendsOf(i: SwitchInputs): string[] {
 }
 
 async function liveServed(i: SwitchInputs): Promise<{ running: boolean; served: Color | "mixed" | undefined; states: ServerState[] }> {
-    if (!(await showProc(i.host, i.layout.masterSocket))) return { running: false, served: undefined, states: [] };
-    const states = await serversState(i.host, i.layout.adminSocket);
+    if (!(await showProc(i.layout.hostMasterSocket))) return { running: false, served: undefined, states: [] };
+    const states = await serversState(i.layout.hostAdminSocket);
     return { running: true, served: servedColor(states, backendsOf(i)), states };
 }
 
@@ -109,7 +109,7 @@ async function waitServersUp(i: SwitchInputs, known: readonly ServerState[]): Pr
         down = wanted.filter((b) => !states.some((s) => s.backend === b && s.server === i.active && s.opState === 2));
         if (down.length === 0) return;
         await sleep(100);
-        states = await serversState(i.host, i.layout.adminSocket);
+        states = await serversState(i.layout.hostAdminSocket);
     }
     throw new Error(`HAProxy's health checks did not see ${i.active} UP in ${down.join(", ")} within ${i.settleMs} ms`);
 }
@@ -213,10 +213,10 @@ async function apply(i: SwitchInputs): Promise<SwitchOutputs> {
         const hot = i.method === "runtime" && current !== undefined && configShape(current) === configShape(text) && runsModel(before.states, model);
         if (hot) {
             await waitServersUp(i, before.states);
-            await adminCommands(i.host, L.adminSocket, weightCommands(model));
+            await adminCommands(L.hostAdminSocket, weightCommands(model));
             progress(`switch: weights flipped to ${i.active} over the runtime API`);
         } else {
-            await reloadAndWait(i.host, L.masterSocket, i.settleMs);
+            await reloadAndWait(L.hostMasterSocket, i.settleMs);
             progress(`switch: haproxy reloaded (master-worker)`);
         }
         await verifyServing(i);
@@ -238,7 +238,7 @@ async function restore(i: SwitchInputs, cause: Error, attempted: string, previou
     progress(`switch: failed (${cause.message}); restoring ${L.configPath}.bak`);
     try {
         await writeHostFile(i.host, L.configPath, bak);
-        await reloadAndWait(i.host, L.masterSocket, i.settleMs);
+        await reloadAndWait(L.hostMasterSocket, i.settleMs);
     } catch (e) {
         throw new Error(
             `switch to ${i.active} failed: ${cause.message}. Restoring ${L.configPath}.bak also failed: ${(e as Error).message}. ` +
@@ -283,9 +283,9 @@ export const switchProvider: pulumi.dynamic.ResourceProvider = {
 
     /** Takes traffic off every color and clears the record, so the colors can be deleted. */
     async delete(_id: string, props: SwitchOutputs) {
-        if (await showProc(props.host, props.layout.masterSocket)) {
+        if (await showProc(props.layout.hostMasterSocket)) {
             const zero = weightCommands({ ...modelOf(props), active: undefined });
-            await adminCommands(props.host, props.layout.adminSocket, zero).catch((e) => progress(`switch: could not zero weights: ${(e as Error).message}`));
+            await adminCommands(props.layout.hostAdminSocket, zero).catch((e) => progress(`switch: could not zero weights: ${(e as Error).message}`));
         }
         await clearActiveColor(props.host, props.layout.stateDir);
         progress("switch: removed; no color serves traffic");

@@ -11,6 +11,8 @@ const DEV_LAYOUT = {
     configPath: "/var/lib/bluegreen/dev/haproxy.cfg",
     adminSocket: "/var/lib/bluegreen/dev/admin.sock",
     masterSocket: "/var/lib/bluegreen/dev/master.sock",
+    hostAdminSocket: "/var/lib/bluegreen/dev/admin.sock",
+    hostMasterSocket: "/var/lib/bluegreen/dev/master.sock",
     pidFile: "/var/lib/bluegreen/dev/haproxy.pid",
     logFile: "/var/lib/bluegreen/dev/haproxy.log",
     stateDir: "/var/lib/bluegreen/dev",
@@ -46,11 +48,11 @@ describe("app (pure parts)", () => {
             });
         });
 
-        it("points into the instance for incus placement", () => {
+        it("points into the instance for incus placement, and at the admin socket's proxy on this host", () => {
             assert.deepEqual(servingGuard(stackConfig({ ...INCUS_HAPROXY, app: "veza" })), {
                 host: { placement: "incus", instance: "dev-haproxy" },
                 stateDir: "/var/lib/veza",
-                adminSocket: "/run/haproxy/admin.sock",
+                adminSocket: "/var/lib/veza/dev/admin.sock",
             });
         });
     });

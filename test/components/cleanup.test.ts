@@ -55,7 +55,7 @@ describe("cleanup", () => {
             const sock = await haproxyCliSocket(guard.adminSocket, () => "1\n# be_id be_name ...\n");
             try {
                 assert.equal(await refuseIfServing(guard, "green", "dev-web-green"), undefined);
-                assert.deepEqual(sock.received, ["show servers state\n"]);
+                assert.deepEqual(sock.received, ["show servers state; show version\nquit\n"]);
             } finally {
                 await sock.close();
             }
@@ -96,7 +96,7 @@ describe("cleanup", () => {
 
         it("allows anything when the HAProxy instance does not exist", async () => {
             stub = stubRunner(() => INCUS_NOT_FOUND);
-            await refuseIfServing({ host: { placement: "incus", instance: "dev-haproxy" }, stateDir: "/var/lib/bluegreen", adminSocket: "/run/haproxy/admin.sock" }, "blue", "dev-web-blue");
+            await refuseIfServing({ host: { placement: "incus", instance: "dev-haproxy" }, stateDir: "/var/lib/bluegreen", adminSocket: "/var/lib/bluegreen/dev/admin.sock" }, "blue", "dev-web-blue");
             assert.deepEqual(stub.argvs(), [["incus", "query", "/1.0/instances/dev-haproxy"]]);
         });
 
@@ -105,11 +105,11 @@ describe("cleanup", () => {
                 if (cmd.argv[1] === "query") return ok(JSON.stringify({ name: "dev-haproxy", status: "Running" }));
                 return ok("blue\n");
             });
-            const g: ServingGuard = { host: { placement: "incus", instance: "dev-haproxy" }, stateDir: "/var/lib/bluegreen", adminSocket: "/run/haproxy/admin.sock" };
+            const g: ServingGuard = { host: { placement: "incus", instance: "dev-haproxy" }, stateDir: "/var/lib/bluegreen", adminSocket: "/var/lib/bluegreen/dev/admin.sock" };
             await assert.rejects(refuseIfServing(g, "blue", "dev-web-blue"), { message: servingRefusal("dev-web-blue", "blue", "instance dev-haproxy (/var/lib/bluegreen/active-color)") });
             assert.deepEqual(stub.argvs(), [
                 ["incus", "query", "/1.0/instances/dev-haproxy"],
-                ["incus", "exec", "dev-haproxy", "--", "cat", "--", "/var/lib/bluegreen/active-color"],
+                ["incus", "file", "pull", "dev-haproxy/var/lib/bluegreen/active-color", "-"],
             ]);
         });
     });

@@ -186,18 +186,19 @@ describe("colorContainer", () => {
                 res.writeHead(500);
                 res.end("still broken");
             });
-            stub = stubRunner(() => ok("boot log line\n"));
+            const log = Array.from({ length: 25 }, (_, n) => `log line ${n + 1}`);
+            stub = stubRunner(() => ok(`${log.join("\n")}\n`));
             const news = inputs({ hostPort: server.port, artifactToken: TOKEN });
             await assert.rejects(colorContainerProvider.update!("dev-web-green", outputs(news, false), news), (e: any) => {
                 assert.equal(e.name, "InitError");
                 assert.equal(e.id, "dev-web-green");
                 assert.match(e.message, /^dev-web-green stayed unhealthy after 1 health checks of http:\/\/127\.0\.0\.1:\d+\/health: HTTP 500: still broken\. /);
-                assert.match(e.message, /--- last lines of \/var\/log\/bluegreen-app\.log ---\nboot log line$/);
+                assert.ok(e.message.endsWith(`--- last lines of /var/log/bluegreen-app.log ---\n${log.slice(5).join("\n")}`), "the last 20 lines");
                 assert.equal(e.properties.healthy, false);
                 assert.equal(JSON.stringify(e.properties).includes(TOKEN), false);
                 return true;
             });
-            assert.deepEqual(stub.argvs(), [["incus", "exec", "dev-web-green", "--", "tail", "-n", "20", "/var/log/bluegreen-app.log"]]);
+            assert.deepEqual(stub.argvs(), [["incus", "file", "pull", "dev-web-green/var/log/bluegreen-app.log", "-"]]);
         });
     });
 

@@ -135,21 +135,21 @@ describe("haproxyHost", () => {
             assert.equal(await hostExists(INST), false);
         });
 
-        it("readHostFile cats the file in the instance", async () => {
+        it("readHostFile pulls the file from the instance (not exec cat: Incus may drop exec output)", async () => {
             stub = stubRunner(() => ok("blue\n"));
             assert.equal(await readHostFile(INST, "/var/lib/veza/active-color"), "blue\n");
-            assert.deepEqual(stub.argvs(), [["incus", "exec", "prod:prod-haproxy", "--", "cat", "--", "/var/lib/veza/active-color"]]);
+            assert.deepEqual(stub.argvs(), [["incus", "file", "pull", "prod:prod-haproxy/var/lib/veza/active-color", "-"]]);
         });
 
         it("readHostFile gives undefined for a missing file", async () => {
-            stub = stubRunner(() => fail(1, "cat: /var/lib/veza/active-color: No such file or directory\n"));
+            stub = stubRunner(() => fail(1, "Error: file does not exist\n"));
             assert.equal(await readHostFile(INST, "/var/lib/veza/active-color"), undefined);
         });
 
         it("readHostFile throws other errors naming the file and the instance", async () => {
             stub = stubRunner(() => fail(1, "Error: Instance is not running"));
             await assert.rejects(readHostFile(INST, "/f"), {
-                message: "cannot read /f on instance prod:prod-haproxy: `incus exec prod:prod-haproxy -- cat -- /f` exited 1: Error: Instance is not running",
+                message: "cannot read /f in prod:prod-haproxy: `incus file pull prod:prod-haproxy/f -` exited 1: Error: Instance is not running",
             });
         });
 

@@ -5,6 +5,7 @@ import {
     deleteCmd,
     deleteInstance,
     execCmd,
+    filePullCmd,
     filePushCmd,
     getInstance,
     parseInstance,
@@ -106,6 +107,18 @@ describe("incus", () => {
             argv: ["incus", "config", "device", "add", "prod:hx", "frontend", "proxy", "listen=tcp:127.0.0.1:18100", "connect=tcp:127.0.0.1:18100"],
             timeoutMs: 30_000,
         });
+    });
+
+    it("addProxyCmd forwards a host unix socket into the instance, root-only", () => {
+        assert.deepEqual(addProxyCmd(LOCAL, "hx", "admin-sock", { listenSocket: "/var/lib/veza/prod/admin.sock", connectSocket: "/run/haproxy/admin.sock" }), {
+            argv: ["incus", "config", "device", "add", "hx", "admin-sock", "proxy", "listen=unix:/var/lib/veza/prod/admin.sock", "connect=unix:/run/haproxy/admin.sock", "mode=0600"],
+            timeoutMs: 30_000,
+        });
+    });
+
+    it("filePullCmd prints the instance's file on stdout", () => {
+        assert.deepEqual(filePullCmd(LOCAL, "hx", "/var/lib/veza/active-color"), { argv: ["incus", "file", "pull", "hx/var/lib/veza/active-color", "-"], timeoutMs: 30_000 });
+        assert.deepEqual(filePullCmd(REMOTE, "hx", "/etc/haproxy/bluegreen.cfg"), { argv: ["incus", "file", "pull", "prod:hx/etc/haproxy/bluegreen.cfg", "-"], timeoutMs: 30_000 });
     });
 
     it("removeDeviceCmd", () => {

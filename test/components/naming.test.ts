@@ -44,6 +44,8 @@ describe("naming", () => {
                 configPath: "/var/lib/bluegreen/dev/haproxy.cfg",
                 adminSocket: "/var/lib/bluegreen/dev/admin.sock",
                 masterSocket: "/var/lib/bluegreen/dev/master.sock",
+                hostAdminSocket: "/var/lib/bluegreen/dev/admin.sock",
+                hostMasterSocket: "/var/lib/bluegreen/dev/master.sock",
                 pidFile: "/var/lib/bluegreen/dev/haproxy.pid",
                 logFile: "/var/lib/bluegreen/dev/haproxy.log",
                 stateDir: "/var/lib/bluegreen/dev",
@@ -55,17 +57,21 @@ describe("naming", () => {
                 configPath: "/srv/hx/haproxy.cfg",
                 adminSocket: "/srv/hx/admin.sock",
                 masterSocket: "/srv/hx/master.sock",
+                hostAdminSocket: "/srv/hx/admin.sock",
+                hostMasterSocket: "/srv/hx/master.sock",
                 pidFile: "/srv/hx/haproxy.pid",
                 logFile: "/srv/hx/haproxy.log",
                 stateDir: "/srv/hx",
             });
         });
 
-        it("incus placement uses Debian paths and its own config file name", () => {
+        it("incus placement uses Debian paths and its own config file name; this host reaches the sockets under /var/lib/<app>/<stack>", () => {
             assert.deepEqual(haproxyLayout("incus", "veza", "prod"), {
                 configPath: "/etc/haproxy/bluegreen.cfg",
                 adminSocket: "/run/haproxy/admin.sock",
                 masterSocket: "/run/haproxy/master.sock",
+                hostAdminSocket: "/var/lib/veza/prod/admin.sock",
+                hostMasterSocket: "/var/lib/veza/prod/master.sock",
                 pidFile: "/run/haproxy/haproxy.pid",
                 logFile: "/var/log/bluegreen-app.log",
                 stateDir: "/var/lib/veza",

@@ -174,19 +174,25 @@ export class TestStack {
                   master: path.join(this.haproxyDir, "master.sock"),
                   stateDir: this.haproxyDir,
               }
-            : { config: "/etc/haproxy/bluegreen.cfg", admin: "/run/haproxy/admin.sock", master: "/run/haproxy/master.sock", stateDir: `/var/lib/${this.config.app}` };
+            : {
+                  config: "/etc/haproxy/bluegreen.cfg",
+                  // The instance's sockets, forwarded to this host by Incus proxy devices.
+                  admin: `/var/lib/${this.config.app}/${this.stack}/admin.sock`,
+                  master: `/var/lib/${this.config.app}/${this.stack}/master.sock`,
+                  stateDir: `/var/lib/${this.config.app}`,
+              };
     }
 
-    /** Runs argv on the HAProxy host (this machine, or inside the haproxy instance). */
-    onHaproxyHost(argv: string[], input?: string): string {
-        const full = this.placement === "host" ? argv : ["incus", "exec", `${this.prefix}haproxy`, "--", ...argv];
-        const r = spawnSync(full[0], full.slice(1), { input, encoding: "utf8", timeout: 30_000 });
+    /** A HAProxy CLI conversation on this host's socket, as runtimeApi's converse has it: no half-close (`ignoreeof`), then `quit`. */
+    private cli(socket: string, command: string): string {
+        const r = spawnSync("socat", ["-t", "5", "STDIO,ignoreeof", `UNIX-CONNECT:${socket}`], { input: `${command}\nquit\n`, encoding: "utf8", timeout: 30_000 });
         return r.status === 0 ? r.stdout : "";
     }
 
+    /** A file on the HAProxy host. `incus file pull`, not `exec cat`: Incus may drop exec output. */
     readHaproxyFile(file: string): string | undefined {
         if (this.placement === "host") return fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined;
-        const r = spawnSync("incus", ["exec", `${this.prefix}haproxy`, "--", "cat", file], { encoding: "utf8" });
+        const r = spawnSync("incus", ["file", "pull", `${this.prefix}haproxy${file}`, "-"], { encoding: "utf8" });
         return r.status === 0 ? r.stdout : undefined;
     }
 
@@ -199,7 +205,7 @@ export class TestStack {
     }
 
     admin(command: string): string {
-        return this.onHaproxyHost(["socat", "-t", "5", "stdio", `unix-connect:${this.layout().admin}`], `${command}\n`);
+        return this.cli(this.layout().admin, command);
     }
 
     serverStates(): ServerState[] {
@@ -207,7 +213,7 @@ export class TestStack {
     }
 
     proc(): ProcInfo | undefined {
-        return parseShowProc(this.onHaproxyHost(["socat", "-t", "5", "stdio", `unix-connect:${this.layout().master}`], "show proc\n"));
+        return parseShowProc(this.cli(this.layout().master, "show proc"));
     }
 
     /** One GET through the HAProxy frontend. */
