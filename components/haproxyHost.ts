@@ -4,7 +4,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Cmd, check } from "./exec";
+import { Cmd, CmdResult, check, run } from "./exec";
 import { execCmd, filePushCmd, getInstance, readInstanceFile } from "./incus";
 
 export type HaproxyHost =
@@ -26,6 +26,17 @@ export async function hostExists(host: HaproxyHost): Promise<boolean> {
     if (host.placement === "host") return true;
     const inst = await getInstance({ remote: host.remote }, host.instance);
     return inst !== undefined && inst.status === "Running";
+}
+
+/**
+ * `haproxy -c -f file` on the HAProxy host. A failure with no output at all is asked
+ * again once: Incus can drop exec output, and the caller reports HAProxy's reason.
+ */
+export async function validateConfig(host: HaproxyHost, file: string): Promise<CmdResult> {
+    const cmd = onHost(host, ["haproxy", "-c", "-f", file]);
+    const r = await run(cmd);
+    if (r.code === 0 || r.stdout.trim() || r.stderr.trim() || host.placement === "host") return r;
+    return run(cmd);
 }
 
 /** Reads a file on the HAProxy host; undefined when it does not exist. */

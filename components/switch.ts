@@ -7,9 +7,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { clearActiveColor, readActiveColor, recordActiveColor } from "./activeColor";
 import { refused } from "./errors";
-import { run } from "./exec";
 import { HaproxyModel, configShape, desiredWeights, renderConfig } from "./haproxyConfig";
-import { HaproxyHost, describeHost, onHost, readHostFile, removeHostFile, renameHostFile, writeHostFile } from "./haproxyHost";
+import { HaproxyHost, describeHost, readHostFile, removeHostFile, renameHostFile, validateConfig, writeHostFile } from "./haproxyHost";
 import { probe, sleep } from "./health";
 import { COLORS, Color, HaproxyLayout, haproxyBackendName } from "./naming";
 import { progress } from "./progress";
@@ -163,7 +162,7 @@ async function apply(i: SwitchInputs): Promise<SwitchOutputs> {
     // config, so it runs at once: this is the switch's critical path.
     const validation = (async () => {
         await writeHostFile(i.host, candidate, text);
-        return run(onHost(i.host, ["haproxy", "-c", "-f", candidate]));
+        return validateConfig(i.host, candidate);
     })();
     let before: Awaited<ReturnType<typeof liveServed>>;
     let current: string | undefined;

@@ -10,6 +10,7 @@ import {
     readHostFile,
     removeHostFile,
     renameHostFile,
+    validateConfig,
     writeHostFile,
 } from "../../components/haproxyHost";
 import { INCUS_NOT_FOUND, RunnerStub, fail, instanceJson, ok, stubRunner } from "../helpers/runnerStub";
@@ -133,6 +134,21 @@ describe("haproxyHost", () => {
             stub.restore();
             stub = stubRunner(() => INCUS_NOT_FOUND);
             assert.equal(await hostExists(INST), false);
+        });
+
+        it("validateConfig asks haproxy -c again once when Incus dropped its output, so the reason is kept", async () => {
+            const argv = ["incus", "exec", "prod:prod-haproxy", "--", "haproxy", "-c", "-f", "/etc/haproxy/bluegreen.cfg.new"];
+            stub = stubRunner((_c, n) => (n === 1 ? fail(1, "") : fail(1, "[ALERT] unknown keyword 'bogus'")));
+            assert.equal((await validateConfig(INST, "/etc/haproxy/bluegreen.cfg.new")).stderr, "[ALERT] unknown keyword 'bogus'");
+            assert.deepEqual(stub.argvs(), [argv, argv]);
+            stub.restore();
+            stub = stubRunner(() => fail(1, "[ALERT] unknown keyword 'bogus'"));
+            await validateConfig(INST, "/etc/haproxy/bluegreen.cfg.new");
+            assert.equal(stub.calls.length, 1, "an answer with a reason is not asked again");
+            stub.restore();
+            stub = stubRunner(() => ok("Configuration file is valid\n"));
+            assert.equal((await validateConfig(INST, "/etc/haproxy/bluegreen.cfg.new")).code, 0);
+            assert.equal(stub.calls.length, 1);
         });
 
         it("readHostFile pulls the file from the instance (not exec cat: Incus may drop exec output)", async () => {
