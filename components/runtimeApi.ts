@@ -35,17 +35,22 @@ export function converse(socket: string, commands: readonly string[], timeoutMs 
 }
 
 /**
- * converse, tried up to 3 times while the answer is missing. HAProxy's CLI takes 10
- * connections at a time, and through a proxy device the others are hung up on.
- * No retry when nothing listens (ENOENT) or HAProxy is silent (timeout).
+ * converse, tried up to 3 times until `parse` makes sense of the answer. HAProxy's CLI
+ * takes 10 connections at a time, and through a proxy device the others are hung up
+ * on. No retry when nothing listens (ENOENT) or HAProxy is silent (timeout).
  */
-async function ask(socket: string, commands: readonly string[], timeoutMs: number, answered: (r: CmdResult) => boolean): Promise<CmdResult> {
-    let r = await converse(socket, commands, timeoutMs);
-    for (let attempt = 1; attempt < 3 && !answered(r) && !r.timedOut && !/ENOENT/.test(r.stderr); attempt++) {
+async function ask<T>(
+    socket: string,
+    commands: readonly string[],
+    timeoutMs: number,
+    parse: (stdout: string) => T | undefined,
+): Promise<{ value: T | undefined; last: CmdResult }> {
+    for (let attempt = 1; ; attempt++) {
+        const last = await converse(socket, commands, timeoutMs);
+        const value = last.code === 0 ? parse(last.stdout) : undefined;
+        if (value !== undefined || attempt === 3 || last.timedOut || /ENOENT/.test(last.stderr)) return { value, last };
         await sleep(50 * attempt);
-        r = await converse(socket, commands, timeoutMs);
     }
-    return r;
 }
 
 /** Why a socket gave nothing useful: an Incus proxy accepts even when HAProxy is down. */
@@ -126,11 +131,11 @@ const SENTINEL = "show version";
 /** Runs admin-socket commands; throws unless HAProxy answered all of them without an error line. */
 export async function adminCommands(socket: string, commands: readonly string[]): Promise<string> {
     // Retrying is safe: every command bluegreen sends is a read or sets an absolute weight.
-    const complete = (r: CmdResult) => r.code === 0 && /^\d+\.\d+/.test(r.stdout.trimEnd().split("\n").pop() ?? "");
-    const r = await ask(socket, [...commands, SENTINEL], 10_000, complete);
-    if (!complete(r)) throw noAnswer(socket, r);
-    const lines = r.stdout.trimEnd().split("\n");
-    const answer = lines.slice(0, -1).join("\n");
+    const { value: answer, last } = await ask(socket, [...commands, SENTINEL], 10_000, (stdout) => {
+        const lines = stdout.trimEnd().split("\n");
+        return /^\d+\.\d+/.test(lines.pop() ?? "") ? lines.join("\n") : undefined;
+    });
+    if (answer === undefined) throw noAnswer(socket, last);
     const bad = answer.split("\n").find((l) => /^(No such|Unknown command|Require|Invalid|Backend is|.*not found)/i.test(l.trim()));
     if (bad) throw new Error(`HAProxy runtime API refused: ${bad.trim()}`);
     return answer;
@@ -138,8 +143,7 @@ export async function adminCommands(socket: string, commands: readonly string[])
 
 /** `show proc`, or undefined while haproxy is down or the master re-executes (its socket is briefly away). */
 export async function showProc(masterSocket: string): Promise<ProcInfo | undefined> {
-    const r = await ask(masterSocket, ["show proc"], 5000, (x) => x.code === 0 && parseShowProc(x.stdout) !== undefined);
-    return r.code === 0 ? parseShowProc(r.stdout) : undefined;
+    return (await ask(masterSocket, ["show proc"], 5000, parseShowProc)).value;
 }
 
 export async function serversState(adminSocket: string): Promise<ServerState[]> {
