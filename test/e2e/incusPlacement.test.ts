@@ -70,7 +70,7 @@ describe("e2e: HAProxy inside an Incus instance (staging/prod placement)", funct
         s.setColors({ blue: A }, "blue");
         const r = await s.up();
         assert.notEqual(r.code, 0);
-        assert.match(r.stderr, /refusing to delete tinc-\w+-green: green is the active color on instance tinc-haproxy/);
+        assert.match(r.stderr, new RegExp(`refusing to delete ${s.prefix}\\w+-green: green is the active color on instance ${s.prefix}haproxy`));
         for (const c of COMPONENTS) assert.equal(instance(s.containerName(c, "green"))?.status, "Running");
         assert.equal(await s.servedColor(), "green");
         s.setColors({ blue: A, green: B }, "blue");

@@ -151,7 +151,7 @@ describe("e2e: color containers through the runner", function () {
     it("destroy removes everything, the switch first (even though stream-blue was recreated after it)", async () => {
         const r = await s.run(["destroy"]);
         assert.equal(r.code, 0, r.stderr);
-        assert.ok(r.stdout.indexOf("tlife-switch: delete") < r.stdout.indexOf("stream-blue: delete"), r.stdout);
+        assert.ok(r.stdout.indexOf(`${s.prefix}switch: delete`) < r.stdout.indexOf("stream-blue: delete"), r.stdout);
         for (const c of COMPONENTS) assert.equal(instance(s.containerName(c, "blue")), undefined);
         assert.deepEqual(s.state().resources, []);
     });

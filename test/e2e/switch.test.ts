@@ -54,7 +54,7 @@ describe("e2e: the switch through a real HAProxy", function () {
         s.setColors({ blue: A, green: BROKEN }, "green");
         const r = await s.up();
         assert.notEqual(r.code, 0);
-        assert.match(r.stderr, /tsw-\w+-green stayed unhealthy .*kept for forensics.*Traffic was not switched/s);
+        assert.match(r.stderr, new RegExp(`${s.prefix}\\w+-green stayed unhealthy .*kept for forensics.*Traffic was not switched`, "s"));
         assert.doesNotMatch(r.stderr, /switch: new config/, "the switch never ran");
         for (const c of COMPONENTS) assert.equal(instance(s.containerName(c, "green"))?.status, "Running", `${c}-green kept`);
         await assertServing("blue", A);
@@ -215,7 +215,7 @@ describe("e2e: the switch through a real HAProxy", function () {
         s.config.active = "green";
         const r = await s.up();
         assert.notEqual(r.code, 0);
-        assert.match(r.stderr, /tsw-backend-green does not exist; .*Set bluegreen:colors\.green\.release to redeploy green \(full rollback\) \(with --refresh/);
+        assert.match(r.stderr, new RegExp(`${s.prefix}backend-green does not exist; .*Set bluegreen:colors\\.green\\.release to redeploy green \\(full rollback\\) \\(with --refresh`));
         await assertServing("blue", A);
         const fixed = await s.run(["up", "--refresh", "--json"]);
         assert.equal(fixed.code, 0, fixed.stderr);

@@ -44,21 +44,26 @@ export class TestStack {
     /** The `bluegreen:*` config, without the namespace. Edit, then the next run writes it. */
     config: Record<string, any>;
 
-    constructor(private readonly o: TestStackOptions) {
-        this.dir = `/tmp/bluegreen-e2e/${o.name}`;
-        this.stack = `e2e-${o.name}`;
-        this.prefix = `t${o.name}-`;
+    private readonly basePort: number;
+
+    constructor(o: TestStackOptions) {
+        // BLUEGREEN_E2E_NS and BLUEGREEN_E2E_PORT_OFFSET let two checkouts run the same e2e file at once.
+        const name = `${o.name}${process.env.BLUEGREEN_E2E_NS ?? ""}`;
+        this.basePort = o.basePort + Number(process.env.BLUEGREEN_E2E_PORT_OFFSET ?? 0);
+        this.dir = `/tmp/bluegreen-e2e/${name}`;
+        this.stack = `e2e-${name}`;
+        this.prefix = `t${name}-`;
         this.configFile = path.join(this.dir, `Pulumi.${this.stack}.yaml`);
         this.backendUrl = `file://${path.join(this.dir, "state")}`;
         this.artifactsDir = path.join(this.dir, "artifacts");
         this.haproxyDir = path.join(this.dir, "haproxy");
-        this.frontendPort = o.basePort;
-        this.exporterPort = o.basePort + 1;
+        this.frontendPort = this.basePort;
+        this.exporterPort = this.basePort + 1;
         this.placement = o.placement ?? "host";
         this.config = {
             active: "blue",
             colors: {},
-            app: `e2e${o.name}`,
+            app: `e2e${name}`,
             prefix: this.prefix,
             components: Object.fromEntries(
                 COMPONENTS.map((c, i) => [c, { hostPort: this.componentPort(c, "blue"), route: c === "web" ? "/" : `/${c === "backend" ? "api" : c}` }]),
@@ -75,7 +80,7 @@ export class TestStack {
     }
 
     componentPort(component: (typeof COMPONENTS)[number], color: "blue" | "green"): number {
-        return this.o.basePort + 10 * (COMPONENTS.indexOf(component) + 1) + (color === "green" ? 1 : 0);
+        return this.basePort + 10 * (COMPONENTS.indexOf(component) + 1) + (color === "green" ? 1 : 0);
     }
 
     containerName(component: string, color: string): string {
