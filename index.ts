@@ -3,10 +3,10 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { BlueGreenApp } from "./components/app";
-import { loadConfig } from "./components/config";
+import { loadConfig } from "./components/model/config";
 
 // Internal to the SDK (its version is pinned): tells secret keys from plain ones.
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
 
 const config = loadConfig(pulumi.runtime.allConfig(), isConfigSecret, pulumi.getStack());

@@ -12,12 +12,13 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { switchInputs } from "../components/app";
-import { parseConfig, StackConfig } from "../components/config";
-import { Color, otherColor } from "../components/naming";
-import { SwitchOutputs, switchProvider } from "../components/switch";
-import { ColorProbe, LoadResult, startLoad } from "../test/helpers/load";
-import { TestStack } from "../test/helpers/testStack";
+import { switchInputs } from "../components/plan";
+import { parseConfig, StackConfig } from "../components/model/config";
+import { Color, otherColor } from "../components/model/naming";
+import { switchProvider } from "../components/providers/switch";
+import type { SwitchOutputs } from "../components/release/switch";
+import { ColorProbe, LoadResult, startLoad } from "../harness/load";
+import { TestStack } from "../harness/stack";
 
 const A = "aaa9001";
 const B = "bbb9002";
@@ -70,10 +71,15 @@ async function main(): Promise<void> {
         for (const profile of profiles) {
             for (const method of profile.methods) {
                 for (const keepAlive of [true, false]) {
-                    const inputsFor = (color: Color) =>
-                        switchInputs({ ...base, active: color, haproxy: { ...base.haproxy, switchMethod: method } });
+                    const inputsFor = (color: Color) => switchInputs({ ...base, active: color, haproxy: { ...base.haproxy, switchMethod: method } });
                     let olds = (await switchProvider.update!("bench", {} as SwitchOutputs, inputsFor("blue"))).outs as SwitchOutputs;
-                    const load = startLoad({ url: `http://127.0.0.1:${s.frontendPort}`, connections: profile.connections, pauseMs: profile.pauseMs, threads: 1, keepAlive });
+                    const load = startLoad({
+                        url: `http://127.0.0.1:${s.frontendPort}`,
+                        connections: profile.connections,
+                        pauseMs: profile.pauseMs,
+                        threads: 1,
+                        keepAlive,
+                    });
                     const probe = new ColorProbe(`http://127.0.0.1:${s.frontendPort}/api/probe`, 1);
                     await sleep(1000);
                     const latencies: number[] = [];

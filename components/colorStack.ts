@@ -1,30 +1,11 @@
 // One color's containers, grouped: `ColorStack("green")` owns backend-green, stream-green, web-green.
 
 import * as pulumi from "@pulumi/pulumi";
-import { ServingGuard } from "./cleanup";
-import { ColorContainer, ColorContainerInputs } from "./colorContainer";
-import type { StackConfig } from "./config";
-import { Color, colorHostPort, containerName } from "./naming";
-
-/** Pure: the inputs of every container of `color`, one per component. */
-export function colorContainerInputs(config: StackConfig, color: Color, release: string, guard: ServingGuard): ColorContainerInputs[] {
-    return config.components.map((c) => ({
-        name: containerName(config.prefix, c.name, color),
-        stack: config.stack,
-        component: c.name,
-        color,
-        release,
-        port: c.port,
-        hostPort: colorHostPort(c.hostPort, color),
-        healthPath: c.healthPath,
-        image: config.incus.image,
-        profiles: config.incus.profiles,
-        ...(config.incus.remote ? { remote: config.incus.remote } : {}),
-        artifacts: config.artifacts,
-        health: config.health,
-        guard,
-    }));
-}
+import type { StackConfig } from "./model/config";
+import type { Color } from "./model/naming";
+import { colorContainerInputs } from "./plan";
+import { ColorContainer } from "./providers/colorContainer";
+import type { ServingGuard } from "./release/cleanup";
 
 export interface ColorStackArgs {
     /** The validated stack config. */

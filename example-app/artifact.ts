@@ -2,10 +2,10 @@
 // broken mode always give the same bytes, so republishing is a no-op.
 
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
-import { Cmd, check } from "../components/exec";
+import { Cmd, runOrThrow } from "../components/io/exec";
+import { withTempDir } from "../components/io/tmp";
 
 export const BROKEN_MODES = ["health", "latency", "errors"] as const;
 export type BrokenMode = (typeof BROKEN_MODES)[number];
@@ -21,8 +21,7 @@ export function tarCmd(dir: string, out: string): Cmd {
 }
 
 export async function buildExampleArtifact(release: string, broken?: BrokenMode): Promise<Buffer> {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bluegreen-example-"));
-    try {
+    return withTempDir(async (dir) => {
         const app = path.join(dir, "app");
         fs.mkdirSync(app);
         fs.copyFileSync(path.join(__dirname, "server.js"), path.join(app, "server.js"));
@@ -33,10 +32,8 @@ export async function buildExampleArtifact(release: string, broken?: BrokenMode)
         fs.chmodSync(path.join(app, "release.json"), 0o644);
         fs.chmodSync(app, 0o755);
         const tar = path.join(dir, "release.tar");
-        await check(tarCmd(app, tar), "cannot build the example artifact");
+        await runOrThrow(tarCmd(app, tar), "cannot build the example artifact");
         // gzip with a zero mtime in its header keeps the bytes reproducible.
         return zlib.gzipSync(fs.readFileSync(tar), { level: 9 });
-    } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
 }

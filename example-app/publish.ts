@@ -2,8 +2,9 @@
 // `npm run publish-example -- --stack-releases [--stack dev]` publishes every release the stack's colors name.
 // Builds the example app and publishes it for every component to the stack's artifact store.
 
-import { openStore } from "../components/artifacts";
-import { loadConfig } from "../components/config";
+import { openStore } from "../components/io/artifacts";
+import { loadConfig } from "../components/model/config";
+import { RELEASE_SHA } from "../components/model/naming";
 import { loadProject, loadStackConfig } from "../runner/project";
 import { BROKEN_MODES, BrokenMode, buildExampleArtifact } from "./artifact";
 
@@ -36,7 +37,7 @@ export function parsePublishArgs(argv: readonly string[]): PublishArgs {
     }
     if (a.stackReleases) {
         if (a.release || a.broken) throw new Error("--stack-releases publishes the stack's own releases; drop --release and --broken");
-    } else if (!a.release || !/^[0-9a-f]{7,40}$/.test(a.release)) {
+    } else if (!a.release || !RELEASE_SHA.test(a.release)) {
         throw new Error("--release: expected 7-40 hex characters (or --stack-releases)");
     }
     return a as PublishArgs;

@@ -41,10 +41,7 @@ function observe(seconds, code) {
 
 function metrics() {
   const l = `component="${component}",color="${color}",release="${release}"`;
-  const out = [
-    "# HELP http_request_duration_seconds Duration of HTTP requests, health checks excluded.",
-    "# TYPE http_request_duration_seconds histogram",
-  ];
+  const out = ["# HELP http_request_duration_seconds Duration of HTTP requests, health checks excluded.", "# TYPE http_request_duration_seconds histogram"];
   BUCKETS.forEach((le, i) => out.push(`http_request_duration_seconds_bucket{${l},le="${le}"} ${bucketCounts[i]}`));
   out.push(`http_request_duration_seconds_bucket{${l},le="+Inf"} ${durationCount}`);
   out.push(`http_request_duration_seconds_sum{${l}} ${durationSum}`);

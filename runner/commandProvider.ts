@@ -4,7 +4,7 @@
 
 import * as crypto from "crypto";
 import type * as pulumi from "@pulumi/pulumi";
-import { run } from "../components/exec";
+import { run } from "../components/io/exec";
 
 interface CommandInputs {
     create?: string;

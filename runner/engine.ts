@@ -12,12 +12,9 @@ import type { Project, StackConfig } from "./project";
 import { SECRET_SIG, SIG_KEY, isSecretWrapper } from "./secrets";
 import { ResourceState, SecretBox, StackState, containsSecrets, saveState } from "./state";
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const requireFromString: (code: string) => { handler: () => pulumi.dynamic.ResourceProvider } = require("require-from-string");
 // Internal SDK modules: the version is pinned in package.json for this reason.
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const settings = require("@pulumi/pulumi/runtime/settings");
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const stackModule = require("@pulumi/pulumi/runtime/stack");
 
 export const DYNAMIC_TYPE = "pulumi-nodejs:dynamic:Resource";
@@ -216,7 +213,6 @@ export class Engine {
         let exported: Record<string, unknown> = {};
         try {
             outputs = (await stackModule.runInPulumiStack(async () => {
-                // eslint-disable-next-line @typescript-eslint/no-var-requires
                 exported = require(project.main);
                 return exported;
             })) ?? {};

@@ -75,7 +75,10 @@ describe("program (index.ts under setMocks)", function () {
             "bluegreen:active": "green",
             "bluegreen:colors": JSON.stringify({ blue: { release: "a1b2c3d" }, green: { release: "B4C5D6E" } }),
         });
-        const containers = p.resources.filter((r) => r.type === DYNAMIC && /-(blue|green)$/.test(r.name)).map((r) => r.name).sort();
+        const containers = p.resources
+            .filter((r) => r.type === DYNAMIC && /-(blue|green)$/.test(r.name))
+            .map((r) => r.name)
+            .sort();
         assert.deepEqual(containers, ["backend-blue", "backend-green", "stream-blue", "stream-green", "web-blue", "web-green"]);
         assert.equal(byName(p.resources, "web-green").inputs.hostPort, 18131);
         assert.equal(byName(p.resources, "web-green").inputs.release, "b4c5d6e", "releases are normalized to lowercase");

@@ -4,12 +4,11 @@
 
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
-import { colorContainerProvider } from "../components/colorContainer";
-import { initFailure, refused } from "../components/errors";
-import { haproxyProvider } from "../components/haproxy";
-import { switchProvider } from "../components/switch";
+import { initFailure, refused } from "../components/model/errors";
+import { colorContainerProvider } from "../components/providers/colorContainer";
+import { PROVIDERS } from "../components/providers";
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const requireFromString: (code: string) => { handler: () => any } = require("require-from-string");
 
 async function roundTrip<T>(value: T): Promise<{ text: string; loaded: T }> {
@@ -19,13 +18,11 @@ async function roundTrip<T>(value: T): Promise<{ text: string; loaded: T }> {
 
 describe("provider serialization", function () {
     this.timeout(60_000);
-    const providers: Record<string, pulumi.dynamic.ResourceProvider> = {
-        colorContainer: colorContainerProvider,
-        haproxy: haproxyProvider,
-        switch: switchProvider,
-    };
+    it("the registry holds every provider the program declares", () => {
+        assert.deepEqual(Object.keys(PROVIDERS).sort(), ["colorContainer", "haproxy", "switch"]);
+    });
 
-    for (const [name, provider] of Object.entries(providers)) {
+    for (const [name, provider] of Object.entries(PROVIDERS)) {
         it(`${name} serializes and loads back with every method`, async () => {
             const { text, loaded } = await roundTrip(provider);
             for (const m of ["diff", "create", "update", "delete", "read"] as const) {

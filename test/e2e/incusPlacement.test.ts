@@ -5,10 +5,10 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
-import { readHostFile } from "../../components/haproxyHost";
-import { serversState } from "../../components/runtimeApi";
-import { fileActive } from "../../components/switch";
-import { COMPONENTS, TestStack, eventually, instance } from "../helpers/testStack";
+import { readHostFile } from "../../components/io/haproxyHost";
+import { serversState } from "../../components/io/runtimeApi";
+import { fileActive } from "../../components/model/haproxyConfig";
+import { COMPONENTS, TestStack, eventually, instance } from "../../harness/stack";
 
 const A = "aaa2001";
 const B = "bbb2002";
@@ -44,7 +44,11 @@ describe("e2e: HAProxy inside an Incus instance (staging/prod placement)", funct
             const files = await Promise.all(Array.from({ length: 8 }, () => readHostFile(host, `${s.layout().stateDir}/active-color`)));
             assert.deepEqual(new Set(files), new Set(["blue\n"]));
             const states = await Promise.all(Array.from({ length: 8 }, () => serversState(s.layout().admin)));
-            for (const st of states) assert.deepEqual(st.filter((x) => x.weight > 0).map((x) => x.server), COMPONENTS.map(() => "blue"));
+            for (const st of states)
+                assert.deepEqual(
+                    st.filter((x) => x.weight > 0).map((x) => x.server),
+                    COMPONENTS.map(() => "blue"),
+                );
         }
     });
 
@@ -88,7 +92,9 @@ describe("e2e: HAProxy inside an Incus instance (staging/prod placement)", funct
             .filter((p) => /^\d+$/.test(p))
             .find((p) => {
                 const stat = fs.readFileSync(`/proc/${p}/status`, "utf8");
-                return /^Name:\s+haproxy$/m.test(stat) && new RegExp(`^PPid:\\s+${init}$`, "m").test(stat) && new RegExp(`^NSpid:.*\\s${master}$`, "m").test(stat);
+                return (
+                    /^Name:\s+haproxy$/m.test(stat) && new RegExp(`^PPid:\\s+${init}$`, "m").test(stat) && new RegExp(`^NSpid:.*\\s${master}$`, "m").test(stat)
+                );
             });
         assert.ok(hostPid, "found the instance's haproxy master from the host");
         process.kill(Number(hostPid), "SIGKILL");

@@ -3,8 +3,9 @@
 // unchanged `up` is a no-op, a broken release fails and is kept, preview touches nothing.
 
 import assert from "node:assert/strict";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
-import { COMPONENTS, TestStack, eventually, httpGet, instance } from "../helpers/testStack";
+import { COMPONENTS, TestStack, eventually, httpGet, instance } from "../../harness/stack";
 
 const A = "aaa0001";
 const B = "bbb0002";
@@ -57,7 +58,10 @@ describe("e2e: color containers through the runner", function () {
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, /Resources: 5 unchanged/);
         assert.doesNotMatch(r.stdout, /: (create|update|replace|delete)/);
-        assert.deepEqual(COMPONENTS.map((c) => instance(s.containerName(c, "blue"))!.createdAt), before);
+        assert.deepEqual(
+            COMPONENTS.map((c) => instance(s.containerName(c, "blue"))!.createdAt),
+            before,
+        );
     });
 
     it("adding a color creates its containers next to the live ones", async () => {
@@ -89,7 +93,11 @@ describe("e2e: color containers through the runner", function () {
         const out = await s.upOk();
         assert.deepEqual(out.releases, { blue: A, green: C });
         COMPONENTS.forEach((c, i) => assert.notEqual(instance(s.containerName(c, "green"))!.createdAt, before[i], `${c}-green replaced`));
-        assert.deepEqual(COMPONENTS.map((c) => instance(s.containerName(c, "blue"))!.createdAt), blueBefore, "blue untouched");
+        assert.deepEqual(
+            COMPONENTS.map((c) => instance(s.containerName(c, "blue"))!.createdAt),
+            blueBefore,
+            "blue untouched",
+        );
         for (const c of COMPONENTS) {
             assert.deepEqual(await httpGet(`http://127.0.0.1:${s.componentPort(c, "green")}/health`), { status: 200, color: "green", release: C });
         }
@@ -138,7 +146,7 @@ describe("e2e: color containers through the runner", function () {
     it("refresh shows a container deleted by hand, and the next up recreates it", async () => {
         const name = s.containerName("stream", "blue");
         // The live color is guarded by the product, not by Incus: an operator can still delete by hand.
-        require("child_process").spawnSync("incus", ["delete", "--force", name]);
+        spawnSync("incus", ["delete", "--force", name]);
         const r = await s.run(["refresh"]);
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, /stream-blue: gone \(deleted outside Pulumi\)/);

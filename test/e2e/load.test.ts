@@ -4,8 +4,8 @@
 // response or socket error fails the test. (Latency figures live in bench/.)
 
 import assert from "node:assert/strict";
-import { ColorProbe, startLoad } from "../helpers/load";
-import { TestStack } from "../helpers/testStack";
+import { ColorProbe, startLoad } from "../../harness/load";
+import { TestStack } from "../../harness/stack";
 
 const A = "aaa3001";
 const B = "bbb3002";

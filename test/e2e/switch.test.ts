@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as net from "net";
 import { spawnSync } from "child_process";
-import { fileActive } from "../../components/switch";
-import { COMPONENTS, TestStack, eventually, httpGet, instance } from "../helpers/testStack";
+import { fileActive } from "../../components/model/haproxyConfig";
+import { COMPONENTS, TestStack, eventually, httpGet, instance } from "../../harness/stack";
 
 const A = "aaa1001";
 const B = "bbb1002";
@@ -90,6 +90,24 @@ describe("e2e: the switch through a real HAProxy", function () {
         assert.equal(s.history().length, history);
     });
 
+    it("a reload keeps what was changed at runtime: a drained server stays drained (server-state-file)", async () => {
+        s.admin("set server be_web/green state drain");
+        const drained = () => s.serverStates().find((x) => x.backend === "be_web" && x.server === "green")!.adminState;
+        assert.equal(drained() & 0x08, 0x08, "drained before the reload");
+        const reloads = s.proc()!.reloads;
+        s.config.haproxy.extra = { defaults: ["timeout queue 5s"] };
+        const r = await s.up();
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /haproxy reloaded \(master-worker\)/);
+        assert.ok(s.proc()!.reloads > reloads, "HAProxy reloaded");
+        assert.equal(drained() & 0x08, 0x08, "still drained after the reload");
+        await assertServing("blue", A);
+        s.admin("set server be_web/green state ready");
+        delete s.config.haproxy.extra;
+        await s.upOk();
+        assert.equal(drained(), 0);
+    });
+
     it("refresh shows a hand-made flip as drift, and up puts the configured color back", async () => {
         s.admin("set server be_backend/green weight 100; set server be_backend/blue weight 0");
         const r = await s.run(["refresh"]);
@@ -139,13 +157,18 @@ describe("e2e: the switch through a real HAProxy", function () {
         assert.notEqual(r.code, 0);
         assert.match(
             r.stderr,
-            new RegExp(`needs every green container RUNNING and healthy; ${stopped} is STOPPED\\. Set bluegreen:colors\\.green\\.release to redeploy green \\(full rollback\\)`),
+            new RegExp(
+                `needs every green container RUNNING and healthy; ${stopped} is STOPPED\\. Set bluegreen:colors\\.green\\.release to redeploy green \\(full rollback\\)`,
+            ),
         );
         assert.equal(s.readHaproxyFile(s.layout().config), cfgBefore, "config untouched");
         assert.equal(s.proc()!.reloads, reloads, "no reload");
         await assertServing("blue", A);
         spawnSync("incus", ["start", stopped]);
-        await eventually(async () => (await httpGet(`http://127.0.0.1:${s.componentPort("backend", "green")}/health`)).status === 200, "backend-green to come back");
+        await eventually(
+            async () => (await httpGet(`http://127.0.0.1:${s.componentPort("backend", "green")}/health`)).status === 200,
+            "backend-green to come back",
+        );
         s.config.active = "blue";
     });
 
@@ -215,7 +238,12 @@ describe("e2e: the switch through a real HAProxy", function () {
         s.config.active = "green";
         const r = await s.up();
         assert.notEqual(r.code, 0);
-        assert.match(r.stderr, new RegExp(`${s.prefix}backend-green does not exist; .*Set bluegreen:colors\\.green\\.release to redeploy green \\(full rollback\\) \\(with --refresh`));
+        assert.match(
+            r.stderr,
+            new RegExp(
+                `${s.prefix}backend-green does not exist; .*Set bluegreen:colors\\.green\\.release to redeploy green \\(full rollback\\) \\(with --refresh`,
+            ),
+        );
         await assertServing("blue", A);
         const fixed = await s.run(["up", "--refresh", "--json"]);
         assert.equal(fixed.code, 0, fixed.stderr);

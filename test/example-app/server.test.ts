@@ -36,7 +36,9 @@ function get(port: number, urlPath: string): Promise<Response> {
         const req = http.get({ host: "127.0.0.1", port, path: urlPath, agent: false, headers: { connection: "close" } }, (res) => {
             const chunks: Buffer[] = [];
             res.on("data", (c: Buffer) => chunks.push(c));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8"), ms: Date.now() - started }));
+            res.on("end", () =>
+                resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8"), ms: Date.now() - started }),
+            );
             res.on("error", reject);
         });
         req.on("error", reject);
@@ -138,7 +140,10 @@ describe("example-app/server.js", function () {
         for (let i = 0; i < 20; i++) statuses.push((await get(port, `/req/${i}`)).status);
         const errors = statuses.filter((s) => s >= 500).length;
         assert.ok(errors > 0, `no 5xx among ${statuses.join(",")}`);
-        assert.ok(statuses.every((s) => s === 200 || s === 500), statuses.join(","));
+        assert.ok(
+            statuses.every((s) => s === 200 || s === 500),
+            statuses.join(","),
+        );
         assert.equal(errors, 6, "3 of every 10 requests fail"); // served % 10 < 3: requests 1, 2, 10, 11, 12, 20
         assert.equal((await get(port, "/health")).status, 200);
         const m = (await get(port, "/metrics")).body;
@@ -184,8 +189,13 @@ describe("example-app/server.js", function () {
         const sum = metric(m, `http_request_duration_seconds_sum{${l}}`);
         assert.ok(sum !== undefined && sum >= 0, `sum ${sum}`);
         // Buckets are cumulative: non-decreasing up to the +Inf count.
-        const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10].map((le) => metric(m, `http_request_duration_seconds_bucket{${l},le="${le}"}`)!);
-        assert.ok(buckets.every((n, i) => Number.isInteger(n) && (i === 0 || n >= buckets[i - 1]) && n <= 5), buckets.join(","));
+        const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10].map((le) =>
+            metric(m, `http_request_duration_seconds_bucket{${l},le="${le}"}`)!,
+        );
+        assert.ok(
+            buckets.every((n, i) => Number.isInteger(n) && (i === 0 || n >= buckets[i - 1]) && n <= 5),
+            buckets.join(","),
+        );
         assert.equal(buckets[buckets.length - 1], 5);
     });
 

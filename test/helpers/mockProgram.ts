@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { loadProject, loadStackConfig } from "../../runner/project";
 
 export const ROOT = path.resolve(__dirname, "../..");
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const settings = require("@pulumi/pulumi/runtime/settings");
 
 export interface Declared {
@@ -48,7 +48,7 @@ export async function declareProgram(
     pulumi.runtime.setAllConfig({ ...cfg.values, ...overrides }, [...cfg.secretKeys, ...secretKeys]);
     const main = path.join(ROOT, "index.ts");
     delete require.cache[require.resolve(main)];
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require(main);
     const outputs = await new Promise<Record<string, unknown>>((resolve) =>
         pulumi.all({ url: mod.url, activeColor: mod.activeColor, releases: mod.releases, containers: mod.containers }).apply(resolve),

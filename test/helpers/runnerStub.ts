@@ -1,7 +1,7 @@
 // Stubs the exec seam (components/exec.ts setRunner): records every command and
 // answers from a function, so tests assert exact argv arrays without running anything.
 
-import { Cmd, CmdResult, setRunner } from "../../components/exec";
+import { Cmd, CmdResult, setRunner } from "../../components/io/exec";
 
 export interface RunnerStub {
     /** Every command run, in order. */

@@ -1,6 +1,6 @@
 // Stack configs for tests, built through the real parser so they are always valid.
 
-import { StackConfig, parseConfig } from "../../components/config";
+import { StackConfig, parseConfig } from "../../components/model/config";
 
 /** The smallest valid raw config: blue active at abc1234, default components. */
 export function minimalRaw(): Record<string, unknown> {

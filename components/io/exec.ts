@@ -1,0 +1,115 @@
+// The one process seam. Every external program (incus, haproxy, socat, tar) runs
+// through `run`, always as an argv array and never through a shell.
+
+import { spawn } from "child_process";
+import * as fs from "fs";
+
+/** A command is a value: build it with a pure function, run it here. */
+export interface Cmd {
+    readonly argv: readonly string[];
+    /** Bytes written to stdin, then stdin is closed. */
+    readonly input?: string | Buffer;
+    /** Killed (SIGKILL) after this long; the result then has `timedOut`. */
+    readonly timeoutMs?: number;
+    readonly env?: Readonly<Record<string, string>>;
+    readonly cwd?: string;
+}
+
+export interface CmdResult {
+    readonly code: number;
+    readonly stdout: string;
+    readonly stderr: string;
+    readonly timedOut?: boolean;
+}
+
+export type Runner = (cmd: Cmd) => Promise<CmdResult>;
+
+const DEFAULT_TIMEOUT_MS = 120_000;
+
+/** Spawns the process directly (no shell) and collects its output. */
+export function spawnRunner(cmd: Cmd): Promise<CmdResult> {
+    return new Promise((resolve) => {
+        const [file, ...args] = cmd.argv;
+        const child = spawn(file, args, {
+            cwd: cmd.cwd,
+            env: cmd.env ? { ...process.env, ...cmd.env } : process.env,
+            stdio: ["pipe", "pipe", "pipe"],
+        });
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        let timedOut = false;
+        const timer = setTimeout(() => {
+            timedOut = true;
+            child.kill("SIGKILL");
+        }, cmd.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+        child.stdout.on("data", (b: Buffer) => out.push(b));
+        child.stderr.on("data", (b: Buffer) => err.push(b));
+        child.stdin.on("error", () => undefined); // the child may exit before reading stdin
+        child.on("error", (e: NodeJS.ErrnoException) => {
+            clearTimeout(timer);
+            const hint = e.code === "ENOENT" ? ` (is ${file} installed? run scripts/setup-host.sh)` : "";
+            resolve({ code: 127, stdout: "", stderr: `${e.message}${hint}` });
+        });
+        child.on("close", (code, signal) => {
+            clearTimeout(timer);
+            resolve({
+                code: code ?? (signal ? 128 : 1),
+                stdout: Buffer.concat(out).toString("utf8"),
+                stderr: Buffer.concat(err).toString("utf8"),
+                ...(timedOut ? { timedOut } : {}),
+            });
+        });
+        child.stdin.end(cmd.input ?? "");
+    });
+}
+
+let current: Runner = spawnRunner;
+
+/** Runs a command through the current runner (real processes unless a test stubbed it). */
+export function run(cmd: Cmd): Promise<CmdResult> {
+    return current(cmd);
+}
+
+/** Replaces the runner (for unit tests); returns a function that restores the previous one. */
+export function setRunner(runner: Runner): () => void {
+    const previous = current;
+    current = runner;
+    return () => {
+        current = previous;
+    };
+}
+
+/** A failed command's error, with the argv and output that explain it. */
+export function cmdError(cmd: Cmd, result: CmdResult, context?: string): Error {
+    const what = result.timedOut ? `timed out after ${cmd.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` : `exited ${result.code}`;
+    const detail = (result.stderr.trim() || result.stdout.trim()).slice(0, 2000);
+    const e = new Error(`${context ? context + ": " : ""}\`${cmd.argv.join(" ")}\` ${what}${detail ? ": " + detail : ""}`);
+    e.name = "cmdError";
+    return e;
+}
+
+/** Runs a command and throws (see cmdError) unless it exits 0. */
+export async function runOrThrow(cmd: Cmd, context?: string): Promise<CmdResult> {
+    const result = await run(cmd);
+    if (result.code !== 0) {
+        throw cmdError(cmd, result, context);
+    }
+    return result;
+}
+
+/**
+ * Starts a long-lived process in its own session, detached from this one, with
+ * stdout and stderr appended to `logFile`. Returns its pid.
+ */
+export function startDetached(argv: readonly string[], logFile: string): number {
+    const fd = fs.openSync(logFile, "a");
+    try {
+        const [file, ...args] = argv;
+        const child = spawn(file, args, { detached: true, stdio: ["ignore", fd, fd] });
+        child.unref();
+        if (child.pid === undefined) throw new Error(`cannot start ${file} (is it installed? run scripts/setup-host.sh)`);
+        return child.pid;
+    } finally {
+        fs.closeSync(fd);
+    }
+}

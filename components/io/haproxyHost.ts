@@ -1,0 +1,94 @@
+// The machine HAProxy runs on: this host (dev) or the `<prefix>haproxy` Incus instance
+// (staging/prod). Commands are built for either, then run through the exec seam.
+
+import * as fs from "fs";
+import * as path from "path";
+import { HaproxyHost, haproxyTarget } from "../model/topology";
+import { Cmd, CmdResult, runOrThrow, run } from "./exec";
+import { execCmd, filePushCmd, getInstance, readInstanceFile } from "./incus";
+import { withTempDir, writeFileAtomic } from "./tmp";
+
+export type { HaproxyHost } from "../model/topology";
+
+/** Wraps argv so it runs on the HAProxy host. */
+export function onHost(host: HaproxyHost, argv: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Cmd {
+    if (host.placement === "host") return { argv, input: opts.input, timeoutMs: opts.timeoutMs ?? 30_000 };
+    return execCmd(haproxyTarget(host), host.instance, argv, opts);
+}
+
+export function describeHost(host: HaproxyHost): string {
+    return host.placement === "host" ? "this host" : `instance ${host.remote ? host.remote + ":" : ""}${host.instance}`;
+}
+
+/** True when the HAProxy host exists at all (an absent instance has no state and serves nothing). */
+export async function hostExists(host: HaproxyHost): Promise<boolean> {
+    if (host.placement === "host") return true;
+    const inst = await getInstance(haproxyTarget(host), host.instance);
+    return inst !== undefined && inst.status === "Running";
+}
+
+/**
+ * `haproxy -c -f file` on the HAProxy host. A failure with no output at all is asked
+ * again once: Incus can drop exec output, and the caller reports HAProxy's reason.
+ */
+export async function validateConfig(host: HaproxyHost, file: string): Promise<CmdResult> {
+    const cmd = onHost(host, ["haproxy", "-c", "-f", file]);
+    const r = await run(cmd);
+    if (r.code === 0 || r.stdout.trim() || r.stderr.trim() || host.placement === "host") return r;
+    return run(cmd);
+}
+
+/** Reads a file on the HAProxy host; undefined when it does not exist. */
+export async function readHostFile(host: HaproxyHost, file: string): Promise<string | undefined> {
+    if (host.placement === "host") {
+        try {
+            return fs.readFileSync(file, "utf8");
+        } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+            throw e;
+        }
+    }
+    return readInstanceFile(haproxyTarget(host), host.instance, file);
+}
+
+/** Replaces a file atomically: write a temp file beside it, then rename over it. */
+export async function writeHostFile(host: HaproxyHost, file: string, content: string): Promise<void> {
+    if (host.placement === "host") {
+        writeFileAtomic(file, content);
+        return;
+    }
+    const tmp = `${file}.tmp-${process.pid}`;
+    await withTempDir(async (dir) => {
+        const local = path.join(dir, path.basename(file));
+        fs.writeFileSync(local, content);
+        await runOrThrow(filePushCmd(haproxyTarget(host), host.instance, local, tmp), `cannot write ${file} on ${describeHost(host)}`);
+        await runOrThrow(onHost(host, ["mv", "-f", "--", tmp, file]), `cannot write ${file} on ${describeHost(host)}`);
+    });
+}
+
+export async function appendHostFile(host: HaproxyHost, file: string, line: string): Promise<void> {
+    if (host.placement === "host") {
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.appendFileSync(file, line);
+        return;
+    }
+    await runOrThrow(onHost(host, ["mkdir", "-p", "--", path.posix.dirname(file)]));
+    await runOrThrow(onHost(host, ["tee", "-a", "--", file], { input: line }), `cannot append to ${file} on ${describeHost(host)}`);
+}
+
+/** Renames a file on the HAProxy host; atomic within one filesystem. */
+export async function renameHostFile(host: HaproxyHost, from: string, to: string): Promise<void> {
+    if (host.placement === "host") {
+        fs.renameSync(from, to);
+        return;
+    }
+    await runOrThrow(onHost(host, ["mv", "-f", "--", from, to]), `cannot rename ${from} on ${describeHost(host)}`);
+}
+
+export async function removeHostFile(host: HaproxyHost, file: string): Promise<void> {
+    if (host.placement === "host") {
+        fs.rmSync(file, { force: true });
+        return;
+    }
+    await runOrThrow(onHost(host, ["rm", "-f", "--", file]), `cannot remove ${file} on ${describeHost(host)}`);
+}

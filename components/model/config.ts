@@ -1,0 +1,294 @@
+// Stack config, validated once with zod before anything is touched.
+// Every error names its full key path, e.g. `bluegreen:colors.green.release: expected 7-40 hex characters`.
+
+import { z } from "zod";
+import { COLORS, Color, containerName, otherColor } from "./naming";
+
+export const NAMESPACE = "bluegreen";
+
+const SAFE_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+const safeName = z.string().regex(SAFE_NAME, "expected lowercase letters, digits and single inner hyphens, starting with a letter");
+const release = z
+    .string("expected 7-40 hex characters as a string (quote a SHA made only of digits)")
+    .regex(/^[0-9a-fA-F]{7,40}$/, "expected 7-40 hex characters")
+    .transform((s) => s.toLowerCase());
+const port = z.int("expected an integer port").min(1, "expected a port from 1 to 65535").max(65535, "expected a port from 1 to 65535");
+const urlPath = z.string().regex(/^(?!.*\/\/)\/[A-Za-z0-9._~/-]*$/, "expected an absolute URL path of letters, digits and ._~/- without empty segments");
+const absPath = z.string().regex(/^\/[A-Za-z0-9._/-]*$/, "expected an absolute path of letters, digits and ._/-");
+/** One line of raw HAProxy config: an operator escape hatch, but never a second line. */
+const haproxyLine = z.string().regex(/^[^\r\n\0#]+$/, "expected one HAProxy config line without newlines or '#'");
+
+const colorSpec = z.strictObject({ release });
+
+const componentSpec = z.strictObject({
+    /** Port the app listens on inside its container. */
+    port: port.default(8080),
+    /** Loopback port on the Incus host for blue; green gets `hostPort + 1`. */
+    hostPort: port,
+    /** Path prefix HAProxy routes to this component; "/" is the default backend. */
+    route: urlPath,
+    healthPath: urlPath.default("/health"),
+});
+
+const DEFAULT_COMPONENTS = {
+    backend: { port: 8080, hostPort: 18110, route: "/api", healthPath: "/health" },
+    stream: { port: 8080, hostPort: 18120, route: "/stream", healthPath: "/health" },
+    web: { port: 8080, hostPort: 18130, route: "/", healthPath: "/health" },
+};
+
+const incusSpec = z.strictObject({
+    /** An `incus remote` name; absent means the local daemon. */
+    remote: safeName.optional(),
+    image: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "expected an image alias of letters, digits and ._-")
+        .default("bluegreen-base"),
+    profiles: z.array(safeName).min(1).default(["default"]),
+});
+
+const artifactsSpec = z.discriminatedUnion("type", [
+    z.strictObject({
+        type: z.literal("dir"),
+        /** Relative paths resolve against the project directory. */
+        path: z.string().regex(/^[A-Za-z0-9._/-]+$/, "expected a path of letters, digits and ._/-"),
+    }),
+    z.strictObject({
+        type: z.literal("http"),
+        /** Base of a generic-package registry, e.g. https://forge.example/api/packages/acme/generic */
+        url: z.string().regex(/^https?:\/\/[A-Za-z0-9.:\[\]-]+(\/[A-Za-z0-9._~/-]*)?$/, "expected an http(s) URL"),
+    }),
+]);
+
+const haproxySpec = z.strictObject({
+    /** `host`: a haproxy process on this machine (dev). `incus`: inside the `<prefix>haproxy` instance. */
+    placement: z.enum(["host", "incus"]).default("host"),
+    frontendPort: port,
+    /** HAProxy's own Prometheus exporter. */
+    exporterPort: port,
+    /** `runtime`: flip server weights over the admin socket (no reload). `reload`: master-worker reload. */
+    switchMethod: z.enum(["runtime", "reload"]).default("runtime"),
+    /** Host placement: directory for config, sockets and the active-color file. */
+    dir: absPath.optional(),
+    /** Bound for a switch to settle: servers UP in HAProxy, the frontend serving the new color. */
+    settleMs: z.int().min(1000).max(300_000).default(15_000),
+    extra: z
+        .strictObject({
+            global: z.array(haproxyLine).default([]),
+            defaults: z.array(haproxyLine).default([]),
+            frontend: z.array(haproxyLine).default([]),
+        })
+        .default({ global: [], defaults: [], frontend: [] }),
+});
+
+const healthSpec = z.strictObject({
+    attempts: z.int().min(1).max(600).default(30),
+    intervalMs: z.int().min(50).max(60_000).default(1000),
+    timeoutMs: z.int().min(100).max(60_000).default(2000),
+});
+
+const schema = z.strictObject({
+    active: z.enum(COLORS, "expected blue or green"),
+    colors: z.strictObject({ blue: colorSpec.optional(), green: colorSpec.optional() }),
+    app: safeName.default(NAMESPACE),
+    prefix: z
+        .string()
+        .regex(/^([a-z][a-z0-9-]{0,29})?$/, "expected up to 30 lowercase letters, digits and hyphens, starting with a letter")
+        .optional(),
+    components: z
+        .record(safeName, componentSpec)
+        .refine((c) => Object.keys(c).length > 0, "expected at least one component")
+        .default(DEFAULT_COMPONENTS),
+    incus: incusSpec.default({ image: "bluegreen-base", profiles: ["default"] }),
+    artifacts: artifactsSpec.default({ type: "dir", path: ".artifacts" }),
+    haproxy: haproxySpec,
+    health: healthSpec.default({ attempts: 30, intervalMs: 1000, timeoutMs: 2000 }),
+});
+
+export type ArtifactStoreSpec = z.infer<typeof artifactsSpec>;
+export type HealthSpec = z.infer<typeof healthSpec>;
+export type HaproxySpec = z.infer<typeof haproxySpec>;
+export type IncusSpec = z.infer<typeof incusSpec>;
+
+export interface ComponentConfig {
+    readonly name: string;
+    readonly port: number;
+    readonly hostPort: number;
+    readonly route: string;
+    readonly healthPath: string;
+}
+
+export interface StackConfig {
+    readonly stack: string;
+    readonly app: string;
+    readonly prefix: string;
+    readonly active: Color;
+    /** Only the colors that exist; a color that is absent has no containers. */
+    readonly colors: Partial<Record<Color, { readonly release: string }>>;
+    /** Sorted by name, so every derived list is stable. */
+    readonly components: readonly ComponentConfig[];
+    readonly incus: IncusSpec;
+    readonly artifacts: ArtifactStoreSpec;
+    readonly haproxy: HaproxySpec;
+    readonly health: HealthSpec;
+}
+
+export class ConfigError extends Error {
+    constructor(readonly problems: readonly string[]) {
+        super(`invalid stack config:\n  ${problems.join("\n  ")}`);
+        this.name = "ConfigError";
+    }
+}
+
+function keyPath(path: readonly PropertyKey[]): string {
+    let out = `${NAMESPACE}:${String(path[0] ?? "")}`;
+    for (const p of path.slice(1)) {
+        out += typeof p === "number" ? `[${p}]` : `.${String(p)}`;
+    }
+    return out;
+}
+
+/** One line per problem, each naming its full key path. */
+function describe(issue: z.core.$ZodIssue): string[] {
+    if (issue.code === "unrecognized_keys") {
+        return issue.keys.map((k) => `${keyPath([...issue.path, k])}: unknown key (check the spelling against the README's config reference)`);
+    }
+    if (issue.code === "invalid_key") {
+        const inner = issue.issues[0]?.message ?? issue.message;
+        return [`${keyPath(issue.path)}: invalid name: ${inner}`];
+    }
+    return [`${keyPath(issue.path)}: ${issue.message.replace(/^Invalid input: /, "")}`];
+}
+
+/**
+ * Validates raw config (keys without the `bluegreen:` namespace, structured values
+ * already parsed). Throws ConfigError listing every problem.
+ */
+export function parseConfig(raw: Record<string, unknown>, stack: string): StackConfig {
+    const result = schema.safeParse(raw);
+    if (!result.success) {
+        throw new ConfigError(result.error.issues.flatMap(describe));
+    }
+    const c = result.data;
+    const problems: string[] = [];
+
+    const prefix = c.prefix ?? `${stack}-`;
+    if (c.prefix === undefined && !/^[a-z][a-z0-9-]{0,29}$/.test(prefix)) {
+        problems.push(`${NAMESPACE}:prefix: stack name ${JSON.stringify(stack)} cannot be a container name prefix; set bluegreen:prefix`);
+    }
+
+    const active = c.active;
+    if (!c.colors[active]) {
+        const other = otherColor(active);
+        problems.push(
+            `${NAMESPACE}:colors.${active}: ${active} is the active color and serves traffic, so it cannot be absent. ` +
+                `Keep bluegreen:colors.${active}; to clean ${active} up, first switch traffic with bluegreen:active: ${other}.`,
+        );
+    }
+
+    const components = Object.entries(c.components)
+        .map(([name, spec]) => ({ name, ...spec }))
+        .sort((a, b) => a.name.localeCompare(b.name));
+
+    const ports = new Map<number, string>();
+    const claim = (p: number, who: string) => {
+        const owner = ports.get(p);
+        if (owner) problems.push(`${who}: port ${p} is already used by ${owner}; every loopback port must be distinct`);
+        else ports.set(p, who);
+    };
+    claim(c.haproxy.frontendPort, `${NAMESPACE}:haproxy.frontendPort`);
+    claim(c.haproxy.exporterPort, `${NAMESPACE}:haproxy.exporterPort`);
+    const routes = new Map<string, string>();
+    for (const comp of components) {
+        const where = `${NAMESPACE}:components.${comp.name}`;
+        if (comp.hostPort >= 65535) {
+            problems.push(`${where}.hostPort: expected at most 65534 (green uses hostPort + 1)`);
+        }
+        claim(comp.hostPort, `${where}.hostPort (blue)`);
+        claim(comp.hostPort + 1, `${where}.hostPort + 1 (green)`);
+        const route = comp.route.length > 1 ? comp.route.replace(/\/+$/, "") : comp.route;
+        const owner = routes.get(route);
+        if (owner) problems.push(`${where}.route: ${comp.route} is already routed to ${owner}`);
+        else routes.set(route, comp.name);
+        for (const color of COLORS) {
+            const n = containerName(prefix, comp.name, color);
+            if (n.length > 63) problems.push(`${where}: container name ${n} is longer than Incus's 63 characters; shorten the prefix or component name`);
+        }
+    }
+
+    if (problems.length > 0) throw new ConfigError(problems);
+
+    const colors: Partial<Record<Color, { release: string }>> = {};
+    for (const color of COLORS) {
+        const spec = c.colors[color];
+        if (spec) colors[color] = { release: spec.release };
+    }
+    return {
+        stack,
+        app: c.app,
+        prefix,
+        active,
+        colors,
+        components,
+        incus: c.incus,
+        artifacts: c.artifacts,
+        haproxy: c.haproxy,
+        health: c.health,
+    };
+}
+
+/**
+ * Turns Pulumi's flat config map (`bluegreen:key` -> string) into raw values.
+ * Structured values arrive as JSON text; unknown namespaces are ignored.
+ */
+export function rawFromPulumiConfig(all: Record<string, string>, secretKeys: readonly string[] = []): Record<string, unknown> {
+    const raw: Record<string, unknown> = {};
+    for (const [key, text] of Object.entries(all)) {
+        if (!key.startsWith(`${NAMESPACE}:`)) continue;
+        const name = key.slice(NAMESPACE.length + 1);
+        if (secretKeys.includes(key)) continue; // secrets are read through pulumi.Config, never validated as plain text
+        raw[name] = parseValue(text);
+    }
+    return raw;
+}
+
+function parseValue(text: string): unknown {
+    const t = text.trim();
+    if (t.startsWith("{") || t.startsWith("[") || /^-?\d+$/.test(t) || t === "true" || t === "false") {
+        try {
+            return JSON.parse(t);
+        } catch {
+            return text;
+        }
+    }
+    return text;
+}
+
+/** Keys that hold secrets and are read with pulumi.Config#getSecret, never validated as text. */
+export const SECRET_KEYS = ["artifactToken"] as const;
+
+/**
+ * Reads and validates the running stack's config. Throws ConfigError before any
+ * resource is declared, so nothing is touched on bad input.
+ */
+export function loadConfig(all: Record<string, string>, isSecret: (key: string) => boolean, stack: string): StackConfig {
+    const problems: string[] = [];
+    for (const k of SECRET_KEYS) {
+        const key = `${NAMESPACE}:${k}`;
+        if (key in all && !isSecret(key)) {
+            problems.push(`${key}: expected a secret; set it with \`pulumi config set --secret ${key} <value>\``);
+        }
+    }
+    const secretKeys = Object.keys(all).filter((k) => isSecret(k) && SECRET_KEYS.some((s) => k === `${NAMESPACE}:${s}`));
+    const raw = rawFromPulumiConfig(all, secretKeys);
+    for (const k of SECRET_KEYS) delete raw[k];
+    if (problems.length > 0) {
+        // Report the secret problems together with any schema problems.
+        try {
+            parseConfig(raw, stack);
+        } catch (e) {
+            if (e instanceof ConfigError) problems.push(...e.problems);
+        }
+        throw new ConfigError(problems);
+    }
+    return parseConfig(raw, stack);
+}

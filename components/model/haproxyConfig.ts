@@ -1,0 +1,147 @@
+// Renders haproxy.cfg. Pure: the same model always gives the same text.
+// Both colors' servers are always present, weighted by the traffic split, so a
+// switch can be a runtime weight change with no reload. A reload keeps runtime
+// state (a drained server, a weight set live) through HAProxy's server-state file.
+
+import type { Color } from "./naming";
+import { NOT_FOUND_BACKEND, haproxyBackendName, serverName } from "./naming";
+import { LOOPBACK, loopbackAddress } from "./topology";
+import { FULL_WEIGHT, Pool, TrafficSplit, describeSplit, desiredWeights } from "./traffic";
+
+/** The weight of a color that takes all traffic. */
+export const ACTIVE_WEIGHT = FULL_WEIGHT;
+
+export interface ServerModel {
+    readonly color: Color;
+    /** Loopback port the server is reached on from HAProxy's host. */
+    readonly port: number;
+}
+
+export interface BackendModel {
+    readonly component: string;
+    readonly route: string;
+    readonly healthPath: string;
+    readonly servers: readonly ServerModel[];
+}
+
+export interface HaproxyModel {
+    readonly stack: string;
+    /** The traffic each color gets; empty renders every server at weight 0. */
+    readonly split: TrafficSplit;
+    readonly release?: string;
+    readonly frontendPort: number;
+    readonly exporterPort: number;
+    readonly adminSocket: string;
+    readonly pidFile: string;
+    /** Where runtime server state is saved before a reload and loaded from after it. */
+    readonly serverStateFile: string;
+    readonly backends: readonly BackendModel[];
+    readonly extra: { readonly global: readonly string[]; readonly defaults: readonly string[]; readonly frontend: readonly string[] };
+}
+
+function routeAcl(route: string): string {
+    const r = route.replace(/\/+$/, "");
+    return `{ path ${r} } || { path_beg ${r}/ }`;
+}
+
+export function renderConfig(m: HaproxyModel): string {
+    const lines: string[] = [];
+    const add = (...l: string[]) => lines.push(...l);
+    const indent = (l: readonly string[]) => l.map((x) => `    ${x}`);
+
+    add(`# Managed by bluegreen for stack ${m.stack}; changes by hand are overwritten.`);
+    add(`# active: ${describeSplit(m.split)} ${m.release ?? "-"}`);
+    add("global");
+    add(
+        ...indent([
+            "master-worker",
+            // expose-fd lets a reloaded worker take over the listening sockets: no refused connections.
+            `stats socket ${m.adminSocket} mode 600 level admin expose-fd listeners`,
+            `pidfile ${m.pidFile}`,
+            "hard-stop-after 30s",
+            `server-state-file ${m.serverStateFile}`,
+            ...m.extra.global,
+        ]),
+    );
+    add("", "defaults");
+    add(
+        ...indent([
+            "mode http",
+            "timeout connect 2s",
+            "timeout client 30s",
+            "timeout server 30s",
+            "timeout http-keep-alive 10s",
+            // On reload, answer the next request on an idle keep-alive connection before closing it.
+            "option idle-close-on-response",
+            "option redispatch",
+            "retries 2",
+            // A reload must not undo runtime changes (a drain, a weight); the switch saves them first.
+            "load-server-state-from-file global",
+            ...m.extra.defaults,
+        ]),
+    );
+
+    const routed = [...m.backends].filter((b) => b.route !== "/").sort((a, b) => b.route.length - a.route.length || a.route.localeCompare(b.route));
+    const root = m.backends.find((b) => b.route === "/");
+    add("", "frontend fe_main");
+    add(
+        ...indent([
+            `bind ${loopbackAddress(m.frontendPort)}`,
+            ...routed.map((b) => `use_backend ${haproxyBackendName(b.component)} if ${routeAcl(b.route)}`),
+            `default_backend ${root ? haproxyBackendName(root.component) : NOT_FOUND_BACKEND}`,
+            ...m.extra.frontend,
+        ]),
+    );
+    add("", "frontend fe_metrics");
+    add(
+        ...indent([
+            `bind ${loopbackAddress(m.exporterPort)}`,
+            "http-request use-service prometheus-exporter if { path /metrics }",
+            "http-request return status 404",
+        ]),
+    );
+
+    const weights = new Map(desiredWeights(poolsOf(m), m.split).map((w) => [`${w.backend}/${w.server}`, w.weight]));
+    for (const b of [...m.backends].sort((x, y) => x.component.localeCompare(y.component))) {
+        const backend = haproxyBackendName(b.component);
+        add("", `backend ${backend}`);
+        add(
+            ...indent([
+                `option httpchk GET ${b.healthPath}`,
+                "http-check expect status 200",
+                "default-server inter 1s fall 2 rise 2",
+                ...b.servers.map((s) => {
+                    const name = serverName(s.color);
+                    return `server ${name} ${LOOPBACK}:${s.port} check weight ${weights.get(`${backend}/${name}`) ?? 0}`;
+                }),
+            ]),
+        );
+    }
+    if (!root) {
+        add("", `backend ${NOT_FOUND_BACKEND}`);
+        add(...indent(['http-request return status 404 content-type text/plain string "no route"']));
+    }
+    return lines.join("\n") + "\n";
+}
+
+/** Pure: the config with weights and the header blanked. Equal shapes can switch without a reload. */
+export function configShape(text: string): string {
+    return text
+        .split("\n")
+        .filter((l) => !l.startsWith("# active:"))
+        .map((l) => l.replace(/ weight \d+$/, " weight W"))
+        .join("\n");
+}
+
+/** Pure: the model's backends as traffic pools. */
+export function poolsOf(m: Pick<HaproxyModel, "backends">): Pool[] {
+    return m.backends.map((b) => ({
+        backend: haproxyBackendName(b.component),
+        servers: b.servers.map((s) => ({ name: serverName(s.color), color: s.color })),
+    }));
+}
+
+/** Pure: the color a rendered config's header names ("none" when it names none). */
+export function fileActive(text: string): string {
+    return /^# active: (\S+)/m.exec(text)?.[1] ?? "none";
+}

@@ -1,0 +1,91 @@
+// The plan: the pure mapping from validated config to every resource's inputs.
+// app.ts and colorStack.ts only wire these into resources.
+
+import type { StackConfig } from "./model/config";
+import { COLORS, Color, containerName, haproxyLayout } from "./model/naming";
+import { HaproxyHost, colorHostPort, haproxyHostOf as hostOf, incusTarget, loopbackUrl } from "./model/topology";
+import type { ServingGuard } from "./release/cleanup";
+import type { ColorContainerInputs } from "./release/deploy";
+import type { HaproxyInputs } from "./release/haproxy";
+import type { SwitchInputs } from "./release/switch";
+
+/** Pure: the machine HAProxy runs on for this stack. */
+export function haproxyHostOf(config: StackConfig): HaproxyHost {
+    return hostOf(config.haproxy.placement, config.prefix, config.incus.remote);
+}
+
+function layoutOf(config: StackConfig) {
+    return haproxyLayout(config.haproxy.placement, config.app, config.stack, config.haproxy.dir);
+}
+
+/** Pure: where the live active color is read from before a color's containers are deleted. */
+export function servingGuard(config: StackConfig): ServingGuard {
+    const layout = layoutOf(config);
+    return { host: haproxyHostOf(config), stateDir: layout.stateDir, adminSocket: layout.hostAdminSocket };
+}
+
+/** Pure: the HAProxy resource's inputs. */
+export function haproxyInputs(config: StackConfig): HaproxyInputs {
+    const host = haproxyHostOf(config);
+    return {
+        stack: config.stack,
+        host,
+        layout: layoutOf(config),
+        frontendPort: config.haproxy.frontendPort,
+        exporterPort: config.haproxy.exporterPort,
+        // Both colors' ports, present or not, so adding a color never touches the instance.
+        backendPorts: host.placement === "incus" ? config.components.flatMap((c) => COLORS.map((color) => colorHostPort(c.hostPort, color))) : [],
+        image: config.incus.image,
+        profiles: config.incus.profiles,
+    };
+}
+
+/** Pure: the switch's inputs. Removing the inactive color leaves them unchanged. */
+export function switchInputs(config: StackConfig): SwitchInputs {
+    return {
+        stack: config.stack,
+        host: haproxyHostOf(config),
+        layout: layoutOf(config),
+        method: config.haproxy.switchMethod,
+        active: config.active,
+        release: config.colors[config.active]!.release,
+        frontendPort: config.haproxy.frontendPort,
+        exporterPort: config.haproxy.exporterPort,
+        extra: config.haproxy.extra,
+        components: config.components.map((c) => ({
+            name: c.name,
+            route: c.route,
+            healthPath: c.healthPath,
+            ports: { blue: colorHostPort(c.hostPort, "blue"), green: colorHostPort(c.hostPort, "green") },
+            container: containerName(config.prefix, c.name, config.active),
+        })),
+        ...incusTarget(config.incus.remote),
+        timeoutMs: config.health.timeoutMs,
+        settleMs: config.haproxy.settleMs,
+    };
+}
+
+/** Pure: the inputs of every container of `color`, one per component. */
+export function colorContainerInputs(config: StackConfig, color: Color, release: string, guard: ServingGuard): ColorContainerInputs[] {
+    return config.components.map((c) => ({
+        name: containerName(config.prefix, c.name, color),
+        stack: config.stack,
+        component: c.name,
+        color,
+        release,
+        port: c.port,
+        hostPort: colorHostPort(c.hostPort, color),
+        healthPath: c.healthPath,
+        image: config.incus.image,
+        profiles: config.incus.profiles,
+        ...incusTarget(config.incus.remote),
+        artifacts: config.artifacts,
+        health: config.health,
+        guard,
+    }));
+}
+
+/** Pure: the stack's frontend URL. */
+export function frontendUrl(config: StackConfig): string {
+    return loopbackUrl(config.haproxy.frontendPort);
+}

@@ -1,0 +1,14 @@
+// Every dynamic provider of the program. test/serialization.test.ts iterates this
+// registry, so a new provider cannot be forgotten (an unserializable one would
+// otherwise only show as a hang under the runner).
+
+import type * as pulumi from "@pulumi/pulumi";
+import { colorContainerProvider } from "./colorContainer";
+import { haproxyProvider } from "./haproxy";
+import { switchProvider } from "./switch";
+
+export const PROVIDERS: Readonly<Record<string, pulumi.dynamic.ResourceProvider>> = {
+    colorContainer: colorContainerProvider,
+    haproxy: haproxyProvider,
+    switch: switchProvider,
+};

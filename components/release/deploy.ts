@@ -1,0 +1,196 @@
+// Deploying one component of one color (seed: deploy_app.yml phase C): create the
+// Incus container, install the release, start it, and gate on health. An unhealthy
+// container is kept for forensics. Deleting refuses while the color serves traffic.
+
+import * as fs from "fs";
+import * as path from "path";
+import { openStore } from "../io/artifacts";
+import { runOrThrow } from "../io/exec";
+import { probe } from "../io/http";
+import { InstanceInfo, createCmd, deleteInstance, filePushCmd, getInstance, readInstanceFile, startCmd } from "../io/incus";
+import { progress } from "../io/progress";
+import { withTempDir } from "../io/tmp";
+import type { ArtifactStoreSpec, HealthSpec } from "../model/config";
+import { changedKeys } from "../model/diff";
+import { InitFailure, initFailure } from "../model/errors";
+import type { Color } from "../model/naming";
+import { incusTarget, loopbackUrl } from "../model/topology";
+import { ServingGuard, refuseIfServing } from "./cleanup";
+import { judge, waitHealthy } from "./health";
+
+/** Where a release tarball lands; the image's init unpacks it on first start. */
+export const RELEASE_PATH = "/opt/bluegreen/release.tar.gz";
+export const APP_LOG = "/var/log/bluegreen-app.log";
+
+export interface ColorContainerInputs {
+    readonly name: string;
+    readonly stack: string;
+    readonly component: string;
+    readonly color: Color;
+    readonly release: string;
+    /** Port the app listens on inside the container. */
+    readonly port: number;
+    /** This color's loopback port on the Incus host. */
+    readonly hostPort: number;
+    readonly healthPath: string;
+    readonly image: string;
+    readonly profiles: readonly string[];
+    readonly remote?: string;
+    readonly artifacts: ArtifactStoreSpec;
+    readonly artifactToken?: string;
+    readonly health: HealthSpec;
+    readonly guard: ServingGuard;
+}
+
+export interface ColorContainerOutputs extends Omit<ColorContainerInputs, "artifactToken"> {
+    /** Incus status when last observed: Running, Stopped... */
+    readonly status: string;
+    readonly healthy: boolean;
+    /** The health endpoint on the Incus host's loopback. */
+    readonly url: string;
+}
+
+/** Inputs whose change means a new container (names are fixed, so delete first). */
+export const REPLACE_ON = ["name", "stack", "component", "color", "release", "port", "hostPort", "healthPath", "image", "profiles", "remote"] as const;
+
+/** Inputs that change in place: the container stays. */
+export const UPDATE_ON = ["artifacts", "health", "guard"] as const;
+
+export function healthUrl(i: Pick<ColorContainerInputs, "hostPort" | "healthPath">): string {
+    return loopbackUrl(i.hostPort, i.healthPath);
+}
+
+/** Pure: the instance config that labels and parameterises the container. */
+export function instanceConfig(i: ColorContainerInputs): Record<string, string> {
+    return {
+        "environment.PORT": String(i.port),
+        "environment.BLUEGREEN_STACK": i.stack,
+        "environment.BLUEGREEN_COMPONENT": i.component,
+        "environment.BLUEGREEN_COLOR": i.color,
+        "environment.BLUEGREEN_RELEASE": i.release,
+        "environment.BLUEGREEN_HEALTH_PATH": i.healthPath,
+        "user.bluegreen.managed": "true",
+        "user.bluegreen.stack": i.stack,
+        "user.bluegreen.component": i.component,
+        "user.bluegreen.color": i.color,
+        "user.bluegreen.release": i.release,
+    };
+}
+
+/** Pure: which replace-triggering inputs differ. */
+export function replacedKeys(olds: Partial<ColorContainerInputs>, news: ColorContainerInputs): string[] {
+    return changedKeys(olds, news, REPLACE_ON) as string[];
+}
+
+/** The container's outputs: every input but the secret, and what was observed. */
+export function containerOutputs(i: ColorContainerInputs, status: string, healthy: boolean): ColorContainerOutputs {
+    const { artifactToken: _secret, ...rest } = i;
+    return { ...rest, status, healthy, url: healthUrl(i) };
+}
+
+async function appLogTail(i: ColorContainerInputs): Promise<string> {
+    try {
+        const log = await readInstanceFile(incusTarget(i.remote), i.name, APP_LOG);
+        return log === undefined ? `(no app log at ${APP_LOG})` : log.trimEnd().split("\n").slice(-20).join("\n");
+    } catch (e) {
+        return `(no app log: ${(e as Error).message})`;
+    }
+}
+
+async function unhealthy(i: ColorContainerInputs, reason: string, attempts: number): Promise<InitFailure> {
+    const log = await appLogTail(i);
+    const message =
+        `${i.name} stayed unhealthy after ${attempts} health checks of ${healthUrl(i)}: ${reason}. ` +
+        `The container is kept for forensics (incus exec ${i.name} -- cat ${APP_LOG}). ` +
+        `Traffic was not switched. Fix the release and set bluegreen:colors.${i.color}.release, ` +
+        `or remove ${i.color} from bluegreen:colors to clean it up.` +
+        (log ? `\n--- last lines of ${APP_LOG} ---\n${log}` : "");
+    return initFailure(message, i.name, containerOutputs(i, "Running", false) as unknown as Record<string, unknown>);
+}
+
+function isOurs(inst: InstanceInfo, i: ColorContainerInputs): boolean {
+    return inst.config["user.bluegreen.managed"] === "true" && inst.config["user.bluegreen.stack"] === i.stack;
+}
+
+/** Creates, installs, starts and health-checks. Re-running after an interruption is safe. */
+export async function launch(i: ColorContainerInputs): Promise<{ id: string; outs: ColorContainerOutputs }> {
+    const target = incusTarget(i.remote);
+    const existing = await getInstance(target, i.name);
+    if (existing) {
+        if (!isOurs(existing, i)) {
+            throw new Error(
+                `instance ${i.name} already exists and is not managed by stack ${i.stack}; ` + `rename or delete it, or choose another bluegreen:prefix`,
+            );
+        }
+        // Left by an interrupted run: adopt it when it already serves this release healthily.
+        if (existing.config["user.bluegreen.release"] === i.release && existing.status === "Running") {
+            const v = judge(await probe(healthUrl(i), i.health.timeoutMs), i.release);
+            if (v.healthy) {
+                progress(`${i.name}: adopting the running, healthy instance of ${i.release}`);
+                return { id: i.name, outs: containerOutputs(i, "Running", true) };
+            }
+        }
+        await refuseIfServing(i.guard, i.color, i.name);
+        progress(`${i.name}: removing a leftover instance (${existing.status}, release ${existing.config["user.bluegreen.release"] ?? "?"})`);
+        await deleteInstance(target, i.name);
+    }
+
+    const artifact = await openStore(i.artifacts, process.cwd(), i.artifactToken).fetch({ component: i.component, release: i.release });
+    await withTempDir(async (dir) => {
+        const file = path.join(dir, "release.tar.gz");
+        fs.writeFileSync(file, artifact);
+        progress(`${i.name}: creating from ${i.image} with release ${i.release}`);
+        await runOrThrow(
+            createCmd(target, i.name, {
+                image: i.image,
+                profiles: i.profiles,
+                config: instanceConfig(i),
+                proxies: { http: { listenPort: i.hostPort, connectPort: i.port } },
+            }),
+            `cannot create ${i.name}`,
+        );
+        try {
+            await runOrThrow(filePushCmd(target, i.name, file, RELEASE_PATH), `cannot install the release in ${i.name}`);
+            await runOrThrow(startCmd(target, i.name), `cannot start ${i.name}`);
+        } catch (e) {
+            throw initFailure(
+                `${(e as Error).message}. The instance is kept for forensics; remove ${i.color} from bluegreen:colors to clean it up.`,
+                i.name,
+                containerOutputs(i, "Stopped", false) as unknown as Record<string, unknown>,
+            );
+        }
+    });
+    const w = await waitHealthy(i.name, healthUrl(i), i.health, i.release);
+    if (!w.healthy) throw await unhealthy(i, w.reason, w.attempts);
+    return { id: i.name, outs: containerOutputs(i, "Running", true) };
+}
+
+/**
+ * An in-place update: only non-identity inputs changed. A container that failed its
+ * health check earlier is probed again, so `up` passes once it recovers.
+ */
+export async function recheck(olds: ColorContainerOutputs, news: ColorContainerInputs): Promise<ColorContainerOutputs> {
+    if (olds.healthy === false) {
+        // One probe, not a full wait: a color kept for forensics must not slow every `up`.
+        const v = judge(await probe(healthUrl(news), news.health.timeoutMs), news.release);
+        if (!v.healthy) throw await unhealthy(news, v.reason, 1);
+    }
+    return containerOutputs(news, olds.status ?? "Running", true);
+}
+
+/** Deletes the container, unless its color serves traffic. An absent container is a no-op. */
+export async function removeContainer(id: string, props: ColorContainerOutputs): Promise<void> {
+    await refuseIfServing(props.guard, props.color, id);
+    const gone = await deleteInstance(incusTarget(props.remote), id);
+    progress(gone ? `${id}: deleted` : `${id}: already absent`);
+}
+
+/** Live state for refresh: an empty id when the container is gone. */
+export async function readContainer(id: string, props: ColorContainerOutputs): Promise<{ id: string; props?: ColorContainerOutputs }> {
+    const inst = await getInstance(incusTarget(props.remote), id);
+    if (!inst) return { id: "" };
+    const release = inst.config["user.bluegreen.release"] ?? props.release;
+    const live = { ...props, release };
+    const healthy = inst.status === "Running" && judge(await probe(healthUrl(live), props.health.timeoutMs), release).healthy;
+    return { id, props: { ...live, status: inst.status, healthy } };
+}

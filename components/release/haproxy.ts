@@ -1,0 +1,192 @@
+// HAProxy in front of the colors (seed: roles/haproxy). Provisions it once and keeps
+// it running: a master-worker process on this host (dev), or haproxy inside the
+// `<prefix>haproxy` Incus instance (staging/prod), supervised by the image's init.
+// The config it serves belongs to the switch; this only lays down a first one.
+
+import * as fs from "fs";
+import * as path from "path";
+import { cmdError, run, runOrThrow, startDetached } from "../io/exec";
+import { HaproxyHost, describeHost, onHost, readHostFile, writeHostFile } from "../io/haproxyHost";
+import { ProxyDevice, addProxyCmd, createCmd, deleteInstance, filePushCmd, getInstance, proxyDevice, removeDeviceCmd, startCmd } from "../io/incus";
+import { poll } from "../io/poll";
+import { progress } from "../io/progress";
+import { showProc } from "../io/runtimeApi";
+import { withTempDir } from "../io/tmp";
+import { refused } from "../model/errors";
+import { renderConfig } from "../model/haproxyConfig";
+import { HaproxyLayout, serverStatePath } from "../model/naming";
+import { haproxyTarget, loopbackAddress } from "../model/topology";
+import { activeColorPath, readActiveColor } from "./history";
+
+export interface HaproxyInputs {
+    readonly stack: string;
+    readonly host: HaproxyHost;
+    readonly layout: HaproxyLayout;
+    readonly frontendPort: number;
+    readonly exporterPort: number;
+    /** Incus placement: host loopback ports of app containers the instance must reach. */
+    readonly backendPorts: readonly number[];
+    readonly image: string;
+    readonly profiles: readonly string[];
+}
+
+export interface HaproxyOutputs extends HaproxyInputs {
+    readonly running: boolean;
+    readonly masterPid: number;
+}
+
+/** Inside the instance, the image's init runs and restarts this. Constant: nothing from input. */
+export const INSTANCE_START_SCRIPT =
+    "#!/bin/sh\n# Started and restarted by the bluegreen image's init.\nmkdir -p /run/haproxy\n" +
+    "exec haproxy -W -f /etc/haproxy/bluegreen.cfg -S /run/haproxy/master.sock\n";
+
+/** Pure: the argv that starts haproxy as a master-worker with its master CLI. */
+export function haproxyArgv(layout: HaproxyLayout): string[] {
+    return ["haproxy", "-W", "-f", layout.configPath, "-S", layout.masterSocket];
+}
+
+/** Pure: the proxy devices the instance needs (name -> device). */
+export function instanceProxies(i: Pick<HaproxyInputs, "frontendPort" | "exporterPort" | "backendPorts" | "layout">): Record<string, ProxyDevice> {
+    const proxies: Record<string, ProxyDevice> = {
+        frontend: { listenPort: i.frontendPort, connectPort: i.frontendPort },
+        metrics: { listenPort: i.exporterPort, connectPort: i.exporterPort },
+        // The runtime API over sockets on this host, not `incus exec socat`, whose output Incus may drop.
+        "admin-sock": { listenSocket: i.layout.hostAdminSocket, connectSocket: i.layout.adminSocket },
+        "master-sock": { listenSocket: i.layout.hostMasterSocket, connectSocket: i.layout.masterSocket },
+    };
+    // Inside the instance, 127.0.0.1:<port> leads to the app container's proxy on the host.
+    for (const p of i.backendPorts) proxies[`be-${p}`] = { listenPort: p, connectPort: p, bind: "instance" };
+    return proxies;
+}
+
+/** A first config: serves 404 until the switch writes the real one. */
+export function bootstrapConfig(i: HaproxyInputs): string {
+    return renderConfig({
+        stack: i.stack,
+        frontendPort: i.frontendPort,
+        exporterPort: i.exporterPort,
+        adminSocket: i.layout.adminSocket,
+        pidFile: i.layout.pidFile,
+        serverStateFile: serverStatePath(i.layout),
+        split: {},
+        backends: [],
+        extra: { global: [], defaults: [], frontend: [] },
+    });
+}
+
+async function waitForMaster(i: HaproxyInputs, timeoutMs = 15_000): Promise<number> {
+    const pid = await poll(
+        async () => {
+            const p = await showProc(i.layout.hostMasterSocket);
+            return p && p.workers.length > 0 ? p.masterPid : undefined;
+        },
+        { intervalMs: 100, timeoutMs },
+    );
+    if (pid !== undefined) return pid;
+    const log = await readHostFile(i.host, i.layout.logFile).catch(() => undefined);
+    throw new Error(
+        `haproxy on ${describeHost(i.host)} did not start within ${timeoutMs} ms` + (log ? `; last log lines:\n${log.split("\n").slice(-15).join("\n")}` : ""),
+    );
+}
+
+async function ensureConfig(i: HaproxyInputs): Promise<void> {
+    if ((await readHostFile(i.host, i.layout.configPath)) !== undefined) return;
+    progress(`haproxy: writing a first config to ${i.layout.configPath}`);
+    await writeHostFile(i.host, i.layout.configPath, bootstrapConfig(i));
+}
+
+async function ensureOnHost(i: HaproxyInputs): Promise<number> {
+    fs.mkdirSync(i.layout.stateDir, { recursive: true });
+    fs.mkdirSync(path.dirname(i.layout.masterSocket), { recursive: true });
+    await ensureConfig(i);
+    const running = await showProc(i.layout.hostMasterSocket);
+    if (running && running.workers.length > 0) return running.masterPid;
+    await runOrThrow(onHost(i.host, ["haproxy", "-c", "-f", i.layout.configPath]), "HAProxy rejects its current config");
+    progress(`haproxy: starting master-worker on ${loopbackAddress(i.frontendPort)} (log: ${i.layout.logFile})`);
+    startDetached(haproxyArgv(i.layout), i.layout.logFile);
+    return waitForMaster(i);
+}
+
+async function ensureInInstance(i: HaproxyInputs): Promise<number> {
+    if (i.host.placement !== "incus") throw new Error("not an instance placement");
+    const target = haproxyTarget(i.host);
+    const name = i.host.instance;
+    const wanted = instanceProxies(i);
+    // Incus creates the sockets, not their directory.
+    for (const sock of [i.layout.hostAdminSocket, i.layout.hostMasterSocket]) fs.mkdirSync(path.dirname(sock), { recursive: true });
+    let inst = await getInstance(target, name);
+    if (!inst) {
+        progress(`haproxy: creating instance ${name}`);
+        await runOrThrow(
+            createCmd(target, name, {
+                image: i.image,
+                profiles: i.profiles,
+                config: { "user.bluegreen.managed": "true", "user.bluegreen.stack": i.stack, "user.bluegreen.role": "haproxy" },
+                proxies: wanted,
+            }),
+            `cannot create ${name}`,
+        );
+        inst = await getInstance(target, name);
+    } else {
+        // Keep the proxy devices in line with the backends: add new ports, drop stale ones.
+        for (const [dev, p] of Object.entries(wanted)) {
+            const have = inst.devices[dev];
+            if (have && Object.entries(proxyDevice(p)).every(([k, v]) => have[k] === v)) continue;
+            if (have) await runOrThrow(removeDeviceCmd(target, name, dev));
+            await runOrThrow(addProxyCmd(target, name, dev, p), `cannot add proxy ${dev} to ${name}`);
+        }
+        for (const [dev, d] of Object.entries(inst.devices)) {
+            if (d.type === "proxy" && !(dev in wanted)) await runOrThrow(removeDeviceCmd(target, name, dev));
+        }
+    }
+    if (inst?.status !== "Running") await runOrThrow(startCmd(target, name), `cannot start ${name}`);
+    // The config goes first: the init starts haproxy as soon as the start script appears.
+    await ensureConfig(i);
+    await withTempDir(async (dir) => {
+        const start = path.join(dir, "start");
+        fs.writeFileSync(start, INSTANCE_START_SCRIPT, { mode: 0o755 });
+        await runOrThrow(filePushCmd(target, name, start, "/opt/bluegreen/app/start", "0755"), `cannot install the haproxy start script in ${name}`);
+    });
+    return waitForMaster(i);
+}
+
+/** Provisions HAProxy and makes sure it runs; idempotent. */
+export async function ensureHaproxy(i: HaproxyInputs): Promise<HaproxyOutputs> {
+    const masterPid = i.host.placement === "host" ? await ensureOnHost(i) : await ensureInInstance(i);
+    return { ...i, running: true, masterPid };
+}
+
+export async function isRunning(i: HaproxyInputs): Promise<boolean> {
+    const p = await showProc(i.layout.hostMasterSocket).catch(() => undefined);
+    return !!p && p.workers.length > 0;
+}
+
+/** Removes HAProxy, unless a color still serves traffic through it. */
+export async function removeHaproxy(props: HaproxyOutputs): Promise<void> {
+    const live = await readActiveColor(props.host, props.layout.stateDir).catch(() => undefined);
+    if (live) {
+        throw refused(
+            `refusing to remove HAProxy: ${live} still serves traffic through it (${activeColorPath(props.layout.stateDir)}). ` +
+                `Destroy the whole stack (the switch goes first), or keep HAProxy in the program.`,
+        );
+    }
+    if (props.host.placement === "incus") {
+        await deleteInstance(haproxyTarget(props.host), props.host.instance);
+        // Incus leaves its proxy sockets behind.
+        for (const sock of [props.layout.hostAdminSocket, props.layout.hostMasterSocket]) fs.rmSync(sock, { force: true });
+        return;
+    }
+    const p = await showProc(props.layout.hostMasterSocket);
+    if (p) {
+        const kill = { argv: ["kill", "-TERM", String(p.masterPid)] };
+        const r = await run(kill);
+        if (r.code !== 0) throw cmdError(kill, r, "cannot stop haproxy");
+        progress(`haproxy: stopped master ${p.masterPid}`);
+    }
+}
+
+/** Live state for refresh. */
+export async function readHaproxy(props: HaproxyOutputs): Promise<HaproxyOutputs> {
+    const p = await showProc(props.layout.hostMasterSocket).catch(() => undefined);
+    return { ...props, running: !!p && p.workers.length > 0, masterPid: p?.masterPid ?? 0 };
+}

@@ -1,0 +1,77 @@
+// The readiness gate of every switch, fast rollback included (seed: rollback.yml
+// mode=fast). Before HAProxy is touched, every container of the target color must
+// exist, be RUNNING and answer its health check; otherwise the flip would land on
+// dead backends, so it is refused with the next step.
+
+import { probe } from "../io/http";
+import { getInstance } from "../io/incus";
+import { refusalMessage, refused } from "../model/errors";
+import { Color, otherColor } from "../model/naming";
+import { IncusTarget, loopbackUrl } from "../model/topology";
+import { judge } from "./health";
+
+export interface TargetContainer {
+    readonly container: string;
+    readonly port: number;
+    readonly healthPath: string;
+    readonly release: string;
+}
+
+export interface ContainerCheck {
+    readonly container: string;
+    /** Incus status in capitals (RUNNING, STOPPED), or ABSENT. */
+    readonly status: string;
+    readonly healthy: boolean;
+    readonly reason: string;
+}
+
+/** Pure: the refusal for a target color that cannot take traffic, or undefined. */
+export function precheckRefusal(color: Color, checks: readonly ContainerCheck[]): string | undefined {
+    const bad = checks.filter((c) => c.status !== "RUNNING" || !c.healthy);
+    if (bad.length === 0) return undefined;
+    const what = bad
+        .map((c) =>
+            c.status === "ABSENT"
+                ? `${c.container} does not exist`
+                : c.status !== "RUNNING"
+                  ? `${c.container} is ${c.status}`
+                  : `${c.container} is unhealthy (${c.reason})`,
+        )
+        .join("; ");
+    // A container deleted outside Pulumi is still in state: refresh lets `up` recreate it.
+    const absent = bad.some((c) => c.status === "ABSENT") ? " (with --refresh, so state learns what is missing)" : "";
+    const previous = otherColor(color);
+    return refusalMessage({
+        what: `switching traffic to ${color} needs every ${color} container RUNNING and healthy; ${what}`,
+        next: [`Set bluegreen:colors.${color}.release to redeploy ${color} (full rollback)${absent}`, `keep bluegreen:active: ${previous}`],
+        untouched: "HAProxy was not touched",
+    });
+}
+
+/**
+ * Looks at each target container: exists, RUNNING, healthy with the expected release.
+ * The health probe goes through the container's proxy device, which only answers while
+ * the container runs, so a healthy answer from the right color proves all three; Incus is
+ * asked only to explain a failure. (The switch's latency depends on this.)
+ */
+export async function checkTargets(target: IncusTarget, color: Color, targets: readonly TargetContainer[], timeoutMs: number): Promise<ContainerCheck[]> {
+    return Promise.all(
+        targets.map(async (t) => {
+            const p = await probe(loopbackUrl(t.port, t.healthPath), timeoutMs);
+            const v = judge(p, t.release);
+            if (v.healthy && p.color === color) return { container: t.container, status: "RUNNING", healthy: true, reason: v.reason };
+            const inst = await getInstance(target, t.container);
+            if (!inst) return { container: t.container, status: "ABSENT", healthy: false, reason: "absent" };
+            const status = inst.status.toUpperCase();
+            if (status !== "RUNNING") return { container: t.container, status, healthy: false, reason: status };
+            const reason = v.healthy ? `answers as ${p.color ?? "no color"}, not ${color}` : v.reason;
+            return { container: t.container, status, healthy: false, reason };
+        }),
+    );
+}
+
+/** Throws a refusal unless every target container can take traffic. */
+export async function assertColorReady(target: IncusTarget, color: Color, targets: readonly TargetContainer[], timeoutMs: number): Promise<void> {
+    const why = precheckRefusal(color, await checkTargets(target, color, targets, timeoutMs));
+    if (why) throw refused(why);
+}

@@ -1,0 +1,296 @@
+// The switch (seed: veza_haproxy_switch): applies a traffic split to HAProxy and verifies it.
+// render -> validate (`haproxy -c`) -> atomic swap keeping `.bak` -> apply (runtime
+// weights, or a master-worker reload when the config's shape changed) -> verify
+// through the frontend -> record active-color and history. Any failure after the
+// swap restores `.bak` and reloads, so the previous color keeps serving.
+
+import { HaproxyHost, describeHost, readHostFile, removeHostFile, renameHostFile, validateConfig, writeHostFile } from "../io/haproxyHost";
+import { probe } from "../io/http";
+import { poll } from "../io/poll";
+import { progress } from "../io/progress";
+import { ServerState, adminCommands, liveServer, reloadAndWait, serversState, showProc } from "../io/runtimeApi";
+import { refusal } from "../model/errors";
+import { HaproxyModel, configShape, fileActive, poolsOf, renderConfig } from "../model/haproxyConfig";
+import { COLORS, Color, HaproxyLayout, haproxyBackendName, isComponentBackend, serverName, serverStatePath } from "../model/naming";
+import { incusTarget, loopbackUrl } from "../model/topology";
+import { TrafficSplit, allOn, describeSplit, desiredWeights, servedSplit, weightCommands } from "../model/traffic";
+import { clearActiveColor, readActiveColor, recordActiveColor } from "./history";
+import { assertColorReady } from "./readiness";
+
+export interface SwitchComponent {
+    readonly name: string;
+    readonly route: string;
+    readonly healthPath: string;
+    /**
+     * Loopback ports of both colors' containers. Both colors are always in the config
+     * (an absent one is just DOWN at weight 0), so its shape never changes with a
+     * deploy or a cleanup, and every flip can be a runtime weight change.
+     */
+    readonly ports: Readonly<Record<Color, number>>;
+    /** The active color's container, checked before traffic moves to it. */
+    readonly container: string;
+}
+
+export interface SwitchInputs {
+    readonly stack: string;
+    readonly host: HaproxyHost;
+    readonly layout: HaproxyLayout;
+    /** `runtime`: flip weights over the admin socket when only weights change. `reload`: always reload. */
+    readonly method: "runtime" | "reload";
+    readonly active: Color;
+    /** The active color's release: checked on its containers, written to the history. */
+    readonly release: string;
+    readonly frontendPort: number;
+    readonly exporterPort: number;
+    readonly extra: HaproxyModel["extra"];
+    readonly components: readonly SwitchComponent[];
+    /** The Incus remote of the app containers. */
+    readonly remote?: string;
+    /** Per-probe timeout for health checks. */
+    readonly timeoutMs: number;
+    /** Bound for waiting on HAProxy: servers coming UP, the frontend serving the new color. */
+    readonly settleMs: number;
+}
+
+export interface SwitchOutputs extends SwitchInputs {
+    /** What HAProxy's live weights serve: a color, a split (`blue=90,green=10`), "mixed" or "none". */
+    readonly served: string;
+    /** The color the active-color file names, or "none". */
+    readonly recorded: string;
+}
+
+/** Pure: the split the inputs ask for. */
+export function desiredSplit(i: Pick<SwitchInputs, "active">): TrafficSplit {
+    return allOn(i.active);
+}
+
+/** Pure: true when the live state found by refresh differs from what the inputs ask for. */
+export function drifted(olds: Pick<SwitchOutputs, "served" | "recorded">, news: Pick<SwitchInputs, "active">): boolean {
+    return olds.served !== describeSplit(desiredSplit(news)) || olds.recorded !== news.active;
+}
+
+export function modelOf(i: SwitchInputs, split: TrafficSplit = desiredSplit(i)): HaproxyModel {
+    return {
+        stack: i.stack,
+        split,
+        release: i.release,
+        frontendPort: i.frontendPort,
+        exporterPort: i.exporterPort,
+        adminSocket: i.layout.adminSocket,
+        pidFile: i.layout.pidFile,
+        serverStateFile: serverStatePath(i.layout),
+        extra: i.extra,
+        backends: i.components.map((c) => ({
+            component: c.name,
+            route: c.route,
+            healthPath: c.healthPath,
+            servers: COLORS.map((color) => ({ color, port: c.ports[color] })),
+        })),
+    };
+}
+
+/** Pure: a path on the frontend that routes to the component. */
+export function probePath(route: string): string {
+    return route.length > 1 ? route.replace(/\/+$/, "") : "/";
+}
+
+function backendsOf(i: SwitchInputs): string[] {
+    return i.components.map((c) => haproxyBackendName(c.name));
+}
+
+/** Pure: how HAProxy's live servers split traffic, as the `served` output words it. */
+export function describeServed(states: readonly ServerState[], backends: readonly string[]): string {
+    const split = servedSplit(states.map(liveServer), backends);
+    return split === "mixed" ? "mixed" : describeSplit(split);
+}
+
+interface Live {
+    readonly running: boolean;
+    /** Undefined while HAProxy is down. */
+    readonly served?: string;
+    readonly states: readonly ServerState[];
+}
+
+async function readLive(i: SwitchInputs): Promise<Live> {
+    if (!(await showProc(i.layout.hostMasterSocket))) return { running: false, states: [] };
+    const states = await serversState(i.layout.hostAdminSocket);
+    return { running: true, served: describeServed(states, backendsOf(i)), states };
+}
+
+/** Waits until HAProxy's own checks see every target server UP, so a flip never lands on a DOWN one. */
+async function waitServersUp(i: SwitchInputs, known: readonly ServerState[]): Promise<void> {
+    const wanted = backendsOf(i);
+    const server = serverName(i.active);
+    let down: string[] = [];
+    const up = await poll(
+        async (attempt) => {
+            const states = attempt === 1 ? known : await serversState(i.layout.hostAdminSocket);
+            down = wanted.filter((b) => !states.some((s) => s.backend === b && s.server === server && s.opState === 2));
+            return down.length === 0 ? true : undefined;
+        },
+        { intervalMs: 100, timeoutMs: i.settleMs },
+    );
+    if (!up) throw new Error(`HAProxy's health checks did not see ${i.active} UP in ${down.join(", ")} within ${i.settleMs} ms`);
+}
+
+/** Polls the frontend until every component answers from the active color. */
+async function verifyServing(i: SwitchInputs): Promise<void> {
+    const pending = new Set(i.components.map((c) => c.name));
+    let last = "";
+    const ok = await poll(
+        async () => {
+            for (const c of i.components) {
+                if (!pending.has(c.name)) continue;
+                const r = await probe(loopbackUrl(i.frontendPort, probePath(c.route)), i.timeoutMs);
+                if (r.color === i.active) pending.delete(c.name);
+                else last = `${c.name} answered HTTP ${r.status} from ${r.color ?? "no color"}`;
+            }
+            return pending.size === 0 ? true : undefined;
+        },
+        { intervalMs: 20, timeoutMs: i.settleMs },
+    );
+    if (!ok) throw new Error(`the frontend did not serve ${i.active} within ${i.settleMs} ms (${last})`);
+}
+
+/** Pure: whether the running HAProxy has exactly the model's servers, so weights alone can switch. */
+export function runsModel(states: readonly ServerState[], m: HaproxyModel): boolean {
+    const key = (b: string, s: string) => `${b}/${s}`;
+    const live = new Set(states.filter((s) => isComponentBackend(s.backend)).map((s) => key(s.backend, s.server)));
+    const want = new Set(poolsOf(m).flatMap((p) => p.servers.map((s) => key(p.backend, s.name))));
+    return live.size === want.size && [...want].every((k) => live.has(k));
+}
+
+/** Saves runtime server state (drains, weights) where the next worker loads it, then reloads. */
+async function reloadKeepingState(i: SwitchInputs): Promise<void> {
+    const state = await adminCommands(i.layout.hostAdminSocket, ["show servers state"]);
+    await writeHostFile(i.host, serverStatePath(i.layout), `${state.trimEnd()}\n`);
+    await reloadAndWait(i.layout.hostMasterSocket, i.settleMs);
+}
+
+/** Applies the switch. Idempotent: the same state again is a no-op with no reload. */
+export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
+    const started = Date.now();
+    const L = i.layout;
+    const targets = i.components.map((c) => ({ container: c.container, port: c.ports[i.active], healthPath: c.healthPath, release: i.release }));
+    const model = modelOf(i);
+    const wanted = describeSplit(model.split);
+    const text = renderConfig(model);
+    const candidate = `${L.configPath}.new`;
+    const discard = () => removeHostFile(i.host, candidate).catch(() => undefined);
+
+    // Everything before the swap only reads, or writes the candidate beside the live
+    // config, so it runs at once: this is the switch's critical path.
+    const validation = (async () => {
+        await writeHostFile(i.host, candidate, text);
+        return validateConfig(i.host, candidate);
+    })();
+    let before: Live;
+    let current: string | undefined;
+    let recorded: Color | undefined;
+    let v: Awaited<typeof validation>;
+    try {
+        [, before, current, recorded, v] = await Promise.all([
+            assertColorReady(incusTarget(i.remote), i.active, targets, i.timeoutMs),
+            readLive(i),
+            readHostFile(i.host, L.configPath),
+            readActiveColor(i.host, L.stateDir),
+            validation,
+        ]);
+    } catch (e) {
+        // The candidate may still be being written: let that finish, then remove it.
+        await validation.catch(() => undefined);
+        await discard();
+        throw e;
+    }
+
+    if (!before.running) {
+        await discard();
+        throw new Error(`HAProxy is not running on ${describeHost(i.host)}; run pulumi up again (the haproxy resource starts it). Nothing was changed.`);
+    }
+    const previous = before.served && before.served !== "none" ? before.served : (recorded ?? "no color");
+    if (current === text && before.served === wanted && recorded === i.active) {
+        await discard();
+        progress(`switch: ${i.active} already serves; nothing to do`);
+        return { ...i, served: wanted, recorded: i.active };
+    }
+    if (v.code !== 0) {
+        await discard();
+        throw refusal({
+            what: `HAProxy rejected the rendered config: ${(v.stderr.trim() || v.stdout.trim()).slice(0, 1500)}`,
+            untouched: `Nothing was changed; ${previous} still serves`,
+            next: "Fix the setting that produced it (often bluegreen:haproxy.extra) and run pulumi up again",
+        });
+    }
+    // .bak keeps the config that serves. After an interrupted run the file may name a color
+    // that never served; then the older .bak is still the right one to fall back to.
+    if (current !== undefined && current !== text && fileActive(current) === (before.served ?? "none")) {
+        await writeHostFile(i.host, `${L.configPath}.bak`, current);
+    }
+    await renameHostFile(i.host, candidate, L.configPath);
+    progress(`switch: new config validated and swapped in (previous kept as ${L.configPath}.bak)`);
+
+    try {
+        const hot = i.method === "runtime" && current !== undefined && configShape(current) === configShape(text) && runsModel(before.states, model);
+        if (hot) {
+            await waitServersUp(i, before.states);
+            await adminCommands(L.hostAdminSocket, weightCommands(desiredWeights(poolsOf(model), model.split)));
+            progress(`switch: weights flipped to ${i.active} over the runtime API`);
+        } else {
+            await reloadKeepingState(i);
+            progress(`switch: haproxy reloaded (master-worker)`);
+        }
+        await verifyServing(i);
+    } catch (e) {
+        return restore(i, e as Error, text, previous);
+    }
+    await recordActiveColor(i.host, L.stateDir, i.active, i.release);
+    progress(`switch: ${i.active} (${i.release}) serves traffic, ${Date.now() - started} ms`);
+    return { ...i, served: wanted, recorded: i.active };
+}
+
+/**
+ * Puts `.bak` back and reloads, then fails the step: the previous color keeps serving.
+ * The saved server state goes: it may hold the weights that were being flipped.
+ */
+async function restore(i: SwitchInputs, cause: Error, attempted: string, previous: string): Promise<never> {
+    const L = i.layout;
+    const bak = await readHostFile(i.host, `${L.configPath}.bak`);
+    if (bak === undefined || bak === attempted) {
+        throw new Error(`switch to ${i.active} failed: ${cause.message}. There is no previous config to restore; check haproxy on ${describeHost(i.host)}.`);
+    }
+    progress(`switch: failed (${cause.message}); restoring ${L.configPath}.bak`);
+    try {
+        await writeHostFile(i.host, L.configPath, bak);
+        await removeHostFile(i.host, serverStatePath(L));
+        await reloadAndWait(L.hostMasterSocket, i.settleMs);
+    } catch (e) {
+        throw new Error(
+            `switch to ${i.active} failed: ${cause.message}. Restoring ${L.configPath}.bak also failed: ${(e as Error).message}. ` +
+                `Check haproxy on ${describeHost(i.host)} (log: ${L.logFile}).`,
+        );
+    }
+    throw new Error(
+        `switch to ${i.active} failed: ${cause.message}. Restored the previous config from ${L.configPath}.bak and reloaded; ` +
+            `${previous} still serves. See ${L.logFile} on ${describeHost(i.host)} for HAProxy's reason.`,
+    );
+}
+
+/** Takes traffic off every color and clears the record, so the colors can be deleted. */
+export async function removeSwitch(props: SwitchInputs): Promise<void> {
+    if (await showProc(props.layout.hostMasterSocket)) {
+        const model = modelOf(props, {});
+        const zero = weightCommands(desiredWeights(poolsOf(model), model.split));
+        await adminCommands(props.layout.hostAdminSocket, zero).catch((e) => progress(`switch: could not zero weights: ${(e as Error).message}`));
+    }
+    await clearActiveColor(props.host, props.layout.stateDir);
+    progress("switch: removed; no color serves traffic");
+}
+
+/** Live state for refresh: what HAProxy serves and what the active-color file says. */
+export async function readSwitch(props: SwitchInputs): Promise<{ active: Color; served: string; recorded: string }> {
+    const live = await readLive(props).catch((): Live => ({ running: false, states: [] }));
+    const recorded = (await readActiveColor(props.host, props.layout.stateDir).catch(() => undefined)) ?? "none";
+    const served = live.served ?? "none";
+    const active = served === "blue" || served === "green" ? served : props.active;
+    return { active, served, recorded };
+}

@@ -1,0 +1,229 @@
+import assert from "node:assert/strict";
+import * as fs from "fs";
+import * as path from "path";
+import {
+    HaproxyHost,
+    appendHostFile,
+    describeHost,
+    hostExists,
+    onHost,
+    readHostFile,
+    removeHostFile,
+    renameHostFile,
+    validateConfig,
+    writeHostFile,
+} from "../../../components/io/haproxyHost";
+import { INCUS_NOT_FOUND, RunnerStub, fail, instanceJson, ok, stubRunner } from "../../helpers/runnerStub";
+import { makeTmp, removeTmp } from "../../helpers/tmp";
+
+const HOST: HaproxyHost = { placement: "host" };
+const INST: HaproxyHost = { placement: "incus", instance: "prod-haproxy", remote: "prod" };
+const LOCAL_INST: HaproxyHost = { placement: "incus", instance: "dev-haproxy" };
+
+describe("haproxyHost", () => {
+    describe("onHost", () => {
+        it("runs argv as is on this host, 30 s by default", () => {
+            assert.deepEqual(onHost(HOST, ["haproxy", "-c", "-q", "-f", "/x.cfg"]), {
+                argv: ["haproxy", "-c", "-q", "-f", "/x.cfg"],
+                input: undefined,
+                timeoutMs: 30_000,
+            });
+            assert.deepEqual(onHost(HOST, ["cat"], { input: "x", timeoutMs: 5 }), { argv: ["cat"], input: "x", timeoutMs: 5 });
+        });
+
+        it("wraps argv in incus exec for an instance", () => {
+            assert.deepEqual(onHost(INST, ["cat", "--", "/f"]), {
+                argv: ["incus", "exec", "prod:prod-haproxy", "--", "cat", "--", "/f"],
+                input: undefined,
+                timeoutMs: 30_000,
+            });
+            assert.deepEqual(onHost(LOCAL_INST, ["tee", "-a", "--", "/f"], { input: "l\n", timeoutMs: 9 }), {
+                argv: ["incus", "exec", "dev-haproxy", "--", "tee", "-a", "--", "/f"],
+                input: "l\n",
+                timeoutMs: 9,
+            });
+        });
+    });
+
+    it("describeHost names the host or the instance", () => {
+        assert.equal(describeHost(HOST), "this host");
+        assert.equal(describeHost(INST), "instance prod:prod-haproxy");
+        assert.equal(describeHost(LOCAL_INST), "instance dev-haproxy");
+    });
+
+    describe("host placement files", () => {
+        let dir: string;
+        let stub: RunnerStub | undefined;
+        beforeEach(() => {
+            dir = makeTmp();
+            // Nothing here may run a process.
+            stub = stubRunner(() => assert.fail("host placement ran a command"));
+        });
+        afterEach(() => {
+            stub?.restore();
+            removeTmp(dir);
+        });
+
+        it("hostExists is true without asking anything", async () => {
+            assert.equal(await hostExists(HOST), true);
+            assert.equal(stub!.calls.length, 0);
+        });
+
+        it("readHostFile gives undefined for a missing file, the text otherwise", async () => {
+            const f = path.join(dir, "f");
+            assert.equal(await readHostFile(HOST, f), undefined);
+            fs.writeFileSync(f, "text\n");
+            assert.equal(await readHostFile(HOST, f), "text\n");
+        });
+
+        it("readHostFile throws other errors", async () => {
+            await assert.rejects(readHostFile(HOST, dir), { code: "EISDIR" });
+        });
+
+        it("writeHostFile creates parent dirs and replaces atomically, leaving no temp file", async () => {
+            const f = path.join(dir, "a", "b", "haproxy.cfg");
+            await writeHostFile(HOST, f, "one\n");
+            assert.equal(fs.readFileSync(f, "utf8"), "one\n");
+            const inode = fs.statSync(f).ino;
+            await writeHostFile(HOST, f, "two\n");
+            assert.equal(fs.readFileSync(f, "utf8"), "two\n");
+            assert.notEqual(fs.statSync(f).ino, inode, "a new file was renamed over the old one");
+            assert.deepEqual(fs.readdirSync(path.dirname(f)), ["haproxy.cfg"]);
+            assert.equal(fs.statSync(f).mode & 0o777 & ~process.umask(), 0o644 & ~process.umask());
+        });
+
+        it("appendHostFile appends, creating the parent dir", async () => {
+            const f = path.join(dir, "s", "history");
+            await appendHostFile(HOST, f, "a\n");
+            await appendHostFile(HOST, f, "b\n");
+            assert.equal(fs.readFileSync(f, "utf8"), "a\nb\n");
+        });
+
+        it("renameHostFile moves a file over another", async () => {
+            const from = path.join(dir, "cfg.new");
+            const to = path.join(dir, "cfg");
+            fs.writeFileSync(from, "new");
+            fs.writeFileSync(to, "old");
+            await renameHostFile(HOST, from, to);
+            assert.equal(fs.readFileSync(to, "utf8"), "new");
+            assert.equal(fs.existsSync(from), false);
+        });
+
+        it("removeHostFile removes, and ignores a missing file", async () => {
+            const f = path.join(dir, "cfg.new");
+            fs.writeFileSync(f, "x");
+            await removeHostFile(HOST, f);
+            assert.equal(fs.existsSync(f), false);
+            await removeHostFile(HOST, f);
+            assert.deepEqual(fs.readdirSync(dir), []);
+        });
+    });
+
+    describe("incus placement", () => {
+        let stub: RunnerStub | undefined;
+        afterEach(() => stub?.restore());
+
+        it("hostExists is true only for a Running instance", async () => {
+            stub = stubRunner(() => ok(instanceJson("prod-haproxy", "Running")));
+            assert.equal(await hostExists(INST), true);
+            assert.deepEqual(stub.argvs(), [["incus", "query", "prod:/1.0/instances/prod-haproxy"]]);
+            stub.restore();
+            stub = stubRunner(() => ok(instanceJson("prod-haproxy", "Stopped")));
+            assert.equal(await hostExists(INST), false);
+            stub.restore();
+            stub = stubRunner(() => INCUS_NOT_FOUND);
+            assert.equal(await hostExists(INST), false);
+        });
+
+        it("validateConfig asks haproxy -c again once when Incus dropped its output, so the reason is kept", async () => {
+            const argv = ["incus", "exec", "prod:prod-haproxy", "--", "haproxy", "-c", "-f", "/etc/haproxy/bluegreen.cfg.new"];
+            stub = stubRunner((_c, n) => (n === 1 ? fail(1, "") : fail(1, "[ALERT] unknown keyword 'bogus'")));
+            assert.equal((await validateConfig(INST, "/etc/haproxy/bluegreen.cfg.new")).stderr, "[ALERT] unknown keyword 'bogus'");
+            assert.deepEqual(stub.argvs(), [argv, argv]);
+            stub.restore();
+            stub = stubRunner(() => fail(1, "[ALERT] unknown keyword 'bogus'"));
+            await validateConfig(INST, "/etc/haproxy/bluegreen.cfg.new");
+            assert.equal(stub.calls.length, 1, "an answer with a reason is not asked again");
+            stub.restore();
+            stub = stubRunner(() => ok("Configuration file is valid\n"));
+            assert.equal((await validateConfig(INST, "/etc/haproxy/bluegreen.cfg.new")).code, 0);
+            assert.equal(stub.calls.length, 1);
+        });
+
+        it("readHostFile pulls the file from the instance (not exec cat: Incus may drop exec output)", async () => {
+            stub = stubRunner(() => ok("blue\n"));
+            assert.equal(await readHostFile(INST, "/var/lib/veza/active-color"), "blue\n");
+            assert.deepEqual(stub.argvs(), [["incus", "file", "pull", "prod:prod-haproxy/var/lib/veza/active-color", "-"]]);
+        });
+
+        it("readHostFile gives undefined for a missing file", async () => {
+            stub = stubRunner(() => fail(1, "Error: file does not exist\n"));
+            assert.equal(await readHostFile(INST, "/var/lib/veza/active-color"), undefined);
+        });
+
+        it("readHostFile throws other errors naming the file and the instance", async () => {
+            stub = stubRunner(() => fail(1, "Error: Instance is not running"));
+            await assert.rejects(readHostFile(INST, "/f"), {
+                message: "cannot read /f in prod:prod-haproxy: `incus file pull prod:prod-haproxy/f -` exited 1: Error: Instance is not running",
+            });
+        });
+
+        it("writeHostFile pushes a temp file beside the target, then renames it over", async () => {
+            const pushed: string[] = [];
+            let localPath = "";
+            stub = stubRunner((cmd) => {
+                if (cmd.argv[1] === "file") {
+                    localPath = cmd.argv[cmd.argv.length - 2];
+                    pushed.push(fs.readFileSync(localPath, "utf8"));
+                }
+                return ok();
+            });
+            await writeHostFile(INST, "/etc/haproxy/bluegreen.cfg", "global\n");
+            const tmp = `/etc/haproxy/bluegreen.cfg.tmp-${process.pid}`;
+            assert.deepEqual(stub.argvs(), [
+                ["incus", "file", "push", "--create-dirs", "--quiet", localPath, `prod:prod-haproxy${tmp}`],
+                ["incus", "exec", "prod:prod-haproxy", "--", "mv", "-f", "--", tmp, "/etc/haproxy/bluegreen.cfg"],
+            ]);
+            assert.equal(path.basename(localPath), "bluegreen.cfg");
+            assert.deepEqual(pushed, ["global\n"]);
+            assert.equal(fs.existsSync(path.dirname(localPath)), false, "the local temp dir is removed");
+        });
+
+        it("writeHostFile stops before the rename when the push fails", async () => {
+            stub = stubRunner(() => fail(1, "Error: not found"));
+            await assert.rejects(writeHostFile(LOCAL_INST, "/etc/haproxy/bluegreen.cfg", "x"), (e: Error) => {
+                assert.match(e.message, /^cannot write \/etc\/haproxy\/bluegreen\.cfg on instance dev-haproxy: `incus file push /);
+                return true;
+            });
+            assert.equal(stub.calls.length, 1);
+        });
+
+        it("appendHostFile makes the dir, then tees the line", async () => {
+            stub = stubRunner(() => ok());
+            await appendHostFile(INST, "/var/lib/veza/history", "2026-11-21T10:00:00Z green abc1234\n");
+            assert.deepEqual(stub.argvs(), [
+                ["incus", "exec", "prod:prod-haproxy", "--", "mkdir", "-p", "--", "/var/lib/veza"],
+                ["incus", "exec", "prod:prod-haproxy", "--", "tee", "-a", "--", "/var/lib/veza/history"],
+            ]);
+            assert.equal(stub.calls[1].input, "2026-11-21T10:00:00Z green abc1234\n");
+        });
+
+        it("renameHostFile and removeHostFile", async () => {
+            stub = stubRunner(() => ok());
+            await renameHostFile(INST, "/a.new", "/a");
+            await removeHostFile(INST, "/a.new");
+            assert.deepEqual(stub.argvs(), [
+                ["incus", "exec", "prod:prod-haproxy", "--", "mv", "-f", "--", "/a.new", "/a"],
+                ["incus", "exec", "prod:prod-haproxy", "--", "rm", "-f", "--", "/a.new"],
+            ]);
+        });
+
+        it("removeHostFile failure names the file", async () => {
+            stub = stubRunner(() => fail(1, "rm: cannot remove '/a': Permission denied"));
+            await assert.rejects(removeHostFile(INST, "/a"), {
+                message:
+                    "cannot remove /a on instance prod:prod-haproxy: `incus exec prod:prod-haproxy -- rm -f -- /a` exited 1: rm: cannot remove '/a': Permission denied",
+            });
+        });
+    });
+});

@@ -1,0 +1,399 @@
+import assert from "node:assert/strict";
+import { ConfigError, SECRET_KEYS, loadConfig, parseConfig, rawFromPulumiConfig } from "../../../components/model/config";
+import { minimalRaw } from "../../helpers/stackConfig";
+
+/** The problems parseConfig reports for `raw` (fails the test when it accepts it). */
+function problems(raw: Record<string, unknown>, stack = "dev"): string[] {
+    try {
+        parseConfig(raw, stack);
+    } catch (e) {
+        assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${String(e)}`);
+        return [...e.problems];
+    }
+    assert.fail("parseConfig accepted the config");
+}
+
+const with_ = (over: Record<string, unknown>) => ({ ...minimalRaw(), ...over });
+const HAPROXY = { frontendPort: 18100, exporterPort: 18101 };
+
+describe("config", () => {
+    describe("parseConfig", () => {
+        it("fills every default around the required keys", () => {
+            const c = parseConfig(minimalRaw(), "dev");
+            assert.deepEqual(c, {
+                stack: "dev",
+                app: "bluegreen",
+                prefix: "dev-",
+                active: "blue",
+                colors: { blue: { release: "abc1234" } },
+                components: [
+                    { name: "backend", port: 8080, hostPort: 18110, route: "/api", healthPath: "/health" },
+                    { name: "stream", port: 8080, hostPort: 18120, route: "/stream", healthPath: "/health" },
+                    { name: "web", port: 8080, hostPort: 18130, route: "/", healthPath: "/health" },
+                ],
+                incus: { image: "bluegreen-base", profiles: ["default"] },
+                artifacts: { type: "dir", path: ".artifacts" },
+                haproxy: {
+                    placement: "host",
+                    frontendPort: 18100,
+                    exporterPort: 18101,
+                    switchMethod: "runtime",
+                    settleMs: 15000,
+                    extra: { global: [], defaults: [], frontend: [] },
+                },
+                health: { attempts: 30, intervalMs: 1000, timeoutMs: 2000 },
+            });
+        });
+
+        it("sorts components by name and defaults their port and healthPath", () => {
+            const c = parseConfig(
+                with_({
+                    components: {
+                        zeta: { hostPort: 18200, route: "/z" },
+                        alpha: { hostPort: 18210, route: "/", port: 3000, healthPath: "/ready" },
+                    },
+                }),
+                "dev",
+            );
+            assert.deepEqual(c.components, [
+                { name: "alpha", port: 3000, hostPort: 18210, route: "/", healthPath: "/ready" },
+                { name: "zeta", port: 8080, hostPort: 18200, route: "/z", healthPath: "/health" },
+            ]);
+        });
+
+        it("keeps only the colors that are present, both when both are", () => {
+            const c = parseConfig(with_({ colors: { green: { release: "def5678" }, blue: { release: "abc1234" } } }), "dev");
+            assert.deepEqual(c.colors, { blue: { release: "abc1234" }, green: { release: "def5678" } });
+            const one = parseConfig(minimalRaw(), "dev");
+            assert.equal("green" in one.colors, false);
+        });
+
+        it("lowercases an uppercase release", () => {
+            const c = parseConfig(with_({ colors: { blue: { release: "ABCDEF1234" } } }), "dev");
+            assert.equal(c.colors.blue?.release, "abcdef1234");
+        });
+
+        it("accepts releases of exactly 7 and 40 hex characters", () => {
+            const forty = "0123456789abcdef0123456789abcdef01234567";
+            const c = parseConfig(with_({ colors: { blue: { release: "abcdef0" }, green: { release: forty } } }), "dev");
+            assert.equal(c.colors.blue?.release, "abcdef0");
+            assert.equal(c.colors.green?.release, forty);
+        });
+
+        it("names the full key path of a bad release", () => {
+            assert.deepEqual(problems(with_({ colors: { blue: { release: "abc1234" }, green: { release: "xyz" } } })), [
+                "bluegreen:colors.green.release: expected 7-40 hex characters",
+            ]);
+        });
+
+        it("refuses releases shorter than 7 or longer than 40 characters", () => {
+            assert.deepEqual(problems(with_({ colors: { blue: { release: "abc123" } } })), ["bluegreen:colors.blue.release: expected 7-40 hex characters"]);
+            assert.deepEqual(problems(with_({ colors: { blue: { release: "a".repeat(41) } } })), [
+                "bluegreen:colors.blue.release: expected 7-40 hex characters",
+            ]);
+        });
+
+        it("tells to quote a release that arrived as a number", () => {
+            assert.deepEqual(problems(with_({ colors: { blue: { release: 1234567 } } })), [
+                "bluegreen:colors.blue.release: expected 7-40 hex characters as a string (quote a SHA made only of digits)",
+            ]);
+        });
+
+        it("names unknown nested keys with their parent's path", () => {
+            assert.deepEqual(problems(with_({ haproxy: { ...HAPROXY, foo: 1, bar: 2 } })), [
+                "bluegreen:haproxy.foo: unknown key (check the spelling against the README's config reference)",
+                "bluegreen:haproxy.bar: unknown key (check the spelling against the README's config reference)",
+            ]);
+            assert.deepEqual(problems(with_({ components: { web: { hostPort: 18130, route: "/", port2: 1 } } })), [
+                "bluegreen:components.web.port2: unknown key (check the spelling against the README's config reference)",
+            ]);
+            assert.deepEqual(problems(with_({ colors: { blue: { release: "abc1234", image: "x" } } })), [
+                "bluegreen:colors.blue.image: unknown key (check the spelling against the README's config reference)",
+            ]);
+        });
+
+        it("refuses an unknown top-level key", () => {
+            const p = problems(with_({ colour: "blue" }));
+            assert.equal(p.length, 1);
+            assert.equal(p[0], "bluegreen:colour: unknown key (check the spelling against the README's config reference)");
+        });
+
+        it("refuses an active color that is absent from colors and says to switch first", () => {
+            assert.deepEqual(problems(with_({ active: "green" })), [
+                "bluegreen:colors.green: green is the active color and serves traffic, so it cannot be absent. " +
+                    "Keep bluegreen:colors.green; to clean green up, first switch traffic with bluegreen:active: blue.",
+            ]);
+        });
+
+        it("refuses an active value that is not a color, and missing required keys", () => {
+            assert.deepEqual(problems(with_({ active: "red" })), ["bluegreen:active: expected blue or green"]);
+            assert.deepEqual(problems({ active: "blue", colors: { blue: { release: "abc1234" } } }), [
+                "bluegreen:haproxy: expected object, received undefined",
+            ]);
+            assert.deepEqual(problems({ active: "blue", haproxy: HAPROXY }), ["bluegreen:colors: expected object, received undefined"]);
+        });
+
+        it("refuses ports outside 1-65535 and non-integers", () => {
+            assert.deepEqual(problems(with_({ haproxy: { frontendPort: 0, exporterPort: 18101.5 } })), [
+                "bluegreen:haproxy.frontendPort: expected a port from 1 to 65535",
+                "bluegreen:haproxy.exporterPort: expected an integer port",
+            ]);
+            assert.deepEqual(problems(with_({ components: { web: { hostPort: 70000, route: "/" } } })), [
+                "bluegreen:components.web.hostPort: expected a port from 1 to 65535",
+            ]);
+        });
+
+        it("refuses the frontend and exporter on one port", () => {
+            assert.deepEqual(problems(with_({ haproxy: { frontendPort: 18100, exporterPort: 18100 } })), [
+                "bluegreen:haproxy.exporterPort: port 18100 is already used by bluegreen:haproxy.frontendPort; every loopback port must be distinct",
+            ]);
+        });
+
+        it("counts green's hostPort + 1 in port clashes", () => {
+            // Default backend hostPort 18110: green takes 18111.
+            assert.deepEqual(problems(with_({ haproxy: { frontendPort: 18111, exporterPort: 18101 } })), [
+                "bluegreen:components.backend.hostPort + 1 (green): port 18111 is already used by bluegreen:haproxy.frontendPort; every loopback port must be distinct",
+            ]);
+            assert.deepEqual(
+                problems(
+                    with_({
+                        components: { a: { hostPort: 18110, route: "/a" }, b: { hostPort: 18111, route: "/b" } },
+                    }),
+                ),
+                [
+                    "bluegreen:components.b.hostPort (blue): port 18111 is already used by bluegreen:components.a.hostPort + 1 (green); every loopback port must be distinct",
+                ],
+            );
+        });
+
+        it("accepts components on adjacent port pairs", () => {
+            const c = parseConfig(with_({ components: { a: { hostPort: 18110, route: "/a" }, b: { hostPort: 18112, route: "/b" } } }), "dev");
+            assert.deepEqual(
+                c.components.map((x) => x.hostPort),
+                [18110, 18112],
+            );
+        });
+
+        it("refuses hostPort 65535, since green would need 65536", () => {
+            assert.deepEqual(problems(with_({ components: { web: { hostPort: 65535, route: "/" } } })), [
+                "bluegreen:components.web.hostPort: expected at most 65534 (green uses hostPort + 1)",
+            ]);
+        });
+
+        it("refuses duplicate routes, treating a trailing slash as the same route", () => {
+            assert.deepEqual(problems(with_({ components: { a: { hostPort: 18110, route: "/api" }, b: { hostPort: 18120, route: "/api/" } } })), [
+                "bluegreen:components.b.route: /api/ is already routed to a",
+            ]);
+            assert.deepEqual(problems(with_({ components: { a: { hostPort: 18110, route: "/" }, b: { hostPort: 18120, route: "/" } } })), [
+                "bluegreen:components.b.route: / is already routed to a",
+            ]);
+        });
+
+        it("refuses a route that is not an absolute path, or has an empty segment", () => {
+            for (const route of ["api", "//", "/a//b"]) {
+                assert.deepEqual(
+                    problems(with_({ components: { web: { hostPort: 18130, route } } })),
+                    ["bluegreen:components.web.route: expected an absolute URL path of letters, digits and ._~/- without empty segments"],
+                    route,
+                );
+            }
+        });
+
+        it("explains a component name it cannot accept", () => {
+            assert.deepEqual(problems(with_({ components: { Web: { hostPort: 18130, route: "/" } } })), [
+                "bluegreen:components.Web: invalid name: expected lowercase letters, digits and single inner hyphens, starting with a letter",
+            ]);
+        });
+
+        it("refuses a container name longer than 63 characters, checking each color", () => {
+            // "dev-" + 54 + "-blue" = 63 (fine), "-green" = 64 (too long).
+            const name = "c" + "x".repeat(53);
+            assert.deepEqual(problems(with_({ components: { [name]: { hostPort: 18110, route: "/" } } })), [
+                `bluegreen:components.${name}: container name dev-${name}-green is longer than Incus's 63 characters; shorten the prefix or component name`,
+            ]);
+            const fits = "c" + "x".repeat(52);
+            assert.equal(parseConfig(with_({ components: { [fits]: { hostPort: 18110, route: "/" } } }), "dev").components[0].name, fits);
+        });
+
+        it("derives the prefix from the stack name, or takes it as given", () => {
+            assert.equal(parseConfig(minimalRaw(), "staging").prefix, "staging-");
+            assert.equal(parseConfig(with_({ prefix: "acme-" }), "staging").prefix, "acme-");
+            assert.equal(parseConfig(with_({ prefix: "" }), "staging").prefix, "");
+        });
+
+        it("refuses a stack name that cannot be a prefix, unless bluegreen:prefix is set", () => {
+            assert.deepEqual(problems(minimalRaw(), "Dev"), ['bluegreen:prefix: stack name "Dev" cannot be a container name prefix; set bluegreen:prefix']);
+            assert.deepEqual(problems(minimalRaw(), "my_stack"), [
+                'bluegreen:prefix: stack name "my_stack" cannot be a container name prefix; set bluegreen:prefix',
+            ]);
+            assert.equal(parseConfig(with_({ prefix: "ok-" }), "my_stack").prefix, "ok-");
+        });
+
+        it("refuses a bad explicit prefix", () => {
+            assert.deepEqual(problems(with_({ prefix: "Dev-" })), [
+                "bluegreen:prefix: expected up to 30 lowercase letters, digits and hyphens, starting with a letter",
+            ]);
+        });
+
+        it("refuses an extra HAProxy line holding a newline or '#', with its index", () => {
+            assert.deepEqual(problems(with_({ haproxy: { ...HAPROXY, extra: { frontend: ["ok line", "two\nlines"] } } })), [
+                "bluegreen:haproxy.extra.frontend[1]: expected one HAProxy config line without newlines or '#'",
+            ]);
+            assert.deepEqual(problems(with_({ haproxy: { ...HAPROXY, extra: { global: ["maxconn 10 # comment"] } } })), [
+                "bluegreen:haproxy.extra.global[0]: expected one HAProxy config line without newlines or '#'",
+            ]);
+        });
+
+        it("fills the missing extra sections with empty lists", () => {
+            const c = parseConfig(with_({ haproxy: { ...HAPROXY, extra: { global: ["maxconn 100"] } } }), "dev");
+            assert.deepEqual(c.haproxy.extra, { global: ["maxconn 100"], defaults: [], frontend: [] });
+        });
+
+        it("validates the artifact store and incus remote", () => {
+            assert.deepEqual(problems(with_({ artifacts: { type: "http", url: "ftp://x" } })), ["bluegreen:artifacts.url: expected an http(s) URL"]);
+            assert.deepEqual(problems(with_({ incus: { remote: "My_Remote" } })), [
+                "bluegreen:incus.remote: expected lowercase letters, digits and single inner hyphens, starting with a letter",
+            ]);
+            const c = parseConfig(
+                with_({ artifacts: { type: "http", url: "https://forge.example/api/packages/acme/generic" }, incus: { remote: "prod" } }),
+                "dev",
+            );
+            assert.deepEqual(c.artifacts, { type: "http", url: "https://forge.example/api/packages/acme/generic" });
+            assert.deepEqual(c.incus, { remote: "prod", image: "bluegreen-base", profiles: ["default"] });
+        });
+
+        it("reports every problem at once, in one ConfigError message", () => {
+            try {
+                parseConfig(with_({ active: "green", haproxy: { frontendPort: 18100, exporterPort: 18100 } }), "Dev");
+                assert.fail("accepted");
+            } catch (e) {
+                assert.ok(e instanceof ConfigError);
+                assert.equal(e.name, "ConfigError");
+                assert.equal(e.problems.length, 3);
+                assert.equal(e.message, `invalid stack config:\n  ${e.problems.join("\n  ")}`);
+                assert.match(e.problems[0], /^bluegreen:prefix: stack name "Dev"/);
+                assert.match(e.problems[1], /^bluegreen:colors\.green: green is the active color/);
+                assert.match(e.problems[2], /^bluegreen:haproxy\.exporterPort: port 18100 is already used/);
+            }
+        });
+    });
+
+    describe("rawFromPulumiConfig", () => {
+        it("parses JSON objects, arrays, integers and booleans, keeps strings, ignores other namespaces", () => {
+            const raw = rawFromPulumiConfig({
+                "bluegreen:active": "blue",
+                "bluegreen:colors": '{"blue":{"release":"abc1234"}}',
+                "bluegreen:haproxy": '{"frontendPort":18100,"exporterPort":18101}',
+                "bluegreen:list": '["a","b"]',
+                "bluegreen:count": "42",
+                "bluegreen:negative": "-3",
+                "bluegreen:flag": "true",
+                "bluegreen:off": "false",
+                "bluegreen:prefix": "dev-",
+                "aws:region": "us-east-1",
+                "other:colors": "{}",
+            });
+            assert.deepEqual(raw, {
+                active: "blue",
+                colors: { blue: { release: "abc1234" } },
+                haproxy: { frontendPort: 18100, exporterPort: 18101 },
+                list: ["a", "b"],
+                count: 42,
+                negative: -3,
+                flag: true,
+                off: false,
+                prefix: "dev-",
+            });
+        });
+
+        it("keeps text that only looks like JSON as a string", () => {
+            const raw = rawFromPulumiConfig({ "bluegreen:a": "{oops", "bluegreen:b": "0123456", "bluegreen:c": "1.5" });
+            assert.deepEqual(raw, { a: "{oops", b: "0123456", c: "1.5" });
+        });
+
+        it("skips the secret keys it is given", () => {
+            const raw = rawFromPulumiConfig({ "bluegreen:artifactToken": "s3cret", "bluegreen:active": "blue" }, ["bluegreen:artifactToken"]);
+            assert.deepEqual(raw, { active: "blue" });
+        });
+
+        it("feeds parseConfig: a digits-only release in JSON text stays a string", () => {
+            const c = parseConfig(
+                rawFromPulumiConfig({
+                    "bluegreen:active": "blue",
+                    "bluegreen:colors": '{"blue":{"release":"1234567"}}',
+                    "bluegreen:haproxy": '{"frontendPort":18100,"exporterPort":18101}',
+                }),
+                "dev",
+            );
+            assert.equal(c.colors.blue?.release, "1234567");
+        });
+    });
+
+    describe("loadConfig", () => {
+        const all = {
+            "bluegreen:active": "blue",
+            "bluegreen:colors": '{"blue":{"release":"abc1234"}}',
+            "bluegreen:haproxy": '{"frontendPort":18100,"exporterPort":18101}',
+        };
+
+        it("lists artifactToken as its only secret key", () => {
+            assert.deepEqual([...SECRET_KEYS], ["artifactToken"]);
+        });
+
+        it("loads a config without a token", () => {
+            const c = loadConfig(all, () => false, "dev");
+            assert.equal(c.prefix, "dev-");
+            assert.deepEqual(c.colors, { blue: { release: "abc1234" } });
+        });
+
+        it("skips a secret artifactToken instead of refusing it as unknown", () => {
+            const seen: string[] = [];
+            const c = loadConfig(
+                { ...all, "bluegreen:artifactToken": "[secret]" },
+                (k) => {
+                    seen.push(k);
+                    return k === "bluegreen:artifactToken";
+                },
+                "dev",
+            );
+            assert.equal(c.active, "blue");
+            assert.equal(JSON.stringify(c).includes("secret"), false);
+            assert.ok(seen.includes("bluegreen:artifactToken"));
+        });
+
+        it("refuses an artifactToken that is not a secret", () => {
+            assert.throws(
+                () => loadConfig({ ...all, "bluegreen:artifactToken": "plain" }, () => false, "dev"),
+                (e: unknown) => {
+                    assert.ok(e instanceof ConfigError);
+                    assert.deepEqual(e.problems, [
+                        "bluegreen:artifactToken: expected a secret; set it with `pulumi config set --secret bluegreen:artifactToken <value>`",
+                    ]);
+                    assert.equal(e.message.includes("plain"), false);
+                    return true;
+                },
+            );
+        });
+
+        it("reports the secret problem together with the schema problems", () => {
+            assert.throws(
+                () => loadConfig({ ...all, "bluegreen:artifactToken": "plain", "bluegreen:colors": '{"blue":{"release":"nothex!"}}' }, () => false, "dev"),
+                (e: unknown) => {
+                    assert.ok(e instanceof ConfigError);
+                    assert.deepEqual(e.problems, [
+                        "bluegreen:artifactToken: expected a secret; set it with `pulumi config set --secret bluegreen:artifactToken <value>`",
+                        "bluegreen:colors.blue.release: expected 7-40 hex characters",
+                    ]);
+                    return true;
+                },
+            );
+        });
+
+        it("treats another secret key like a plain one (only artifactToken is skipped)", () => {
+            assert.throws(
+                () => loadConfig({ ...all, "bluegreen:password": "x" }, () => true, "dev"),
+                (e: unknown) => e instanceof ConfigError && e.problems[0].startsWith("bluegreen:password: unknown key"),
+            );
+        });
+    });
+});

@@ -1,0 +1,237 @@
+import assert from "node:assert/strict";
+import { colorContainerInputs, haproxyHostOf, haproxyInputs, servingGuard, switchInputs } from "../../components/plan";
+import { ServingGuard } from "../../components/release/cleanup";
+import { stackConfig } from "../helpers/stackConfig";
+
+const BOTH = { colors: { blue: { release: "abc1234" }, green: { release: "def5678" } } };
+const INCUS_HAPROXY = { haproxy: { placement: "incus", frontendPort: 18100, exporterPort: 18101 } };
+
+/** The dev stack's HAProxy files on this host. */
+const DEV_LAYOUT = {
+    configPath: "/var/lib/bluegreen/dev/haproxy.cfg",
+    adminSocket: "/var/lib/bluegreen/dev/admin.sock",
+    masterSocket: "/var/lib/bluegreen/dev/master.sock",
+    hostAdminSocket: "/var/lib/bluegreen/dev/admin.sock",
+    hostMasterSocket: "/var/lib/bluegreen/dev/master.sock",
+    pidFile: "/var/lib/bluegreen/dev/haproxy.pid",
+    logFile: "/var/lib/bluegreen/dev/haproxy.log",
+    stateDir: "/var/lib/bluegreen/dev",
+};
+describe("plan", () => {
+    describe("haproxyHostOf", () => {
+        it("is this host for host placement", () => {
+            assert.deepEqual(haproxyHostOf(stackConfig()), { placement: "host" });
+            assert.deepEqual(haproxyHostOf(stackConfig({ incus: { remote: "prod" } })), { placement: "host" });
+        });
+
+        it("is the <prefix>haproxy instance for incus placement, on the remote only when set", () => {
+            assert.deepEqual(haproxyHostOf(stackConfig(INCUS_HAPROXY, "staging")), { placement: "incus", instance: "staging-haproxy" });
+            assert.deepEqual(haproxyHostOf(stackConfig({ ...INCUS_HAPROXY, incus: { remote: "prod" } }, "prod")), {
+                placement: "incus",
+                instance: "prod-haproxy",
+                remote: "prod",
+            });
+        });
+    });
+
+    describe("servingGuard", () => {
+        it("points at the per-stack dir on this host", () => {
+            assert.deepEqual(servingGuard(stackConfig()), {
+                host: { placement: "host" },
+                stateDir: "/var/lib/bluegreen/dev",
+                adminSocket: "/var/lib/bluegreen/dev/admin.sock",
+            });
+            assert.deepEqual(servingGuard(stackConfig({ haproxy: { frontendPort: 18100, exporterPort: 18101, dir: "/srv/hx" } })), {
+                host: { placement: "host" },
+                stateDir: "/srv/hx",
+                adminSocket: "/srv/hx/admin.sock",
+            });
+        });
+
+        it("points into the instance for incus placement, and at the admin socket's proxy on this host", () => {
+            assert.deepEqual(servingGuard(stackConfig({ ...INCUS_HAPROXY, app: "veza" })), {
+                host: { placement: "incus", instance: "dev-haproxy" },
+                stateDir: "/var/lib/veza",
+                adminSocket: "/var/lib/veza/dev/admin.sock",
+            });
+        });
+    });
+
+    describe("haproxyInputs", () => {
+        it("has no backend ports on this host", () => {
+            assert.deepEqual(haproxyInputs(stackConfig(BOTH)), {
+                stack: "dev",
+                host: { placement: "host" },
+                layout: DEV_LAYOUT,
+                frontendPort: 18100,
+                exporterPort: 18101,
+                backendPorts: [],
+                image: "bluegreen-base",
+                profiles: ["default"],
+            });
+        });
+
+        it("lists both colors' ports for incus placement, even with one color present", () => {
+            const i = haproxyInputs(stackConfig(INCUS_HAPROXY));
+            assert.deepEqual(i.backendPorts, [18110, 18111, 18120, 18121, 18130, 18131]);
+            assert.deepEqual(i.host, { placement: "incus", instance: "dev-haproxy" });
+            assert.equal(i.layout.configPath, "/etc/haproxy/bluegreen.cfg");
+            assert.deepEqual(haproxyInputs(stackConfig({ ...INCUS_HAPROXY, ...BOTH })).backendPorts, i.backendPorts);
+        });
+    });
+
+    describe("switchInputs", () => {
+        it("maps the config onto the switch: both colors' ports, the active color's containers and release", () => {
+            const s = switchInputs(stackConfig());
+            assert.deepEqual(s, {
+                stack: "dev",
+                host: { placement: "host" },
+                layout: DEV_LAYOUT,
+                method: "runtime",
+                active: "blue",
+                release: "abc1234",
+                frontendPort: 18100,
+                exporterPort: 18101,
+                extra: { global: [], defaults: [], frontend: [] },
+                components: [
+                    { name: "backend", route: "/api", healthPath: "/health", ports: { blue: 18110, green: 18111 }, container: "dev-backend-blue" },
+                    { name: "stream", route: "/stream", healthPath: "/health", ports: { blue: 18120, green: 18121 }, container: "dev-stream-blue" },
+                    { name: "web", route: "/", healthPath: "/health", ports: { blue: 18130, green: 18131 }, container: "dev-web-blue" },
+                ],
+                timeoutMs: 2000,
+                settleMs: 15000,
+            });
+        });
+
+        it("with green active, targets green's containers and release", () => {
+            const s = switchInputs(stackConfig({ ...BOTH, active: "green" }));
+            assert.equal(s.active, "green");
+            assert.equal(s.release, "def5678");
+            assert.deepEqual(
+                s.components.map((c) => c.container),
+                ["dev-backend-green", "dev-stream-green", "dev-web-green"],
+            );
+        });
+
+        it("is unchanged when the inactive color is added or removed", () => {
+            assert.deepEqual(switchInputs(stackConfig(BOTH)), switchInputs(stackConfig()));
+            assert.deepEqual(
+                switchInputs(stackConfig({ ...BOTH, active: "green" })),
+                switchInputs(stackConfig({ colors: { green: { release: "def5678" } }, active: "green" })),
+            );
+        });
+
+        it("carries the switch method, remote and settle bound from config", () => {
+            const s = switchInputs(
+                stackConfig({
+                    incus: { remote: "prod" },
+                    haproxy: { frontendPort: 18100, exporterPort: 18101, switchMethod: "reload", settleMs: 5000 },
+                    health: { timeoutMs: 700 },
+                }),
+            );
+            assert.equal(s.method, "reload");
+            assert.equal(s.remote, "prod");
+            assert.equal(s.settleMs, 5000);
+            assert.equal(s.timeoutMs, 700);
+            assert.equal("remote" in switchInputs(stackConfig()), false);
+        });
+    });
+});
+
+const GUARD: ServingGuard = { host: { placement: "host" }, stateDir: "/var/lib/bluegreen/dev", adminSocket: "/var/lib/bluegreen/dev/admin.sock" };
+
+describe("plan: containers", () => {
+    describe("colorContainerInputs", () => {
+        it("gives blue one container per component on hostPort", () => {
+            const config = stackConfig();
+            assert.deepEqual(colorContainerInputs(config, "blue", "abc1234", GUARD), [
+                {
+                    name: "dev-backend-blue",
+                    stack: "dev",
+                    component: "backend",
+                    color: "blue",
+                    release: "abc1234",
+                    port: 8080,
+                    hostPort: 18110,
+                    healthPath: "/health",
+                    image: "bluegreen-base",
+                    profiles: ["default"],
+                    artifacts: { type: "dir", path: ".artifacts" },
+                    health: { attempts: 30, intervalMs: 1000, timeoutMs: 2000 },
+                    guard: GUARD,
+                },
+                {
+                    name: "dev-stream-blue",
+                    stack: "dev",
+                    component: "stream",
+                    color: "blue",
+                    release: "abc1234",
+                    port: 8080,
+                    hostPort: 18120,
+                    healthPath: "/health",
+                    image: "bluegreen-base",
+                    profiles: ["default"],
+                    artifacts: { type: "dir", path: ".artifacts" },
+                    health: { attempts: 30, intervalMs: 1000, timeoutMs: 2000 },
+                    guard: GUARD,
+                },
+                {
+                    name: "dev-web-blue",
+                    stack: "dev",
+                    component: "web",
+                    color: "blue",
+                    release: "abc1234",
+                    port: 8080,
+                    hostPort: 18130,
+                    healthPath: "/health",
+                    image: "bluegreen-base",
+                    profiles: ["default"],
+                    artifacts: { type: "dir", path: ".artifacts" },
+                    health: { attempts: 30, intervalMs: 1000, timeoutMs: 2000 },
+                    guard: GUARD,
+                },
+            ]);
+        });
+
+        it("gives green hostPort + 1 and its own names and release", () => {
+            const config = stackConfig({ colors: { blue: { release: "abc1234" }, green: { release: "def5678" } } });
+            const green = colorContainerInputs(config, "green", "def5678", GUARD);
+            assert.deepEqual(
+                green.map((i) => [i.name, i.color, i.release, i.hostPort]),
+                [
+                    ["dev-backend-green", "green", "def5678", 18111],
+                    ["dev-stream-green", "green", "def5678", 18121],
+                    ["dev-web-green", "green", "def5678", 18131],
+                ],
+            );
+        });
+
+        it("carries component settings, the prefix and incus settings", () => {
+            const config = stackConfig({
+                prefix: "acme-",
+                components: { api: { hostPort: 18200, route: "/api", port: 3000, healthPath: "/ready" } },
+                incus: { image: "my-image", profiles: ["default", "small"] },
+            });
+            const [api] = colorContainerInputs(config, "blue", "abc1234", GUARD);
+            assert.equal(api.name, "acme-api-blue");
+            assert.equal(api.port, 3000);
+            assert.equal(api.healthPath, "/ready");
+            assert.equal(api.image, "my-image");
+            assert.deepEqual(api.profiles, ["default", "small"]);
+        });
+
+        it("has a remote only when one is configured", () => {
+            const local = colorContainerInputs(stackConfig(), "blue", "abc1234", GUARD);
+            assert.ok(local.every((i) => !("remote" in i)));
+            const remote = colorContainerInputs(stackConfig({ incus: { remote: "prod" } }), "blue", "abc1234", GUARD);
+            assert.deepEqual(
+                remote.map((i) => i.remote),
+                ["prod", "prod", "prod"],
+            );
+        });
+
+        it("never carries a token", () => {
+            assert.ok(colorContainerInputs(stackConfig(), "blue", "abc1234", GUARD).every((i) => !("artifactToken" in i)));
+        });
+    });
+});

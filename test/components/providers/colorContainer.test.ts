@@ -1,0 +1,174 @@
+import assert from "node:assert/strict";
+import * as fs from "fs";
+import * as path from "path";
+import { colorContainerProvider } from "../../../components/providers/colorContainer";
+import { ColorContainerInputs, ColorContainerOutputs } from "../../../components/release/deploy";
+import { TOKEN, containerInputs as inputs, containerOutputs as outputs } from "../../helpers/containerInputs";
+import { TestServer, startServer } from "../../helpers/httpServer";
+import { quietProgress } from "../../helpers/quiet";
+import { INCUS_NOT_FOUND, RunnerStub, fail, ok, stubRunner } from "../../helpers/runnerStub";
+import { makeTmp, removeTmp } from "../../helpers/tmp";
+
+describe("colorContainer", () => {
+    quietProgress();
+
+    describe("provider.check", () => {
+        it("accepts valid inputs and returns them unchanged", async () => {
+            const news = inputs();
+            const r = await colorContainerProvider.check!(undefined as any, news);
+            assert.deepEqual(r, { inputs: news, failures: [] });
+        });
+
+        it("reports a bad name, color and release", async () => {
+            const r = await colorContainerProvider.check!(undefined as any, inputs({ name: "Web_1", color: "red" as any, release: "ABCDEF1" }));
+            assert.deepEqual(r.failures, [
+                { property: "name", reason: "expected a valid Incus instance name" },
+                { property: "color", reason: "expected blue or green" },
+                { property: "release", reason: "expected 7-40 lowercase hex characters" },
+            ]);
+        });
+
+        it("reports missing name and release, and a name over 63 characters", async () => {
+            const r = await colorContainerProvider.check!(undefined as any, { ...inputs(), name: undefined, release: undefined } as any);
+            assert.deepEqual(
+                r.failures!.map((f) => f.property),
+                ["name", "release"],
+            );
+            const long = await colorContainerProvider.check!(undefined as any, inputs({ name: "a".repeat(64) }));
+            assert.deepEqual(long.failures, [{ property: "name", reason: "expected a valid Incus instance name" }]);
+            const max = await colorContainerProvider.check!(undefined as any, inputs({ name: "a".repeat(63) }));
+            assert.deepEqual(max.failures, []);
+        });
+    });
+
+    describe("provider.diff", () => {
+        const diff = (olds: ColorContainerOutputs, news: ColorContainerInputs) => colorContainerProvider.diff!("dev-web-green", olds, news);
+
+        it("replaces, deleting first, when the release changes", async () => {
+            assert.deepEqual(await diff(outputs(inputs()), inputs({ release: "0000000" })), {
+                changes: true,
+                replaces: ["release"],
+                deleteBeforeReplace: true,
+            });
+        });
+
+        it("updates in place when only health settings change", async () => {
+            assert.deepEqual(await diff(outputs(inputs()), inputs({ health: { attempts: 5, intervalMs: 1000, timeoutMs: 2000 } })), {
+                changes: true,
+                replaces: [],
+                deleteBeforeReplace: true,
+            });
+        });
+
+        it("updates in place when the artifact store or the guard changes", async () => {
+            assert.deepEqual((await diff(outputs(inputs()), inputs({ artifacts: { type: "http", url: "https://forge.example/generic" } }))).replaces, []);
+            assert.equal((await diff(outputs(inputs()), inputs({ artifacts: { type: "http", url: "https://forge.example/generic" } }))).changes, true);
+            const guard = { ...inputs().guard, stateDir: "/elsewhere" };
+            assert.equal((await diff(outputs(inputs()), inputs({ guard }))).changes, true);
+        });
+
+        it("has no changes for identical inputs", async () => {
+            assert.deepEqual(await diff(outputs(inputs()), inputs()), { changes: false, replaces: [], deleteBeforeReplace: true });
+        });
+
+        it("has changes when the container was unhealthy, so the next up probes it again", async () => {
+            assert.deepEqual(await diff(outputs(inputs(), false), inputs()), { changes: true, replaces: [], deleteBeforeReplace: true });
+        });
+
+        it("never makes a difference of the artifactToken", async () => {
+            assert.deepEqual(await diff(outputs(inputs()), inputs({ artifactToken: TOKEN })), { changes: false, replaces: [], deleteBeforeReplace: true });
+            const olds = { ...outputs(inputs()), artifactToken: "old-token" } as ColorContainerOutputs;
+            assert.deepEqual(await diff(olds, inputs({ artifactToken: TOKEN })), { changes: false, replaces: [], deleteBeforeReplace: true });
+        });
+    });
+
+    describe("provider.update", () => {
+        let server: TestServer | undefined;
+        let stub: RunnerStub | undefined;
+        afterEach(async () => {
+            stub?.restore();
+            await server?.close();
+            server = stub = undefined;
+        });
+
+        it("keeps the artifactToken out of the outputs, without touching anything when healthy", async () => {
+            stub = stubRunner(() => assert.fail("update of a healthy container ran a command"));
+            const news = inputs({ artifactToken: TOKEN, health: { attempts: 5, intervalMs: 1000, timeoutMs: 2000 } });
+            const r = await colorContainerProvider.update!("dev-web-green", outputs(inputs()), news);
+            assert.deepEqual(r.outs, outputs(news));
+            assert.equal("artifactToken" in r.outs, false);
+            assert.equal(JSON.stringify(r).includes(TOKEN), false);
+        });
+
+        it("probes a previously unhealthy container once and passes when it recovered", async () => {
+            server = await startServer((_req, res) => {
+                res.writeHead(200, { "x-release": "def5678" });
+                res.end("ok");
+            });
+            const news = inputs({ hostPort: server.port, artifactToken: TOKEN });
+            const r = await colorContainerProvider.update!("dev-web-green", outputs(news, false), news);
+            assert.equal(r.outs.healthy, true);
+            assert.equal(JSON.stringify(r).includes(TOKEN), false);
+            assert.deepEqual(server.requests, ["/health"]);
+        });
+
+        it("fails with the container kept when it is still unhealthy, without the token", async () => {
+            server = await startServer((_req, res) => {
+                res.writeHead(500);
+                res.end("still broken");
+            });
+            const log = Array.from({ length: 25 }, (_, n) => `log line ${n + 1}`);
+            stub = stubRunner(() => ok(`${log.join("\n")}\n`));
+            const news = inputs({ hostPort: server.port, artifactToken: TOKEN });
+            await assert.rejects(colorContainerProvider.update!("dev-web-green", outputs(news, false), news), (e: any) => {
+                assert.equal(e.name, "InitError");
+                assert.equal(e.id, "dev-web-green");
+                assert.match(
+                    e.message,
+                    /^dev-web-green stayed unhealthy after 1 health checks of http:\/\/127\.0\.0\.1:\d+\/health: HTTP 500: still broken\. /,
+                );
+                assert.ok(e.message.endsWith(`--- last lines of /var/log/bluegreen-app.log ---\n${log.slice(5).join("\n")}`), "the last 20 lines");
+                assert.equal(e.properties.healthy, false);
+                assert.equal(JSON.stringify(e.properties).includes(TOKEN), false);
+                return true;
+            });
+            assert.deepEqual(stub.argvs(), [["incus", "file", "pull", "dev-web-green/var/log/bluegreen-app.log", "-"]]);
+        });
+    });
+
+    describe("provider.read and provider.delete", () => {
+        let stub: RunnerStub | undefined;
+        let dir: string | undefined;
+        afterEach(() => {
+            stub?.restore();
+            removeTmp(dir);
+            stub = dir = undefined;
+        });
+
+        it("read gives an empty id for an instance that is gone", async () => {
+            stub = stubRunner(() => INCUS_NOT_FOUND);
+            assert.deepEqual(await colorContainerProvider.read!("dev-web-green", outputs(inputs({ remote: "prod" }))), { id: "" });
+            assert.deepEqual(stub.argvs(), [["incus", "query", "prod:/1.0/instances/dev-web-green"]]);
+        });
+
+        it("delete refuses while the color is active, and deletes otherwise", async () => {
+            dir = makeTmp();
+            const guard = { host: { placement: "host" as const }, stateDir: dir, adminSocket: path.join(dir, "admin.sock") };
+            fs.writeFileSync(path.join(dir, "active-color"), "green\n");
+            stub = stubRunner((cmd) => (cmd.argv[0] === "socat" ? fail(1, "No such file or directory") : ok()));
+            await assert.rejects(colorContainerProvider.delete!("dev-web-green", outputs(inputs({ guard }))), { name: "RefusedError" });
+            assert.equal(
+                stub.calls.some((c) => c.argv[1] === "delete"),
+                false,
+                "nothing deleted",
+            );
+
+            fs.writeFileSync(path.join(dir, "active-color"), "blue\n");
+            await colorContainerProvider.delete!("dev-web-green", outputs(inputs({ guard })));
+            assert.deepEqual(
+                stub.argvs().filter((a) => a[0] === "incus"),
+                [["incus", "delete", "--force", "dev-web-green"]],
+            );
+        });
+    });
+});

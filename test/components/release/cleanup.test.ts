@@ -1,0 +1,130 @@
+import assert from "node:assert/strict";
+import * as fs from "fs";
+import * as path from "path";
+import { ServingGuard, refuseIfServing, servingRefusal } from "../../../components/release/cleanup";
+import { isRefused } from "../../../components/model/errors";
+import { INCUS_NOT_FOUND, RunnerStub, ok, stubRunner } from "../../helpers/runnerStub";
+import { haproxyCliSocket } from "../../helpers/haproxySocket";
+import { makeTmp, removeTmp } from "../../helpers/tmp";
+
+describe("cleanup", () => {
+    it("servingRefusal names the container, where the color is live, and the switch to make first", () => {
+        assert.equal(
+            servingRefusal("dev-web-blue", "blue", "this host (/var/lib/bluegreen/dev/active-color)"),
+            "refusing to delete dev-web-blue: blue is the active color on this host (/var/lib/bluegreen/dev/active-color), so it serves traffic. " +
+                "To deploy a new release, set it on green (bluegreen:colors.green.release) with bluegreen:active: green; " +
+                "to remove blue, first switch traffic with bluegreen:active: green and pulumi up, then remove bluegreen:colors.blue.",
+        );
+    });
+
+    describe("refuseIfServing", () => {
+        let dir: string;
+        let guard: ServingGuard;
+        let stub: RunnerStub | undefined;
+        beforeEach(() => {
+            dir = makeTmp();
+            // An admin socket that does not exist: no HAProxy runs, only the file counts.
+            guard = { host: { placement: "host" }, stateDir: dir, adminSocket: path.join(dir, "admin.sock") };
+        });
+        afterEach(() => {
+            stub?.restore();
+            stub = undefined;
+            removeTmp(dir);
+        });
+
+        const activeFile = (color: string) => fs.writeFileSync(path.join(dir, "active-color"), `${color}\n`);
+
+        it("refuses the color the active-color file names", async () => {
+            activeFile("blue");
+            await assert.rejects(refuseIfServing(guard, "blue", "dev-web-blue"), (e: Error) => {
+                assert.equal(isRefused(e), true);
+                assert.equal(e.message, servingRefusal("dev-web-blue", "blue", `this host (${dir}/active-color)`));
+                assert.ok(e.message.includes("dev-web-blue"));
+                assert.ok(e.message.includes("first switch traffic with bluegreen:active: green"));
+                return true;
+            });
+        });
+
+        it("allows the other color, falling back to the file when the admin socket is absent", async () => {
+            activeFile("blue");
+            assert.equal(await refuseIfServing(guard, "green", "dev-web-green"), undefined);
+        });
+
+        it("asks the admin socket after the file", async () => {
+            activeFile("blue");
+            const sock = await haproxyCliSocket(guard.adminSocket, () => "1\n# be_id be_name ...\n");
+            try {
+                assert.equal(await refuseIfServing(guard, "green", "dev-web-green"), undefined);
+                assert.deepEqual(sock.received, ["show servers state; show version\nquit\n"]);
+            } finally {
+                await sock.close();
+            }
+        });
+
+        it("allows any color when nothing was recorded and HAProxy does not run", async () => {
+            assert.equal(await refuseIfServing(guard, "blue", "dev-web-blue"), undefined);
+            fs.writeFileSync(path.join(dir, "active-color"), "");
+            assert.equal(await refuseIfServing(guard, "green", "dev-web-green"), undefined);
+        });
+
+        it("refuses a color the running HAProxy gives weight to, even when the file names the other", async () => {
+            activeFile("blue");
+            const sock = await haproxyCliSocket(
+                guard.adminSocket,
+                () =>
+                    "1\n# be_id be_name srv_id srv_name ...\n4 be_web 1 blue 127.0.0.1 2 0 0 0 7 8 2 0 6 0 0 0 - 18130 - 0 0 - - 0\n4 be_web 2 green 127.0.0.1 2 0 100 100 7 8 2 0 6 0 0 0 - 18131 - 0 0 - - 0\n",
+            );
+            try {
+                await assert.rejects(refuseIfServing(guard, "green", "dev-web-green"), (e: Error) => {
+                    assert.equal(isRefused(e), true);
+                    assert.equal(e.message, servingRefusal("dev-web-green", "green", "the running HAProxy on this host (live server weights)"));
+                    return true;
+                });
+            } finally {
+                await sock.close();
+            }
+        });
+
+        it("refuses when the active-color file cannot be read", async () => {
+            fs.mkdirSync(path.join(dir, "active-color")); // a directory: EISDIR
+            await assert.rejects(refuseIfServing(guard, "green", "dev-web-green"), (e: Error) => {
+                assert.equal(isRefused(e), true);
+                assert.match(
+                    e.message,
+                    new RegExp(`^refusing to delete dev-web-green: cannot read the active color from this host \\(${dir}/active-color\\): EISDIR`),
+                );
+                assert.ok(e.message.endsWith("It might serve traffic. Bring the HAProxy host back, then run pulumi up again."));
+                return true;
+            });
+        });
+
+        it("allows anything when the HAProxy instance does not exist", async () => {
+            stub = stubRunner(() => INCUS_NOT_FOUND);
+            await refuseIfServing(
+                { host: { placement: "incus", instance: "dev-haproxy" }, stateDir: "/var/lib/bluegreen", adminSocket: "/var/lib/bluegreen/dev/admin.sock" },
+                "blue",
+                "dev-web-blue",
+            );
+            assert.deepEqual(stub.argvs(), [["incus", "query", "/1.0/instances/dev-haproxy"]]);
+        });
+
+        it("reads the file inside a running HAProxy instance", async () => {
+            stub = stubRunner((cmd) => {
+                if (cmd.argv[1] === "query") return ok(JSON.stringify({ name: "dev-haproxy", status: "Running" }));
+                return ok("blue\n");
+            });
+            const g: ServingGuard = {
+                host: { placement: "incus", instance: "dev-haproxy" },
+                stateDir: "/var/lib/bluegreen",
+                adminSocket: "/var/lib/bluegreen/dev/admin.sock",
+            };
+            await assert.rejects(refuseIfServing(g, "blue", "dev-web-blue"), {
+                message: servingRefusal("dev-web-blue", "blue", "instance dev-haproxy (/var/lib/bluegreen/active-color)"),
+            });
+            assert.deepEqual(stub.argvs(), [
+                ["incus", "query", "/1.0/instances/dev-haproxy"],
+                ["incus", "file", "pull", "dev-haproxy/var/lib/bluegreen/active-color", "-"],
+            ]);
+        });
+    });
+});

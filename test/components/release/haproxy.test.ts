@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { haproxyInputs } from "../../../components/plan";
+import { bootstrapConfig, haproxyArgv, instanceProxies } from "../../../components/release/haproxy";
+import { haproxyLayout } from "../../../components/model/naming";
+import { stackConfig } from "../../helpers/stackConfig";
+
+const INCUS = haproxyInputs(
+    stackConfig(
+        { app: "veza", haproxy: { placement: "incus", frontendPort: 18200, exporterPort: 18201 }, colors: { blue: { release: "abc1234" } } },
+        "staging",
+    ),
+);
+
+describe("haproxy (pure parts)", () => {
+    it("haproxyArgv runs a master-worker with its master CLI", () => {
+        assert.deepEqual(haproxyArgv(haproxyLayout("host", "bluegreen", "dev")), [
+            "haproxy",
+            "-W",
+            "-f",
+            "/var/lib/bluegreen/dev/haproxy.cfg",
+            "-S",
+            "/var/lib/bluegreen/dev/master.sock",
+        ]);
+    });
+
+    it("instanceProxies: frontend and exporter out, backends in, and both HAProxy sockets onto this host", () => {
+        assert.deepEqual(instanceProxies(INCUS), {
+            frontend: { listenPort: 18200, connectPort: 18200 },
+            metrics: { listenPort: 18201, connectPort: 18201 },
+            "admin-sock": { listenSocket: "/var/lib/veza/staging/admin.sock", connectSocket: "/run/haproxy/admin.sock" },
+            "master-sock": { listenSocket: "/var/lib/veza/staging/master.sock", connectSocket: "/run/haproxy/master.sock" },
+            ...Object.fromEntries(INCUS.backendPorts.map((p) => [`be-${p}`, { listenPort: p, connectPort: p, bind: "instance" }])),
+        });
+        assert.ok(INCUS.backendPorts.length > 0);
+    });
+
+    it("bootstrapConfig serves on the frontend port and opens the admin socket where HAProxy runs", () => {
+        const cfg = bootstrapConfig(INCUS);
+        assert.match(cfg, /bind 127\.0\.0\.1:18200/);
+        assert.match(cfg, /stats socket \/run\/haproxy\/admin\.sock /);
+    });
+});
