@@ -16,6 +16,8 @@ commands:
   refresh     read live state; drift shows as changes
   destroy     delete every resource of the stack
   outputs     print the stack outputs
+  status      the stack at a glance from live state: active color (config, file, HAProxy),
+              each container's state and health, HAProxy's weights, recent history
   config set <key> <value> [--secret]
               write a value into Pulumi.<stack>.yaml (secrets use PULUMI_CONFIG_PASSPHRASE)
 
@@ -135,6 +137,12 @@ async function main(argv: readonly string[]): Promise<number> {
         if (verb !== "set" || !key || value === undefined) throw new UsageError("usage: config set <key> <value> [--secret] --stack <name>");
         setStackConfig(project, args.stack, key, value, args.secret, args.configFile);
         return 0;
+    }
+
+    if (args.command === "status") {
+        // Operator verbs live in ops/, beside the engine: they read live state, never the runner's.
+        const { statusCommand } = require("../ops/status") as typeof import("../ops/status");
+        return statusCommand(project, args.stack, { json: args.json, configFile: args.configFile });
     }
 
     const file = statePath(project.backendDir, project.name, args.stack);

@@ -10,6 +10,6 @@ npx eslint . --max-warnings 0
 npx prettier --check --log-level warn "**/*.{ts,js,mjs}"
 # Unit tests first, end-to-end tests on real Incus and HAProxy last.
 if [ "$#" -eq 0 ]; then
-  set -- 'test/components/**/*.test.ts' 'test/runner/**/*.test.ts' 'test/example-app/**/*.test.ts' 'test/*.test.ts' 'test/e2e/**/*.test.ts'
+  set -- 'test/components/**/*.test.ts' 'test/runner/**/*.test.ts' 'test/example-app/**/*.test.ts' 'test/ops/**/*.test.ts' 'test/*.test.ts' 'test/e2e/**/*.test.ts'
 fi
 npx mocha "$@"

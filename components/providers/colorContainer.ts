@@ -3,7 +3,18 @@
 import * as pulumi from "@pulumi/pulumi";
 import { changedKeys } from "../model/diff";
 import { INSTANCE_NAME, RELEASE_SHA } from "../model/naming";
-import { ColorContainerInputs, ColorContainerOutputs, UPDATE_ON, launch, readContainer, recheck, removeContainer, replacedKeys } from "../release/deploy";
+import {
+    ColorContainerInputs,
+    ColorContainerOutputs,
+    UPDATE_ON,
+    answersHealthy,
+    heal,
+    knownUnwell,
+    launch,
+    readContainer,
+    removeContainer,
+    replacedKeys,
+} from "../release/deploy";
 
 /** The single, static provider instance every ColorContainer shares. */
 export const colorContainerProvider: pulumi.dynamic.ResourceProvider = {
@@ -17,7 +28,10 @@ export const colorContainerProvider: pulumi.dynamic.ResourceProvider = {
 
     async diff(_id: string, olds: ColorContainerOutputs, news: ColorContainerInputs) {
         const replaces = replacedKeys(olds, news);
-        const changed = replaces.length > 0 || olds.healthy === false || changedKeys(olds, news, UPDATE_ON).length > 0;
+        if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
+        // `up` converges without --refresh: a container that is stopped, gone or unhealthy
+        // (in state or live: one probe, no Incus call) is healed by the update.
+        const changed = knownUnwell(olds) || changedKeys(olds, news, UPDATE_ON).length > 0 || !(await answersHealthy(news));
         return { changes: changed, replaces, deleteBeforeReplace: true };
     },
 
@@ -26,7 +40,7 @@ export const colorContainerProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async update(_id: string, olds: ColorContainerOutputs, news: ColorContainerInputs) {
-        return { outs: await recheck(olds, news) };
+        return { outs: await heal(olds, news) };
     },
 
     async delete(id: string, props: ColorContainerOutputs) {

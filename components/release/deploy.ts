@@ -165,17 +165,59 @@ export async function launch(i: ColorContainerInputs): Promise<{ id: string; out
     return { id: i.name, outs: containerOutputs(i, "Running", true) };
 }
 
+/** Pure: whether the last observation in state says the container is not serving healthily. */
+export function knownUnwell(olds: Pick<ColorContainerOutputs, "healthy" | "status">): boolean {
+    return olds.healthy === false || (olds.status !== undefined && olds.status !== "Running");
+}
+
+/** One probe through the container's proxy device; it only answers while the container runs. */
+export async function answersHealthy(i: ColorContainerInputs): Promise<boolean> {
+    return judge(await probe(healthUrl(i), i.health.timeoutMs), i.release).healthy;
+}
+
 /**
- * An in-place update: only non-identity inputs changed. A container that failed its
- * health check earlier is probed again, so `up` passes once it recovers.
+ * Converges one container on its config, as `up` must: a healthy one is left alone; a
+ * missing one is recreated; one on another release is replaced (never while its color
+ * serves); a stopped one is started and must pass the full health wait. One that runs
+ * but stays unhealthy is kept for forensics and fails the step.
  */
-export async function recheck(olds: ColorContainerOutputs, news: ColorContainerInputs): Promise<ColorContainerOutputs> {
-    if (olds.healthy === false) {
-        // One probe, not a full wait: a color kept for forensics must not slow every `up`.
-        const v = judge(await probe(healthUrl(news), news.health.timeoutMs), news.release);
-        if (!v.healthy) throw await unhealthy(news, v.reason, 1);
+export async function heal(olds: ColorContainerOutputs, news: ColorContainerInputs): Promise<ColorContainerOutputs> {
+    const first = judge(await probe(healthUrl(news), news.health.timeoutMs), news.release);
+    if (first.healthy) return containerOutputs(news, "Running", true);
+    const target = incusTarget(news.remote);
+    const inst = await getInstance(target, news.name);
+    if (!inst) {
+        progress(`${news.name}: missing; creating it again`);
+        return (await launch(news)).outs;
     }
-    return containerOutputs(news, olds.status ?? "Running", true);
+    const live = inst.config["user.bluegreen.release"];
+    if (isOurs(inst, news) && live !== news.release) {
+        progress(`${news.name}: runs release ${live ?? "(unknown)"}, not ${news.release}; replacing it`);
+        return (await launch(news)).outs;
+    }
+    if (inst.status !== "Running") {
+        progress(`${news.name}: ${inst.status}; starting it`);
+        try {
+            await runOrThrow(startCmd(target, news.name), `cannot start ${news.name}`);
+        } catch (e) {
+            throw initFailure(
+                `${(e as Error).message}. The instance is kept for forensics (incus info --show-log ${news.name}); ` +
+                    `run pulumi up again once it can start, or remove ${news.color} from bluegreen:colors to clean it up.`,
+                news.name,
+                containerOutputs(news, inst.status, false) as unknown as Record<string, unknown>,
+            );
+        }
+        const w = await waitHealthy(news.name, healthUrl(news), news.health, news.release);
+        if (!w.healthy) throw await unhealthy(news, w.reason, w.attempts);
+        return containerOutputs(news, "Running", true);
+    }
+    // Running but not answering. One already known unhealthy is kept for forensics: one
+    // probe, not a full wait, so it does not slow every `up`. One that was healthy may be
+    // restarting: it gets the full wait.
+    if (olds.healthy === false) throw await unhealthy(news, first.reason, 1);
+    const w = await waitHealthy(news.name, healthUrl(news), news.health, news.release);
+    if (!w.healthy) throw await unhealthy(news, w.reason, w.attempts);
+    return containerOutputs(news, "Running", true);
 }
 
 /** Deletes the container, unless its color serves traffic. An absent container is a no-op. */

@@ -38,12 +38,23 @@ export function precheckRefusal(color: Color, checks: readonly ContainerCheck[])
                   : `${c.container} is unhealthy (${c.reason})`,
         )
         .join("; ");
-    // A container deleted outside Pulumi is still in state: refresh lets `up` recreate it.
-    const absent = bad.some((c) => c.status === "ABSENT") ? " (with --refresh, so state learns what is missing)" : "";
+    // Each kind of trouble has its own way out: `up` restarts a stopped container and
+    // recreates a missing one before any switch; only an unhealthy release needs a new one.
+    const next: string[] = [];
+    const stopped = bad.filter((c) => c.status !== "ABSENT" && c.status !== "RUNNING").map((c) => c.container);
+    const absent = bad.filter((c) => c.status === "ABSENT").map((c) => c.container);
+    if (stopped.length > 0 || absent.length > 0) {
+        const how = [
+            ...(stopped.length > 0 ? [`restarts ${stopped.join(", ")} (or \`incus start ${stopped.join(" ")}\`)`] : []),
+            ...(absent.length > 0 ? [`recreates ${absent.join(", ")}`] : []),
+        ];
+        next.push(`Run \`pulumi up\` again: it ${how.join(" and ")} before it switches`);
+    }
+    if (bad.some((c) => c.status === "RUNNING")) next.push(`set bluegreen:colors.${color}.release to a release that passes its health check (full rollback)`);
     const previous = otherColor(color);
     return refusalMessage({
         what: `switching traffic to ${color} needs every ${color} container RUNNING and healthy; ${what}`,
-        next: [`Set bluegreen:colors.${color}.release to redeploy ${color} (full rollback)${absent}`, `keep bluegreen:active: ${previous}`],
+        next: [...next, `keep bluegreen:active: ${previous}`],
         untouched: "HAProxy was not touched",
     });
 }

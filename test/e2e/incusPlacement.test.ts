@@ -37,6 +37,17 @@ describe("e2e: HAProxy inside an Incus instance (staging/prod placement)", funct
         assert.match(metrics, /haproxy_process_/);
     });
 
+    it("status reads the instance: HAProxy, its config, the active color and history", async () => {
+        const r = await s.run(["status", "--json"]);
+        assert.equal(r.code, 0, r.stderr);
+        const st = JSON.parse(r.stdout);
+        assert.deepEqual(st.active, { config: "blue", recorded: "blue", served: "blue", drift: false });
+        assert.equal(st.haproxy.host, `instance ${s.prefix}haproxy`);
+        assert.equal(st.haproxy.running, true);
+        assert.equal(st.haproxy.configValid, true);
+        assert.equal(st.history.length, 1);
+    });
+
     it("the instance's files and runtime API read exactly under concurrency (Incus drops some `incus exec` output)", async () => {
         // With `incus exec cat` or `incus exec socat`, about 3% of 8 parallel reads came back empty.
         const host = { placement: "incus" as const, instance: `${s.prefix}haproxy` };

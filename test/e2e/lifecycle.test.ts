@@ -156,6 +156,17 @@ describe("e2e: color containers through the runner", function () {
         await eventually(async () => (await s.servedColor()) === "blue", "blue to serve /stream again");
     });
 
+    it("a container stopped by hand: up --refresh shows it stopped, then starts it", async () => {
+        const name = s.containerName("web", "blue");
+        spawnSync("incus", ["stop", "--force", name]);
+        const r = await s.run(["up", "--refresh"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /status: "Running" => "Stopped"/, "refresh shows the drift");
+        assert.match(r.stderr, new RegExp(`${name}: Stopped; starting it`));
+        assert.equal(instance(name)?.status, "Running");
+        await eventually(async () => (await s.servedColor()) === "blue", "blue to serve / again");
+    });
+
     it("destroy removes everything, the switch first (even though stream-blue was recreated after it)", async () => {
         const r = await s.run(["destroy"]);
         assert.equal(r.code, 0, r.stderr);

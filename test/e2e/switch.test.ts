@@ -69,6 +69,35 @@ describe("e2e: the switch through a real HAProxy", function () {
         assert.match(s.history().at(-1)!, / green bbb1002$/);
     });
 
+    it("status shows the stack at a glance from live state, and changes nothing", async () => {
+        const stateBefore = fs.readFileSync(s.statePath(), "utf8");
+        const r = await s.run(["status", "--json"]);
+        assert.equal(r.code, 0, r.stderr);
+        const st = JSON.parse(r.stdout);
+        assert.equal(st.version, 1);
+        assert.equal(st.stack, s.stack);
+        assert.deepEqual(st.active, { config: "green", recorded: "green", served: "green", drift: false });
+        assert.equal(st.colors.blue.release, A);
+        assert.equal(st.colors.green.release, B);
+        for (const color of ["blue", "green"]) {
+            assert.deepEqual(
+                st.colors[color].containers.map((c: any) => [c.name, c.state, c.release, c.healthy]),
+                COMPONENTS.map((c) => [s.containerName(c, color), "RUNNING", color === "blue" ? A : B, true]),
+            );
+        }
+        assert.equal(st.haproxy.running, true);
+        assert.equal(st.haproxy.configValid, true);
+        assert.equal(st.haproxy.configActive, "green");
+        assert.deepEqual(
+            st.haproxy.servers.filter((x: any) => x.weight > 0).map((x: any) => `${x.backend}/${x.server} ${x.state}`),
+            ["be_backend/green UP", "be_stream/green UP", "be_web/green UP"],
+        );
+        assert.deepEqual(st.history, s.history());
+        const text = await s.run(["status"]);
+        assert.match(text.stdout, /active: green \(config\), green \(active-color file\), green \(HAProxy serves\)\n/);
+        assert.equal(fs.readFileSync(s.statePath(), "utf8"), stateBefore, "state untouched");
+    });
+
     it("fast rollback flips back over the runtime API, without a reload", async () => {
         const reloads = s.proc()!.reloads;
         s.config.active = "blue";
@@ -147,29 +176,48 @@ describe("e2e: the switch through a real HAProxy", function () {
         await assertServing("blue", A);
     });
 
-    it("refuses a fast rollback to a stopped color before touching HAProxy", async () => {
+    it("a fast rollback to a stopped color: up starts it, waits for its health, then switches", async () => {
         const stopped = s.containerName("backend", "green");
         spawnSync("incus", ["stop", "--force", stopped]);
+        s.config.active = "green";
+        const r = await s.up();
+        assert.equal(r.code, 0, r.stderr);
+        const started = r.stderr.indexOf(`${stopped}: Stopped; starting it`);
+        const healthy = r.stderr.indexOf(`${stopped}: healthy after`);
+        const switched = r.stderr.indexOf("switch: green (bbb1002) serves traffic");
+        assert.ok(started >= 0 && started < healthy && healthy < switched, r.stderr);
+        assert.equal(instance(stopped)?.status, "Running");
+        await assertServing("green", B);
+        s.config.active = "blue";
+        await s.upOk();
+        await assertServing("blue", A);
+    });
+
+    it("a heal that fails keeps the container for forensics and traffic where it is", async () => {
+        const broken = s.containerName("backend", "green");
+        spawnSync("incus", ["stop", "--force", broken]);
+        // It starts, but the app listens where the proxy device does not look.
+        spawnSync("incus", ["config", "set", broken, "environment.PORT", "9"]);
         const cfgBefore = s.readHaproxyFile(s.layout().config);
         const reloads = s.proc()!.reloads;
         s.config.active = "green";
         const r = await s.up();
         assert.notEqual(r.code, 0);
-        assert.match(
-            r.stderr,
-            new RegExp(
-                `needs every green container RUNNING and healthy; ${stopped} is STOPPED\\. Set bluegreen:colors\\.green\\.release to redeploy green \\(full rollback\\)`,
-            ),
-        );
+        assert.match(r.stderr, new RegExp(`${broken}: Stopped; starting it`));
+        assert.match(r.stderr, new RegExp(`${broken} stayed unhealthy after \\d+ health checks .*kept for forensics`, "s"));
+        assert.doesNotMatch(r.stderr, /switch: new config/, "the switch never ran");
+        assert.equal(instance(broken)?.status, "Running", "kept");
         assert.equal(s.readHaproxyFile(s.layout().config), cfgBefore, "config untouched");
         assert.equal(s.proc()!.reloads, reloads, "no reload");
         await assertServing("blue", A);
-        spawnSync("incus", ["start", stopped]);
+        spawnSync("incus", ["config", "set", broken, "environment.PORT", "8080"]);
+        spawnSync("incus", ["restart", "--force", broken]);
         await eventually(
             async () => (await httpGet(`http://127.0.0.1:${s.componentPort("backend", "green")}/health`)).status === 200,
             "backend-green to come back",
         );
         s.config.active = "blue";
+        await s.upOk();
     });
 
     it("refuses a rendered config that haproxy rejects, leaving everything as it was", async () => {
@@ -232,22 +280,17 @@ describe("e2e: the switch through a real HAProxy", function () {
         });
     }
 
-    it("a fast rollback to containers deleted by hand is refused; up --refresh redeploys them", async () => {
+    it("containers deleted by hand are recreated by a plain up, before a fast rollback to them", async () => {
         s.setColors({ blue: A, green: B }, "blue");
         for (const c of COMPONENTS) spawnSync("incus", ["delete", "--force", s.containerName(c, "green")]);
         s.config.active = "green";
         const r = await s.up();
-        assert.notEqual(r.code, 0);
-        assert.match(
-            r.stderr,
-            new RegExp(
-                `${s.prefix}backend-green does not exist; .*Set bluegreen:colors\\.green\\.release to redeploy green \\(full rollback\\) \\(with --refresh`,
-            ),
-        );
-        await assertServing("blue", A);
-        const fixed = await s.run(["up", "--refresh", "--json"]);
-        assert.equal(fixed.code, 0, fixed.stderr);
-        for (const c of COMPONENTS) assert.equal(instance(s.containerName(c, "green"))?.status, "Running");
+        assert.equal(r.code, 0, r.stderr);
+        for (const c of COMPONENTS) {
+            assert.match(r.stderr, new RegExp(`${s.containerName(c, "green")}: missing; creating it again`));
+            assert.equal(instance(s.containerName(c, "green"))?.status, "Running");
+        }
+        assert.ok(r.stderr.lastIndexOf("healthy after") < r.stderr.indexOf("switch: green (bbb1002) serves traffic"), "healthy before the switch");
         await assertServing("green", B);
     });
 

@@ -4,9 +4,9 @@ import * as path from "path";
 import { colorContainerProvider } from "../../../components/providers/colorContainer";
 import { ColorContainerInputs, ColorContainerOutputs } from "../../../components/release/deploy";
 import { TOKEN, containerInputs as inputs, containerOutputs as outputs } from "../../helpers/containerInputs";
-import { TestServer, startServer } from "../../helpers/httpServer";
+import { TestServer, closedPort, reply, startServer } from "../../helpers/httpServer";
 import { quietProgress } from "../../helpers/quiet";
-import { INCUS_NOT_FOUND, RunnerStub, fail, ok, stubRunner } from "../../helpers/runnerStub";
+import { INCUS_NOT_FOUND, RunnerStub, fail, instanceJson, ok, stubRunner } from "../../helpers/runnerStub";
 import { makeTmp, removeTmp } from "../../helpers/tmp";
 
 describe("colorContainer", () => {
@@ -42,10 +42,17 @@ describe("colorContainer", () => {
     });
 
     describe("provider.diff", () => {
+        // The container answers healthily on its loopback port unless a test says otherwise.
+        let server: TestServer;
+        before(async () => {
+            server = await startServer(reply(200, { "x-release": "def5678" }, "ok"));
+        });
+        after(async () => server.close());
+        const live = (over: Partial<ColorContainerInputs> = {}) => inputs({ hostPort: server.port, ...over });
         const diff = (olds: ColorContainerOutputs, news: ColorContainerInputs) => colorContainerProvider.diff!("dev-web-green", olds, news);
 
         it("replaces, deleting first, when the release changes", async () => {
-            assert.deepEqual(await diff(outputs(inputs()), inputs({ release: "0000000" })), {
+            assert.deepEqual(await diff(outputs(live()), live({ release: "0000000" })), {
                 changes: true,
                 replaces: ["release"],
                 deleteBeforeReplace: true,
@@ -53,7 +60,7 @@ describe("colorContainer", () => {
         });
 
         it("updates in place when only health settings change", async () => {
-            assert.deepEqual(await diff(outputs(inputs()), inputs({ health: { attempts: 5, intervalMs: 1000, timeoutMs: 2000 } })), {
+            assert.deepEqual(await diff(outputs(live()), live({ health: { attempts: 5, intervalMs: 1000, timeoutMs: 2000 } })), {
                 changes: true,
                 replaces: [],
                 deleteBeforeReplace: true,
@@ -61,24 +68,37 @@ describe("colorContainer", () => {
         });
 
         it("updates in place when the artifact store or the guard changes", async () => {
-            assert.deepEqual((await diff(outputs(inputs()), inputs({ artifacts: { type: "http", url: "https://forge.example/generic" } }))).replaces, []);
-            assert.equal((await diff(outputs(inputs()), inputs({ artifacts: { type: "http", url: "https://forge.example/generic" } }))).changes, true);
+            assert.deepEqual((await diff(outputs(live()), live({ artifacts: { type: "http", url: "https://forge.example/generic" } }))).replaces, []);
+            assert.equal((await diff(outputs(live()), live({ artifacts: { type: "http", url: "https://forge.example/generic" } }))).changes, true);
             const guard = { ...inputs().guard, stateDir: "/elsewhere" };
-            assert.equal((await diff(outputs(inputs()), inputs({ guard }))).changes, true);
+            assert.equal((await diff(outputs(live()), live({ guard }))).changes, true);
         });
 
         it("has no changes for identical inputs", async () => {
-            assert.deepEqual(await diff(outputs(inputs()), inputs()), { changes: false, replaces: [], deleteBeforeReplace: true });
+            assert.deepEqual(await diff(outputs(live()), live()), { changes: false, replaces: [], deleteBeforeReplace: true });
         });
 
         it("has changes when the container was unhealthy, so the next up probes it again", async () => {
-            assert.deepEqual(await diff(outputs(inputs(), false), inputs()), { changes: true, replaces: [], deleteBeforeReplace: true });
+            assert.deepEqual(await diff(outputs(live(), false), live()), { changes: true, replaces: [], deleteBeforeReplace: true });
         });
 
         it("never makes a difference of the artifactToken", async () => {
-            assert.deepEqual(await diff(outputs(inputs()), inputs({ artifactToken: TOKEN })), { changes: false, replaces: [], deleteBeforeReplace: true });
-            const olds = { ...outputs(inputs()), artifactToken: "old-token" } as ColorContainerOutputs;
-            assert.deepEqual(await diff(olds, inputs({ artifactToken: TOKEN })), { changes: false, replaces: [], deleteBeforeReplace: true });
+            assert.deepEqual(await diff(outputs(live()), live({ artifactToken: TOKEN })), { changes: false, replaces: [], deleteBeforeReplace: true });
+            const olds = { ...outputs(live()), artifactToken: "old-token" } as ColorContainerOutputs;
+            assert.deepEqual(await diff(olds, live({ artifactToken: TOKEN })), { changes: false, replaces: [], deleteBeforeReplace: true });
+        });
+
+        it("has changes when the container does not answer live, so a plain up heals it without --refresh", async () => {
+            const port = await closedPort();
+            assert.deepEqual(await diff(outputs(inputs({ hostPort: port })), inputs({ hostPort: port })), {
+                changes: true,
+                replaces: [],
+                deleteBeforeReplace: true,
+            });
+        });
+
+        it("has changes when state last saw the container stopped", async () => {
+            assert.deepEqual(await diff({ ...outputs(live()), status: "Stopped" }, live()), { changes: true, replaces: [], deleteBeforeReplace: true });
         });
     });
 
@@ -92,8 +112,9 @@ describe("colorContainer", () => {
         });
 
         it("keeps the artifactToken out of the outputs, without touching anything when healthy", async () => {
+            server = await startServer(reply(200, { "x-release": "def5678" }, "ok"));
             stub = stubRunner(() => assert.fail("update of a healthy container ran a command"));
-            const news = inputs({ artifactToken: TOKEN, health: { attempts: 5, intervalMs: 1000, timeoutMs: 2000 } });
+            const news = inputs({ hostPort: server.port, artifactToken: TOKEN, health: { attempts: 5, intervalMs: 1000, timeoutMs: 2000 } });
             const r = await colorContainerProvider.update!("dev-web-green", outputs(inputs()), news);
             assert.deepEqual(r.outs, outputs(news));
             assert.equal("artifactToken" in r.outs, false);
@@ -118,7 +139,8 @@ describe("colorContainer", () => {
                 res.end("still broken");
             });
             const log = Array.from({ length: 25 }, (_, n) => `log line ${n + 1}`);
-            stub = stubRunner(() => ok(`${log.join("\n")}\n`));
+            const labels = { "user.bluegreen.managed": "true", "user.bluegreen.stack": "dev", "user.bluegreen.release": "def5678" };
+            stub = stubRunner((cmd) => (cmd.argv[1] === "query" ? ok(instanceJson("dev-web-green", "Running", labels)) : ok(`${log.join("\n")}\n`)));
             const news = inputs({ hostPort: server.port, artifactToken: TOKEN });
             await assert.rejects(colorContainerProvider.update!("dev-web-green", outputs(news, false), news), (e: any) => {
                 assert.equal(e.name, "InitError");
@@ -132,7 +154,69 @@ describe("colorContainer", () => {
                 assert.equal(JSON.stringify(e.properties).includes(TOKEN), false);
                 return true;
             });
-            assert.deepEqual(stub.argvs(), [["incus", "file", "pull", "dev-web-green/var/log/bluegreen-app.log", "-"]]);
+            assert.deepEqual(stub.argvs(), [
+                ["incus", "query", "/1.0/instances/dev-web-green"],
+                ["incus", "file", "pull", "dev-web-green/var/log/bluegreen-app.log", "-"],
+            ]);
+            assert.equal(server!.requests.length, 1, "one probe: a container kept for forensics does not slow every up");
+        });
+    });
+
+    describe("provider.update heals what it finds", () => {
+        let server: TestServer | undefined;
+        let stub: RunnerStub | undefined;
+        afterEach(async () => {
+            stub?.restore();
+            await server?.close();
+            server = stub = undefined;
+        });
+        const labels = { "user.bluegreen.managed": "true", "user.bluegreen.stack": "dev", "user.bluegreen.release": "def5678" };
+
+        it("starts a stopped container and waits the full health wait for it", async () => {
+            let started = false;
+            let probesAfterStart = 0;
+            server = await startServer((_req, res) => {
+                if (started) probesAfterStart++;
+                res.writeHead(started && probesAfterStart >= 3 ? 200 : 503, { "x-release": "def5678" });
+                res.end("");
+            });
+            stub = stubRunner((cmd) => {
+                if (cmd.argv[1] === "query") return ok(instanceJson("dev-web-green", "Stopped", labels));
+                if (cmd.argv[1] === "start") started = true;
+                return ok();
+            });
+            const news = inputs({ hostPort: server.port, health: { attempts: 10, intervalMs: 10, timeoutMs: 500 } });
+            const r = await colorContainerProvider.update!("dev-web-green", { ...outputs(news), status: "Stopped", healthy: false }, news);
+            assert.equal(r.outs.healthy, true);
+            assert.equal(r.outs.status, "Running");
+            assert.deepEqual(stub.argvs(), [
+                ["incus", "query", "/1.0/instances/dev-web-green"],
+                ["incus", "start", "dev-web-green", "--quiet"],
+            ]);
+            assert.equal(probesAfterStart, 3, "probed until healthy, not once");
+        });
+
+        it("keeps a started container that stays unhealthy, naming it, after every attempt", async () => {
+            server = await startServer(reply(500, {}, "broken"));
+            stub = stubRunner((cmd) => (cmd.argv[1] === "query" ? ok(instanceJson("dev-web-green", "Stopped", labels)) : ok("")));
+            const news = inputs({ hostPort: server.port, health: { attempts: 3, intervalMs: 10, timeoutMs: 500 } });
+            await assert.rejects(colorContainerProvider.update!("dev-web-green", { ...outputs(news), status: "Stopped" }, news), (e: any) => {
+                assert.equal(e.id, "dev-web-green");
+                assert.match(e.message, /^dev-web-green stayed unhealthy after 3 health checks .*kept for forensics/s);
+                return true;
+            });
+        });
+
+        it("a container that cannot start is kept, with the next step", async () => {
+            const port = await closedPort();
+            stub = stubRunner((cmd) => (cmd.argv[1] === "query" ? ok(instanceJson("dev-web-green", "Stopped", labels)) : fail(1, "Error: no space left")));
+            const news = inputs({ hostPort: port });
+            await assert.rejects(colorContainerProvider.update!("dev-web-green", { ...outputs(news), status: "Stopped" }, news), (e: any) => {
+                assert.equal(e.name, "InitError");
+                assert.equal(e.properties.status, "Stopped");
+                assert.match(e.message, /cannot start dev-web-green: .*no space left.*kept for forensics.*run pulumi up again once it can start/s);
+                return true;
+            });
         });
     });
 

@@ -24,7 +24,8 @@ describe("rollback", () => {
                 refusal,
                 "switching traffic to blue needs every blue container RUNNING and healthy; " +
                     "dev-backend-blue does not exist; dev-web-blue is STOPPED; dev-api-blue is unhealthy (HTTP 500: boom). " +
-                    "Set bluegreen:colors.blue.release to redeploy blue (full rollback) (with --refresh, so state learns what is missing), or keep bluegreen:active: green. " +
+                    "Run `pulumi up` again: it restarts dev-web-blue (or `incus start dev-web-blue`) and recreates dev-backend-blue before it switches, " +
+                    "or set bluegreen:colors.blue.release to a release that passes its health check (full rollback), or keep bluegreen:active: green. " +
                     "HAProxy was not touched.",
             );
         });
@@ -32,8 +33,13 @@ describe("rollback", () => {
         it("names the target color and the one to keep for green", () => {
             const refusal = precheckRefusal("green", [{ container: "dev-web-green", status: "FROZEN", healthy: false, reason: "FROZEN" }])!;
             assert.match(refusal, /^switching traffic to green needs every green container RUNNING and healthy; dev-web-green is FROZEN\. /);
-            // No container is missing, so no --refresh hint.
-            assert.ok(refusal.includes("Set bluegreen:colors.green.release to redeploy green (full rollback), or keep bluegreen:active: blue."));
+            // Only a stopped one: the advice is to restart it, not to redeploy a release that is already set.
+            assert.ok(
+                refusal.includes(
+                    "Run `pulumi up` again: it restarts dev-web-green (or `incus start dev-web-green`) before it switches, or keep bluegreen:active: blue.",
+                ),
+            );
+            assert.equal(refusal.includes("bluegreen:colors.green.release"), false);
             assert.ok(refusal.endsWith("HAProxy was not touched."));
         });
 
@@ -145,7 +151,7 @@ describe("rollback", () => {
                     assert.equal(e.name, "RefusedError");
                     assert.match(
                         e.message,
-                        /; dev-absent-blue does not exist\. Set bluegreen:colors\.blue\.release .*\(with --refresh, so state learns what is missing\).* HAProxy was not touched\.$/,
+                        /; dev-absent-blue does not exist\. Run `pulumi up` again: it recreates dev-absent-blue before it switches, or keep bluegreen:active: green\. HAProxy was not touched\.$/,
                     );
                     assert.equal(e.message.includes("dev-web-blue"), false);
                     return true;

@@ -1,0 +1,191 @@
+// `status`: the stack at a glance, from live state. Reads only; changes nothing. Every
+// read that fails becomes part of the report instead of an error, so the view is
+// there even when HAProxy or Incus is not.
+
+import { HaproxyHost, describeHost, readHostFile, validateConfig } from "../io/haproxyHost";
+import { probe } from "../io/http";
+import { getInstance } from "../io/incus";
+import { serversState, showProc } from "../io/runtimeApi";
+import type { StackConfig } from "../model/config";
+import { fileActive } from "../model/haproxyConfig";
+import { COLORS, Color, containerName, haproxyBackendName, haproxyLayout, isComponentBackend } from "../model/naming";
+import { colorHostPort, haproxyHostOf, incusTarget, loopbackUrl } from "../model/topology";
+import { historyPath, readActiveColor } from "./history";
+import { judge } from "./health";
+import { describeServed } from "./switch";
+
+/** Bumped only when a field changes meaning or goes away; new sections may be added. */
+export const STATUS_VERSION = 1;
+
+export interface ContainerStatus {
+    readonly component: string;
+    readonly name: string;
+    /** Incus status in capitals (RUNNING, STOPPED, FROZEN...), ABSENT, or UNKNOWN when Incus could not be asked. */
+    readonly state: string;
+    /** The release the container's own record names (`user.bluegreen.release`). */
+    readonly release?: string;
+    readonly healthy: boolean;
+    /** Why it is (not) healthy: `HTTP 200`, `HTTP 500: ...`, `no response: ...`. */
+    readonly health: string;
+    readonly url: string;
+}
+
+export interface ServerStatus {
+    readonly backend: string;
+    readonly server: string;
+    readonly weight: number;
+    /** HAProxy's view: UP, DOWN, STARTING, STOPPING. */
+    readonly state: string;
+    /** ready, drain or maint. */
+    readonly admin: string;
+}
+
+export interface StatusReport {
+    readonly version: number;
+    readonly stack: string;
+    readonly active: {
+        /** What bluegreen:active says. */
+        readonly config: Color;
+        /** What the active-color file says, or "none". */
+        readonly recorded: string;
+        /** What HAProxy's live weights serve: a color, a split, "mixed", "none", or "unknown" while HAProxy is down. */
+        readonly served: string;
+        /** True when the three disagree. */
+        readonly drift: boolean;
+    };
+    readonly colors: Partial<Record<Color, { readonly release: string; readonly containers: readonly ContainerStatus[] }>>;
+    readonly haproxy: {
+        readonly host: string;
+        readonly running: boolean;
+        readonly masterPid?: number;
+        readonly reloads?: number;
+        /** `haproxy -c` of the config it serves; undefined when it could not be checked. */
+        readonly configValid?: boolean;
+        readonly configError?: string;
+        /** The color the served config's header names. */
+        readonly configActive?: string;
+        readonly servers: readonly ServerStatus[];
+        readonly error?: string;
+    };
+    /** The last lines of the history file, oldest first. */
+    readonly history: readonly string[];
+}
+
+const OP_STATES = ["STOPPED", "STARTING", "UP", "STOPPING"];
+
+/** Pure: HAProxy's srv_op_state and srv_admin_state in words. */
+export function serverWords(opState: number, adminState: number): { state: string; admin: string } {
+    const up = opState === 2 ? "UP" : opState === 0 ? "DOWN" : (OP_STATES[opState] ?? `state ${opState}`);
+    const admin = adminState & 0x67 ? "maint" : adminState & 0x18 ? "drain" : "ready";
+    return { state: up, admin };
+}
+
+/** Pure: the three views of the active color disagree. */
+export function activeDrift(config: Color, recorded: string, served: string): boolean {
+    return recorded !== config || served !== config;
+}
+
+const HISTORY_LINES = 10;
+
+async function containerStatus(config: StackConfig, color: Color, component: StackConfig["components"][number], release: string): Promise<ContainerStatus> {
+    const name = containerName(config.prefix, component.name, color);
+    const url = loopbackUrl(colorHostPort(component.hostPort, color), component.healthPath);
+    const [inst, p] = await Promise.all([getInstance(incusTarget(config.incus.remote), name).catch((e: Error) => e), probe(url, config.health.timeoutMs)]);
+    const v = judge(p, release);
+    if (inst instanceof Error)
+        return { component: component.name, name, state: "UNKNOWN", healthy: v.healthy, health: `${v.reason} (Incus: ${inst.message})`, url };
+    if (!inst) return { component: component.name, name, state: "ABSENT", healthy: false, health: "absent", url };
+    return {
+        component: component.name,
+        name,
+        state: inst.status.toUpperCase(),
+        release: inst.config["user.bluegreen.release"],
+        healthy: v.healthy,
+        health: v.reason,
+        url,
+    };
+}
+
+async function haproxyStatus(host: HaproxyHost, layout: ReturnType<typeof haproxyLayout>, backends: readonly string[]) {
+    const proc = await showProc(layout.hostMasterSocket).catch(() => undefined);
+    if (!proc || proc.workers.length === 0) return { running: false, servers: [], served: "unknown" };
+    const [states, check, text] = await Promise.all([
+        serversState(layout.hostAdminSocket).catch((e: Error) => e),
+        validateConfig(host, layout.configPath).catch((e: Error) => e),
+        readHostFile(host, layout.configPath).catch(() => undefined),
+    ]);
+    const servers =
+        states instanceof Error
+            ? []
+            : states
+                  .filter((s) => isComponentBackend(s.backend))
+                  .map((s) => ({ backend: s.backend, server: s.server, weight: s.weight, ...serverWords(s.opState, s.adminState) }));
+    return {
+        running: true,
+        masterPid: proc.masterPid,
+        reloads: proc.reloads,
+        ...(check instanceof Error
+            ? {}
+            : { configValid: check.code === 0, ...(check.code === 0 ? {} : { configError: (check.stderr.trim() || check.stdout.trim()).slice(0, 500) }) }),
+        ...(text === undefined ? {} : { configActive: fileActive(text) }),
+        servers,
+        served: states instanceof Error ? "unknown" : describeServed(states, backends),
+        ...(states instanceof Error ? { error: states.message } : {}),
+    };
+}
+
+/** Reads everything `status` shows. Never throws for live state it cannot read. */
+export async function readStatus(config: StackConfig): Promise<StatusReport> {
+    const host = haproxyHostOf(config.haproxy.placement, config.prefix, config.incus.remote);
+    const layout = haproxyLayout(config.haproxy.placement, config.app, config.stack, config.haproxy.dir);
+    const backends = config.components.map((c) => haproxyBackendName(c.name));
+    const [hx, recorded, history, ...colors] = await Promise.all([
+        haproxyStatus(host, layout, backends),
+        readActiveColor(host, layout.stateDir).catch(() => undefined),
+        readHostFile(host, historyPath(layout.stateDir)).catch(() => undefined),
+        ...COLORS.filter((c) => config.colors[c]).map(async (color) => {
+            const release = config.colors[color]!.release;
+            return [color, { release, containers: await Promise.all(config.components.map((c) => containerStatus(config, color, c, release))) }] as const;
+        }),
+    ]);
+    const { served, ...haproxy } = hx;
+    const rec = recorded ?? "none";
+    return {
+        version: STATUS_VERSION,
+        stack: config.stack,
+        active: { config: config.active, recorded: rec, served, drift: activeDrift(config.active, rec, served) },
+        colors: Object.fromEntries(colors),
+        haproxy: { host: describeHost(host), ...haproxy },
+        history: (history ?? "").split("\n").filter(Boolean).slice(-HISTORY_LINES),
+    };
+}
+
+/** Pure: the report as an operator reads it. */
+export function describeStatus(r: StatusReport): string {
+    const out: string[] = [];
+    const a = r.active;
+    out.push(`stack ${r.stack}`);
+    out.push(
+        `active: ${a.config} (config), ${a.recorded} (active-color file), ${a.served} (HAProxy serves)${a.drift ? "  << DRIFT: run `up` to put the config's color back" : ""}`,
+    );
+    for (const color of COLORS) {
+        const c = r.colors[color];
+        if (!c) continue;
+        out.push("", `${color}: release ${c.release}`);
+        for (const k of c.containers) {
+            const rel = k.release && k.release !== c.release ? ` runs ${k.release}` : "";
+            out.push(`  ${k.name.padEnd(28)} ${k.state.padEnd(8)} ${k.healthy ? "healthy" : "UNHEALTHY"} (${k.health})${rel}  ${k.url}`);
+        }
+    }
+    const h = r.haproxy;
+    out.push("", `haproxy on ${h.host}: ${h.running ? `running (master ${h.masterPid}, ${h.reloads} reloads)` : "NOT RUNNING (`up` starts it)"}`);
+    if (h.configValid !== undefined)
+        out.push(`  config: ${h.configValid ? "valid" : `INVALID: ${h.configError}`}${h.configActive ? `, names ${h.configActive}` : ""}`);
+    if (h.error) out.push(`  runtime API: ${h.error}`);
+    for (const s of h.servers)
+        out.push(`  ${`${s.backend}/${s.server}`.padEnd(28)} weight ${String(s.weight).padEnd(4)} ${s.state}${s.admin !== "ready" ? ` (${s.admin})` : ""}`);
+    out.push("", "history (last lines):");
+    for (const l of r.history) out.push(`  ${l}`);
+    if (r.history.length === 0) out.push("  (none)");
+    return out.join("\n") + "\n";
+}

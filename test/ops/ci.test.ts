@@ -1,0 +1,160 @@
+// The workflows in .forgejo/workflows and the scripts they call. The workflows parse,
+// name only scripts that exist, and the scripts do what the workflows rely on.
+
+import assert from "node:assert/strict";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import YAML from "yaml";
+import { makeTmp, removeTmp } from "../helpers/tmp";
+
+const ROOT = path.resolve(__dirname, "../..");
+const WORKFLOWS = path.join(ROOT, ".forgejo/workflows");
+
+function sh(cwd: string, argv: string[], env: Record<string, string> = {}) {
+    const r = spawnSync(argv[0], argv.slice(1), { cwd, encoding: "utf8", env: { ...process.env, ...env }, timeout: 120_000 });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function git(cwd: string, ...args: string[]) {
+    const r = sh(cwd, ["git", "-c", "user.name=t", "-c", "user.email=t@t", ...args]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout;
+}
+
+/** A directory on PATH whose fake `name` prints its argv, so a test sees what a script ran. */
+function fakeBin(dir: string, name: string): string {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, name), `#!/bin/sh\necho "${name} $*"\n`, { mode: 0o755 });
+    return dir;
+}
+
+describe("CI workflows and their scripts", function () {
+    this.timeout(120_000);
+    let tmp: string | undefined;
+    afterEach(() => {
+        removeTmp(tmp);
+        tmp = undefined;
+    });
+
+    const files = fs.readdirSync(WORKFLOWS).filter((f) => f.endsWith(".yml"));
+
+    it("ships preview, up, rollback and cleanup", () => {
+        assert.deepEqual(files.sort(), ["cleanup.yml", "preview.yml", "rollback.yml", "up.yml"]);
+    });
+
+    for (const file of files) {
+        it(`${file} parses and calls only scripts that exist`, () => {
+            const doc = YAML.parse(fs.readFileSync(path.join(WORKFLOWS, file), "utf8"));
+            assert.equal(typeof doc.name, "string");
+            assert.ok(doc.on && typeof doc.on === "object", "has triggers");
+            const steps = Object.values<any>(doc.jobs).flatMap((j) => j.steps);
+            assert.ok(steps.length > 0);
+            const scripts = steps.flatMap((s: any) => String(s.run ?? "").match(/scripts\/[\w./-]+\.sh/g) ?? []);
+            assert.ok(scripts.length > 0, "calls the project's scripts");
+            for (const s of scripts) {
+                const p = path.join(ROOT, s);
+                assert.ok(fs.existsSync(p), `${s} exists`);
+                assert.ok(fs.statSync(p).mode & 0o100, `${s} is executable`);
+            }
+        });
+    }
+
+    it("the dispatch workflows take stack and color as inputs", () => {
+        for (const f of ["rollback.yml", "cleanup.yml"]) {
+            const inputs = YAML.parse(fs.readFileSync(path.join(WORKFLOWS, f), "utf8")).on.workflow_dispatch.inputs;
+            assert.deepEqual(Object.keys(inputs).sort(), ["color", "stack"], f);
+            assert.deepEqual(inputs.color.options, ["blue", "green"]);
+        }
+    });
+
+    it("every script is valid bash", () => {
+        for (const f of fs.readdirSync(path.join(ROOT, "scripts/ci"))) {
+            const r = sh(ROOT, ["bash", "-n", path.join(ROOT, "scripts/ci", f)]);
+            assert.equal(r.code, 0, `${f}: ${r.stderr}`);
+        }
+    });
+
+    it("changed-stacks.sh lists the stacks whose config changed", () => {
+        tmp = makeTmp();
+        git(tmp, "init", "-q");
+        for (const s of ["dev", "staging", "prod"]) fs.writeFileSync(path.join(tmp, `Pulumi.${s}.yaml`), "config: {}\n");
+        fs.writeFileSync(path.join(tmp, "README.md"), "x\n");
+        git(tmp, "add", ".");
+        git(tmp, "commit", "-qm", "base");
+        fs.writeFileSync(path.join(tmp, "Pulumi.staging.yaml"), "config: { a: 1 }\n");
+        fs.writeFileSync(path.join(tmp, "Pulumi.prod.yaml"), "config: { a: 1 }\n");
+        fs.writeFileSync(path.join(tmp, "README.md"), "y\n");
+        git(tmp, "commit", "-qam", "change");
+        const r = sh(tmp, [path.join(ROOT, "scripts/ci/changed-stacks.sh"), "HEAD~1", "HEAD"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, "prod\nstaging\n");
+    });
+
+    it("up.sh and preview.sh use the Pulumi CLI when there is one", () => {
+        tmp = makeTmp();
+        const bin = fakeBin(path.join(tmp, "bin"), "pulumi");
+        const env = { PATH: `${bin}:${process.env.PATH}` };
+        assert.equal(sh(ROOT, ["scripts/ci/up.sh", "staging"], env).stdout, "pulumi up --stack staging --non-interactive --yes\n");
+        const p = sh(ROOT, ["scripts/ci/preview.sh", "staging"], env);
+        assert.match(p.stdout, /^### `pulumi preview` of stack `staging`\n\n```diff\npulumi preview --stack staging --diff --non-interactive\n```\n$/);
+    });
+
+    it("up.sh and preview.sh use the offline runner otherwise", () => {
+        tmp = makeTmp();
+        const bin = fakeBin(path.join(tmp, "bin"), "npm");
+        // A PATH without any pulumi: this fake npm, then the system's tools.
+        const env = { PATH: `${bin}:/usr/bin:/bin` };
+        assert.equal(sh(ROOT, ["scripts/ci/up.sh", "dev"], env).stdout, "npm run --silent local -- up --stack dev --yes\n");
+        assert.equal(sh(ROOT, ["scripts/ci/preview.sh", "dev"], env).stdout, "npm run --silent local -- preview --stack dev --markdown\n");
+    });
+
+    it("the scripts refuse a stack name that is not one", () => {
+        const r = sh(ROOT, ["scripts/ci/up.sh", "../etc"]);
+        assert.equal(r.code, 2);
+        assert.match(r.stderr, /invalid stack name/);
+    });
+
+    it("operate.sh commits and pushes a fast rollback and a cleanup, and is a no-op when repeated", () => {
+        tmp = makeTmp();
+        const remote = path.join(tmp, "remote.git");
+        const work = path.join(tmp, "work");
+        git(tmp, "init", "-q", "--bare", remote);
+        fs.mkdirSync(work);
+        // The scripts run from their own checkout: copy what operate.sh needs.
+        for (const f of ["scripts/ci/operate.sh", "scripts/ci/lib.sh", "ops/stackEdit.ts", "components/model/naming.ts", "tsconfig.json", "package.json"]) {
+            fs.mkdirSync(path.dirname(path.join(work, f)), { recursive: true });
+            fs.copyFileSync(path.join(ROOT, f), path.join(work, f));
+        }
+        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(work, "node_modules"));
+        fs.writeFileSync(
+            path.join(work, "Pulumi.staging.yaml"),
+            'config:\n  bluegreen:active: green\n  bluegreen:colors:\n    blue:\n      release: "a1b2c3d"\n    green:\n      release: "b4c5d6e"\n',
+        );
+        fs.writeFileSync(path.join(work, ".gitignore"), "node_modules\n");
+        git(work, "init", "-q", "-b", "main");
+        git(work, "add", ".");
+        git(work, "commit", "-qm", "base");
+        git(work, "remote", "add", "origin", remote);
+        git(work, "push", "-q", "origin", "main");
+        const env = { BLUEGREEN_PERFORMER: "alice" };
+
+        const rb = sh(work, ["scripts/ci/operate.sh", "rollback", "staging", "blue"], env);
+        assert.equal(rb.code, 0, rb.stderr);
+        assert.match(fs.readFileSync(path.join(work, "Pulumi.staging.yaml"), "utf8"), /bluegreen:active: blue\n/);
+        assert.equal(git(remote, "log", "-1", "--format=%s", "main"), "staging: rollback blue (alice)\n");
+
+        const again = sh(work, ["scripts/ci/operate.sh", "rollback", "staging", "blue"], env);
+        assert.equal(again.code, 0, again.stderr);
+        assert.match(again.stdout, /nothing to commit/);
+
+        const refused = sh(work, ["scripts/ci/operate.sh", "cleanup", "staging", "blue"], env);
+        assert.notEqual(refused.code, 0);
+        assert.match(refused.stderr, /blue is bluegreen:active and serves traffic/);
+
+        const cl = sh(work, ["scripts/ci/operate.sh", "cleanup", "staging", "green"], env);
+        assert.equal(cl.code, 0, cl.stderr);
+        assert.doesNotMatch(fs.readFileSync(path.join(work, "Pulumi.staging.yaml"), "utf8"), /^ {4}green:/m);
+        assert.equal(git(remote, "log", "-1", "--format=%s", "main"), "staging: cleanup green (alice)\n");
+    });
+});
