@@ -10,9 +10,11 @@ import { loadConfig } from "./components/model/config";
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
 
 const config = loadConfig(pulumi.runtime.allConfig(), isConfigSecret, pulumi.getStack());
-const artifactToken = new pulumi.Config("bluegreen").getSecret("artifactToken");
+const secrets = new pulumi.Config("bluegreen");
+const artifactToken = secrets.getSecret("artifactToken");
+const secretEnv = secrets.getSecret("secretEnv");
 
-const app = new BlueGreenApp(config.prefix.replace(/-$/, "") || "app", { config, artifactToken });
+const app = new BlueGreenApp(config.prefix.replace(/-$/, "") || "app", { config, artifactToken, secretEnv });
 
 /** The frontend URL: HAProxy's loopback frontend. */
 export const url = app.url;

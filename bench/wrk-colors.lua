@@ -1,5 +1,5 @@
 -- wrk script for bluegreen: cycles through one path per component and counts
--- responses by the color that served them (the x-color header).
+-- responses by the color that served them (the x-bluegreen-color header HAProxy adds).
 local paths = { "/api/items", "/stream/1", "/" }
 local n = 0
 local threads = {}
@@ -25,7 +25,7 @@ function request()
 end
 
 function response(status, headers, body)
-  local c = headers["x-color"]
+  local c = headers["x-bluegreen-color"]
   if c == "blue" then blue = blue + 1 elseif c == "green" then green = green + 1 else other = other + 1 end
 end
 

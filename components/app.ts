@@ -15,6 +15,8 @@ export interface BlueGreenAppArgs {
     readonly config: StackConfig;
     /** Token for an http artifact store; stays a Pulumi secret. */
     readonly artifactToken?: pulumi.Input<string>;
+    /** bluegreen:secretEnv: the components' secret environment, as JSON; stays a Pulumi secret. */
+    readonly secretEnv?: pulumi.Input<string>;
 }
 
 export class BlueGreenApp extends pulumi.ComponentResource {
@@ -33,7 +35,11 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         for (const color of COLORS) {
             const spec = config.colors[color];
             if (!spec) continue;
-            this.stacks[color] = new ColorStack(color, { config, color, release: spec.release, guard, artifactToken: args.artifactToken }, { parent: this });
+            this.stacks[color] = new ColorStack(
+                color,
+                { config, color, release: spec.release, guard, artifactToken: args.artifactToken, secretEnv: args.secretEnv },
+                { parent: this },
+            );
         }
         this.haproxy = new Haproxy(`${name}-haproxy`, haproxyInputs(config), { parent: this });
         // Only the target color gates the switch: a failed inactive color must never block a flip.

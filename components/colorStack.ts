@@ -1,7 +1,7 @@
 // One color's containers, grouped: `ColorStack("green")` owns backend-green, stream-green, web-green.
 
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "./model/config";
+import { StackConfig, secretEnvOf } from "./model/config";
 import type { Color } from "./model/naming";
 import { colorContainerInputs } from "./plan";
 import { ColorContainer } from "./providers/colorContainer";
@@ -17,6 +17,8 @@ export interface ColorStackArgs {
     readonly guard: ServingGuard;
     /** Registry token for the artifact store; kept secret. */
     readonly artifactToken?: pulumi.Input<string>;
+    /** bluegreen:secretEnv's text (`{component: {VAR: value}}`); kept secret. */
+    readonly secretEnv?: pulumi.Input<string>;
 }
 
 export class ColorStack extends pulumi.ComponentResource {
@@ -29,10 +31,18 @@ export class ColorStack extends pulumi.ComponentResource {
         super("bluegreen:index:ColorStack", name, {}, opts);
         this.color = args.color;
         this.release = args.release;
+        const { secretEnv } = args;
         for (const inputs of colorContainerInputs(args.config, args.color, args.release, args.guard)) {
+            const names = args.config.components.find((c) => c.name === inputs.component)!.secretEnv;
             this.containers[inputs.component] = new ColorContainer(
                 `${inputs.component}-${name}`,
-                { ...inputs, ...(args.artifactToken ? { artifactToken: pulumi.secret(args.artifactToken) } : {}) },
+                {
+                    ...inputs,
+                    ...(args.artifactToken ? { artifactToken: pulumi.secret(args.artifactToken) } : {}),
+                    ...(secretEnv && names.length > 0
+                        ? { secretEnv: pulumi.secret(pulumi.output(secretEnv).apply((t) => secretEnvOf(t, inputs.component))) }
+                        : {}),
+                },
                 { parent: this },
             );
         }

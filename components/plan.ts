@@ -1,7 +1,7 @@
 // The plan: the pure mapping from validated config to every resource's inputs.
 // app.ts and colorStack.ts only wire these into resources.
 
-import type { StackConfig } from "./model/config";
+import { ComponentConfig, DEFAULT_HEALTH_STATUS, StackConfig } from "./model/config";
 import { COLORS, Color, containerName, haproxyLayout } from "./model/naming";
 import { HaproxyHost, colorHostPort, haproxyHostOf as hostOf, incusTarget, loopbackUrl } from "./model/topology";
 import type { ServingGuard } from "./release/cleanup";
@@ -21,7 +21,16 @@ function layoutOf(config: StackConfig) {
 /** Pure: where the live active color is read from before a color's containers are deleted. */
 export function servingGuard(config: StackConfig): ServingGuard {
     const layout = layoutOf(config);
-    return { host: haproxyHostOf(config), stateDir: layout.stateDir, adminSocket: layout.hostAdminSocket };
+    const assume = config.cleanup.assumeActive;
+    return { host: haproxyHostOf(config), stateDir: layout.stateDir, adminSocket: layout.hostAdminSocket, ...(assume ? { assumeActive: assume } : {}) };
+}
+
+/**
+ * Pure: a component's health expectation, carried only when it is not the default, so
+ * the inputs of stacks written before these settings existed do not change.
+ */
+export function healthInputs(c: ComponentConfig): { healthStatus?: string; healthBody?: string } {
+    return { ...(c.healthStatus !== DEFAULT_HEALTH_STATUS ? { healthStatus: c.healthStatus } : {}), ...(c.healthBody ? { healthBody: c.healthBody } : {}) };
 }
 
 /** Pure: the HAProxy resource's inputs. */
@@ -58,6 +67,7 @@ export function switchInputs(config: StackConfig): SwitchInputs {
             healthPath: c.healthPath,
             ports: { blue: colorHostPort(c.hostPort, "blue"), green: colorHostPort(c.hostPort, "green") },
             container: containerName(config.prefix, c.name, config.active),
+            ...healthInputs(c),
         })),
         ...incusTarget(config.incus.remote),
         timeoutMs: config.health.timeoutMs,
@@ -76,6 +86,8 @@ export function colorContainerInputs(config: StackConfig, color: Color, release:
         port: c.port,
         hostPort: colorHostPort(c.hostPort, color),
         healthPath: c.healthPath,
+        ...healthInputs(c),
+        ...(Object.keys(c.env).length > 0 ? { env: c.env } : {}),
         image: config.incus.image,
         profiles: config.incus.profiles,
         ...incusTarget(config.incus.remote),

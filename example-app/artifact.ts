@@ -3,8 +3,7 @@
 
 import * as fs from "fs";
 import * as path from "path";
-import * as zlib from "zlib";
-import { Cmd, runOrThrow } from "../components/io/exec";
+import { packDirectory } from "../components/io/pack";
 import { withTempDir } from "../components/io/tmp";
 
 export const BROKEN_MODES = ["health", "latency", "errors"] as const;
@@ -12,13 +11,6 @@ export type BrokenMode = (typeof BROKEN_MODES)[number];
 
 /** The release's entry point: the image's init runs `/opt/bluegreen/app/start`. */
 export const START_SCRIPT = '#!/bin/sh\nexec node "$(dirname "$0")/server.js"\n';
-
-/** Pure: a tar command whose output depends only on the files' names and contents. */
-export function tarCmd(dir: string, out: string): Cmd {
-    return {
-        argv: ["tar", "--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-cf", out, "-C", dir, "."],
-    };
-}
 
 export async function buildExampleArtifact(release: string, broken?: BrokenMode): Promise<Buffer> {
     return withTempDir(async (dir) => {
@@ -31,9 +23,6 @@ export async function buildExampleArtifact(release: string, broken?: BrokenMode)
         fs.chmodSync(path.join(app, "server.js"), 0o644);
         fs.chmodSync(path.join(app, "release.json"), 0o644);
         fs.chmodSync(app, 0o755);
-        const tar = path.join(dir, "release.tar");
-        await runOrThrow(tarCmd(app, tar), "cannot build the example artifact");
-        // gzip with a zero mtime in its header keeps the bytes reproducible.
-        return zlib.gzipSync(fs.readFileSync(tar), { level: 9 });
+        return packDirectory(app);
     });
 }

@@ -2,6 +2,7 @@
 // health endpoint and Prometheus metrics. Plain Node (18+), no dependencies.
 // A release can be built deliberately broken: health | latency | errors.
 "use strict";
+const crypto = require("crypto");
 const http = require("http");
 const fs = require("fs");
 const path = require("path");
@@ -69,6 +70,16 @@ const server = http.createServer((req, res) => {
     return send(res, 200, JSON.stringify({ status: "ok", component, color, release }) + "\n");
   }
   if (url === "/metrics") return send(res, 200, metrics(), "text/plain; version=0.0.4");
+  // Proves a variable reached the app without ever showing it: the SHA-256 of its value.
+  const env = /^\/env-sha256\/([A-Z_][A-Z0-9_]*)$/.exec(url);
+  if (env) {
+    const v = process.env[env[1]];
+    return send(
+      res,
+      v === undefined ? 404 : 200,
+      JSON.stringify({ name: env[1], sha256: v === undefined ? null : crypto.createHash("sha256").update(v).digest("hex") }) + "\n",
+    );
+  }
   const started = process.hrtime.bigint();
   const finish = (status) => {
     observe(Number(process.hrtime.bigint() - started) / 1e9, status);

@@ -101,7 +101,7 @@ export class ColorProbe {
                 const color = await new Promise<string>((resolve) => {
                     const req = http.get(this.url, { agent: false, timeout: 2000, headers: { connection: "close" } }, (res) => {
                         res.resume();
-                        res.on("end", () => resolve((res.headers["x-color"] as string) ?? `HTTP ${res.statusCode}`));
+                        res.on("end", () => resolve((res.headers["x-bluegreen-color"] as string) ?? `HTTP ${res.statusCode}`));
                     });
                     req.on("timeout", () => req.destroy(new Error("timeout")));
                     req.on("error", () => resolve("error"));

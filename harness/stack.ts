@@ -120,6 +120,28 @@ export class TestStack {
         for (const c of COMPONENTS) await store.publish({ component: c, release }, artifact);
     }
 
+    /** Publishes a directory or tarball as a user would: `npm run publish` (ops/publish.ts) against this stack's config. */
+    publishDir(component: string, release: string, source: string): RunResult {
+        this.writeConfig();
+        const r = spawnSync(
+            process.execPath,
+            [
+                "-r",
+                "ts-node/register/transpile-only",
+                path.join(ROOT, "ops/publish.ts"),
+                "--component",
+                component,
+                "--release",
+                release,
+                "--stack",
+                this.stack,
+                source,
+            ],
+            { cwd: ROOT, encoding: "utf8", env: { ...process.env, BLUEGREEN_CONFIG_FILE: this.configFile }, timeout: 120_000 },
+        );
+        return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
+    }
+
     /** Starts the runner; resolves when it exits. `onStderr` sees progress as it comes. */
     start(args: readonly string[], onStderr?: (chunk: string, child: ChildProcess) => void): { child: ChildProcess; done: Promise<RunResult> } {
         this.writeConfig();
@@ -229,24 +251,30 @@ export class TestStack {
         return parseShowProc(this.cli(this.layout().master, "show proc"));
     }
 
-    /** One GET through the HAProxy frontend. */
+    /** One GET through the HAProxy frontend: the color and release are what HAProxy says answered. */
     get(p: string): Promise<{ status: number; color?: string; release?: string }> {
-        return httpGet(`http://127.0.0.1:${this.frontendPort}${p}`);
+        return httpGet(`http://127.0.0.1:${this.frontendPort}${p}`, 3000, HAPROXY_HEADERS);
     }
 
     /** The color every component is served from, through the frontend ("mixed" if they differ). */
     async servedColor(): Promise<string> {
         const colors = new Set<string>();
-        for (const p of ["/api", "/stream", "/"]) colors.add((await this.get(p)).color ?? "none");
+        for (const c of Object.values<any>(this.config.components)) colors.add((await this.get(c.route)).color ?? "none");
         return colors.size === 1 ? [...colors][0] : "mixed";
     }
 }
 
-export function httpGet(url: string, timeoutMs = 3000): Promise<{ status: number; color?: string; release?: string }> {
+/** The headers HAProxy adds to every answer; the example app's own are x-color and x-release. */
+export const HAPROXY_HEADERS = { color: "x-bluegreen-color", release: "x-bluegreen-release" };
+export const APP_HEADERS = { color: "x-color", release: "x-release" };
+
+export function httpGet(url: string, timeoutMs = 3000, names = APP_HEADERS): Promise<{ status: number; color?: string; release?: string }> {
     return new Promise((resolve) => {
         const req = http.get(url, { agent: false, timeout: timeoutMs, headers: { connection: "close" } }, (res) => {
             res.resume();
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, color: res.headers["x-color"] as string, release: res.headers["x-release"] as string }));
+            res.on("end", () =>
+                resolve({ status: res.statusCode ?? 0, color: res.headers[names.color] as string, release: res.headers[names.release] as string }),
+            );
         });
         req.on("timeout", () => req.destroy(new Error("timeout")));
         req.on("error", () => resolve({ status: 0 }));

@@ -9,8 +9,9 @@ INCUSD_LOG="${BLUEGREEN_INCUSD_LOG:-/var/log/incusd.log}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 INIT_SCRIPT="$HERE/image/init"
 # Packages baked into the image: iproute2 brings lo up, nodejs runs the example app,
-# haproxy and socat serve the staging/prod "<prefix>haproxy" instance.
-IMAGE_PACKAGES="iproute2,nodejs,haproxy,socat,ca-certificates"
+# busybox's httpd serves the plain static app of the tests (an app that knows nothing
+# of bluegreen), haproxy and socat serve the staging/prod "<prefix>haproxy" instance.
+IMAGE_PACKAGES="iproute2,nodejs,busybox,haproxy,socat,ca-certificates"
 
 log() { printf '[setup-host] %s\n' "$*"; }
 

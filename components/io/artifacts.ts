@@ -187,3 +187,38 @@ function authHint(status: number): string {
 export function openStore(spec: ArtifactStoreSpec, projectDir: string, token?: string): ArtifactStore {
     return spec.type === "dir" ? dirStore(path.resolve(projectDir, spec.path)) : httpStore(spec.url, token);
 }
+
+/**
+ * Where verified artifacts are kept on this host, so a color replaced delete-first is
+ * never left half gone by a registry that went away between the delete and the create.
+ */
+export function artifactCacheDir(): string {
+    return process.env.BLUEGREEN_ARTIFACT_CACHE ?? "/var/cache/bluegreen/artifacts";
+}
+
+/**
+ * Fetches through the cache: a cached copy is used when it matches its recorded
+ * checksum (artifacts are immutable, so a verified copy is as good as the store's);
+ * otherwise the store's, verified, is cached first. Cache files are written atomically.
+ */
+export async function fetchCached(store: ArtifactStore, ref: ArtifactRef, cacheDir = artifactCacheDir()): Promise<Buffer> {
+    const dir = path.join(cacheDir, ref.component, ref.release);
+    const file = path.join(dir, artifactFileName(ref));
+    const sum = readIfExists(`${file}.sha256`);
+    if (sum !== undefined && fs.existsSync(file)) {
+        const content = fs.readFileSync(file);
+        if (sha256(content) === parseChecksum(sum)) return content;
+    }
+    const content = await store.fetch(ref);
+    try {
+        fs.mkdirSync(dir, { recursive: true });
+        const tmp = `${file}.tmp-${process.pid}`;
+        fs.writeFileSync(tmp, new Uint8Array(content));
+        fs.renameSync(tmp, file);
+        fs.writeFileSync(`${file}.sha256.tmp-${process.pid}`, checksumLine(content, artifactFileName(ref)));
+        fs.renameSync(`${file}.sha256.tmp-${process.pid}`, `${file}.sha256`);
+    } catch {
+        // A cache that cannot be written (no permission, full disk) only costs a second fetch.
+    }
+    return content;
+}

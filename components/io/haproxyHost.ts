@@ -20,11 +20,11 @@ export function describeHost(host: HaproxyHost): string {
     return host.placement === "host" ? "this host" : `instance ${host.remote ? host.remote + ":" : ""}${host.instance}`;
 }
 
-/** True when the HAProxy host exists at all (an absent instance has no state and serves nothing). */
-export async function hostExists(host: HaproxyHost): Promise<boolean> {
-    if (host.placement === "host") return true;
+/** The HAProxy host's state: this host is always "Running"; an instance may be absent or stopped. */
+export async function hostState(host: HaproxyHost): Promise<"absent" | string> {
+    if (host.placement === "host") return "Running";
     const inst = await getInstance(haproxyTarget(host), host.instance);
-    return inst !== undefined && inst.status === "Running";
+    return inst === undefined ? "absent" : inst.status;
 }
 
 /**

@@ -58,6 +58,11 @@ function noAnswer(socket: string, r: CmdResult): Error {
     return new Error(`HAProxy's runtime API (${socket}) did not answer${r.stderr ? `: ${r.stderr}` : ""}; is haproxy running? \`pulumi up\` starts it`);
 }
 
+/** Pure: sets a map entry at runtime; the key must already be in the map HAProxy loaded. */
+export function setMapCommand(file: string, key: string, value: string): string {
+    return `set map ${file} ${key} ${value}`;
+}
+
 export interface ProcInfo {
     readonly masterPid: number;
     readonly reloads: number;

@@ -20,6 +20,21 @@ const haproxyLine = z.string().regex(/^[^\r\n\0#]+$/, "expected one HAProxy conf
 
 const colorSpec = z.strictObject({ release });
 
+/** HTTP statuses as HAProxy's `http-check expect status` reads them: `200`, `200-299`, `200-299,304`. */
+const STATUS_LIST = /^[1-5]\d\d(-[1-5]\d\d)?(,[1-5]\d\d(-[1-5]\d\d)?)*$/;
+const statusList = z
+    .string()
+    .regex(STATUS_LIST, "expected statuses like 200, 200-299 or 200-299,304")
+    .refine((s) => !STATUS_LIST.test(s) || s.split(",").every((r) => Number(r.split("-")[0]) <= Number(r.split("-")[1] ?? r)), "expected each range low-high");
+/** Text the health body must contain; one word HAProxy's `http-check expect string` takes as is. */
+const bodyMatch = z.string().regex(/^[A-Za-z0-9._:/=+,;@%-]{1,200}$/, "expected up to 200 letters, digits or ._:/=+,;@%- (no spaces or quotes)");
+const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "expected an environment variable name: capitals, digits and _");
+/** Values reach the app's environment as they are; one line each. */
+const envValue = z.string().regex(/^[^\n\r\0]*$/, "expected a value on one line (no newline or NUL)");
+const envMap = z.record(envName, envValue);
+
+export const DEFAULT_HEALTH_STATUS = "200-299";
+
 const componentSpec = z.strictObject({
     /** Port the app listens on inside its container. */
     port: port.default(8080),
@@ -28,12 +43,17 @@ const componentSpec = z.strictObject({
     /** Path prefix HAProxy routes to this component; "/" is the default backend. */
     route: urlPath,
     healthPath: urlPath.default("/health"),
+    /** What a healthy answer to healthPath is: these statuses, and the body containing healthBody. */
+    healthStatus: statusList.default(DEFAULT_HEALTH_STATUS),
+    healthBody: bodyMatch.optional(),
+    /** Plain environment of the app; secrets go in bluegreen:secretEnv. */
+    env: envMap.default({}),
 });
 
 const DEFAULT_COMPONENTS = {
-    backend: { port: 8080, hostPort: 18110, route: "/api", healthPath: "/health" },
-    stream: { port: 8080, hostPort: 18120, route: "/stream", healthPath: "/health" },
-    web: { port: 8080, hostPort: 18130, route: "/", healthPath: "/health" },
+    backend: { port: 8080, hostPort: 18110, route: "/api", healthPath: "/health", healthStatus: DEFAULT_HEALTH_STATUS, env: {} },
+    stream: { port: 8080, hostPort: 18120, route: "/stream", healthPath: "/health", healthStatus: DEFAULT_HEALTH_STATUS, env: {} },
+    web: { port: 8080, hostPort: 18130, route: "/", healthPath: "/health", healthStatus: DEFAULT_HEALTH_STATUS, env: {} },
 };
 
 const incusSpec = z.strictObject({
@@ -86,6 +106,17 @@ const healthSpec = z.strictObject({
     timeoutMs: z.int().min(100).max(60_000).default(2000),
 });
 
+const cleanupSpec = z.strictObject({
+    /**
+     * The color to assume serves traffic when the live one cannot be read (HAProxy's
+     * instance stopped for maintenance). Only then: a readable live color always wins.
+     */
+    assumeActive: z.enum(COLORS, "expected blue or green").optional(),
+});
+
+/** bluegreen:secretEnv, once decrypted: `{ <component>: { <VAR>: <value> } }`. */
+const secretEnvSpec = z.record(safeName, envMap);
+
 const schema = z.strictObject({
     active: z.enum(COLORS, "expected blue or green"),
     colors: z.strictObject({ blue: colorSpec.optional(), green: colorSpec.optional() }),
@@ -102,12 +133,14 @@ const schema = z.strictObject({
     artifacts: artifactsSpec.default({ type: "dir", path: ".artifacts" }),
     haproxy: haproxySpec,
     health: healthSpec.default({ attempts: 30, intervalMs: 1000, timeoutMs: 2000 }),
+    cleanup: cleanupSpec.default({}),
 });
 
 export type ArtifactStoreSpec = z.infer<typeof artifactsSpec>;
 export type HealthSpec = z.infer<typeof healthSpec>;
 export type HaproxySpec = z.infer<typeof haproxySpec>;
 export type IncusSpec = z.infer<typeof incusSpec>;
+export type CleanupSpec = z.infer<typeof cleanupSpec>;
 
 export interface ComponentConfig {
     readonly name: string;
@@ -115,6 +148,11 @@ export interface ComponentConfig {
     readonly hostPort: number;
     readonly route: string;
     readonly healthPath: string;
+    readonly healthStatus: string;
+    readonly healthBody?: string;
+    readonly env: Readonly<Record<string, string>>;
+    /** Names of its secret variables (values stay in Pulumi's secret config, read by the program). */
+    readonly secretEnv: readonly string[];
 }
 
 export interface StackConfig {
@@ -130,6 +168,7 @@ export interface StackConfig {
     readonly artifacts: ArtifactStoreSpec;
     readonly haproxy: HaproxySpec;
     readonly health: HealthSpec;
+    readonly cleanup: CleanupSpec;
 }
 
 export class ConfigError extends Error {
@@ -163,7 +202,7 @@ function describe(issue: z.core.$ZodIssue): string[] {
  * Validates raw config (keys without the `bluegreen:` namespace, structured values
  * already parsed). Throws ConfigError listing every problem.
  */
-export function parseConfig(raw: Record<string, unknown>, stack: string): StackConfig {
+export function parseConfig(raw: Record<string, unknown>, stack: string, secretEnv: Readonly<Record<string, readonly string[]>> = {}): StackConfig {
     const result = schema.safeParse(raw);
     if (!result.success) {
         throw new ConfigError(result.error.issues.flatMap(describe));
@@ -186,8 +225,16 @@ export function parseConfig(raw: Record<string, unknown>, stack: string): StackC
     }
 
     const components = Object.entries(c.components)
-        .map(([name, spec]) => ({ name, ...spec }))
+        .map(([name, spec]) => ({ name, ...spec, secretEnv: [...(secretEnv[name] ?? [])].sort() }))
         .sort((a, b) => a.name.localeCompare(b.name));
+    for (const [name, vars] of Object.entries(secretEnv)) {
+        const comp = c.components[name];
+        if (!comp) {
+            problems.push(`${NAMESPACE}:secretEnv.${name}: no component ${name} in bluegreen:components`);
+            continue;
+        }
+        for (const v of vars) if (v in comp.env) problems.push(`${NAMESPACE}:secretEnv.${name}.${v}: also set in bluegreen:components.${name}.env; keep one`);
+    }
 
     const ports = new Map<number, string>();
     const claim = (p: number, who: string) => {
@@ -233,6 +280,7 @@ export function parseConfig(raw: Record<string, unknown>, stack: string): StackC
         artifacts: c.artifacts,
         haproxy: c.haproxy,
         health: c.health,
+        cleanup: c.cleanup,
     };
 }
 
@@ -264,7 +312,30 @@ function parseValue(text: string): unknown {
 }
 
 /** Keys that hold secrets and are read with pulumi.Config#getSecret, never validated as text. */
-export const SECRET_KEYS = ["artifactToken"] as const;
+export const SECRET_KEYS = ["artifactToken", "secretEnv"] as const;
+
+/**
+ * Pure: the variable names of bluegreen:secretEnv, validated without ever putting a value
+ * in a message. Values stay with the caller, which keeps them Pulumi secrets.
+ */
+export function secretEnvNames(text: string | undefined): { names: Record<string, string[]>; problems: string[] } {
+    if (text === undefined) return { names: {}, problems: [] };
+    const key = `${NAMESPACE}:secretEnv`;
+    let value: unknown;
+    try {
+        value = JSON.parse(text);
+    } catch {
+        return { names: {}, problems: [`${key}: expected a JSON object {"<component>": {"<VAR>": "<value>"}} (the value is not shown: it is a secret)`] };
+    }
+    const r = secretEnvSpec.safeParse(value);
+    if (!r.success) return { names: {}, problems: r.error.issues.flatMap((i) => describe({ ...i, path: ["secretEnv", ...i.path] } as z.core.$ZodIssue)) };
+    return { names: Object.fromEntries(Object.entries(r.data).map(([c, vars]) => [c, Object.keys(vars)])), problems: [] };
+}
+
+/** Pure: one component's secret variables out of bluegreen:secretEnv's (already validated) text. */
+export function secretEnvOf(text: string, component: string): Record<string, string> {
+    return (JSON.parse(text) as Record<string, Record<string, string>>)[component] ?? {};
+}
 
 /**
  * Reads and validates the running stack's config. Throws ConfigError before any
@@ -281,14 +352,16 @@ export function loadConfig(all: Record<string, string>, isSecret: (key: string) 
     const secretKeys = Object.keys(all).filter((k) => isSecret(k) && SECRET_KEYS.some((s) => k === `${NAMESPACE}:${s}`));
     const raw = rawFromPulumiConfig(all, secretKeys);
     for (const k of SECRET_KEYS) delete raw[k];
+    const secrets = secretEnvNames(all[`${NAMESPACE}:secretEnv`]);
+    problems.push(...secrets.problems);
     if (problems.length > 0) {
         // Report the secret problems together with any schema problems.
         try {
-            parseConfig(raw, stack);
+            parseConfig(raw, stack, secrets.names);
         } catch (e) {
             if (e instanceof ConfigError) problems.push(...e.problems);
         }
         throw new ConfigError(problems);
     }
-    return parseConfig(raw, stack);
+    return parseConfig(raw, stack, secrets.names);
 }

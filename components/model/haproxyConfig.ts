@@ -3,13 +3,32 @@
 // switch can be a runtime weight change with no reload. A reload keeps runtime
 // state (a drained server, a weight set live) through HAProxy's server-state file.
 
-import type { Color } from "./naming";
-import { NOT_FOUND_BACKEND, haproxyBackendName, serverName } from "./naming";
+import { COLORS, Color, NOT_FOUND_BACKEND, haproxyBackendName, serverName } from "./naming";
 import { LOOPBACK, loopbackAddress } from "./topology";
 import { FULL_WEIGHT, Pool, TrafficSplit, describeSplit, desiredWeights } from "./traffic";
 
 /** The weight of a color that takes all traffic. */
 export const ACTIVE_WEIGHT = FULL_WEIGHT;
+
+/** Response headers HAProxy adds: the color and the release of the server that answered. */
+export const COLOR_HEADER = "x-bluegreen-color";
+export const RELEASE_HEADER = "x-bluegreen-release";
+
+/** Pure: the releases map file: one `<server> <release>` line per server, `-` for none. */
+export function renderReleasesMap(releases: Readonly<Partial<Record<Color, string>>>): string {
+    return COLORS.map((c) => `${serverName(c)} ${releases[c] ?? "-"}\n`).join("");
+}
+
+/** Pure: the releases a map file names. */
+export function parseReleasesMap(text: string | undefined): Partial<Record<Color, string>> {
+    const out: Partial<Record<Color, string>> = {};
+    for (const line of (text ?? "").split("\n")) {
+        const [server, release] = line.trim().split(/\s+/);
+        const color = COLORS.find((c) => serverName(c) === server);
+        if (color && release && release !== "-") out[color] = release;
+    }
+    return out;
+}
 
 export interface ServerModel {
     readonly color: Color;
@@ -21,6 +40,10 @@ export interface BackendModel {
     readonly component: string;
     readonly route: string;
     readonly healthPath: string;
+    /** Statuses a healthy answer has, as `http-check expect status` reads them. */
+    readonly healthStatus: string;
+    /** Text the healthy answer's body contains. */
+    readonly healthBody?: string;
     readonly servers: readonly ServerModel[];
 }
 
@@ -35,6 +58,8 @@ export interface HaproxyModel {
     readonly pidFile: string;
     /** Where runtime server state is saved before a reload and loaded from after it. */
     readonly serverStateFile: string;
+    /** Map file `<server> <release>`: HAProxy names the release that answered, not the app. */
+    readonly releasesMap: string;
     readonly backends: readonly BackendModel[];
     readonly extra: { readonly global: readonly string[]; readonly defaults: readonly string[]; readonly frontend: readonly string[] };
 }
@@ -108,8 +133,13 @@ export function renderConfig(m: HaproxyModel): string {
         add(
             ...indent([
                 `option httpchk GET ${b.healthPath}`,
-                "http-check expect status 200",
+                `http-check expect status ${b.healthStatus}`,
+                // A body-only expect would pass a 500 that says the word: the status rule always comes first.
+                ...(b.healthBody ? [`http-check expect string ${b.healthBody}`] : []),
                 "default-server inter 1s fall 2 rise 2",
+                // Which color and release answered is HAProxy's to say, not the app's: set-header replaces what the app sent.
+                ...b.servers.map((s) => `http-response set-header ${COLOR_HEADER} ${s.color} if { srv_name ${serverName(s.color)} }`),
+                `http-response set-header ${RELEASE_HEADER} %[srv_name,map(${m.releasesMap},unknown)]`,
                 ...b.servers.map((s) => {
                     const name = serverName(s.color);
                     return `server ${name} ${LOOPBACK}:${s.port} check weight ${weights.get(`${backend}/${name}`) ?? 0}`;

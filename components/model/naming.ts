@@ -99,3 +99,8 @@ export function haproxyLayout(placement: Placement, app: string, stack: string, 
 export function serverStatePath(layout: Pick<HaproxyLayout, "stateDir">): string {
     return `${layout.stateDir}/server-state`;
 }
+
+/** Which release each color's servers run, for the header HAProxy adds; beside the active-color file. */
+export function releasesMapPath(layout: Pick<HaproxyLayout, "stateDir">): string {
+    return `${layout.stateDir}/releases.map`;
+}

@@ -8,26 +8,36 @@ import {
     ColorContainerOutputs,
     UPDATE_ON,
     answersHealthy,
+    artifactProblem,
     heal,
     knownUnwell,
     launch,
     readContainer,
     removeContainer,
-    replacedKeys,
+    rolloutReplaces,
 } from "../release/deploy";
+import { progress } from "../io/progress";
 
 /** The single, static provider instance every ColorContainer shares. */
 export const colorContainerProvider: pulumi.dynamic.ResourceProvider = {
-    async check(_olds: ColorContainerInputs, news: ColorContainerInputs) {
+    async check(olds: ColorContainerInputs | undefined, news: ColorContainerInputs) {
         const failures: pulumi.dynamic.CheckFailure[] = [];
         if (!INSTANCE_NAME.test(news.name ?? "")) failures.push({ property: "name", reason: "expected a valid Incus instance name" });
         if (news.color !== "blue" && news.color !== "green") failures.push({ property: "color", reason: "expected blue or green" });
         if (!RELEASE_SHA.test(news.release ?? "")) failures.push({ property: "release", reason: "expected 7-40 lowercase hex characters" });
+        // Before any delete-first replace: a release that is not in the store fails here, in preview too.
+        const missing = failures.length === 0 ? await artifactProblem(olds, news) : undefined;
+        if (missing) failures.push({ property: "release", reason: `${missing}. Nothing was touched.` });
         return { inputs: news, failures };
     },
 
     async diff(_id: string, olds: ColorContainerOutputs, news: ColorContainerInputs) {
-        const replaces = replacedKeys(olds, news);
+        const { replaces, pending } = await rolloutReplaces(olds, news);
+        if (pending.length > 0) {
+            progress(
+                `${news.name}: ${pending.join(" and ")} changed; ${news.color} serves traffic, so it keeps what it runs until it is redeployed or traffic moves off it`,
+            );
+        }
         if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
         // `up` converges without --refresh: a container that is stopped, gone or unhealthy
         // (in state or live: one probe, no Incus call) is healed by the update.
@@ -67,6 +77,12 @@ export class ColorContainer extends pulumi.dynamic.Resource {
     declare public readonly url: pulumi.Output<string>;
 
     constructor(name: string, args: ColorContainerArgs, opts?: pulumi.CustomResourceOptions) {
-        super(colorContainerProvider, name, { ...args, status: undefined, healthy: undefined, url: undefined }, opts);
+        // The secret environment stays secret in outputs too (it is kept there for the next diff).
+        super(
+            colorContainerProvider,
+            name,
+            { ...args, status: undefined, healthy: undefined, url: undefined },
+            { ...opts, additionalSecretOutputs: ["secretEnv"] },
+        );
     }
 }

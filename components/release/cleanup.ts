@@ -1,12 +1,13 @@
 // Cleanup of a color: its containers may only go once it serves no traffic. The
 // provider reads the live active color from the HAProxy host itself, because the
 // stack config that asked for the delete may be stale (seed: cleanup_failed.yml).
+// When the live color cannot be read, it fails closed: the containers stay.
 
-import { activeColorPath, readActiveColor } from "./history";
-import { refused } from "../model/errors";
-import { HaproxyHost, describeHost, hostExists } from "../io/haproxyHost";
-import { Color, otherColor } from "../model/naming";
+import { HaproxyHost, describeHost, hostState } from "../io/haproxyHost";
 import { serversState } from "../io/runtimeApi";
+import { refused } from "../model/errors";
+import { Color, otherColor } from "../model/naming";
+import { activeColorPath, readActiveColor } from "./history";
 
 /** Where to find the live active color; carried in every container's inputs. */
 export interface ServingGuard {
@@ -14,6 +15,8 @@ export interface ServingGuard {
     readonly stateDir: string;
     /** HAProxy's admin socket on this host: live weights are the truth when the file is stale. */
     readonly adminSocket: string;
+    /** bluegreen:cleanup.assumeActive: the color to assume serves when the live one cannot be read. */
+    readonly assumeActive?: Color;
 }
 
 /** Pure: the refusal for touching a color that serves traffic. */
@@ -26,27 +29,63 @@ export function servingRefusal(container: string, color: Color, where: string): 
     );
 }
 
+/** Pure: the refusal when nobody can say which color serves. */
+export function unreadableRefusal(container: string, where: string, why: string, host: HaproxyHost): string {
+    const start = host.placement === "incus" ? `\`incus start ${host.remote ? `${host.remote}:` : ""}${host.instance}\`` : "haproxy (`pulumi up` starts it)";
+    return (
+        `refusing to delete ${container}: cannot read the live active color from ${where}: ${why}. It might serve traffic. ` +
+        `Start ${start} and run pulumi up again, or, if you know which color serves, set bluegreen:cleanup.assumeActive to it.`
+    );
+}
+
+export type LiveColor =
+    /** No HAProxy host at all: nothing serves traffic. */
+    | { readonly kind: "none" }
+    | { readonly kind: "read"; readonly file?: Color; readonly weighted: readonly Color[] }
+    | { readonly kind: "unreadable"; readonly why: string };
+
+/** What the HAProxy host says serves traffic: the active-color file and HAProxy's live weights. */
+export async function readLiveColor(guard: ServingGuard): Promise<LiveColor> {
+    try {
+        const host = await hostState(guard.host);
+        if (host === "absent") return { kind: "none" };
+        if (host !== "Running") return { kind: "unreadable", why: `${describeHost(guard.host)} is ${host}` };
+        const file = await readActiveColor(guard.host, guard.stateDir);
+        // HAProxy not running (or not yet there): no live weights to consult.
+        const states = await serversState(guard.adminSocket).catch(() => undefined);
+        const weighted = [
+            ...new Set((states ?? []).filter((s) => s.weight > 0 && (s.server === "blue" || s.server === "green")).map((s) => s.server as Color)),
+        ];
+        return { kind: "read", file, weighted };
+    } catch (e) {
+        return { kind: "unreadable", why: (e as Error).message };
+    }
+}
+
 /**
  * Throws a refusal when `color` is live: named by the active-color file, or given
  * weight by the running HAProxy (a flip made by hand). An absent HAProxy host means
- * nothing serves traffic. An unreadable file refuses: when in doubt, keep the containers.
+ * nothing serves traffic. A host that cannot be read refuses, unless assumeActive says.
  */
 export async function refuseIfServing(guard: ServingGuard, color: Color, container: string): Promise<void> {
     const where = `${describeHost(guard.host)} (${activeColorPath(guard.stateDir)})`;
-    let live: Color | undefined;
-    try {
-        if (!(await hostExists(guard.host))) return;
-        live = await readActiveColor(guard.host, guard.stateDir);
-    } catch (e) {
-        throw refused(
-            `refusing to delete ${container}: cannot read the active color from ${where}: ${(e as Error).message}. ` +
-                `It might serve traffic. Bring the HAProxy host back, then run pulumi up again.`,
-        );
+    const live = await readLiveColor(guard);
+    if (live.kind === "none") return;
+    if (live.kind === "unreadable") {
+        if (guard.assumeActive === undefined) throw refused(unreadableRefusal(container, where, live.why, guard.host));
+        if (guard.assumeActive === color) throw refused(servingRefusal(container, color, `${where}, as bluegreen:cleanup.assumeActive says`));
+        return;
     }
-    if (live === color) throw refused(servingRefusal(container, color, where));
-    // HAProxy not running (or not yet there): no live weights to consult.
-    const states = await serversState(guard.adminSocket).catch(() => undefined);
-    if (states?.some((s) => s.server === color && s.weight > 0)) {
+    if (live.file === color) throw refused(servingRefusal(container, color, where));
+    if (live.weighted.includes(color)) {
         throw refused(servingRefusal(container, color, `the running HAProxy on ${describeHost(guard.host)} (live server weights)`));
     }
+}
+
+/** True when `color` serves or might serve (fails closed): for changes that must wait until it does not. */
+export async function mightServe(guard: ServingGuard, color: Color): Promise<boolean> {
+    const live = await readLiveColor(guard);
+    if (live.kind === "none") return false;
+    if (live.kind === "unreadable") return guard.assumeActive === undefined || guard.assumeActive === color;
+    return live.file === color || live.weighted.includes(color);
 }

@@ -4,7 +4,7 @@
 
 import * as fs from "fs";
 import * as path from "path";
-import { openStore } from "../io/artifacts";
+import { fetchCached, openStore } from "../io/artifacts";
 import { runOrThrow } from "../io/exec";
 import { probe } from "../io/http";
 import { InstanceInfo, createCmd, deleteInstance, filePushCmd, getInstance, readInstanceFile, startCmd } from "../io/incus";
@@ -15,12 +15,14 @@ import { changedKeys } from "../model/diff";
 import { InitFailure, initFailure } from "../model/errors";
 import type { Color } from "../model/naming";
 import { incusTarget, loopbackUrl } from "../model/topology";
-import { ServingGuard, refuseIfServing } from "./cleanup";
-import { judge, waitHealthy } from "./health";
+import { ServingGuard, mightServe, refuseIfServing } from "./cleanup";
+import { DEFAULT_EXPECT, HealthExpect, judge, waitHealthy } from "./health";
 
 /** Where a release tarball lands; the image's init unpacks it on first start. */
 export const RELEASE_PATH = "/opt/bluegreen/release.tar.gz";
 export const APP_LOG = "/var/log/bluegreen-app.log";
+/** The secret environment, root-only; the image's init exports each line to the app without a shell evaluating it. */
+export const SECRET_ENV_PATH = "/opt/bluegreen/secret.env";
 
 export interface ColorContainerInputs {
     readonly name: string;
@@ -33,6 +35,14 @@ export interface ColorContainerInputs {
     /** This color's loopback port on the Incus host. */
     readonly hostPort: number;
     readonly healthPath: string;
+    /** Statuses of a healthy answer; absent means 200-299 (inputs carry only what is not a default). */
+    readonly healthStatus?: string;
+    /** Text a healthy answer's body contains. */
+    readonly healthBody?: string;
+    /** The app's plain environment; absent when empty. */
+    readonly env?: Readonly<Record<string, string>>;
+    /** The app's secret environment, a Pulumi secret; absent when none. */
+    readonly secretEnv?: Readonly<Record<string, string>>;
     readonly image: string;
     readonly profiles: readonly string[];
     readonly remote?: string;
@@ -54,7 +64,22 @@ export interface ColorContainerOutputs extends Omit<ColorContainerInputs, "artif
 export const REPLACE_ON = ["name", "stack", "component", "color", "release", "port", "hostPort", "healthPath", "image", "profiles", "remote"] as const;
 
 /** Inputs that change in place: the container stays. */
-export const UPDATE_ON = ["artifacts", "health", "guard"] as const;
+export const UPDATE_ON = ["artifacts", "health", "guard", "healthStatus", "healthBody"] as const;
+
+/**
+ * Inputs that roll out as a release does: a new container for the color that does not
+ * serve; the serving color keeps what it runs until it is redeployed or stops serving.
+ */
+export const ROLLOUT_ON = ["env", "secretEnv"] as const;
+
+export function expectOf(i: Pick<ColorContainerInputs, "healthStatus" | "healthBody">): HealthExpect {
+    return { status: i.healthStatus ?? DEFAULT_EXPECT.status, ...(i.healthBody ? { body: i.healthBody } : {}) };
+}
+
+/** Pure: which rollout inputs differ; an absent map is an empty one (state written before they existed). */
+export function rolloutKeys(olds: Partial<ColorContainerInputs>, news: ColorContainerInputs): string[] {
+    return ROLLOUT_ON.filter((k) => JSON.stringify(olds[k] ?? {}) !== JSON.stringify(news[k] ?? {}));
+}
 
 export function healthUrl(i: Pick<ColorContainerInputs, "hostPort" | "healthPath">): string {
     return loopbackUrl(i.hostPort, i.healthPath);
@@ -74,7 +99,16 @@ export function instanceConfig(i: ColorContainerInputs): Record<string, string> 
         "user.bluegreen.component": i.component,
         "user.bluegreen.color": i.color,
         "user.bluegreen.release": i.release,
+        ...Object.fromEntries(Object.entries(i.env ?? {}).map(([k, v]) => [`environment.${k}`, v])),
     };
+}
+
+/** Pure: the secret environment file: one `NAME=value` per line, exported as is (values are one line). */
+export function secretEnvFile(env: Readonly<Record<string, string>>): string {
+    return Object.entries(env)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join("");
 }
 
 /** Pure: which replace-triggering inputs differ. */
@@ -124,7 +158,7 @@ export async function launch(i: ColorContainerInputs): Promise<{ id: string; out
         }
         // Left by an interrupted run: adopt it when it already serves this release healthily.
         if (existing.config["user.bluegreen.release"] === i.release && existing.status === "Running") {
-            const v = judge(await probe(healthUrl(i), i.health.timeoutMs), i.release);
+            const v = judge(await probe(healthUrl(i), i.health.timeoutMs), expectOf(i));
             if (v.healthy) {
                 progress(`${i.name}: adopting the running, healthy instance of ${i.release}`);
                 return { id: i.name, outs: containerOutputs(i, "Running", true) };
@@ -135,10 +169,10 @@ export async function launch(i: ColorContainerInputs): Promise<{ id: string; out
         await deleteInstance(target, i.name);
     }
 
-    const artifact = await openStore(i.artifacts, process.cwd(), i.artifactToken).fetch({ component: i.component, release: i.release });
+    const artifact = await fetchArtifact(i);
     await withTempDir(async (dir) => {
         const file = path.join(dir, "release.tar.gz");
-        fs.writeFileSync(file, artifact);
+        fs.writeFileSync(file, new Uint8Array(artifact));
         progress(`${i.name}: creating from ${i.image} with release ${i.release}`);
         await runOrThrow(
             createCmd(target, i.name, {
@@ -151,6 +185,12 @@ export async function launch(i: ColorContainerInputs): Promise<{ id: string; out
         );
         try {
             await runOrThrow(filePushCmd(target, i.name, file, RELEASE_PATH), `cannot install the release in ${i.name}`);
+            if (i.secretEnv && Object.keys(i.secretEnv).length > 0) {
+                const secrets = path.join(dir, "secret.env");
+                fs.writeFileSync(secrets, secretEnvFile(i.secretEnv), { mode: 0o600 });
+                // Pushed, never passed as instance config: `incus config show` must not show it.
+                await runOrThrow(filePushCmd(target, i.name, secrets, SECRET_ENV_PATH, "0600"), `cannot install the secret environment in ${i.name}`);
+            }
             await runOrThrow(startCmd(target, i.name), `cannot start ${i.name}`);
         } catch (e) {
             throw initFailure(
@@ -160,9 +200,41 @@ export async function launch(i: ColorContainerInputs): Promise<{ id: string; out
             );
         }
     });
-    const w = await waitHealthy(i.name, healthUrl(i), i.health, i.release);
+    const w = await waitHealthy(i.name, healthUrl(i), i.health, expectOf(i));
     if (!w.healthy) throw await unhealthy(i, w.reason, w.attempts);
     return { id: i.name, outs: containerOutputs(i, "Running", true) };
+}
+
+/** The release tarball, verified, through this host's cache. */
+export function fetchArtifact(i: Pick<ColorContainerInputs, "artifacts" | "artifactToken" | "component" | "release">): Promise<Buffer> {
+    return fetchCached(openStore(i.artifacts, process.cwd(), i.artifactToken), { component: i.component, release: i.release });
+}
+
+/**
+ * Before anything is deleted: the release must be in the artifact store with a valid
+ * checksum. It is fetched into the cache now, so the create after a delete-first replace
+ * does not depend on the store still answering. Returns the problem, or undefined.
+ */
+export async function artifactProblem(olds: Partial<ColorContainerInputs> | undefined, news: ColorContainerInputs): Promise<string | undefined> {
+    if (olds?.release === news.release && olds.component === news.component) return undefined;
+    try {
+        await fetchArtifact(news);
+        return undefined;
+    } catch (e) {
+        return (e as Error).message;
+    }
+}
+
+/**
+ * Pure-ish diff of one container: identity inputs replace; env and secrets replace only
+ * the color that does not serve (asked live, failing closed); the rest update in place.
+ */
+export async function rolloutReplaces(olds: ColorContainerOutputs, news: ColorContainerInputs): Promise<{ replaces: string[]; pending: string[] }> {
+    const replaces = replacedKeys(olds, news);
+    const rollout = rolloutKeys(olds, news);
+    if (replaces.length > 0 || rollout.length === 0) return { replaces: [...replaces, ...(replaces.length > 0 ? rollout : [])], pending: [] };
+    if (await mightServe(news.guard, news.color)) return { replaces: [], pending: rollout };
+    return { replaces: rollout, pending: [] };
 }
 
 /** Pure: whether the last observation in state says the container is not serving healthily. */
@@ -172,7 +244,7 @@ export function knownUnwell(olds: Pick<ColorContainerOutputs, "healthy" | "statu
 
 /** One probe through the container's proxy device; it only answers while the container runs. */
 export async function answersHealthy(i: ColorContainerInputs): Promise<boolean> {
-    return judge(await probe(healthUrl(i), i.health.timeoutMs), i.release).healthy;
+    return judge(await probe(healthUrl(i), i.health.timeoutMs), expectOf(i)).healthy;
 }
 
 /**
@@ -182,7 +254,7 @@ export async function answersHealthy(i: ColorContainerInputs): Promise<boolean> 
  * but stays unhealthy is kept for forensics and fails the step.
  */
 export async function heal(olds: ColorContainerOutputs, news: ColorContainerInputs): Promise<ColorContainerOutputs> {
-    const first = judge(await probe(healthUrl(news), news.health.timeoutMs), news.release);
+    const first = judge(await probe(healthUrl(news), news.health.timeoutMs), expectOf(news));
     if (first.healthy) return containerOutputs(news, "Running", true);
     const target = incusTarget(news.remote);
     const inst = await getInstance(target, news.name);
@@ -207,7 +279,7 @@ export async function heal(olds: ColorContainerOutputs, news: ColorContainerInpu
                 containerOutputs(news, inst.status, false) as unknown as Record<string, unknown>,
             );
         }
-        const w = await waitHealthy(news.name, healthUrl(news), news.health, news.release);
+        const w = await waitHealthy(news.name, healthUrl(news), news.health, expectOf(news));
         if (!w.healthy) throw await unhealthy(news, w.reason, w.attempts);
         return containerOutputs(news, "Running", true);
     }
@@ -215,7 +287,7 @@ export async function heal(olds: ColorContainerOutputs, news: ColorContainerInpu
     // probe, not a full wait, so it does not slow every `up`. One that was healthy may be
     // restarting: it gets the full wait.
     if (olds.healthy === false) throw await unhealthy(news, first.reason, 1);
-    const w = await waitHealthy(news.name, healthUrl(news), news.health, news.release);
+    const w = await waitHealthy(news.name, healthUrl(news), news.health, expectOf(news));
     if (!w.healthy) throw await unhealthy(news, w.reason, w.attempts);
     return containerOutputs(news, "Running", true);
 }
@@ -233,6 +305,6 @@ export async function readContainer(id: string, props: ColorContainerOutputs): P
     if (!inst) return { id: "" };
     const release = inst.config["user.bluegreen.release"] ?? props.release;
     const live = { ...props, release };
-    const healthy = inst.status === "Running" && judge(await probe(healthUrl(live), props.health.timeoutMs), release).healthy;
+    const healthy = inst.status === "Running" && judge(await probe(healthUrl(live), props.health.timeoutMs), expectOf(props)).healthy;
     return { id, props: { ...live, status: inst.status, healthy } };
 }

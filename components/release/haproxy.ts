@@ -14,7 +14,7 @@ import { showProc } from "../io/runtimeApi";
 import { withTempDir } from "../io/tmp";
 import { refused } from "../model/errors";
 import { renderConfig } from "../model/haproxyConfig";
-import { HaproxyLayout, serverStatePath } from "../model/naming";
+import { HaproxyLayout, releasesMapPath, serverStatePath } from "../model/naming";
 import { haproxyTarget, loopbackAddress } from "../model/topology";
 import { activeColorPath, readActiveColor } from "./history";
 
@@ -68,6 +68,7 @@ export function bootstrapConfig(i: HaproxyInputs): string {
         adminSocket: i.layout.adminSocket,
         pidFile: i.layout.pidFile,
         serverStateFile: serverStatePath(i.layout),
+        releasesMap: releasesMapPath(i.layout),
         split: {},
         backends: [],
         extra: { global: [], defaults: [], frontend: [] },

@@ -9,16 +9,30 @@ export interface Verdict {
     readonly reason: string;
 }
 
-/** Pure: decides whether a probe shows a healthy instance of the expected release. */
-export function judge(p: Probe, expectRelease?: string): Verdict {
+/** What a healthy answer is: one of these statuses (`200-299,304`), and the body containing `body`. */
+export interface HealthExpect {
+    readonly status: string;
+    readonly body?: string;
+}
+
+export const DEFAULT_EXPECT: HealthExpect = { status: "200-299" };
+
+/** Pure: whether a status is in a list like `200-299,304`. */
+export function statusMatches(status: number, list: string): boolean {
+    return list.split(",").some((r) => {
+        const [lo, hi = lo] = r.split("-").map(Number);
+        return status >= lo && status <= hi;
+    });
+}
+
+/** Pure: decides whether a probe is a healthy answer. The app owes bluegreen no header. */
+export function judge(p: Probe, expect: HealthExpect = DEFAULT_EXPECT): Verdict {
     if (p.status === 0) return { healthy: false, reason: `no response: ${p.detail}` };
-    if (p.status !== 200) {
-        return { healthy: false, reason: `HTTP ${p.status}${p.detail ? `: ${p.detail}` : ""}` };
+    if (!statusMatches(p.status, expect.status)) {
+        return { healthy: false, reason: `HTTP ${p.status}${p.detail ? `: ${p.detail}` : ""} (expected ${expect.status})` };
     }
-    if (expectRelease && p.release !== expectRelease) {
-        return { healthy: false, reason: `serves release ${p.release ?? "(no x-release header)"}, expected ${expectRelease}` };
-    }
-    return { healthy: true, reason: "HTTP 200" };
+    if (expect.body && !p.body.includes(expect.body)) return { healthy: false, reason: `HTTP ${p.status} without ${JSON.stringify(expect.body)} in its body` };
+    return { healthy: true, reason: `HTTP ${p.status}` };
 }
 
 export interface WaitSpec {
@@ -38,13 +52,13 @@ export interface WaitResult {
  * Probes until healthy or out of attempts; bounded by attempts x (timeout + interval).
  * Reports progress so a long wait is never silent.
  */
-export async function waitHealthy(label: string, url: string, spec: WaitSpec, expectRelease?: string): Promise<WaitResult> {
-    let last: Probe = { status: 0, detail: "not probed" };
+export async function waitHealthy(label: string, url: string, spec: WaitSpec, expect: HealthExpect = DEFAULT_EXPECT): Promise<WaitResult> {
+    let last: Probe = { status: 0, headers: {}, body: "", detail: "not probed" };
     let verdict: Verdict = { healthy: false, reason: "not probed" };
     const healthyAt = await poll(
         async (i) => {
             last = await probe(url, spec.timeoutMs);
-            verdict = judge(last, expectRelease);
+            verdict = judge(last, expect);
             if (verdict.healthy) return i;
             if (i === 1 || i % 5 === 0 || i === spec.attempts) progress(`${label}: waiting for health (${i}/${spec.attempts}): ${verdict.reason}`);
             return undefined;

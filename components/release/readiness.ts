@@ -8,12 +8,13 @@ import { getInstance } from "../io/incus";
 import { refusalMessage, refused } from "../model/errors";
 import { Color, otherColor } from "../model/naming";
 import { IncusTarget, loopbackUrl } from "../model/topology";
-import { judge } from "./health";
+import { HealthExpect, judge } from "./health";
 
 export interface TargetContainer {
     readonly container: string;
     readonly port: number;
     readonly healthPath: string;
+    readonly expect: HealthExpect;
     readonly release: string;
 }
 
@@ -60,23 +61,29 @@ export function precheckRefusal(color: Color, checks: readonly ContainerCheck[])
 }
 
 /**
- * Looks at each target container: exists, RUNNING, healthy with the expected release.
- * The health probe goes through the container's proxy device, which only answers while
- * the container runs, so a healthy answer from the right color proves all three; Incus is
- * asked only to explain a failure. (The switch's latency depends on this.)
+ * Looks at each target container: exists, RUNNING, answers its health check, and is the
+ * container of this color and release by its own record (`user.bluegreen.*`), so a
+ * container left on an older release is never taken for ready. The app owes no header.
+ * The probe and the Incus query run at once: the switch's latency depends on this.
  */
 export async function checkTargets(target: IncusTarget, color: Color, targets: readonly TargetContainer[], timeoutMs: number): Promise<ContainerCheck[]> {
     return Promise.all(
         targets.map(async (t) => {
-            const p = await probe(loopbackUrl(t.port, t.healthPath), timeoutMs);
-            const v = judge(p, t.release);
-            if (v.healthy && p.color === color) return { container: t.container, status: "RUNNING", healthy: true, reason: v.reason };
-            const inst = await getInstance(target, t.container);
+            const [p, inst] = await Promise.all([probe(loopbackUrl(t.port, t.healthPath), timeoutMs), getInstance(target, t.container)]);
             if (!inst) return { container: t.container, status: "ABSENT", healthy: false, reason: "absent" };
             const status = inst.status.toUpperCase();
             if (status !== "RUNNING") return { container: t.container, status, healthy: false, reason: status };
-            const reason = v.healthy ? `answers as ${p.color ?? "no color"}, not ${color}` : v.reason;
-            return { container: t.container, status, healthy: false, reason };
+            const labels = { color: inst.config["user.bluegreen.color"], release: inst.config["user.bluegreen.release"] };
+            if (labels.color !== color || labels.release !== t.release) {
+                return {
+                    container: t.container,
+                    status,
+                    healthy: false,
+                    reason: `it is ${labels.color ?? "?"} ${labels.release ?? "?"}, not ${color} ${t.release}`,
+                };
+            }
+            const v = judge(p, t.expect);
+            return { container: t.container, status, healthy: v.healthy, reason: v.reason };
         }),
     );
 }

@@ -87,11 +87,11 @@ export function activeDrift(config: Color, recorded: string, served: string): bo
 
 const HISTORY_LINES = 10;
 
-async function containerStatus(config: StackConfig, color: Color, component: StackConfig["components"][number], release: string): Promise<ContainerStatus> {
+async function containerStatus(config: StackConfig, color: Color, component: StackConfig["components"][number]): Promise<ContainerStatus> {
     const name = containerName(config.prefix, component.name, color);
     const url = loopbackUrl(colorHostPort(component.hostPort, color), component.healthPath);
     const [inst, p] = await Promise.all([getInstance(incusTarget(config.incus.remote), name).catch((e: Error) => e), probe(url, config.health.timeoutMs)]);
-    const v = judge(p, release);
+    const v = judge(p, { status: component.healthStatus, ...(component.healthBody ? { body: component.healthBody } : {}) });
     if (inst instanceof Error)
         return { component: component.name, name, state: "UNKNOWN", healthy: v.healthy, health: `${v.reason} (Incus: ${inst.message})`, url };
     if (!inst) return { component: component.name, name, state: "ABSENT", healthy: false, health: "absent", url };
@@ -145,7 +145,7 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
         readHostFile(host, historyPath(layout.stateDir)).catch(() => undefined),
         ...COLORS.filter((c) => config.colors[c]).map(async (color) => {
             const release = config.colors[color]!.release;
-            return [color, { release, containers: await Promise.all(config.components.map((c) => containerStatus(config, color, c, release))) }] as const;
+            return [color, { release, containers: await Promise.all(config.components.map((c) => containerStatus(config, color, c))) }] as const;
         }),
     ]);
     const { served, ...haproxy } = hx;

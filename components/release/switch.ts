@@ -8,12 +8,23 @@ import { HaproxyHost, describeHost, readHostFile, removeHostFile, renameHostFile
 import { probe } from "../io/http";
 import { poll } from "../io/poll";
 import { progress } from "../io/progress";
-import { ServerState, adminCommands, liveServer, reloadAndWait, serversState, showProc } from "../io/runtimeApi";
+import { ServerState, adminCommands, liveServer, reloadAndWait, serversState, setMapCommand, showProc } from "../io/runtimeApi";
 import { refusal } from "../model/errors";
-import { HaproxyModel, configShape, fileActive, poolsOf, renderConfig } from "../model/haproxyConfig";
-import { COLORS, Color, HaproxyLayout, haproxyBackendName, isComponentBackend, serverName, serverStatePath } from "../model/naming";
+import {
+    COLOR_HEADER,
+    HaproxyModel,
+    RELEASE_HEADER,
+    configShape,
+    fileActive,
+    parseReleasesMap,
+    poolsOf,
+    renderConfig,
+    renderReleasesMap,
+} from "../model/haproxyConfig";
+import { COLORS, Color, HaproxyLayout, haproxyBackendName, isComponentBackend, releasesMapPath, serverName, serverStatePath } from "../model/naming";
 import { incusTarget, loopbackUrl } from "../model/topology";
 import { TrafficSplit, allOn, describeSplit, desiredWeights, servedSplit, weightCommands } from "../model/traffic";
+import { DEFAULT_EXPECT } from "./health";
 import { clearActiveColor, readActiveColor, recordActiveColor } from "./history";
 import { assertColorReady } from "./readiness";
 
@@ -29,6 +40,9 @@ export interface SwitchComponent {
     readonly ports: Readonly<Record<Color, number>>;
     /** The active color's container, checked before traffic moves to it. */
     readonly container: string;
+    /** Statuses of a healthy answer; absent means 200-299 (inputs carry only what is not a default). */
+    readonly healthStatus?: string;
+    readonly healthBody?: string;
 }
 
 export interface SwitchInputs {
@@ -79,11 +93,13 @@ export function modelOf(i: SwitchInputs, split: TrafficSplit = desiredSplit(i)):
         adminSocket: i.layout.adminSocket,
         pidFile: i.layout.pidFile,
         serverStateFile: serverStatePath(i.layout),
+        releasesMap: releasesMapPath(i.layout),
         extra: i.extra,
         backends: i.components.map((c) => ({
             component: c.name,
             route: c.route,
             healthPath: c.healthPath,
+            ...expectOf(c),
             servers: COLORS.map((color) => ({ color, port: c.ports[color] })),
         })),
     };
@@ -133,7 +149,12 @@ async function waitServersUp(i: SwitchInputs, known: readonly ServerState[]): Pr
     if (!up) throw new Error(`HAProxy's health checks did not see ${i.active} UP in ${down.join(", ")} within ${i.settleMs} ms`);
 }
 
-/** Polls the frontend until every component answers from the active color. */
+/** Pure: a component's health expectation in HAProxy's terms. */
+function expectOf(c: SwitchComponent): { healthStatus: string; healthBody?: string } {
+    return { healthStatus: c.healthStatus ?? DEFAULT_EXPECT.status, ...(c.healthBody ? { healthBody: c.healthBody } : {}) };
+}
+
+/** Polls the frontend until every component answers from the active color and release, as HAProxy names them. */
 async function verifyServing(i: SwitchInputs): Promise<void> {
     const pending = new Set(i.components.map((c) => c.name));
     let last = "";
@@ -142,8 +163,10 @@ async function verifyServing(i: SwitchInputs): Promise<void> {
             for (const c of i.components) {
                 if (!pending.has(c.name)) continue;
                 const r = await probe(loopbackUrl(i.frontendPort, probePath(c.route)), i.timeoutMs);
-                if (r.color === i.active) pending.delete(c.name);
-                else last = `${c.name} answered HTTP ${r.status} from ${r.color ?? "no color"}`;
+                const color = r.headers[COLOR_HEADER];
+                const release = r.headers[RELEASE_HEADER];
+                if (color === i.active && release === i.release) pending.delete(c.name);
+                else last = `${c.name} answered HTTP ${r.status} from ${color ?? "no color"} ${release ?? "(no release)"}`;
             }
             return pending.size === 0 ? true : undefined;
         },
@@ -171,7 +194,16 @@ async function reloadKeepingState(i: SwitchInputs): Promise<void> {
 export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     const started = Date.now();
     const L = i.layout;
-    const targets = i.components.map((c) => ({ container: c.container, port: c.ports[i.active], healthPath: c.healthPath, release: i.release }));
+    const targets = i.components.map((c) => {
+        const e = expectOf(c);
+        return {
+            container: c.container,
+            port: c.ports[i.active],
+            healthPath: c.healthPath,
+            expect: { status: e.healthStatus, body: e.healthBody },
+            release: i.release,
+        };
+    });
     const model = modelOf(i);
     const wanted = describeSplit(model.split);
     const text = renderConfig(model);
@@ -180,7 +212,17 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
 
     // Everything before the swap only reads, or writes the candidate beside the live
     // config, so it runs at once: this is the switch's critical path.
+    // The releases map goes first: the candidate names it, and `haproxy -c` opens it. The
+    // running HAProxy reads it only at its next load, and runtime `set map` does the rest.
+    const mapFile = releasesMapPath(L);
+    const mapText = (async () => {
+        const had = await readHostFile(i.host, mapFile);
+        const want = renderReleasesMap({ ...parseReleasesMap(had), [i.active]: i.release });
+        if (want !== had) await writeHostFile(i.host, mapFile, want);
+        return { had, want };
+    })();
     const validation = (async () => {
+        await mapText;
         await writeHostFile(i.host, candidate, text);
         return validateConfig(i.host, candidate);
     })();
@@ -208,7 +250,8 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
         throw new Error(`HAProxy is not running on ${describeHost(i.host)}; run pulumi up again (the haproxy resource starts it). Nothing was changed.`);
     }
     const previous = before.served && before.served !== "none" ? before.served : (recorded ?? "no color");
-    if (current === text && before.served === wanted && recorded === i.active) {
+    const map = await mapText;
+    if (current === text && before.served === wanted && recorded === i.active && map.had === map.want) {
         await discard();
         progress(`switch: ${i.active} already serves; nothing to do`);
         return { ...i, served: wanted, recorded: i.active };
@@ -233,7 +276,10 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
         const hot = i.method === "runtime" && current !== undefined && configShape(current) === configShape(text) && runsModel(before.states, model);
         if (hot) {
             await waitServersUp(i, before.states);
-            await adminCommands(L.hostAdminSocket, weightCommands(desiredWeights(poolsOf(model), model.split)));
+            await adminCommands(L.hostAdminSocket, [
+                setMapCommand(mapFile, serverName(i.active), i.release),
+                ...weightCommands(desiredWeights(poolsOf(model), model.split)),
+            ]);
             progress(`switch: weights flipped to ${i.active} over the runtime API`);
         } else {
             await reloadKeepingState(i);

@@ -2,6 +2,7 @@
 // next to it (it reads release.json from its own directory).
 
 import assert from "node:assert/strict";
+import * as crypto from "crypto";
 import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
@@ -204,6 +205,15 @@ describe("example-app/server.js", function () {
         const r = await get(port, "/");
         assert.equal(r.headers["x-release"], "env0001");
         assert.equal(JSON.parse(r.body).release, "env0001");
+    });
+
+    it("tells the SHA-256 of a variable's value, never the value", async () => {
+        const port = await start({ release: "abc1234" }, { DB_PASSWORD: "hunter2" });
+        const r = await get(port, "/env-sha256/DB_PASSWORD");
+        assert.equal(r.status, 200);
+        assert.equal(JSON.parse(r.body).sha256, crypto.createHash("sha256").update("hunter2").digest("hex"));
+        assert.equal(r.body.includes("hunter2"), false);
+        assert.equal((await get(port, "/env-sha256/NOT_SET")).status, 404);
     });
 
     it("stops cleanly on SIGTERM", async () => {

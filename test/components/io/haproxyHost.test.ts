@@ -5,7 +5,7 @@ import {
     HaproxyHost,
     appendHostFile,
     describeHost,
-    hostExists,
+    hostState,
     onHost,
     readHostFile,
     removeHostFile,
@@ -64,8 +64,8 @@ describe("haproxyHost", () => {
             removeTmp(dir);
         });
 
-        it("hostExists is true without asking anything", async () => {
-            assert.equal(await hostExists(HOST), true);
+        it("hostState is Running without asking anything", async () => {
+            assert.equal(await hostState(HOST), "Running");
             assert.equal(stub!.calls.length, 0);
         });
 
@@ -123,16 +123,16 @@ describe("haproxyHost", () => {
         let stub: RunnerStub | undefined;
         afterEach(() => stub?.restore());
 
-        it("hostExists is true only for a Running instance", async () => {
+        it("hostState is the instance's status, or absent", async () => {
             stub = stubRunner(() => ok(instanceJson("prod-haproxy", "Running")));
-            assert.equal(await hostExists(INST), true);
+            assert.equal(await hostState(INST), "Running");
             assert.deepEqual(stub.argvs(), [["incus", "query", "prod:/1.0/instances/prod-haproxy"]]);
             stub.restore();
             stub = stubRunner(() => ok(instanceJson("prod-haproxy", "Stopped")));
-            assert.equal(await hostExists(INST), false);
+            assert.equal(await hostState(INST), "Stopped");
             stub.restore();
             stub = stubRunner(() => INCUS_NOT_FOUND);
-            assert.equal(await hostExists(INST), false);
+            assert.equal(await hostState(INST), "absent");
         });
 
         it("validateConfig asks haproxy -c again once when Incus dropped its output, so the reason is kept", async () => {

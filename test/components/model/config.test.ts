@@ -27,9 +27,9 @@ describe("config", () => {
                 active: "blue",
                 colors: { blue: { release: "abc1234" } },
                 components: [
-                    { name: "backend", port: 8080, hostPort: 18110, route: "/api", healthPath: "/health" },
-                    { name: "stream", port: 8080, hostPort: 18120, route: "/stream", healthPath: "/health" },
-                    { name: "web", port: 8080, hostPort: 18130, route: "/", healthPath: "/health" },
+                    { name: "backend", port: 8080, hostPort: 18110, route: "/api", healthPath: "/health", healthStatus: "200-299", env: {}, secretEnv: [] },
+                    { name: "stream", port: 8080, hostPort: 18120, route: "/stream", healthPath: "/health", healthStatus: "200-299", env: {}, secretEnv: [] },
+                    { name: "web", port: 8080, hostPort: 18130, route: "/", healthPath: "/health", healthStatus: "200-299", env: {}, secretEnv: [] },
                 ],
                 incus: { image: "bluegreen-base", profiles: ["default"] },
                 artifacts: { type: "dir", path: ".artifacts" },
@@ -42,6 +42,7 @@ describe("config", () => {
                     extra: { global: [], defaults: [], frontend: [] },
                 },
                 health: { attempts: 30, intervalMs: 1000, timeoutMs: 2000 },
+                cleanup: {},
             });
         });
 
@@ -56,8 +57,8 @@ describe("config", () => {
                 "dev",
             );
             assert.deepEqual(c.components, [
-                { name: "alpha", port: 3000, hostPort: 18210, route: "/", healthPath: "/ready" },
-                { name: "zeta", port: 8080, hostPort: 18200, route: "/z", healthPath: "/health" },
+                { name: "alpha", port: 3000, hostPort: 18210, route: "/", healthPath: "/ready", healthStatus: "200-299", env: {}, secretEnv: [] },
+                { name: "zeta", port: 8080, hostPort: 18200, route: "/z", healthPath: "/health", healthStatus: "200-299", env: {}, secretEnv: [] },
             ]);
         });
 
@@ -329,6 +330,56 @@ describe("config", () => {
         });
     });
 
+    describe("health expectations, env and cleanup", () => {
+        const comp = (over: Record<string, unknown>) => with_({ components: { web: { hostPort: 18130, route: "/", ...over } } });
+        const problems = (raw: Record<string, unknown>) => {
+            try {
+                parseConfig(raw, "dev");
+                return [];
+            } catch (e) {
+                return (e as ConfigError).problems;
+            }
+        };
+
+        it("reads a status list, a body match and the plain environment", () => {
+            const c = parseConfig(comp({ healthStatus: "200-299,304", healthBody: "status:ok", env: { LOG_LEVEL: "debug", EMPTY: "" } }), "dev");
+            assert.deepEqual(c.components[0], {
+                name: "web",
+                port: 8080,
+                hostPort: 18130,
+                route: "/",
+                healthPath: "/health",
+                healthStatus: "200-299,304",
+                healthBody: "status:ok",
+                env: { LOG_LEVEL: "debug", EMPTY: "" },
+                secretEnv: [],
+            });
+        });
+
+        it("names the key of a bad status list, body match or variable", () => {
+            assert.deepEqual(problems(comp({ healthStatus: "2xx" })), [
+                "bluegreen:components.web.healthStatus: expected statuses like 200, 200-299 or 200-299,304",
+            ]);
+            assert.deepEqual(problems(comp({ healthStatus: "299-200" })), ["bluegreen:components.web.healthStatus: expected each range low-high"]);
+            assert.deepEqual(problems(comp({ healthBody: "has space" })), [
+                "bluegreen:components.web.healthBody: expected up to 200 letters, digits or ._:/=+,;@%- (no spaces or quotes)",
+            ]);
+            assert.match(
+                problems(comp({ env: { lower: "x" } }))[0],
+                /^bluegreen:components\.web\.env\.lower: invalid name: expected an environment variable name/,
+            );
+            assert.deepEqual(problems(comp({ env: { A: "two\nlines" } })), [
+                "bluegreen:components.web.env.A: expected a value on one line (no newline or NUL)",
+            ]);
+        });
+
+        it("reads cleanup.assumeActive, and nothing else there", () => {
+            assert.deepEqual(parseConfig(with_({ cleanup: { assumeActive: "green" } }), "dev").cleanup, { assumeActive: "green" });
+            assert.deepEqual(problems(with_({ cleanup: { assumeActive: "red" } })), ["bluegreen:cleanup.assumeActive: expected blue or green"]);
+            assert.match(problems(with_({ cleanup: { force: true } }))[0], /^bluegreen:cleanup\.force: unknown key/);
+        });
+    });
+
     describe("loadConfig", () => {
         const all = {
             "bluegreen:active": "blue",
@@ -336,8 +387,59 @@ describe("config", () => {
             "bluegreen:haproxy": '{"frontendPort":18100,"exporterPort":18101}',
         };
 
-        it("lists artifactToken as its only secret key", () => {
-            assert.deepEqual([...SECRET_KEYS], ["artifactToken"]);
+        it("lists artifactToken and secretEnv as its secret keys", () => {
+            assert.deepEqual([...SECRET_KEYS], ["artifactToken", "secretEnv"]);
+        });
+
+        it("reads secretEnv's variable names, never its values", () => {
+            const secret = JSON.stringify({ web: { DB_PASSWORD: "hunter2-value", API_KEY: "k-value" } });
+            const c = loadConfig({ ...all, "bluegreen:secretEnv": secret }, (k) => k === "bluegreen:secretEnv", "dev");
+            assert.deepEqual(c.components.find((x) => x.name === "web")!.secretEnv, ["API_KEY", "DB_PASSWORD"]);
+            assert.deepEqual(c.components.find((x) => x.name === "backend")!.secretEnv, []);
+            assert.equal(JSON.stringify(c).includes("hunter2"), false);
+        });
+
+        it("refuses a bad secretEnv naming the key path, without the value", () => {
+            const bad = (v: unknown, raw = false) =>
+                (() => {
+                    try {
+                        loadConfig({ ...all, "bluegreen:secretEnv": raw ? String(v) : JSON.stringify(v) }, (k) => k === "bluegreen:secretEnv", "dev");
+                        return "";
+                    } catch (e) {
+                        return (e as Error).message;
+                    }
+                })();
+            const notJson = bad("{hunter2", true);
+            assert.match(notJson, /bluegreen:secretEnv: expected a JSON object .*the value is not shown/);
+            assert.equal(notJson.includes("hunter2"), false);
+            assert.match(bad({ web: { "bad name": "hunter2" } }), /bluegreen:secretEnv\.web\.bad name: invalid name: expected an environment variable name/);
+            const multi = bad({ web: { A: "hunter2\nline" } });
+            assert.match(multi, /bluegreen:secretEnv\.web\.A: expected a value on one line/);
+            assert.equal(multi.includes("hunter2"), false);
+            assert.match(bad({ nope: { A: "x" } }), /bluegreen:secretEnv\.nope: no component nope in bluegreen:components/);
+            assert.match(
+                (() => {
+                    try {
+                        loadConfig(
+                            {
+                                ...all,
+                                "bluegreen:components": JSON.stringify({ web: { hostPort: 18130, route: "/", env: { A: "plain" } } }),
+                                "bluegreen:secretEnv": JSON.stringify({ web: { A: "x" } }),
+                            },
+                            (k) => k === "bluegreen:secretEnv",
+                            "dev",
+                        );
+                        return "";
+                    } catch (e) {
+                        return (e as Error).message;
+                    }
+                })(),
+                /bluegreen:secretEnv\.web\.A: also set in bluegreen:components\.web\.env; keep one/,
+            );
+        });
+
+        it("refuses a secretEnv that is not a secret", () => {
+            assert.throws(() => loadConfig({ ...all, "bluegreen:secretEnv": "{}" }, () => false, "dev"), /bluegreen:secretEnv: expected a secret/);
         });
 
         it("loads a config without a token", () => {
@@ -357,7 +459,7 @@ describe("config", () => {
                 "dev",
             );
             assert.equal(c.active, "blue");
-            assert.equal(JSON.stringify(c).includes("secret"), false);
+            assert.equal(JSON.stringify(c).includes("[secret]"), false);
             assert.ok(seen.includes("bluegreen:artifactToken"));
         });
 

@@ -2,7 +2,16 @@ import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { ACTIVE_WEIGHT, BackendModel, HaproxyModel, configShape, poolsOf, renderConfig } from "../../../components/model/haproxyConfig";
+import {
+    ACTIVE_WEIGHT,
+    BackendModel,
+    HaproxyModel,
+    configShape,
+    parseReleasesMap,
+    poolsOf,
+    renderConfig,
+    renderReleasesMap,
+} from "../../../components/model/haproxyConfig";
 import { allOn, desiredWeights as weightsFor } from "../../../components/model/traffic";
 import type { Color } from "../../../components/model/naming";
 import { makeTmp, removeTmp } from "../../helpers/tmp";
@@ -14,6 +23,7 @@ function backend(component: string, route: string, hostPort: number, colors: rea
         component,
         route,
         healthPath: "/health",
+        healthStatus: "200-299",
         servers: colors.map((color) => ({ color, port: color === "blue" ? hostPort : hostPort + 1 })),
     };
 }
@@ -28,6 +38,7 @@ function model(over: Partial<HaproxyModel> = {}): HaproxyModel {
         adminSocket: "/var/lib/bluegreen/dev/admin.sock",
         pidFile: "/var/lib/bluegreen/dev/haproxy.pid",
         serverStateFile: "/var/lib/bluegreen/dev/server-state",
+        releasesMap: "/var/lib/bluegreen/dev/releases.map",
         backends: [backend("web", "/", 18130), backend("backend", "/api", 18110), backend("stream", "/stream", 18120)],
         extra: { global: [], defaults: [], frontend: [] },
         ...over,
@@ -39,6 +50,8 @@ const lines = (text: string) => text.split("\n");
 /** `haproxy -c -q -f` on the rendered text; sockets and pidfile point into `dir`. */
 function haproxyCheck(dir: string, m: HaproxyModel, quiet = true): { status: number | null; stderr: string; stdout: string } {
     const file = path.join(dir, "haproxy.cfg");
+    // The config opens the releases map: it must exist, as the switch writes it first.
+    fs.writeFileSync(path.join(dir, "releases.map"), renderReleasesMap({ blue: "abc1234" }));
     fs.writeFileSync(
         file,
         renderConfig({
@@ -46,6 +59,7 @@ function haproxyCheck(dir: string, m: HaproxyModel, quiet = true): { status: num
             adminSocket: path.join(dir, "admin.sock"),
             pidFile: path.join(dir, "haproxy.pid"),
             serverStateFile: path.join(dir, "server-state"),
+            releasesMap: path.join(dir, "releases.map"),
         }),
     );
     const r = spawnSync(HAPROXY, ["-c", ...(quiet ? ["-q"] : []), "-f", file], { encoding: "utf8", timeout: 10_000 });
@@ -97,22 +111,31 @@ describe("haproxyConfig", () => {
                     "",
                     "backend be_backend",
                     "    option httpchk GET /health",
-                    "    http-check expect status 200",
+                    "    http-check expect status 200-299",
                     "    default-server inter 1s fall 2 rise 2",
+                    "    http-response set-header x-bluegreen-color blue if { srv_name blue }",
+                    "    http-response set-header x-bluegreen-color green if { srv_name green }",
+                    "    http-response set-header x-bluegreen-release %[srv_name,map(/var/lib/bluegreen/dev/releases.map,unknown)]",
                     "    server blue 127.0.0.1:18110 check weight 100",
                     "    server green 127.0.0.1:18111 check weight 0",
                     "",
                     "backend be_stream",
                     "    option httpchk GET /health",
-                    "    http-check expect status 200",
+                    "    http-check expect status 200-299",
                     "    default-server inter 1s fall 2 rise 2",
+                    "    http-response set-header x-bluegreen-color blue if { srv_name blue }",
+                    "    http-response set-header x-bluegreen-color green if { srv_name green }",
+                    "    http-response set-header x-bluegreen-release %[srv_name,map(/var/lib/bluegreen/dev/releases.map,unknown)]",
                     "    server blue 127.0.0.1:18120 check weight 100",
                     "    server green 127.0.0.1:18121 check weight 0",
                     "",
                     "backend be_web",
                     "    option httpchk GET /health",
-                    "    http-check expect status 200",
+                    "    http-check expect status 200-299",
                     "    default-server inter 1s fall 2 rise 2",
+                    "    http-response set-header x-bluegreen-color blue if { srv_name blue }",
+                    "    http-response set-header x-bluegreen-color green if { srv_name green }",
+                    "    http-response set-header x-bluegreen-release %[srv_name,map(/var/lib/bluegreen/dev/releases.map,unknown)]",
                     "    server blue 127.0.0.1:18130 check weight 100",
                     "    server green 127.0.0.1:18131 check weight 0",
                     "",
@@ -219,6 +242,11 @@ describe("haproxyConfig", () => {
             assert.equal(r.status, 0, r.stderr);
         });
 
+        it("with a status list and a body match", () => {
+            const r = haproxyCheck(dir, model({ backends: [{ ...backend("web", "/", 18130), healthStatus: "200-299,304", healthBody: "status:ok" }] }));
+            assert.equal(r.status, 0, r.stderr);
+        });
+
         it("without a '/' route (be_no_route)", () => {
             const r = haproxyCheck(dir, model({ backends: [backend("backend", "/api", 18110), backend("stream", "/stream", 18120)] }));
             assert.equal(r.status, 0, r.stderr);
@@ -243,6 +271,22 @@ describe("haproxyConfig", () => {
             const loud = haproxyCheck(dir, bad, false);
             assert.notEqual(loud.status, 0);
             assert.match(loud.stdout + loud.stderr, /unknown option 'no-such-option'/);
+        });
+    });
+
+    describe("health expectations and the headers HAProxy adds", () => {
+        it("renders the status list, and the body match after it", () => {
+            const l = lines(renderConfig(model({ backends: [{ ...backend("web", "/", 18130), healthStatus: "200-299,304", healthBody: "status:ok" }] })));
+            const i = l.indexOf("    http-check expect status 200-299,304");
+            assert.ok(i > 0);
+            assert.equal(l[i + 1], "    http-check expect string status:ok");
+        });
+
+        it("a releases map names a release per color, '-' for none, and reads back", () => {
+            assert.equal(renderReleasesMap({ green: "def5678" }), "blue -\ngreen def5678\n");
+            assert.deepEqual(parseReleasesMap("blue -\ngreen def5678\n"), { green: "def5678" });
+            assert.deepEqual(parseReleasesMap(undefined), {});
+            assert.deepEqual(parseReleasesMap("purple x\n"), {});
         });
     });
 

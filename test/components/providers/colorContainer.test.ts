@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
+import { dirStore } from "../../../components/io/artifacts";
 import { colorContainerProvider } from "../../../components/providers/colorContainer";
 import { ColorContainerInputs, ColorContainerOutputs } from "../../../components/release/deploy";
 import { TOKEN, containerInputs as inputs, containerOutputs as outputs } from "../../helpers/containerInputs";
@@ -13,8 +14,23 @@ describe("colorContainer", () => {
     quietProgress();
 
     describe("provider.check", () => {
+        // def5678 of web is published in a store of its own; the cache is private too.
+        let store: string;
+        let savedCache: string | undefined;
+        const published = (over: Partial<ColorContainerInputs> = {}) => inputs({ artifacts: { type: "dir", path: store }, ...over });
+        before(async () => {
+            store = makeTmp("bluegreen-store-");
+            savedCache = process.env.BLUEGREEN_ARTIFACT_CACHE;
+            process.env.BLUEGREEN_ARTIFACT_CACHE = path.join(store, ".cache");
+            await dirStore(store).publish({ component: "web", release: "def5678" }, Buffer.from("tarball"));
+        });
+        after(() => {
+            if (savedCache === undefined) delete process.env.BLUEGREEN_ARTIFACT_CACHE;
+            else process.env.BLUEGREEN_ARTIFACT_CACHE = savedCache;
+            removeTmp(store);
+        });
         it("accepts valid inputs and returns them unchanged", async () => {
-            const news = inputs();
+            const news = published();
             const r = await colorContainerProvider.check!(undefined as any, news);
             assert.deepEqual(r, { inputs: news, failures: [] });
         });
@@ -29,15 +45,42 @@ describe("colorContainer", () => {
         });
 
         it("reports missing name and release, and a name over 63 characters", async () => {
-            const r = await colorContainerProvider.check!(undefined as any, { ...inputs(), name: undefined, release: undefined } as any);
+            const r = await colorContainerProvider.check!(undefined as any, { ...published(), name: undefined, release: undefined } as any);
             assert.deepEqual(
                 r.failures!.map((f) => f.property),
                 ["name", "release"],
             );
-            const long = await colorContainerProvider.check!(undefined as any, inputs({ name: "a".repeat(64) }));
+            const long = await colorContainerProvider.check!(undefined as any, published({ name: "a".repeat(64) }));
             assert.deepEqual(long.failures, [{ property: "name", reason: "expected a valid Incus instance name" }]);
-            const max = await colorContainerProvider.check!(undefined as any, inputs({ name: "a".repeat(63) }));
+            const max = await colorContainerProvider.check!(undefined as any, published({ name: "a".repeat(63) }));
             assert.deepEqual(max.failures, []);
+        });
+
+        it("refuses a release that was never published, before anything is deleted, naming what to do", async () => {
+            const r = await colorContainerProvider.check!(outputs(published({ release: "def5678" })), published({ release: "0badbad" }));
+            assert.deepEqual(
+                r.failures?.map((f) => f.property),
+                ["release"],
+            );
+            assert.match(r.failures![0].reason, /^release 0badbad of web is not in artifact directory .*; publish it first .*Nothing was touched\.$/);
+        });
+
+        it("refuses a published release whose checksum no longer matches", async () => {
+            await dirStore(store).publish({ component: "web", release: "badc0de" }, Buffer.from("good"));
+            fs.writeFileSync(path.join(store, "web", "badc0de", "web-badc0de.tar.gz"), "tampered");
+            const r = await colorContainerProvider.check!(undefined as any, published({ release: "badc0de" }));
+            assert.match(r.failures![0].reason, /checksum mismatch for web-badc0de\.tar\.gz/);
+        });
+
+        it("fetches into this host's cache, so the create after a delete does not need the store", async () => {
+            await colorContainerProvider.check!(undefined as any, published());
+            assert.equal(fs.readFileSync(path.join(store, ".cache", "web", "def5678", "web-def5678.tar.gz"), "utf8"), "tarball");
+        });
+
+        it("does not fetch again when the release did not change", async () => {
+            const gone = inputs({ artifacts: { type: "dir", path: path.join(store, "nowhere") } });
+            const r = await colorContainerProvider.check!(outputs(gone), gone);
+            assert.deepEqual(r.failures, []);
         });
     });
 
@@ -147,7 +190,7 @@ describe("colorContainer", () => {
                 assert.equal(e.id, "dev-web-green");
                 assert.match(
                     e.message,
-                    /^dev-web-green stayed unhealthy after 1 health checks of http:\/\/127\.0\.0\.1:\d+\/health: HTTP 500: still broken\. /,
+                    /^dev-web-green stayed unhealthy after 1 health checks of http:\/\/127\.0\.0\.1:\d+\/health: HTTP 500: still broken \(expected 200-299\)\. /,
                 );
                 assert.ok(e.message.endsWith(`--- last lines of /var/log/bluegreen-app.log ---\n${log.slice(5).join("\n")}`), "the last 20 lines");
                 assert.equal(e.properties.healthy, false);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { ServingGuard, refuseIfServing, servingRefusal } from "../../../components/release/cleanup";
+import { ServingGuard, mightServe, refuseIfServing, servingRefusal } from "../../../components/release/cleanup";
 import { isRefused } from "../../../components/model/errors";
 import { INCUS_NOT_FOUND, RunnerStub, ok, stubRunner } from "../../helpers/runnerStub";
 import { haproxyCliSocket } from "../../helpers/haproxySocket";
@@ -91,9 +91,13 @@ describe("cleanup", () => {
                 assert.equal(isRefused(e), true);
                 assert.match(
                     e.message,
-                    new RegExp(`^refusing to delete dev-web-green: cannot read the active color from this host \\(${dir}/active-color\\): EISDIR`),
+                    new RegExp(`^refusing to delete dev-web-green: cannot read the live active color from this host \\(${dir}/active-color\\): EISDIR`),
                 );
-                assert.ok(e.message.endsWith("It might serve traffic. Bring the HAProxy host back, then run pulumi up again."));
+                assert.ok(
+                    e.message.endsWith(
+                        "It might serve traffic. Start haproxy (`pulumi up` starts it) and run pulumi up again, or, if you know which color serves, set bluegreen:cleanup.assumeActive to it.",
+                    ),
+                );
                 return true;
             });
         });
@@ -125,6 +129,48 @@ describe("cleanup", () => {
                 ["incus", "query", "/1.0/instances/dev-haproxy"],
                 ["incus", "file", "pull", "dev-haproxy/var/lib/bluegreen/active-color", "-"],
             ]);
+        });
+
+        describe("fails closed when the HAProxy instance exists but is not running", () => {
+            const g = (assumeActive?: "blue" | "green"): ServingGuard => ({
+                host: { placement: "incus", instance: "prod-haproxy" },
+                stateDir: "/var/lib/veza",
+                adminSocket: "/var/lib/veza/prod/admin.sock",
+                ...(assumeActive ? { assumeActive } : {}),
+            });
+            const stopped = () => stubRunner(() => ok(JSON.stringify({ name: "prod-haproxy", status: "Stopped" })));
+
+            it("refuses, saying how to start it or what to set", async () => {
+                stub = stopped();
+                await assert.rejects(refuseIfServing(g(), "green", "prod-web-green"), (e: Error) => {
+                    assert.equal(isRefused(e), true);
+                    assert.equal(
+                        e.message,
+                        "refusing to delete prod-web-green: cannot read the live active color from instance prod-haproxy (/var/lib/veza/active-color): " +
+                            "instance prod-haproxy is Stopped. It might serve traffic. Start `incus start prod-haproxy` and run pulumi up again, " +
+                            "or, if you know which color serves, set bluegreen:cleanup.assumeActive to it.",
+                    );
+                    return true;
+                });
+                assert.deepEqual(stub.argvs(), [["incus", "query", "/1.0/instances/prod-haproxy"]], "nothing deleted, nothing else asked");
+                assert.equal(await mightServe(g(), "green"), true);
+            });
+
+            it("with bluegreen:cleanup.assumeActive, allows the other color and still refuses that one", async () => {
+                stub = stopped();
+                await refuseIfServing(g("blue"), "green", "prod-web-green");
+                await assert.rejects(
+                    refuseIfServing(g("blue"), "blue", "prod-web-blue"),
+                    /blue is the active color on .*as bluegreen:cleanup\.assumeActive says/,
+                );
+                assert.equal(await mightServe(g("blue"), "green"), false);
+                assert.equal(await mightServe(g("blue"), "blue"), true);
+            });
+
+            it("a readable live color wins over assumeActive", async () => {
+                stub = stubRunner((cmd) => (cmd.argv[1] === "query" ? ok(JSON.stringify({ name: "prod-haproxy", status: "Running" })) : ok("green\n")));
+                await assert.rejects(refuseIfServing(g("blue"), "green", "prod-web-green"), /green is the active color on instance prod-haproxy/);
+            });
         });
     });
 });

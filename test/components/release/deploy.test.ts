@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { REPLACE_ON, healthUrl, instanceConfig, replacedKeys } from "../../../components/release/deploy";
+import * as fs from "fs";
+import * as path from "path";
+import { REPLACE_ON, expectOf, healthUrl, instanceConfig, replacedKeys, rolloutKeys, rolloutReplaces, secretEnvFile } from "../../../components/release/deploy";
+import { makeTmp, removeTmp } from "../../helpers/tmp";
 import { TOKEN, containerInputs as inputs, containerOutputs as outputs } from "../../helpers/containerInputs";
 
 describe("deploy (pure parts)", () => {
@@ -40,6 +43,64 @@ describe("deploy (pure parts)", () => {
 
         it("ignores non-identity inputs", () => {
             assert.deepEqual(replacedKeys(outputs(inputs()), inputs({ health: { attempts: 1, intervalMs: 50, timeoutMs: 100 }, artifactToken: TOKEN })), []);
+        });
+    });
+
+    it("instanceConfig passes the plain environment, never the secret one", () => {
+        const c = instanceConfig(inputs({ env: { LOG_LEVEL: "debug" }, secretEnv: { DB_PASSWORD: "hunter2" } }));
+        assert.equal(c["environment.LOG_LEVEL"], "debug");
+        assert.equal(JSON.stringify(c).includes("hunter2"), false);
+        assert.equal(JSON.stringify(c).includes("DB_PASSWORD"), false);
+    });
+
+    it("secretEnvFile is one NAME=value line each, sorted, values as they are", () => {
+        assert.equal(secretEnvFile({ B: "two words", A: "$(rm -rf /)" }), "A=$(rm -rf /)\nB=two words\n");
+        assert.equal(secretEnvFile({}), "");
+    });
+
+    it("expectOf defaults to any 2xx", () => {
+        assert.deepEqual(expectOf(inputs()), { status: "200-299" });
+        assert.deepEqual(expectOf(inputs({ healthStatus: "200,204", healthBody: "ok" })), { status: "200,204", body: "ok" });
+    });
+
+    it("rolloutKeys sees env and secret changes; an absent map is an empty one", () => {
+        assert.deepEqual(rolloutKeys(outputs(inputs()), inputs()), []);
+        assert.deepEqual(rolloutKeys(outputs(inputs()), inputs({ env: {} })), [], "state written before env existed");
+        assert.deepEqual(rolloutKeys(outputs(inputs({ env: { A: "1" } })), inputs({ env: { A: "2" } })), ["env"]);
+        assert.deepEqual(rolloutKeys(outputs(inputs()), inputs({ secretEnv: { S: "x" } })), ["secretEnv"]);
+    });
+
+    describe("rolloutReplaces asks which color serves", () => {
+        let dir: string | undefined;
+        afterEach(() => {
+            removeTmp(dir);
+            dir = undefined;
+        });
+        const serving = (color: string) => {
+            dir = makeTmp();
+            fs.writeFileSync(path.join(dir, "active-color"), `${color}\n`);
+            return { host: { placement: "host" as const }, stateDir: dir, adminSocket: path.join(dir, "absent.sock") };
+        };
+
+        it("a new env replaces the color that does not serve", async () => {
+            const guard = serving("blue");
+            assert.deepEqual(await rolloutReplaces(outputs(inputs({ guard })), inputs({ guard, env: { A: "1" } })), { replaces: ["env"], pending: [] });
+        });
+
+        it("the serving color keeps its env until it is redeployed or traffic moves off it", async () => {
+            const guard = serving("green");
+            assert.deepEqual(await rolloutReplaces(outputs(inputs({ guard })), inputs({ guard, secretEnv: { S: "x" } })), {
+                replaces: [],
+                pending: ["secretEnv"],
+            });
+        });
+
+        it("a release change replaces whatever else changed with it", async () => {
+            const guard = serving("blue");
+            assert.deepEqual(await rolloutReplaces(outputs(inputs({ guard })), inputs({ guard, release: "0000000", env: { A: "1" } })), {
+                replaces: ["release", "env"],
+                pending: [],
+            });
         });
     });
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { judge, waitHealthy } from "../../../components/release/health";
+import type { Probe } from "../../../components/io/http";
+import { judge, statusMatches, waitHealthy } from "../../../components/release/health";
 import { TestServer, closedPort, reply, startServer } from "../../helpers/httpServer";
 import { quietProgress } from "../../helpers/quiet";
 
@@ -7,36 +8,40 @@ describe("health", () => {
     quietProgress();
 
     describe("judge", () => {
+        const p = (status: number, body = "", headers: Record<string, string> = {}): Probe => ({ status, headers, body, detail: body.trim().slice(0, 300) });
+
         it("no response is unhealthy with the connection error", () => {
-            assert.deepEqual(judge({ status: 0, detail: "connect ECONNREFUSED 127.0.0.1:1" }, "abc1234"), {
+            assert.deepEqual(judge({ status: 0, headers: {}, body: "", detail: "connect ECONNREFUSED 127.0.0.1:1" }), {
                 healthy: false,
                 reason: "no response: connect ECONNREFUSED 127.0.0.1:1",
             });
         });
 
-        it("a non-200 status is unhealthy, with the body excerpt when there is one", () => {
-            assert.deepEqual(judge({ status: 503, detail: "starting" }), { healthy: false, reason: "HTTP 503: starting" });
-            assert.deepEqual(judge({ status: 404, detail: "" }), { healthy: false, reason: "HTTP 404" });
-            assert.deepEqual(judge({ status: 204, release: "abc1234", detail: "" }, "abc1234"), { healthy: false, reason: "HTTP 204" });
+        it("by default any 2xx is healthy, whatever headers the app sends or not", () => {
+            assert.deepEqual(judge(p(200, "ok")), { healthy: true, reason: "HTTP 200" });
+            assert.deepEqual(judge(p(204)), { healthy: true, reason: "HTTP 204" });
+            assert.deepEqual(judge(p(200, "ok", { "x-release": "someone-else" })), { healthy: true, reason: "HTTP 200" });
         });
 
-        it("a 200 from another release is unhealthy", () => {
-            assert.deepEqual(judge({ status: 200, release: "def5678", detail: "ok" }, "abc1234"), {
-                healthy: false,
-                reason: "serves release def5678, expected abc1234",
-            });
+        it("a status outside the range is unhealthy, with the body excerpt and what was expected", () => {
+            assert.deepEqual(judge(p(503, "starting")), { healthy: false, reason: "HTTP 503: starting (expected 200-299)" });
+            assert.deepEqual(judge(p(404)), { healthy: false, reason: "HTTP 404 (expected 200-299)" });
+            assert.deepEqual(judge(p(302), { status: "200" }), { healthy: false, reason: "HTTP 302 (expected 200)" });
         });
 
-        it("a 200 without x-release is unhealthy when a release is expected", () => {
-            assert.deepEqual(judge({ status: 200, detail: "ok" }, "abc1234"), {
-                healthy: false,
-                reason: "serves release (no x-release header), expected abc1234",
-            });
+        it("reads lists and ranges of statuses", () => {
+            assert.equal(statusMatches(304, "200-299,304"), true);
+            assert.equal(statusMatches(301, "200-299,304"), false);
+            assert.equal(statusMatches(200, "200"), true);
+            assert.equal(statusMatches(299, "200-299"), true);
+            assert.equal(statusMatches(300, "200-299"), false);
         });
 
-        it("a 200 of the expected release, or any 200 when none is expected, is healthy", () => {
-            assert.deepEqual(judge({ status: 200, release: "abc1234", detail: "ok" }, "abc1234"), { healthy: true, reason: "HTTP 200" });
-            assert.deepEqual(judge({ status: 200, detail: "ok" }), { healthy: true, reason: "HTTP 200" });
+        it("with a body match, the right status without the text is unhealthy", () => {
+            assert.deepEqual(judge(p(200, '{"status":"ok"}'), { status: "200-299", body: '"ok"' }), { healthy: true, reason: "HTTP 200" });
+            assert.deepEqual(judge(p(200, "degraded"), { status: "200-299", body: "ok" }), { healthy: false, reason: 'HTTP 200 without "ok" in its body' });
+            // The status rule always applies: a 500 that says "ok" is not healthy.
+            assert.equal(judge(p(500, "ok"), { status: "200-299", body: "ok" }).healthy, false);
         });
     });
 
@@ -54,29 +59,24 @@ describe("health", () => {
                     res.writeHead(503);
                     res.end("starting");
                 } else {
-                    res.writeHead(200, { "x-release": "abc1234", "x-color": "blue" });
+                    res.writeHead(200);
                     res.end("ok");
                 }
             });
-            const r = await waitHealthy("web-blue", server.url("/health"), spec, "abc1234");
-            assert.deepEqual(r, {
-                healthy: true,
-                attempts: 3,
-                last: { status: 200, release: "abc1234", color: "blue", detail: "ok" },
-                reason: "HTTP 200",
-            });
+            const r = await waitHealthy("web-blue", server.url("/health"), spec);
+            assert.equal(r.healthy, true);
+            assert.equal(r.attempts, 3);
+            assert.equal(r.reason, "HTTP 200");
+            assert.deepEqual([r.last.status, r.last.body], [200, "ok"]);
             assert.equal(server.requests.length, 3);
         });
 
         it("gives up after the attempts with the last reason", async () => {
-            server = await startServer(reply(200, { "x-release": "def5678" }, "ok"));
-            const r = await waitHealthy("web-blue", server.url("/health"), { ...spec, attempts: 3 }, "abc1234");
-            assert.deepEqual(r, {
-                healthy: false,
-                attempts: 3,
-                last: { status: 200, release: "def5678", color: undefined, detail: "ok" },
-                reason: "serves release def5678, expected abc1234",
-            });
+            server = await startServer(reply(200, {}, "degraded"));
+            const r = await waitHealthy("web-blue", server.url("/health"), { ...spec, attempts: 3 }, { status: "200-299", body: "ok" });
+            assert.equal(r.healthy, false);
+            assert.equal(r.attempts, 3);
+            assert.equal(r.reason, 'HTTP 200 without "ok" in its body');
             assert.equal(server.requests.length, 3);
         });
 
@@ -100,7 +100,7 @@ describe("health", () => {
                 lines.push(String(chunk));
                 return true;
             };
-            await waitHealthy("web-blue", server.url("/health"), { attempts: 1, intervalMs: 10, timeoutMs: 500 }, "abc1234");
+            await waitHealthy("web-blue", server.url("/health"), { attempts: 1, intervalMs: 10, timeoutMs: 500 });
         } finally {
             (process.stderr as any).write = write;
             if (saved === undefined) delete process.env.BLUEGREEN_QUIET;

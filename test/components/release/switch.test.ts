@@ -44,12 +44,14 @@ describe("switch (pure parts)", () => {
             adminSocket: "/var/lib/bluegreen/dev/admin.sock",
             pidFile: "/var/lib/bluegreen/dev/haproxy.pid",
             serverStateFile: "/var/lib/bluegreen/dev/server-state",
+            releasesMap: "/var/lib/bluegreen/dev/releases.map",
             extra: { global: ["maxconn 100"], defaults: [], frontend: [] },
             backends: [
                 {
                     component: "backend",
                     route: "/api",
                     healthPath: "/health",
+                    healthStatus: "200-299",
                     servers: [
                         { color: "blue", port: 18110 },
                         { color: "green", port: 18111 },
@@ -59,6 +61,7 @@ describe("switch (pure parts)", () => {
                     component: "web",
                     route: "/",
                     healthPath: "/ready",
+                    healthStatus: "200-299",
                     servers: [
                         { color: "blue", port: 18130 },
                         { color: "green", port: 18131 },
