@@ -86,6 +86,11 @@ const healthSpec = z.strictObject({
     timeoutMs: z.int().min(100).max(60_000).default(2000),
 });
 
+const migrationsSpec = z.strictObject({
+    /** Roll out despite the migration guard's findings (the seed's FORCE_MIGRATE=1); each overridden finding is logged. */
+    force: z.boolean("expected true or false").default(false),
+});
+
 const schema = z.strictObject({
     active: z.enum(COLORS, "expected blue or green"),
     colors: z.strictObject({ blue: colorSpec.optional(), green: colorSpec.optional() }),
@@ -102,12 +107,14 @@ const schema = z.strictObject({
     artifacts: artifactsSpec.default({ type: "dir", path: ".artifacts" }),
     haproxy: haproxySpec,
     health: healthSpec.default({ attempts: 30, intervalMs: 1000, timeoutMs: 2000 }),
+    migrations: migrationsSpec.default({ force: false }),
 });
 
 export type ArtifactStoreSpec = z.infer<typeof artifactsSpec>;
 export type HealthSpec = z.infer<typeof healthSpec>;
 export type HaproxySpec = z.infer<typeof haproxySpec>;
 export type IncusSpec = z.infer<typeof incusSpec>;
+export type MigrationsSpec = z.infer<typeof migrationsSpec>;
 
 export interface ComponentConfig {
     readonly name: string;
@@ -130,6 +137,8 @@ export interface StackConfig {
     readonly artifacts: ArtifactStoreSpec;
     readonly haproxy: HaproxySpec;
     readonly health: HealthSpec;
+    /** The migration guard (release/migrationGuard.ts). */
+    readonly migrations: MigrationsSpec;
 }
 
 export class ConfigError extends Error {
@@ -233,6 +242,7 @@ export function parseConfig(raw: Record<string, unknown>, stack: string): StackC
         artifacts: c.artifacts,
         haproxy: c.haproxy,
         health: c.health,
+        migrations: c.migrations,
     };
 }
 
