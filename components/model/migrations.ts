@@ -52,7 +52,8 @@ export type SqlParser = (sql: string) => ParseOutcome;
 export type Migrations = Readonly<Record<string, string>>;
 
 const EXCERPT = 120;
-const utf8 = new TextDecoder("utf-8");
+/** A decoder per call: Pulumi's closure serializer cannot carry a captured TextDecoder into a provider. */
+const utf8 = (bytes: Uint8Array): string => new TextDecoder("utf-8").decode(bytes);
 
 /** 1-based line of a UTF-8 byte offset (Postgres' locations count bytes, not JS string indices). */
 export function lineAtByte(bytes: Uint8Array, offset: number): number {
@@ -183,7 +184,7 @@ export function lintMigration(file: string, sql: string, parse: SqlParser): Migr
                 line: lineAtByte(bytes, start),
                 rule,
                 what,
-                statement: excerpt(utf8.decode(bytes.subarray(start, end))),
+                statement: excerpt(utf8(bytes.subarray(start, end))),
                 reason: MIGRATION_RULES[rule],
             });
         }

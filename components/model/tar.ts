@@ -18,7 +18,8 @@ export interface TarEntry {
     readonly data: Uint8Array;
 }
 
-const utf8 = new TextDecoder("utf-8");
+/** A decoder per call: Pulumi's closure serializer cannot carry a captured TextDecoder into a provider. */
+const utf8 = (bytes: Uint8Array): string => new TextDecoder("utf-8").decode(bytes);
 
 function field(header: Uint8Array, start: number, length: number): Uint8Array {
     const bytes = header.subarray(start, start + length);
@@ -27,7 +28,7 @@ function field(header: Uint8Array, start: number, length: number): Uint8Array {
 }
 
 function text(header: Uint8Array, start: number, length: number): string {
-    return utf8.decode(field(header, start, length));
+    return utf8(field(header, start, length));
 }
 
 /** A numeric field: octal ASCII, or GNU's base-256 when the first byte has its high bit set. */
@@ -60,7 +61,7 @@ function paxRecords(data: Uint8Array): Map<string, string> {
         if (space < 0) break;
         const length = parseInt(String.fromCharCode(...data.subarray(i, space)), 10);
         if (!Number.isInteger(length) || length <= space - i || i + length > data.length) throw new Error("tar: malformed pax extended header");
-        const record = utf8.decode(data.subarray(space + 1, i + length - 1));
+        const record = utf8(data.subarray(space + 1, i + length - 1));
         const eq = record.indexOf("=");
         if (eq > 0) out.set(record.slice(0, eq), record.slice(eq + 1));
         i += length;
@@ -97,7 +98,7 @@ export function readTar(archive: Uint8Array): TarEntry[] {
         offset = start + Math.ceil(size / BLOCK) * BLOCK;
 
         if (flag === "L") {
-            longName = utf8.decode(field(data, 0, data.length));
+            longName = utf8(field(data, 0, data.length));
             continue;
         }
         if (flag === "x") {

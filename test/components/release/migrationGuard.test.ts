@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import * as pulumi from "@pulumi/pulumi";
 import * as zlib from "zlib";
 import { releaseMigrations } from "../../../components/io/artifacts";
 import { isRefused } from "../../../components/model/errors";
@@ -6,6 +7,9 @@ import { MIGRATION_RULES, MigrationFinding } from "../../../components/model/mig
 import { MigrationCheck, checkMigrations, decideMigrations, migrationRefusal } from "../../../components/release/migrationGuard";
 import { captureStderr, setEnv } from "../../helpers/tmp";
 import { tarball } from "../../helpers/tarball";
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const requireFromString: (code: string) => { handler: () => any } = require("require-from-string");
 
 const START = { start: "#!/bin/sh\nexec node server.js\n", "server.js": "// app\n" };
 /** A release tarball with the app and these migrations (names relative to migrations/). */
@@ -236,6 +240,17 @@ describe("release/migrationGuard", function () {
                 restore();
             }
         });
+    });
+
+    it("survives Pulumi's closure serialization, as a provider that calls it will (no captured TextDecoder, the parser required by name)", async () => {
+        const sf = await pulumi.runtime.serializeFunction(() => checkMigrations, { allowSecrets: true });
+        assert.doesNotMatch(sf.text, /require\("\.\.?\//, "no relative requires: the host loads the text from a string");
+        const loaded = requireFromString(sf.text).handler() as typeof checkMigrations;
+        const next = release({ "0001_x.sql": "-- ü😀\nSELECT 'é';\nALTER TABLE users DROP COLUMN email;\n" });
+        await assert.rejects(
+            loaded({ component: "backend", release: "b4c5d6e", next, force: false }, { log: () => undefined }),
+            (e: Error) => e.name === "RefusedError" && e.message.includes("migrations/0001_x.sql:3: DROP COLUMN users.email"),
+        );
     });
 
     describe("releaseMigrations (io/artifacts)", () => {
