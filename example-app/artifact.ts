@@ -1,5 +1,6 @@
-// Builds the example app's release tarball. Deterministic: the same release and
-// broken mode always give the same bytes, so republishing is a no-op.
+// Builds the example app's release tarball. Deterministic: the same release, broken
+// mode and migrations (names and contents) always give the same bytes, so
+// republishing is a no-op.
 
 import * as fs from "fs";
 import * as path from "path";
@@ -12,7 +13,11 @@ export type BrokenMode = (typeof BROKEN_MODES)[number];
 /** The release's entry point: the image's init runs `/opt/bluegreen/app/start`. */
 export const START_SCRIPT = '#!/bin/sh\nexec node "$(dirname "$0")/server.js"\n';
 
-export async function buildExampleArtifact(release: string, broken?: BrokenMode): Promise<Buffer> {
+/**
+ * The release tarball. Each of `migrations` (SQL files) goes in as `migrations/<basename>`;
+ * without any, there is no migrations/ directory and the bytes are what they always were.
+ */
+export async function buildExampleArtifact(release: string, broken?: BrokenMode, migrations: readonly string[] = []): Promise<Buffer> {
     return withTempDir(async (dir) => {
         const app = path.join(dir, "app");
         fs.mkdirSync(app);
@@ -23,6 +28,19 @@ export async function buildExampleArtifact(release: string, broken?: BrokenMode)
         fs.chmodSync(path.join(app, "server.js"), 0o644);
         fs.chmodSync(path.join(app, "release.json"), 0o644);
         fs.chmodSync(app, 0o755);
+        if (migrations.length > 0) {
+            const dest = path.join(app, "migrations");
+            fs.mkdirSync(dest);
+            fs.chmodSync(dest, 0o755);
+            for (const file of migrations) {
+                const target = path.join(dest, path.basename(file));
+                if (fs.existsSync(target))
+                    throw new Error(`two migrations are named ${path.basename(file)}; each goes into the release as migrations/<basename>`);
+                // Content only: the source file's mode and mtime never reach the tarball.
+                fs.writeFileSync(target, fs.readFileSync(file));
+                fs.chmodSync(target, 0o644);
+            }
+        }
         return packDirectory(app);
     });
 }

@@ -1,7 +1,8 @@
-// `npm run publish-example -- --release <sha> [--broken health|latency|errors] [--stack dev] [--component name]...`
+// `npm run publish-example -- --release <sha> [--broken health|latency|errors] [--stack dev] [--component name]... [--migration file.sql]...`
 // `npm run publish-example -- --stack-releases [--stack dev]` publishes every release the stack's colors name.
 // Builds the example app and publishes it for every component to the stack's artifact store.
 
+import * as path from "path";
 import { openStore } from "../components/io/artifacts";
 import { loadConfig } from "../components/model/config";
 import { RELEASE_SHA } from "../components/model/naming";
@@ -15,10 +16,12 @@ interface PublishArgs {
     broken?: BrokenMode;
     stack: string;
     components: string[];
+    /** SQL files that go into the release as `migrations/<basename>`. */
+    migrations: string[];
 }
 
 export function parsePublishArgs(argv: readonly string[]): PublishArgs {
-    const a: Partial<PublishArgs> & { components: string[] } = { stack: "dev", components: [], stackReleases: false };
+    const a: Partial<PublishArgs> & { components: string[]; migrations: string[] } = { stack: "dev", components: [], migrations: [], stackReleases: false };
     for (let i = 0; i < argv.length; i++) {
         const flag = argv[i];
         if (flag === "--stack-releases") {
@@ -33,10 +36,17 @@ export function parsePublishArgs(argv: readonly string[]): PublishArgs {
             a.broken = v as BrokenMode;
         } else if (flag === "--stack") a.stack = v;
         else if (flag === "--component") a.components.push(v);
-        else throw new Error(`unknown option ${flag}`);
+        else if (flag === "--migration") {
+            const name = path.basename(v);
+            if (!/\.sql$/.test(name)) throw new Error(`--migration ${v}: expected a .sql file (the release carries it as migrations/${name})`);
+            const clash = a.migrations.find((m) => path.basename(m) === name);
+            if (clash) throw new Error(`--migration ${v}: ${clash} already goes into the release as migrations/${name}`);
+            a.migrations.push(v);
+        } else throw new Error(`unknown option ${flag}`);
     }
     if (a.stackReleases) {
         if (a.release || a.broken) throw new Error("--stack-releases publishes the stack's own releases; drop --release and --broken");
+        if (a.migrations.length > 0) throw new Error("--migration goes with --release: --stack-releases republishes the stack's own releases as they are");
     } else if (!a.release || !RELEASE_SHA.test(a.release)) {
         throw new Error("--release: expected 7-40 hex characters (or --stack-releases)");
     }
@@ -52,10 +62,11 @@ async function main(): Promise<void> {
     const components = args.components.length > 0 ? args.components : config.components.map((c) => c.name);
     const releases = args.release ? [args.release] : [...new Set(Object.values(config.colors).map((c) => c!.release))];
     for (const release of releases) {
-        const artifact = await buildExampleArtifact(release, args.broken);
+        const artifact = await buildExampleArtifact(release, args.broken, args.migrations);
         for (const component of components) {
             const outcome = await store.publish({ component, release }, artifact);
-            console.log(`${component} ${release}${args.broken ? ` (broken: ${args.broken})` : ""}: ${outcome} in ${store.where}`);
+            const migrations = args.migrations.length > 0 ? ` (migrations: ${args.migrations.map((m) => path.basename(m)).join(", ")})` : "";
+            console.log(`${component} ${release}${args.broken ? ` (broken: ${args.broken})` : ""}${migrations}: ${outcome} in ${store.where}`);
         }
     }
 }

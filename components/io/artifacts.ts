@@ -5,7 +5,10 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import * as zlib from "zlib";
 import type { ArtifactStoreSpec } from "../model/config";
+import { migrationsOf } from "../model/migrations";
+import { readTar } from "../model/tar";
 
 export interface ArtifactRef {
     readonly component: string;
@@ -181,6 +184,18 @@ export function httpStore(base: string, token?: string, timeoutMs = 60_000): Art
 
 function authHint(status: number): string {
     return status === 401 || status === 403 ? " (set the registry token: bluegreen:artifactToken as a secret, or BLUEGREEN_ARTIFACT_TOKEN to publish)" : "";
+}
+
+/**
+ * The SQL migrations a release tarball (gzip + tar) carries under `migrations/`,
+ * path -> text, read in memory. Throws an ArtifactError naming what cannot be read.
+ */
+export function releaseMigrations(tarball: Buffer): Record<string, string> {
+    try {
+        return migrationsOf(readTar(zlib.gunzipSync(tarball)));
+    } catch (e) {
+        throw artifactError(`cannot read the release tarball's migrations: ${(e as Error).message}`);
+    }
 }
 
 /** Opens the store a stack's config names. Relative dirs resolve against `projectDir`. */

@@ -117,6 +117,11 @@ const cleanupSpec = z.strictObject({
 /** bluegreen:secretEnv, once decrypted: `{ <component>: { <VAR>: <value> } }`. */
 const secretEnvSpec = z.record(safeName, envMap);
 
+const migrationsSpec = z.strictObject({
+    /** Roll out despite the migration guard's findings (the seed's FORCE_MIGRATE=1); each overridden finding is logged. */
+    force: z.boolean("expected true or false").default(false),
+});
+
 const schema = z.strictObject({
     active: z.enum(COLORS, "expected blue or green"),
     colors: z.strictObject({ blue: colorSpec.optional(), green: colorSpec.optional() }),
@@ -134,6 +139,7 @@ const schema = z.strictObject({
     haproxy: haproxySpec,
     health: healthSpec.default({ attempts: 30, intervalMs: 1000, timeoutMs: 2000 }),
     cleanup: cleanupSpec.default({}),
+    migrations: migrationsSpec.default({ force: false }),
 });
 
 export type ArtifactStoreSpec = z.infer<typeof artifactsSpec>;
@@ -141,6 +147,7 @@ export type HealthSpec = z.infer<typeof healthSpec>;
 export type HaproxySpec = z.infer<typeof haproxySpec>;
 export type IncusSpec = z.infer<typeof incusSpec>;
 export type CleanupSpec = z.infer<typeof cleanupSpec>;
+export type MigrationsSpec = z.infer<typeof migrationsSpec>;
 
 export interface ComponentConfig {
     readonly name: string;
@@ -169,6 +176,8 @@ export interface StackConfig {
     readonly haproxy: HaproxySpec;
     readonly health: HealthSpec;
     readonly cleanup: CleanupSpec;
+    /** The migration guard (release/migrationGuard.ts). */
+    readonly migrations: MigrationsSpec;
 }
 
 export class ConfigError extends Error {
@@ -281,6 +290,7 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         haproxy: c.haproxy,
         health: c.health,
         cleanup: c.cleanup,
+        migrations: c.migrations,
     };
 }
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { releaseMigrations } from "../../components/io/artifacts";
 import { BROKEN_MODES, START_SCRIPT, buildExampleArtifact } from "../../example-app/artifact";
 import { makeTmp, removeTmp } from "../helpers/tmp";
 
@@ -70,5 +71,72 @@ describe("example-app/artifact", function () {
         const file = path.join(dir, "release.tar.gz");
         fs.writeFileSync(file, await buildExampleArtifact("def5678"));
         assert.equal(tar(["-xzOf", file, "./release.json"], dir), '{"release":"def5678"}\n');
+    });
+
+    describe("--migration files", () => {
+        /** Writes SQL files into dir/<sub>/ and returns their paths. */
+        const sqlFiles = (sub: string, files: Record<string, string>, mode = 0o644) => {
+            fs.mkdirSync(path.join(dir, sub), { recursive: true });
+            return Object.entries(files).map(([name, sql]) => {
+                const p = path.join(dir, sub, name);
+                fs.writeFileSync(p, sql);
+                fs.chmodSync(p, mode);
+                return p;
+            });
+        };
+        const listing = (artifact: Buffer) => {
+            const file = path.join(dir, "listed.tar.gz");
+            fs.writeFileSync(file, artifact);
+            return tar(["-tzvf", file, "--numeric-owner", "--utc"], dir)
+                .split("\n")
+                .filter(Boolean)
+                .map((line) => line.split(/\s+/))
+                .map((f) => `${f[0]} ${f[1]} ${f[3]} ${f[5]}`);
+        };
+
+        it("go into the release as migrations/<basename>, 0644 in a 0755 directory, owned by 0/0 at mtime 0", async () => {
+            const files = sqlFiles("db", { "0001_init.sql": "CREATE TABLE users (id int);\n", "0002_email.sql": "ALTER TABLE users ADD email text;\n" }, 0o600);
+            const artifact = await buildExampleArtifact("abc1234", undefined, files);
+            assert.deepEqual(listing(artifact), [
+                "drwxr-xr-x 0/0 1970-01-01 ./",
+                "drwxr-xr-x 0/0 1970-01-01 ./migrations/",
+                "-rw-r--r-- 0/0 1970-01-01 ./migrations/0001_init.sql",
+                "-rw-r--r-- 0/0 1970-01-01 ./migrations/0002_email.sql",
+                "-rw-r--r-- 0/0 1970-01-01 ./release.json",
+                "-rw-r--r-- 0/0 1970-01-01 ./server.js",
+                "-rwxr-xr-x 0/0 1970-01-01 ./start",
+            ]);
+            // What the migration guard reads out of it.
+            assert.deepEqual(releaseMigrations(artifact), {
+                "migrations/0001_init.sql": "CREATE TABLE users (id int);\n",
+                "migrations/0002_email.sql": "ALTER TABLE users ADD email text;\n",
+            });
+        });
+
+        it("are reproducible: the same names and contents give the same bytes, whatever their order, source directory, mode or mtime", async () => {
+            const a = sqlFiles("a", { "0001.sql": "SELECT 1;\n", "0002.sql": "SELECT 2;\n" });
+            const b = sqlFiles("b", { "0002.sql": "SELECT 2;\n", "0001.sql": "SELECT 1;\n" }, 0o755);
+            for (const p of b) fs.utimesSync(p, new Date("2030-01-01T00:00:00Z"), new Date("2030-01-01T00:00:00Z"));
+            const one = await buildExampleArtifact("abc1234", undefined, a);
+            assert.ok(one.equals(await buildExampleArtifact("abc1234", undefined, a)), "same inputs gave different bytes");
+            assert.ok(one.equals(await buildExampleArtifact("abc1234", undefined, [...b].reverse())), "order, directory, mode or mtime leaked into the bytes");
+        });
+
+        it("change the bytes when a content or a name changes, and leave a release without them as it was", async () => {
+            const base = await buildExampleArtifact("abc1234", undefined, sqlFiles("a", { "0001.sql": "SELECT 1;\n" }));
+            assert.ok(!base.equals(await buildExampleArtifact("abc1234", undefined, sqlFiles("b", { "0001.sql": "SELECT 2;\n" }))));
+            assert.ok(!base.equals(await buildExampleArtifact("abc1234", undefined, sqlFiles("c", { "0009.sql": "SELECT 1;\n" }))));
+            const none = await buildExampleArtifact("abc1234");
+            assert.ok(!base.equals(none));
+            assert.ok(none.equals(await buildExampleArtifact("abc1234", undefined, [])), "an empty list is no migrations");
+            assert.ok(!listing(none).some((l) => l.includes("migrations")), "a release without migrations has no migrations/ directory");
+        });
+
+        it("refuses two files with one basename, and a file it cannot read", async () => {
+            const [x] = sqlFiles("x", { "0001.sql": "SELECT 1;" });
+            const [y] = sqlFiles("y", { "0001.sql": "SELECT 2;" });
+            await assert.rejects(buildExampleArtifact("abc1234", undefined, [x, y]), /two migrations are named 0001\.sql/);
+            await assert.rejects(buildExampleArtifact("abc1234", undefined, [path.join(dir, "missing.sql")]), /ENOENT.*missing\.sql/);
+        });
     });
 });

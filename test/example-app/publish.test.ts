@@ -3,7 +3,13 @@ import { parsePublishArgs } from "../../example-app/publish";
 
 describe("example-app/publish parsePublishArgs", () => {
     it("reads a release, lowercased, with the dev stack and every component by default", () => {
-        assert.deepEqual(parsePublishArgs(["--release", "ABC1234"]), { stack: "dev", components: [], stackReleases: false, release: "abc1234" });
+        assert.deepEqual(parsePublishArgs(["--release", "ABC1234"]), {
+            stack: "dev",
+            components: [],
+            migrations: [],
+            stackReleases: false,
+            release: "abc1234",
+        });
     });
 
     it("reads every option", () => {
@@ -19,8 +25,19 @@ describe("example-app/publish parsePublishArgs", () => {
                 "web",
                 "--component",
                 "backend",
+                "--migration",
+                "db/0002_b.sql",
+                "--migration",
+                "/tmp/0001_a.sql",
             ]),
-            { stack: "prod", components: ["web", "backend"], stackReleases: false, release: "0123456789abcdef0123456789abcdef01234567", broken: "latency" },
+            {
+                stack: "prod",
+                components: ["web", "backend"],
+                migrations: ["db/0002_b.sql", "/tmp/0001_a.sql"],
+                stackReleases: false,
+                release: "0123456789abcdef0123456789abcdef01234567",
+                broken: "latency",
+            },
         );
         for (const mode of ["health", "latency", "errors"]) assert.equal(parsePublishArgs(["--release", "abc1234", "--broken", mode]).broken, mode);
     });
@@ -51,7 +68,12 @@ describe("example-app/publish parsePublishArgs", () => {
     });
 
     it("--stack-releases takes the releases from the stack, and excludes --release and --broken", () => {
-        assert.deepEqual(parsePublishArgs(["--stack-releases", "--stack", "staging"]), { stack: "staging", components: [], stackReleases: true });
+        assert.deepEqual(parsePublishArgs(["--stack-releases", "--stack", "staging"]), {
+            stack: "staging",
+            components: [],
+            migrations: [],
+            stackReleases: true,
+        });
         const message = "--stack-releases publishes the stack's own releases; drop --release and --broken";
         assert.throws(
             () => parsePublishArgs(["--stack-releases", "--release", "abc1234"]),
@@ -61,6 +83,22 @@ describe("example-app/publish parsePublishArgs", () => {
             () => parsePublishArgs(["--broken", "errors", "--stack-releases"]),
             (e: Error) => e.message === message,
         );
+    });
+
+    it("--migration takes .sql files only, one per basename, and goes with --release", () => {
+        assert.throws(
+            () => parsePublishArgs(["--release", "abc1234", "--migration", "db/0001_init.txt"]),
+            (e: Error) => e.message === "--migration db/0001_init.txt: expected a .sql file (the release carries it as migrations/0001_init.txt)",
+        );
+        assert.throws(
+            () => parsePublishArgs(["--release", "abc1234", "--migration", "a/0001.sql", "--migration", "b/0001.sql"]),
+            (e: Error) => e.message === "--migration b/0001.sql: a/0001.sql already goes into the release as migrations/0001.sql",
+        );
+        assert.throws(
+            () => parsePublishArgs(["--stack-releases", "--migration", "0001.sql"]),
+            (e: Error) => e.message === "--migration goes with --release: --stack-releases republishes the stack's own releases as they are",
+        );
+        assert.throws(() => parsePublishArgs(["--release", "abc1234", "--migration"]), /--migration needs a value/);
     });
 
     it("refuses unknown options and options without a value", () => {

@@ -43,6 +43,7 @@ describe("config", () => {
                 },
                 health: { attempts: 30, intervalMs: 1000, timeoutMs: 2000 },
                 cleanup: {},
+                migrations: { force: false },
             });
         });
 
@@ -261,6 +262,36 @@ describe("config", () => {
             );
             assert.deepEqual(c.artifacts, { type: "http", url: "https://forge.example/api/packages/acme/generic" });
             assert.deepEqual(c.incus, { remote: "prod", image: "bluegreen-base", profiles: ["default"] });
+        });
+
+        describe("migrations", () => {
+            it("takes force: true or false, and defaults it to false, also in an empty migrations object", () => {
+                assert.deepEqual(parseConfig(with_({ migrations: { force: true } }), "dev").migrations, { force: true });
+                assert.deepEqual(parseConfig(with_({ migrations: { force: false } }), "dev").migrations, { force: false });
+                assert.deepEqual(parseConfig(with_({ migrations: {} }), "dev").migrations, { force: false });
+                assert.deepEqual(parseConfig(minimalRaw(), "dev").migrations, { force: false });
+            });
+
+            it("refuses a force that is not a boolean, naming bluegreen:migrations.force", () => {
+                for (const force of ["true", 1, "yes", null]) {
+                    assert.deepEqual(problems(with_({ migrations: { force } })), ["bluegreen:migrations.force: expected true or false"], JSON.stringify(force));
+                }
+            });
+
+            it("refuses an unknown key under migrations, and migrations that is not an object", () => {
+                assert.deepEqual(problems(with_({ migrations: { force: true, dryRun: true } })), [
+                    "bluegreen:migrations.dryRun: unknown key (check the spelling against the README's config reference)",
+                ]);
+                assert.deepEqual(problems(with_({ migrations: true })), ["bluegreen:migrations: expected object, received boolean"]);
+            });
+
+            it("reads the structured Pulumi config value", () => {
+                const raw = rawFromPulumiConfig({
+                    ...Object.fromEntries(Object.entries(minimalRaw()).map(([k, v]) => [`bluegreen:${k}`, typeof v === "string" ? v : JSON.stringify(v)])),
+                    "bluegreen:migrations": '{"force":true}',
+                });
+                assert.deepEqual(parseConfig(raw, "dev").migrations, { force: true });
+            });
         });
 
         it("reports every problem at once, in one ConfigError message", () => {
