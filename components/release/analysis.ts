@@ -91,6 +91,10 @@ export async function runAnalysis(o: AnalysisOptions): Promise<AnalysisResult> {
     const render = (t: string) => renderQuery(t, { selector: o.selector, windowSeconds: lookback });
     const queries = { p95: render(o.queries.p95), errorRatio: render(o.queries.errorRatio), requests: render(o.queries.requests) };
     const intervalMs = o.probeIntervalSeconds * 1000;
+    if (startedAt > clock.now() + intervalMs) {
+        // Each wait is at most one interval, so a start further ahead would probe before the probes are due.
+        throw new Error(`${o.label}: the analysis's startedAt ${new Date(startedAt).toISOString()} is in the future; pass the time the window started`);
+    }
     const queryTimeoutMs = o.queryTimeoutMs ?? 5000;
     const deadline = Math.max(clock.now(), startedAt + o.windowSeconds * 1000) + intervalMs + schedule.total * (queryTimeoutMs + 1000);
     const t = o.thresholds;
@@ -148,7 +152,7 @@ export async function runAnalysis(o: AnalysisOptions): Promise<AnalysisResult> {
             k += 1;
             return undefined;
         },
-        // Count-bounded by the schedule; poll's own pause is nil, each step waits for its probe's time.
+        // Count-bounded by the schedule; poll pauses 1 ms, each step waits for its own probe's time.
         { attempts: schedule.total, intervalMs: 1 },
     );
     return outcome ?? { verdict: "red", probes, startedAt, reasons: [`${o.label}: the analysis ended without a verdict`] };

@@ -235,7 +235,7 @@ describe("runAnalysis", () => {
         assert.equal(r.probes.length, 5);
     });
 
-    it("refuses an interval longer than the window, and an empty selector", async () => {
+    it("refuses an interval longer than the window, an empty selector, and a start in the future", async () => {
         const clock = new FakeClock(T0);
         await assert.rejects(
             runAnalysis({
