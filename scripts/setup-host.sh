@@ -50,6 +50,33 @@ SRC
   apt-get install -y -qq --no-install-recommends haproxy socat debootstrap wrk >/dev/null
 }
 
+# Prometheus for the SLI analysis of canaries. bluegreen starts its own per stack, on
+# loopback with its own config and data directory (components/release/prometheus.ts),
+# never the package's service, which would listen on 0.0.0.0:9090. Without systemd the
+# postinst starts nothing (measured); a policy-rc.d that denies starts makes sure of it
+# on hosts that do have a runlevel, and is removed again unless it was already there.
+install_prometheus() {
+  if dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q 'install ok installed'; then
+    log "prometheus present"
+    return
+  fi
+  log "installing: prometheus"
+  local policy=/usr/sbin/policy-rc.d
+  local ours=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# bluegreen setup-host.sh: no service starts while packages install\nexit 101\n' >"$policy"
+    chmod 0755 "$policy"
+    ours=1
+  fi
+  local rc=0
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || rc=$?
+  if [ -n "$ours" ]; then rm -f "$policy"; fi
+  if [ "$rc" -ne 0 ]; then
+    echo "installing prometheus failed (apt-get exited $rc)" >&2
+    exit "$rc"
+  fi
+}
+
 start_incusd() {
   if incus version 2>/dev/null | grep -q '^Server version: [0-9]'; then
     log "incusd running"
@@ -131,6 +158,7 @@ META
 need_root
 mkdir -p "$CACHE_DIR"
 install_packages
+install_prometheus
 start_incusd
 storage_and_profile
 build_image

@@ -3,6 +3,7 @@
 
 import { z } from "zod";
 import { COLORS, Color, containerName, otherColor } from "./naming";
+import { DEFAULT_QUERIES, templateProblems } from "./promql";
 
 export const NAMESPACE = "bluegreen";
 
@@ -122,6 +123,52 @@ const migrationsSpec = z.strictObject({
     force: z.boolean("expected true or false").default(false),
 });
 
+/** A PromQL template; see model/promql.ts for its placeholders. */
+const promqlTemplate = z.string("expected a PromQL query as a string").superRefine((t, ctx) => {
+    for (const message of templateProblems(t)) ctx.addIssue({ code: "custom", message });
+});
+
+const canarySpec = z.strictObject({
+    /** The canary node (wired later). */
+    node: z.int("expected a node number").min(1, "expected a node number of at least 1").optional(),
+    /** The SLI window (seed: SLI_WINDOW). */
+    windowSeconds: z.int("expected whole seconds").min(1, "expected at least 1 second").max(86_400, "expected at most 86400 seconds (a day)").default(3600),
+    /** Seed: SLI_PROBE_INTERVAL. */
+    probeIntervalSeconds: z.int("expected whole seconds").min(1, "expected at least 1 second").max(3600, "expected at most 3600 seconds").default(30),
+    /** Seed: PROM_P95_THRESHOLD_S. */
+    p95Seconds: z.number("expected seconds").positive("expected more than 0 seconds").default(0.5),
+    /** Seed: PROM_ERR_RATE_THRESHOLD. */
+    errorRatio: z.number("expected a ratio from 0 to 1").min(0, "expected a ratio from 0 to 1").max(1, "expected a ratio from 0 to 1").default(0.005),
+    /** A probe whose window holds fewer requests is red: traffic too thin to judge. */
+    minRequests: z.int("expected a whole number of requests").min(1, "expected at least 1 request").default(20),
+    healthTimeoutSeconds: z.int("expected whole seconds").min(1, "expected at least 1 second").max(3600, "expected at most 3600 seconds").default(60),
+    onRed: z.enum(["rollback", "pause"], "expected rollback or pause").default("rollback"),
+    queries: z
+        .strictObject({
+            p95: promqlTemplate.default(DEFAULT_QUERIES.p95),
+            errorRatio: promqlTemplate.default(DEFAULT_QUERIES.errorRatio),
+            requests: promqlTemplate.default(DEFAULT_QUERIES.requests),
+        })
+        .default({ ...DEFAULT_QUERIES }),
+});
+
+const prometheusSpec = z.strictObject({
+    /** An existing server (staging/prod). Absent: the program runs one on this host (dev). */
+    url: z
+        .string("expected an http(s) URL")
+        .regex(
+            /^https?:\/\/[A-Za-z0-9.:\[\]-]+(\/[A-Za-z0-9._~/-]*)?$/,
+            "expected an http(s) URL such as http://prom.example:9090, without credentials (they would end up in state and logs)",
+        )
+        .optional(),
+    /** Loopback port of the Prometheus the program runs. */
+    port: port.default(19090),
+    /** Of the Prometheus the program runs. */
+    scrapeIntervalSeconds: z.int("expected whole seconds").min(1, "expected at least 1 second").max(300, "expected at most 300 seconds").default(15),
+});
+
+const DEFAULT_PROMETHEUS: z.infer<typeof prometheusSpec> = { port: 19090, scrapeIntervalSeconds: 15 };
+
 const schema = z.strictObject({
     active: z.enum(COLORS, "expected blue or green"),
     colors: z.strictObject({ blue: colorSpec.optional(), green: colorSpec.optional() }),
@@ -140,6 +187,8 @@ const schema = z.strictObject({
     health: healthSpec.default({ attempts: 30, intervalMs: 1000, timeoutMs: 2000 }),
     cleanup: cleanupSpec.default({}),
     migrations: migrationsSpec.default({ force: false }),
+    canary: canarySpec.optional(),
+    prometheus: prometheusSpec.optional(),
 });
 
 export type ArtifactStoreSpec = z.infer<typeof artifactsSpec>;
@@ -148,6 +197,8 @@ export type HaproxySpec = z.infer<typeof haproxySpec>;
 export type IncusSpec = z.infer<typeof incusSpec>;
 export type CleanupSpec = z.infer<typeof cleanupSpec>;
 export type MigrationsSpec = z.infer<typeof migrationsSpec>;
+export type CanarySpec = z.infer<typeof canarySpec>;
+export type PrometheusSpec = z.infer<typeof prometheusSpec>;
 
 export interface ComponentConfig {
     readonly name: string;
@@ -178,6 +229,14 @@ export interface StackConfig {
     readonly cleanup: CleanupSpec;
     /** The migration guard (release/migrationGuard.ts). */
     readonly migrations: MigrationsSpec;
+    /** Absent: no canary. */
+    readonly canary?: CanarySpec;
+    /**
+     * Where SLIs are queried. With `url`, an existing server; without, the one the program
+     * runs on this host. Absent when there is neither a canary nor a `bluegreen:prometheus`
+     * section; a canary without one gets the program's own Prometheus with the defaults.
+     */
+    readonly prometheus?: PrometheusSpec;
 }
 
 export class ConfigError extends Error {
@@ -253,6 +312,14 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
     };
     claim(c.haproxy.frontendPort, `${NAMESPACE}:haproxy.frontendPort`);
     claim(c.haproxy.exporterPort, `${NAMESPACE}:haproxy.exporterPort`);
+    const prometheus = c.prometheus ?? (c.canary ? DEFAULT_PROMETHEUS : undefined);
+    if (prometheus && prometheus.url === undefined) claim(prometheus.port, `${NAMESPACE}:prometheus.port`);
+    if (c.canary && c.canary.probeIntervalSeconds > c.canary.windowSeconds) {
+        problems.push(
+            `${NAMESPACE}:canary.probeIntervalSeconds: ${c.canary.probeIntervalSeconds} s is longer than canary.windowSeconds (${c.canary.windowSeconds} s); ` +
+                `a window needs at least one probe`,
+        );
+    }
     const routes = new Map<string, string>();
     for (const comp of components) {
         const where = `${NAMESPACE}:components.${comp.name}`;
@@ -291,6 +358,8 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         health: c.health,
         cleanup: c.cleanup,
         migrations: c.migrations,
+        ...(c.canary ? { canary: c.canary } : {}),
+        ...(prometheus ? { prometheus } : {}),
     };
 }
 

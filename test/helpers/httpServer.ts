@@ -15,18 +15,21 @@ export interface TestServer {
 
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, n: number) => void;
 
-/** Starts a server; `handler` gets the 1-based number of the request. */
-export async function startServer(handler: Handler): Promise<TestServer> {
+/** Starts a server; `handler` gets the 1-based number of the request. Port 0: the kernel picks one. */
+export async function startServer(handler: Handler, port = 0): Promise<TestServer> {
     const requests: string[] = [];
     const server = http.createServer((req, res) => {
         requests.push(req.url ?? "");
         handler(req, res, requests.length);
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const port = (server.address() as AddressInfo).port;
+    await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, "127.0.0.1", resolve);
+    });
+    const bound = (server.address() as AddressInfo).port;
     return {
-        port,
-        url: (path = "/") => `http://127.0.0.1:${port}${path}`,
+        port: bound,
+        url: (path = "/") => `http://127.0.0.1:${bound}${path}`,
         requests,
         close: () =>
             new Promise<void>((resolve) => {

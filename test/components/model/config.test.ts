@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError, SECRET_KEYS, loadConfig, parseConfig, rawFromPulumiConfig } from "../../../components/model/config";
+import { DEFAULT_QUERIES } from "../../../components/model/promql";
 import { minimalRaw } from "../../helpers/stackConfig";
 
 /** The problems parseConfig reports for `raw` (fails the test when it accepts it). */
@@ -307,6 +308,154 @@ describe("config", () => {
                 assert.match(e.problems[1], /^bluegreen:colors\.green: green is the active color/);
                 assert.match(e.problems[2], /^bluegreen:haproxy\.exporterPort: port 18100 is already used/);
             }
+        });
+    });
+
+    describe("canary and prometheus", () => {
+        const CANARY_DEFAULTS = {
+            windowSeconds: 3600,
+            probeIntervalSeconds: 30,
+            p95Seconds: 0.5,
+            errorRatio: 0.005,
+            minRequests: 20,
+            healthTimeoutSeconds: 60,
+            onRed: "rollback",
+            queries: DEFAULT_QUERIES,
+        };
+
+        it("no canary and no prometheus by default", () => {
+            const c = parseConfig(minimalRaw(), "dev");
+            assert.equal("canary" in c, false);
+            assert.equal("prometheus" in c, false);
+        });
+
+        it("an empty canary gets the seed's defaults, and the program's own Prometheus", () => {
+            const c = parseConfig(with_({ canary: {} }), "dev");
+            assert.deepEqual(c.canary, CANARY_DEFAULTS);
+            assert.deepEqual(c.prometheus, { port: 19090, scrapeIntervalSeconds: 15 });
+        });
+
+        it("keeps every value that is given", () => {
+            const queries = { p95: "q95{$selector}", errorRatio: "qerr{$selector}[$window]", requests: "qreq{$selector}" };
+            const canary = {
+                node: 2,
+                windowSeconds: 300,
+                probeIntervalSeconds: 10,
+                p95Seconds: 0.25,
+                errorRatio: 0.01,
+                minRequests: 50,
+                healthTimeoutSeconds: 30,
+                onRed: "pause",
+                queries,
+            };
+            const c = parseConfig(with_({ canary, prometheus: { url: "http://prom.example:9090" } }), "dev");
+            assert.deepEqual(c.canary, canary);
+            assert.deepEqual(c.prometheus, { url: "http://prom.example:9090", port: 19090, scrapeIntervalSeconds: 15 });
+        });
+
+        it("a query left out keeps its default", () => {
+            const c = parseConfig(with_({ canary: { queries: { p95: "my_p95{$selector}" } } }), "dev");
+            assert.deepEqual(c.canary?.queries, { ...DEFAULT_QUERIES, p95: "my_p95{$selector}" });
+        });
+
+        it("a prometheus section without a canary is kept", () => {
+            assert.deepEqual(parseConfig(with_({ prometheus: { port: 19091 } }), "dev").prometheus, { port: 19091, scrapeIntervalSeconds: 15 });
+        });
+
+        it("names the key path of every bad canary value", () => {
+            assert.deepEqual(
+                problems(
+                    with_({
+                        canary: {
+                            node: 0,
+                            windowSeconds: 1.5,
+                            probeIntervalSeconds: 0,
+                            p95Seconds: 0,
+                            errorRatio: 2,
+                            minRequests: 0,
+                            healthTimeoutSeconds: "60",
+                            onRed: "ignore",
+                        },
+                    }),
+                ),
+                [
+                    "bluegreen:canary.node: expected a node number of at least 1",
+                    "bluegreen:canary.windowSeconds: expected whole seconds",
+                    "bluegreen:canary.probeIntervalSeconds: expected at least 1 second",
+                    "bluegreen:canary.p95Seconds: expected more than 0 seconds",
+                    "bluegreen:canary.errorRatio: expected a ratio from 0 to 1",
+                    "bluegreen:canary.minRequests: expected at least 1 request",
+                    "bluegreen:canary.healthTimeoutSeconds: expected whole seconds",
+                    "bluegreen:canary.onRed: expected rollback or pause",
+                ],
+            );
+        });
+
+        it("refuses unknown canary and query keys", () => {
+            assert.deepEqual(problems(with_({ canary: { window: 60, queries: { latency: "x{$selector}" } } })), [
+                "bluegreen:canary.queries.latency: unknown key (check the spelling against the README's config reference)",
+                "bluegreen:canary.window: unknown key (check the spelling against the README's config reference)",
+            ]);
+        });
+
+        it("refuses a query without $selector, or with an unknown placeholder", () => {
+            assert.deepEqual(problems(with_({ canary: { queries: { requests: "sum(increase(http_requests_total[5m]))", p95: "p{$selector}[$interval]" } } })), [
+                "bluegreen:canary.queries.p95: unknown placeholder $interval; the placeholders are $selector and $window",
+                "bluegreen:canary.queries.requests: expected $selector where the label matchers of the targets under judgement go, e.g. http_requests_total{$selector}",
+            ]);
+        });
+
+        it("refuses a probe interval longer than the window", () => {
+            assert.deepEqual(problems(with_({ canary: { windowSeconds: 20, probeIntervalSeconds: 30 } })), [
+                "bluegreen:canary.probeIntervalSeconds: 30 s is longer than canary.windowSeconds (20 s); a window needs at least one probe",
+            ]);
+        });
+
+        it("refuses a Prometheus URL with credentials, or that is not http(s)", () => {
+            for (const url of ["http://user:pw@prom:9090", "ftp://prom", "prom:9090"]) {
+                assert.deepEqual(
+                    problems(with_({ prometheus: { url } })),
+                    [
+                        "bluegreen:prometheus.url: expected an http(s) URL such as http://prom.example:9090, without credentials (they would end up in state and logs)",
+                    ],
+                    url,
+                );
+            }
+        });
+
+        it("names bad prometheus values and unknown keys", () => {
+            assert.deepEqual(problems(with_({ prometheus: { port: 0, scrapeIntervalSeconds: 0, retention: "2d" } })), [
+                "bluegreen:prometheus.port: expected a port from 1 to 65535",
+                "bluegreen:prometheus.scrapeIntervalSeconds: expected at least 1 second",
+                "bluegreen:prometheus.retention: unknown key (check the spelling against the README's config reference)",
+            ]);
+        });
+
+        it("counts the Prometheus the program runs in port clashes, but not an operator's server", () => {
+            assert.deepEqual(problems(with_({ prometheus: { port: 18101 } })), [
+                "bluegreen:prometheus.port: port 18101 is already used by bluegreen:haproxy.exporterPort; every loopback port must be distinct",
+            ]);
+            assert.deepEqual(problems(with_({ canary: {}, haproxy: { frontendPort: 19090, exporterPort: 18101 } })), [
+                "bluegreen:prometheus.port: port 19090 is already used by bluegreen:haproxy.frontendPort; every loopback port must be distinct",
+            ]);
+            assert.ok(parseConfig(with_({ prometheus: { url: "http://prom.example:9090", port: 18101 } }), "dev"));
+        });
+
+        it("reads canary and prometheus from Pulumi's flat config", () => {
+            const c = loadConfig(
+                {
+                    "bluegreen:active": "blue",
+                    "bluegreen:colors": '{"blue":{"release":"abc1234"}}',
+                    "bluegreen:haproxy": '{"frontendPort":18100,"exporterPort":18101}',
+                    "bluegreen:canary": '{"windowSeconds":600,"p95Seconds":0.3}',
+                    "bluegreen:prometheus": '{"url":"http://prom.example:9090"}',
+                },
+                () => false,
+                "staging",
+            );
+            assert.equal(c.canary?.windowSeconds, 600);
+            assert.equal(c.canary?.p95Seconds, 0.3);
+            assert.equal(c.prometheus?.url, "http://prom.example:9090");
         });
     });
 

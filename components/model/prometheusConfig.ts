@@ -1,0 +1,103 @@
+// The Prometheus the program runs on the dev host: its files, its config, and the
+// file_sd target list that also feeds an operator's own server (staging/prod). Pure.
+
+import YAML from "yaml";
+import { loopbackAddress } from "./topology";
+
+/** Where one stack's Prometheus keeps its files, under one directory (the caller's `/var/lib/<app>/<stack>/prometheus`). */
+export interface PrometheusLayout {
+    readonly dir: string;
+    readonly configFile: string;
+    readonly dataDir: string;
+    /** file_sd reads every `*.json` here. */
+    readonly targetsDir: string;
+    /** The one target file bluegreen writes. */
+    readonly targetsFile: string;
+    readonly pidFile: string;
+    readonly logFile: string;
+}
+
+export function prometheusLayout(dir: string): PrometheusLayout {
+    const d = dir.replace(/\/+$/, "");
+    return {
+        dir: d,
+        configFile: `${d}/prometheus.yml`,
+        dataDir: `${d}/data`,
+        targetsDir: `${d}/targets`,
+        targetsFile: `${d}/targets/bluegreen.json`,
+        pidFile: `${d}/prometheus.pid`,
+        logFile: `${d}/prometheus.log`,
+    };
+}
+
+/** The file_sd job's name; `job="bluegreen-app"` in every app series. */
+export const APP_JOB = "bluegreen-app";
+export const HAPROXY_JOB = "bluegreen-haproxy";
+
+/** file_sd checks its files at least this often; changes normally arrive at once through inotify. */
+export const FILE_SD_REFRESH_SECONDS = 5;
+
+export interface PrometheusConfigInput {
+    readonly layout: PrometheusLayout;
+    readonly scrapeIntervalSeconds: number;
+    /** HAProxy's exporter (`http-request use-service prometheus-exporter`), on loopback at /metrics. */
+    readonly haproxyExporterPort: number;
+}
+
+/** Pure: prometheus.yml. Prometheus refuses a scrape timeout longer than the interval, so it is min(10 s, interval). */
+export function renderPrometheusConfig(i: PrometheusConfigInput): string {
+    const interval = `${i.scrapeIntervalSeconds}s`;
+    const config = {
+        global: {
+            scrape_interval: interval,
+            scrape_timeout: `${Math.min(10, i.scrapeIntervalSeconds)}s`,
+            evaluation_interval: interval,
+        },
+        scrape_configs: [
+            {
+                job_name: APP_JOB,
+                metrics_path: "/metrics",
+                file_sd_configs: [{ files: [`${i.layout.targetsDir}/*.json`], refresh_interval: `${FILE_SD_REFRESH_SECONDS}s` }],
+            },
+            {
+                job_name: HAPROXY_JOB,
+                metrics_path: "/metrics",
+                static_configs: [{ targets: [loopbackAddress(i.haproxyExporterPort)] }],
+            },
+        ],
+    };
+    return "# Written by bluegreen; changes are overwritten. Targets: " + i.layout.targetsDir + "/*.json\n" + YAML.stringify(config);
+}
+
+/** One app container Prometheus scrapes: its metrics on this host's loopback. */
+export interface ScrapeTarget {
+    readonly component: string;
+    readonly color: string;
+    /** Which of the component's containers (the canary is one node). */
+    readonly node: string | number;
+    /** Host loopback port that reaches the container's app (its proxy device). */
+    readonly port: number;
+}
+
+/**
+ * Pure: the file_sd JSON. The labels are target labels, so they win over labels of the
+ * same name the app exposes (those become `exported_component`, ...): a selector on
+ * `component`, `color` and `node` always means the container bluegreen says it is.
+ * Sorted, so the same targets always give the same bytes.
+ */
+export function renderTargets(targets: readonly ScrapeTarget[]): string {
+    const seen = new Map<number, ScrapeTarget>();
+    for (const t of targets) {
+        const other = seen.get(t.port);
+        if (other) throw new Error(`scrape targets ${describeTarget(other)} and ${describeTarget(t)} share port ${t.port}`);
+        seen.set(t.port, t);
+    }
+    const groups = [...targets]
+        .map((t) => ({ targets: [loopbackAddress(t.port)], labels: { component: t.component, color: t.color, node: String(t.node) } }))
+        .sort((a, b) => a.targets[0].localeCompare(b.targets[0]) || JSON.stringify(a.labels).localeCompare(JSON.stringify(b.labels)));
+    return JSON.stringify(groups, null, 2) + "\n";
+}
+
+function describeTarget(t: ScrapeTarget): string {
+    return `${t.component}/${t.color}/node ${t.node}`;
+}

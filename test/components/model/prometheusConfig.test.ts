@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import YAML from "yaml";
+import { prometheusLayout, renderPrometheusConfig, renderTargets } from "../../../components/model/prometheusConfig";
+
+const layout = prometheusLayout("/var/lib/bluegreen/dev/prometheus/");
+
+describe("prometheusConfig", () => {
+    it("lays every file out under the one directory", () => {
+        assert.deepEqual(layout, {
+            dir: "/var/lib/bluegreen/dev/prometheus",
+            configFile: "/var/lib/bluegreen/dev/prometheus/prometheus.yml",
+            dataDir: "/var/lib/bluegreen/dev/prometheus/data",
+            targetsDir: "/var/lib/bluegreen/dev/prometheus/targets",
+            targetsFile: "/var/lib/bluegreen/dev/prometheus/targets/bluegreen.json",
+            pidFile: "/var/lib/bluegreen/dev/prometheus/prometheus.pid",
+            logFile: "/var/lib/bluegreen/dev/prometheus/prometheus.log",
+        });
+    });
+
+    it("renders the scrape interval, a file_sd job for the app and a static job for HAProxy's exporter", () => {
+        const cfg = YAML.parse(renderPrometheusConfig({ layout, scrapeIntervalSeconds: 15, haproxyExporterPort: 18101 }));
+        assert.deepEqual(cfg, {
+            global: { scrape_interval: "15s", scrape_timeout: "10s", evaluation_interval: "15s" },
+            scrape_configs: [
+                {
+                    job_name: "bluegreen-app",
+                    metrics_path: "/metrics",
+                    file_sd_configs: [{ files: ["/var/lib/bluegreen/dev/prometheus/targets/*.json"], refresh_interval: "5s" }],
+                },
+                { job_name: "bluegreen-haproxy", metrics_path: "/metrics", static_configs: [{ targets: ["127.0.0.1:18101"] }] },
+            ],
+        });
+    });
+
+    it("keeps the scrape timeout within a short interval (Prometheus refuses a longer one)", () => {
+        const cfg = YAML.parse(renderPrometheusConfig({ layout, scrapeIntervalSeconds: 1, haproxyExporterPort: 18101 }));
+        assert.equal(cfg.global.scrape_timeout, "1s");
+    });
+
+    it("renders file_sd targets on loopback with component, color and node labels, sorted", () => {
+        const json = renderTargets([
+            { component: "web", color: "green", node: 1, port: 18131 },
+            { component: "backend", color: "blue", node: "2", port: 18110 },
+        ]);
+        assert.deepEqual(JSON.parse(json), [
+            { targets: ["127.0.0.1:18110"], labels: { component: "backend", color: "blue", node: "2" } },
+            { targets: ["127.0.0.1:18131"], labels: { component: "web", color: "green", node: "1" } },
+        ]);
+        assert.equal(renderTargets([]), "[]\n");
+    });
+
+    it("refuses two targets on one port", () => {
+        assert.throws(
+            () =>
+                renderTargets([
+                    { component: "a", color: "blue", node: 1, port: 18110 },
+                    { component: "b", color: "blue", node: 1, port: 18110 },
+                ]),
+            /scrape targets a\/blue\/node 1 and b\/blue\/node 1 share port 18110/,
+        );
+    });
+});
