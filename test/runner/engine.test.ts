@@ -8,7 +8,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import YAML from "yaml";
-import { deletionOrder } from "../../runner/engine";
+import { scheduleDeletes } from "../../runner/plan";
 import { Crypter, SECRET_SIG, SIG_KEY, newCrypter } from "../../runner/secrets";
 import { CliResult, REPO, runCli, shown } from "../helpers/cli";
 import { makeTmp, removeTmp } from "../helpers/tmp";
@@ -355,18 +355,24 @@ describe("runner/engine (through runner/cli.ts)", function () {
     });
 });
 
-describe("runner/engine deletionOrder", () => {
-    const r = (name: string, dependencies: string[] = [], parent?: string) =>
-        ({ urn: name, type: "t", name, custom: true, parent, inputs: {}, outputs: {}, dependencies }) as const;
-    const names = (xs: { name: string }[]) => xs.map((x) => x.name);
+describe("runner/plan scheduleDeletes (the engine's ScheduleDeletes)", () => {
+    const r = (name: string, dependencies: string[] = [], parent?: string) => ({ urn: name, name, parent, dependencies });
+    const names = (chains: { name: string }[][]) => chains.map((c) => c.map((x) => x.name).sort());
 
     it("deletes a dependent first even when what it depends on was recreated after it", () => {
         // The switch depends on both containers; stream was recreated (by refresh + up) after it.
-        const order = deletionOrder([r("web"), r("switch", ["web", "stream"]), r("stream")]);
-        assert.deepEqual(names(order), ["switch", "stream", "web"]);
+        assert.deepEqual(names(scheduleDeletes([r("web"), r("switch", ["web", "stream"]), r("stream")])), [["switch"], ["stream", "web"]]);
     });
 
-    it("deletes children before their parent, and otherwise the newest first", () => {
-        assert.deepEqual(names(deletionOrder([r("app"), r("a", [], "app"), r("b", [], "app"), r("c")])), ["c", "b", "a", "app"]);
+    it("deletes children before their parent; resources that depend on nothing condemned go together, last", () => {
+        // The engine peels off what depends on nothing condemned, then reverses: c waits for the children too.
+        assert.deepEqual(names(scheduleDeletes([r("app"), r("a", [], "app"), r("b", [], "app"), r("c")])), [["a", "b"], ["app", "c"]]);
+    });
+
+    it("a removed color's containers are deleted at once", () => {
+        const chains = scheduleDeletes([r("web-green"), r("api-green"), r("stream-green")]);
+        assert.deepEqual(names(chains), [["api-green", "stream-green", "web-green"]]);
+        // With the switch that depends on live ones (destroy): the switch first, then everything else at once.
+        assert.deepEqual(names(scheduleDeletes([r("haproxy"), r("web-green"), r("switch", ["haproxy", "web-blue"]), r("web-blue")])), [["switch"], ["haproxy", "web-blue", "web-green"]]);
     });
 });
