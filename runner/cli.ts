@@ -242,7 +242,7 @@ async function main(argv: readonly string[]): Promise<number> {
         const result = args.command === "destroy" ? await engine.destroyAll() : args.command === "refresh" ? await engine.refreshAll() : await engine.run();
         timing(`${args.command} (program and steps)`, tRun);
         const hostMs = await registry.hostStartMs();
-        if (hostMs !== undefined) timing("provider host start-up (in parallel)", t0 + Date.now() - t0 - hostMs);
+        if (hostMs !== undefined && process.env.BLUEGREEN_TIMING) process.stderr.write(`[timing] provider host start-up (in parallel): ${hostMs} ms\n`);
         if (preview && args.json) process.stdout.write(JSON.stringify({ steps: result.steps, errors: result.errors }, null, 2) + "\n");
         if (args.markdown) process.stdout.write(lazy.markdown().renderMarkdown(preview ? "preview" : "up", args.stack, result));
         if (!result.ok) {

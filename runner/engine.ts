@@ -361,6 +361,12 @@ export class Engine {
             for (const c of diff) this.say(`      ${formatChange(c)}`);
         };
 
+        /** A step that has not started when the run stops is skipped (the engine's canceled chain). */
+        const skipped = (op: Op): boolean => {
+            if (!this.stopped) return false;
+            this.skip(base, op, base.dependencies, base.parent);
+            return true;
+        };
         const create = async (inputs: Props, op: "create" | "replace", diff: PropertyChange[]): Promise<ResourceState | undefined> => {
             try {
                 const r = await provider.create(urn, stripSecrets(inputs) as Props, opts.timeouts.create);
@@ -388,6 +394,7 @@ export class Engine {
                 planned("create", diff);
                 return this.answer(urn, undefined, checked, "ok", rawInputs);
             }
+            if (skipped("create")) return this.answer(urn, undefined, undefined, "skip", rawInputs);
             const created = await create(checked, "create", diff);
             return created ? this.answer(urn, created.id, created.outputs, "ok", rawInputs) : this.answer(urn, undefined, undefined, "fail", rawInputs);
         }
@@ -421,6 +428,7 @@ export class Engine {
                 planned("update", diff);
                 return this.answer(urn, old.id, checked, "ok", rawInputs);
             }
+            if (skipped("update")) return this.answer(urn, undefined, undefined, "skip", rawInputs);
             try {
                 const r = await provider.update(urn, old.id ?? "", stripSecrets(oldOutputs) as Props, stripSecrets(checked) as Props, stripSecrets(oldInputs) as Props, opts.ignoreChanges, opts.timeouts.update);
                 const updated = state({ id: old.id, inputs: checked, outputs: secretOutputs(annotateSecrets(plain(r.properties), checked), checked, opts.additionalSecretOutputs) });
@@ -454,6 +462,7 @@ export class Engine {
             planned("replace", diff, extra);
             return this.answer(urn, old.id, checked, "ok", rawInputs);
         }
+        if (skipped("replace")) return this.answer(urn, undefined, undefined, "skip", rawInputs);
         if (decision.deleteFirst) {
             try {
                 await this.deleteOne(old, true);

@@ -5,6 +5,8 @@ import * as path from "path";
 
 export const REPO = path.resolve(__dirname, "..", "..");
 export const CLI = path.join(REPO, "runner", "cli.ts");
+/** node's arguments before the CLI's own. */
+export const CLI_ARGV: readonly string[] = ["-r", "ts-node/register/transpile-only", CLI];
 
 export interface CliResult {
     readonly code: number | null;
@@ -22,7 +24,7 @@ export function runCli(args: readonly string[], env: Record<string, string | und
         if (v === undefined) delete merged[k];
         else merged[k] = v;
     }
-    const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", CLI, ...args], {
+    const r = spawnSync(process.execPath, [...CLI_ARGV, ...args], {
         cwd: REPO,
         env: merged,
         encoding: "utf8",

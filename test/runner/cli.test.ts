@@ -58,6 +58,13 @@ describe("runner/cli", () => {
             assert.throws(() => parseArgs(["up", "-x"]), /unknown option -x/);
         });
 
+        it("refuses --target and the other targeting options, saying the runner works on the whole stack", () => {
+            for (const o of ["--target", "-t", "--target=urn:x", "--exclude", "--replace", "--target-dependents"]) {
+                assert.throws(() => parseArgs(["up", o, "urn:x"]), (e: Error) => e instanceof UsageError && /is not supported by the offline runner: it always operates on the whole stack/.test(e.message), o);
+            }
+            assert.equal(parseArgs(["preview", "--markdown"]).markdown, true);
+        });
+
         it("refuses an option without its value, at the end or before another option", () => {
             assert.throws(() => parseArgs(["up", "--stack"]), (e: Error) => e instanceof UsageError && e.message === "--stack needs a value");
             assert.throws(() => parseArgs(["up", "--stack", "--json"]), /--stack needs a value/);
