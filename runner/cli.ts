@@ -223,7 +223,10 @@ async function main(argv: readonly string[]): Promise<number> {
         const out = args.json || args.markdown ? process.stderr : process.stdout;
         const reporter = { line: (t: string) => out.write(t + "\n") };
         reporter.line(`${preview ? "Previewing" : args.command === "up" ? "Updating" : args.command === "destroy" ? "Destroying" : "Refreshing"} stack ${args.stack}`);
-        const { Engine } = lazy.engine();
+        // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const lm = require("./lazyModules") as typeof import("./lazyModules");
+    lm.installLazyModules(require, lm.sdkDir(), false);
+    const { Engine } = lazy.engine();
         timing("start-up (SDK, config, state)", t0);
         const options = { project, stack: args.stack, config, state, box, stateFile: file, preview, reporter, providers: registry };
         let current: InstanceType<typeof Engine> | undefined;
@@ -260,7 +263,8 @@ async function main(argv: readonly string[]): Promise<number> {
     }
 }
 
-if (require.main === module) {
+/** Runs the CLI and exits with its code (scripts/local.js calls this on the compiled build). */
+export function start(argv: readonly string[]): void {
     // exitCode is set first: the SDK's exit hook reports "leaked promises" unless it is non-zero.
     const exit = (code: number) => {
         process.exitCode = code;
@@ -277,8 +281,10 @@ if (require.main === module) {
         );
         exit(1);
     });
-    main(process.argv.slice(2)).then(exit, (e) => {
+    main(argv).then(exit, (e) => {
         process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
         exit(e instanceof UsageError ? 2 : 1);
     });
 }
+
+if (require.main === module) start(process.argv.slice(2));

@@ -7,6 +7,8 @@
 // (runner/commandProvider.ts). After a failed step no new step starts: later
 // registrations are answered as skipped, so the program still finishes.
 
+import * as fs from "fs";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { PropertyChange } from "./diff";
 import { diffKeys, formatChange, propertyChanges } from "./diff";
@@ -90,6 +92,22 @@ function withSentinels(v: unknown): unknown {
 function errorText(e: unknown): string {
     const m = (e as { message?: unknown } | undefined)?.message;
     return typeof m === "string" ? m : String(e);
+}
+
+/**
+ * The file to load for the program: its compiled JavaScript when this runner runs from
+ * the build in bin/ (scripts/build.js keeps it in sync), else the TypeScript through ts-node.
+ */
+export function programEntry(main: string): string {
+    const here = path.resolve(__dirname, "..");
+    if (path.basename(here) === "bin" && main.endsWith(".ts")) {
+        const rel = path.relative(path.dirname(here), main);
+        const compiled = path.join(here, rel.replace(/\.ts$/, ".js"));
+        if (!rel.startsWith("..") && fs.existsSync(compiled)) return compiled;
+    }
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    if (main.endsWith(".ts") && !require.extensions[".ts"]) require("ts-node").register({ transpileOnly: true });
+    return main;
 }
 
 export interface EngineOptions {
@@ -212,7 +230,8 @@ export class Engine {
         };
         process.on("unhandledRejection", onRejection);
         try {
-            await stackModule.runInPulumiStack(async () => require(project.main));
+            const entry = programEntry(project.main);
+            await stackModule.runInPulumiStack(async () => require(entry));
         } catch (e) {
             onRejection(e);
         }

@@ -8,6 +8,7 @@ import { ChildProcess, spawn } from "child_process";
 import { createRequire } from "module";
 import * as path from "path";
 import * as readline from "readline";
+import { installLazyModules, sdkDir } from "./lazyModules";
 
 // The SDK's own copies, so messages and the gRPC library match the host's.
 const sdkRequire = createRequire(require.resolve("@pulumi/pulumi/package.json"));
@@ -128,7 +129,12 @@ export class ProviderHost implements Provider {
         for (const k of Object.keys(env)) if (k.startsWith("PULUMI_NODEJS_")) delete env[k];
         // The guard ends the host when the runner is gone (its stdin pipe closes), so a killed
         // runner leaves no gRPC server behind; SIGINT to the runner's group never reaches it.
-        const guard = "data:text/javascript,process.stdin.on('end',()=>process.exit(0));process.stdin.on('error',()=>process.exit(0));process.stdin.resume();";
+        const guard =
+            "data:text/javascript," +
+            encodeURIComponent(
+                "process.stdin.on('end',()=>process.exit(0));process.stdin.on('error',()=>process.exit(0));process.stdin.resume();" +
+                    `import { createRequire } from "module"; (${installLazyModules.toString()})(createRequire(${JSON.stringify(HOST_SCRIPT)}), ${JSON.stringify(sdkDir())}, true);`,
+            );
         const child = spawn(process.execPath, ["--import", guard, HOST_SCRIPT, ENGINE_PLACEHOLDER], {
             cwd: o.cwd,
             env,

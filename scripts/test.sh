@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-host.sh
 npx tsc --noEmit
+node scripts/build.js   # the compiled runner that npm run local and the tests run
 # Unit tests first, end-to-end tests on real Incus and HAProxy last.
 if [ "$#" -eq 0 ]; then
   set -- 'test/components/**/*.test.ts' 'test/runner/**/*.test.ts' 'test/example-app/**/*.test.ts' 'test/*.test.ts' 'test/e2e/**/*.test.ts'
