@@ -23,7 +23,7 @@ function layer(files, { groups = [], paths = [], message }) {
 }
 
 export default tseslint.config(
-    { ignores: ["node_modules/**", "test/fixtures/lint-cycle/**", "dist/**", ".state/**", ".artifacts/**", "bench/results/**"] },
+    { ignores: ["node_modules/**", "test/fixtures/lint-cycle/**", "dist/**", "bin/**", ".state/**", ".artifacts/**", "bench/results/**"] },
     ...tseslint.configs.recommended,
     {
         plugins: { "import-x": importX },
@@ -44,6 +44,14 @@ export default tseslint.config(
                 { argsIgnorePattern: "^_", varsIgnorePattern: "^_", destructuredArrayIgnorePattern: "^_", caughtErrors: "none" },
             ],
         },
+    },
+    {
+        files: ["scripts/**/*.js"],
+        languageOptions: {
+            sourceType: "commonjs",
+            globals: { require: "readonly", module: "writable", process: "readonly", console: "readonly", __dirname: "readonly", __filename: "readonly" },
+        },
+        rules: { "@typescript-eslint/no-require-imports": "off" },
     },
     {
         files: ["example-app/**/*.js"],

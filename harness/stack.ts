@@ -12,7 +12,8 @@ import { parseServersState, parseShowProc, ProcInfo, ServerState } from "../comp
 import { BrokenMode, buildExampleArtifact } from "../example-app/artifact";
 
 export const ROOT = path.resolve(__dirname, "..");
-const CLI = path.join(ROOT, "runner/cli.ts");
+/** What `npm run local` runs: the compiled runner, rebuilt first when stale. */
+const CLI = path.join(ROOT, "scripts/local.js");
 
 export interface RunResult {
     readonly code: number;
@@ -145,15 +146,11 @@ export class TestStack {
     /** Starts the runner; resolves when it exits. `onStderr` sees progress as it comes. */
     start(args: readonly string[], onStderr?: (chunk: string, child: ChildProcess) => void): { child: ChildProcess; done: Promise<RunResult> } {
         this.writeConfig();
-        const child = spawn(
-            process.execPath,
-            ["-r", "ts-node/register/transpile-only", CLI, ...args, "--stack", this.stack, "--config-file", this.configFile, "--cwd", ROOT],
-            {
-                cwd: ROOT,
-                env: { ...process.env, PULUMI_BACKEND_URL: this.backendUrl, PULUMI_CONFIG_PASSPHRASE: "", BLUEGREEN_QUIET: "" },
-                stdio: ["ignore", "pipe", "pipe"],
-            },
-        );
+        const child = spawn(process.execPath, [CLI, ...args, "--stack", this.stack, "--config-file", this.configFile, "--cwd", ROOT], {
+            cwd: ROOT,
+            env: { ...process.env, PULUMI_BACKEND_URL: this.backendUrl, PULUMI_CONFIG_PASSPHRASE: "", BLUEGREEN_QUIET: "" },
+            stdio: ["ignore", "pipe", "pipe"],
+        });
         let stdout = "";
         let stderr = "";
         child.stdout!.on("data", (b: Buffer) => (stdout += b.toString()));

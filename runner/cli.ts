@@ -3,10 +3,22 @@
 
 import * as fs from "fs";
 import * as path from "path";
-import { Engine, RunResult } from "./engine";
-import { Project, UsageError, loadProject, loadStackConfig, setStackConfig } from "./project";
+import type { RunResult } from "./engine";
+import type { Project } from "./project";
 import { isSecretWrapper } from "./secrets";
-import { loadState, statePath } from "./state";
+
+import { UsageError } from "./errors";
+
+/** Loaded when a command needs them: start-up time is most of a fast rollback. */
+
+const lazy = {
+    project: () => require("./project") as typeof import("./project"),
+    state: () => require("./state") as typeof import("./state"),
+    engine: () => require("./engine") as typeof import("./engine"),
+    host: () => require("./host") as typeof import("./host"),
+    providers: () => require("./providers") as typeof import("./providers"),
+    markdown: () => require("./markdown") as typeof import("./markdown"),
+};
 
 const USAGE = `usage: npm run local -- <command> --stack <name> [options]
 
@@ -39,10 +51,11 @@ interface Args {
     showSecrets: boolean;
     secret: boolean;
     refresh: boolean;
+    markdown: boolean;
 }
 
 export function parseArgs(argv: readonly string[]): Args {
-    const a: Args = { command: "", positional: [], json: false, cwd: process.cwd(), showSecrets: false, secret: false, refresh: false };
+    const a: Args = { command: "", positional: [], json: false, cwd: process.cwd(), showSecrets: false, secret: false, refresh: false, markdown: false };
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i];
         const value = () => {
@@ -57,7 +70,20 @@ export function parseArgs(argv: readonly string[]): Args {
         else if (arg === "--show-secrets") a.showSecrets = true;
         else if (arg === "--secret") a.secret = true;
         else if (arg === "--refresh" || arg === "-r") a.refresh = true;
-        else if (arg === "--yes" || arg === "-y" || arg === "--skip-preview") continue; // accepted for CLI parity
+        else if (arg === "--markdown") a.markdown = true;
+        else if (
+            arg === "--target" ||
+            arg === "-t" ||
+            arg.startsWith("--target=") ||
+            arg === "--target-dependents" ||
+            arg === "--exclude" ||
+            arg === "--replace"
+        ) {
+            throw new UsageError(
+                `${arg.split("=")[0]} is not supported by the offline runner: it always operates on the whole stack. Use the Pulumi CLI for a targeted update.`,
+            );
+        } else if (arg === "--yes" || arg === "-y" || arg === "--skip-preview")
+            continue; // accepted for CLI parity
         else if (arg === "--help" || arg === "-h") a.command = "help";
         else if (arg.startsWith("-")) throw new UsageError(`unknown option ${arg}`);
         else if (!a.command) a.command = arg;
@@ -115,20 +141,67 @@ function printOutputs(outputs: Record<string, unknown>, args: Args): void {
 
 function summary(result: RunResult): string {
     const counts = new Map<string, number>();
-    for (const s of result.steps) if (s.ok && s.op !== "same") counts.set(s.op, (counts.get(s.op) ?? 0) + 1);
+    for (const s of result.steps) if (s.status === "done" || s.status === "planned") if (s.op !== "same") counts.set(s.op, (counts.get(s.op) ?? 0) + 1);
     const same = result.steps.filter((s) => s.op === "same").length;
-    const parts = [...counts.entries()].map(([op, n]) => `${n} ${op === "create" ? "created" : op === "update" ? "updated" : op === "replace" ? "replaced" : op === "delete" ? "deleted" : op + "ed"}`);
+    const word = (op: string) =>
+        op === "create" ? "created" : op === "update" ? "updated" : op === "replace" ? "replaced" : op === "delete" ? "deleted" : op + "ed";
+    const parts = [...counts.entries()].map(([op, n]) => `${n} ${word(op)}`);
     if (same) parts.push(`${same} unchanged`);
     return `Resources: ${parts.length ? parts.join(", ") : "no changes"}`;
 }
 
+/** The last lines of a failed run: what was skipped and why, then `error: <command> failed:` and each failure. */
+export function failureReport(command: string, result: RunResult): string {
+    const lines: string[] = [];
+    const skipped = result.steps.filter((s) => s.status === "skipped");
+    if (skipped.length > 0) {
+        lines.push(`Skipped (${skipped.length}):`);
+        for (const s of skipped) lines.push(`  - ${s.name}: ${s.op} (${s.reason})`);
+    }
+    if (result.canceled) {
+        lines.push(
+            `error: ${command} canceled (Ctrl-C): the steps in flight finished and no new step started; the state file is up to date, run ${command} again to continue`,
+        );
+    }
+    if (result.errors.length > 0 || !result.canceled) {
+        lines.push(`error: ${command} failed:`);
+        for (const e of result.errors) lines.push(`  ${e.replace(/\n/g, "\n    ")}`);
+    }
+    return lines.join("\n") + "\n";
+}
+
+let interrupts = 0;
+let onInterrupt: (() => void) | undefined;
+
+/** First Ctrl-C: stop starting steps (as the CLI does). Second: exit at once. */
+function installInterrupt(): void {
+    process.on("SIGINT", () => {
+        interrupts++;
+        if (interrupts === 1 && onInterrupt) {
+            process.stderr.write("^C received: the steps in flight finish, then the runner stops. Press ^C again to stop at once.\n");
+            onInterrupt();
+            return;
+        }
+        process.stderr.write("^C received again: stopping at once. A step in flight may be half done; run the command again.\n");
+        process.exitCode = 130;
+        process.exit(130);
+    });
+}
+
+function timing(label: string, since: number): void {
+    if (process.env.BLUEGREEN_TIMING) process.stderr.write(`[timing] ${label}: ${Date.now() - since} ms\n`);
+}
+
 async function main(argv: readonly string[]): Promise<number> {
+    const t0 = Date.now();
     const args = parseArgs(argv);
     if (!args.command || args.command === "help") {
         process.stdout.write(USAGE + "\n");
         return args.command === "help" ? 0 : 2;
     }
     if (!args.stack) throw new UsageError("--stack <name> is required (dev, staging, prod)");
+    const commands = ["preview", "up", "refresh", "destroy"];
+    const { loadProject, loadStackConfig, setStackConfig } = lazy.project();
     const project: Project = loadProject(args.cwd);
     process.chdir(project.dir); // providers resolve relative paths against the project, as under the CLI
 
@@ -145,57 +218,81 @@ async function main(argv: readonly string[]): Promise<number> {
         return statusCommand(project, args.stack, { json: args.json, configFile: args.configFile });
     }
 
+    const { loadState, statePath } = lazy.state();
     const file = statePath(project.backendDir, project.name, args.stack);
     if (args.command === "outputs") {
         const { state } = loadState(file, project.name, args.stack);
         printOutputs(state.outputs, args);
         return 0;
     }
-    if (!["preview", "up", "refresh", "destroy"].includes(args.command)) throw new UsageError(`unknown command ${args.command}\n\n${USAGE}`);
+    if (!commands.includes(args.command)) throw new UsageError(`unknown command ${args.command}\n\n${USAGE}`);
+    if (args.markdown && args.command !== "preview" && args.command !== "up") throw new UsageError("--markdown is for preview and up");
 
     const preview = args.command === "preview";
     const release = preview ? () => undefined : acquireLock(file);
+    // The provider host starts now, in parallel with loading the SDK and the program.
+    const registry = new (lazy.providers().ProviderRegistry)(() =>
+        lazy.host().ProviderHost.start({ project: project.name, stack: args.stack!, cwd: project.dir, log: (l) => process.stderr.write(`${l}\n`) }),
+    );
+    registry.warm();
     try {
         const { state, box } = loadState(file, project.name, args.stack);
         const config = loadStackConfig(project, args.stack, args.configFile);
-        const out = args.json ? process.stderr : process.stdout;
+        const out = args.json || args.markdown ? process.stderr : process.stdout;
         const reporter = { line: (t: string) => out.write(t + "\n") };
-        reporter.line(`${preview ? "Previewing" : args.command === "up" ? "Updating" : args.command === "destroy" ? "Destroying" : "Refreshing"} stack ${args.stack}`);
-        const options = { project, stack: args.stack, config, state, box, stateFile: file, preview, reporter };
+        reporter.line(
+            `${preview ? "Previewing" : args.command === "up" ? "Updating" : args.command === "destroy" ? "Destroying" : "Refreshing"} stack ${args.stack}`,
+        );
+        const lm = require("./lazyModules") as typeof import("./lazyModules");
+        lm.installLazyModules(require, lm.sdkDir(), false);
+        const { Engine } = lazy.engine();
+        timing("start-up (SDK, config, state)", t0);
+        const options = { project, stack: args.stack, config, state, box, stateFile: file, preview, reporter, providers: registry };
+        let current: InstanceType<typeof Engine> | undefined;
+        onInterrupt = () => current?.stop("canceled by Ctrl-C", true);
         if (args.refresh && (args.command === "up" || args.command === "preview")) {
-            const refreshed = await new Engine({ ...options, preview: false }).refreshAll();
+            // A preview refreshes in memory only: it must never write the state file.
+            current = new Engine({ ...options, preview: false, dryRefresh: preview });
+            const refreshed = await current.refreshAll();
             if (!refreshed.ok) {
-                process.stderr.write(`\nerror: refresh failed:\n  ${refreshed.errors.join("\n  ")}\n`);
+                process.stderr.write(`\n${failureReport("refresh", refreshed)}`);
                 return 1;
             }
         }
-        const engine = new Engine(options);
-        const result =
-            args.command === "destroy" ? await engine.destroyAll() : args.command === "refresh" ? await engine.refreshAll() : await engine.run();
-        if (preview && args.json) {
-            process.stdout.write(JSON.stringify({ steps: result.steps, errors: result.errors }, null, 2) + "\n");
-        }
+        const engine = (current = new Engine(options));
+        const tRun = Date.now();
+        const result = args.command === "destroy" ? await engine.destroyAll() : args.command === "refresh" ? await engine.refreshAll() : await engine.run();
+        timing(`${args.command} (program and steps)`, tRun);
+        const hostMs = await registry.hostStartMs();
+        if (hostMs !== undefined && process.env.BLUEGREEN_TIMING) process.stderr.write(`[timing] provider host start-up (in parallel): ${hostMs} ms\n`);
+        if (preview && args.json) process.stdout.write(JSON.stringify({ steps: result.steps, errors: result.errors }, null, 2) + "\n");
+        if (args.markdown) process.stdout.write(lazy.markdown().renderMarkdown(preview ? "preview" : "up", args.stack, result));
         if (!result.ok) {
-            process.stderr.write(`\nerror: ${args.command} failed:\n  ${result.errors.join("\n  ")}\n`);
+            process.stderr.write(`\n${failureReport(args.command, result)}`);
             return 1;
         }
         reporter.line(summary(result));
-        if (args.command === "up") printOutputs(result.outputs, args);
+        if (args.command === "up" && !args.markdown) printOutputs(result.outputs, args);
+        timing("total", t0);
         return 0;
     } finally {
+        onInterrupt = undefined;
+        registry.close();
         release();
     }
 }
 
-if (require.main === module) {
-    // exitCode is set first: the SDK's exit hook reports "leaked promises" unless it is non-zero,
-    // and a failed registration always leaves some behind.
+/** Runs the CLI and exits with its code (scripts/local.js calls this on the compiled build). */
+export function start(argv: readonly string[]): void {
+    // exitCode is set first: the SDK's exit hook reports "leaked promises" unless it is non-zero.
     const exit = (code: number) => {
         process.exitCode = code;
         process.exit(code);
     };
-    // Under setMocks a resource whose provider cannot be serialized never finishes
-    // registering; the event loop then drains with nothing left to do. Say so.
+    installInterrupt();
+    // Under setMocks a resource whose provider cannot be serialized never registers, and
+    // the event loop drains with nothing left to do. Say so. (A failed step does not get
+    // here: later resources are answered as skipped and the program finishes.)
     process.on("beforeExit", () => {
         process.stderr.write(
             "error: the program stopped making progress: a resource never finished registering. " +
@@ -203,8 +300,10 @@ if (require.main === module) {
         );
         exit(1);
     });
-    main(process.argv.slice(2)).then(exit, (e) => {
+    main(argv).then(exit, (e) => {
         process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
         exit(e instanceof UsageError ? 2 : 1);
     });
 }
+
+if (require.main === module) start(process.argv.slice(2));

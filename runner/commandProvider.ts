@@ -1,21 +1,37 @@
-// `command:local:Command` from @pulumi/command 1.2.1, executed the way that provider
-// does (its plugin cannot be installed here): `create` on create, `update` (or
-// `create`) on update, `delete` on delete, a change of `triggers` replaces.
+// `command:local:Command` as @pulumi/command 1.2.1 runs it (provider/pkg/provider/local/
+// commandController.go and commandOutputs.go, on pulumi-go-provider 1.3.0's infer), since
+// its plugin cannot be installed here:
+// - create runs `create`; update runs `update`, else `create`; delete runs the old `delete`;
+// - diff compares the old inputs with the new ones; `triggers` replaces (replaceOnChanges),
+//   any other input change updates; no deleteBeforeReplace, so a replacement is created first;
+// - the command is `interpreter` (default /bin/sh -c) + the command, in `dir` (default: the
+//   working directory), with this process's environment plus `environment`, and
+//   PULUMI_COMMAND_STDOUT/STDERR set from the previous run's outputs when those are not empty
+//   (unless addPreviousOutputInEnv is false); `stdin` only when not empty;
+// - outputs are the inputs plus `stdout` and `stderr`, one trailing newline trimmed; both are
+//   logged unless `logging` says otherwise; a failure is `exit status N: running "<cmd>":` and
+//   the output, and leaves nothing in state (create) or the old state (update);
+// - the id is the resource name and 8 random hex digits; read returns the state as it is.
 
 import * as crypto from "crypto";
-import type * as pulumi from "@pulumi/pulumi";
 import { run } from "../components/io/exec";
+import { ProviderError, type CheckResult, type DiffResult, type Provider, type ReadResult } from "./host";
+
+type Props = Record<string, unknown>;
 
 interface CommandInputs {
     create?: string;
     update?: string;
     delete?: string;
+    triggers?: unknown[];
     dir?: string;
     environment?: Record<string, string>;
     interpreter?: string[];
     stdin?: string;
-    triggers?: unknown[];
+    logging?: "stdout" | "stderr" | "stdoutAndStderr" | "none";
     addPreviousOutputInEnv?: boolean;
+    assetPaths?: string[];
+    archivePaths?: string[];
 }
 
 interface CommandOutputs extends CommandInputs {
@@ -23,58 +39,133 @@ interface CommandOutputs extends CommandInputs {
     stderr: string;
 }
 
-const UPDATE_KEYS = ["create", "update", "delete", "dir", "environment", "interpreter", "stdin", "addPreviousOutputInEnv"] as const;
+/** Every input of local.Command 1.2.1, in its schema. */
+export const INPUT_KEYS = [
+    "create",
+    "update",
+    "delete",
+    "triggers",
+    "dir",
+    "environment",
+    "interpreter",
+    "stdin",
+    "logging",
+    "addPreviousOutputInEnv",
+    "assetPaths",
+    "archivePaths",
+] as const;
+const LOGGING = ["stdout", "stderr", "stdoutAndStderr", "none"];
+/** A bound the real provider does not have: a hung command must not hang the runner forever. */
+const COMMAND_TIMEOUT_MS = 30 * 60_000;
 
-async function execute(command: string, inputs: CommandInputs, extraEnv: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
+/** Pure: the argv and environment of one run. */
+export function commandSpec(
+    command: string,
+    inputs: CommandInputs,
+    previous: { stdout?: string; stderr?: string },
+): { argv: string[]; env: Record<string, string> } {
     const interpreter = inputs.interpreter && inputs.interpreter.length > 0 ? inputs.interpreter : ["/bin/sh", "-c"];
+    const env: Record<string, string> = { ...(inputs.environment ?? {}) };
+    if (inputs.addPreviousOutputInEnv !== false) {
+        if (previous.stdout) env.PULUMI_COMMAND_STDOUT = previous.stdout;
+        if (previous.stderr) env.PULUMI_COMMAND_STDERR = previous.stderr;
+    }
+    return { argv: [...interpreter, command], env };
+}
+
+/** Pure: the provider's diff of old and new inputs (infer's default diff with replaceOnChanges on triggers). */
+export function commandDiff(oldInputs: Props, news: Props): DiffResult {
+    const keys = [...new Set([...Object.keys(oldInputs), ...Object.keys(news)])].filter((k) => !k.startsWith("__"));
+    const changed = keys.filter((k) => JSON.stringify(oldInputs[k] ?? null) !== JSON.stringify(news[k] ?? null)).sort();
+    return {
+        changes: changed.length > 0 ? "some" : "none",
+        replaces: changed.filter((k) => k === "triggers"),
+        deleteBeforeReplace: false,
+        changedKeys: changed,
+    };
+}
+
+function inputsOf(p: Props): CommandInputs {
+    return Object.fromEntries(INPUT_KEYS.filter((k) => p[k] !== undefined && p[k] !== null).map((k) => [k, p[k]])) as CommandInputs;
+}
+
+async function execute(
+    command: string,
+    inputs: CommandInputs,
+    previous: { stdout?: string; stderr?: string },
+    log: (line: string) => void,
+): Promise<{ stdout: string; stderr: string }> {
+    const { argv, env } = commandSpec(command, inputs, previous);
     const r = await run({
-        argv: [...interpreter, command],
+        argv,
         cwd: inputs.dir,
-        env: { ...(inputs.environment ?? {}), ...extraEnv },
-        input: inputs.stdin,
-        timeoutMs: 30 * 60_000,
+        env,
+        input: inputs.stdin ? inputs.stdin : undefined,
+        timeoutMs: COMMAND_TIMEOUT_MS,
+        // In its own process group, as the provider plugin is: Ctrl-C to the runner must not kill it mid-run.
+        detached: true,
     });
-    for (const line of r.stdout.split("\n").filter(Boolean)) process.stderr.write(`  | ${line}\n`);
-    for (const line of r.stderr.split("\n").filter(Boolean)) process.stderr.write(`  | ${line}\n`);
+    const logStdout = !inputs.logging || inputs.logging === "stdout" || inputs.logging === "stdoutAndStderr";
+    const logStderr = !inputs.logging || inputs.logging === "stderr" || inputs.logging === "stdoutAndStderr";
+    if (logStdout) for (const line of r.stdout.split("\n").filter(Boolean)) log(line);
+    if (logStderr) for (const line of r.stderr.split("\n").filter(Boolean)) log(line);
     if (r.code !== 0) {
-        throw new Error(`command exited ${r.code}${r.timedOut ? " (timed out)" : ""}: ${(r.stderr.trim() || r.stdout.trim()).slice(0, 2000)}`);
+        const status = r.timedOut
+            ? `signal: killed (after ${COMMAND_TIMEOUT_MS / 60_000} minutes)`
+            : r.code === 127 && !r.stdout && /ENOENT/.test(r.stderr)
+              ? r.stderr.trim()
+              : `exit status ${r.code}`;
+        throw new ProviderError(`${status}: running ${JSON.stringify(command)}:\n${r.stdout}${r.stderr}`);
     }
     return { stdout: r.stdout.replace(/\n$/, ""), stderr: r.stderr.replace(/\n$/, "") };
 }
 
-function previousEnv(olds: Partial<CommandOutputs>): Record<string, string> {
-    if (olds.addPreviousOutputInEnv === false) return {};
-    return { PULUMI_COMMAND_STDOUT: olds.stdout ?? "", PULUMI_COMMAND_STDERR: olds.stderr ?? "" };
+/** The command provider; `log` receives each logged output line. */
+export function commandProvider(log: (line: string) => void = (l) => process.stderr.write(`  | ${l}\n`)): Provider {
+    return {
+        async check(_urn: string, _olds: Props, news: Props): Promise<CheckResult> {
+            const failures: { property: string; reason: string }[] = [];
+            if (news.logging !== undefined && !LOGGING.includes(String(news.logging)))
+                failures.push({ property: "logging", reason: `expected one of ${LOGGING.join(", ")}` });
+            for (const k of ["assetPaths", "archivePaths"]) {
+                if (news[k] !== undefined)
+                    failures.push({ property: k, reason: "the offline runner does not collect assets or archives; remove it or use the Pulumi CLI" });
+            }
+            for (const k of ["create", "update", "delete", "dir", "stdin"]) {
+                if (news[k] !== undefined && typeof news[k] !== "string") failures.push({ property: k, reason: "expected a string" });
+            }
+            return { inputs: news, failures };
+        },
+
+        async diff(_urn: string, _id: string, oldInputs: Props, _oldOutputs: Props, news: Props): Promise<DiffResult> {
+            return commandDiff(oldInputs, news);
+        },
+
+        async create(urn: string, properties: Props): Promise<{ id: string; properties: Props }> {
+            const inputs = inputsOf(properties);
+            const name = urn.split("::").pop() ?? "";
+            const id = name + crypto.randomBytes(4).toString("hex");
+            const out = inputs.create ? await execute(inputs.create, inputs, {}, log) : { stdout: "", stderr: "" };
+            return { id, properties: { ...inputs, ...out } };
+        },
+
+        async update(_urn: string, _id: string, oldOutputs: Props, news: Props): Promise<{ properties: Props }> {
+            const inputs = inputsOf(news);
+            const olds = oldOutputs as Partial<CommandOutputs>;
+            const previous = { stdout: olds.stdout ?? "", stderr: olds.stderr ?? "" };
+            const command = inputs.update ?? inputs.create;
+            const out = command ? await execute(command, inputs, previous, log) : previous;
+            return { properties: { ...inputs, ...out } };
+        },
+
+        async delete(_urn: string, _id: string, oldOutputs: Props): Promise<void> {
+            const props = oldOutputs as Partial<CommandOutputs>;
+            const inputs = inputsOf(oldOutputs);
+            if (inputs.delete) await execute(inputs.delete, inputs, { stdout: props.stdout, stderr: props.stderr }, log);
+        },
+
+        async read(_urn: string, id: string, state: Props, inputs: Props | undefined): Promise<ReadResult> {
+            return { id, properties: state, inputs };
+        },
+    };
 }
-
-export const commandProvider: pulumi.dynamic.ResourceProvider = {
-    async check(_olds: CommandInputs, news: CommandInputs) {
-        return { inputs: news };
-    },
-
-    async diff(_id: string, olds: CommandOutputs, news: CommandInputs) {
-        const triggers = JSON.stringify(olds.triggers ?? null) !== JSON.stringify(news.triggers ?? null);
-        const changed = UPDATE_KEYS.some((k) => JSON.stringify(olds[k] ?? null) !== JSON.stringify(news[k] ?? null));
-        return { changes: triggers || changed, replaces: triggers ? ["triggers"] : [] };
-    },
-
-    async create(inputs: CommandInputs) {
-        const out = inputs.create ? await execute(inputs.create, inputs) : { stdout: "", stderr: "" };
-        return { id: crypto.randomBytes(8).toString("hex"), outs: { ...inputs, ...out } };
-    },
-
-    async update(_id: string, olds: CommandOutputs, news: CommandInputs) {
-        const command = news.update ?? news.create;
-        const out = command ? await execute(command, news, previousEnv(olds)) : { stdout: olds.stdout, stderr: olds.stderr };
-        return { outs: { ...news, ...out } };
-    },
-
-    async delete(_id: string, props: CommandOutputs) {
-        if (props.delete) await execute(props.delete, props, previousEnv(props));
-    },
-
-    async read(id: string, props: CommandOutputs) {
-        const { stdout: _o, stderr: _e, ...inputs } = props;
-        return { id, props, inputs };
-    },
-};

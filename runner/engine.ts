@@ -1,40 +1,64 @@
-// The offline engine. Runs the program under pulumi.runtime.setMocks and performs
-// each registered resource's step as the Pulumi engine would, in the same order:
-// check, diff, then create / update / replace (honouring `replaces` and
-// `deleteBeforeReplace`), and at the end deletes what left the program in reverse
-// order. Dynamic providers are loaded from their serialized `__provider` text
-// exactly as @pulumi/pulumi's dynamic-provider host does.
+// The offline engine. Runs the program under pulumi.runtime.setMocks, answers its
+// resource registrations itself (URNs as the engine builds them), and performs each
+// resource's steps as the Pulumi engine does (pkg/resource/deploy, v3.248.0): check,
+// diff, then create / update / replace, and at the end the deletes, in parallel where
+// the dependency graph allows. Dynamic resources are handled by Pulumi's own
+// dynamic-provider host over gRPC (runner/host.ts); command:local:Command in-process
+// (runner/commandProvider.ts). After a failed step no new step starts: later
+// registrations are answered as skipped, so the program still finishes.
 
+import * as fs from "fs";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { commandProvider } from "./commandProvider";
-import { describeDiff, diffKeys } from "./diff";
+import type { PropertyChange } from "./diff";
+import { diffKeys, formatChange, propertyChanges } from "./diff";
+import type { Provider } from "./host";
+import { ProviderError } from "./host";
+import { ResourceOptions, readOptions } from "./options";
+import { DYNAMIC_TYPE } from "./providers";
+import { annotateSecrets, applyIgnoreChanges, checkFailureMessages, decide, scheduleDeletes, secretOutputs, stripSecrets } from "./plan";
 import type { Project, StackConfig } from "./project";
-import { SECRET_SIG, SIG_KEY, isSecretWrapper } from "./secrets";
-import { ResourceState, SecretBox, StackState, containsSecrets, saveState } from "./state";
+import { isSecretWrapper } from "./secrets";
+import { ResourceState, SecretBox, StackState, saveState } from "./state";
+import { AliasSpec, ROOT_STACK_TYPE, aliasUrns, makeUrn } from "./urn";
 
-const requireFromString: (code: string) => { handler: () => pulumi.dynamic.ResourceProvider } = require("require-from-string");
 // Internal SDK modules: the version is pinned in package.json for this reason.
 const settings = require("@pulumi/pulumi/runtime/settings");
 const stackModule = require("@pulumi/pulumi/runtime/stack");
+const rpc = require("@pulumi/pulumi/runtime/rpc");
+const resproto = require("@pulumi/pulumi/proto/resource_pb");
+const structproto = require("google-protobuf/google/protobuf/struct_pb");
+const { unknown: UNKNOWN } = require("@pulumi/pulumi/output");
 
-export const DYNAMIC_TYPE = "pulumi-nodejs:dynamic:Resource";
-export const COMMAND_TYPE = "command:local:Command";
-const PROVIDER_KEY = "__provider";
+const UNKNOWN_SENTINEL: string = rpc.unknownValue;
 
-export type Op = "create" | "update" | "replace" | "delete" | "same" | "read" | "refresh";
+export type Op = "create" | "update" | "replace" | "delete" | "same" | "refresh";
+export type Status = "done" | "planned" | "failed" | "skipped";
 
 export interface StepRecord {
     readonly op: Op;
     readonly urn: string;
     readonly name: string;
+    readonly type: string;
+    readonly status: Status;
+    /** done or planned. */
     readonly ok: boolean;
     readonly error?: string;
+    /** Why a skipped step did not run. */
+    readonly reason?: string;
+    /** Changed top-level keys. */
     readonly changes?: string[];
+    /** Changed properties by path; secrets masked. */
+    readonly diff?: PropertyChange[];
+    readonly replaceKeys?: string[];
+    readonly deleteFirst?: boolean;
 }
 
 export interface RunResult {
     readonly ok: boolean;
+    readonly canceled: boolean;
     readonly steps: StepRecord[];
+    /** One line per failure: `<name>: <op> failed: <message>`. */
     readonly errors: string[];
     readonly outputs: Record<string, unknown>;
 }
@@ -43,62 +67,24 @@ export interface Reporter {
     line(text: string): void;
 }
 
-interface CapturedRequest {
-    getType(): string;
-    getName(): string;
-    getParent(): string;
-    getDependenciesList(): string[];
-    getDeletebeforereplace(): boolean;
-    getAdditionalsecretoutputsList(): string[];
-    getRetainondelete?(): boolean;
+type Props = Record<string, unknown>;
+
+export interface Providers {
+    /** The provider for a resource type; throws a refusal for types the runner cannot run. */
+    for(type: string): Promise<Provider>;
 }
 
-// ---- secrets: the provider sees plaintext; state and program see wrappers ----
-
-export function unwrapSecrets(v: unknown): unknown {
-    if (isSecretWrapper(v)) return unwrapSecrets(v.value);
-    if (Array.isArray(v)) return v.map(unwrapSecrets);
-    if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
-    return v;
-}
-
-function wrap(value: unknown): unknown {
-    return { [SIG_KEY]: SECRET_SIG, value };
-}
-
-/** Top-level keys that must stay secret: secret inputs, and additionalSecretOutputs. */
-function secretKeysOf(inputs: Record<string, unknown>, additional: readonly string[]): Set<string> {
-    const keys = new Set(additional);
-    for (const [k, v] of Object.entries(inputs)) if (containsSecrets(v)) keys.add(k);
-    return keys;
-}
-
-function wrapKeys(o: Record<string, unknown>, keys: Set<string>): Record<string, unknown> {
-    return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, keys.has(k) && v !== undefined && !isSecretWrapper(v) ? wrap(v) : v]));
-}
-
-/** Round-trips through JSON like the gRPC Struct the real host receives (drops undefined). */
+/** Round-trips through JSON like the gRPC Struct the host receives (drops undefined). */
 function plain<T>(v: T): T {
     return v === undefined ? v : JSON.parse(JSON.stringify(v));
 }
 
-// ---- providers ----
-
-const providerCache = new Map<string, pulumi.dynamic.ResourceProvider>();
-
-export function providerFor(type: string, props: Record<string, unknown>): pulumi.dynamic.ResourceProvider {
-    if (type === COMMAND_TYPE) return commandProvider;
-    if (type !== DYNAMIC_TYPE) {
-        throw new Error(`resource type ${type} needs a provider plugin, which the offline runner cannot load; use the Pulumi CLI for it`);
-    }
-    const text = props[PROVIDER_KEY];
-    if (typeof text !== "string") throw new Error("dynamic resource without a serialized __provider");
-    let provider = providerCache.get(text);
-    if (!provider) {
-        provider = requireFromString(text).handler();
-        providerCache.set(text, provider);
-    }
-    return provider;
+/** Unknown values (preview) as the engine sends them: the sentinel string. */
+function withSentinels(v: unknown): unknown {
+    if (v === UNKNOWN) return UNKNOWN_SENTINEL;
+    if (Array.isArray(v)) return v.map(withSentinels);
+    if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, withSentinels(x)]));
+    return v;
 }
 
 function errorText(e: unknown): string {
@@ -106,14 +92,19 @@ function errorText(e: unknown): string {
     return typeof m === "string" ? m : String(e);
 }
 
-/** Mirrors MockMonitor.newUrn so URNs match what the program sees. */
-function newUrn(stack: string, project: string, parent: string | undefined, type: string, name: string): string {
-    let t = type;
-    if (parent) {
-        const parentType = parent.split("::")[2].split("$").pop();
-        t = `${parentType}$${type}`;
+/**
+ * The file to load for the program: its compiled JavaScript when this runner runs from
+ * the build in bin/ (scripts/build.js keeps it in sync), else the TypeScript through ts-node.
+ */
+export function programEntry(main: string): string {
+    const here = path.resolve(__dirname, "..");
+    if (path.basename(here) === "bin" && main.endsWith(".ts")) {
+        const rel = path.relative(path.dirname(here), main);
+        const compiled = path.join(here, rel.replace(/\.ts$/, ".js"));
+        if (!rel.startsWith("..") && fs.existsSync(compiled)) return compiled;
     }
-    return `urn:pulumi:${[stack, project, t, name].join("::")}`;
+    if (main.endsWith(".ts") && !require.extensions[".ts"]) require("ts-node").register({ transpileOnly: true });
+    return main;
 }
 
 export interface EngineOptions {
@@ -124,131 +115,86 @@ export interface EngineOptions {
     readonly box: SecretBox;
     readonly stateFile: string;
     readonly preview: boolean;
+    /** Refresh writes nothing either (preview --refresh). */
+    readonly dryRefresh?: boolean;
     readonly reporter: Reporter;
+    readonly providers: Providers;
 }
 
 export class Engine {
-    private readonly old = new Map<string, ResourceState>();
-    private readonly oldOrder: string[];
-    private pendingDeletes: ResourceState[];
-    private readonly next: ResourceState[] = [];
-    private readonly seen = new Set<string>();
+    private readonly olds = new Map<string, ResourceState>();
+    private pending: ResourceState[];
+    private readonly news = new Map<string, ResourceState>();
+    /** Old URN -> the new URN that claimed it (itself, or through an alias). */
+    private readonly claimedBy = new Map<string, string>();
+    /** New URN -> old URN matched through an alias (the engine's sg.aliases). */
+    private readonly aliased = new Map<string, string>();
+    /** Old resources deleted during the run (the delete half of a delete-before-replace). */
+    private readonly gone = new Set<string>();
+    private readonly registered = new Set<string>();
+    private readonly failedUrns = new Set<string>();
     private readonly steps: StepRecord[] = [];
     private readonly errors: string[] = [];
-    private readonly stepMessages: string[] = [];
     private readonly inflight = new Set<Promise<unknown>>();
-    private captured?: CapturedRequest;
+    private stopReason?: string;
+    private canceled = false;
+    private stackOutputs?: Props;
+    private stackUrn?: string;
 
     constructor(private readonly o: EngineOptions) {
-        for (const r of o.state.resources) if (!r.pendingDelete) this.old.set(r.urn, r);
-        this.oldOrder = o.state.resources.filter((r) => !r.pendingDelete).map((r) => r.urn);
-        this.pendingDeletes = o.state.resources.filter((r) => r.pendingDelete);
+        for (const r of o.state.resources) if (!r.pendingDelete) this.olds.set(r.urn, r);
+        this.pending = o.state.resources.filter((r) => r.pendingDelete);
     }
 
     private say(text: string): void {
         if (text) this.o.reporter.line(text);
     }
 
-    /** Records a failed step; an existing resource that was not deleted stays in state as it was. */
-    private note(urn: string, name: string, op: Op, e: unknown, keep?: ResourceState): void {
-        const msg = errorText(e);
-        if (keep && this.old.has(urn) && !this.next.some((x) => x.urn === urn)) this.record(keep);
-        this.stepMessages.push(msg);
-        this.errors.push(`${name}: ${op} failed: ${msg}`);
-        this.steps.push({ op, urn, name, ok: false, error: msg });
-        this.say(`  ✗ ${name}: ${op} failed: ${msg}`);
+    /** No new step starts after this; steps in flight finish. The first reason is kept. */
+    stop(reason: string, canceled = false): void {
+        this.stopReason ??= reason;
+        if (canceled) this.canceled = true;
     }
 
-    private fail(urn: string, name: string, op: Op, e: unknown, keep?: ResourceState): never {
-        this.note(urn, name, op, e, keep);
-        throw e instanceof Error ? e : new Error(errorText(e));
+    get stopped(): boolean {
+        return this.stopReason !== undefined;
     }
 
-    /** Writes what is known right now: new results, old resources not yet visited, pending deletes. */
-    private persist(outputs?: Record<string, unknown>): void {
+    /** Records a failed step and stops the run (the engine's cancelDueToError). */
+    private failStep(r: { urn: string; name: string; type: string }, op: Op, message: string, stop = true): void {
+        this.failedUrns.add(r.urn);
+        this.errors.push(`${r.name}: ${op} failed: ${message}`);
+        this.steps.push({ op, urn: r.urn, name: r.name, type: r.type, status: "failed", ok: false, error: message });
+        this.say(`  ✗ ${r.name}: ${op} failed: ${message}`);
+        if (stop) this.stop(`${r.name} failed`);
+    }
+
+    private skip(r: { urn: string; name: string; type: string }, op: Op, dependencies: readonly string[], parent?: string): void {
+        const bad = [...dependencies, ...(parent ? [parent] : [])].filter((u) => this.failedUrns.has(u));
+        const reason =
+            bad.length > 0 ? `depends on ${bad.map((u) => u.split("::").pop()).join(", ")}, which did not complete` : `the run stopped: ${this.stopReason}`;
+        this.failedUrns.add(r.urn);
+        this.steps.push({ op, urn: r.urn, name: r.name, type: r.type, status: "skipped", ok: false, reason });
+        this.say(`  - ${r.name}: ${op} skipped (${reason})`);
+    }
+
+    /** The state right now: this run's results, old resources not replaced or deleted, pending deletes. */
+    private snapshot(): ResourceState[] {
+        const kept = [...this.olds.values()].filter((r) => !this.gone.has(r.urn) && !this.news.has(this.claimedBy.get(r.urn) ?? "\0"));
+        return [...this.news.values(), ...kept, ...this.pending];
+    }
+
+    private persist(outputs?: Props): void {
         if (this.o.preview) return;
-        const rest = this.oldOrder.filter((u) => !this.seen.has(u) && this.old.has(u)).map((u) => this.old.get(u)!);
-        this.o.state.resources = [...this.next, ...rest, ...this.pendingDeletes];
+        this.o.state.resources = this.snapshot();
         if (outputs) this.o.state.outputs = outputs;
         saveState(this.o.stateFile, this.o.state, this.o.box);
     }
 
     private record(r: ResourceState): void {
-        const i = this.next.findIndex((x) => x.urn === r.urn);
-        if (i >= 0) this.next.splice(i, 1);
-        this.next.push(r);
+        this.news.delete(r.urn); // keep registration order for a re-recorded resource
+        this.news.set(r.urn, r);
         this.persist();
-    }
-
-    /** Runs the program and every step it implies. */
-    async run(): Promise<RunResult> {
-        const { project, stack, config, preview } = this.o;
-        await pulumi.runtime.setMocks(
-            {
-                newResource: (args) => this.track(this.newResource(args)),
-                call: (args) => {
-                    throw new Error(`function ${args.token} is not supported by the offline runner`);
-                },
-            },
-            project.name,
-            stack,
-            preview,
-        );
-        const monitor = settings.getMonitor();
-        const original = monitor.registerResource.bind(monitor);
-        monitor.registerResource = (req: CapturedRequest, cb: unknown) => {
-            this.captured = req; // MockMonitor calls newResource synchronously with this request
-            return original(req, cb);
-        };
-        pulumi.runtime.setAllConfig(config.values, config.secretKeys);
-
-        const programErrors: string[] = [];
-        const onRejection = (e: unknown) => {
-            const msg = errorText(e);
-            // A failed step also fails the program's outputs; report each cause once.
-            if (!this.stepMessages.some((m) => msg.includes(m)) && !programErrors.includes(msg)) programErrors.push(msg);
-        };
-        process.on("unhandledRejection", onRejection);
-        let outputs: Record<string, unknown> = {};
-        let exported: Record<string, unknown> = {};
-        try {
-            outputs = (await stackModule.runInPulumiStack(async () => {
-                exported = require(project.main);
-                return exported;
-            })) ?? {};
-        } catch (e) {
-            onRejection(e);
-        }
-        // The stack resolves outputs to plain values; secret ones must stay secret in state and on screen.
-        const secretOutputs = new Set<string>();
-        for (const [k, v] of Object.entries(exported ?? {})) {
-            if (!pulumi.Output.isInstance(v)) continue;
-            // An output that depends on a failed resource may never settle: do not wait for it forever.
-            const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref());
-            if (await Promise.race([pulumi.isSecret(v).catch(() => false), timeout])) secretOutputs.add(k);
-        }
-        await settings.waitForRPCs().catch(onRejection);
-        while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
-        await new Promise((r) => setImmediate(r));
-        process.off("unhandledRejection", onRejection);
-
-        for (const m of programErrors) if (!this.stepMessages.some((x) => m.includes(x))) this.errors.push(m);
-        outputs = wrapKeys(plain(filterOutputs(outputs)) ?? {}, secretOutputs);
-
-        if (this.errors.length === 0) {
-            await this.deleteRemoved();
-        } else if (!preview) {
-            this.say("  deletes skipped: the update failed, so resources that left the program are kept");
-        }
-        if (!preview && this.errors.length === 0) this.persist(outputs);
-        else this.persist();
-        return { ok: this.errors.length === 0, steps: this.steps, errors: this.errors, outputs: this.errors.length === 0 ? outputs : this.o.state.outputs };
-    }
-
-    /** Preview: records the step it would take and returns what the program should see. */
-    private planned<T>(op: Op, urn: string, name: string, changes: string[], result: T): T {
-        this.steps.push({ op, urn, name, ok: true, changes });
-        return result;
     }
 
     private track<T>(p: Promise<T>): Promise<T> {
@@ -258,264 +204,496 @@ export class Engine {
         return p;
     }
 
-    private async newResource(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
-        const req = this.captured;
-        this.captured = undefined;
-        const matches = req && req.getType() === args.type && req.getName() === args.name;
-        const parent = matches ? req!.getParent() || undefined : undefined;
-        const urn = newUrn(this.o.stack, this.o.project.name, parent, args.type, args.name);
-        const dependencies = matches ? req!.getDependenciesList() : [];
-        this.seen.add(urn);
+    /** Runs the program and every step it implies. */
+    async run(): Promise<RunResult> {
+        const { project, stack, config, preview } = this.o;
+        await pulumi.runtime.setMocks({ newResource: () => ({ id: undefined, state: {} }), call: () => ({}) }, project.name, stack, preview);
+        const monitor = settings.getMonitor();
+        monitor.registerResource = (req: any, cb: (err: unknown, resp?: unknown) => void) => {
+            this.track(this.register(req)).then(
+                (resp) => cb(null, resp),
+                (e) => cb(e),
+            );
+        };
+        monitor.registerResourceOutputs = (req: any, cb: (err: unknown, resp?: unknown) => void) => {
+            this.registerOutputs(req.getUrn(), rpc.deserializeProperties(req.getOutputs()));
+            cb(null, {});
+        };
+        monitor.readResource = (req: any, cb: (err: unknown) => void) =>
+            cb(new Error(`${req.getType()}.get("${req.getName()}") (reading an existing resource) is not supported by the offline runner; use the Pulumi CLI`));
+        monitor.invoke = (req: any, cb: (err: unknown) => void) =>
+            cb(new Error(`function ${req.getTok()} is not supported by the offline runner; use the Pulumi CLI`));
+        pulumi.runtime.setAllConfig(config.values, config.secretKeys);
 
-        if (!args.custom) {
-            this.record({ urn, type: args.type, name: args.name, custom: false, parent, inputs: {}, outputs: {}, dependencies });
-            return { id: undefined, state: {} };
-        }
-
-        const inputs = plain(args.inputs ?? {}) as Record<string, unknown>;
-        const secretKeys = secretKeysOf(inputs, matches ? req!.getAdditionalsecretoutputsList() : []);
-        const news = unwrapSecrets(inputs) as Record<string, unknown>;
-        const old = this.old.get(urn);
-        const name = args.name;
-        let provider: pulumi.dynamic.ResourceProvider;
+        const programErrors: string[] = [];
+        const onRejection = (e: unknown) => {
+            const msg = errorText(e);
+            if (!programErrors.includes(msg)) programErrors.push(msg);
+        };
+        process.on("unhandledRejection", onRejection);
         try {
-            provider = providerFor(args.type, news);
+            const entry = programEntry(project.main);
+            await stackModule.runInPulumiStack(async () => require(entry));
         } catch (e) {
-            return this.fail(urn, name, old ? "update" : "create", e, old);
+            onRejection(e);
         }
+        await settings.waitForRPCs().catch(onRejection);
+        while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+        process.off("unhandledRejection", onRejection);
+        for (const m of programErrors) this.errors.push(`program: ${m}`);
+        if (programErrors.length > 0) this.stop("the program failed");
+
+        if (!this.stopped) await this.deleteRemoved();
+        else if (!preview && this.condemned().length > 0) this.say(`  deletes skipped: ${this.stopReason}, so resources that left the program are kept`);
+
+        const outputs = this.finalOutputs();
+        this.persist(outputs);
+        return { ok: this.errors.length === 0 && !this.canceled, canceled: this.canceled, steps: this.steps, errors: this.errors, outputs };
+    }
+
+    /** finalizeStackOutputs: after a failure the new outputs overwrite the old ones key by key. */
+    private finalOutputs(): Props {
+        const fresh = this.stackOutputs;
+        if (!fresh) return this.o.state.outputs;
+        if (this.errors.length === 0 && !this.canceled) return fresh;
+        return { ...this.o.state.outputs, ...fresh };
+    }
+
+    private registerOutputs(urn: string, outputs: Props): void {
+        const clean = plain(Object.fromEntries(Object.entries(outputs ?? {}).filter(([, v]) => v !== undefined && v !== UNKNOWN)));
+        if (urn === this.stackUrn) {
+            this.stackOutputs = clean;
+            return;
+        }
+        const r = this.news.get(urn);
+        if (r && !r.custom) this.record({ ...r, outputs: clean });
+    }
+
+    private response(urn: string, id: string | undefined, state: Props, result: "ok" | "fail" | "skip"): unknown {
+        const resp = new resproto.RegisterResourceResponse();
+        resp.setUrn(urn);
+        resp.setId(id ?? "");
+        resp.setObject(structproto.Struct.fromJavaScript(state));
+        resp.setResult(result === "ok" ? resproto.Result.SUCCESS : result === "fail" ? resproto.Result.FAIL : resproto.Result.SKIP);
+        return resp;
+    }
+
+    /** Outputs the program sees; for a failed or skipped resource, unknown values (it never completed). */
+    private async answer(urn: string, id: string | undefined, outputs: Props | undefined, result: "ok" | "fail" | "skip", inputs: Props): Promise<unknown> {
+        if (result !== "ok") return this.response(urn, undefined, Object.fromEntries(Object.keys(inputs).map((k) => [k, UNKNOWN_SENTINEL])), result);
+        return this.response(urn, id, await rpc.serializeProperties("", outputs ?? {}), "ok");
+    }
+
+    private async register(req: any): Promise<unknown> {
+        const type: string = req.getType();
+        const name: string = req.getName();
+        const parent: string | undefined = req.getParent() || undefined;
+        const urn = makeUrn(this.o.stack, this.o.project.name, parent, type, name);
+        if (this.registered.has(urn))
+            throw new Error(`duplicate resource URN ${urn}: two resources of type ${type} named ${name} under one parent; rename one`);
+        this.registered.add(urn);
+        const dependencies: string[] = [...new Set<string>(req.getDependenciesList())];
+        const inputs = plain(withSentinels(rpc.deserializeProperties(req.getObject()))) as Props;
+        const options = readOptions(req, type);
+        const old = this.claimOld(urn, name, type, parent, options.aliases);
+        const base = { urn, type, name, parent, dependencies };
+
+        if (type === ROOT_STACK_TYPE && !parent) this.stackUrn = urn;
+        if (!req.getCustom()) {
+            if (this.stopped) return this.answer(urn, undefined, undefined, "skip", inputs);
+            this.record({ ...base, custom: false, inputs: {}, outputs: old?.outputs ?? {} });
+            return this.answer(urn, undefined, {}, "ok", inputs);
+        }
+        if (options.refusal) {
+            this.failStep(base, old ? "update" : "create", options.refusal);
+            return this.answer(urn, undefined, undefined, "fail", inputs);
+        }
+        if (this.stopped) {
+            this.skip(base, old ? "update" : "create", dependencies, parent);
+            return this.answer(urn, undefined, undefined, "skip", inputs);
+        }
+        return this.step(base, inputs, options, old);
+    }
+
+    /** getOldResource: by URN first, then by alias; an old resource is claimed once. */
+    private claimOld(urn: string, name: string, type: string, parent: string | undefined, aliases: readonly AliasSpec[]): ResourceState | undefined {
+        const candidates = [urn, ...aliasUrns(name, type, parent, aliases, { stack: this.o.stack, project: this.o.project.name, aliased: this.aliased })];
+        for (const u of candidates) {
+            const old = this.olds.get(u);
+            if (!old) continue;
+            if (u !== urn) {
+                if (this.registered.has(u))
+                    throw new Error(`${urn} has an alias ${u}, but a resource with that URN is in the program too; remove the alias or the other resource`);
+                if (this.claimedBy.has(u))
+                    throw new Error(`${urn} and ${this.claimedBy.get(u)} both claim ${u} through aliases; keep the alias on one of them`);
+                this.aliased.set(urn, u);
+            }
+            this.claimedBy.set(u, urn);
+            return old;
+        }
+        return undefined;
+    }
+
+    private async step(
+        base: Omit<ResourceState, "custom" | "inputs" | "outputs">,
+        rawInputs: Props,
+        opts: ResourceOptions,
+        old: ResourceState | undefined,
+    ): Promise<unknown> {
+        const { urn, name, type } = base;
+        const preview = this.o.preview;
+        const opFor = old ? "update" : "create";
+        let provider: Provider;
+        try {
+            provider = await this.o.providers.for(type);
+        } catch (e) {
+            this.failStep(base, opFor, errorText(e));
+            return this.answer(urn, undefined, undefined, "fail", rawInputs);
+        }
+        if (type === DYNAMIC_TYPE && opts.replaceOnChanges.length > 0) {
+            this.say(
+                `  ${name}: replaceOnChanges has no effect on a dynamic resource (under pulumi up neither: the host reports no changed keys); return the key in diff's replaces`,
+            );
+        }
+        const oldInputs = old ? (old.inputs as Props) : undefined;
+        let news = rawInputs;
+        if (old && opts.ignoreChanges.length > 0) {
+            const r = applyIgnoreChanges(news, oldInputs!, opts.ignoreChanges);
+            news = r.inputs;
+            if (r.invalid.length > 0)
+                this.say(`  ${name}: cannot ignore changes in added or removed elements of ${r.invalid.map((p) => JSON.stringify(p)).join(", ")}`);
+        }
+        const secretKeys = new Set(Object.keys(news).filter((k) => isSecretWrapper(news[k])));
+        const state = (extra: Partial<ResourceState>): ResourceState => ({
+            ...base,
+            custom: true,
+            inputs: {},
+            outputs: {},
+            protect: opts.protect,
+            retainOnDelete: opts.retainOnDelete,
+            ...extra,
+        });
 
         // check
-        let checked = news;
-        if (provider.check) {
-            const c = await provider.check(old ? (unwrapSecrets(old.inputs) as Record<string, unknown>) : {}, news).catch((e) => this.fail(urn, name, old ? "update" : "create", e, old));
-            if (c.failures && c.failures.length > 0) {
-                return this.fail(urn, name, old ? "update" : "create", new Error(`invalid inputs: ${c.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`), old);
+        const check = async (olds: Props): Promise<Props | undefined> => {
+            try {
+                const c = await provider.check(urn, stripSecrets(olds) as Props, stripSecrets(news) as Props);
+                if (c.failures.length > 0) {
+                    const msgs = checkFailureMessages(type, name, c.failures, stripSecrets(news) as Props, secretKeys);
+                    for (const m of msgs) this.failStep(base, opFor, m);
+                    this.stop(`${name} is invalid`);
+                    return undefined;
+                }
+                return annotateSecrets(plain(c.inputs), news);
+            } catch (e) {
+                this.failStep(base, opFor, `check: ${errorText(e)}`);
+                return undefined;
             }
-            checked = { ...(c.inputs ?? news) };
-        }
-        if (PROVIDER_KEY in news) checked[PROVIDER_KEY] = news[PROVIDER_KEY];
-        checked = plain(checked);
+        };
+        let checked = await check(oldInputs ?? {});
+        if (!checked) return this.answer(urn, undefined, undefined, "fail", rawInputs);
 
-        const base = { urn, type: args.type, name, custom: true, parent, dependencies };
-        const storedInputs = wrapKeys(checked, secretKeys);
-        const toProgram = (r: ResourceState): pulumi.runtime.MockResourceResult => ({ id: r.id, state: wrapKeys(r.outputs, secretKeys) });
+        const planned = (op: Op, diff: PropertyChange[], extra: Partial<StepRecord> = {}) =>
+            this.steps.push({
+                op,
+                urn,
+                name,
+                type,
+                status: "planned",
+                ok: true,
+                changes: [...new Set(diff.map((d) => d.path.split(/[.[]/)[0]))],
+                diff,
+                ...extra,
+            });
+        const done = (op: Op, diff: PropertyChange[] = [], extra: Partial<StepRecord> = {}) =>
+            this.steps.push({ op, urn, name, type, status: "done", ok: true, changes: [...new Set(diff.map((d) => d.path.split(/[.[]/)[0]))], diff, ...extra });
+        const show = (diff: PropertyChange[]) => {
+            for (const c of diff) this.say(`      ${formatChange(c)}`);
+        };
+
+        /** A step that has not started when the run stops is skipped (the engine's canceled chain). */
+        const skipped = (op: Op): boolean => {
+            if (!this.stopped) return false;
+            this.skip(base, op, base.dependencies, base.parent);
+            return true;
+        };
+        const create = async (inputs: Props, op: "create" | "replace", diff: PropertyChange[]): Promise<ResourceState | undefined> => {
+            try {
+                const r = await provider.create(urn, stripSecrets(inputs) as Props, opts.timeouts.create);
+                if (!r.id) throw new Error(`provider did not return an ID from Create for ${urn}`);
+                const created = state({
+                    id: r.id,
+                    inputs,
+                    outputs: secretOutputs(annotateSecrets(plain(r.properties), inputs), inputs, opts.additionalSecretOutputs),
+                });
+                this.record(created);
+                done(op, diff);
+                return created;
+            } catch (e) {
+                const init = e instanceof ProviderError ? e.initFailure : undefined;
+                if (init) {
+                    // A partial failure: the resource exists, so state keeps it under its id, exactly as returned.
+                    const outputs = secretOutputs(annotateSecrets(plain(init.properties), inputs), inputs, opts.additionalSecretOutputs);
+                    this.record(
+                        state({
+                            id: init.id,
+                            inputs: init.inputs ? annotateSecrets(plain(init.inputs), inputs) : inputs,
+                            outputs,
+                            initErrors: init.reasons.length ? init.reasons : [errorText(e)],
+                        }),
+                    );
+                }
+                this.failStep(base, op, errorText(e));
+                return undefined;
+            }
+        };
 
         if (!old) {
+            const diff = propertyChanges({}, checked, [], secretKeys);
             this.say(`  + ${name}: create`);
-            if (this.o.preview) return this.planned("create", urn, name, diffKeys({}, checked), { id: undefined, state: wrapKeys(checked, secretKeys) });
-            return toProgram(await this.create(provider, base, checked, storedInputs, secretKeys));
+            if (preview) {
+                planned("create", diff);
+                return this.answer(urn, undefined, checked, "ok", rawInputs);
+            }
+            if (skipped("create")) return this.answer(urn, undefined, undefined, "skip", rawInputs);
+            const created = await create(checked, "create", diff);
+            return created ? this.answer(urn, created.id, created.outputs, "ok", rawInputs) : this.answer(urn, undefined, undefined, "fail", rawInputs);
         }
 
-        const oldOutputs = unwrapSecrets(old.outputs) as Record<string, unknown>;
-        let changes: boolean | undefined;
-        let replaces: string[] = [];
-        let dbr = matches ? req!.getDeletebeforereplace() : false;
-        if (provider.diff) {
-            const d = await provider.diff(old.id ?? "", oldOutputs, checked).catch((e) => this.fail(urn, name, "update", e, old));
-            changes = d.changes;
-            replaces = d.replaces ?? [];
-            dbr = dbr || !!d.deleteBeforeReplace;
+        // diff
+        const oldOutputs = old.outputs as Props;
+        let decision;
+        try {
+            const d = await provider.diff(
+                urn,
+                old.id ?? "",
+                stripSecrets(oldInputs) as Props,
+                stripSecrets(oldOutputs) as Props,
+                stripSecrets(checked) as Props,
+                opts.ignoreChanges,
+            );
+            decision = decide({
+                diff: d,
+                oldInputs: stripSecrets(oldInputs) as Props,
+                newInputs: stripSecrets(checked) as Props,
+                deleteBeforeReplaceOption: opts.deleteBeforeReplace,
+                hasInitErrors: (old.initErrors ?? []).length > 0,
+                replaceOnChanges: opts.replaceOnChanges,
+            });
+        } catch (e) {
+            this.failStep(base, "update", `diff: ${errorText(e)}`);
+            return this.answer(urn, undefined, undefined, "fail", rawInputs);
         }
-        const oldInputs = unwrapSecrets(old.inputs) as Record<string, unknown>;
-        const changed = diffKeys(oldInputs, checked);
         // Shown against the old outputs, as the CLI does, so drift found by refresh is visible.
-        const shown = Object.fromEntries(Object.keys({ ...oldInputs, ...checked }).map((k) => [k, k in oldOutputs ? oldOutputs[k] : oldInputs[k]]));
-        if (changes === undefined) changes = changed.length > 0;
-        if (old.initErrors && old.initErrors.length > 0) changes = true; // the engine always retries a failed init
+        const shownOld = Object.fromEntries(Object.keys({ ...oldInputs, ...checked }).map((k) => [k, k in oldOutputs ? oldOutputs[k] : oldInputs![k]]));
 
-        if (replaces.length > 0) {
-            this.say(`  +- ${name}: replace${dbr ? " (delete first)" : ""}`);
-            this.say(describeDiff(shown, checked, replaces, "      ", secretKeys));
-            if (this.o.preview) return this.planned("replace", urn, name, changed, { id: old.id, state: wrapKeys({ ...oldOutputs, ...checked }, secretKeys) });
-            if (dbr) {
-                try {
-                    await this.destroyOne(old, "replace");
-                } catch (e) {
-                    return this.fail(urn, name, "replace", e, old);
-                }
-                this.old.delete(urn);
-                this.persist();
-            } else {
-                this.pendingDeletes.push({ ...old, pendingDelete: true });
-                this.old.delete(urn);
-            }
-            const created = await this.create(provider, base, checked, storedInputs, secretKeys, "replace");
-            return toProgram(created);
-        }
-        if (!changes) {
-            this.steps.push({ op: "same", urn, name, ok: true });
-            const same: ResourceState = { ...old, ...base, inputs: storedInputs };
-            if (!this.o.preview) this.record(same);
-            return toProgram(same);
+        if (decision.op === "same") {
+            this.steps.push({ op: "same", urn, name, type, status: preview ? "planned" : "done", ok: true });
+            const same: ResourceState = { ...old, ...base, custom: true, inputs: checked, protect: opts.protect, retainOnDelete: opts.retainOnDelete };
+            if (!preview) this.record(same);
+            return this.answer(urn, old.id, old.outputs, "ok", rawInputs);
         }
 
-        this.say(`  ~ ${name}: update`);
-        this.say(describeDiff(shown, checked, [], "      ", secretKeys) || "      (live state differs; the provider will reconcile it)");
-        if (this.o.preview) return this.planned("update", urn, name, changed, { id: old.id, state: wrapKeys({ ...oldOutputs, ...checked }, secretKeys) });
-        try {
-            const r = provider.update ? (await provider.update(old.id ?? "", oldOutputs, checked)) ?? {} : {};
-            // Like the real host: without `update`, the outputs are whatever update returned (nothing).
-            const outs = plain({ ...(r.outs ?? {}), ...(PROVIDER_KEY in checked ? { [PROVIDER_KEY]: checked[PROVIDER_KEY] } : {}) });
-            const updated: ResourceState = { ...base, id: old.id, inputs: storedInputs, outputs: wrapKeys(outs, secretKeys) };
-            this.record(updated);
-            this.steps.push({ op: "update", urn, name, ok: true, changes: changed });
-            return toProgram(updated);
-        } catch (e) {
-            const id = (e as { id?: string }).id;
-            if (id) {
-                const props = plain((e as { properties?: Record<string, unknown> }).properties ?? oldOutputs);
-                this.record({ ...base, id, inputs: storedInputs, outputs: wrapKeys({ ...props, [PROVIDER_KEY]: checked[PROVIDER_KEY] }, secretKeys), initErrors: [errorText(e)] });
+        if (decision.op === "update") {
+            const diff = propertyChanges(shownOld, checked, [], secretKeys);
+            this.say(`  ~ ${name}: update`);
+            if (diff.length > 0) show(diff);
+            else
+                this.say(
+                    old.initErrors?.length
+                        ? "      (retrying: the last create or update did not finish initializing)"
+                        : "      (live state differs; the provider will reconcile it)",
+                );
+            if (preview) {
+                planned("update", diff);
+                return this.answer(urn, old.id, checked, "ok", rawInputs);
             }
-            return this.fail(urn, name, "update", e, old);
-        }
-    }
-
-    private async create(
-        provider: pulumi.dynamic.ResourceProvider,
-        base: Pick<ResourceState, "urn" | "type" | "name" | "custom" | "parent" | "dependencies">,
-        news: Record<string, unknown>,
-        storedInputs: Record<string, unknown>,
-        secretKeys: Set<string>,
-        op: Op = "create",
-    ): Promise<ResourceState> {
-        const withProvider = (o: Record<string, unknown> | undefined) => plain({ ...(o ?? {}), ...(PROVIDER_KEY in news ? { [PROVIDER_KEY]: news[PROVIDER_KEY] } : {}) });
-        try {
-            const r = await provider.create(news);
-            const created: ResourceState = { ...base, id: r.id, inputs: storedInputs, outputs: wrapKeys(withProvider(r.outs), secretKeys) };
-            this.record(created);
-            this.steps.push({ op, urn: base.urn, name: base.name, ok: true });
-            return created;
-        } catch (e) {
-            const id = (e as { id?: string }).id;
-            if (id) {
-                // A partial failure: the resource exists, so state keeps it under its id.
-                const props = (e as { properties?: Record<string, unknown> }).properties ?? news;
-                this.record({ ...base, id, inputs: storedInputs, outputs: wrapKeys(withProvider(props), secretKeys), initErrors: [errorText(e)] });
-            }
-            return this.fail(base.urn, base.name, op, e);
-        }
-    }
-
-    private async destroyOne(r: ResourceState, op: Op = "delete"): Promise<void> {
-        if (!r.custom) return;
-        const outputs = unwrapSecrets(r.outputs) as Record<string, unknown>;
-        const provider = providerFor(r.type, outputs);
-        if (provider.delete) await provider.delete(r.id ?? "", outputs);
-        if (op === "delete") this.steps.push({ op: "delete", urn: r.urn, name: r.name, ok: true });
-    }
-
-    /** Deletes resources that left the program, dependents first, then leftover replacements. */
-    private async deleteRemoved(): Promise<void> {
-        const removed = deletionOrder(this.oldOrder.filter((u) => !this.seen.has(u) && this.old.has(u)).map((u) => this.old.get(u)!));
-        const steps: [ResourceState, string, () => void][] = [
-            ...removed.map((r): [ResourceState, string, () => void] => [r, "delete", () => this.old.delete(r.urn)]),
-            ...this.pendingDeletes.map((r): [ResourceState, string, () => void] => [
-                r,
-                "delete (replaced)",
-                () => (this.pendingDeletes = this.pendingDeletes.filter((x) => x !== r)),
-            ]),
-        ];
-        for (const [r, label, forget] of steps) {
-            if (r.custom) this.say(`  - ${r.name}: ${label}`);
-            if (this.o.preview) {
-                if (r.custom) this.planned("delete", r.urn, r.name, [], undefined);
-                continue;
-            }
+            if (skipped("update")) return this.answer(urn, undefined, undefined, "skip", rawInputs);
             try {
-                await this.destroyOne(r);
+                const r = await provider.update(
+                    urn,
+                    old.id ?? "",
+                    stripSecrets(oldOutputs) as Props,
+                    stripSecrets(checked) as Props,
+                    stripSecrets(oldInputs) as Props,
+                    opts.ignoreChanges,
+                    opts.timeouts.update,
+                );
+                const updated = state({
+                    id: old.id,
+                    inputs: checked,
+                    outputs: secretOutputs(annotateSecrets(plain(r.properties), checked), checked, opts.additionalSecretOutputs),
+                });
+                this.record(updated);
+                done("update", diff);
+                return this.answer(urn, updated.id, updated.outputs, "ok", rawInputs);
             } catch (e) {
-                this.note(r.urn, r.name, "delete", e);
-                return; // stop deleting; the rest stays in state
+                const init = e instanceof ProviderError ? e.initFailure : undefined;
+                if (init) {
+                    const outputs = secretOutputs(annotateSecrets(plain(init.properties), checked), checked, opts.additionalSecretOutputs);
+                    this.record(state({ id: old.id, inputs: checked, outputs, initErrors: init.reasons.length ? init.reasons : [errorText(e)] }));
+                }
+                this.failStep(base, "update", errorText(e));
+                return this.answer(urn, undefined, undefined, "fail", rawInputs);
             }
-            forget();
+        }
+
+        // replace
+        const diff = propertyChanges(shownOld, checked, decision.keys, secretKeys);
+        this.say(`  +- ${name}: replace${decision.deleteFirst ? " (delete first)" : ""}`);
+        show(diff);
+        if (old.protect && opts.protect) {
+            this.failStep(
+                base,
+                "replace",
+                `unable to replace resource ${JSON.stringify(urn)} as it is currently marked for protection. To unprotect the resource, remove the \`protect\` flag from the resource in your Pulumi program and run up`,
+            );
+            return this.answer(urn, undefined, undefined, "fail", rawInputs);
+        }
+        // The replacement's inputs are checked again without the old ones (defaults are recomputed).
+        checked = await check({});
+        if (!checked) return this.answer(urn, undefined, undefined, "fail", rawInputs);
+        const extra = { replaceKeys: decision.keys, deleteFirst: decision.deleteFirst };
+        if (preview) {
+            planned("replace", diff, extra);
+            return this.answer(urn, old.id, checked, "ok", rawInputs);
+        }
+        if (skipped("replace")) return this.answer(urn, undefined, undefined, "skip", rawInputs);
+        if (decision.deleteFirst) {
+            try {
+                await this.deleteOne(old, true);
+            } catch (e) {
+                this.failStep(base, "replace", errorText(e));
+                return this.answer(urn, undefined, undefined, "fail", rawInputs);
+            }
+            this.gone.add(old.urn);
             this.persist();
+            if (this.stopped) {
+                // The engine runs the chain delete -> create, and a canceled chain starts nothing more.
+                const msg = `${name} was deleted for its replacement, and the create was not started because the run stopped (${this.stopReason}). It is absent now; run up again to create it.`;
+                this.failStep(base, "replace", msg, false);
+                return this.answer(urn, undefined, undefined, "fail", rawInputs);
+            }
+        }
+        const created = await create(checked, "replace", diff);
+        if (!decision.deleteFirst && (created || this.news.get(urn)?.initErrors)) this.pending.push({ ...old, pendingDelete: true });
+        if (!decision.deleteFirst) this.persist();
+        if (!created && decision.deleteFirst) {
+            this.errors.push(`${name}: the old resource was deleted before the failed create; it is absent now (run up again to create it)`);
+        }
+        return created ? this.answer(urn, created.id, created.outputs, "ok", rawInputs) : this.answer(urn, undefined, undefined, "fail", rawInputs);
+    }
+
+    /** Deletes one resource through its provider (nothing for a component); honours protect and retainOnDelete. */
+    private async deleteOne(r: ResourceState, replacing = false): Promise<"deleted" | "retained"> {
+        if (!r.custom) return "deleted";
+        if (!replacing && r.protect) {
+            throw Object.assign(
+                new Error(
+                    `resource ${JSON.stringify(r.urn)} cannot be deleted because it is protected. To unprotect the resource, ` +
+                        "remove the `protect` flag from the resource in your Pulumi program and run up first",
+                ),
+                { protectedDelete: true },
+            );
+        }
+        if (r.retainOnDelete) return "retained";
+        const provider = await this.o.providers.for(r.type);
+        await provider.delete(r.urn, r.id ?? "", stripSecrets(r.outputs) as Props, stripSecrets(r.inputs) as Props, 0);
+        return "deleted";
+    }
+
+    /** Old resources that left the program, and replaced ones waiting for deletion. */
+    private condemned(): ResourceState[] {
+        return [...[...this.olds.values()].filter((r) => !this.claimedBy.has(r.urn) && !this.gone.has(r.urn)), ...this.pending];
+    }
+
+    /** Runs deletes as antichains (scheduleDeletes); after a failure no further antichain starts. */
+    private async runDeletes(condemned: ResourceState[], forget: (r: ResourceState) => void): Promise<void> {
+        for (const chain of scheduleDeletes(condemned)) {
+            if (this.stopped) {
+                for (const r of chain) if (r.custom) this.skip({ urn: r.urn, name: r.name, type: r.type }, "delete", []);
+                continue;
+            }
+            await Promise.all(
+                chain.map(async (r) => {
+                    const label = r.pendingDelete ? "delete (replaced)" : "delete";
+                    if (r.custom) this.say(`  - ${r.name}: ${label}`);
+                    if (this.o.preview) {
+                        if (r.custom) this.steps.push({ op: "delete", urn: r.urn, name: r.name, type: r.type, status: "planned", ok: true });
+                        return;
+                    }
+                    try {
+                        const how = await this.track(this.deleteOne(r));
+                        if (how === "retained") this.say(`  ${r.name}: retained (retainOnDelete): removed from state, not deleted`);
+                    } catch (e) {
+                        // A protected resource does not stop the other deletes (the engine's deleteProtectedError).
+                        this.failStep(r, "delete", errorText(e), !(e as { protectedDelete?: boolean }).protectedDelete);
+                        return;
+                    }
+                    forget(r);
+                    if (r.custom) this.steps.push({ op: "delete", urn: r.urn, name: r.name, type: r.type, status: "done", ok: true });
+                    this.persist();
+                }),
+            );
         }
     }
 
-    /** `destroy`: every resource, dependents first. Stops at the first refusal. */
+    private async deleteRemoved(): Promise<void> {
+        await this.runDeletes(this.condemned(), (r) => {
+            if (r.pendingDelete) this.pending = this.pending.filter((x) => x !== r);
+            else this.gone.add(r.urn);
+        });
+    }
+
+    /** `destroy`: every resource, dependents first, independent ones at once. */
     async destroyAll(): Promise<RunResult> {
-        const all = deletionOrder(this.o.state.resources);
-        for (const r of all) {
-            if (r.custom) this.say(`  - ${r.name}: delete`);
-            if (this.o.preview) continue;
-            try {
-                await this.destroyOne(r);
-            } catch (e) {
-                this.note(r.urn, r.name, "delete", e);
-                break;
-            }
-            this.o.state.resources = this.o.state.resources.filter((x) => x !== r);
-            saveState(this.o.stateFile, this.o.state, this.o.box);
-        }
-        if (!this.o.preview && this.errors.length === 0) {
-            this.o.state.outputs = {};
-            saveState(this.o.stateFile, this.o.state, this.o.box);
-        }
-        return { ok: this.errors.length === 0, steps: this.steps, errors: this.errors, outputs: {} };
+        await this.deleteRemoved();
+        const left = this.snapshot();
+        this.persist(left.length === 0 ? {} : undefined);
+        return { ok: this.errors.length === 0 && !this.canceled, canceled: this.canceled, steps: this.steps, errors: this.errors, outputs: {} };
     }
 
-    /** `refresh`: asks each provider for live state; an empty id means the resource is gone. */
+    /** `refresh`: asks each provider for live state, all at once; an empty id means the resource is gone. */
     async refreshAll(): Promise<RunResult> {
-        const kept: ResourceState[] = [];
-        for (const r of this.o.state.resources) {
-            if (!r.custom) {
-                kept.push(r);
-                continue;
-            }
-            const outputs = unwrapSecrets(r.outputs) as Record<string, unknown>;
-            const provider = providerFor(r.type, outputs);
-            if (!provider.read) {
-                kept.push(r);
-                continue;
-            }
-            try {
-                const live = await provider.read(r.id ?? "", outputs);
-                if (!live.id) {
-                    this.say(`  - ${r.name}: gone (deleted outside Pulumi)`);
-                    this.steps.push({ op: "refresh", urn: r.urn, name: r.name, ok: true, changes: ["(deleted)"] });
-                    continue;
+        const results = await Promise.all(
+            this.o.state.resources.map(async (r): Promise<ResourceState | undefined> => {
+                if (!r.custom || this.stopped) return r;
+                try {
+                    const provider = await this.o.providers.for(r.type);
+                    const live = await this.track(provider.read(r.urn, r.id ?? "", stripSecrets(r.outputs) as Props, stripSecrets(r.inputs) as Props));
+                    if (!live.id) {
+                        this.say(`  - ${r.name}: gone (deleted outside Pulumi)`);
+                        this.steps.push({ op: "refresh", urn: r.urn, name: r.name, type: r.type, status: "done", ok: true, changes: ["(deleted)"] });
+                        return undefined;
+                    }
+                    const outputs = annotateSecrets(plain(live.properties), r.outputs);
+                    const secretKeys = new Set(Object.keys(r.outputs).filter((k) => isSecretWrapper(r.outputs[k])));
+                    const diff = propertyChanges(r.outputs, outputs, [], secretKeys);
+                    if (diff.length > 0) {
+                        this.say(`  ~ ${r.name}: drift`);
+                        for (const c of diff) this.say(`      ${formatChange(c)}`);
+                    }
+                    const inputs = live.inputs ? annotateSecrets(plain(live.inputs), r.inputs) : r.inputs;
+                    this.steps.push({
+                        op: "refresh",
+                        urn: r.urn,
+                        name: r.name,
+                        type: r.type,
+                        status: "done",
+                        ok: true,
+                        changes: diffKeys(r.outputs, outputs),
+                        diff,
+                    });
+                    return { ...r, id: live.id, outputs, inputs };
+                } catch (e) {
+                    this.failStep(r, "refresh", errorText(e));
+                    return r;
                 }
-                const props = plain({ ...(live.props ?? outputs), [PROVIDER_KEY]: outputs[PROVIDER_KEY] });
-                const changed = diffKeys(outputs, props);
-                const secretKeys = secretKeysOf(r.outputs, []);
-                if (changed.length > 0) {
-                    this.say(`  ~ ${r.name}: drift`);
-                    this.say(describeDiff(outputs, props, [], "      ", secretKeys));
-                }
-                const inputs = live.inputs ? wrapKeys(plain({ ...live.inputs, [PROVIDER_KEY]: outputs[PROVIDER_KEY] }), secretKeysOf(r.inputs, [])) : r.inputs;
-                kept.push({ ...r, id: live.id, outputs: wrapKeys(props, secretKeys), inputs });
-                this.steps.push({ op: "refresh", urn: r.urn, name: r.name, ok: true, changes: changed });
-            } catch (e) {
-                kept.push(r);
-                this.errors.push(`${r.name}: refresh failed: ${errorText(e)}`);
-                this.say(`  ✗ ${r.name}: refresh failed: ${errorText(e)}`);
-            }
-        }
-        if (!this.o.preview) {
-            this.o.state.resources = kept;
-            saveState(this.o.stateFile, this.o.state, this.o.box);
-        }
-        return { ok: this.errors.length === 0, steps: this.steps, errors: this.errors, outputs: this.o.state.outputs };
+            }),
+        );
+        const kept = results.filter((r): r is ResourceState => r !== undefined);
+        this.o.state.resources = kept;
+        if (!this.o.preview && !this.o.dryRefresh) saveState(this.o.stateFile, this.o.state, this.o.box);
+        return { ok: this.errors.length === 0, canceled: this.canceled, steps: this.steps, errors: this.errors, outputs: this.o.state.outputs };
     }
-}
-
-/**
- * Pure: an order in which resources can be deleted, as the engine derives it from the
- * dependency graph: a resource goes before everything it depends on (and a child before
- * its parent). Among free choices, the newest goes first. (Creation order alone is not
- * enough: a container recreated after the switch that depends on it must still go after it.)
- */
-export function deletionOrder(resources: readonly ResourceState[]): ResourceState[] {
-    const remaining = [...resources].reverse();
-    const out: ResourceState[] = [];
-    while (remaining.length > 0) {
-        const free = remaining.findIndex((r) => !remaining.some((o) => o !== r && (o.dependencies.includes(r.urn) || o.parent === r.urn)));
-        out.push(remaining.splice(free >= 0 ? free : 0, 1)[0]); // a cycle cannot come from a program; newest first then
-    }
-    return out;
-}
-
-/** Stack outputs as the CLI shows them: resources and functions are dropped. */
-function filterOutputs(v: Record<string, unknown>): Record<string, unknown> {
-    return Object.fromEntries(Object.entries(v ?? {}).filter(([k, x]) => k !== "default" && k !== "__esModule" && typeof x !== "function" && !pulumi.Resource.isInstance(x)));
 }

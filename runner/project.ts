@@ -4,6 +4,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import YAML from "yaml";
+import { UsageError } from "./errors";
 import { Crypter, newCrypter, openCrypter, readPassphrase } from "./secrets";
 
 export interface Project {
@@ -21,7 +22,7 @@ export interface StackConfig {
     readonly secretKeys: string[];
 }
 
-export class UsageError extends Error {}
+export { UsageError };
 
 export function loadProject(dir: string): Project {
     const file = path.join(dir, "Pulumi.yaml");

@@ -5,6 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { Crypter, SECRET_SIG, SIG_KEY, newCrypter, openCrypter, readPassphrase } from "./secrets";
+import { migrateUrns } from "./urn";
 
 export interface ResourceState {
     readonly urn: string;
@@ -21,10 +22,16 @@ export interface ResourceState {
     initErrors?: string[];
     /** The old half of a create-before-delete replacement, deleted at the end of `up`. */
     pendingDelete?: boolean;
+    /** Resource options the engine keeps in state. */
+    protect?: boolean;
+    retainOnDelete?: boolean;
 }
 
+/** 2: URNs carry the full parent type chain, as the engine builds them. */
+export const STATE_VERSION = 2;
+
 export interface StackState {
-    version: 1;
+    version: number;
     project: string;
     stack: string;
     resources: ResourceState[];
@@ -38,7 +45,7 @@ export function statePath(backendDir: string, project: string, stack: string): s
 }
 
 export function emptyState(project: string, stack: string): StackState {
-    return { version: 1, project, stack, resources: [], outputs: {} };
+    return { version: STATE_VERSION, project, stack, resources: [], outputs: {} };
 }
 
 type Mapper = (wrapper: Record<string, unknown>) => Record<string, unknown>;
@@ -92,8 +99,16 @@ export class SecretBox {
 export function loadState(file: string, project: string, stack: string): { state: StackState; box: SecretBox } {
     if (!fs.existsSync(file)) return { state: emptyState(project, stack), box: new SecretBox() };
     const raw = JSON.parse(fs.readFileSync(file, "utf8")) as StackState;
+    if (raw.version > STATE_VERSION)
+        throw new Error(`${file} has state version ${raw.version}; this runner reads up to ${STATE_VERSION}. Update the project (git pull, npm ci).`);
     const box = new SecretBox(raw.secretsSalt);
-    return { state: box.unseal(raw) as StackState, box };
+    const state = box.unseal(raw) as StackState;
+    if ((state.version ?? 1) < 2) {
+        // Version 1 copied MockMonitor's URNs (immediate parent type only).
+        state.resources = migrateUrns(state.resources, state.stack, state.project);
+        state.version = STATE_VERSION;
+    }
+    return { state, box };
 }
 
 /** Writes the whole state to a temp file and renames it over the old one. */

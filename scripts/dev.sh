@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-host.sh
 npx ts-node --transpile-only example-app/publish.ts --stack-releases --stack dev
-npx ts-node --transpile-only runner/cli.ts up --stack dev
+node scripts/local.js up --stack dev

@@ -13,6 +13,8 @@ export interface Cmd {
     readonly timeoutMs?: number;
     readonly env?: Readonly<Record<string, string>>;
     readonly cwd?: string;
+    /** In its own process group, so a Ctrl-C to this process's group does not reach it. */
+    readonly detached?: boolean;
 }
 
 export interface CmdResult {
@@ -32,6 +34,7 @@ export function spawnRunner(cmd: Cmd): Promise<CmdResult> {
         const [file, ...args] = cmd.argv;
         const child = spawn(file, args, {
             cwd: cmd.cwd,
+            detached: cmd.detached,
             env: cmd.env ? { ...process.env, ...cmd.env } : process.env,
             stdio: ["pipe", "pipe", "pipe"],
         });

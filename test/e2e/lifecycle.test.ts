@@ -109,6 +109,11 @@ describe("e2e: color containers through the runner", function () {
         assert.notEqual(r.code, 0);
         assert.match(r.stderr, /refusing to delete t\w+-\w+-blue: blue is the active color/);
         assert.match(r.stderr, /set it on green \(bluegreen:colors\.green\.release\)/);
+        // It ends cleanly: the switch that depends on blue is reported as skipped, and the last
+        // lines are the failing resources with the provider's message.
+        assert.doesNotMatch(r.stderr, /never finished registering/);
+        assert.match(r.stderr, /Skipped \(\d+\):\n(?: {2}- .*\n)*? {2}- \S*switch: update \(depends on [\w, -]*-blue[\w, -]*, which did not complete\)\n/);
+        assert.match(r.stderr, /\nerror: up failed:\n(?: {2}\S+-blue: replace failed: refusing to delete t\w+-\w+-blue: blue is the active color.*\n)+$/);
         for (const c of COMPONENTS) assert.equal(instance(s.containerName(c, "blue"))?.config["user.bluegreen.release"], A);
         assert.equal(await s.servedColor(), "blue");
         s.setColors({ blue: A, green: C });

@@ -1,10 +1,13 @@
-// Runs the offline runner exactly as users do: a separate node process on runner/cli.ts.
+// Runs the offline runner exactly as users do (`npm run local` is `node scripts/local.js`):
+// a separate node process that brings the compiled build up to date and runs it.
 
 import { spawnSync } from "child_process";
 import * as path from "path";
 
 export const REPO = path.resolve(__dirname, "..", "..");
-export const CLI = path.join(REPO, "runner", "cli.ts");
+export const CLI = path.join(REPO, "scripts", "local.js");
+/** node's arguments before the CLI's own. */
+export const CLI_ARGV: readonly string[] = [CLI];
 
 export interface CliResult {
     readonly code: number | null;
@@ -13,7 +16,7 @@ export interface CliResult {
 }
 
 /**
- * `node -r ts-node/register/transpile-only runner/cli.ts <args>` with `env` added to a
+ * `node scripts/local.js <args>` with `env` added to a
  * copy of this process's environment (a value of undefined removes the variable).
  */
 export function runCli(args: readonly string[], env: Record<string, string | undefined> = {}, timeoutMs = 90_000): CliResult {
@@ -22,7 +25,7 @@ export function runCli(args: readonly string[], env: Record<string, string | und
         if (v === undefined) delete merged[k];
         else merged[k] = v;
     }
-    const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", CLI, ...args], {
+    const r = spawnSync(process.execPath, [...CLI_ARGV, ...args], {
         cwd: REPO,
         env: merged,
         encoding: "utf8",

@@ -54,12 +54,29 @@ describe("runner/cli", () => {
         });
 
         it("refuses an unknown option", () => {
-            assert.throws(() => parseArgs(["up", "--stak", "dev"]), (e: Error) => e instanceof UsageError && e.message === "unknown option --stak");
+            assert.throws(
+                () => parseArgs(["up", "--stak", "dev"]),
+                (e: Error) => e instanceof UsageError && e.message === "unknown option --stak",
+            );
             assert.throws(() => parseArgs(["up", "-x"]), /unknown option -x/);
         });
 
+        it("refuses --target and the other targeting options, saying the runner works on the whole stack", () => {
+            for (const o of ["--target", "-t", "--target=urn:x", "--exclude", "--replace", "--target-dependents"]) {
+                assert.throws(
+                    () => parseArgs(["up", o, "urn:x"]),
+                    (e: Error) => e instanceof UsageError && /is not supported by the offline runner: it always operates on the whole stack/.test(e.message),
+                    o,
+                );
+            }
+            assert.equal(parseArgs(["preview", "--markdown"]).markdown, true);
+        });
+
         it("refuses an option without its value, at the end or before another option", () => {
-            assert.throws(() => parseArgs(["up", "--stack"]), (e: Error) => e instanceof UsageError && e.message === "--stack needs a value");
+            assert.throws(
+                () => parseArgs(["up", "--stack"]),
+                (e: Error) => e instanceof UsageError && e.message === "--stack needs a value",
+            );
             assert.throws(() => parseArgs(["up", "--stack", "--json"]), /--stack needs a value/);
             assert.throws(() => parseArgs(["up", "--config-file"]), /--config-file needs a value/);
             assert.throws(() => parseArgs(["up", "--cwd", "--json"]), /--cwd needs a value/);
@@ -129,7 +146,7 @@ describe("runner/cli", () => {
             fs.mkdirSync(path.dirname(file));
             const r = runCli(["config", "set", "colors", '{"blue":{"release":"a1b2c3d"}}', "--stack", "dev", "--cwd", dir, "--config-file", file]);
             assert.equal(r.code, 0, shown(r));
-            assert.equal(fs.readFileSync(file, "utf8"), 'config:\n  clitest:colors:\n    blue:\n      release: a1b2c3d\n');
+            assert.equal(fs.readFileSync(file, "utf8"), "config:\n  clitest:colors:\n    blue:\n      release: a1b2c3d\n");
             const missing = runCli(["config", "set", "onlykey", "--stack", "dev", "--cwd", dir, "--config-file", file]);
             assert.equal(missing.code, 2, shown(missing));
             assert.match(missing.stderr, /usage: config set <key> <value> \[--secret\] --stack <name>/);

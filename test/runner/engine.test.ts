@@ -8,7 +8,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import YAML from "yaml";
-import { deletionOrder } from "../../runner/engine";
+import { scheduleDeletes } from "../../runner/plan";
 import { Crypter, SECRET_SIG, SIG_KEY, newCrypter } from "../../runner/secrets";
 import { CliResult, REPO, runCli, shown } from "../helpers/cli";
 import { makeTmp, removeTmp } from "../helpers/tmp";
@@ -37,7 +37,17 @@ interface StackSettings {
 }
 
 interface StateFile {
-    resources: { name: string; type: string; custom: boolean; id?: string; urn: string; initErrors?: string[]; dependencies: string[]; outputs: Record<string, unknown>; pendingDelete?: boolean }[];
+    resources: {
+        name: string;
+        type: string;
+        custom: boolean;
+        id?: string;
+        urn: string;
+        initErrors?: string[];
+        dependencies: string[];
+        outputs: Record<string, unknown>;
+        pendingDelete?: boolean;
+    }[];
     outputs: Record<string, unknown>;
 }
 
@@ -130,7 +140,10 @@ describe("runner/engine (through runner/cli.ts)", function () {
     }
 
     function customNames(s: StateFile = readState()): string[] {
-        return s.resources.filter((r) => r.custom).map((r) => r.name).sort();
+        return s.resources
+            .filter((r) => r.custom)
+            .map((r) => r.name)
+            .sort();
     }
 
     function marker(id: string): string | undefined {
@@ -197,7 +210,10 @@ describe("runner/engine (through runner/cli.ts)", function () {
 
         const out = JSON.parse(r.stdout) as { steps: { op: string; name: string; ok: boolean }[]; errors: string[] };
         assert.deepEqual(out.errors, []);
-        const planned = out.steps.filter((s) => s.op !== "same").map((s) => `${s.op} ${s.name}`).sort();
+        const planned = out.steps
+            .filter((s) => s.op !== "same")
+            .map((s) => `${s.op} ${s.name}`)
+            .sort();
         assert.deepEqual(planned, ["create c", "delete cmd", "replace a", "update b"]);
         assert.match(r.stderr, /Previewing stack t1/);
         assert.match(r.stderr, /~ value: "1" => "2"/);
@@ -223,7 +239,14 @@ describe("runner/engine (through runner/cli.ts)", function () {
         const state = readState();
         assert.deepEqual(customNames(state), ["a", "b", "c", "cmd"]);
         assert.ok(state.resources.every((x) => !x.pendingDelete));
-        assert.deepEqual(state.resources.filter((x) => x.custom).map((x) => x.id).filter((id) => id?.includes(".")).sort(), ["a.2", "b.2", "c.1"]);
+        assert.deepEqual(
+            state.resources
+                .filter((x) => x.custom)
+                .map((x) => x.id)
+                .filter((id) => id?.includes("."))
+                .sort(),
+            ["a.2", "b.2", "c.1"],
+        );
     });
 
     const full = { a: { value: "1", version: "2", kind: "dbr" }, b: { value: "2", version: "2" }, c: { value: "1" } } as const;
@@ -318,7 +341,11 @@ describe("runner/engine (through runner/cli.ts)", function () {
 
     it(OUTPUTS, () => {
         const hidden = ok(cli("outputs", "--json"));
-        assert.deepEqual(JSON.parse(hidden.stdout), { names: ["a", "b", "c", "d", "e"], values: { a: "1", b: "2", c: "1", d: "1", e: "1" }, secretOutput: "[secret]" });
+        assert.deepEqual(JSON.parse(hidden.stdout), {
+            names: ["a", "b", "c", "d", "e"],
+            values: { a: "1", b: "2", c: "1", d: "1", e: "1" },
+            secretOutput: "[secret]",
+        });
         const plain = ok(cli("outputs", "--json", "--show-secrets"));
         assert.equal(JSON.parse(plain.stdout).secretOutput, PASSWORD);
         assert.deepEqual(newCalls(), []);
@@ -346,7 +373,10 @@ describe("runner/engine (through runner/cli.ts)", function () {
         const state = readState();
         assert.deepEqual(state.resources, []);
         assert.deepEqual(state.outputs, {});
-        assert.deepEqual(fs.readdirSync(markers).filter((f) => f.endsWith(".marker")), []);
+        assert.deepEqual(
+            fs.readdirSync(markers).filter((f) => f.endsWith(".marker")),
+            [],
+        );
     });
 
     it(FINAL, () => {
@@ -355,18 +385,30 @@ describe("runner/engine (through runner/cli.ts)", function () {
     });
 });
 
-describe("runner/engine deletionOrder", () => {
-    const r = (name: string, dependencies: string[] = [], parent?: string) =>
-        ({ urn: name, type: "t", name, custom: true, parent, inputs: {}, outputs: {}, dependencies }) as const;
-    const names = (xs: { name: string }[]) => xs.map((x) => x.name);
+describe("runner/plan scheduleDeletes (the engine's ScheduleDeletes)", () => {
+    const r = (name: string, dependencies: string[] = [], parent?: string) => ({ urn: name, name, parent, dependencies });
+    const names = (chains: { name: string }[][]) => chains.map((c) => c.map((x) => x.name).sort());
 
     it("deletes a dependent first even when what it depends on was recreated after it", () => {
         // The switch depends on both containers; stream was recreated (by refresh + up) after it.
-        const order = deletionOrder([r("web"), r("switch", ["web", "stream"]), r("stream")]);
-        assert.deepEqual(names(order), ["switch", "stream", "web"]);
+        assert.deepEqual(names(scheduleDeletes([r("web"), r("switch", ["web", "stream"]), r("stream")])), [["switch"], ["stream", "web"]]);
     });
 
-    it("deletes children before their parent, and otherwise the newest first", () => {
-        assert.deepEqual(names(deletionOrder([r("app"), r("a", [], "app"), r("b", [], "app"), r("c")])), ["c", "b", "a", "app"]);
+    it("deletes children before their parent; resources that depend on nothing condemned go together, last", () => {
+        // The engine peels off what depends on nothing condemned, then reverses: c waits for the children too.
+        assert.deepEqual(names(scheduleDeletes([r("app"), r("a", [], "app"), r("b", [], "app"), r("c")])), [
+            ["a", "b"],
+            ["app", "c"],
+        ]);
+    });
+
+    it("a removed color's containers are deleted at once", () => {
+        const chains = scheduleDeletes([r("web-green"), r("api-green"), r("stream-green")]);
+        assert.deepEqual(names(chains), [["api-green", "stream-green", "web-green"]]);
+        // With the switch that depends on live ones (destroy): the switch first, then everything else at once.
+        assert.deepEqual(names(scheduleDeletes([r("haproxy"), r("web-green"), r("switch", ["haproxy", "web-blue"]), r("web-blue")])), [
+            ["switch"],
+            ["haproxy", "web-blue", "web-green"],
+        ]);
     });
 });

@@ -70,14 +70,20 @@ describe("runner/project", () => {
 
         it("refuses a backend that is not file://", () => {
             writeProject(dir, "name: demo\nruntime: nodejs\nbackend:\n  url: s3://bucket/state\n");
-            assert.throws(() => loadProject(dir), (e: Error) => e instanceof UsageError && e.message === "backend s3://bucket/state: the runner supports only file:// backends");
+            assert.throws(
+                () => loadProject(dir),
+                (e: Error) => e instanceof UsageError && e.message === "backend s3://bucket/state: the runner supports only file:// backends",
+            );
             writeProject(dir, "name: demo\nruntime: nodejs\n");
             process.env.PULUMI_BACKEND_URL = "https://api.pulumi.com";
             assert.throws(() => loadProject(dir), /backend https:\/\/api\.pulumi\.com: the runner supports only file:\/\/ backends/);
         });
 
         it("names the directory when there is no Pulumi.yaml", () => {
-            assert.throws(() => loadProject(dir), (e: Error) => e instanceof UsageError && e.message === `no Pulumi.yaml in ${dir}; run from the project directory`);
+            assert.throws(
+                () => loadProject(dir),
+                (e: Error) => e instanceof UsageError && e.message === `no Pulumi.yaml in ${dir}; run from the project directory`,
+            );
         });
 
         it("refuses a project without a name, or one that is not nodejs", () => {
@@ -154,11 +160,17 @@ describe("runner/project", () => {
             });
 
             it("says how to create a missing stack file", () => {
-                assert.throws(() => loadStackConfig(project, "nope"), (e: Error) => e instanceof UsageError && e.message.startsWith(`no stack config ${path.join(dir, "Pulumi.nope.yaml")}; create it`));
+                assert.throws(
+                    () => loadStackConfig(project, "nope"),
+                    (e: Error) => e instanceof UsageError && e.message.startsWith(`no stack config ${path.join(dir, "Pulumi.nope.yaml")}; create it`),
+                );
             });
 
             it("decrypts secure: values with PULUMI_CONFIG_PASSPHRASE and lists them in secretKeys", () => {
-                writeStack({ encryptionsalt: crypter.saltState, config: { plain: "p", token: { secure: crypter.encrypt("tok-3xyz") }, "other:pw": { secure: crypter.encrypt("pw-9") } } });
+                writeStack({
+                    encryptionsalt: crypter.saltState,
+                    config: { plain: "p", token: { secure: crypter.encrypt("tok-3xyz") }, "other:pw": { secure: crypter.encrypt("pw-9") } },
+                });
                 process.env.PULUMI_CONFIG_PASSPHRASE = PASS;
                 const c = loadStackConfig(project, "dev");
                 assert.deepEqual(c.values, { "demo:plain": "p", "demo:token": "tok-3xyz", "other:pw": "pw-9" });
@@ -177,7 +189,8 @@ describe("runner/project", () => {
                 writeStack({ encryptionsalt: crypter.saltState, config: { token: { secure: crypter.encrypt("x") } } });
                 assert.throws(
                     () => loadStackConfig(project, "dev"),
-                    (e: Error) => e instanceof UsageError && e.message === "this stack has secrets: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE)",
+                    (e: Error) =>
+                        e instanceof UsageError && e.message === "this stack has secrets: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE)",
                 );
             });
 
@@ -189,7 +202,10 @@ describe("runner/project", () => {
             it("refuses secure values without an encryptionsalt", () => {
                 process.env.PULUMI_CONFIG_PASSPHRASE = PASS;
                 const file = writeStack({ config: { token: { secure: crypter.encrypt("x") } } });
-                assert.throws(() => loadStackConfig(project, "dev"), (e: Error) => e.message === `${file} has secure values but no encryptionsalt`);
+                assert.throws(
+                    () => loadStackConfig(project, "dev"),
+                    (e: Error) => e.message === `${file} has secure values but no encryptionsalt`,
+                );
             });
 
             it("refuses a secure value nested inside an object", () => {

@@ -91,7 +91,10 @@ describe("runner/secrets", () => {
         });
 
         it("refuses a wrong passphrase with 'incorrect passphrase'", () => {
-            assert.throws(() => openCrypter("wrong horse", crypter.saltState), /incorrect passphrase: PULUMI_CONFIG_PASSPHRASE does not open this stack's secrets/);
+            assert.throws(
+                () => openCrypter("wrong horse", crypter.saltState),
+                /incorrect passphrase: PULUMI_CONFIG_PASSPHRASE does not open this stack's secrets/,
+            );
         });
 
         it("refuses a malformed encryptionsalt before deriving any key", () => {

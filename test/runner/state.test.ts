@@ -40,7 +40,7 @@ describe("runner/state", () => {
 
     it("loadState of a missing file is an empty state for the stack", () => {
         const { state, box } = loadState(path.join(dir, "nope.json"), "demo", "dev");
-        assert.deepEqual(state, { version: 1, project: "demo", stack: "dev", resources: [], outputs: {} });
+        assert.deepEqual(state, { version: 2, project: "demo", stack: "dev", resources: [], outputs: {} });
         assert.deepEqual(state, emptyState("demo", "dev"));
         assert.equal(box.saltState, undefined);
     });
