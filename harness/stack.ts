@@ -109,9 +109,26 @@ export class TestStack {
         if (active) this.config.active = active;
     }
 
+    /** Secret config as the runner encrypted it (`secure:` values and the salt), kept across writes. */
+    private secure: { salt?: string; values: Record<string, unknown> } = { values: {} };
+
     writeConfig(): void {
-        const doc = { config: Object.fromEntries(Object.entries(this.config).map(([k, v]) => [`bluegreen:${k}`, v])) };
+        const config = { ...Object.fromEntries(Object.entries(this.config).map(([k, v]) => [`bluegreen:${k}`, v])), ...this.secure.values };
+        const doc = { ...(this.secure.salt ? { encryptionsalt: this.secure.salt } : {}), config };
         fs.writeFileSync(this.configFile, YAML.stringify(doc));
+    }
+
+    /** Sets a secret as an operator does: `npm run local -- config set <key> <value> --secret`. */
+    async setSecret(key: string, value: string): Promise<void> {
+        const r = await this.run(["config", "set", key, value, "--secret"]);
+        if (r.code !== 0) throw new Error(`config set --secret failed (${r.code}):\n${r.stderr}`);
+        const doc = YAML.parse(fs.readFileSync(this.configFile, "utf8"));
+        this.secure = { salt: doc.encryptionsalt, values: { ...this.secure.values, [`bluegreen:${key}`]: doc.config[`bluegreen:${key}`] } };
+    }
+
+    /** Publishes the example app for one component. */
+    async publishOne(component: string, release: string, broken?: BrokenMode): Promise<void> {
+        await dirStore(this.artifactsDir).publish({ component, release }, await buildExampleArtifact(release, broken));
     }
 
     /** Publishes the example app for every component, as `npm run publish-example` does. */

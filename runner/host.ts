@@ -19,6 +19,55 @@ const provrpc = sdkRequire("./proto/provider_grpc_pb");
 const statusproto = sdkRequire("./proto/status_pb");
 const structproto = sdkRequire("google-protobuf/google/protobuf/struct_pb");
 
+/**
+ * A partial failure carries its properties, `__provider` included, in one trailer,
+ * `grpc-status-details-bin`, often over 64 KiB. The engine's client (grpc-go) takes up to
+ * 16 MiB, but Node's HTTP/2 stack (nghttp2) cannot decode a single header value over 64 KiB,
+ * whatever the settings say, and the call just hangs. So in the runner's host only, the
+ * value is sent as several values of the same key, which gRPC allows and the runner joins
+ * back: transport only, the engine-facing host is unchanged. Sent as source to the host,
+ * so no TypeScript-only syntax in the body.
+ */
+export function splitStatusDetails(req: NodeRequire, chunkBytes: number): void {
+    const grpc = req("@grpc/grpc-js");
+    const proto = grpc.Metadata.prototype;
+    if (proto.bluegreenSplit) return;
+    const add = proto.add;
+    proto.bluegreenSplit = true;
+    proto.add = function (this: unknown, key: string, value: unknown) {
+        if (key !== "grpc-status-details-bin" || !Buffer.isBuffer(value) || value.length <= chunkBytes) return add.call(this, key, value);
+        for (let at = 0; at < value.length; at += chunkBytes) add.call(this, key, value.subarray(at, at + chunkBytes));
+    };
+}
+
+/**
+ * Raw bytes per value: base64 makes it 43 KiB, well under nghttp2's 64 KiB. A multiple of 3,
+ * so no value but the last is padded: grpc-js joins the values of a `grpc-` key with ", " and
+ * decodes the whole, and Node's base64 decoder skips the separators but stops at padding.
+ */
+const STATUS_DETAILS_CHUNK = 3 * 10_923;
+
+/**
+ * And the whole header list: Node announces 64 KiB and resets a larger one; grpc-go, the
+ * engine's client, takes 16 MiB. grpc-js has no option for it, so the runner's sessions
+ * announce what the engine's do.
+ */
+const ENGINE_MAX_HEADER_LIST = 16 * 1024 * 1024;
+{
+    const http2 = require("http2") as typeof import("http2");
+    const connect = http2.connect as typeof http2.connect & { bluegreen?: boolean };
+    if (!connect.bluegreen) {
+        const patched = ((authority: unknown, options?: Record<string, any>, listener?: unknown) =>
+            (connect as any)(
+                authority,
+                { ...(options ?? {}), settings: { ...(options?.settings ?? {}), maxHeaderListSize: ENGINE_MAX_HEADER_LIST } },
+                listener,
+            )) as unknown as typeof connect;
+        patched.bluegreen = true;
+        http2.connect = patched;
+    }
+}
+
 export const HOST_SCRIPT = sdkRequire.resolve("./cmd/dynamic-provider/index.js");
 /** The host needs an engine address argument but never dials it (see its main()). */
 const ENGINE_PLACEHOLDER = "127.0.0.1:0";
@@ -107,9 +156,10 @@ export function initFailureFromStatusDetails(bin: Buffer | undefined): InitFailu
 }
 
 function providerError(e: { message?: string; details?: string; metadata?: { get(k: string): (string | Buffer)[] } }): ProviderError {
-    const bin = e.metadata?.get("grpc-status-details-bin")?.[0];
+    // One value, or several when the host split it (see splitStatusDetails).
+    const parts = (e.metadata?.get("grpc-status-details-bin") ?? []).filter((b): b is Buffer => Buffer.isBuffer(b));
     const message = e.details || e.message || String(e);
-    return new ProviderError(message, initFailureFromStatusDetails(Buffer.isBuffer(bin) ? bin : undefined));
+    return new ProviderError(message, initFailureFromStatusDetails(parts.length > 0 ? Buffer.concat(parts) : undefined));
 }
 
 export interface HostOptions {
@@ -140,7 +190,9 @@ export class ProviderHost implements Provider {
             "data:text/javascript," +
             encodeURIComponent(
                 "process.stdin.on('end',()=>process.exit(0));process.stdin.on('error',()=>process.exit(0));process.stdin.resume();" +
-                    `import { createRequire } from "module"; (${installLazyModules.toString()})(createRequire(${JSON.stringify(HOST_SCRIPT)}), ${JSON.stringify(sdkDir())}, true);`,
+                    `import { createRequire } from "module"; const req = createRequire(${JSON.stringify(HOST_SCRIPT)});` +
+                    `(${installLazyModules.toString()})(req, ${JSON.stringify(sdkDir())}, true);` +
+                    `(${splitStatusDetails.toString()})(req, ${STATUS_DETAILS_CHUNK});`,
             );
         const child = spawn(process.execPath, ["--import", guard, HOST_SCRIPT, ENGINE_PLACEHOLDER], {
             cwd: o.cwd,
@@ -187,9 +239,13 @@ export class ProviderHost implements Provider {
     }
 
     private call<T>(method: string, req: unknown): Promise<T> {
-        return new Promise((resolve, reject) => {
+        // A call in flight must keep the runner alive: gRPC's socket does not, and when every
+        // other step has finished (one failed, the rest skipped) the event loop would drain
+        // while a create is still waiting on its health checks.
+        const alive = setInterval(() => undefined, 60_000);
+        return new Promise<T>((resolve, reject) => {
             this.client[method](req, (err: any, resp: T) => (err ? reject(providerError(err)) : resolve(resp)));
-        });
+        }).finally(() => clearInterval(alive));
     }
 
     private async configure(project: string, stack: string): Promise<void> {

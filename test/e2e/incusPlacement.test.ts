@@ -8,6 +8,10 @@ import * as fs from "fs";
 import { readHostFile } from "../../components/io/haproxyHost";
 import { serversState } from "../../components/io/runtimeApi";
 import { fileActive } from "../../components/model/haproxyConfig";
+import { parseConfig } from "../../components/model/config";
+import { isRefused } from "../../components/model/errors";
+import { servingGuard } from "../../components/plan";
+import { mightServe, refuseIfServing } from "../../components/release/cleanup";
 import { COMPONENTS, TestStack, eventually, instance } from "../../harness/stack";
 
 const A = "aaa2001";
@@ -92,6 +96,31 @@ describe("e2e: HAProxy inside an Incus instance (staging/prod placement)", funct
         const back = await s.run(["up", "--refresh"]);
         assert.equal(back.code, 0, back.stderr);
         await eventually(async () => (await s.servedColor()) === "blue", "blue again");
+    });
+
+    it("the cleanup guard fails closed while the HAProxy instance is stopped", async () => {
+        const hx = `${s.prefix}haproxy`;
+        spawnSync("incus", ["stop", "--force", hx]);
+        try {
+            const guard = servingGuard(parseConfig(s.config, s.stack));
+            await assert.rejects(refuseIfServing(guard, "green", s.containerName("web", "green")), (e: Error) => {
+                assert.equal(isRefused(e), true);
+                assert.match(
+                    e.message,
+                    new RegExp(
+                        `cannot read the live active color from instance ${hx} .*instance ${hx} is Stopped\\. It might serve traffic\\. Start \`incus start ${hx}\``,
+                    ),
+                );
+                return true;
+            });
+            assert.equal(await mightServe(guard, "green"), true);
+            // The operator may say which color serves: then the other one can go.
+            await refuseIfServing({ ...guard, assumeActive: "blue" }, "green", s.containerName("web", "green"));
+        } finally {
+            spawnSync("incus", ["start", hx]);
+        }
+        await s.upOk();
+        await eventually(async () => (await s.servedColor()) === "blue", "blue after the restart");
     });
 
     it("HAProxy in the instance is supervised: killed, it is back on the next up", async () => {

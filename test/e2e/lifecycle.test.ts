@@ -74,6 +74,23 @@ describe("e2e: color containers through the runner", function () {
         assert.equal(await s.servedColor(), "blue", "adding green does not switch traffic");
     });
 
+    it("a release that was never published is refused by preview and up; the standby color is untouched", async () => {
+        const before = COMPONENTS.map((c) => instance(s.containerName(c, "green"))!.createdAt);
+        s.setColors({ blue: A, green: "0badc0de" });
+        for (const verb of ["preview", "up"]) {
+            const r = await s.run([verb]);
+            assert.notEqual(r.code, 0, `${verb} must fail`);
+            assert.match(r.stderr, /release 0badc0de of \w+ is not in artifact directory .*; publish it first .*Nothing was touched/, verb);
+        }
+        assert.deepEqual(
+            COMPONENTS.map((c) => instance(s.containerName(c, "green"))!.createdAt),
+            before,
+            "green's containers were not deleted",
+        );
+        for (const c of COMPONENTS) assert.equal(instance(s.containerName(c, "green"))?.config["user.bluegreen.release"], B);
+        s.setColors({ blue: A, green: B });
+    });
+
     it("preview of a release change shows the replacement and changes nothing", async () => {
         const stateBefore = fs.readFileSync(s.statePath(), "utf8");
         const created = instance(s.containerName("web", "green"))!.createdAt;

@@ -88,6 +88,25 @@ describe("runner: provider contract with Pulumi's dynamic-provider host", functi
             });
         });
 
+        it("brings back a partial failure whose properties are over 64 KiB, as a provider's with __provider are", async () => {
+            // Node's HTTP/2 cannot decode one header value over 64 KiB; before the host split it,
+            // this call hung forever.
+            const big = {
+                async create(inputs: any) {
+                    throw Object.assign(new Error("unhealthy"), { id: "p2", properties: { ...inputs }, reasons: ["r"] });
+                },
+            };
+            const text = await serialized(big);
+            const padding = "x".repeat(80_000);
+            await assert.rejects(host.create(URN, { __provider: text, padding }, 0), (e: unknown) => {
+                assert.ok(e instanceof ProviderError);
+                assert.equal(e.initFailure?.id, "p2");
+                assert.equal(e.initFailure?.properties.padding, padding);
+                assert.equal(e.initFailure?.properties.__provider, text);
+                return true;
+            });
+        });
+
         it("fails a delete or read of properties without __provider: `code must be a string, not undefined`", async () => {
             await assert.rejects(host.delete(URN, "p1", { kept: true }, {}, 0), /code must be a string, not undefined/);
             await assert.rejects(host.read(URN, "p1", { kept: true }, undefined), /code must be a string, not undefined/);
