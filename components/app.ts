@@ -5,7 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ColorStack } from "./colorStack";
 import type { StackConfig } from "./model/config";
-import { COLORS, Color, containerName } from "./model/naming";
+import { COLORS, Color } from "./model/naming";
 import { frontendUrl, haproxyInputs, servingGuard, switchInputs } from "./plan";
 import { Haproxy } from "./providers/haproxy";
 import { Switch } from "./providers/switch";
@@ -49,14 +49,9 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         this.url = pulumi.output(frontendUrl(config));
         this.activeColor = this.switch.active;
         this.releases = pulumi.output(Object.fromEntries(Object.entries(config.colors).map(([c, s]) => [c, s!.release])));
-        this.containerNames = pulumi.output(
-            Object.fromEntries(
-                Object.entries(this.stacks).map(([c, s]) => [
-                    c,
-                    Object.fromEntries(Object.keys(s!.containers).map((k) => [k, containerName(config.prefix, k, c as Color)])),
-                ]),
-            ),
-        ) as pulumi.Output<Partial<Record<Color, Record<string, string>>>>;
+        this.containerNames = pulumi.output(Object.fromEntries(Object.entries(this.stacks).map(([c, s]) => [c, { ...s!.containerNames }]))) as pulumi.Output<
+            Partial<Record<Color, Record<string, string>>>
+        >;
         this.registerOutputs({ url: this.url, activeColor: this.activeColor, releases: this.releases });
     }
 }

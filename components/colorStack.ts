@@ -22,8 +22,10 @@ export interface ColorStackArgs {
 }
 
 export class ColorStack extends pulumi.ComponentResource {
-    /** The containers, by component name. */
+    /** The containers, by component name; `<component>-<n>` for a node of a pool. */
     public readonly containers: Record<string, ColorContainer> = {};
+    /** Their Incus names, by the same keys. */
+    public readonly containerNames: Record<string, string> = {};
     public readonly color: Color;
     public readonly release: string;
 
@@ -34,8 +36,10 @@ export class ColorStack extends pulumi.ComponentResource {
         const { secretEnv } = args;
         for (const inputs of colorContainerInputs(args.config, args.color, args.release, args.guard)) {
             const names = args.config.components.find((c) => c.name === inputs.component)!.secretEnv;
-            this.containers[inputs.component] = new ColorContainer(
-                `${inputs.component}-${name}`,
+            const key = inputs.node === undefined ? inputs.component : `${inputs.component}-${inputs.node}`;
+            this.containerNames[key] = inputs.name;
+            this.containers[key] = new ColorContainer(
+                inputs.node === undefined ? `${inputs.component}-${name}` : `${inputs.component}-${name}-${inputs.node}`,
                 {
                     ...inputs,
                     ...(args.artifactToken ? { artifactToken: pulumi.secret(args.artifactToken) } : {}),

@@ -2,7 +2,7 @@
 // app.ts and colorStack.ts only wire these into resources.
 
 import { ComponentConfig, DEFAULT_HEALTH_STATUS, StackConfig } from "./model/config";
-import { COLORS, Color, containerName, haproxyLayout } from "./model/naming";
+import { COLORS, Color, Node, containerName, haproxyLayout, nodesOf } from "./model/naming";
 import { HaproxyHost, colorHostPort, haproxyHostOf as hostOf, incusTarget, loopbackUrl } from "./model/topology";
 import type { ServingGuard } from "./release/cleanup";
 import type { ColorContainerInputs } from "./release/deploy";
@@ -43,7 +43,10 @@ export function haproxyInputs(config: StackConfig): HaproxyInputs {
         frontendPort: config.haproxy.frontendPort,
         exporterPort: config.haproxy.exporterPort,
         // Both colors' ports, present or not, so adding a color never touches the instance.
-        backendPorts: host.placement === "incus" ? config.components.flatMap((c) => COLORS.map((color) => colorHostPort(c.hostPort, color))) : [],
+        backendPorts:
+            host.placement === "incus"
+                ? config.components.flatMap((c) => nodesOf(c.nodes).flatMap((node) => COLORS.map((color) => colorHostPort(c.hostPort, color, node))))
+                : [],
         image: config.incus.image,
         profiles: config.incus.profiles,
     };
@@ -67,6 +70,7 @@ export function switchInputs(config: StackConfig): SwitchInputs {
             healthPath: c.healthPath,
             ports: { blue: colorHostPort(c.hostPort, "blue"), green: colorHostPort(c.hostPort, "green") },
             container: containerName(config.prefix, c.name, config.active),
+            ...(c.nodes > 1 ? { nodes: c.nodes } : {}),
             ...healthInputs(c),
         })),
         ...incusTarget(config.incus.remote),
@@ -75,16 +79,21 @@ export function switchInputs(config: StackConfig): SwitchInputs {
     };
 }
 
-/** Pure: the inputs of every container of `color`, one per component. */
+/** Pure: the inputs of every container of `color`, one per node of each component. */
 export function colorContainerInputs(config: StackConfig, color: Color, release: string, guard: ServingGuard): ColorContainerInputs[] {
-    return config.components.map((c) => ({
-        name: containerName(config.prefix, c.name, color),
+    return config.components.flatMap((c) => nodesOf(c.nodes).map((node) => containerInputs(config, c, color, node, release, guard)));
+}
+
+function containerInputs(config: StackConfig, c: ComponentConfig, color: Color, node: Node, release: string, guard: ServingGuard): ColorContainerInputs {
+    return {
+        name: containerName(config.prefix, c.name, color, node),
         stack: config.stack,
         component: c.name,
         color,
+        ...(node === undefined ? {} : { node }),
         release,
         port: c.port,
-        hostPort: colorHostPort(c.hostPort, color),
+        hostPort: colorHostPort(c.hostPort, color, node),
         healthPath: c.healthPath,
         ...healthInputs(c),
         ...(Object.keys(c.env).length > 0 ? { env: c.env } : {}),
@@ -94,7 +103,7 @@ export function colorContainerInputs(config: StackConfig, color: Color, release:
         artifacts: config.artifacts,
         health: config.health,
         guard,
-    }));
+    };
 }
 
 /** Pure: the stack's frontend URL. */

@@ -12,6 +12,8 @@ const release = meta.release || process.env.BLUEGREEN_RELEASE || "unknown";
 const broken = meta.broken || "";
 const color = process.env.BLUEGREEN_COLOR || "none";
 const component = process.env.BLUEGREEN_COMPONENT || "app";
+// Which node of the color's pool answered; a pool of one is node 1.
+const node = process.env.BLUEGREEN_NODE || "1";
 const healthPath = process.env.BLUEGREEN_HEALTH_PATH || "/health";
 const port = Number(process.env.PORT || 8080);
 const host = process.env.HOST || "127.0.0.1";
@@ -59,6 +61,7 @@ function send(res, status, body, type) {
     "x-release": release,
     "x-color": color,
     "x-component": component,
+    "x-node": node,
   });
   res.end(body);
 }

@@ -105,6 +105,36 @@ export function liveServer(s: ServerState): LiveServer {
     return { backend: s.backend, server: s.server, weight: s.weight, draining: s.adminState !== 0 };
 }
 
+/** Pure: puts a server in drain: no new requests, its sessions finish (seed 002: `set server … state drain`). */
+export function drainCommand(backend: string, server: string): string {
+    return `set server ${backend}/${server} state drain`;
+}
+
+/** Pure: current sessions per `backend/server`, from `show stat` (CSV with a `# pxname,svname,…` header). */
+export function parseStatSessions(csv: string): Map<string, number> {
+    const lines = csv.split("\n");
+    const header =
+        lines
+            .find((l) => l.startsWith("# "))
+            ?.slice(2)
+            .split(",") ?? [];
+    const [px, sv, scur] = ["pxname", "svname", "scur"].map((k) => header.indexOf(k));
+    const out = new Map<string, number>();
+    if (px < 0 || sv < 0 || scur < 0) return out;
+    for (const line of lines) {
+        if (line.startsWith("#") || line.trim() === "") continue;
+        const f = line.split(",");
+        if (f[sv] === "FRONTEND" || f[sv] === "BACKEND") continue;
+        out.set(`${f[px]}/${f[sv]}`, Number(f[scur]) || 0);
+    }
+    return out;
+}
+
+/** Current sessions per `backend/server`. */
+export async function serverSessions(adminSocket: string): Promise<Map<string, number>> {
+    return parseStatSessions(await adminCommands(adminSocket, ["show stat"]));
+}
+
 /** Parses `show servers state` (format version 1). */
 export function parseServersState(text: string): ServerState[] {
     const out: ServerState[] = [];

@@ -2,7 +2,8 @@
 // Every error names its full key path, e.g. `bluegreen:colors.green.release: expected 7-40 hex characters`.
 
 import { z } from "zod";
-import { COLORS, Color, containerName, otherColor } from "./naming";
+import { COLORS, Color, containerName, nodesOf, otherColor } from "./naming";
+import { colorHostPort, lastHostPort } from "./topology";
 import { DEFAULT_QUERIES, templateProblems } from "./promql";
 
 export const NAMESPACE = "bluegreen";
@@ -36,11 +37,16 @@ const envMap = z.record(envName, envValue);
 
 export const DEFAULT_HEALTH_STATUS = "200-299";
 
+/** Nodes per color of one component: each takes two loopback ports and a container. */
+export const MAX_NODES = 16;
+
 const componentSpec = z.strictObject({
     /** Port the app listens on inside its container. */
     port: port.default(8080),
-    /** Loopback port on the Incus host for blue; green gets `hostPort + 1`. */
+    /** Loopback port on the Incus host for blue; green gets `hostPort + 1`, node n of a pool `hostPort + 2n` and the next. */
     hostPort: port,
+    /** Containers per color, balanced by HAProxy. More than one allows a canary of one node. */
+    nodes: z.int("expected a whole number of nodes").min(1, "expected at least 1 node").max(MAX_NODES, `expected at most ${MAX_NODES} nodes`).default(1),
     /** Path prefix HAProxy routes to this component; "/" is the default backend. */
     route: urlPath,
     healthPath: urlPath.default("/health"),
@@ -52,9 +58,9 @@ const componentSpec = z.strictObject({
 });
 
 const DEFAULT_COMPONENTS = {
-    backend: { port: 8080, hostPort: 18110, route: "/api", healthPath: "/health", healthStatus: DEFAULT_HEALTH_STATUS, env: {} },
-    stream: { port: 8080, hostPort: 18120, route: "/stream", healthPath: "/health", healthStatus: DEFAULT_HEALTH_STATUS, env: {} },
-    web: { port: 8080, hostPort: 18130, route: "/", healthPath: "/health", healthStatus: DEFAULT_HEALTH_STATUS, env: {} },
+    backend: { port: 8080, hostPort: 18110, route: "/api", healthPath: "/health", healthStatus: DEFAULT_HEALTH_STATUS, env: {}, nodes: 1 },
+    stream: { port: 8080, hostPort: 18120, route: "/stream", healthPath: "/health", healthStatus: DEFAULT_HEALTH_STATUS, env: {}, nodes: 1 },
+    web: { port: 8080, hostPort: 18130, route: "/", healthPath: "/health", healthStatus: DEFAULT_HEALTH_STATUS, env: {}, nodes: 1 },
 };
 
 const incusSpec = z.strictObject({
@@ -204,6 +210,8 @@ export interface ComponentConfig {
     readonly name: string;
     readonly port: number;
     readonly hostPort: number;
+    /** Containers per color; 1 keeps the names and ports of a component without a pool. */
+    readonly nodes: number;
     readonly route: string;
     readonly healthPath: string;
     readonly healthStatus: string;
@@ -323,17 +331,27 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
     const routes = new Map<string, string>();
     for (const comp of components) {
         const where = `${NAMESPACE}:components.${comp.name}`;
-        if (comp.hostPort >= 65535) {
-            problems.push(`${where}.hostPort: expected at most 65534 (green uses hostPort + 1)`);
+        const last = lastHostPort(comp.hostPort, comp.nodes);
+        if (last > 65535) {
+            problems.push(
+                comp.nodes === 1
+                    ? `${where}.hostPort: expected at most 65534 (green uses hostPort + 1)`
+                    : `${where}.hostPort: expected at most ${65535 - (last - comp.hostPort)} (${comp.nodes} nodes use hostPort to hostPort + ${last - comp.hostPort})`,
+            );
         }
-        claim(comp.hostPort, `${where}.hostPort (blue)`);
-        claim(comp.hostPort + 1, `${where}.hostPort + 1 (green)`);
+        // A pool keeps the ports of one node free too: it may shrink to one (topology.ts).
+        for (const node of comp.nodes > 1 ? [undefined, ...nodesOf(comp.nodes)] : nodesOf(comp.nodes)) {
+            const which = node === undefined ? (comp.nodes > 1 ? ", kept for a pool of one" : "") : ` node ${node}`;
+            const offset = (color: Color) => colorHostPort(comp.hostPort, color, node) - comp.hostPort;
+            claim(colorHostPort(comp.hostPort, "blue", node), `${where}.hostPort${offset("blue") ? ` + ${offset("blue")}` : ""} (blue${which})`);
+            claim(colorHostPort(comp.hostPort, "green", node), `${where}.hostPort + ${offset("green")} (green${which})`);
+        }
         const route = comp.route.length > 1 ? comp.route.replace(/\/+$/, "") : comp.route;
         const owner = routes.get(route);
         if (owner) problems.push(`${where}.route: ${comp.route} is already routed to ${owner}`);
         else routes.set(route, comp.name);
         for (const color of COLORS) {
-            const n = containerName(prefix, comp.name, color);
+            const n = containerName(prefix, comp.name, color, nodesOf(comp.nodes).at(-1));
             if (n.length > 63) problems.push(`${where}: container name ${n} is longer than Incus's 63 characters; shorten the prefix or component name`);
         }
     }

@@ -5,7 +5,7 @@
 
 import { COLORS, Color, NOT_FOUND_BACKEND, haproxyBackendName, serverName } from "./naming";
 import { LOOPBACK, loopbackAddress } from "./topology";
-import { FULL_WEIGHT, Pool, TrafficSplit, describeSplit, desiredWeights } from "./traffic";
+import { FULL_WEIGHT, Pool, TrafficSplit, colorOfServer, describeSplit, desiredWeights } from "./traffic";
 
 /** The weight of a color that takes all traffic. */
 export const ACTIVE_WEIGHT = FULL_WEIGHT;
@@ -14,24 +14,33 @@ export const ACTIVE_WEIGHT = FULL_WEIGHT;
 export const COLOR_HEADER = "x-bluegreen-color";
 export const RELEASE_HEADER = "x-bluegreen-release";
 
-/** Pure: the releases map file: one `<server> <release>` line per server, `-` for none. */
-export function renderReleasesMap(releases: Readonly<Partial<Record<Color, string>>>): string {
-    return COLORS.map((c) => `${serverName(c)} ${releases[c] ?? "-"}\n`).join("");
+/**
+ * Pure: the releases map file: one `<server> <release>` line per server name, `-` for
+ * none. Keyed by server, not color, so the nodes of one pool may run different releases.
+ */
+export function renderReleasesMap(releases: Readonly<Record<string, string | undefined>>, servers: readonly string[] = COLORS): string {
+    return servers.map((s) => `${s} ${releases[s] ?? "-"}\n`).join("");
 }
 
-/** Pure: the releases a map file names. */
-export function parseReleasesMap(text: string | undefined): Partial<Record<Color, string>> {
-    const out: Partial<Record<Color, string>> = {};
+/** Pure: the releases a map file names, by server. */
+export function parseReleasesMap(text: string | undefined): Record<string, string> {
+    const out: Record<string, string> = {};
     for (const line of (text ?? "").split("\n")) {
         const [server, release] = line.trim().split(/\s+/);
-        const color = COLORS.find((c) => serverName(c) === server);
-        if (color && release && release !== "-") out[color] = release;
+        if (server && colorOfServer(server) && release && release !== "-") out[server] = release;
     }
     return out;
 }
 
+/** Pure: every server name of the model, once, in backend order (a name is shared across backends). */
+export function serverNames(m: Pick<HaproxyModel, "backends">): string[] {
+    return [...new Set(poolsOf(m).flatMap((p) => p.servers.map((s) => s.name)))];
+}
+
 export interface ServerModel {
     readonly color: Color;
+    /** Its node in the color's pool; absent for a pool of one. */
+    readonly node?: number;
     /** Loopback port the server is reached on from HAProxy's host. */
     readonly port: number;
 }
@@ -138,10 +147,10 @@ export function renderConfig(m: HaproxyModel): string {
                 ...(b.healthBody ? [`http-check expect string ${b.healthBody}`] : []),
                 "default-server inter 1s fall 2 rise 2",
                 // Which color and release answered is HAProxy's to say, not the app's: set-header replaces what the app sent.
-                ...b.servers.map((s) => `http-response set-header ${COLOR_HEADER} ${s.color} if { srv_name ${serverName(s.color)} }`),
+                ...b.servers.map((s) => `http-response set-header ${COLOR_HEADER} ${s.color} if { srv_name ${serverName(s.color, s.node)} }`),
                 `http-response set-header ${RELEASE_HEADER} %[srv_name,map(${m.releasesMap},unknown)]`,
                 ...b.servers.map((s) => {
-                    const name = serverName(s.color);
+                    const name = serverName(s.color, s.node);
                     return `server ${name} ${LOOPBACK}:${s.port} check weight ${weights.get(`${backend}/${name}`) ?? 0}`;
                 }),
             ]),
@@ -167,7 +176,7 @@ export function configShape(text: string): string {
 export function poolsOf(m: Pick<HaproxyModel, "backends">): Pool[] {
     return m.backends.map((b) => ({
         backend: haproxyBackendName(b.component),
-        servers: b.servers.map((s) => ({ name: serverName(s.color), color: s.color })),
+        servers: b.servers.map((s) => ({ name: serverName(s.color, s.node), color: s.color })),
     }));
 }
 

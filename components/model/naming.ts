@@ -7,9 +7,20 @@ export function otherColor(color: Color): Color {
     return color === "blue" ? "green" : "blue";
 }
 
-/** `<prefix><component>-<color>`, the seeds' `veza-backend-blue`. */
-export function containerName(prefix: string, component: string, color: Color): string {
-    return `${prefix}${component}-${color}`;
+/**
+ * A node of a color's pool: 1..N when the pool has several, `undefined` for a pool of
+ * one, which keeps the names it had before pools existed.
+ */
+export type Node = number | undefined;
+
+/** Pure: the nodes of a pool of `count`. */
+export function nodesOf(count: number): Node[] {
+    return count <= 1 ? [undefined] : Array.from({ length: count }, (_, k) => k + 1);
+}
+
+/** `<prefix><component>-<color>`, the seeds' `veza-backend-blue`; `-<n>` for a node of a pool (`backend-api-2`). */
+export function containerName(prefix: string, component: string, color: Color, node?: Node): string {
+    return `${prefix}${component}-${color}${node === undefined ? "" : `-${node}`}`;
 }
 
 /** The staging/prod HAProxy instance, `<prefix>haproxy`. */
@@ -37,9 +48,9 @@ export function isComponentBackend(name: string): boolean {
     return name.startsWith(BACKEND_PREFIX) && name !== NOT_FOUND_BACKEND;
 }
 
-/** A color's server in every backend is named after the color. */
-export function serverName(color: Color): string {
-    return color;
+/** A color's server in every backend is named after the color, `<color>-<n>` for a node of a pool. */
+export function serverName(color: Color, node?: Node): string {
+    return node === undefined ? color : `${color}-${node}`;
 }
 
 /** Where HAProxy keeps its files on the host that runs it. */

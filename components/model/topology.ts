@@ -2,7 +2,7 @@
 // Today everything is on this host's loopback (containers have no NIC; Incus proxy
 // devices forward ports), so multi-host support changes only this module. Pure.
 
-import { Color, haproxyInstanceName } from "./naming";
+import { Color, Node, haproxyInstanceName } from "./naming";
 
 /** Every listener and every probe is on loopback. */
 export const LOOPBACK = "127.0.0.1";
@@ -28,9 +28,19 @@ export function haproxyHostOf(placement: "host" | "incus", prefix: string, remot
     return placement === "host" ? { placement: "host" } : { placement: "incus", instance: haproxyInstanceName(prefix), ...(remote ? { remote } : {}) };
 }
 
-/** Each component owns two consecutive loopback ports: blue on `hostPort`, green on `hostPort + 1`. */
-export function colorHostPort(hostPort: number, color: Color): number {
-    return color === "blue" ? hostPort : hostPort + 1;
+/**
+ * Each container owns two consecutive loopback ports, blue then green. A pool of one has
+ * `hostPort` and `hostPort + 1`, as before pools; node n of a pool has `hostPort + 2n` and
+ * the next. Node 1 does not reuse the single container's ports, so a pool can grow from
+ * one node, or shrink to one, creating the new containers before deleting the old.
+ */
+export function colorHostPort(hostPort: number, color: Color, node?: Node): number {
+    return hostPort + (node === undefined ? 0 : 2 * node) + (color === "blue" ? 0 : 1);
+}
+
+/** The last loopback port a component of `nodes` nodes uses (a pool also keeps the first two for one node). */
+export function lastHostPort(hostPort: number, nodes: number): number {
+    return nodes <= 1 ? hostPort + 1 : hostPort + 2 * nodes + 1;
 }
 
 /** `host:port` of a loopback listener. */

@@ -7,6 +7,7 @@ import { HaproxyHost, describeHost, hostState } from "../io/haproxyHost";
 import { serversState } from "../io/runtimeApi";
 import { refused } from "../model/errors";
 import { Color, otherColor } from "../model/naming";
+import { colorOfServer } from "../model/traffic";
 import { activeColorPath, readActiveColor } from "./history";
 
 /** Where to find the live active color; carried in every container's inputs. */
@@ -54,7 +55,12 @@ export async function readLiveColor(guard: ServingGuard): Promise<LiveColor> {
         // HAProxy not running (or not yet there): no live weights to consult.
         const states = await serversState(guard.adminSocket).catch(() => undefined);
         const weighted = [
-            ...new Set((states ?? []).filter((s) => s.weight > 0 && (s.server === "blue" || s.server === "green")).map((s) => s.server as Color)),
+            ...new Set(
+                (states ?? [])
+                    .filter((s) => s.weight > 0)
+                    .map((s) => colorOfServer(s.server))
+                    .filter((c): c is Color => c !== undefined),
+            ),
         ];
         return { kind: "read", file, weighted };
     } catch (e) {
@@ -80,6 +86,37 @@ export async function refuseIfServing(guard: ServingGuard, color: Color, contain
     if (live.weighted.includes(color)) {
         throw refused(servingRefusal(container, color, `the running HAProxy on ${describeHost(guard.host)} (live server weights)`));
     }
+}
+
+/** Pure: the refusal for removing a node that the live HAProxy still routes to. */
+export function routedRefusal(container: string, backend: string, server: string, where: string): string {
+    return (
+        `refusing to delete ${container}: the running HAProxy on ${where} still has ${backend}/${server}, so it may serve traffic. ` +
+        `The switch drains and drops a node that leaves the pool; run pulumi up again so it does, then the node is deleted.`
+    );
+}
+
+/**
+ * The rule for one container: a color that does not serve may go (refuseIfServing). Of
+ * a color that serves, a container may go only once the live HAProxy has no server for
+ * it: a node that left the pool, which the switch drained and dropped first. Fails
+ * closed when the live servers cannot be read.
+ */
+export async function refuseIfRouted(guard: ServingGuard, color: Color, container: string, backend: string, server: string): Promise<void> {
+    const live = await readLiveColor(guard);
+    const serving = live.kind === "read" && (live.file === color || live.weighted.includes(color));
+    if (!serving) return refuseIfServing(guard, color, container);
+    const where = describeHost(guard.host);
+    let states;
+    try {
+        states = await serversState(guard.adminSocket);
+    } catch (e) {
+        throw refused(unreadableRefusal(container, `the running HAProxy on ${where}`, (e as Error).message, guard.host));
+    }
+    if (!states.some((s) => s.backend === backend && s.server === server)) return;
+    // The color's only server: today's refusal, which says how to move traffic first.
+    if (server === color) return refuseIfServing(guard, color, container);
+    throw refused(routedRefusal(container, backend, server, where));
 }
 
 /** True when `color` serves or might serve (fails closed): for changes that must wait until it does not. */

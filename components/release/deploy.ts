@@ -13,9 +13,9 @@ import { withTempDir } from "../io/tmp";
 import type { ArtifactStoreSpec, HealthSpec } from "../model/config";
 import { changedKeys } from "../model/diff";
 import { InitFailure, initFailure } from "../model/errors";
-import type { Color } from "../model/naming";
+import { Color, haproxyBackendName, serverName } from "../model/naming";
 import { incusTarget, loopbackUrl } from "../model/topology";
-import { ServingGuard, mightServe, refuseIfServing } from "./cleanup";
+import { ServingGuard, mightServe, refuseIfRouted, refuseIfServing } from "./cleanup";
 import { DEFAULT_EXPECT, HealthExpect, judge, waitHealthy } from "./health";
 
 /** Where a release tarball lands; the image's init unpacks it on first start. */
@@ -29,6 +29,8 @@ export interface ColorContainerInputs {
     readonly stack: string;
     readonly component: string;
     readonly color: Color;
+    /** Its node in the color's pool (1..N); absent for a pool of one. */
+    readonly node?: number;
     readonly release: string;
     /** Port the app listens on inside the container. */
     readonly port: number;
@@ -61,7 +63,7 @@ export interface ColorContainerOutputs extends Omit<ColorContainerInputs, "artif
 }
 
 /** Inputs whose change means a new container (names are fixed, so delete first). */
-export const REPLACE_ON = ["name", "stack", "component", "color", "release", "port", "hostPort", "healthPath", "image", "profiles", "remote"] as const;
+export const REPLACE_ON = ["name", "stack", "component", "color", "node", "release", "port", "hostPort", "healthPath", "image", "profiles", "remote"] as const;
 
 /** Inputs that change in place: the container stays. */
 export const UPDATE_ON = ["artifacts", "health", "guard", "healthStatus", "healthBody"] as const;
@@ -94,6 +96,7 @@ export function instanceConfig(i: ColorContainerInputs): Record<string, string> 
         "environment.BLUEGREEN_COLOR": i.color,
         "environment.BLUEGREEN_RELEASE": i.release,
         "environment.BLUEGREEN_HEALTH_PATH": i.healthPath,
+        ...(i.node === undefined ? {} : { "environment.BLUEGREEN_NODE": String(i.node), "user.bluegreen.node": String(i.node) }),
         "user.bluegreen.managed": "true",
         "user.bluegreen.stack": i.stack,
         "user.bluegreen.component": i.component,
@@ -294,7 +297,7 @@ export async function heal(olds: ColorContainerOutputs, news: ColorContainerInpu
 
 /** Deletes the container, unless its color serves traffic. An absent container is a no-op. */
 export async function removeContainer(id: string, props: ColorContainerOutputs): Promise<void> {
-    await refuseIfServing(props.guard, props.color, id);
+    await refuseIfRouted(props.guard, props.color, id, haproxyBackendName(props.component), serverName(props.color, props.node));
     const gone = await deleteInstance(incusTarget(props.remote), id);
     progress(gone ? `${id}: deleted` : `${id}: already absent`);
 }

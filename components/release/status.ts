@@ -8,7 +8,7 @@ import { getInstance } from "../io/incus";
 import { serversState, showProc } from "../io/runtimeApi";
 import type { StackConfig } from "../model/config";
 import { fileActive } from "../model/haproxyConfig";
-import { COLORS, Color, containerName, haproxyBackendName, haproxyLayout, isComponentBackend } from "../model/naming";
+import { COLORS, Color, Node, containerName, haproxyBackendName, haproxyLayout, isComponentBackend, nodesOf } from "../model/naming";
 import { colorHostPort, haproxyHostOf, incusTarget, loopbackUrl } from "../model/topology";
 import { historyPath, readActiveColor } from "./history";
 import { judge } from "./health";
@@ -19,6 +19,8 @@ export const STATUS_VERSION = 1;
 
 export interface ContainerStatus {
     readonly component: string;
+    /** Its node in the color's pool; absent for a pool of one. */
+    readonly node?: number;
     readonly name: string;
     /** Incus status in capitals (RUNNING, STOPPED, FROZEN...), ABSENT, or UNKNOWN when Incus could not be asked. */
     readonly state: string;
@@ -87,9 +89,14 @@ export function activeDrift(config: Color, recorded: string, served: string): bo
 
 const HISTORY_LINES = 10;
 
-async function containerStatus(config: StackConfig, color: Color, component: StackConfig["components"][number]): Promise<ContainerStatus> {
-    const name = containerName(config.prefix, component.name, color);
-    const url = loopbackUrl(colorHostPort(component.hostPort, color), component.healthPath);
+async function containerStatus(config: StackConfig, color: Color, component: StackConfig["components"][number], node: Node): Promise<ContainerStatus> {
+    const name = containerName(config.prefix, component.name, color, node);
+    const url = loopbackUrl(colorHostPort(component.hostPort, color, node), component.healthPath);
+    const status = await containerState(config, name, url, component);
+    return node === undefined ? status : { ...status, node };
+}
+
+async function containerState(config: StackConfig, name: string, url: string, component: StackConfig["components"][number]): Promise<ContainerStatus> {
     const [inst, p] = await Promise.all([getInstance(incusTarget(config.incus.remote), name).catch((e: Error) => e), probe(url, config.health.timeoutMs)]);
     const v = judge(p, { status: component.healthStatus, ...(component.healthBody ? { body: component.healthBody } : {}) });
     if (inst instanceof Error)
@@ -145,7 +152,10 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
         readHostFile(host, historyPath(layout.stateDir)).catch(() => undefined),
         ...COLORS.filter((c) => config.colors[c]).map(async (color) => {
             const release = config.colors[color]!.release;
-            return [color, { release, containers: await Promise.all(config.components.map((c) => containerStatus(config, color, c))) }] as const;
+            return [
+                color,
+                { release, containers: await Promise.all(config.components.flatMap((c) => nodesOf(c.nodes).map((n) => containerStatus(config, color, c, n)))) },
+            ] as const;
         }),
     ]);
     const { served, ...haproxy } = hx;

@@ -20,12 +20,25 @@ import {
     poolsOf,
     renderConfig,
     renderReleasesMap,
+    serverNames,
 } from "../model/haproxyConfig";
-import { COLORS, Color, HaproxyLayout, haproxyBackendName, isComponentBackend, releasesMapPath, serverName, serverStatePath } from "../model/naming";
-import { incusTarget, loopbackUrl } from "../model/topology";
+import {
+    COLORS,
+    Color,
+    HaproxyLayout,
+    Node,
+    haproxyBackendName,
+    isComponentBackend,
+    nodesOf,
+    releasesMapPath,
+    serverName,
+    serverStatePath,
+} from "../model/naming";
+import { colorHostPort, incusTarget, loopbackUrl } from "../model/topology";
 import { TrafficSplit, allOn, describeSplit, desiredWeights, servedSplit, weightCommands } from "../model/traffic";
 import { DEFAULT_EXPECT } from "./health";
 import { clearActiveColor, readActiveColor, recordActiveColor } from "./history";
+import { drainServers } from "./drain";
 import { assertColorReady } from "./readiness";
 
 export interface SwitchComponent {
@@ -38,8 +51,10 @@ export interface SwitchComponent {
      * deploy or a cleanup, and every flip can be a runtime weight change.
      */
     readonly ports: Readonly<Record<Color, number>>;
-    /** The active color's container, checked before traffic moves to it. */
+    /** The active color's container, checked before traffic moves to it; for a pool, node n's is `<container>-<n>`. */
     readonly container: string;
+    /** Nodes per color; absent for a pool of one (inputs carry only what is not a default). */
+    readonly nodes?: number;
     /** Statuses of a healthy answer; absent means 200-299 (inputs carry only what is not a default). */
     readonly healthStatus?: string;
     readonly healthBody?: string;
@@ -100,9 +115,24 @@ export function modelOf(i: SwitchInputs, split: TrafficSplit = desiredSplit(i)):
             route: c.route,
             healthPath: c.healthPath,
             ...expectOf(c),
-            servers: COLORS.map((color) => ({ color, port: c.ports[color] })),
+            servers: COLORS.flatMap((color) => nodeTargets(c, color).map((t) => ({ color, ...(t.node === undefined ? {} : { node: t.node }), port: t.port }))),
         })),
     };
+}
+
+/** Pure: a component's nodes of `color`: container, server and loopback port of each. */
+export function nodeTargets(
+    c: Pick<SwitchComponent, "container" | "ports" | "nodes">,
+    color: Color,
+): { node: Node; container: string; server: string; port: number }[] {
+    const base = c.ports.blue;
+    return nodesOf(c.nodes ?? 1).map((node) => ({
+        node,
+        container: node === undefined ? c.container : `${c.container}-${node}`,
+        server: serverName(color, node),
+        // ports.green is blue's + 1 for every node; node n is 2(n-1) further on.
+        port: node === undefined ? c.ports[color] : colorHostPort(base, color, node),
+    }));
 }
 
 /** Pure: a path on the frontend that routes to the component. */
@@ -135,13 +165,14 @@ async function readLive(i: SwitchInputs): Promise<Live> {
 
 /** Waits until HAProxy's own checks see every target server UP, so a flip never lands on a DOWN one. */
 async function waitServersUp(i: SwitchInputs, known: readonly ServerState[]): Promise<void> {
-    const wanted = backendsOf(i);
-    const server = serverName(i.active);
+    const wanted = i.components.flatMap((c) => nodeTargets(c, i.active).map((t) => ({ backend: haproxyBackendName(c.name), server: t.server })));
     let down: string[] = [];
     const up = await poll(
         async (attempt) => {
             const states = attempt === 1 ? known : await serversState(i.layout.hostAdminSocket);
-            down = wanted.filter((b) => !states.some((s) => s.backend === b && s.server === server && s.opState === 2));
+            down = wanted
+                .filter((w) => !states.some((s) => s.backend === w.backend && s.server === w.server && s.opState === 2))
+                .map((w) => (w.server === i.active ? w.backend : `${w.backend}/${w.server}`));
             return down.length === 0 ? true : undefined;
         },
         { intervalMs: 100, timeoutMs: i.settleMs },
@@ -183,6 +214,15 @@ export function runsModel(states: readonly ServerState[], m: HaproxyModel): bool
     return live.size === want.size && [...want].every((k) => live.has(k));
 }
 
+/** Pure: the live servers of component backends that the model no longer has and that still take traffic. */
+export function leavingServers(states: readonly ServerState[], m: HaproxyModel): { backend: string; server: string }[] {
+    const want = new Set(poolsOf(m).flatMap((p) => p.servers.map((s) => `${p.backend}/${s.name}`)));
+    const backends = new Set(poolsOf(m).map((p) => p.backend));
+    return states
+        .filter((s) => backends.has(s.backend) && !want.has(`${s.backend}/${s.server}`) && s.weight > 0)
+        .map((s) => ({ backend: s.backend, server: s.server }));
+}
+
 /** Saves runtime server state (drains, weights) where the next worker loads it, then reloads. */
 async function reloadKeepingState(i: SwitchInputs): Promise<void> {
     const state = await adminCommands(i.layout.hostAdminSocket, ["show servers state"]);
@@ -194,17 +234,18 @@ async function reloadKeepingState(i: SwitchInputs): Promise<void> {
 export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     const started = Date.now();
     const L = i.layout;
-    const targets = i.components.map((c) => {
+    const targets = i.components.flatMap((c) => {
         const e = expectOf(c);
-        return {
-            container: c.container,
-            port: c.ports[i.active],
+        return nodeTargets(c, i.active).map((t) => ({
+            container: t.container,
+            port: t.port,
             healthPath: c.healthPath,
             expect: { status: e.healthStatus, body: e.healthBody },
             release: i.release,
-        };
+        }));
     });
     const model = modelOf(i);
+    const activeServers = [...new Set(i.components.flatMap((c) => nodeTargets(c, i.active).map((t) => t.server)))];
     const wanted = describeSplit(model.split);
     const text = renderConfig(model);
     const candidate = `${L.configPath}.new`;
@@ -217,7 +258,7 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     const mapFile = releasesMapPath(L);
     const mapText = (async () => {
         const had = await readHostFile(i.host, mapFile);
-        const want = renderReleasesMap({ ...parseReleasesMap(had), [i.active]: i.release });
+        const want = renderReleasesMap({ ...parseReleasesMap(had), ...Object.fromEntries(activeServers.map((s) => [s, i.release])) }, serverNames(model));
         if (want !== had) await writeHostFile(i.host, mapFile, want);
         return { had, want };
     })();
@@ -277,11 +318,13 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
         if (hot) {
             await waitServersUp(i, before.states);
             await adminCommands(L.hostAdminSocket, [
-                setMapCommand(mapFile, serverName(i.active), i.release),
+                ...activeServers.map((s) => setMapCommand(mapFile, s, i.release)),
                 ...weightCommands(desiredWeights(poolsOf(model), model.split)),
             ]);
             progress(`switch: weights flipped to ${i.active} over the runtime API`);
         } else {
+            // A node leaving a pool is drained before the reload forgets it.
+            await drainServers(L.hostAdminSocket, leavingServers(before.states, model));
             await reloadKeepingState(i);
             progress(`switch: haproxy reloaded (master-worker)`);
         }

@@ -82,7 +82,7 @@ describe("example-app/server.js", function () {
         const port = await freePort();
         output = "";
         const baseEnv = { ...process.env };
-        for (const k of ["BLUEGREEN_RELEASE", "BLUEGREEN_HEALTH_PATH", "HOST"]) delete baseEnv[k];
+        for (const k of ["BLUEGREEN_RELEASE", "BLUEGREEN_HEALTH_PATH", "BLUEGREEN_NODE", "HOST"]) delete baseEnv[k];
         const c = spawn(process.execPath, [path.join(dir, "server.js")], {
             env: { ...baseEnv, PORT: String(port), BLUEGREEN_COLOR: "green", BLUEGREEN_COMPONENT: "web", ...env },
             stdio: ["ignore", "pipe", "pipe"],
@@ -100,6 +100,11 @@ describe("example-app/server.js", function () {
         return port;
     }
 
+    it("names its node of the pool in x-node (BLUEGREEN_NODE)", async () => {
+        const port = await start({ release: "abc1234" }, { BLUEGREEN_NODE: "3" });
+        assert.equal((await get(port, "/")).headers["x-node"], "3");
+    });
+
     it("announces itself and marks every response with release, color and component", async () => {
         const port = await start({ release: "abc1234" });
         assert.match(output, new RegExp(`^web/green release abc1234 listening on 127\\.0\\.0\\.1:${port}\\n`));
@@ -108,6 +113,7 @@ describe("example-app/server.js", function () {
             assert.equal(r.headers["x-release"], "abc1234", p);
             assert.equal(r.headers["x-color"], "green", p);
             assert.equal(r.headers["x-component"], "web", p);
+            assert.equal(r.headers["x-node"], "1", `${p}: a pool of one is node 1`);
         }
         const r = await get(port, "/api/things?x=1");
         assert.equal(r.status, 200);

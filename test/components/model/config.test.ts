@@ -28,9 +28,29 @@ describe("config", () => {
                 active: "blue",
                 colors: { blue: { release: "abc1234" } },
                 components: [
-                    { name: "backend", port: 8080, hostPort: 18110, route: "/api", healthPath: "/health", healthStatus: "200-299", env: {}, secretEnv: [] },
-                    { name: "stream", port: 8080, hostPort: 18120, route: "/stream", healthPath: "/health", healthStatus: "200-299", env: {}, secretEnv: [] },
-                    { name: "web", port: 8080, hostPort: 18130, route: "/", healthPath: "/health", healthStatus: "200-299", env: {}, secretEnv: [] },
+                    {
+                        name: "backend",
+                        port: 8080,
+                        hostPort: 18110,
+                        nodes: 1,
+                        route: "/api",
+                        healthPath: "/health",
+                        healthStatus: "200-299",
+                        env: {},
+                        secretEnv: [],
+                    },
+                    {
+                        name: "stream",
+                        port: 8080,
+                        hostPort: 18120,
+                        nodes: 1,
+                        route: "/stream",
+                        healthPath: "/health",
+                        healthStatus: "200-299",
+                        env: {},
+                        secretEnv: [],
+                    },
+                    { name: "web", port: 8080, hostPort: 18130, nodes: 1, route: "/", healthPath: "/health", healthStatus: "200-299", env: {}, secretEnv: [] },
                 ],
                 incus: { image: "bluegreen-base", profiles: ["default"] },
                 artifacts: { type: "dir", path: ".artifacts" },
@@ -59,8 +79,8 @@ describe("config", () => {
                 "dev",
             );
             assert.deepEqual(c.components, [
-                { name: "alpha", port: 3000, hostPort: 18210, route: "/", healthPath: "/ready", healthStatus: "200-299", env: {}, secretEnv: [] },
-                { name: "zeta", port: 8080, hostPort: 18200, route: "/z", healthPath: "/health", healthStatus: "200-299", env: {}, secretEnv: [] },
+                { name: "alpha", port: 3000, hostPort: 18210, nodes: 1, route: "/", healthPath: "/ready", healthStatus: "200-299", env: {}, secretEnv: [] },
+                { name: "zeta", port: 8080, hostPort: 18200, nodes: 1, route: "/z", healthPath: "/health", healthStatus: "200-299", env: {}, secretEnv: [] },
             ]);
         });
 
@@ -527,6 +547,7 @@ describe("config", () => {
                 name: "web",
                 port: 8080,
                 hostPort: 18130,
+                nodes: 1,
                 route: "/",
                 healthPath: "/health",
                 healthStatus: "200-299,304",

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { ServingGuard, mightServe, refuseIfServing, servingRefusal } from "../../../components/release/cleanup";
+import { ServingGuard, mightServe, refuseIfRouted, refuseIfServing, routedRefusal, servingRefusal } from "../../../components/release/cleanup";
 import { isRefused } from "../../../components/model/errors";
 import { INCUS_NOT_FOUND, RunnerStub, ok, stubRunner } from "../../helpers/runnerStub";
 import { haproxyCliSocket } from "../../helpers/haproxySocket";
@@ -83,6 +83,57 @@ describe("cleanup", () => {
             } finally {
                 await sock.close();
             }
+        });
+
+        describe("refuseIfRouted: a node of the serving color", () => {
+            const line = (id: number, server: string, weight: number) =>
+                `4 be_web ${id} ${server} 127.0.0.1 2 0 ${weight} ${weight} 7 8 2 0 6 0 0 0 - 18130 - 0 0 - - 0`;
+            const serving = (servers: string) => () => `1\n# be_id be_name srv_id srv_name ...\n${servers}\n`;
+
+            it("may go once the live HAProxy has no server for it (the switch drained and dropped it)", async () => {
+                activeFile("blue");
+                const sock = await haproxyCliSocket(guard.adminSocket, serving([line(1, "blue-1", 50), line(2, "blue-2", 50)].join("\n")));
+                try {
+                    assert.equal(await refuseIfRouted(guard, "blue", "dev-web-blue-3", "be_web", "blue-3"), undefined);
+                } finally {
+                    await sock.close();
+                }
+            });
+
+            it("stays while the live HAProxy still has it, at any weight", async () => {
+                activeFile("blue");
+                const sock = await haproxyCliSocket(guard.adminSocket, serving([line(1, "blue-1", 50), line(3, "blue-3", 0)].join("\n")));
+                try {
+                    await assert.rejects(refuseIfRouted(guard, "blue", "dev-web-blue-3", "be_web", "blue-3"), (e: Error) => {
+                        assert.equal(isRefused(e), true);
+                        assert.equal(e.message, routedRefusal("dev-web-blue-3", "be_web", "blue-3", "this host"));
+                        assert.match(e.message, /run pulumi up again so it does/);
+                        return true;
+                    });
+                } finally {
+                    await sock.close();
+                }
+            });
+
+            it("the color's only server gets the color's refusal; a color that does not serve may go", async () => {
+                activeFile("blue");
+                const sock = await haproxyCliSocket(guard.adminSocket, serving([line(1, "blue", 100), line(2, "green", 0)].join("\n")));
+                try {
+                    await assert.rejects(refuseIfRouted(guard, "blue", "dev-web-blue", "be_web", "blue"), /blue is the active color/);
+                    assert.equal(await refuseIfRouted(guard, "green", "dev-web-green", "be_web", "green"), undefined);
+                } finally {
+                    await sock.close();
+                }
+            });
+
+            it("fails closed when the serving color's live servers cannot be read", async () => {
+                activeFile("blue");
+                await assert.rejects(refuseIfRouted(guard, "blue", "dev-web-blue-3", "be_web", "blue-3"), (e: Error) => {
+                    assert.equal(isRefused(e), true);
+                    assert.match(e.message, /^refusing to delete dev-web-blue-3: cannot read the live active color from the running HAProxy on this host/);
+                    return true;
+                });
+            });
         });
 
         it("refuses when the active-color file cannot be read", async () => {

@@ -38,7 +38,8 @@ describe("deploy (pure parts)", () => {
                 "profiles",
             ]);
             assert.deepEqual(replacedKeys(outputs(inputs()), inputs({ remote: "prod" })), ["remote"]);
-            assert.deepEqual(replacedKeys({}, inputs()).length, REPLACE_ON.length - 1, "everything but the absent remote");
+            assert.deepEqual(replacedKeys({}, inputs()).length, REPLACE_ON.length - 2, "everything but the absent remote and node (a pool of one)");
+            assert.deepEqual(replacedKeys(outputs(inputs()), inputs({ node: 2 })), ["node"]);
         });
 
         it("ignores non-identity inputs", () => {
