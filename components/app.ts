@@ -6,7 +6,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { ColorStack } from "./colorStack";
 import type { StackConfig } from "./model/config";
 import { COLORS, Color } from "./model/naming";
-import { frontendUrl, haproxyInputs, servingGuard, switchInputs } from "./plan";
+import { canaryInputs, frontendUrl, haproxyInputs, servingGuard, switchInputs } from "./plan";
+import { Canary } from "./providers/canary";
 import { Haproxy } from "./providers/haproxy";
 import { Switch } from "./providers/switch";
 
@@ -26,22 +27,33 @@ export class BlueGreenApp extends pulumi.ComponentResource {
     public readonly containerNames: pulumi.Output<Partial<Record<Color, Record<string, string>>>>;
     public readonly stacks: Partial<Record<Color, ColorStack>> = {};
     public readonly haproxy: Haproxy;
+    /** Present with bluegreen:canary: the serving color's in-place releases. */
+    public readonly canary?: Canary;
     public readonly switch: Switch;
 
     constructor(name: string, args: BlueGreenAppArgs, opts?: pulumi.ComponentResourceOptions) {
         super("bluegreen:index:App", name, {}, opts);
         const { config } = args;
         const guard = servingGuard(config);
+        this.haproxy = new Haproxy(`${name}-haproxy`, haproxyInputs(config), { parent: this });
+        const canary = canaryInputs(config);
+        if (canary) {
+            this.canary = new Canary(
+                `${name}-canary`,
+                { ...canary, ...(args.artifactToken ? { artifactToken: pulumi.secret(args.artifactToken) } : {}) },
+                { parent: this, dependsOn: [this.haproxy] },
+            );
+        }
         for (const color of COLORS) {
             const spec = config.colors[color];
             if (!spec) continue;
+            const first = color === config.active && this.canary ? { dependsOn: [this.canary] } : {};
             this.stacks[color] = new ColorStack(
                 color,
-                { config, color, release: spec.release, guard, artifactToken: args.artifactToken, secretEnv: args.secretEnv },
+                { config, color, release: spec.release, guard, artifactToken: args.artifactToken, secretEnv: args.secretEnv, ...first },
                 { parent: this },
             );
         }
-        this.haproxy = new Haproxy(`${name}-haproxy`, haproxyInputs(config), { parent: this });
         // Only the target color gates the switch: a failed inactive color must never block a flip.
         const targets = Object.values(this.stacks[config.active]!.containers);
         this.switch = new Switch(`${name}-switch`, switchInputs(config), { parent: this, dependsOn: [this.haproxy, ...targets] });

@@ -19,6 +19,8 @@ export interface ColorStackArgs {
     readonly artifactToken?: pulumi.Input<string>;
     /** bluegreen:secretEnv's text (`{component: {VAR: value}}`); kept secret. */
     readonly secretEnv?: pulumi.Input<string>;
+    /** Resources every container waits for (the canary, which installs the serving color's releases first). */
+    readonly dependsOn?: pulumi.Resource[];
 }
 
 export class ColorStack extends pulumi.ComponentResource {
@@ -47,7 +49,7 @@ export class ColorStack extends pulumi.ComponentResource {
                         ? { secretEnv: pulumi.secret(pulumi.output(secretEnv).apply((t) => secretEnvOf(t, inputs.component))) }
                         : {}),
                 },
-                { parent: this },
+                { parent: this, ...(args.dependsOn ? { dependsOn: args.dependsOn } : {}) },
             );
         }
         this.registerOutputs({ color: this.color, release: this.release });

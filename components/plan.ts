@@ -4,6 +4,7 @@
 import { ComponentConfig, DEFAULT_HEALTH_STATUS, StackConfig } from "./model/config";
 import { COLORS, Color, Node, containerName, haproxyLayout, nodesOf } from "./model/naming";
 import { HaproxyHost, colorHostPort, haproxyHostOf as hostOf, incusTarget, loopbackUrl } from "./model/topology";
+import type { CanaryInputs } from "./release/canary";
 import type { ServingGuard } from "./release/cleanup";
 import type { ColorContainerInputs } from "./release/deploy";
 import type { HaproxyInputs } from "./release/haproxy";
@@ -81,7 +82,50 @@ export function switchInputs(config: StackConfig): SwitchInputs {
 
 /** Pure: the inputs of every container of `color`, one per node of each component. */
 export function colorContainerInputs(config: StackConfig, color: Color, release: string, guard: ServingGuard): ColorContainerInputs[] {
-    return config.components.flatMap((c) => nodesOf(c.nodes).map((node) => containerInputs(config, c, color, node, release, guard)));
+    // With a canary, the serving color's releases are installed in place (release/canary.ts).
+    const inPlace = config.canary !== undefined && color === config.active;
+    return config.components.flatMap((c) =>
+        nodesOf(c.nodes).map((node) => ({ ...containerInputs(config, c, color, node, release, guard), ...(inPlace ? { inPlace: true } : {}) })),
+    );
+}
+
+/** Pure: where the Prometheus the program runs (and the scrape targets) live: on this host, beside the stack's files. */
+export function prometheusDir(config: StackConfig): string {
+    return config.haproxy.placement === "host" ? `${layoutOf(config).stateDir}/prometheus` : `/var/lib/${config.app}/${config.stack}/prometheus`;
+}
+
+/** Pure: the Canary's inputs; undefined without bluegreen:canary. */
+export function canaryInputs(config: StackConfig): CanaryInputs | undefined {
+    if (!config.canary) return undefined;
+    const prom = config.prometheus!;
+    return {
+        stack: config.stack,
+        prefix: config.prefix,
+        active: config.active,
+        release: config.colors[config.active]!.release,
+        components: config.components.map((c) => ({
+            component: c.name,
+            nodes: c.nodes,
+            hostPort: c.hostPort,
+            healthPath: c.healthPath,
+            ...healthInputs(c),
+        })),
+        canary: config.canary,
+        prometheus: {
+            ...(prom.url ? { url: prom.url } : {}),
+            dir: prometheusDir(config),
+            port: prom.port,
+            scrapeIntervalSeconds: prom.scrapeIntervalSeconds,
+        },
+        host: haproxyHostOf(config),
+        layout: layoutOf(config),
+        exporterPort: config.haproxy.exporterPort,
+        artifacts: config.artifacts,
+        migrationsForce: config.migrations.force,
+        health: config.health,
+        ...incusTarget(config.incus.remote),
+        settleMs: config.haproxy.settleMs,
+    };
 }
 
 function containerInputs(config: StackConfig, c: ComponentConfig, color: Color, node: Node, release: string, guard: ServingGuard): ColorContainerInputs {

@@ -68,6 +68,16 @@ export function startCmd(target: IncusTarget, name: string): Cmd {
     return { argv: ["incus", "start", ref(target, name), "--quiet"], timeoutMs: TIMEOUT.long };
 }
 
+/** Restarts the instance; its init runs again (and unpacks a release pushed in place). */
+export function restartCmd(target: IncusTarget, name: string): Cmd {
+    return { argv: ["incus", "restart", "--force", ref(target, name), "--quiet"], timeoutMs: TIMEOUT.long };
+}
+
+/** Sets instance config keys (labels, environment), applied at the next start. */
+export function configSetCmd(target: IncusTarget, name: string, config: Readonly<Record<string, string>>): Cmd {
+    return { argv: ["incus", "config", "set", ref(target, name), ...Object.entries(config).map(([k, v]) => `${k}=${v}`)], timeoutMs: TIMEOUT.short };
+}
+
 export function deleteCmd(target: IncusTarget, name: string): Cmd {
     return { argv: ["incus", "delete", "--force", ref(target, name)], timeoutMs: TIMEOUT.long };
 }

@@ -41,7 +41,9 @@ export const colorContainerProvider: pulumi.dynamic.ResourceProvider = {
         if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
         // `up` converges without --refresh: a container that is stopped, gone or unhealthy
         // (in state or live: one probe, no Incus call) is healed by the update.
-        const changed = knownUnwell(olds) || changedKeys(olds, news, UPDATE_ON).length > 0 || !(await answersHealthy(news));
+        // A release the canary installs in place is recorded by an update.
+        const inPlace = news.inPlace === true && olds.release !== news.release;
+        const changed = inPlace || knownUnwell(olds) || changedKeys(olds, news, UPDATE_ON).length > 0 || !(await answersHealthy(news));
         return { changes: changed, replaces, deleteBeforeReplace: true };
     },
 

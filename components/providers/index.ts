@@ -3,11 +3,13 @@
 // otherwise only show as a hang under the runner).
 
 import type * as pulumi from "@pulumi/pulumi";
+import { canaryProvider } from "./canary";
 import { colorContainerProvider } from "./colorContainer";
 import { haproxyProvider } from "./haproxy";
 import { switchProvider } from "./switch";
 
 export const PROVIDERS: Readonly<Record<string, pulumi.dynamic.ResourceProvider>> = {
+    canary: canaryProvider,
     colorContainer: colorContainerProvider,
     haproxy: haproxyProvider,
     switch: switchProvider,

@@ -52,6 +52,12 @@ export interface ColorContainerInputs {
     readonly artifactToken?: string;
     readonly health: HealthSpec;
     readonly guard: ServingGuard;
+    /**
+     * Set on the serving color's pools while bluegreen:canary is: a release change is then
+     * installed in place by the canary (release/canary.ts), which runs first, and only
+     * recorded here. Absent otherwise.
+     */
+    readonly inPlace?: boolean;
 }
 
 export interface ColorContainerOutputs extends Omit<ColorContainerInputs, "artifactToken"> {
@@ -116,7 +122,8 @@ export function secretEnvFile(env: Readonly<Record<string, string>>): string {
 
 /** Pure: which replace-triggering inputs differ. */
 export function replacedKeys(olds: Partial<ColorContainerInputs>, news: ColorContainerInputs): string[] {
-    return changedKeys(olds, news, REPLACE_ON) as string[];
+    const keys = changedKeys(olds, news, REPLACE_ON) as string[];
+    return news.inPlace ? keys.filter((k) => k !== "release") : keys;
 }
 
 /** The container's outputs: every input but the secret, and what was observed. */
@@ -257,9 +264,10 @@ export async function answersHealthy(i: ColorContainerInputs): Promise<boolean> 
  * but stays unhealthy is kept for forensics and fails the step.
  */
 export async function heal(olds: ColorContainerOutputs, news: ColorContainerInputs): Promise<ColorContainerOutputs> {
+    const target = incusTarget(news.remote);
+    if (news.inPlace && olds.release !== news.release) return adoptInPlace(news, await getInstance(target, news.name));
     const first = judge(await probe(healthUrl(news), news.health.timeoutMs), expectOf(news));
     if (first.healthy) return containerOutputs(news, "Running", true);
-    const target = incusTarget(news.remote);
     const inst = await getInstance(target, news.name);
     if (!inst) {
         progress(`${news.name}: missing; creating it again`);
@@ -293,6 +301,19 @@ export async function heal(olds: ColorContainerOutputs, news: ColorContainerInpu
     const w = await waitHealthy(news.name, healthUrl(news), news.health, expectOf(news));
     if (!w.healthy) throw await unhealthy(news, w.reason, w.attempts);
     return containerOutputs(news, "Running", true);
+}
+
+/** A release the canary installed in place: recorded once the node runs it healthily. */
+async function adoptInPlace(news: ColorContainerInputs, inst: InstanceInfo | undefined): Promise<ColorContainerOutputs> {
+    const live = inst?.config["user.bluegreen.release"];
+    if (inst && live === news.release && inst.status === "Running" && (await answersHealthy(news))) {
+        progress(`${news.name}: runs ${news.release}, installed in place by the canary`);
+        return containerOutputs(news, "Running", true);
+    }
+    throw new Error(
+        `${news.name} runs ${live ?? "no release"} (${inst?.status ?? "absent"}), not ${news.release}: on ${news.color}, which serves, the canary installs a release in place ` +
+            `and had not finished. Run pulumi up again to resume it, or set bluegreen:colors.${news.color}.release back to ${live ?? "the previous release"}.`,
+    );
 }
 
 /** Deletes the container, unless its color serves traffic. An absent container is a no-op. */

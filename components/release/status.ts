@@ -6,10 +6,12 @@ import { HaproxyHost, describeHost, readHostFile, validateConfig } from "../io/h
 import { probe } from "../io/http";
 import { getInstance } from "../io/incus";
 import { serversState, showProc } from "../io/runtimeApi";
+import type { CanaryRecord } from "../model/canary";
 import type { StackConfig } from "../model/config";
 import { fileActive } from "../model/haproxyConfig";
 import { COLORS, Color, Node, containerName, haproxyBackendName, haproxyLayout, isComponentBackend, nodesOf } from "../model/naming";
 import { colorHostPort, haproxyHostOf, incusTarget, loopbackUrl } from "../model/topology";
+import { canaryRecordPath } from "./canary";
 import { historyPath, readActiveColor } from "./history";
 import { judge } from "./health";
 import { describeServed } from "./switch";
@@ -71,6 +73,12 @@ export interface StatusReport {
     };
     /** The last lines of the history file, oldest first. */
     readonly history: readonly string[];
+    /**
+     * The last canary of the serving color, from its record: phase, release, the
+     * last-known-good, the last probe; absent when there never was one. Each node's
+     * release is in `colors.<color>.containers`.
+     */
+    readonly canary?: CanaryRecord;
 }
 
 const OP_STATES = ["STOPPED", "STARTING", "UP", "STOPPING"];
@@ -146,10 +154,11 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
     const host = haproxyHostOf(config.haproxy.placement, config.prefix, config.incus.remote);
     const layout = haproxyLayout(config.haproxy.placement, config.app, config.stack, config.haproxy.dir);
     const backends = config.components.map((c) => haproxyBackendName(c.name));
-    const [hx, recorded, history, ...colors] = await Promise.all([
+    const [hx, recorded, history, canaryText, ...colors] = await Promise.all([
         haproxyStatus(host, layout, backends),
         readActiveColor(host, layout.stateDir).catch(() => undefined),
         readHostFile(host, historyPath(layout.stateDir)).catch(() => undefined),
+        readHostFile(host, canaryRecordPath(layout)).catch(() => undefined),
         ...COLORS.filter((c) => config.colors[c]).map(async (color) => {
             const release = config.colors[color]!.release;
             return [
@@ -159,6 +168,7 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
         }),
     ]);
     const { served, ...haproxy } = hx;
+    const canary = parseRecord(canaryText);
     const rec = recorded ?? "none";
     return {
         version: STATUS_VERSION,
@@ -167,7 +177,16 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
         colors: Object.fromEntries(colors),
         haproxy: { host: describeHost(host), ...haproxy },
         history: (history ?? "").split("\n").filter(Boolean).slice(-HISTORY_LINES),
+        ...(canary ? { canary } : {}),
     };
+}
+
+function parseRecord(text: string | undefined): CanaryRecord | undefined {
+    try {
+        return text ? (JSON.parse(text) as CanaryRecord) : undefined;
+    } catch {
+        return undefined;
+    }
 }
 
 /** Pure: the report as an operator reads it. */
@@ -194,6 +213,11 @@ export function describeStatus(r: StatusReport): string {
     if (h.error) out.push(`  runtime API: ${h.error}`);
     for (const s of h.servers)
         out.push(`  ${`${s.backend}/${s.server}`.padEnd(28)} weight ${String(s.weight).padEnd(4)} ${s.state}${s.admin !== "ready" ? ` (${s.admin})` : ""}`);
+    if (r.canary) {
+        const c = r.canary;
+        out.push("", `canary of ${c.release} on ${c.color} (last-known-good ${c.from}): ${c.phase}${c.lastProbe ? `, last probe ${c.lastProbe}` : ""}`);
+        for (const why of c.reasons ?? []) out.push(`  ${why}`);
+    }
     out.push("", "history (last lines):");
     for (const l of r.history) out.push(`  ${l}`);
     if (r.history.length === 0) out.push("  (none)");

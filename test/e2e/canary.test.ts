@@ -1,0 +1,219 @@
+// The canary on real Incus, HAProxy and Prometheus, under real load (wrk): a release
+// change of the serving color, rolled in place across its pool of 3, judged on SLIs in a
+// short window. Seed 002's acceptance bar: 2 normal canary deploys, then one whose health
+// endpoint returns 500 is rolled back and every request is then answered by the old
+// release; then one whose 5xx ratio breaches the threshold is rolled back by the window.
+
+import assert from "node:assert/strict";
+import * as http from "http";
+import * as path from "path";
+import { startLoad } from "../../harness/load";
+import { TestStack, instance } from "../../harness/stack";
+import { stopPrometheus } from "../../components/release/prometheus";
+
+const A = "ca1a0001";
+const B = "cb1b0002";
+const C = "cc1c0003";
+const HEALTH_BROKEN = "cd1d0004";
+const ERRORS_BROKEN = "ce1e0005";
+const D = "cf1f0006";
+const E = "c01a0007";
+const LATENCY_BROKEN = "c02b0008";
+const NODES = [1, 2, 3];
+
+/** The releases the app says answered `n` requests through the frontend. */
+async function answeredBy(port: number, n: number): Promise<Map<string, number>> {
+    const seen = new Map<string, number>();
+    for (let i = 0; i < n; i++) {
+        const release = await new Promise<string>((resolve) => {
+            const req = http.get(`http://127.0.0.1:${port}/`, { agent: false, timeout: 3000, headers: { connection: "close" } }, (res) => {
+                res.resume();
+                res.on("end", () => resolve(res.statusCode === 200 ? String(res.headers["x-release"]) : `HTTP ${res.statusCode}`));
+            });
+            req.on("timeout", () => req.destroy(new Error("timeout")));
+            req.on("error", (e) => resolve(`error ${e.message}`));
+        });
+        seen.set(release, (seen.get(release) ?? 0) + 1);
+    }
+    return seen;
+}
+
+describe("e2e: a canary of the serving color's pool, gated on Prometheus SLIs", function () {
+    this.timeout(600_000);
+    const s = new TestStack({ name: "canary", basePort: 19900 });
+    const promDir = () => path.join(s.haproxyDir, "prometheus");
+    const nodeReleases = () => NODES.map((n) => instance(`${s.prefix}web-blue-${n}`)?.config["user.bluegreen.release"]);
+
+    before(async () => {
+        await stopPrometheus(promDir()).catch(() => undefined);
+        s.reset();
+        s.config.components = { web: { hostPort: s.componentPort("backend", "blue"), route: "/", nodes: 3 } };
+        s.config.haproxy = { ...s.config.haproxy, settleMs: 15000 };
+        s.config.canary = { windowSeconds: 6, probeIntervalSeconds: 2, minRequests: 5, healthTimeoutSeconds: 15, p95Seconds: 0.5, errorRatio: 0.05 };
+        s.config.prometheus = { port: s.frontendPort + 5, scrapeIntervalSeconds: 1 };
+        for (const r of [A, B, C, D, E]) await s.publish(r);
+        await s.publish(HEALTH_BROKEN, "health");
+        await s.publish(ERRORS_BROKEN, "errors");
+        await s.publish(LATENCY_BROKEN, "latency");
+    });
+    after(async () => {
+        await s.teardown();
+        await stopPrometheus(promDir()).catch(() => undefined);
+    });
+
+    /** Runs `up` under load and returns its result and what the load saw. */
+    async function upUnderLoad() {
+        const load = startLoad({ url: `http://127.0.0.1:${s.frontendPort}/`, connections: 2, threads: 1, keepAlive: true, pauseMs: 20 });
+        const r = await s.up().finally(() => undefined);
+        const res = await load.stop();
+        return { r, res };
+    }
+
+    it("deploy: blue runs a pool of 3 on the first release", async () => {
+        s.setColors({ blue: A }, "blue");
+        await s.upOk();
+        assert.deepEqual(nodeReleases(), [A, A, A]);
+    });
+
+    for (const [release, previous] of [
+        [B, A],
+        [C, B],
+    ] as const) {
+        it(`canary ${release}: node 3 first, a green window, then the peers; nothing fails under load`, async () => {
+            s.setColors({ blue: release }, "blue");
+            const { r, res } = await upUnderLoad();
+            assert.equal(r.code, 0, r.stderr);
+            assert.match(r.stderr, new RegExp(`canary: ${release} on ${s.prefix}web-blue-3 first \\(${previous} is the last-known-good\\)`));
+            assert.match(r.stderr, /drain: be_web\/blue-3 take no new requests/);
+            assert.match(r.stderr, /analysis canary .*: probe 1\/3/);
+            assert.match(r.stderr, /all 3 probes over 6s were green/);
+            assert.match(r.stderr, new RegExp(`canary: ${release} runs on every node of blue`));
+            assert.deepEqual(nodeReleases(), [release, release, release]);
+            assert.ok(res.requests > 100, `the load ran: ${JSON.stringify(res)}`);
+            assert.deepEqual(
+                { status: res.status, connect: res.connect, read: res.read, write: res.write, timeout: res.timeout },
+                { status: 0, connect: 0, read: 0, write: 0, timeout: 0 },
+                `no failed request during the canary: ${JSON.stringify(res)}`,
+            );
+            const seen = await answeredBy(s.frontendPort, 15);
+            assert.deepEqual([...seen.keys()], [release]);
+        });
+    }
+
+    it("a release whose health endpoint returns 500 is rolled back on the canary node; every request is then answered by the old release", async () => {
+        s.setColors({ blue: HEALTH_BROKEN }, "blue");
+        const { r, res } = await upUnderLoad();
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, new RegExp(`canary of ${HEALTH_BROKEN} failed its node health check: ${s.prefix}web-blue-3 stayed unhealthy`));
+        assert.match(r.stderr, new RegExp(`Every canary node is back on ${C} and serving`));
+        assert.deepEqual(nodeReleases(), [C, C, C]);
+        assert.equal(res.status + res.connect + res.read + res.timeout, 0, `nothing failed: ${JSON.stringify(res)}`);
+        const seen = await answeredBy(s.frontendPort, 30);
+        assert.deepEqual([...seen.keys()], [C], "every request is answered by the old release");
+    });
+
+    it("a release whose 5xx ratio breaches the threshold is rolled back by the window, naming the probe and its values", async () => {
+        s.setColors({ blue: ERRORS_BROKEN }, "blue");
+        const { r } = await upUnderLoad();
+        assert.notEqual(r.code, 0);
+        assert.match(
+            r.stderr,
+            new RegExp(
+                `canary of ${ERRORS_BROKEN} rolled back: canary ${ERRORS_BROKEN} on blue: probe \\d/3 .* is red .*error ratio \\S+ is above the threshold of`,
+            ),
+        );
+        assert.deepEqual(nodeReleases(), [C, C, C]);
+        const seen = await answeredBy(s.frontendPort, 20);
+        assert.deepEqual([...seen.keys()], [C]);
+    });
+
+    it("running up again with the rolled-back release is refused, naming the way back", async () => {
+        const r = await s.up();
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, new RegExp(`release ${ERRORS_BROKEN} already failed its canary on blue and was rolled back to ${C}`));
+        assert.match(r.stderr, new RegExp(`Set bluegreen:colors\\.blue\\.release back to ${C}`));
+        assert.deepEqual(nodeReleases(), [C, C, C]);
+    });
+
+    it("status --json shows the canary's phase, its last-known-good, the red probe, and each node's release", async () => {
+        const r = await s.run(["status", "--json"]);
+        assert.equal(r.code, 0, r.stderr);
+        const report = JSON.parse(r.stdout);
+        assert.equal(report.canary.phase, "rolledBack");
+        assert.equal(report.canary.release, ERRORS_BROKEN);
+        assert.equal(report.canary.from, C);
+        assert.match(report.canary.reasons.join("\n"), /error ratio/);
+        assert.deepEqual(
+            report.colors.blue.containers.map((c: any) => [c.node, c.release]),
+            NODES.map((n) => [n, C]),
+        );
+    });
+
+    it("setting the last-known-good release back converges with nothing to roll", async () => {
+        s.setColors({ blue: C }, "blue");
+        await s.upOk();
+        assert.deepEqual(nodeReleases(), [C, C, C]);
+    });
+
+    it("no data is red: a window without traffic rolls the canary back", async () => {
+        s.setColors({ blue: D }, "blue");
+        const r = await s.up();
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, new RegExp(`canary of ${D} rolled back: .*probe 1/3 .* is red .*no data`));
+        assert.deepEqual(nodeReleases(), [C, C, C]);
+    });
+
+    it("a runner killed in the middle of the window, run again: the window resumes, the pool converges, no node stays drained", async () => {
+        s.setColors({ blue: E }, "blue");
+        const load = startLoad({ url: `http://127.0.0.1:${s.frontendPort}/`, connections: 2, threads: 1, keepAlive: true, pauseMs: 20 });
+        try {
+            let killed = false;
+            const first = await s.start(["up"], (stderr, child) => {
+                if (!killed && /analysis canary .*: probe 1\/3/.test(stderr)) {
+                    killed = true;
+                    child.kill("SIGKILL");
+                }
+            }).done;
+            assert.ok(killed, `the runner reached the window:\n${first.stderr}`);
+            const again = await s.up();
+            assert.equal(again.code, 0, again.stderr);
+            assert.match(again.stderr, /resuming at \+\d+s: the \d probe\(s\) already due are evaluated at their own times first/);
+            assert.match(again.stderr, new RegExp(`canary: ${E} runs on every node of blue`));
+        } finally {
+            await load.stop();
+        }
+        assert.deepEqual(nodeReleases(), [E, E, E]);
+        const web = s.serverStates().filter((x) => x.backend === "be_web" && x.server.startsWith("blue"));
+        assert.deepEqual(
+            web.map((x) => [x.server, x.adminState, x.opState]),
+            NODES.map((n) => [`blue-${n}`, 0, 2]),
+            "every node ready and UP",
+        );
+    });
+
+    it("onRed: pause: a release over the p95 threshold stops for a human, its canary node drained, the peers on the old release", async () => {
+        s.config.canary = { ...s.config.canary, onRed: "pause" };
+        s.setColors({ blue: LATENCY_BROKEN }, "blue");
+        const { r } = await upUnderLoad();
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, new RegExp(`canary of ${LATENCY_BROKEN} is red and paused .*p95 .+? is above the threshold of 0\\.5 s`));
+        assert.deepEqual(nodeReleases(), [E, E, LATENCY_BROKEN]);
+        const three = s.serverStates().find((x) => x.backend === "be_web" && x.server === "blue-3");
+        assert.notEqual(three?.adminState, 0, "the canary node stays drained");
+        const seen = await answeredBy(s.frontendPort, 20);
+        assert.deepEqual([...seen.keys()], [E], "only the old release answers");
+    });
+
+    it("setting the old release back rolls the paused canary back: every node on it and ready", async () => {
+        s.setColors({ blue: E }, "blue");
+        const r = await s.up();
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, new RegExp(`canary: ${LATENCY_BROKEN} stopped in phase paused; the config names ${E} again`));
+        assert.deepEqual(nodeReleases(), [E, E, E]);
+        const web = s.serverStates().filter((x) => x.backend === "be_web" && x.server.startsWith("blue"));
+        assert.deepEqual(
+            web.map((x) => [x.server, x.adminState]),
+            NODES.map((n) => [`blue-${n}`, 0]),
+        );
+    });
+});
