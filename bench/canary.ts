@@ -1,0 +1,148 @@
+// Benchmark: the canary. Two figures, over real Incus, HAProxy, Prometheus and wrk load:
+// - fault to last-known-good: a release whose 5xx ratio breaches the threshold is canaried;
+//   from the first response the faulty canary node gives through the frontend to the first
+//   response that node gives on the last-known-good release again. Target (issue 10): at
+//   most probe interval + scrape interval + 2 s.
+// - the cost of a canary over a plain in-place install of the same pool: a good release's
+//   whole `up`, split into the installs themselves (drain, push, restart, health, ready, from
+//   the progress lines) and the rest (pre-flight, Prometheus scrape wait, the SLI window).
+//
+//   npm run bench:canary -- [--runs 3] [--out bench/results/canary.json]
+//
+// Stack `e2e-benchc`, ports from 21800.
+
+import * as fs from "fs";
+import * as http from "http";
+import * as os from "os";
+import * as path from "path";
+import { startLoad } from "../harness/load";
+import { TestStack } from "../harness/stack";
+import { stopPrometheus } from "../components/release/prometheus";
+
+const GOOD = ["aa0c0001", "bb0c0002", "cc0c0003", "dd0c0004", "ee0c0005", "ff0c0006"];
+const FAULTY = "fa0c0007";
+const PROBE_S = 2;
+const SCRAPE_S = 1;
+const WINDOW_S = 6;
+
+function arg(name: string, fallback: string): string {
+    const i = process.argv.indexOf(`--${name}`);
+    return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+
+function get(port: number): Promise<{ node?: string; release?: string }> {
+    return new Promise((resolve) => {
+        const req = http.get(`http://127.0.0.1:${port}/`, { agent: false, timeout: 2000, headers: { connection: "close" } }, (res) => {
+            res.resume();
+            res.on("end", () => resolve({ node: res.headers["x-node"] as string, release: res.headers["x-release"] as string }));
+        });
+        req.on("timeout", () => req.destroy(new Error("timeout")));
+        req.on("error", () => resolve({}));
+    });
+}
+
+/** Milliseconds of a progress line's HH:MM:SS.mmm, today. */
+function lineMs(line: string): number | undefined {
+    const m = /\[bluegreen\] (\d\d):(\d\d):(\d\d)\.(\d{3})/.exec(line);
+    return m ? ((+m[1] * 60 + +m[2]) * 60 + +m[3]) * 1000 + +m[4] : undefined;
+}
+
+/** Pure: the time the installs themselves took, from `installing` to `serves through HAProxy` of each node. */
+export function installMs(stderr: string): number {
+    let total = 0;
+    const open = new Map<string, number>();
+    for (const line of stderr.split("\n")) {
+        const t = lineMs(line);
+        if (t === undefined) continue;
+        const start = /\] \S+ (\S+): installing /.exec(line);
+        if (start) open.set(start[1], t);
+        const done = /\] \S+ (\S+): \S+ serves through HAProxy/.exec(line);
+        if (done && open.has(done[1])) {
+            total += t - open.get(done[1])!;
+            open.delete(done[1]);
+        }
+    }
+    return total;
+}
+
+async function main(): Promise<void> {
+    const runs = Number(arg("runs", "3"));
+    const out = arg("out", path.join(__dirname, "results", "canary.json"));
+    const s = new TestStack({ name: "benchc", basePort: 21800 });
+    const promDir = path.join(s.haproxyDir, "prometheus");
+    await stopPrometheus(promDir).catch(() => undefined);
+    s.reset();
+    s.config.components = { web: { hostPort: s.componentPort("backend", "blue"), route: "/", nodes: 3 } };
+    s.config.haproxy = { ...s.config.haproxy, settleMs: 15000 };
+    s.config.canary = { windowSeconds: WINDOW_S, probeIntervalSeconds: PROBE_S, minRequests: 5, healthTimeoutSeconds: 15, errorRatio: 0.05 };
+    s.config.prometheus = { port: s.frontendPort + 5, scrapeIntervalSeconds: SCRAPE_S };
+    for (const r of GOOD) await s.publish(r);
+    await s.publish(FAULTY, "errors");
+    const faults: number[] = [];
+    const canaries: { totalMs: number; installMs: number }[] = [];
+    s.setColors({ blue: GOOD[0] }, "blue");
+    await s.upOk();
+    // wrk gives up on a frontend that is not there yet: the load starts after the deploy.
+    const load = startLoad({ url: `http://127.0.0.1:${s.frontendPort}/`, connections: 2, threads: 1, keepAlive: true, pauseMs: 20 });
+    try {
+        let good = GOOD[0];
+        for (let k = 0; k < runs; k++) {
+            // A good release: the canary's own cost.
+            good = GOOD[k + 1];
+            s.setColors({ blue: good }, "blue");
+            const t0 = Date.now();
+            const r = await s.up();
+            if (r.code !== 0) throw new Error(`canary of ${good} failed:\n${r.stderr}`);
+            canaries.push({ totalMs: Date.now() - t0, installMs: installMs(r.stderr) });
+
+            // The faulty one: watch the frontend while it is canaried and rolled back.
+            s.setColors({ blue: FAULTY }, "blue");
+            let faultAt: number | undefined;
+            let backAt: number | undefined;
+            let watching = true;
+            const watch = (async () => {
+                for (let i = 0; watching && i < 20_000; i++) {
+                    const a = await get(s.frontendPort);
+                    const now = Date.now();
+                    if (a.release === FAULTY && faultAt === undefined) faultAt = now;
+                    if (faultAt !== undefined && backAt === undefined && a.node === "3" && a.release === good) backAt = now;
+                    await new Promise((res) => setTimeout(res, 10));
+                }
+            })();
+            const f = await s.up();
+            watching = false;
+            await watch;
+            if (f.code === 0) throw new Error(`the faulty release was not rolled back:\n${f.stderr}`);
+            if (faultAt === undefined || backAt === undefined) throw new Error(`fault ${faultAt} or recovery ${backAt} not seen:\n${f.stderr}`);
+            faults.push(backAt - faultAt);
+            s.setColors({ blue: good }, "blue");
+            await s.upOk();
+            console.log(
+                `run ${k + 1}: canary ${canaries.at(-1)!.totalMs} ms (installs ${canaries.at(-1)!.installMs} ms); fault to last-known-good ${faults.at(-1)} ms`,
+            );
+        }
+    } finally {
+        const res = await load.stop();
+        console.log(`load: ${res.requests} requests, ${res.status} non-2xx`);
+        await s.teardown();
+        await stopPrometheus(promDir).catch(() => undefined);
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const result = {
+        date: new Date().toISOString(),
+        machine: `${os.cpus().length} vCPU ${os.cpus()[0]?.model ?? ""}, Node ${process.version}`,
+        window: { windowSeconds: WINDOW_S, probeIntervalSeconds: PROBE_S, scrapeIntervalSeconds: SCRAPE_S },
+        faultToLastKnownGoodMs: { runs: faults, median: median(faults), targetMs: (PROBE_S + SCRAPE_S + 2) * 1000 },
+        canaryMs: { runs: canaries, medianTotal: median(canaries.map((c) => c.totalMs)), medianInstalls: median(canaries.map((c) => c.installMs)) },
+    };
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
+    console.log(JSON.stringify(result, null, 2));
+}
+
+if (require.main === module) {
+    main().catch((e) => {
+        console.error(e);
+        process.exit(1);
+    });
+}
