@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { getInstance } from "../io/incus";
 import { poolNodes } from "../model/canary";
 import { incusTarget } from "../model/topology";
-import { CanaryInputs, CanaryOutputs, converge, needsConverge, runCanary } from "../release/canary";
+import { CanaryInputs, CanaryOutputs, canaryOutputs, converge, needsConverge, runCanary } from "../release/canary";
 
 /** The release the serving color's nodes run, when they all agree (the baseline of a canary added with a release change). */
 async function liveRelease(i: CanaryInputs): Promise<string | undefined> {
@@ -14,11 +14,6 @@ async function liveRelease(i: CanaryInputs): Promise<string | undefined> {
     for (const n of names) releases.add((await getInstance(incusTarget(i.remote), n))?.config["user.bluegreen.release"]);
     const [only] = [...releases];
     return releases.size === 1 ? only : undefined;
-}
-
-function outputs(i: CanaryInputs, phase: string): CanaryOutputs {
-    const { artifactToken: _secret, ...rest } = i;
-    return { ...rest, phase };
 }
 
 /** The single, static provider instance every Canary shares. */
@@ -34,7 +29,7 @@ export const canaryProvider: pulumi.dynamic.ResourceProvider = {
         // Added together with a release change of the serving color: the nodes say what ran.
         const from = await liveRelease(inputs);
         if (from && from !== inputs.release) return { id: `${inputs.stack}-canary`, outs: await runCanary(inputs, from) };
-        return { id: `${inputs.stack}-canary`, outs: outputs(inputs, "done") };
+        return { id: `${inputs.stack}-canary`, outs: canaryOutputs(inputs, "done") };
     },
 
     async update(_id: string, olds: CanaryOutputs, news: CanaryInputs) {

@@ -79,14 +79,23 @@ export function scrapeTargets(i: Pick<CanaryInputs, "components">): ScrapeTarget
     );
 }
 
-async function readRecord(i: CanaryInputs): Promise<CanaryRecord | undefined> {
-    const text = await readHostFile(i.host, canaryRecordPath(i.layout));
-    if (!text) return undefined;
+/** Pure: the record file's content; undefined when absent or unreadable. */
+export function parseCanaryRecord(text: string | undefined): CanaryRecord | undefined {
     try {
-        return JSON.parse(text) as CanaryRecord;
+        return text ? (JSON.parse(text) as CanaryRecord) : undefined;
     } catch {
         return undefined;
     }
+}
+
+async function readRecord(i: CanaryInputs): Promise<CanaryRecord | undefined> {
+    return parseCanaryRecord(await readHostFile(i.host, canaryRecordPath(i.layout)));
+}
+
+/** Pure: what the Canary resource stores: its inputs without the token, and the phase. */
+export function canaryOutputs(i: CanaryInputs, phase: string): CanaryOutputs {
+    const { artifactToken: _secret, ...rest } = i;
+    return { ...rest, phase };
 }
 
 async function writeRecord(i: CanaryInputs, r: Omit<CanaryRecord, "updatedAt">): Promise<void> {
@@ -258,13 +267,7 @@ async function waitScraped(i: CanaryInputs, url: string, nodes: number): Promise
 
 /** Rolls `i.release` out over the serving color's pools, from the last-known-good `from`. */
 export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOutputs> {
-    const { artifactToken: _secret, ...rest } = i;
-    const planned = planCanary(
-        i.prefix,
-        i.active,
-        i.components.map((c) => ({ component: c.component, nodes: c.nodes, hostPort: c.hostPort })),
-        i.canary.node,
-    );
+    const planned = planCanary(i.prefix, i.active, i.components, i.canary.node);
     if (!planned.plan) throw refused(canaryPlanRefusal(planned.problems));
     const { canaries, peers } = planned.plan;
     const start: CanaryStart = canaryStart(await readRecord(i), i.active, i.release);
@@ -344,7 +347,7 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
     }
     await record("done");
     progress(`canary: ${i.release} runs on every node of ${i.active}`);
-    return { ...rest, phase: "done" };
+    return canaryOutputs(i, "done");
 }
 
 /** Pure: a record of a rollout that stopped half-way: paused, or killed before its end. */
@@ -364,16 +367,15 @@ export async function needsConverge(i: CanaryInputs): Promise<boolean> {
  * back to it, one at a time, and the record says so.
  */
 export async function converge(i: CanaryInputs): Promise<CanaryOutputs> {
-    const { artifactToken: _secret, ...rest } = i;
     const record = await readRecord(i);
-    if (!unfinished(record) || record!.color !== i.active || record!.release === i.release) return { ...rest, phase: "done" };
+    if (!unfinished(record) || record!.color !== i.active || record!.release === i.release) return canaryOutputs(i, "done");
     const planned = planCanary(i.prefix, i.active, i.components, i.canary.node);
     const nodes = planned.plan ? [...planned.plan.canaries, ...planned.plan.peers] : [];
     progress(`canary: ${record!.release} stopped in phase ${record!.phase}; the config names ${i.release} again, so every node goes back to it`);
     const failed = await rollBack(i, nodes, i.release);
     if (failed.length > 0) throw new Error(`rolling back to ${i.release} failed: ${failed.join("; ")}. Run pulumi up again to retry.`);
     await writeRecord(i, { ...record!, phase: "rolledBack", reasons: [...(record!.reasons ?? []), `rolled back to ${i.release} by config`] });
-    return { ...rest, phase: "done" };
+    return canaryOutputs(i, "done");
 }
 
 /** Pure: the containers a canary of this color touches, by component (for the plan and status). */

@@ -11,7 +11,7 @@ import type { StackConfig } from "../model/config";
 import { fileActive } from "../model/haproxyConfig";
 import { COLORS, Color, Node, containerName, haproxyBackendName, haproxyLayout, isComponentBackend, nodesOf } from "../model/naming";
 import { colorHostPort, haproxyHostOf, incusTarget, loopbackUrl } from "../model/topology";
-import { canaryRecordPath } from "./canary";
+import { canaryRecordPath, parseCanaryRecord } from "./canary";
 import { historyPath, readActiveColor } from "./history";
 import { judge } from "./health";
 import { describeServed } from "./switch";
@@ -168,7 +168,7 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
         }),
     ]);
     const { served, ...haproxy } = hx;
-    const canary = parseRecord(canaryText);
+    const canary = parseCanaryRecord(canaryText);
     const rec = recorded ?? "none";
     return {
         version: STATUS_VERSION,
@@ -179,14 +179,6 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
         history: (history ?? "").split("\n").filter(Boolean).slice(-HISTORY_LINES),
         ...(canary ? { canary } : {}),
     };
-}
-
-function parseRecord(text: string | undefined): CanaryRecord | undefined {
-    try {
-        return text ? (JSON.parse(text) as CanaryRecord) : undefined;
-    } catch {
-        return undefined;
-    }
 }
 
 /** Pure: the report as an operator reads it. */
