@@ -6,9 +6,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { ColorStack } from "./colorStack";
 import type { StackConfig } from "./model/config";
 import { COLORS, Color } from "./model/naming";
-import { canaryInputs, frontendUrl, haproxyInputs, servingGuard, switchInputs } from "./plan";
+import { canaryInputs, frontendUrl, haproxyInputs, prometheusInputs, servingGuard, switchInputs } from "./plan";
 import { Canary } from "./providers/canary";
 import { Haproxy } from "./providers/haproxy";
+import { Prometheus } from "./providers/prometheus";
 import { Switch } from "./providers/switch";
 
 export interface BlueGreenAppArgs {
@@ -29,6 +30,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
     public readonly haproxy: Haproxy;
     /** Present with bluegreen:canary: the serving color's in-place releases. */
     public readonly canary?: Canary;
+    /** Present with bluegreen:prometheus (or a canary): the scrape targets, and on dev the server. */
+    public readonly prometheus?: Prometheus;
     public readonly switch: Switch;
 
     constructor(name: string, args: BlueGreenAppArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -36,12 +39,14 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         const { config } = args;
         const guard = servingGuard(config);
         this.haproxy = new Haproxy(`${name}-haproxy`, haproxyInputs(config), { parent: this });
+        const scraping = prometheusInputs(config);
+        if (scraping) this.prometheus = new Prometheus(`${name}-prometheus`, scraping, { parent: this });
         const canary = canaryInputs(config);
         if (canary) {
             this.canary = new Canary(
                 `${name}-canary`,
                 { ...canary, ...(args.artifactToken ? { artifactToken: pulumi.secret(args.artifactToken) } : {}) },
-                { parent: this, dependsOn: [this.haproxy] },
+                { parent: this, dependsOn: [this.haproxy, ...(this.prometheus ? [this.prometheus] : [])] },
             );
         }
         for (const color of COLORS) {

@@ -2,12 +2,14 @@
 // app.ts and colorStack.ts only wire these into resources.
 
 import { ComponentConfig, DEFAULT_HEALTH_STATUS, StackConfig } from "./model/config";
-import { COLORS, Color, Node, containerName, haproxyLayout, nodesOf } from "./model/naming";
+import { COLORS, Color, Node, containerName, haproxyLayout, nodesOf, otherColor } from "./model/naming";
 import { HaproxyHost, colorHostPort, haproxyHostOf as hostOf, incusTarget, loopbackUrl } from "./model/topology";
 import type { CanaryInputs } from "./release/canary";
 import type { ServingGuard } from "./release/cleanup";
 import type { ColorContainerInputs } from "./release/deploy";
 import type { HaproxyInputs } from "./release/haproxy";
+import type { ScrapingInputs } from "./release/prometheus";
+import { scrapeTargets } from "./model/prometheusConfig";
 import type { SwitchInputs } from "./release/switch";
 
 /** Pure: the machine HAProxy runs on for this stack. */
@@ -94,6 +96,24 @@ export function prometheusDir(config: StackConfig): string {
     return config.haproxy.placement === "host" ? `${layoutOf(config).stateDir}/prometheus` : `/var/lib/${config.app}/${config.stack}/prometheus`;
 }
 
+/** Pure: what Prometheus scrapes; undefined without bluegreen:prometheus (or a canary, which implies it). */
+export function prometheusInputs(config: StackConfig): ScrapingInputs | undefined {
+    const prom = config.prometheus;
+    if (!prom) return undefined;
+    const colors = COLORS.filter((c) => config.colors[c] !== undefined);
+    return {
+        dir: prometheusDir(config),
+        port: prom.port,
+        scrapeIntervalSeconds: prom.scrapeIntervalSeconds,
+        haproxyExporterPort: config.haproxy.exporterPort,
+        ...(prom.url ? { url: prom.url } : {}),
+        targets: scrapeTargets(
+            config.components.map((c) => ({ component: c.name, nodes: c.nodes, hostPort: c.hostPort })),
+            colors,
+        ),
+    };
+}
+
 /** Pure: the Canary's inputs; undefined without bluegreen:canary. */
 export function canaryInputs(config: StackConfig): CanaryInputs | undefined {
     if (!config.canary) return undefined;
@@ -122,6 +142,7 @@ export function canaryInputs(config: StackConfig): CanaryInputs | undefined {
         exporterPort: config.haproxy.exporterPort,
         artifacts: config.artifacts,
         migrationsForce: config.migrations.force,
+        migrationsBlock: config.migrations.block,
         health: config.health,
         ...incusTarget(config.incus.remote),
         settleMs: config.haproxy.settleMs,
@@ -147,7 +168,14 @@ function containerInputs(config: StackConfig, c: ComponentConfig, color: Color, 
         artifacts: config.artifacts,
         health: config.health,
         guard,
+        ...migrationsOf(config, color),
     };
+}
+
+/** Pure: the blue/green rollout's migration guard: against the release the other color runs. */
+function migrationsOf(config: StackConfig, color: Color): Pick<ColorContainerInputs, "migrations"> {
+    const running = config.colors[otherColor(color)]?.release;
+    return running ? { migrations: { running, force: config.migrations.force, block: config.migrations.block } } : {};
 }
 
 /** Pure: the stack's frontend URL. */

@@ -132,9 +132,9 @@ export class TestStack {
     }
 
     /** Publishes the example app for every component, as `npm run publish-example` does. */
-    async publish(release: string, broken?: BrokenMode): Promise<void> {
+    async publish(release: string, broken?: BrokenMode, migrations: readonly string[] = []): Promise<void> {
         const store = dirStore(this.artifactsDir);
-        const artifact = await buildExampleArtifact(release, broken);
+        const artifact = await buildExampleArtifact(release, broken, migrations);
         for (const c of COMPONENTS) await store.publish({ component: c, release }, artifact);
     }
 

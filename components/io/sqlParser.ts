@@ -11,7 +11,7 @@
 // Loading reads the .wasm file from node_modules, so the parser lives here in io/;
 // the rules in model/migrations.ts work on the parse tree it returns.
 
-import { loadModule, parseSync } from "libpg-query";
+import type * as LibPgQuery from "libpg-query";
 import type { ParseOutcome, SqlParser } from "../model/migrations";
 
 interface SqlErrorLike {
@@ -22,6 +22,10 @@ interface SqlErrorLike {
 
 /** Loads the WASM parser once (later calls reuse it) and returns a synchronous, pure parse. */
 export async function loadSqlParser(): Promise<SqlParser> {
+    // Required here, not at the top: every provider that can reach the guard would
+    // otherwise load the parser's JS each time the provider host starts.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { loadModule, parseSync } = require("libpg-query") as typeof LibPgQuery;
     await loadModule();
     return (sql: string): ParseOutcome => {
         try {

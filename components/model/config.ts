@@ -5,6 +5,7 @@ import { z } from "zod";
 import { COLORS, Color, containerName, nodesOf, otherColor } from "./naming";
 import { colorHostPort, lastHostPort } from "./topology";
 import { DEFAULT_QUERIES, templateProblems } from "./promql";
+import { WARNING_RULES, WarningRule } from "./migrations";
 
 export const NAMESPACE = "bluegreen";
 
@@ -127,6 +128,10 @@ const secretEnvSpec = z.record(safeName, envMap);
 const migrationsSpec = z.strictObject({
     /** Roll out despite the migration guard's findings (the seed's FORCE_MIGRATE=1); each overridden finding is logged. */
     force: z.boolean("expected true or false").default(false),
+    /** Warning rules (model/migrations.ts WARNING_RULES) that refuse a rollout like the blocking ones. */
+    block: z
+        .array(z.enum(Object.keys(WARNING_RULES) as [WarningRule, ...WarningRule[]], `expected one of ${Object.keys(WARNING_RULES).join(", ")}`))
+        .default([]),
 });
 
 /** A PromQL template; see model/promql.ts for its placeholders. */
@@ -192,7 +197,7 @@ const schema = z.strictObject({
     haproxy: haproxySpec,
     health: healthSpec.default({ attempts: 30, intervalMs: 1000, timeoutMs: 2000 }),
     cleanup: cleanupSpec.default({}),
-    migrations: migrationsSpec.default({ force: false }),
+    migrations: migrationsSpec.default({ force: false, block: [] }),
     canary: canarySpec.optional(),
     prometheus: prometheusSpec.optional(),
 });

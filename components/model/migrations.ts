@@ -11,7 +11,7 @@
 import type { ColumnDef, Constraint, Node, RangeVar, RawStmt } from "libpg-query";
 import type { TarEntry } from "./tar";
 
-/** Every rule blocks a rollout; the reason is what breaks for the release still serving. */
+/** Every rule here blocks a rollout; the reason is what breaks for the release still serving. */
 export const MIGRATION_RULES = {
     "ban-drop-column": "old code still reads it",
     "ban-alter-column-type": "old code still reads and writes the old type",
@@ -22,10 +22,36 @@ export const MIGRATION_RULES = {
     "ban-drop-table": "old code still reads it",
     "ban-drop-schema": "it drops every table in it, which old code still reads",
     "ban-truncate": "it deletes rows the running release still serves, and a rollback cannot bring them back",
+    "ban-drop-database": "it drops every table, which old code still reads",
     "parse-error": "the guard cannot check SQL that does not parse",
 } as const;
 
-export type MigrationRule = keyof typeof MIGRATION_RULES;
+/**
+ * Old code survives these, but they lock a busy table (squawk's rules of the same names).
+ * Warnings, logged; each blocks like the rules above when bluegreen:migrations.block names it.
+ * A table created earlier in the same file is exempt: nobody else uses it yet.
+ */
+export const WARNING_RULES = {
+    "require-concurrent-index-creation": "it blocks writes to the table until the index is built; use CREATE INDEX CONCURRENTLY",
+    "require-concurrent-index-deletion": "it blocks reads and writes of the table while it runs; use DROP INDEX CONCURRENTLY",
+    "constraint-missing-not-valid": "it checks every row under a lock that blocks writes; add it NOT VALID, then VALIDATE CONSTRAINT in a later migration",
+    "adding-foreign-key-constraint": "it checks every row under a lock on both tables; add the column, then the constraint NOT VALID",
+    "disallowed-unique-constraint":
+        "it builds a unique index under a lock that blocks reads and writes; CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT … USING INDEX",
+} as const;
+
+export type BlockingRule = keyof typeof MIGRATION_RULES;
+export type WarningRule = keyof typeof WARNING_RULES;
+export type MigrationRule = BlockingRule | WarningRule;
+
+/** Pure: whether a finding of `rule` refuses the rollout, given bluegreen:migrations.block. */
+export function blocks(rule: MigrationRule, block: readonly string[] = []): boolean {
+    return rule in MIGRATION_RULES || block.includes(rule);
+}
+
+function reasonOf(rule: MigrationRule): string {
+    return rule in MIGRATION_RULES ? MIGRATION_RULES[rule as BlockingRule] : WARNING_RULES[rule as WarningRule];
+}
 
 export interface MigrationFinding {
     /** Path inside the release, e.g. `migrations/0004_drop.sql`. */
@@ -102,7 +128,7 @@ function isNullConstant(n: Node | undefined): boolean {
 
 /** NOT NULL (or PRIMARY KEY, which implies it) with nothing that fills existing and old-code rows. */
 function notNullWithoutDefault(def: ColumnDef): boolean {
-    const cons: Constraint[] = (def.constraints ?? []).flatMap((c) => ("Constraint" in c ? [c.Constraint] : []));
+    const cons = constraintsOf(def);
     const notNull = def.is_not_null === true || cons.some((c) => c.contype === "CONSTR_NOTNULL" || c.contype === "CONSTR_PRIMARY");
     if (!notNull) return false;
     const filled = cons.some(
@@ -112,13 +138,29 @@ function notNullWithoutDefault(def: ColumnDef): boolean {
     return !filled && !(def.typeName?.names?.length === 1 && SERIAL.includes(typeName ?? ""));
 }
 
-/** Pure: what one statement does that old code cannot survive, as [rule, what] pairs. */
-export function statementFindings(stmt: Node): [MigrationRule, string][] {
+function constraintsOf(def: ColumnDef): Constraint[] {
+    return (def.constraints ?? []).flatMap((c) => ("Constraint" in c ? [c.Constraint] : []));
+}
+
+/**
+ * Pure: what one statement does that old code cannot survive, or that locks a busy table,
+ * as [rule, what] pairs. `created`: tables created earlier in the same file (no warnings on them).
+ */
+export function statementFindings(stmt: Node, created: ReadonlySet<string> = new Set()): [MigrationRule, string][] {
     const out: [MigrationRule, string][] = [];
-    if ("AlterTableStmt" in stmt) {
+    if ("IndexStmt" in stmt) {
+        const s = stmt.IndexStmt;
+        const table = relName(s.relation);
+        if (s.concurrent !== true && !created.has(table)) {
+            out.push(["require-concurrent-index-creation", `CREATE ${s.unique ? "UNIQUE " : ""}INDEX ${s.idxname ? `${s.idxname} ` : ""}ON ${table}`]);
+        }
+    } else if ("DropdbStmt" in stmt) {
+        out.push(["ban-drop-database", `DROP DATABASE ${stmt.DropdbStmt.dbname ?? "?"}`]);
+    } else if ("AlterTableStmt" in stmt) {
         const s = stmt.AlterTableStmt;
         if (!TABLES.includes(s.objtype ?? "")) return out;
         const table = relName(s.relation);
+        const fresh = created.has(table);
         for (const c of s.cmds ?? []) {
             if (!("AlterTableCmd" in c)) continue;
             const cmd = c.AlterTableCmd;
@@ -133,6 +175,29 @@ export function statementFindings(stmt: Node): [MigrationRule, string][] {
                 const con = cmd.def.Constraint;
                 const cols = (con.keys ?? []).map((k) => `${table}.${objectName(k)}`).join(", ");
                 out.push(["ban-set-not-null", `ADD CONSTRAINT ${con.conname ? `${con.conname} ` : ""}NOT NULL ${cols}`]);
+            } else if (cmd.subtype === "AT_AddConstraint" && cmd.def && "Constraint" in cmd.def && !fresh) {
+                const con = cmd.def.Constraint;
+                const named = `ADD CONSTRAINT ${con.conname ? `${con.conname} ` : ""}`;
+                if ((con.contype === "CONSTR_FOREIGN" || con.contype === "CONSTR_CHECK") && con.skip_validation !== true) {
+                    out.push([
+                        "constraint-missing-not-valid",
+                        `${named}${con.contype === "CONSTR_FOREIGN" ? "FOREIGN KEY" : "CHECK"} on ${table} without NOT VALID`,
+                    ]);
+                } else if ((con.contype === "CONSTR_UNIQUE" || con.contype === "CONSTR_PRIMARY") && !con.indexname) {
+                    out.push([
+                        "disallowed-unique-constraint",
+                        `${named}${con.contype === "CONSTR_UNIQUE" ? "UNIQUE" : "PRIMARY KEY"} on ${table} without USING INDEX`,
+                    ]);
+                }
+            }
+            if (
+                cmd.subtype === "AT_AddColumn" &&
+                cmd.def &&
+                "ColumnDef" in cmd.def &&
+                !fresh &&
+                constraintsOf(cmd.def.ColumnDef).some((k) => k.contype === "CONSTR_FOREIGN")
+            ) {
+                out.push(["adding-foreign-key-constraint", `ADD COLUMN ${table}.${cmd.def.ColumnDef.colname ?? "?"} REFERENCES`]);
             }
         }
     } else if ("RenameStmt" in stmt) {
@@ -152,6 +217,7 @@ export function statementFindings(stmt: Node): [MigrationRule, string][] {
         // Views are left out on purpose: DROP VIEW + CREATE VIEW is how a view's columns change.
         if (TABLES.includes(s.removeType ?? "")) out.push(["ban-drop-table", `DROP ${relationKind(s.removeType)} ${names}`]);
         else if (s.removeType === "OBJECT_SCHEMA") out.push(["ban-drop-schema", `DROP SCHEMA ${names}`]);
+        else if (s.removeType === "OBJECT_INDEX" && s.concurrent !== true) out.push(["require-concurrent-index-deletion", `DROP INDEX ${names}`]);
     } else if ("TruncateStmt" in stmt) {
         const names = (stmt.TruncateStmt.relations ?? []).map((r) => ("RangeVar" in r ? relName(r.RangeVar) : "?")).join(", ");
         out.push(["ban-truncate", `TRUNCATE ${names}`]);
@@ -173,19 +239,21 @@ export function lintMigration(file: string, sql: string, parse: SqlParser): Migr
     }
     const bytes = new TextEncoder().encode(sql);
     const findings: MigrationFinding[] = [];
+    const created = new Set<string>();
     for (const raw of parsed.stmts) {
         if (!raw.stmt) continue;
+        if ("CreateStmt" in raw.stmt) created.add(relName(raw.stmt.CreateStmt.relation));
         // Absent fields are zero in the parser's JSON; a zero length means "to the end of the input".
         const start = raw.stmt_location ?? 0;
         const end = raw.stmt_len ? start + raw.stmt_len : bytes.length;
-        for (const [rule, what] of statementFindings(raw.stmt)) {
+        for (const [rule, what] of statementFindings(raw.stmt, created)) {
             findings.push({
                 file,
                 line: lineAtByte(bytes, start),
                 rule,
                 what,
                 statement: excerpt(utf8(bytes.subarray(start, end))),
-                reason: MIGRATION_RULES[rule],
+                reason: reasonOf(rule),
             });
         }
     }

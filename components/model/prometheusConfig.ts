@@ -2,7 +2,8 @@
 // file_sd target list that also feeds an operator's own server (staging/prod). Pure.
 
 import YAML from "yaml";
-import { loopbackAddress } from "./topology";
+import { Color, nodesOf } from "./naming";
+import { colorHostPort, loopbackAddress } from "./topology";
 
 /** Where one stack's Prometheus keeps its files, under one directory (the caller's `/var/lib/<app>/<stack>/prometheus`). */
 export interface PrometheusLayout {
@@ -77,6 +78,18 @@ export interface ScrapeTarget {
     readonly node: string | number;
     /** Host loopback port that reaches the container's app (its proxy device). */
     readonly port: number;
+}
+
+/** Pure: every node of every pool of the colors present, as scrape targets: the targets follow the pools. */
+export function scrapeTargets(
+    components: readonly { readonly component: string; readonly nodes: number; readonly hostPort: number }[],
+    colors: readonly Color[],
+): ScrapeTarget[] {
+    return components.flatMap((c) =>
+        colors.flatMap((color) =>
+            nodesOf(c.nodes).map((node) => ({ component: c.component, color, node: node ?? 1, port: colorHostPort(c.hostPort, color, node) })),
+        ),
+    );
 }
 
 /**

@@ -17,6 +17,7 @@ import {
     rolloutReplaces,
 } from "../release/deploy";
 import { progress } from "../io/progress";
+import { rolloutMigrationProblem } from "../release/migrationGuard";
 
 /** The single, static provider instance every ColorContainer shares. */
 export const colorContainerProvider: pulumi.dynamic.ResourceProvider = {
@@ -28,6 +29,8 @@ export const colorContainerProvider: pulumi.dynamic.ResourceProvider = {
         // Before any delete-first replace: a release that is not in the store fails here, in preview too.
         const missing = failures.length === 0 ? await artifactProblem(olds, news) : undefined;
         if (missing) failures.push({ property: "release", reason: `${missing}. Nothing was touched.` });
+        const refused = failures.length === 0 ? await rolloutMigrationProblem(olds, news) : undefined;
+        if (refused) failures.push({ property: "release", reason: refused });
         return { inputs: news, failures };
     },
 

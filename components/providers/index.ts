@@ -6,11 +6,13 @@ import type * as pulumi from "@pulumi/pulumi";
 import { canaryProvider } from "./canary";
 import { colorContainerProvider } from "./colorContainer";
 import { haproxyProvider } from "./haproxy";
+import { prometheusProvider } from "./prometheus";
 import { switchProvider } from "./switch";
 
 export const PROVIDERS: Readonly<Record<string, pulumi.dynamic.ResourceProvider>> = {
     canary: canaryProvider,
     colorContainer: colorContainerProvider,
     haproxy: haproxyProvider,
+    prometheus: prometheusProvider,
     switch: switchProvider,
 };

@@ -19,16 +19,15 @@ import { withTempDir } from "../io/tmp";
 import { CanaryRecord, CanaryStart, PoolNode, PoolSpec, canaryStart, planCanary, readyCommand } from "../model/canary";
 import type { ArtifactStoreSpec, CanarySpec, HealthSpec } from "../model/config";
 import { refused } from "../model/errors";
-import type { ScrapeTarget } from "../model/prometheusConfig";
 import { lookbackSeconds } from "../model/promql";
-import { COLORS, Color, HaproxyLayout, containerName, nodesOf, releasesMapPath } from "../model/naming";
-import { colorHostPort, incusTarget, loopbackUrl } from "../model/topology";
+import { Color, HaproxyLayout, containerName, nodesOf, releasesMapPath } from "../model/naming";
+import { incusTarget, loopbackUrl } from "../model/topology";
 import { runAnalysis } from "./analysis";
 import { RELEASE_PATH, fetchArtifact } from "./deploy";
-import { drainServers } from "./drain";
+import { drainServers, saveServerState } from "./drain";
 import { DEFAULT_EXPECT, waitHealthy } from "./health";
 import { checkMigrations } from "./migrationGuard";
-import { ensurePrometheus, writeTargets } from "./prometheus";
+import { ensurePrometheus } from "./prometheus";
 
 /** Where the image's init unpacks a release (only when it is not there yet). */
 const APP_DIR = "/opt/bluegreen/app";
@@ -55,6 +54,8 @@ export interface CanaryInputs {
     readonly artifacts: ArtifactStoreSpec;
     readonly artifactToken?: string;
     readonly migrationsForce: boolean;
+    /** bluegreen:migrations.block. */
+    readonly migrationsBlock: readonly string[];
     readonly health: HealthSpec;
     readonly remote?: string;
     readonly settleMs: number;
@@ -68,15 +69,6 @@ export interface CanaryOutputs extends Omit<CanaryInputs, "artifactToken"> {
 /** Pure: the record's path, beside the active-color file. */
 export function canaryRecordPath(layout: Pick<HaproxyLayout, "stateDir">): string {
     return `${layout.stateDir}/canary.json`;
-}
-
-/** Pure: every node of both colors as Prometheus targets: the targets follow the pools. */
-export function scrapeTargets(i: Pick<CanaryInputs, "components">): ScrapeTarget[] {
-    return i.components.flatMap((c) =>
-        COLORS.flatMap((color) =>
-            nodesOf(c.nodes).map((node) => ({ component: c.component, color, node: node ?? 1, port: colorHostPort(c.hostPort, color, node) })),
-        ),
-    );
 }
 
 /** Pure: the record file's content; undefined when absent or unreadable. */
@@ -158,6 +150,7 @@ async function enable(i: CanaryInputs, n: PoolNode, release: string): Promise<vo
         { intervalMs: 100, timeoutMs: i.settleMs },
     );
     if (!up) throw new Error(`HAProxy's check did not see ${n.backend}/${n.server} UP within ${i.settleMs} ms (${last})`);
+    await saveServerState(i.host, i.layout);
     progress(`${n.container}: ${release} serves through HAProxy (${n.backend}/${n.server} UP, ready)`);
 }
 
@@ -175,6 +168,8 @@ async function roll(i: CanaryInputs, n: PoolNode, release: string): Promise<stri
         }
     }
     await drainServers(i.layout.hostAdminSocket, [{ backend: n.backend, server: n.server }]);
+    // Before anything else can reload HAProxy: the drain must outlive a reload.
+    await saveServerState(i.host, i.layout);
     await install(i, n, release);
     const h = await healthy(i, n);
     if (!h.healthy) return `${n.container} stayed unhealthy on ${release} for ${i.canary.healthTimeoutSeconds} s: ${h.reason}`;
@@ -209,7 +204,15 @@ async function preflight(i: CanaryInputs, from: string): Promise<void> {
                     `publish them, then run pulumi up again. Nothing was touched.`,
             );
         }
-        await checkMigrations({ component: c.component, release: i.release, next, running, runningRelease: from, force: i.migrationsForce });
+        await checkMigrations({
+            component: c.component,
+            release: i.release,
+            next,
+            running,
+            runningRelease: from,
+            force: i.migrationsForce,
+            block: i.migrationsBlock,
+        });
     }
 }
 
@@ -218,9 +221,11 @@ export function canaryPlanRefusal(problems: readonly string[]): string {
     return `the canary cannot start: ${problems.join("; ")}. Nothing was touched.`;
 }
 
-/** Makes sure Prometheus scrapes every node, and returns the URL to ask. */
+/**
+ * The URL to ask. The Prometheus resource, which runs before the canary, writes the
+ * targets; a server of ours that died since is started again here.
+ */
 async function sliServer(i: CanaryInputs): Promise<string> {
-    writeTargets(i.prometheus.dir, scrapeTargets(i));
     if (i.prometheus.url) return i.prometheus.url;
     const p = await ensurePrometheus({
         dir: i.prometheus.dir,
@@ -315,6 +320,7 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
                     i.layout.hostAdminSocket,
                     canaries.map((n) => ({ backend: n.backend, server: n.server })),
                 ).catch(() => undefined);
+                await saveServerState(i.host, i.layout).catch(() => undefined);
                 await record("paused", { startedAt, reasons: result.reasons });
                 throw new Error(
                     `canary of ${i.release} is red and paused (bluegreen:canary.onRed: pause): ${result.reasons.join("; ")}. ` +

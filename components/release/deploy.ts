@@ -58,6 +58,11 @@ export interface ColorContainerInputs {
      * recorded here. Absent otherwise.
      */
     readonly inPlace?: boolean;
+    /**
+     * The migration guard of a blue/green rollout: the release the other color runs, which
+     * keeps serving against the migrated schema. Absent when there is no other color.
+     */
+    readonly migrations?: { readonly running: string; readonly force: boolean; readonly block: readonly string[] };
 }
 
 export interface ColorContainerOutputs extends Omit<ColorContainerInputs, "artifactToken"> {

@@ -2,9 +2,11 @@
 // finish before anything takes it away. Used before a node leaves a pool; the canary
 // drains its node the same way.
 
+import { HaproxyHost, writeHostFile } from "../io/haproxyHost";
 import { poll } from "../io/poll";
 import { progress } from "../io/progress";
 import { adminCommands, drainCommand, serverSessions } from "../io/runtimeApi";
+import { HaproxyLayout, serverStatePath } from "../model/naming";
 
 export interface DrainTarget {
     readonly backend: string;
@@ -43,4 +45,14 @@ export async function drainServers(adminSocket: string, targets: readonly DrainT
         );
     }
     progress(`drain: ${names.join(", ")} drained`);
+}
+
+/**
+ * Saves HAProxy's runtime server state (drains, weights) to its server-state file, which
+ * the next worker loads: after this, any reload, ours or an operator's, keeps a drained
+ * server drained (HAProxy otherwise forgets runtime state on reload).
+ */
+export async function saveServerState(host: HaproxyHost, layout: Pick<HaproxyLayout, "hostAdminSocket" | "stateDir">): Promise<void> {
+    const state = await adminCommands(layout.hostAdminSocket, ["show servers state"]);
+    await writeHostFile(host, serverStatePath(layout), `${state.trimEnd()}\n`);
 }

@@ -5,10 +5,11 @@
 // is touched, unless bluegreen:migrations.force overrides it, which is logged.
 
 import { releaseMigrations } from "../io/artifacts";
+import { ColorContainerInputs, fetchArtifact } from "./deploy";
 import { progress } from "../io/progress";
 import { loadSqlParser } from "../io/sqlParser";
 import { Refusal, refusal } from "../model/errors";
-import { MigrationFinding, Migrations, SqlParser, describeFinding, lintMigration, newMigrations } from "../model/migrations";
+import { MigrationFinding, Migrations, SqlParser, blocks, describeFinding, lintMigration, newMigrations } from "../model/migrations";
 
 export interface MigrationCheck {
     readonly component: string;
@@ -22,6 +23,8 @@ export interface MigrationCheck {
     readonly runningRelease?: string;
     /** bluegreen:migrations.force: roll out despite the findings, and log each one. */
     readonly force: boolean;
+    /** bluegreen:migrations.block: warning rules that refuse like the blocking ones. */
+    readonly block?: readonly string[];
 }
 
 export interface MigrationVerdict {
@@ -29,6 +32,8 @@ export interface MigrationVerdict {
     readonly ok: boolean;
     /** Every finding in the new and changed migrations, in application order. */
     readonly findings: readonly MigrationFinding[];
+    /** The findings that do not block (warning rules bluegreen:migrations.block does not name); logged. */
+    readonly warnings: readonly MigrationFinding[];
     /** The findings force let through (empty without force). */
     readonly overridden: readonly MigrationFinding[];
     /** The migrations that were checked: new ones, and changed ones. */
@@ -46,6 +51,7 @@ export interface DecisionInput {
     readonly release: string;
     readonly runningRelease?: string;
     readonly force: boolean;
+    readonly block?: readonly string[];
     readonly checked: readonly string[];
     readonly changed: readonly string[];
     readonly findings: readonly MigrationFinding[];
@@ -91,16 +97,22 @@ export function decideMigrations(d: DecisionInput): MigrationVerdict {
             (file) =>
                 `${of} changes ${file}, which ${since} already has with other content: a released migration must never change (checked as new: no finding)`,
         );
-    const base = { findings: d.findings, checked: d.checked, changed: d.changed };
-    if (d.findings.length === 0) {
-        const summary = d.checked.length === 0 ? "no new migration" : `${count(d.checked.length, "1 new migration", "new migrations")} checked, no finding`;
+    const blocking = d.findings.filter((f) => blocks(f.rule, d.block));
+    const warnings = d.findings.filter((f) => !blocks(f.rule, d.block));
+    const base = { findings: d.findings, warnings, checked: d.checked, changed: d.changed };
+    log.push(
+        ...warnings.map((f) => `migration guard warning for ${of}: ${describeFinding(f)}; set bluegreen:migrations.block: [${f.rule}] to refuse such rollouts`),
+    );
+    if (blocking.length === 0) {
+        const warned = warnings.length === 0 ? "no finding" : `no blocking finding, ${count(warnings.length, "1 warning", "warnings")}`;
+        const summary = d.checked.length === 0 ? "no new migration" : `${count(d.checked.length, "1 new migration", "new migrations")} checked, ${warned}`;
         return { ...base, ok: true, overridden: [], log: [...log, `migration guard: ${of}: ${summary}`] };
     }
     if (d.force) {
-        const line = `migration guard overridden by bluegreen:migrations.force for ${of}: ${d.findings.map(describeFinding).join("; ")}`;
-        return { ...base, ok: true, overridden: d.findings, log: [...log, line] };
+        const line = `migration guard overridden by bluegreen:migrations.force for ${of}: ${blocking.map(describeFinding).join("; ")}`;
+        return { ...base, ok: true, overridden: blocking, log: [...log, line] };
     }
-    return { ...base, ok: false, overridden: [], log, refusal: migrationRefusal(d.component, d.release, d.findings) };
+    return { ...base, ok: false, overridden: [], log, refusal: migrationRefusal(d.component, d.release, blocking) };
 }
 
 /** Pure, given a pure parser: the verdict on the migrations `next` adds to `running`. */
@@ -150,4 +162,33 @@ export async function checkMigrations(
     for (const line of verdict.log) (opts.log ?? progress)(line);
     if (!verdict.ok) throw refusal(verdict.refusal!);
     return verdict as MigrationVerdict & { ok: true };
+}
+
+/**
+ * The guard of a blue/green rollout, before a container of a new release is created (the
+ * provider's check, so a preview shows it too): the migrations it adds to the release the
+ * other color runs. Returns the refusal's text, or undefined. Without the running release's
+ * artifact the check cannot run: it fails closed, unless force lets it check every migration.
+ */
+export async function rolloutMigrationProblem(olds: Partial<ColorContainerInputs> | undefined, news: ColorContainerInputs): Promise<string | undefined> {
+    const g = news.migrations;
+    if (!g || news.inPlace || g.running === news.release || (olds?.release === news.release && olds.component === news.component)) return undefined;
+    try {
+        const next = await fetchArtifact(news);
+        let running: Buffer | undefined;
+        try {
+            running = await fetchArtifact({ ...news, release: g.running });
+        } catch (e) {
+            if (!g.force) {
+                return (
+                    `the migration guard cannot check release ${news.release} of ${news.component}: the running release ${g.running} ` +
+                    `is not in the artifact store (${(e as Error).message}). Publish ${g.running} again, or ${FORCE}. Nothing was touched.`
+                );
+            }
+        }
+        await checkMigrations({ component: news.component, release: news.release, next, running, runningRelease: g.running, force: g.force, block: g.block });
+        return undefined;
+    } catch (e) {
+        return (e as Error).message;
+    }
 }

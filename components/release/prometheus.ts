@@ -204,3 +204,48 @@ export async function stopPrometheus(dir: string, timeoutMs = 10_000): Promise<{
     progress(`prometheus: stopped (pid ${pid})`);
     return { stopped: true, pid };
 }
+
+/** The Prometheus resource's inputs: what is scraped, and the server of ours, unless `url` names the operator's. */
+export interface ScrapingInputs extends Omit<PrometheusInputs, "readyTimeoutMs"> {
+    /** bluegreen:prometheus.url: an operator's server reads the targets file; the program runs none. */
+    readonly url?: string;
+    /** Every node of every pool of the colors present. */
+    readonly targets: readonly ScrapeTarget[];
+}
+
+export interface ScrapingOutputs extends ScrapingInputs {
+    /** Where the SLI queries go. */
+    readonly serverUrl: string;
+    readonly targetsFile: string;
+}
+
+/** Whether this directory's own Prometheus runs (a live pid in its pid file, started with its config). */
+export function prometheusRunning(dir: string): boolean {
+    const layout = prometheusLayout(dir);
+    const pid = readPid(layout.pidFile);
+    return pid !== undefined && isOurPrometheus(pid, layout.configFile);
+}
+
+/** Pure-ish: why an `up` must touch the scraping although its inputs did not change; undefined when nothing drifted. */
+export function scrapingDrift(i: ScrapingInputs): string | undefined {
+    const layout = prometheusLayout(i.dir);
+    const current = fs.existsSync(layout.targetsFile) ? fs.readFileSync(layout.targetsFile, "utf8") : undefined;
+    if (current !== renderTargets(i.targets)) return `${layout.targetsFile} does not list the pools' nodes`;
+    if (!i.url && !prometheusRunning(i.dir)) return `Prometheus is not running from ${layout.dir}`;
+    return undefined;
+}
+
+/** Writes the targets, then makes sure our own server runs (none with `url`). Idempotent. */
+export async function ensureScraping(i: ScrapingInputs): Promise<ScrapingOutputs> {
+    const written = writeTargets(i.dir, i.targets);
+    if (written.changed) progress(`prometheus: ${i.targets.length} scrape targets written to ${written.file}`);
+    if (i.url) return { ...i, serverUrl: i.url, targetsFile: written.file };
+    const p = await ensurePrometheus(i);
+    return { ...i, serverUrl: p.url, targetsFile: written.file };
+}
+
+/** Stops our server (its data stays) and removes the targets, so an operator's server stops scraping them too. */
+export async function removeScraping(props: ScrapingInputs): Promise<void> {
+    if (!props.url) await stopPrometheus(props.dir);
+    fs.rmSync(prometheusLayout(props.dir).targetsFile, { force: true });
+}

@@ -38,7 +38,7 @@ import { colorHostPort, incusTarget, loopbackUrl } from "../model/topology";
 import { TrafficSplit, allOn, describeSplit, desiredWeights, servedSplit, weightCommands } from "../model/traffic";
 import { DEFAULT_EXPECT } from "./health";
 import { clearActiveColor, readActiveColor, recordActiveColor } from "./history";
-import { drainServers } from "./drain";
+import { drainServers, saveServerState } from "./drain";
 import { assertColorReady } from "./readiness";
 
 export interface SwitchComponent {
@@ -225,8 +225,7 @@ export function leavingServers(states: readonly ServerState[], m: HaproxyModel):
 
 /** Saves runtime server state (drains, weights) where the next worker loads it, then reloads. */
 async function reloadKeepingState(i: SwitchInputs): Promise<void> {
-    const state = await adminCommands(i.layout.hostAdminSocket, ["show servers state"]);
-    await writeHostFile(i.host, serverStatePath(i.layout), `${state.trimEnd()}\n`);
+    await saveServerState(i.host, i.layout);
     await reloadAndWait(i.layout.hostMasterSocket, i.settleMs);
 }
 

@@ -5,8 +5,10 @@
 // release; then one whose 5xx ratio breaches the threshold is rolled back by the window.
 
 import assert from "node:assert/strict";
+import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
+import { reloadAndWait } from "../../components/io/runtimeApi";
 import { startLoad } from "../../harness/load";
 import { TestStack, instance } from "../../harness/stack";
 import { stopPrometheus } from "../../components/release/prometheus";
@@ -19,6 +21,9 @@ const ERRORS_BROKEN = "ce1e0005";
 const D = "cf1f0006";
 const E = "c01a0007";
 const LATENCY_BROKEN = "c02b0008";
+const DROPS = "c03c0009";
+/** web good, api built --broken errors: a red on one component of a release. */
+const API_BROKEN = "c04d000a";
 const NODES = [1, 2, 3];
 
 /** The releases the app says answered `n` requests through the frontend. */
@@ -55,6 +60,12 @@ describe("e2e: a canary of the serving color's pool, gated on Prometheus SLIs", 
         await s.publish(HEALTH_BROKEN, "health");
         await s.publish(ERRORS_BROKEN, "errors");
         await s.publish(LATENCY_BROKEN, "latency");
+        const drop = path.join(s.dir, "0001_drop.sql");
+        fs.writeFileSync(drop, "-- the old code still reads email\nALTER TABLE users\n  DROP COLUMN email;\n");
+        await s.publish(DROPS, undefined, [drop]);
+        await s.publishOne("web", API_BROKEN);
+        await s.publishOne("api", API_BROKEN, "errors");
+        for (const r of [E]) await s.publishOne("api", r);
     });
     after(async () => {
         await s.teardown();
@@ -204,6 +215,16 @@ describe("e2e: a canary of the serving color's pool, gated on Prometheus SLIs", 
         assert.deepEqual([...seen.keys()], [E], "only the old release answers");
     });
 
+    it("a reload of HAProxy while paused, even one nobody announced (straight to the master CLI), keeps the canary node drained", async () => {
+        const before = s.proc()!.reloads;
+        await reloadAndWait(s.layout().master);
+        assert.ok(s.proc()!.reloads > before, "HAProxy reloaded");
+        const three = s.serverStates().find((x) => x.backend === "be_web" && x.server === "blue-3");
+        assert.notEqual(three?.adminState, 0, "the new worker loaded the drain from the server-state file");
+        const seen = await answeredBy(s.frontendPort, 20);
+        assert.deepEqual([...seen.keys()], [E], "the drained canary node gets no request after the reload");
+    });
+
     it("setting the old release back rolls the paused canary back: every node on it and ready", async () => {
         s.setColors({ blue: E }, "blue");
         const r = await s.up();
@@ -215,5 +236,40 @@ describe("e2e: a canary of the serving color's pool, gated on Prometheus SLIs", 
             web.map((x) => [x.server, x.adminState]),
             NODES.map((n) => [`blue-${n}`, 0]),
         );
+    });
+
+    it("a release whose migration drops a column is refused before any node is drained, naming the file and line", async () => {
+        s.config.canary = { ...s.config.canary, onRed: "rollback" };
+        s.setColors({ blue: DROPS }, "blue");
+        const r = await s.up();
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, /release c03c0009 of web carries a backward-incompatible migration: migrations\/0001_drop\.sql:2: DROP COLUMN users\.email/);
+        assert.doesNotMatch(r.stderr, /drain: be_web/);
+        assert.deepEqual(nodeReleases(), [E, E, E]);
+        s.setColors({ blue: E }, "blue");
+        await s.upOk();
+    });
+
+    it("two components roll together: a red on one of them rolls back every canary node of the release at once", async () => {
+        const apiReleases = () => [1, 2].map((n) => instance(`${s.prefix}api-blue-${n}`)?.config["user.bluegreen.release"]);
+        s.config.components = { ...s.config.components, api: { hostPort: s.componentPort("stream", "blue"), route: "/api", nodes: 2 } };
+        await s.upOk();
+        assert.deepEqual(apiReleases(), [E, E]);
+        s.setColors({ blue: API_BROKEN }, "blue");
+        const loads = [`http://127.0.0.1:${s.frontendPort}/`, `http://127.0.0.1:${s.frontendPort}/api/items`].map((url) =>
+            startLoad({ url, connections: 2, threads: 1, keepAlive: true, pauseMs: 20 }),
+        );
+        const r = await s.up();
+        await Promise.all(loads.map((l) => l.stop()));
+        assert.notEqual(r.code, 0);
+        assert.match(
+            r.stderr,
+            new RegExp(
+                `canary: ${API_BROKEN} on ${s.prefix}api-blue-2, ${s.prefix}web-blue-3 first|canary: ${API_BROKEN} on ${s.prefix}web-blue-3, ${s.prefix}api-blue-2 first`,
+            ),
+        );
+        assert.match(r.stderr, new RegExp(`canary of ${API_BROKEN} rolled back: .*error ratio`));
+        assert.deepEqual(nodeReleases(), [E, E, E], "web's canary node is rolled back too, although web itself was fine");
+        assert.deepEqual(apiReleases(), [E, E]);
     });
 });

@@ -4,6 +4,11 @@
 
 import assert from "node:assert/strict";
 import * as http from "http";
+import * as fs from "fs";
+import * as path from "path";
+import { poll } from "../../components/io/poll";
+import { prometheusClient } from "../../components/io/prometheus";
+import { prometheusRunning, stopPrometheus } from "../../components/release/prometheus";
 import { startLoad } from "../../harness/load";
 import { TestStack, instance } from "../../harness/stack";
 
@@ -36,17 +41,46 @@ async function nodesAnswering(port: number, n: number): Promise<{ nodes: Set<str
 describe("e2e: pools of nodes per color", function () {
     this.timeout(300_000);
     const s = new TestStack({ name: "pool", basePort: 19860 });
+    const promDir = () => path.join(s.haproxyDir, "prometheus");
+    const targetsFile = () => path.join(promDir(), "targets", "bluegreen.json");
+    /** The nodes Prometheus scrapes successfully, as `color/node`, once they are what `want` says (bounded). */
+    async function scraped(want: string[]): Promise<string[]> {
+        const client = prometheusClient({ url: `http://127.0.0.1:${s.frontendPort + 5}` });
+        let seen: string[] = [];
+        await poll(
+            async () => {
+                seen = [];
+                for (const color of ["blue", "green"]) {
+                    for (const node of [1, 2, 3]) {
+                        const v = await client.query(`count(up{job="bluegreen-app",component="web",color="${color}",node="${node}"} == 1)`);
+                        if (v.kind === "number" && v.value === 1) seen.push(`${color}/${node}`);
+                    }
+                }
+                return JSON.stringify(seen) === JSON.stringify(want) ? true : undefined;
+            },
+            { intervalMs: 500, timeoutMs: 30_000 },
+        );
+        return seen;
+    }
+    const targetNodes = () =>
+        JSON.parse(fs.readFileSync(targetsFile(), "utf8"))
+            .map((g: any) => `${g.labels.color}/${g.labels.node}`)
+            .sort();
 
     before(async () => {
+        await stopPrometheus(promDir()).catch(() => undefined);
         s.reset();
         // One component; 3 nodes use hostPort .. hostPort + 7.
         s.config.components = { web: { hostPort: s.componentPort("backend", "blue"), route: "/", nodes: 2 } };
         s.config.haproxy = { ...s.config.haproxy, settleMs: 15000 };
+        // No canary here: bluegreen:prometheus alone runs the program's Prometheus on every up.
+        s.config.prometheus = { port: s.frontendPort + 5, scrapeIntervalSeconds: 1 };
         await s.publish(A);
         await s.publish(B);
     });
     after(async () => {
         await s.teardown();
+        await stopPrometheus(promDir()).catch(() => undefined);
     });
 
     it("deploy: a color of 2 nodes, each its own container, both answering through HAProxy", async () => {
@@ -87,6 +121,12 @@ describe("e2e: pools of nodes per color", function () {
         assert.deepEqual([...r.colors], ["green"]);
     });
 
+    it("Prometheus scrapes every node of both colors on a plain up (no canary): its targets follow the pools", async () => {
+        const all = ["blue/1", "blue/2", "blue/3", "green/1", "green/2", "green/3"];
+        assert.deepEqual(targetNodes(), all);
+        assert.deepEqual(await scraped(all), all);
+    });
+
     it("shrinking the serving pool under load drains the node, then deletes it: nothing fails", async () => {
         s.config.components.web.nodes = 2;
         const load = startLoad({ url: `http://127.0.0.1:${s.frontendPort}`, connections: 4, threads: 1, keepAlive: true });
@@ -109,6 +149,7 @@ describe("e2e: pools of nodes per color", function () {
         assert.ok(!s.serverStates().some((x) => x.server === "green-3"), "HAProxy no longer has it");
         const after = await nodesAnswering(s.frontendPort, 20);
         assert.deepEqual([...after.nodes].sort(), ["1", "2"]);
+        assert.deepEqual(targetNodes(), ["blue/1", "blue/2", "green/1", "green/2"], "the node that left is no target any more");
     });
 
     it("status lists every node of each color with its release", async () => {
@@ -133,5 +174,16 @@ describe("e2e: pools of nodes per color", function () {
         assert.deepEqual([...r.colors], ["green"]);
         assert.deepEqual([...r.nodes], ["1"]);
         assert.equal(r.bad, 0);
+    });
+
+    it("a Prometheus that died is started again by the next up; removing bluegreen:prometheus stops it and removes the targets", async () => {
+        await stopPrometheus(promDir());
+        await s.upOk();
+        assert.equal(prometheusRunning(promDir()), true);
+        assert.deepEqual(targetNodes(), ["blue/1", "green/1"]);
+        delete s.config.prometheus;
+        await s.upOk();
+        assert.equal(prometheusRunning(promDir()), false);
+        assert.equal(fs.existsSync(targetsFile()), false);
     });
 });

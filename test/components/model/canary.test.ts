@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { CanaryRecord, canaryStart, planCanary, poolNodes, readyCommand } from "../../../components/model/canary";
-import { canaryInputs, colorContainerInputs } from "../../../components/plan";
-import { canaryRecordPath, scrapeTargets, scrapedQuery, unfinished } from "../../../components/release/canary";
+import { canaryInputs, colorContainerInputs, prometheusInputs } from "../../../components/plan";
+import { canaryRecordPath, scrapedQuery, unfinished } from "../../../components/release/canary";
 import { ServingGuard } from "../../../components/release/cleanup";
 import { replacedKeys } from "../../../components/release/deploy";
 import { stackConfig } from "../../helpers/stackConfig";
@@ -144,10 +144,26 @@ describe("canary (pure)", () => {
             assert.ok(!("artifactToken" in i));
         });
 
-        it("Prometheus scrapes every node of both colors: its targets follow the pools", () => {
+        it("Prometheus scrapes every node of the colors present: its targets follow the pools", () => {
+            const targets = (c: typeof config) => prometheusInputs(c)!.targets.map((t) => `${t.component}/${t.color}/${t.node}:${t.port}`);
+            assert.deepEqual(targets(config), ["api/blue/1:18202", "api/blue/2:18204"]);
+            const both = { ...config, colors: { ...config.colors, green: { release: "def5678" } } };
+            assert.deepEqual(targets(both), ["api/blue/1:18202", "api/blue/2:18204", "api/green/1:18203", "api/green/2:18205"]);
+            const grown = { ...both, components: both.components.map((c) => ({ ...c, nodes: 3 })) };
+            assert.equal(targets(grown).length, 6);
+            const { dir, port, url, haproxyExporterPort } = prometheusInputs(config)!;
             assert.deepEqual(
-                scrapeTargets(canaryInputs(config)!).map((t) => `${t.component}/${t.color}/${t.node}:${t.port}`),
-                ["api/blue/1:18202", "api/blue/2:18204", "api/green/1:18203", "api/green/2:18205"],
+                { dir, port, url, haproxyExporterPort },
+                { dir: "/var/lib/bluegreen/dev/prometheus", port: 19090, url: undefined, haproxyExporterPort: config.haproxy.exporterPort },
+            );
+        });
+
+        it("no Prometheus without bluegreen:prometheus or a canary; with a url, the operator's server is named", () => {
+            const { canary: _c, prometheus: _p, ...plain } = config;
+            assert.equal(prometheusInputs(plain), undefined);
+            assert.equal(
+                prometheusInputs({ ...plain, prometheus: { port: 19090, scrapeIntervalSeconds: 15, url: "http://prom:9090" } })!.url,
+                "http://prom:9090",
             );
         });
     });

@@ -64,7 +64,7 @@ describe("config", () => {
                 },
                 health: { attempts: 30, intervalMs: 1000, timeoutMs: 2000 },
                 cleanup: {},
-                migrations: { force: false },
+                migrations: { force: false, block: [] },
             });
         });
 
@@ -287,10 +287,20 @@ describe("config", () => {
 
         describe("migrations", () => {
             it("takes force: true or false, and defaults it to false, also in an empty migrations object", () => {
-                assert.deepEqual(parseConfig(with_({ migrations: { force: true } }), "dev").migrations, { force: true });
-                assert.deepEqual(parseConfig(with_({ migrations: { force: false } }), "dev").migrations, { force: false });
-                assert.deepEqual(parseConfig(with_({ migrations: {} }), "dev").migrations, { force: false });
-                assert.deepEqual(parseConfig(minimalRaw(), "dev").migrations, { force: false });
+                assert.deepEqual(parseConfig(with_({ migrations: { force: true } }), "dev").migrations, { force: true, block: [] });
+                assert.deepEqual(parseConfig(with_({ migrations: { force: false } }), "dev").migrations, { force: false, block: [] });
+                assert.deepEqual(parseConfig(with_({ migrations: {} }), "dev").migrations, { force: false, block: [] });
+                assert.deepEqual(parseConfig(minimalRaw(), "dev").migrations, { force: false, block: [] });
+            });
+
+            it("takes block: warning rules that refuse, and names the rules it knows when one is not", () => {
+                const block = ["require-concurrent-index-creation", "constraint-missing-not-valid"];
+                assert.deepEqual(parseConfig(with_({ migrations: { block } }), "dev").migrations, { force: false, block });
+                const [problem] = problems(with_({ migrations: { block: ["ban-drop-column"] } }));
+                assert.match(
+                    problem,
+                    /^bluegreen:migrations\.block\[0\]: expected one of require-concurrent-index-creation, require-concurrent-index-deletion, /,
+                );
             });
 
             it("refuses a force that is not a boolean, naming bluegreen:migrations.force", () => {
@@ -311,7 +321,7 @@ describe("config", () => {
                     ...Object.fromEntries(Object.entries(minimalRaw()).map(([k, v]) => [`bluegreen:${k}`, typeof v === "string" ? v : JSON.stringify(v)])),
                     "bluegreen:migrations": '{"force":true}',
                 });
-                assert.deepEqual(parseConfig(raw, "dev").migrations, { force: true });
+                assert.deepEqual(parseConfig(raw, "dev").migrations, { force: true, block: [] });
             });
         });
 

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { loadSqlParser } from "../../../components/io/sqlParser";
 import {
     MIGRATION_RULES,
+    WARNING_RULES,
+    blocks,
     MigrationFinding,
     SqlParser,
     describeFinding,
@@ -55,6 +57,7 @@ describe("model/migrations", () => {
             ["DROP SCHEMA audit CASCADE;", "ban-drop-schema", "DROP SCHEMA audit"],
             ["TRUNCATE sessions, tokens;", "ban-truncate", "TRUNCATE sessions, tokens"],
             ["TRUNCATE TABLE ONLY sessions RESTART IDENTITY;", "ban-truncate", "TRUNCATE sessions"],
+            ["DROP DATABASE app;", "ban-drop-database", "DROP DATABASE app"],
         ];
         for (const [sql, rule, what] of cases) {
             it(`refuses ${sql}`, () => {
@@ -108,7 +111,7 @@ CREATE TABLE tokens (id bigint PRIMARY KEY, value text NOT NULL);
 CREATE INDEX CONCURRENTLY tokens_value ON tokens (value);
 ALTER TABLE users ADD COLUMN email_verified boolean, ALTER COLUMN email DROP NOT NULL;
 DROP VIEW active_users; CREATE VIEW active_users AS SELECT id FROM users;
-DROP INDEX users_old_idx;
+DROP INDEX CONCURRENTLY users_old_idx;
 INSERT INTO settings (k, v) VALUES ('a', 'b');
 UPDATE users SET nickname = name WHERE nickname IS NULL;`;
             assert.deepEqual(lint(sql), []);
@@ -118,6 +121,67 @@ UPDATE users SET nickname = name WHERE nickname IS NULL;`;
             assert.deepEqual(lint(""), []);
             assert.deepEqual(lint("  \n\n"), []);
             assert.deepEqual(lint("-- nothing yet\n/* still nothing */\n"), []);
+        });
+    });
+
+    describe("lintMigration: the warning rules (locks on a busy table)", () => {
+        const cases: [string, string, string][] = [
+            ["CREATE INDEX users_email ON users (email);", "require-concurrent-index-creation", "CREATE INDEX users_email ON users"],
+            ["CREATE UNIQUE INDEX ON users (email);", "require-concurrent-index-creation", "CREATE UNIQUE INDEX ON users"],
+            ["DROP INDEX users_email;", "require-concurrent-index-deletion", "DROP INDEX users_email"],
+            [
+                "ALTER TABLE orders ADD CONSTRAINT fk_user FOREIGN KEY (user_id) REFERENCES users (id);",
+                "constraint-missing-not-valid",
+                "ADD CONSTRAINT fk_user FOREIGN KEY on orders without NOT VALID",
+            ],
+            [
+                "ALTER TABLE orders ADD CONSTRAINT positive CHECK (total > 0);",
+                "constraint-missing-not-valid",
+                "ADD CONSTRAINT positive CHECK on orders without NOT VALID",
+            ],
+            [
+                "ALTER TABLE users ADD CONSTRAINT email_uq UNIQUE (email);",
+                "disallowed-unique-constraint",
+                "ADD CONSTRAINT email_uq UNIQUE on users without USING INDEX",
+            ],
+            ["ALTER TABLE users ADD PRIMARY KEY (id);", "disallowed-unique-constraint", "ADD CONSTRAINT PRIMARY KEY on users without USING INDEX"],
+            ["ALTER TABLE orders ADD COLUMN user_id bigint REFERENCES users (id);", "adding-foreign-key-constraint", "ADD COLUMN orders.user_id REFERENCES"],
+        ];
+        for (const [sql, rule, what] of cases) {
+            it(`warns on ${sql}`, () => {
+                assert.deepEqual(lint(`-- the migration\n${sql}\n`), [
+                    { file: FILE, line: 2, rule, what, statement: sql.replace(/;$/, ""), reason: WARNING_RULES[rule as keyof typeof WARNING_RULES] },
+                ]);
+                assert.equal(blocks(rule as keyof typeof WARNING_RULES), false);
+                assert.equal(blocks(rule as keyof typeof WARNING_RULES, [rule]), true);
+            });
+        }
+
+        it("the safe forms are quiet: CONCURRENTLY, NOT VALID, USING INDEX, and anything on a table the same file creates", () => {
+            const sql = `
+CREATE INDEX CONCURRENTLY users_email ON users (email);
+DROP INDEX CONCURRENTLY users_old;
+ALTER TABLE orders ADD CONSTRAINT fk_user FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;
+ALTER TABLE orders VALIDATE CONSTRAINT fk_user;
+ALTER TABLE users ADD CONSTRAINT email_uq UNIQUE USING INDEX users_email;
+CREATE TABLE tokens (id bigint, user_id bigint);
+CREATE INDEX tokens_user ON tokens (user_id);
+ALTER TABLE tokens ADD CONSTRAINT tokens_pk PRIMARY KEY (id), ADD CONSTRAINT fk FOREIGN KEY (user_id) REFERENCES users (id);
+ALTER TABLE tokens ADD COLUMN owner bigint REFERENCES users (id);`;
+            assert.deepEqual(lint(sql), []);
+        });
+
+        it("a table created in another file is not exempt", () => {
+            assert.deepEqual(brief(lintMigration("migrations/0002.sql", "CREATE INDEX t_a ON t (a);", parse)), [
+                "1 require-concurrent-index-creation CREATE INDEX t_a ON t",
+            ]);
+        });
+
+        it("every warning rule has a one-line reason, and no name is both a warning and a blocking rule", () => {
+            for (const [rule, reason] of Object.entries(WARNING_RULES)) {
+                assert.match(reason, /^[a-z][^\n]{10,140}$/, rule);
+                assert.equal(rule in MIGRATION_RULES, false, rule);
+            }
         });
     });
 

@@ -3,9 +3,13 @@ import * as pulumi from "@pulumi/pulumi";
 import * as zlib from "zlib";
 import { releaseMigrations } from "../../../components/io/artifacts";
 import { isRefused } from "../../../components/model/errors";
-import { MIGRATION_RULES, MigrationFinding } from "../../../components/model/migrations";
-import { MigrationCheck, checkMigrations, decideMigrations, migrationRefusal } from "../../../components/release/migrationGuard";
-import { captureStderr, setEnv } from "../../helpers/tmp";
+import { MIGRATION_RULES, MigrationFinding, WARNING_RULES } from "../../../components/model/migrations";
+import { MigrationCheck, checkMigrations, decideMigrations, migrationRefusal, rolloutMigrationProblem } from "../../../components/release/migrationGuard";
+import * as path from "path";
+import { dirStore } from "../../../components/io/artifacts";
+import type { ColorContainerInputs } from "../../../components/release/deploy";
+import { containerInputs } from "../../helpers/containerInputs";
+import { captureStderr, makeTmp, removeTmp, setEnv } from "../../helpers/tmp";
 import { tarball } from "../../helpers/tarball";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -83,6 +87,7 @@ describe("release/migrationGuard", function () {
             assert.deepEqual(verdict, {
                 ok: true,
                 findings: [],
+                warnings: [],
                 overridden: [],
                 checked: ["migrations/0003_status.sql"],
                 changed: [],
@@ -277,6 +282,80 @@ describe("release/migrationGuard", function () {
         });
     });
 
+    describe("rolloutMigrationProblem (a blue/green rollout, against the other color's release)", () => {
+        let root: string;
+        let restore: () => void;
+        before(async () => {
+            root = makeTmp();
+            restore = setEnv({ BLUEGREEN_ARTIFACT_CACHE: path.join(root, "cache") });
+            const store = dirStore(path.join(root, "store"));
+            await store.publish({ component: "web", release: "a1b2c3d" }, RUNNING);
+            await store.publish(
+                { component: "web", release: "b4c5d6e" },
+                release({ ...RUNNING_FILES, "0003_drop.sql": "\n\nALTER TABLE users DROP COLUMN email;\n" }),
+            );
+            await store.publish(
+                { component: "web", release: "c7d8e9f" },
+                release({ ...RUNNING_FILES, "0003_idx.sql": "CREATE INDEX users_name ON users (name);\n" }),
+            );
+        });
+        after(() => {
+            restore();
+            removeTmp(root);
+        });
+        const news = (rel: string, migrations?: ColorContainerInputs["migrations"]) =>
+            containerInputs({
+                component: "web",
+                release: rel,
+                artifacts: { type: "dir", path: path.join(root, "store") },
+                ...(migrations ? { migrations } : {}),
+            });
+        const against = (running: string, over: Partial<NonNullable<ColorContainerInputs["migrations"]>> = {}) => ({
+            running,
+            force: false,
+            block: [],
+            ...over,
+        });
+
+        it("refuses a backward-incompatible migration new to the serving color's release, naming file and line", async () => {
+            const problem = await captureStderr(() => rolloutMigrationProblem(undefined, news("b4c5d6e", against("a1b2c3d"))));
+            assert.match(
+                problem.result ?? "",
+                /^release b4c5d6e of web carries a backward-incompatible migration: migrations\/0003_drop\.sql:3: DROP COLUMN users\.email/,
+            );
+            assert.match(problem.result ?? "", /Nothing was touched\.$/);
+        });
+
+        it("lets a warning through with a log line, refuses it when block names it, and force overrides", async () => {
+            const warned = await captureStderr(() => rolloutMigrationProblem(undefined, news("c7d8e9f", against("a1b2c3d"))));
+            assert.equal(warned.result, undefined);
+            assert.match(warned.stderr, /migration guard warning for release c7d8e9f of web: migrations\/0003_idx\.sql:1: CREATE INDEX users_name ON users/);
+            const blocked = await captureStderr(() =>
+                rolloutMigrationProblem(undefined, news("c7d8e9f", against("a1b2c3d", { block: ["require-concurrent-index-creation"] }))),
+            );
+            assert.match(blocked.result ?? "", /require-concurrent-index-creation/);
+            const forced = await captureStderr(() => rolloutMigrationProblem(undefined, news("b4c5d6e", against("a1b2c3d", { force: true }))));
+            assert.equal(forced.result, undefined);
+            assert.match(forced.stderr, /migration guard overridden by bluegreen:migrations\.force for release b4c5d6e of web/);
+        });
+
+        it("checks nothing without another color, for the same release, for an unchanged release, or in place (the canary checks those)", async () => {
+            assert.equal(await rolloutMigrationProblem(undefined, news("b4c5d6e")), undefined);
+            assert.equal(await rolloutMigrationProblem(undefined, news("b4c5d6e", against("b4c5d6e"))), undefined);
+            const n = news("b4c5d6e", against("a1b2c3d"));
+            assert.equal(await rolloutMigrationProblem(n, n), undefined);
+            assert.equal(await rolloutMigrationProblem(undefined, { ...n, inPlace: true }), undefined);
+        });
+
+        it("fails closed when the serving release's artifact is gone, unless force", async () => {
+            const gone = await rolloutMigrationProblem(undefined, news("b4c5d6e", against("0000000")));
+            assert.match(gone ?? "", /^the migration guard cannot check release b4c5d6e of web: the running release 0000000 is not in the artifact store/);
+            assert.match(gone ?? "", /Publish 0000000 again, or set bluegreen:migrations\.force: true to override/);
+            const forced = await captureStderr(() => rolloutMigrationProblem(undefined, news("b4c5d6e", against("0000000", { force: true }))));
+            assert.equal(forced.result, undefined);
+        });
+    });
+
     describe("decideMigrations (pure)", () => {
         const finding: MigrationFinding = {
             file: "migrations/0004_drop.sql",
@@ -310,6 +389,32 @@ describe("release/migrationGuard", function () {
                 "migration guard overridden by bluegreen:migrations.force for release b4c5d6e of backend: " +
                     "migrations/0004_drop.sql:3: DROP COLUMN users.email (ban-drop-column: old code still reads it)",
             ]);
+        });
+
+        const warning: MigrationFinding = {
+            file: "migrations/0005_index.sql",
+            line: 1,
+            rule: "require-concurrent-index-creation",
+            what: "CREATE INDEX users_email ON users",
+            statement: "CREATE INDEX users_email ON users (email)",
+            reason: WARNING_RULES["require-concurrent-index-creation"],
+        };
+
+        it("a warning rule is logged and lets the rollout go; bluegreen:migrations.block makes it refuse", () => {
+            const checked = { ...base, checked: ["migrations/0005_index.sql"] };
+            const d = decideMigrations({ ...checked, force: false, findings: [warning] });
+            assert.deepEqual([d.ok, d.warnings, d.overridden], [true, [warning], []]);
+            assert.deepEqual(d.log, [
+                "migration guard warning for release b4c5d6e of backend: migrations/0005_index.sql:1: CREATE INDEX users_email ON users " +
+                    `(require-concurrent-index-creation: ${WARNING_RULES["require-concurrent-index-creation"]}); ` +
+                    "set bluegreen:migrations.block: [require-concurrent-index-creation] to refuse such rollouts",
+                "migration guard: release b4c5d6e of backend: 1 new migration checked, no blocking finding, 1 warning",
+            ]);
+            const blocked = decideMigrations({ ...checked, force: false, block: ["require-concurrent-index-creation"], findings: [warning, finding] });
+            assert.deepEqual([blocked.ok, blocked.warnings], [false, []]);
+            assert.deepEqual(blocked.refusal, migrationRefusal("backend", "b4c5d6e", [warning, finding]));
+            const other = decideMigrations({ ...checked, force: false, block: ["constraint-missing-not-valid"], findings: [warning, finding] });
+            assert.deepEqual(other.refusal, migrationRefusal("backend", "b4c5d6e", [finding]), "a warning block does not name stays a warning");
         });
 
         it("force without findings overrides nothing", () => {

@@ -1,0 +1,51 @@
+// The Prometheus resource: the scrape targets of every pool, on every `up`, and on dev
+// the server that reads them. A thin lifecycle adapter onto release/prometheus.ts.
+
+import * as pulumi from "@pulumi/pulumi";
+import { progress } from "../io/progress";
+import { ScrapingInputs, ScrapingOutputs, ensureScraping, removeScraping, scrapingDrift } from "../release/prometheus";
+
+function inputsOf(o: ScrapingOutputs): ScrapingInputs {
+    const { serverUrl: _u, targetsFile: _f, ...inputs } = o;
+    return inputs;
+}
+
+/** The single, static provider instance. */
+export const prometheusProvider: pulumi.dynamic.ResourceProvider = {
+    async diff(_id: string, olds: ScrapingOutputs, news: ScrapingInputs) {
+        const changed = JSON.stringify(inputsOf(olds)) !== JSON.stringify(news);
+        // Supervision, as for HAProxy: a server that died, or targets edited by hand, are put right.
+        const drift = changed ? undefined : scrapingDrift(news);
+        if (drift) progress(`prometheus: ${drift}; pulumi up will put it right`);
+        return { changes: changed || drift !== undefined, replaces: olds.dir !== news.dir ? ["dir"] : [], deleteBeforeReplace: true };
+    },
+
+    async create(inputs: ScrapingInputs) {
+        return { id: `prometheus:${inputs.dir}`, outs: await ensureScraping(inputs) };
+    },
+
+    async update(_id: string, _olds: ScrapingOutputs, news: ScrapingInputs) {
+        return { outs: await ensureScraping(news) };
+    },
+
+    async delete(_id: string, props: ScrapingOutputs) {
+        await removeScraping(props);
+    },
+
+    async read(id: string, props: ScrapingOutputs) {
+        return { id, props, inputs: inputsOf(props) };
+    },
+};
+
+/** Inputs of a Prometheus; any of them may be an Output. */
+export type PrometheusArgs = { readonly [K in keyof ScrapingInputs]: pulumi.Input<ScrapingInputs[K]> };
+
+/** What Prometheus scrapes, and on dev the server itself. */
+export class Prometheus extends pulumi.dynamic.Resource {
+    declare public readonly serverUrl: pulumi.Output<string>;
+    declare public readonly targetsFile: pulumi.Output<string>;
+
+    constructor(name: string, args: PrometheusArgs, opts?: pulumi.CustomResourceOptions) {
+        super(prometheusProvider, name, { ...args, serverUrl: undefined, targetsFile: undefined }, opts);
+    }
+}
