@@ -6,10 +6,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { ColorStack } from "./colorStack";
 import type { StackConfig } from "./model/config";
 import { COLORS, Color } from "./model/naming";
-import { canaryInputs, frontendUrl, haproxyInputs, prometheusInputs, servingGuard, switchInputs } from "./plan";
+import { canaryInputs, frontendUrl, haproxyInputs, prometheusInputs, servingGuard, statefulInputs, switchInputs } from "./plan";
 import { Canary } from "./providers/canary";
 import { Haproxy } from "./providers/haproxy";
 import { Prometheus } from "./providers/prometheus";
+import { StatefulService } from "./providers/stateful";
 import { Switch } from "./providers/switch";
 
 export interface BlueGreenAppArgs {
@@ -33,6 +34,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
     /** Present with bluegreen:prometheus (or a canary): the scrape targets, and on dev the server. */
     public readonly prometheus?: Prometheus;
     public readonly switch: Switch;
+    /** One per bluegreen:stateful entry: singletons beside the colors, upgraded under guard. */
+    public readonly stateful: Record<string, StatefulService> = {};
 
     constructor(name: string, args: BlueGreenAppArgs, opts?: pulumi.ComponentResourceOptions) {
         super("bluegreen:index:App", name, {}, opts);
@@ -47,6 +50,14 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                 `${name}-canary`,
                 { ...canary, ...(args.artifactToken ? { artifactToken: pulumi.secret(args.artifactToken) } : {}) },
                 { parent: this, dependsOn: [this.haproxy, ...(this.prometheus ? [this.prometheus] : [])] },
+            );
+        }
+        // Their records live beside the active-color history on the HAProxy host.
+        for (const inputs of statefulInputs(config)) {
+            this.stateful[inputs.service] = new StatefulService(
+                `${name}-stateful-${inputs.service}`,
+                { ...inputs, ...(args.artifactToken ? { artifactToken: pulumi.secret(args.artifactToken) } : {}) },
+                { parent: this, dependsOn: [this.haproxy] },
             );
         }
         for (const color of COLORS) {

@@ -2,7 +2,7 @@
 // app.ts and colorStack.ts only wire these into resources.
 
 import { ComponentConfig, DEFAULT_HEALTH_STATUS, StackConfig } from "./model/config";
-import { COLORS, Color, Node, containerName, haproxyLayout, nodesOf, otherColor } from "./model/naming";
+import { COLORS, Color, Node, containerName, haproxyLayout, nodesOf, otherColor, statefulName, statefulVolumeName } from "./model/naming";
 import { HaproxyHost, colorHostPort, haproxyHostOf as hostOf, incusTarget, loopbackUrl } from "./model/topology";
 import type { CanaryInputs } from "./release/canary";
 import type { ServingGuard } from "./release/cleanup";
@@ -10,6 +10,7 @@ import type { ColorContainerInputs } from "./release/deploy";
 import type { HaproxyInputs } from "./release/haproxy";
 import type { ScrapingInputs } from "./release/prometheus";
 import { scrapeTargets } from "./model/prometheusConfig";
+import type { StatefulInputs } from "./release/stateful";
 import type { SwitchInputs } from "./release/switch";
 
 /** Pure: the machine HAProxy runs on for this stack. */
@@ -181,4 +182,32 @@ function migrationsOf(config: StackConfig, color: Color): Pick<ColorContainerInp
 /** Pure: the stack's frontend URL. */
 export function frontendUrl(config: StackConfig): string {
     return loopbackUrl(config.haproxy.frontendPort);
+}
+
+/** Pure: one StatefulService's inputs per bluegreen:stateful entry, sorted by name. */
+export function statefulInputs(config: StackConfig): StatefulInputs[] {
+    const layout = layoutOf(config);
+    return config.stateful.map((s) => ({
+        name: statefulName(config.prefix, s.name),
+        stack: config.stack,
+        service: s.name,
+        release: s.release,
+        port: s.port,
+        hostPort: s.hostPort,
+        healthPath: s.healthPath,
+        ...(s.healthStatus !== DEFAULT_HEALTH_STATUS ? { healthStatus: s.healthStatus } : {}),
+        ...(s.healthBody ? { healthBody: s.healthBody } : {}),
+        ...(Object.keys(s.env).length ? { env: s.env } : {}),
+        volumes: s.volumes.map((v) => ({ name: v.name, volume: statefulVolumeName(config.prefix, s.name, v.name), path: v.path })),
+        pool: s.pool,
+        deleteVolumes: s.deleteVolumes,
+        ...(s.restore ? { restore: s.restore } : {}),
+        image: config.incus.image,
+        profiles: config.incus.profiles,
+        ...incusTarget(config.incus.remote),
+        artifacts: config.artifacts,
+        health: config.health,
+        host: haproxyHostOf(config),
+        stateDir: layout.stateDir,
+    }));
 }

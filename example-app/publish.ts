@@ -1,4 +1,4 @@
-// `npm run publish-example -- --release <sha> [--broken health|latency|errors] [--stack dev] [--component name]... [--migration file.sql]...`
+// `npm run publish-example -- --release <sha> [--broken health|latency|errors|migrate] [--stack dev] [--component name]... [--migration file.sql]...`
 // `npm run publish-example -- --stack-releases [--stack dev]` publishes every release the stack's colors name.
 // Builds the example app and publishes it for every component to the stack's artifact store.
 

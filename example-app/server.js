@@ -1,6 +1,9 @@
 // The example app bluegreen deploys in dev and in tests: an HTTP service with a
 // health endpoint and Prometheus metrics. Plain Node (18+), no dependencies.
-// A release can be built deliberately broken: health | latency | errors.
+// A release can be built deliberately broken: health | latency | errors | migrate.
+// With BLUEGREEN_DATA_DIR (a stateful service's first volume), PUT/GET /data/<key> store
+// and read values there; a `migrate` release rewrites every value on start (a forward
+// migration), then fails its health check.
 "use strict";
 const crypto = require("crypto");
 const http = require("http");
@@ -17,6 +20,26 @@ const node = process.env.BLUEGREEN_NODE || "1";
 const healthPath = process.env.BLUEGREEN_HEALTH_PATH || "/health";
 const port = Number(process.env.PORT || 8080);
 const host = process.env.HOST || "127.0.0.1";
+const dataDir = process.env.BLUEGREEN_DATA_DIR || "";
+const DATA_KEY = /(?:^|\/)data\/([A-Za-z0-9_-][A-Za-z0-9._-]{0,99})$/;
+
+let migrated = 0;
+if (dataDir && broken === "migrate") {
+  for (const name of fs.readdirSync(dataDir)) {
+    if (name.startsWith(".") || name === "lost+found") continue;
+    const file = path.join(dataDir, name);
+    if (!fs.statSync(file).isFile()) continue;
+    writeAtomic(file, `migrated-by-${release}:` + fs.readFileSync(file, "utf8"));
+    migrated += 1;
+  }
+  console.log(`migrate: rewrote ${migrated} stored value(s) in ${dataDir}`);
+}
+
+function writeAtomic(file, content) {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
+  fs.writeFileSync(tmp, content);
+  fs.renameSync(tmp, file);
+}
 
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const bucketCounts = BUCKETS.map(() => 0);
@@ -69,7 +92,7 @@ function send(res, status, body, type) {
 const server = http.createServer((req, res) => {
   const url = (req.url || "/").split("?")[0];
   if (url === healthPath || url.endsWith("/health")) {
-    if (broken === "health") return send(res, 500, JSON.stringify({ status: "broken", release }) + "\n");
+    if (broken === "health" || broken === "migrate") return send(res, 500, JSON.stringify({ status: "broken", release }) + "\n");
     return send(res, 200, JSON.stringify({ status: "ok", component, color, release }) + "\n");
   }
   if (url === "/metrics") return send(res, 200, metrics(), "text/plain; version=0.0.4");
@@ -83,6 +106,8 @@ const server = http.createServer((req, res) => {
       JSON.stringify({ name: env[1], sha256: v === undefined ? null : crypto.createHash("sha256").update(v).digest("hex") }) + "\n",
     );
   }
+  const key = dataDir ? DATA_KEY.exec(url) : null;
+  if (key) return data(req, res, path.join(dataDir, key[1]));
   const started = process.hrtime.bigint();
   const finish = (status) => {
     observe(Number(process.hrtime.bigint() - started) / 1e9, status);
@@ -93,6 +118,30 @@ const server = http.createServer((req, res) => {
   if (broken === "latency") return setTimeout(() => finish(200), 800);
   return finish(200);
 });
+function data(req, res, file) {
+  if (req.method === "GET") {
+    let v;
+    try {
+      v = fs.readFileSync(file);
+    } catch (e) {
+      return send(res, 404, JSON.stringify({ error: "no such key" }) + "\n");
+    }
+    return send(res, 200, v, "application/octet-stream");
+  }
+  if (req.method !== "PUT") return send(res, 405, JSON.stringify({ error: "GET or PUT" }) + "\n");
+  const chunks = [];
+  let size = 0;
+  req.on("data", (c) => {
+    size += c.length;
+    if (size <= 1 << 20) chunks.push(c);
+  });
+  req.on("end", () => {
+    if (size > 1 << 20) return send(res, 413, JSON.stringify({ error: "at most 1 MiB" }) + "\n");
+    writeAtomic(file, Buffer.concat(chunks));
+    send(res, 200, JSON.stringify({ stored: path.basename(file), bytes: size }) + "\n");
+  });
+}
+
 server.keepAliveTimeout = 65000;
 server.listen(port, host, () => {
   console.log(`${component}/${color} release ${release}${broken ? ` (broken: ${broken})` : ""} listening on ${host}:${port}`);

@@ -92,6 +92,7 @@ export class TestStack {
     reset(): void {
         killHaproxyIn(this.haproxyDir);
         deleteInstancesWithPrefix(this.prefix);
+        deleteVolumesWithPrefix(this.prefix);
         fs.rmSync(this.dir, { recursive: true, force: true });
         fs.mkdirSync(this.haproxyDir, { recursive: true });
         fs.mkdirSync(this.artifactsDir, { recursive: true });
@@ -102,6 +103,7 @@ export class TestStack {
         await this.run(["destroy"]).catch(() => undefined);
         killHaproxyIn(this.haproxyDir);
         deleteInstancesWithPrefix(this.prefix);
+        deleteVolumesWithPrefix(this.prefix);
     }
 
     setColors(colors: Record<string, string>, active?: string): void {
@@ -315,6 +317,33 @@ export function deleteInstancesWithPrefix(prefix: string): void {
     for (const i of JSON.parse(r.stdout) as { name: string }[]) {
         if (i.name.startsWith(prefix)) spawnSync("incus", ["delete", "--force", i.name]);
     }
+}
+
+/** Deletes every custom volume (with its snapshots) whose name starts with `prefix`, in every pool. */
+export function deleteVolumesWithPrefix(prefix: string): void {
+    const pools = spawnSync("incus", ["query", "/1.0/storage-pools"], { encoding: "utf8" });
+    if (pools.status !== 0) return;
+    for (const poolUrl of JSON.parse(pools.stdout) as string[]) {
+        const pool = poolUrl.split("/").pop()!;
+        const vols = spawnSync("incus", ["query", `/1.0/storage-pools/${pool}/volumes/custom`], { encoding: "utf8" });
+        if (vols.status !== 0) continue;
+        for (const volUrl of JSON.parse(vols.stdout) as string[]) {
+            const vol = decodeURIComponent(volUrl.split("/").pop()!);
+            if (!vol.startsWith(prefix)) continue;
+            const snaps = spawnSync("incus", ["query", `/1.0/storage-pools/${pool}/volumes/custom/${vol}/snapshots`], { encoding: "utf8" });
+            for (const snapUrl of snaps.status === 0 ? (JSON.parse(snaps.stdout) as string[]) : []) {
+                spawnSync("incus", ["storage", "volume", "snapshot", "delete", pool, vol, decodeURIComponent(snapUrl.split("/").pop()!)]);
+            }
+            spawnSync("incus", ["storage", "volume", "delete", pool, vol]);
+        }
+    }
+}
+
+/** The custom volume's snapshot names, or undefined when the volume does not exist. */
+export function volumeSnapshotNames(pool: string, volume: string): string[] | undefined {
+    const r = spawnSync("incus", ["query", `/1.0/storage-pools/${pool}/volumes/custom/${volume}/snapshots`], { encoding: "utf8" });
+    if (r.status !== 0) return undefined;
+    return (JSON.parse(r.stdout) as string[]).map((u) => decodeURIComponent(u.split("/").pop()!));
 }
 
 export function killHaproxyIn(dir: string): void {

@@ -6,6 +6,8 @@ set -euo pipefail
 IMAGE_ALIAS="${BLUEGREEN_IMAGE_ALIAS:-bluegreen-base}"
 CACHE_DIR="${BLUEGREEN_CACHE_DIR:-/var/cache/bluegreen}"
 INCUSD_LOG="${BLUEGREEN_INCUSD_LOG:-/var/log/incusd.log}"
+BTRFS_POOL="${BLUEGREEN_BTRFS_POOL:-bluegreen-btrfs}"
+BTRFS_SIZE="${BLUEGREEN_BTRFS_SIZE:-6GiB}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 INIT_SCRIPT="$HERE/image/init"
 # Packages baked into the image: iproute2 brings lo up, nodejs runs the example app,
@@ -36,7 +38,7 @@ SRC
     mv "$src.tmp" "$src"
   fi
   local missing=()
-  for p in incus haproxy socat debootstrap wrk; do
+  for p in incus haproxy socat debootstrap wrk btrfs-progs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if [ "${#missing[@]}" -eq 0 ]; then
@@ -46,8 +48,9 @@ SRC
   log "installing: ${missing[*]}"
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends -t bookworm-backports incus >/dev/null
-  # wrk is the load generator of the e2e load test and the benchmark.
-  apt-get install -y -qq --no-install-recommends haproxy socat debootstrap wrk >/dev/null
+  # wrk is the load generator of the e2e load test and the benchmark; btrfs-progs makes
+  # the btrfs pool whose volume snapshots are copy-on-write (stateful services).
+  apt-get install -y -qq --no-install-recommends haproxy socat debootstrap wrk btrfs-progs >/dev/null
 }
 
 # Prometheus for the SLI analysis of canaries. bluegreen starts its own per stack, on
@@ -101,6 +104,12 @@ storage_and_profile() {
   if ! incus storage show default >/dev/null 2>&1; then
     log "creating dir storage pool 'default'"
     incus storage create default dir >/dev/null
+  fi
+  # A btrfs pool on a loop file, for stateful services' volumes (bluegreen:stateful.<name>.pool):
+  # a 1 GiB volume snapshots in ~0.15 s, against ~2.7 s on dir (NOTES.md).
+  if ! incus storage show "$BTRFS_POOL" >/dev/null 2>&1; then
+    log "creating btrfs storage pool '$BTRFS_POOL' (loop file, $BTRFS_SIZE)"
+    incus storage create "$BTRFS_POOL" btrfs size="$BTRFS_SIZE" >/dev/null
   fi
   if ! incus profile device show default | grep -q '^root:'; then
     log "adding root disk to the default profile"

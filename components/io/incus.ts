@@ -32,6 +32,19 @@ export interface InstanceSpec {
     /** Instance config keys: `environment.*`, `user.*`, limits. */
     readonly config: Readonly<Record<string, string>>;
     readonly proxies: Readonly<Record<string, ProxyDevice>>;
+    /** Custom storage volumes to mount: device name to volume. */
+    readonly disks?: Readonly<Record<string, DiskDevice>>;
+}
+
+/** A custom storage volume mounted in the instance. */
+export interface DiskDevice {
+    readonly pool: string;
+    readonly volume: string;
+    readonly path: string;
+}
+
+export function diskDevice(d: DiskDevice): Record<string, string> {
+    return { type: "disk", pool: d.pool, source: d.volume, path: d.path };
 }
 
 const TIMEOUT = { short: 30_000, long: 180_000 };
@@ -57,6 +70,7 @@ export function proxyDevice(p: ProxyDevice): Record<string, string> {
 export function createCmd(target: IncusTarget, name: string, spec: InstanceSpec): Cmd {
     const devices: Record<string, Record<string, string>> = {};
     for (const [dev, p] of Object.entries(spec.proxies)) devices[dev] = proxyDevice(p);
+    for (const [dev, d] of Object.entries(spec.disks ?? {})) devices[dev] = diskDevice(d);
     return {
         argv: ["incus", "create", ref(target, spec.image), ref(target, name), "--quiet", ...spec.profiles.flatMap((p) => ["--profile", p])],
         input: JSON.stringify({ config: spec.config, devices }),
@@ -76,6 +90,49 @@ export function restartCmd(target: IncusTarget, name: string): Cmd {
 /** Sets instance config keys (labels, environment), applied at the next start. */
 export function configSetCmd(target: IncusTarget, name: string, config: Readonly<Record<string, string>>): Cmd {
     return { argv: ["incus", "config", "set", ref(target, name), ...Object.entries(config).map(([k, v]) => `${k}=${v}`)], timeoutMs: TIMEOUT.short };
+}
+
+/** A clean stop within `timeoutS`, then a forced one: a database gets to flush before it is killed. */
+export function stopCmd(target: IncusTarget, name: string, timeoutS = 30): Cmd {
+    return { argv: ["incus", "stop", ref(target, name), "--timeout", String(timeoutS), "--force", "--quiet"], timeoutMs: (timeoutS + 30) * 1000 };
+}
+
+// ---- Custom storage volumes and their snapshots ----
+
+export function volumeCreateCmd(target: IncusTarget, pool: string, volume: string): Cmd {
+    return { argv: ["incus", "storage", "volume", "create", ref(target, pool), volume, "--quiet"], timeoutMs: TIMEOUT.long };
+}
+
+export function volumeDeleteCmd(target: IncusTarget, pool: string, volume: string): Cmd {
+    return { argv: ["incus", "storage", "volume", "delete", ref(target, pool), volume, "--quiet"], timeoutMs: TIMEOUT.long };
+}
+
+/** A volume snapshot; the description carries its metadata, so Incus itself says what it holds. */
+export function snapshotCreateCmd(target: IncusTarget, pool: string, volume: string, snapshot: string, description: string): Cmd {
+    return {
+        argv: ["incus", "storage", "volume", "snapshot", "create", ref(target, pool), volume, snapshot, "--no-expiry", "--description", description, "--quiet"],
+        timeoutMs: TIMEOUT.long,
+    };
+}
+
+export function snapshotRestoreCmd(target: IncusTarget, pool: string, volume: string, snapshot: string): Cmd {
+    return { argv: ["incus", "storage", "volume", "snapshot", "restore", ref(target, pool), volume, snapshot, "--quiet"], timeoutMs: TIMEOUT.long };
+}
+
+export function snapshotDeleteCmd(target: IncusTarget, pool: string, volume: string, snapshot: string): Cmd {
+    return { argv: ["incus", "storage", "volume", "snapshot", "delete", ref(target, pool), volume, snapshot, "--quiet"], timeoutMs: TIMEOUT.long };
+}
+
+/** `GET` of a custom volume (`/snapshots` appended: its snapshot URLs). */
+export function volumePath(pool: string, volume: string, snapshots = false): string {
+    return `/1.0/storage-pools/${encodeURIComponent(pool)}/volumes/custom/${encodeURIComponent(volume)}${snapshots ? "/snapshots" : ""}`;
+}
+
+/** Snapshot names from `incus query <volume>/snapshots`: a list of URLs ending in the name. */
+export function parseSnapshotNames(json: string): string[] {
+    const v = JSON.parse(json) as unknown;
+    if (!Array.isArray(v)) throw new Error(`expected a list of snapshot URLs, got ${json.slice(0, 80)}`);
+    return v.map((u) => decodeURIComponent(String(u).split("/").pop() ?? "")).filter((n) => n !== "");
 }
 
 export function deleteCmd(target: IncusTarget, name: string): Cmd {
@@ -167,4 +224,22 @@ export async function deleteInstance(target: IncusTarget, name: string): Promise
     if (r.code === 0) return true;
     if (isNotFound(r.stderr)) return false;
     throw cmdError(cmd, r, `cannot delete ${ref(target, name)}`);
+}
+
+/** Whether the custom volume exists. */
+export async function volumeExists(target: IncusTarget, pool: string, volume: string): Promise<boolean> {
+    const cmd = queryCmd(target, volumePath(pool, volume));
+    const r = await run(cmd);
+    if (r.code === 0) return true;
+    if (isNotFound(r.stderr)) return false;
+    throw cmdError(cmd, r, `cannot read volume ${volume} of pool ${pool}`);
+}
+
+/** The volume's snapshot names; none when the volume does not exist. */
+export async function volumeSnapshots(target: IncusTarget, pool: string, volume: string): Promise<string[]> {
+    const cmd = queryCmd(target, volumePath(pool, volume, true));
+    const r = await run(cmd);
+    if (r.code === 0) return parseSnapshotNames(r.stdout);
+    if (isNotFound(r.stderr)) return [];
+    throw cmdError(cmd, r, `cannot list snapshots of volume ${volume} of pool ${pool}`);
 }

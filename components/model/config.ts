@@ -2,7 +2,7 @@
 // Every error names its full key path, e.g. `bluegreen:colors.green.release: expected 7-40 hex characters`.
 
 import { z } from "zod";
-import { COLORS, Color, containerName, nodesOf, otherColor } from "./naming";
+import { COLORS, Color, containerName, haproxyInstanceName, nodesOf, otherColor, statefulName, statefulVolumeName } from "./naming";
 import { colorHostPort, lastHostPort } from "./topology";
 import { DEFAULT_QUERIES, templateProblems } from "./promql";
 import { WARNING_RULES, WarningRule } from "./migrations";
@@ -178,6 +178,32 @@ const prometheusSpec = z.strictObject({
     scrapeIntervalSeconds: z.int("expected whole seconds").min(1, "expected at least 1 second").max(300, "expected at most 300 seconds").default(15),
 });
 
+/** Incus snapshot names of our own scheme (model/stateful.ts snapshotId). */
+const SNAPSHOT_ID = /^kg-\d{8}t\d{6}z-[0-9a-f]{7,40}$/;
+
+const statefulSpec = z.strictObject({
+    /** An immutable release in the artifact store, like the colors'. */
+    release,
+    port: port.default(8080),
+    /** Its one loopback port on the Incus host. */
+    hostPort: port,
+    healthPath: urlPath.default("/health"),
+    healthStatus: statusList.default(DEFAULT_HEALTH_STATUS),
+    healthBody: bodyMatch.optional(),
+    env: envMap.default({}),
+    /** Incus custom volume name to mount path; `<prefix><service>-<volume>` in Incus. */
+    volumes: z
+        .record(safeName, absPath)
+        .refine((v) => Object.keys(v).length > 0, "expected at least one volume: a stateful service without data is a component")
+        .refine((v) => new Set(Object.values(v)).size === Object.values(v).length, "expected a distinct mount path per volume"),
+    /** The Incus storage pool of its volumes. */
+    pool: safeName.default("default"),
+    /** Removing the service deletes its volumes too only with this set. */
+    deleteVolumes: z.boolean("expected true or false").default(false),
+    /** A snapshot id to restore (status --json shows them); keeping the same value is a no-op. */
+    restore: z.string().regex(SNAPSHOT_ID, "expected a snapshot id like kg-20261203t081500z-1a1a1a1 (see status --json)").optional(),
+});
+
 const DEFAULT_PROMETHEUS: z.infer<typeof prometheusSpec> = { port: 19090, scrapeIntervalSeconds: 15 };
 
 const schema = z.strictObject({
@@ -200,6 +226,7 @@ const schema = z.strictObject({
     migrations: migrationsSpec.default({ force: false, block: [] }),
     canary: canarySpec.optional(),
     prometheus: prometheusSpec.optional(),
+    stateful: z.record(safeName, statefulSpec).default({}),
 });
 
 export type ArtifactStoreSpec = z.infer<typeof artifactsSpec>;
@@ -210,6 +237,23 @@ export type CleanupSpec = z.infer<typeof cleanupSpec>;
 export type MigrationsSpec = z.infer<typeof migrationsSpec>;
 export type CanarySpec = z.infer<typeof canarySpec>;
 export type PrometheusSpec = z.infer<typeof prometheusSpec>;
+
+/** A singleton beside the colors, with a guarded upgrade instead of a switch (release/stateful.ts). */
+export interface StatefulConfig {
+    readonly name: string;
+    readonly release: string;
+    readonly port: number;
+    readonly hostPort: number;
+    readonly healthPath: string;
+    readonly healthStatus: string;
+    readonly healthBody?: string;
+    readonly env: Readonly<Record<string, string>>;
+    /** Sorted by volume name. */
+    readonly volumes: readonly { readonly name: string; readonly path: string }[];
+    readonly pool: string;
+    readonly deleteVolumes: boolean;
+    readonly restore?: string;
+}
 
 export interface ComponentConfig {
     readonly name: string;
@@ -250,6 +294,8 @@ export interface StackConfig {
      * section; a canary without one gets the program's own Prometheus with the defaults.
      */
     readonly prometheus?: PrometheusSpec;
+    /** Sorted by name. */
+    readonly stateful: readonly StatefulConfig[];
 }
 
 export class ConfigError extends Error {
@@ -361,6 +407,40 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         }
     }
 
+    const stateful = Object.entries(c.stateful)
+        .map(([name, spec]): StatefulConfig => {
+            const { volumes, healthBody, restore, ...rest } = spec;
+            return {
+                name,
+                ...rest,
+                ...(healthBody ? { healthBody } : {}),
+                ...(restore ? { restore } : {}),
+                volumes: Object.entries(volumes)
+                    .map(([v, path]) => ({ name: v, path }))
+                    .sort((a, b) => a.name.localeCompare(b.name)),
+            };
+        })
+        .sort((a, b) => a.name.localeCompare(b.name));
+    const colorContainers = new Set(
+        components.flatMap((comp) => COLORS.flatMap((color) => [undefined, ...nodesOf(comp.nodes)].map((n) => containerName(prefix, comp.name, color, n)))),
+    );
+    for (const svc of stateful) {
+        const where = `${NAMESPACE}:stateful.${svc.name}`;
+        claim(svc.hostPort, `${where}.hostPort`);
+        const name = statefulName(prefix, svc.name);
+        if (name === haproxyInstanceName(prefix) || colorContainers.has(name)) {
+            problems.push(
+                `${where}: its container ${name} would be the name of ${name === haproxyInstanceName(prefix) ? "the HAProxy instance" : "a component's container"}; rename the service`,
+            );
+        }
+        if (name.length > 63) problems.push(`${where}: container name ${name} is longer than Incus's 63 characters; shorten the prefix or service name`);
+        for (const v of svc.volumes) {
+            const n = statefulVolumeName(prefix, svc.name, v.name);
+            if (n.length > 63)
+                problems.push(`${where}.volumes.${v.name}: volume name ${n} is longer than Incus's 63 characters; shorten the prefix, service or volume name`);
+        }
+    }
+
     if (problems.length > 0) throw new ConfigError(problems);
 
     const colors: Partial<Record<Color, { release: string }>> = {};
@@ -383,6 +463,7 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         migrations: c.migrations,
         ...(c.canary ? { canary: c.canary } : {}),
         ...(prometheus ? { prometheus } : {}),
+        stateful,
     };
 }
 

@@ -28,6 +28,16 @@ export function haproxyInstanceName(prefix: string): string {
     return `${prefix}haproxy`;
 }
 
+/** A stateful service's singleton container, `<prefix><service>` (seed 003: the keycloak app). */
+export function statefulName(prefix: string, service: string): string {
+    return `${prefix}${service}`;
+}
+
+/** Its Incus custom volume, `<prefix><service>-<volume>`: kept across releases, deleted only on request. */
+export function statefulVolumeName(prefix: string, service: string, volume: string): string {
+    return `${prefix}${service}-${volume}`;
+}
+
 /** A release is a git SHA, lowercase. */
 export const RELEASE_SHA = /^[0-9a-f]{7,40}$/;
 

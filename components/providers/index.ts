@@ -7,6 +7,7 @@ import { canaryProvider } from "./canary";
 import { colorContainerProvider } from "./colorContainer";
 import { haproxyProvider } from "./haproxy";
 import { prometheusProvider } from "./prometheus";
+import { statefulProvider } from "./stateful";
 import { switchProvider } from "./switch";
 
 export const PROVIDERS: Readonly<Record<string, pulumi.dynamic.ResourceProvider>> = {
@@ -14,5 +15,6 @@ export const PROVIDERS: Readonly<Record<string, pulumi.dynamic.ResourceProvider>
     colorContainer: colorContainerProvider,
     haproxy: haproxyProvider,
     prometheus: prometheusProvider,
+    stateful: statefulProvider,
     switch: switchProvider,
 };

@@ -9,11 +9,24 @@ import { serversState, showProc } from "../io/runtimeApi";
 import type { CanaryRecord } from "../model/canary";
 import type { StackConfig } from "../model/config";
 import { fileActive } from "../model/haproxyConfig";
-import { COLORS, Color, Node, containerName, haproxyBackendName, haproxyLayout, isComponentBackend, nodesOf } from "../model/naming";
+import {
+    COLORS,
+    Color,
+    Node,
+    containerName,
+    haproxyBackendName,
+    haproxyLayout,
+    isComponentBackend,
+    nodesOf,
+    statefulName,
+    statefulVolumeName,
+} from "../model/naming";
 import { colorHostPort, haproxyHostOf, incusTarget, loopbackUrl } from "../model/topology";
 import { canaryRecordPath, parseCanaryRecord } from "./canary";
 import { historyPath, readActiveColor } from "./history";
 import { judge } from "./health";
+import { readAlerts, readLastGood, readSnapshotMeta } from "./snapshot";
+import type { RollbackAlert } from "../model/stateful";
 import { describeServed } from "./switch";
 
 /** Bumped only when a field changes meaning or goes away; new sections may be added. */
@@ -79,6 +92,28 @@ export interface StatusReport {
      * release is in `colors.<color>.containers`.
      */
     readonly canary?: CanaryRecord;
+    /** Each stateful service (bluegreen:stateful), sorted by name; absent when there is none. */
+    readonly stateful?: readonly StatefulStatus[];
+}
+
+export interface StatefulStatus {
+    readonly name: string;
+    readonly container: string;
+    /** What config says it runs. */
+    readonly release: string;
+    /** What Incus says it runs. */
+    readonly liveRelease?: string;
+    readonly state: string;
+    readonly healthy: boolean;
+    readonly health: string;
+    readonly url: string;
+    /** The release known healthy. */
+    readonly lastGood?: string;
+    /** The known-good snapshot. */
+    readonly snapshot?: { readonly id: string; readonly release: string; readonly time: string; readonly volumes: readonly string[] };
+    readonly volumes: readonly { readonly name: string; readonly volume: string; readonly pool: string }[];
+    /** Its last rollback alerts, oldest first. */
+    readonly alerts: readonly RollbackAlert[];
 }
 
 const OP_STATES = ["STOPPED", "STARTING", "UP", "STOPPING"];
@@ -104,7 +139,12 @@ async function containerStatus(config: StackConfig, color: Color, component: Sta
     return node === undefined ? status : { ...status, node };
 }
 
-async function containerState(config: StackConfig, name: string, url: string, component: StackConfig["components"][number]): Promise<ContainerStatus> {
+async function containerState(
+    config: StackConfig,
+    name: string,
+    url: string,
+    component: Pick<StackConfig["components"][number], "name" | "healthStatus" | "healthBody">,
+): Promise<ContainerStatus> {
     const [inst, p] = await Promise.all([getInstance(incusTarget(config.incus.remote), name).catch((e: Error) => e), probe(url, config.health.timeoutMs)]);
     const v = judge(p, { status: component.healthStatus, ...(component.healthBody ? { body: component.healthBody } : {}) });
     if (inst instanceof Error)
@@ -149,6 +189,33 @@ async function haproxyStatus(host: HaproxyHost, layout: ReturnType<typeof haprox
     };
 }
 
+async function statefulStatus(config: StackConfig, host: HaproxyHost, stateDir: string, alerts: readonly RollbackAlert[]): Promise<StatefulStatus[]> {
+    return Promise.all(
+        config.stateful.map(async (svc) => {
+            const container = statefulName(config.prefix, svc.name);
+            const url = loopbackUrl(svc.hostPort, svc.healthPath);
+            const live = await containerState(config, container, url, svc);
+            const volumes = svc.volumes.map((v) => ({ name: v.name, volume: statefulVolumeName(config.prefix, svc.name, v.name), pool: svc.pool }));
+            const store = { service: svc.name, container, target: incusTarget(config.incus.remote), pool: svc.pool, volumes, host, stateDir };
+            const [lastGood, meta] = await Promise.all([readLastGood(store).catch(() => undefined), readSnapshotMeta(store).catch(() => undefined)]);
+            return {
+                name: svc.name,
+                container,
+                release: svc.release,
+                ...(live.release ? { liveRelease: live.release } : {}),
+                state: live.state,
+                healthy: live.healthy,
+                health: live.health,
+                url,
+                ...(lastGood ? { lastGood } : {}),
+                ...(meta ? { snapshot: { id: meta.id, release: meta.release, time: meta.time, volumes: meta.volumes } } : {}),
+                volumes,
+                alerts: alerts.filter((a) => a.service === svc.name).slice(-5),
+            };
+        }),
+    );
+}
+
 /** Reads everything `status` shows. Never throws for live state it cannot read. */
 export async function readStatus(config: StackConfig): Promise<StatusReport> {
     const host = haproxyHostOf(config.haproxy.placement, config.prefix, config.incus.remote);
@@ -169,6 +236,9 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
     ]);
     const { served, ...haproxy } = hx;
     const canary = parseCanaryRecord(canaryText);
+    const stateful = config.stateful.length
+        ? await statefulStatus(config, host, layout.stateDir, await readAlerts(host, layout.stateDir, 50).catch(() => []))
+        : undefined;
     const rec = recorded ?? "none";
     return {
         version: STATUS_VERSION,
@@ -178,6 +248,7 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
         haproxy: { host: describeHost(host), ...haproxy },
         history: (history ?? "").split("\n").filter(Boolean).slice(-HISTORY_LINES),
         ...(canary ? { canary } : {}),
+        ...(stateful ? { stateful } : {}),
     };
 }
 
@@ -209,6 +280,14 @@ export function describeStatus(r: StatusReport): string {
         const c = r.canary;
         out.push("", `canary of ${c.release} on ${c.color} (last-known-good ${c.from}): ${c.phase}${c.lastProbe ? `, last probe ${c.lastProbe}` : ""}`);
         for (const why of c.reasons ?? []) out.push(`  ${why}`);
+    }
+    for (const svc of r.stateful ?? []) {
+        const rel = svc.liveRelease && svc.liveRelease !== svc.release ? ` runs ${svc.liveRelease}` : "";
+        out.push("", `stateful ${svc.name}: release ${svc.release}, last_good ${svc.lastGood ?? "(none)"}`);
+        out.push(`  ${svc.container.padEnd(28)} ${svc.state.padEnd(8)} ${svc.healthy ? "healthy" : "UNHEALTHY"} (${svc.health})${rel}  ${svc.url}`);
+        out.push(`  volumes: ${svc.volumes.map((v) => `${v.volume} (${v.pool})`).join(", ")}`);
+        out.push(`  snapshot: ${svc.snapshot ? `${svc.snapshot.id} of ${svc.snapshot.release}, ${svc.snapshot.time}` : "(none)"}`);
+        for (const a of svc.alerts) out.push(`  alert ${a.time}: ${a.attempted} rolled back to ${a.last_good}, recovered: ${a.recovered}`);
     }
     out.push("", "history (last lines):");
     for (const l of r.history) out.push(`  ${l}`);

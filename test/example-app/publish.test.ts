@@ -39,7 +39,7 @@ describe("example-app/publish parsePublishArgs", () => {
                 broken: "latency",
             },
         );
-        for (const mode of ["health", "latency", "errors"]) assert.equal(parsePublishArgs(["--release", "abc1234", "--broken", mode]).broken, mode);
+        for (const mode of ["health", "latency", "errors", "migrate"]) assert.equal(parsePublishArgs(["--release", "abc1234", "--broken", mode]).broken, mode);
     });
 
     it("refuses a release that is not 7-40 hex characters, or none at all", () => {
@@ -63,7 +63,7 @@ describe("example-app/publish parsePublishArgs", () => {
     it("refuses an unknown broken mode", () => {
         assert.throws(
             () => parsePublishArgs(["--release", "abc1234", "--broken", "slow"]),
-            (e: Error) => e.message === "--broken: expected one of health, latency, errors",
+            (e: Error) => e.message === "--broken: expected one of health, latency, errors, migrate",
         );
     });
 

@@ -210,3 +210,99 @@ describe("incus", () => {
         });
     });
 });
+
+describe("incus volumes", () => {
+    it("builds volume and snapshot commands as exact argv", async () => {
+        const m = await import("../../../components/io/incus");
+        assert.deepEqual(m.volumeCreateCmd(LOCAL, "default", "dev-db-data").argv, [
+            "incus",
+            "storage",
+            "volume",
+            "create",
+            "default",
+            "dev-db-data",
+            "--quiet",
+        ]);
+        assert.deepEqual(m.volumeDeleteCmd(REMOTE, "fast", "dev-db-data").argv, [
+            "incus",
+            "storage",
+            "volume",
+            "delete",
+            "prod:fast",
+            "dev-db-data",
+            "--quiet",
+        ]);
+        assert.deepEqual(m.snapshotCreateCmd(LOCAL, "default", "dev-db-data", "kg-1", '{"a":1}').argv, [
+            "incus",
+            "storage",
+            "volume",
+            "snapshot",
+            "create",
+            "default",
+            "dev-db-data",
+            "kg-1",
+            "--no-expiry",
+            "--description",
+            '{"a":1}',
+            "--quiet",
+        ]);
+        assert.deepEqual(m.snapshotRestoreCmd(LOCAL, "default", "dev-db-data", "kg-1").argv, [
+            "incus",
+            "storage",
+            "volume",
+            "snapshot",
+            "restore",
+            "default",
+            "dev-db-data",
+            "kg-1",
+            "--quiet",
+        ]);
+        assert.deepEqual(m.snapshotDeleteCmd(LOCAL, "default", "dev-db-data", "kg-1").argv, [
+            "incus",
+            "storage",
+            "volume",
+            "snapshot",
+            "delete",
+            "default",
+            "dev-db-data",
+            "kg-1",
+            "--quiet",
+        ]);
+        assert.deepEqual(m.stopCmd(LOCAL, "dev-db", 10).argv, ["incus", "stop", "dev-db", "--timeout", "10", "--force", "--quiet"]);
+    });
+
+    it("mounts disks in the create call, and reads snapshot names from incus query", async () => {
+        const m = await import("../../../components/io/incus");
+        const cmd = m.createCmd(LOCAL, "dev-db", {
+            image: "i",
+            profiles: ["default"],
+            config: {},
+            proxies: {},
+            disks: { "vol-data": { pool: "default", volume: "dev-db-data", path: "/data" } },
+        });
+        assert.deepEqual(JSON.parse(String(cmd.input)).devices, { "vol-data": { type: "disk", pool: "default", source: "dev-db-data", path: "/data" } });
+        assert.equal(m.volumePath("default", "dev-db-data", true), "/1.0/storage-pools/default/volumes/custom/dev-db-data/snapshots");
+        assert.deepEqual(m.parseSnapshotNames('["/1.0/storage-pools/default/volumes/custom/dev-db-data/snapshots/kg-20261203t081500z-1a1a1a1"]'), [
+            "kg-20261203t081500z-1a1a1a1",
+        ]);
+        assert.deepEqual(m.parseSnapshotNames("[]"), []);
+        assert.throws(() => m.parseSnapshotNames("{}"), /expected a list of snapshot URLs/);
+    });
+
+    it("volumeSnapshots reads none for a missing volume and fails on any other error", async () => {
+        const m = await import("../../../components/io/incus");
+        let stub = stubRunner(() => fail(1, "Error: Storage pool volume not found\n"));
+        try {
+            assert.deepEqual(await m.volumeSnapshots(LOCAL, "default", "dev-db-data"), []);
+            assert.equal(await m.volumeExists(LOCAL, "default", "dev-db-data"), false);
+        } finally {
+            stub.restore();
+        }
+        stub = stubRunner(() => fail(1, "Error: connection refused\n"));
+        try {
+            await assert.rejects(m.volumeSnapshots(LOCAL, "default", "dev-db-data"), /cannot list snapshots of volume dev-db-data/);
+        } finally {
+            stub.restore();
+        }
+    });
+});

@@ -65,6 +65,7 @@ describe("config", () => {
                 health: { attempts: 30, intervalMs: 1000, timeoutMs: 2000 },
                 cleanup: {},
                 migrations: { force: false, block: [] },
+                stateful: [],
             });
         });
 
@@ -588,6 +589,64 @@ describe("config", () => {
             assert.deepEqual(parseConfig(with_({ cleanup: { assumeActive: "green" } }), "dev").cleanup, { assumeActive: "green" });
             assert.deepEqual(problems(with_({ cleanup: { assumeActive: "red" } })), ["bluegreen:cleanup.assumeActive: expected blue or green"]);
             assert.match(problems(with_({ cleanup: { force: true } }))[0], /^bluegreen:cleanup\.force: unknown key/);
+        });
+    });
+
+    describe("stateful services", () => {
+        const db = { release: "1A1A1A1", hostPort: 18150, volumes: { data: "/var/lib/bluegreen-data", logs: "/var/log/db" } };
+
+        it("fills defaults, lowercases the release and sorts volumes", () => {
+            const c = parseConfig(with_({ stateful: { db } }), "dev");
+            assert.deepEqual(c.stateful, [
+                {
+                    name: "db",
+                    release: "1a1a1a1",
+                    port: 8080,
+                    hostPort: 18150,
+                    healthPath: "/health",
+                    healthStatus: "200-299",
+                    env: {},
+                    volumes: [
+                        { name: "data", path: "/var/lib/bluegreen-data" },
+                        { name: "logs", path: "/var/log/db" },
+                    ],
+                    pool: "default",
+                    deleteVolumes: false,
+                },
+            ]);
+        });
+
+        it("keeps restore when set", () => {
+            const c = parseConfig(with_({ stateful: { db: { ...db, restore: "kg-20261203t081500z-1a1a1a1" } } }), "dev");
+            assert.equal(c.stateful[0].restore, "kg-20261203t081500z-1a1a1a1");
+        });
+
+        it("refuses a service without volumes, a shared mount path and a malformed snapshot id, by path", () => {
+            assert.deepEqual(problems(with_({ stateful: { db: { ...db, volumes: {} } } })), [
+                "bluegreen:stateful.db.volumes: expected at least one volume: a stateful service without data is a component",
+            ]);
+            assert.deepEqual(problems(with_({ stateful: { db: { ...db, volumes: { a: "/d", b: "/d" } } } })), [
+                "bluegreen:stateful.db.volumes: expected a distinct mount path per volume",
+            ]);
+            assert.match(
+                problems(with_({ stateful: { db: { ...db, restore: "yesterday" } } }))[0],
+                /^bluegreen:stateful\.db\.restore: expected a snapshot id like kg-/,
+            );
+            assert.match(problems(with_({ stateful: { db: { ...db, release: "latest" } } }))[0], /^bluegreen:stateful\.db\.release: expected 7-40 hex/);
+        });
+
+        it("refuses a port another component owns, and a name that is another container's", () => {
+            const clash = problems(with_({ stateful: { db: { ...db, hostPort: 18110 } } }));
+            assert.ok(
+                clash.some((p) => p.startsWith("bluegreen:stateful.db.hostPort: port 18110 is already used by bluegreen:components.backend.hostPort")),
+                clash.join("\n"),
+            );
+            assert.deepEqual(problems(with_({ stateful: { "web-blue": db } })), [
+                "bluegreen:stateful.web-blue: its container dev-web-blue would be the name of a component's container; rename the service",
+            ]);
+            assert.deepEqual(problems(with_({ stateful: { haproxy: db } })), [
+                "bluegreen:stateful.haproxy: its container dev-haproxy would be the name of the HAProxy instance; rename the service",
+            ]);
         });
     });
 

@@ -1,0 +1,93 @@
+// The StatefulService resource: a thin lifecycle adapter onto release/stateful.ts.
+
+import * as pulumi from "@pulumi/pulumi";
+import { probe } from "../io/http";
+import { INSTANCE_NAME, RELEASE_SHA } from "../model/naming";
+import { judge } from "../release/health";
+import { fetchArtifact } from "../release/deploy";
+import {
+    STATEFUL_REPLACE_ON,
+    StatefulInputs,
+    StatefulOutputs,
+    convergeService,
+    createService,
+    readService,
+    removeService,
+    statefulExpect,
+    statefulHealthUrl,
+} from "../release/stateful";
+
+const OUTPUT_ONLY = ["status", "healthy", "url", "lastGood", "snapshot", "appliedRestore"] as const;
+
+function inputsOf(o: StatefulOutputs): Omit<StatefulInputs, "artifactToken"> {
+    const copy: Record<string, unknown> = { ...o };
+    for (const k of OUTPUT_ONLY) delete copy[k];
+    return copy as unknown as Omit<StatefulInputs, "artifactToken">;
+}
+
+/** The single, static provider instance every StatefulService shares. */
+export const statefulProvider: pulumi.dynamic.ResourceProvider = {
+    async check(olds: StatefulInputs | undefined, news: StatefulInputs) {
+        const failures: pulumi.dynamic.CheckFailure[] = [];
+        if (!INSTANCE_NAME.test(news.name ?? "")) failures.push({ property: "name", reason: "expected a valid Incus instance name" });
+        if (!RELEASE_SHA.test(news.release ?? "")) failures.push({ property: "release", reason: "expected 7-40 lowercase hex characters" });
+        if (!Array.isArray(news.volumes) || news.volumes.length === 0) failures.push({ property: "volumes", reason: "expected at least one volume" });
+        // Before the service is stopped: a release that is not in the store fails here, in preview too.
+        if (failures.length === 0 && olds?.release !== news.release) {
+            try {
+                await fetchArtifact({ artifacts: news.artifacts, artifactToken: news.artifactToken, component: news.service, release: news.release });
+            } catch (e) {
+                failures.push({ property: "release", reason: `${(e as Error).message}. Nothing was touched.` });
+            }
+        }
+        return { inputs: news, failures };
+    },
+
+    async diff(_id: string, olds: StatefulOutputs, news: StatefulInputs) {
+        const { artifactToken: _t, ...wanted } = news;
+        const replaces = STATEFUL_REPLACE_ON.filter((k) => JSON.stringify(olds[k] ?? null) !== JSON.stringify(news[k] ?? null));
+        const changed = JSON.stringify(inputsOf(olds)) !== JSON.stringify(wanted);
+        // `up` converges: a service known unhealthy, or one that does not answer now, is healed.
+        const unwell =
+            olds.healthy === false ||
+            olds.status !== "Running" ||
+            !judge(await probe(statefulHealthUrl(news), news.health.timeoutMs), statefulExpect(news)).healthy;
+        return { changes: replaces.length > 0 || changed || unwell, replaces, deleteBeforeReplace: true };
+    },
+
+    async create(inputs: StatefulInputs) {
+        return createService(inputs);
+    },
+
+    async update(_id: string, olds: StatefulOutputs, news: StatefulInputs) {
+        return { outs: await convergeService(olds, news) };
+    },
+
+    async delete(id: string, props: StatefulOutputs) {
+        await removeService(id, props);
+    },
+
+    async read(id: string, props: StatefulOutputs) {
+        const live = await readService(id, props);
+        if (!live.props) return { id: "" };
+        return { id, props: live.props, inputs: inputsOf(live.props) };
+    },
+};
+
+/** Inputs of a StatefulService; any of them may be an Output. */
+export type StatefulServiceArgs = { readonly [K in keyof StatefulInputs]: pulumi.Input<StatefulInputs[K]> };
+
+/** A stateful singleton, `<prefix><service>` in Incus, on volumes `<prefix><service>-<volume>`. */
+export class StatefulService extends pulumi.dynamic.Resource {
+    declare public readonly name: pulumi.Output<string>;
+    declare public readonly release: pulumi.Output<string>;
+    declare public readonly status: pulumi.Output<string>;
+    declare public readonly healthy: pulumi.Output<boolean>;
+    declare public readonly url: pulumi.Output<string>;
+    declare public readonly lastGood: pulumi.Output<string | undefined>;
+
+    constructor(name: string, args: StatefulServiceArgs, opts?: pulumi.CustomResourceOptions) {
+        const outputs = Object.fromEntries(OUTPUT_ONLY.map((k) => [k, undefined]));
+        super(statefulProvider, name, { ...args, ...outputs }, opts);
+    }
+}
