@@ -250,7 +250,10 @@ export async function createService(i: StatefulInputs): Promise<{ id: string; ou
         if (judge(await probe(statefulHealthUrl(i), i.health.timeoutMs), statefulExpect(i)).healthy) {
             progress(`${i.name}: adopting the running, healthy instance of ${i.release}`);
             await writeLastGood(store, i.release);
-            return { id: i.name, outs: outputsOf(i, { status: "Running", healthy: true, lastGood: i.release, ...(await snapshotOf(store)) }) };
+            return {
+                id: i.name,
+                outs: outputsOf(i, { status: "Running", healthy: true, lastGood: i.release, ...recordedRestore(i), ...(await snapshotOf(store)) }),
+            };
         }
     }
     await deployRelease(i, i.release);
@@ -265,7 +268,12 @@ export async function createService(i: StatefulInputs): Promise<{ id: string; ou
         );
     }
     await writeLastGood(store, i.release);
-    return { id: i.name, outs: outputsOf(i, { status: "Running", healthy: true, lastGood: i.release, ...snap }) };
+    return { id: i.name, outs: outputsOf(i, { status: "Running", healthy: true, lastGood: i.release, ...recordedRestore(i), ...snap }) };
+}
+
+/** A restore configured at creation is only recorded: there is no data of this service to replace yet. */
+function recordedRestore(i: StatefulInputs): { appliedRestore?: string } {
+    return i.restore ? { appliedRestore: i.restore } : {};
 }
 
 async function snapshotOf(store: ServiceStore): Promise<{ snapshot?: SnapshotMeta }> {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { colorContainerInputs, haproxyHostOf, haproxyInputs, servingGuard, switchInputs } from "../../components/plan";
+import { colorContainerInputs, haproxyHostOf, haproxyInputs, servingGuard, statefulInputs, switchInputs } from "../../components/plan";
+import { statefulDisks, statefulInstanceConfig } from "../../components/release/stateful";
 import { ServingGuard } from "../../components/release/cleanup";
 import { stackConfig } from "../helpers/stackConfig";
 
@@ -232,6 +233,40 @@ describe("plan: containers", () => {
 
         it("never carries a token", () => {
             assert.ok(colorContainerInputs(stackConfig(), "blue", "abc1234", GUARD).every((i) => !("artifactToken" in i)));
+        });
+    });
+
+    describe("statefulInputs", () => {
+        const config = stackConfig({
+            stateful: { db: { release: "1a1a1a1", hostPort: 18150, pool: "fast", volumes: { logs: "/var/log/db", data: "/var/lib/data" } } },
+        });
+
+        it("names the container and volumes from the prefix, and keeps the records beside the history", () => {
+            const [db] = statefulInputs(config);
+            assert.equal(db.name, "dev-db");
+            assert.deepEqual(db.volumes, [
+                { name: "data", volume: "dev-db-data", path: "/var/lib/data" },
+                { name: "logs", volume: "dev-db-logs", path: "/var/log/db" },
+            ]);
+            assert.equal(db.pool, "fast");
+            assert.equal(db.deleteVolumes, false);
+            assert.deepEqual(db.host, { placement: "host" });
+            assert.equal(db.stateDir, DEV_LAYOUT.stateDir);
+            assert.ok(!("artifactToken" in db) && !("restore" in db) && !("env" in db));
+            assert.deepEqual(statefulInputs(stackConfig()), []);
+        });
+
+        it("mounts every volume and points the app at the first", () => {
+            const [db] = statefulInputs(config);
+            assert.deepEqual(statefulDisks(db), {
+                "vol-data": { pool: "fast", volume: "dev-db-data", path: "/var/lib/data" },
+                "vol-logs": { pool: "fast", volume: "dev-db-logs", path: "/var/log/db" },
+            });
+            const c = statefulInstanceConfig(db, "2b2b2b2");
+            assert.equal(c["environment.BLUEGREEN_DATA_DIR"], "/var/lib/data");
+            assert.equal(c["environment.BLUEGREEN_RELEASE"], "2b2b2b2");
+            assert.equal(c["user.bluegreen.stateful"], "db");
+            assert.equal(c["user.bluegreen.release"], "2b2b2b2");
         });
     });
 });
