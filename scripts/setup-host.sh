@@ -86,8 +86,11 @@ start_incusd() {
     return
   fi
   log "starting incusd (no systemd here)"
-  # Detach fully so incusd outlives this script and the CI step that ran it.
-  setsid /usr/libexec/incus/incusd --group root >>"$INCUSD_LOG" 2>&1 </dev/null &
+  # Detach fully so incusd outlives this script and the CI step that ran it. From /: its
+  # children (rsync for dir-pool snapshots) inherit its cwd, and a checkout that is deleted
+  # later would make them fail with "getcwd(): No such file or directory".
+  # exec: no shell is left holding this script's stdout.
+  (cd / && exec setsid /usr/libexec/incus/incusd --group root >>"$INCUSD_LOG" 2>&1 </dev/null) &
   for _ in $(seq 1 60); do
     if incus version 2>/dev/null | grep -q '^Server version: [0-9]'; then
       log "incusd up"

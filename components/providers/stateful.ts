@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { probe } from "../io/http";
 import { INSTANCE_NAME, RELEASE_SHA } from "../model/naming";
 import { judge } from "../release/health";
-import { fetchArtifact } from "../release/deploy";
+import { expectOf, fetchArtifact } from "../release/deploy";
 import {
     STATEFUL_REPLACE_ON,
     StatefulInputs,
@@ -13,7 +13,6 @@ import {
     createService,
     readService,
     removeService,
-    statefulExpect,
     statefulHealthUrl,
 } from "../release/stateful";
 
@@ -49,9 +48,7 @@ export const statefulProvider: pulumi.dynamic.ResourceProvider = {
         const changed = JSON.stringify(inputsOf(olds)) !== JSON.stringify(wanted);
         // `up` converges: a service known unhealthy, or one that does not answer now, is healed.
         const unwell =
-            olds.healthy === false ||
-            olds.status !== "Running" ||
-            !judge(await probe(statefulHealthUrl(news), news.health.timeoutMs), statefulExpect(news)).healthy;
+            olds.healthy === false || olds.status !== "Running" || !judge(await probe(statefulHealthUrl(news), news.health.timeoutMs), expectOf(news)).healthy;
         return { changes: replaces.length > 0 || changed || unwell, replaces, deleteBeforeReplace: true };
     },
 

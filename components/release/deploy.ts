@@ -24,17 +24,14 @@ export const APP_LOG = "/var/log/bluegreen-app.log";
 /** The secret environment, root-only; the image's init exports each line to the app without a shell evaluating it. */
 export const SECRET_ENV_PATH = "/opt/bluegreen/secret.env";
 
-export interface ColorContainerInputs {
+/** What any app container of bluegreen has: a color's, or a stateful service's. */
+export interface AppContainerInputs {
     readonly name: string;
     readonly stack: string;
-    readonly component: string;
-    readonly color: Color;
-    /** Its node in the color's pool (1..N); absent for a pool of one. */
-    readonly node?: number;
     readonly release: string;
     /** Port the app listens on inside the container. */
     readonly port: number;
-    /** This color's loopback port on the Incus host. */
+    /** Its loopback port on the Incus host. */
     readonly hostPort: number;
     readonly healthPath: string;
     /** Statuses of a healthy answer; absent means 200-299 (inputs carry only what is not a default). */
@@ -43,14 +40,21 @@ export interface ColorContainerInputs {
     readonly healthBody?: string;
     /** The app's plain environment; absent when empty. */
     readonly env?: Readonly<Record<string, string>>;
-    /** The app's secret environment, a Pulumi secret; absent when none. */
-    readonly secretEnv?: Readonly<Record<string, string>>;
     readonly image: string;
     readonly profiles: readonly string[];
     readonly remote?: string;
     readonly artifacts: ArtifactStoreSpec;
     readonly artifactToken?: string;
     readonly health: HealthSpec;
+}
+
+export interface ColorContainerInputs extends AppContainerInputs {
+    readonly component: string;
+    readonly color: Color;
+    /** Its node in the color's pool (1..N); absent for a pool of one. */
+    readonly node?: number;
+    /** The app's secret environment, a Pulumi secret; absent when none. */
+    readonly secretEnv?: Readonly<Record<string, string>>;
     readonly guard: ServingGuard;
     /**
      * Set on the serving color's pools while bluegreen:canary is: a release change is then
@@ -137,10 +141,11 @@ export function containerOutputs(i: ColorContainerInputs, status: string, health
     return { ...rest, status, healthy, url: healthUrl(i) };
 }
 
-async function appLogTail(i: ColorContainerInputs): Promise<string> {
+/** The last lines of the app's log, for a failure message; never throws. */
+export async function appLogTail(i: Pick<AppContainerInputs, "remote" | "name">, lines = 20): Promise<string> {
     try {
         const log = await readInstanceFile(incusTarget(i.remote), i.name, APP_LOG);
-        return log === undefined ? `(no app log at ${APP_LOG})` : log.trimEnd().split("\n").slice(-20).join("\n");
+        return log === undefined ? `(no app log at ${APP_LOG})` : log.trimEnd().split("\n").slice(-lines).join("\n");
     } catch (e) {
         return `(no app log: ${(e as Error).message})`;
     }

@@ -15,7 +15,6 @@ import {
     deleteInstance,
     filePushCmd,
     getInstance,
-    readInstanceFile,
     startCmd,
     stopCmd,
     volumeCreateCmd,
@@ -25,7 +24,6 @@ import {
 import { poll } from "../io/poll";
 import { progress } from "../io/progress";
 import { withTempDir } from "../io/tmp";
-import type { ArtifactStoreSpec, HealthSpec } from "../model/config";
 import { initFailure, refused } from "../model/errors";
 import {
     SnapshotMeta,
@@ -42,8 +40,8 @@ import {
     upgradeFailureMessage,
 } from "../model/stateful";
 import { incusTarget, loopbackUrl } from "../model/topology";
-import { APP_LOG, RELEASE_PATH, fetchArtifact } from "./deploy";
-import { DEFAULT_EXPECT, HealthExpect, judge, waitHealthy } from "./health";
+import { APP_LOG, AppContainerInputs, RELEASE_PATH, appLogTail, expectOf, fetchArtifact } from "./deploy";
+import { judge, waitHealthy } from "./health";
 import {
     ServiceStore,
     appendAlert,
@@ -58,30 +56,15 @@ import {
     writeLastGood,
 } from "./snapshot";
 
-export interface StatefulInputs {
-    /** The container, `<prefix><service>`. */
-    readonly name: string;
-    readonly stack: string;
+export interface StatefulInputs extends AppContainerInputs {
+    /** `name` is the container, `<prefix><service>`. */
     readonly service: string;
-    readonly release: string;
-    readonly port: number;
-    readonly hostPort: number;
-    readonly healthPath: string;
-    readonly healthStatus?: string;
-    readonly healthBody?: string;
-    readonly env?: Readonly<Record<string, string>>;
     /** Config name, Incus volume name and mount path, sorted by name; the first is BLUEGREEN_DATA_DIR. */
     readonly volumes: readonly { readonly name: string; readonly volume: string; readonly path: string }[];
     readonly pool: string;
     readonly deleteVolumes: boolean;
     /** A snapshot id to restore; applied once per new value. */
     readonly restore?: string;
-    readonly image: string;
-    readonly profiles: readonly string[];
-    readonly remote?: string;
-    readonly artifacts: ArtifactStoreSpec;
-    readonly artifactToken?: string;
-    readonly health: HealthSpec;
     /** Where last_good, the snapshot record and the alerts live: beside the active-color history. */
     readonly host: HaproxyHost;
     readonly stateDir: string;
@@ -115,10 +98,6 @@ export function storeOf(i: Pick<StatefulInputs, "service" | "name" | "remote" | 
         host: i.host,
         stateDir: i.stateDir,
     };
-}
-
-export function statefulExpect(i: Pick<StatefulInputs, "healthStatus" | "healthBody">): HealthExpect {
-    return { status: i.healthStatus ?? DEFAULT_EXPECT.status, ...(i.healthBody ? { body: i.healthBody } : {}) };
 }
 
 export function statefulHealthUrl(i: Pick<StatefulInputs, "hostPort" | "healthPath">): string {
@@ -214,20 +193,11 @@ async function deployRelease(i: StatefulInputs, release: string): Promise<void> 
     });
 }
 
-async function appLogTail(i: StatefulInputs): Promise<string> {
-    try {
-        const log = await readInstanceFile(incusTarget(i.remote), i.name, APP_LOG);
-        return log === undefined ? "" : log.trimEnd().split("\n").slice(-10).join("\n");
-    } catch {
-        return "";
-    }
-}
-
 /** The full health wait; the app log's tail in the failure. */
 async function gate(i: StatefulInputs, release: string): Promise<StepResult> {
-    const w = await waitHealthy(`${i.name} (${release})`, statefulHealthUrl(i), i.health, statefulExpect(i));
+    const w = await waitHealthy(`${i.name} (${release})`, statefulHealthUrl(i), i.health, expectOf(i));
     if (w.healthy) return { ok: true };
-    const log = await appLogTail(i);
+    const log = await appLogTail(i, 10);
     return {
         ok: false,
         message: `${i.name} on ${release} stayed unhealthy after ${w.attempts} health checks: ${w.reason}${log ? `\n--- last lines of ${APP_LOG} ---\n${log}` : ""}`,
@@ -247,7 +217,7 @@ export async function createService(i: StatefulInputs): Promise<{ id: string; ou
     const store = storeOf(i);
     const existing = await getInstance(incusTarget(i.remote), i.name);
     if (existing && isOurs(existing, i) && existing.status === "Running" && existing.config["user.bluegreen.release"] === i.release) {
-        if (judge(await probe(statefulHealthUrl(i), i.health.timeoutMs), statefulExpect(i)).healthy) {
+        if (judge(await probe(statefulHealthUrl(i), i.health.timeoutMs), expectOf(i)).healthy) {
             progress(`${i.name}: adopting the running, healthy instance of ${i.release}`);
             await writeLastGood(store, i.release);
             return {
@@ -333,10 +303,15 @@ export async function upgradeService(olds: StatefulOutputs, news: StatefulInputs
     }
     const alert = rollbackAlert(news.service, news.release, lastGood, state, meta?.id, new Date());
     const rf = state.recoveryFailure ? `${state.recoveryFailure.phase}: ${state.recoveryFailure.message}` : undefined;
+    const head = `guarded upgrade of ${news.service} to ${news.release} failed`;
     const message =
         state.failure?.phase === "stop"
-            ? `guarded upgrade of ${news.service} to ${news.release} failed before anything changed: ${state.failure.message}`
-            : upgradeFailureMessage(alert, rf);
+            ? `${head} before anything changed: ${state.failure.message}`
+            : state.failure?.phase === "snapshot"
+              ? `${head} at the snapshot, before the new release ran: ${state.failure.message}. Its volumes were not touched; ${running} ` +
+                (state.recovered ? "was started again and is healthy." : `could not be started again (${rf ?? "?"}): run \`incus start ${news.name}\`.`) +
+                ` Free space in pool ${news.pool} (incus storage info ${news.pool}) and run up again.`
+              : upgradeFailureMessage(alert, rf);
     // State records what runs now (last_good when recovered), so the next `up` tries the upgrade again.
     const nowRuns = state.recovered ? (state.failure?.phase === "snapshot" || state.failure?.phase === "stop" ? running : lastGood) : news.release;
     throw initFailure(
@@ -444,7 +419,7 @@ export async function readService(id: string, props: StatefulOutputs): Promise<{
     const inst = await getInstance(incusTarget(props.remote), id);
     if (!inst) return { id: "" };
     const release = inst.config["user.bluegreen.release"] ?? props.release;
-    const healthy = inst.status === "Running" && judge(await probe(statefulHealthUrl(props), props.health.timeoutMs), statefulExpect(props)).healthy;
+    const healthy = inst.status === "Running" && judge(await probe(statefulHealthUrl(props), props.health.timeoutMs), expectOf(props)).healthy;
     const store = storeOf(props);
     const lastGood = await readLastGood(store);
     const snapshot = await readSnapshotMeta(store);
