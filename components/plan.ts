@@ -5,6 +5,7 @@ import { ComponentConfig, DEFAULT_HEALTH_STATUS, StackConfig } from "./model/con
 import { COLORS, Color, Node, containerName, haproxyLayout, nodesOf, otherColor, statefulName, statefulVolumeName } from "./model/naming";
 import { HaproxyHost, colorHostPort, haproxyHostOf as hostOf, incusTarget, loopbackUrl } from "./model/topology";
 import type { CanaryInputs } from "./release/canary";
+import type { ServiceBackendModel } from "./model/haproxyConfig";
 import type { ServingGuard } from "./release/cleanup";
 import type { ColorContainerInputs } from "./release/deploy";
 import type { HaproxyInputs } from "./release/haproxy";
@@ -49,11 +50,32 @@ export function haproxyInputs(config: StackConfig): HaproxyInputs {
         // Both colors' ports, present or not, so adding a color never touches the instance.
         backendPorts:
             host.placement === "incus"
-                ? config.components.flatMap((c) => nodesOf(c.nodes).flatMap((node) => COLORS.map((color) => colorHostPort(c.hostPort, color, node))))
+                ? [
+                      ...config.components.flatMap((c) => nodesOf(c.nodes).flatMap((node) => COLORS.map((color) => colorHostPort(c.hostPort, color, node)))),
+                      ...routedServices(config).map((s) => s.port),
+                  ]
                 : [],
         image: config.incus.image,
         profiles: config.incus.profiles,
     };
+}
+
+/** Pure: the stateful services HAProxy routes to, as the switch renders them. */
+export function routedServices(config: StackConfig): ServiceBackendModel[] {
+    return config.stateful.flatMap((s) =>
+        s.route
+            ? [
+                  {
+                      service: s.name,
+                      route: s.route,
+                      healthPath: s.healthPath,
+                      healthStatus: s.healthStatus,
+                      ...(s.healthBody ? { healthBody: s.healthBody } : {}),
+                      port: s.hostPort,
+                  },
+              ]
+            : [],
+    );
 }
 
 /** Pure: the switch's inputs. Removing the inactive color leaves them unchanged. */
@@ -77,6 +99,7 @@ export function switchInputs(config: StackConfig): SwitchInputs {
             ...(c.nodes > 1 ? { nodes: c.nodes } : {}),
             ...healthInputs(c),
         })),
+        ...(routedServices(config).length ? { services: routedServices(config) } : {}),
         ...incusTarget(config.incus.remote),
         timeoutMs: config.health.timeoutMs,
         settleMs: config.haproxy.settleMs,

@@ -2,7 +2,7 @@
 // Every error names its full key path, e.g. `bluegreen:colors.green.release: expected 7-40 hex characters`.
 
 import { z } from "zod";
-import { COLORS, Color, containerName, haproxyInstanceName, nodesOf, otherColor, statefulName, statefulVolumeName } from "./naming";
+import { COLORS, Color, containerName, haproxyInstanceName, nodesOf, otherColor, routePrefix, statefulName, statefulVolumeName } from "./naming";
 import { colorHostPort, lastHostPort } from "./topology";
 import { DEFAULT_QUERIES, templateProblems } from "./promql";
 import { WARNING_RULES, WarningRule } from "./migrations";
@@ -191,6 +191,8 @@ const statefulSpec = z.strictObject({
     healthStatus: statusList.default(DEFAULT_HEALTH_STATUS),
     healthBody: bodyMatch.optional(),
     env: envMap.default({}),
+    /** A path prefix HAProxy routes to it, beside the components' routes; absent: not behind HAProxy. */
+    route: urlPath.optional(),
     /** Incus custom volume name to mount path; `<prefix><service>-<volume>` in Incus. */
     volumes: z
         .record(safeName, absPath)
@@ -248,6 +250,8 @@ export interface StatefulConfig {
     readonly healthStatus: string;
     readonly healthBody?: string;
     readonly env: Readonly<Record<string, string>>;
+    /** Path prefix HAProxy routes to it; absent: reached only on its hostPort. */
+    readonly route?: string;
     /** Sorted by volume name. */
     readonly volumes: readonly { readonly name: string; readonly path: string }[];
     readonly pool: string;
@@ -380,6 +384,11 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         );
     }
     const routes = new Map<string, string>();
+    const claimRoute = (route: string, where: string, who: string) => {
+        const owner = routes.get(routePrefix(route));
+        if (owner) problems.push(`${where}: ${route} is already routed to ${owner}`);
+        else routes.set(routePrefix(route), who);
+    };
     for (const comp of components) {
         const where = `${NAMESPACE}:components.${comp.name}`;
         const last = lastHostPort(comp.hostPort, comp.nodes);
@@ -397,10 +406,7 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
             claim(colorHostPort(comp.hostPort, "blue", node), `${where}.hostPort${offset("blue") ? ` + ${offset("blue")}` : ""} (blue${which})`);
             claim(colorHostPort(comp.hostPort, "green", node), `${where}.hostPort + ${offset("green")} (green${which})`);
         }
-        const route = comp.route.length > 1 ? comp.route.replace(/\/+$/, "") : comp.route;
-        const owner = routes.get(route);
-        if (owner) problems.push(`${where}.route: ${comp.route} is already routed to ${owner}`);
-        else routes.set(route, comp.name);
+        claimRoute(comp.route, `${where}.route`, comp.name);
         for (const color of COLORS) {
             const n = containerName(prefix, comp.name, color, nodesOf(comp.nodes).at(-1));
             if (n.length > 63) problems.push(`${where}: container name ${n} is longer than Incus's 63 characters; shorten the prefix or component name`);
@@ -409,11 +415,12 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
 
     const stateful = Object.entries(c.stateful)
         .map(([name, spec]): StatefulConfig => {
-            const { volumes, healthBody, restore, ...rest } = spec;
+            const { volumes, healthBody, restore, route, ...rest } = spec;
             return {
                 name,
                 ...rest,
                 ...(healthBody ? { healthBody } : {}),
+                ...(route ? { route } : {}),
                 ...(restore ? { restore } : {}),
                 volumes: Object.entries(volumes)
                     .map(([v, path]) => ({ name: v, path }))
@@ -427,6 +434,7 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
     for (const svc of stateful) {
         const where = `${NAMESPACE}:stateful.${svc.name}`;
         claim(svc.hostPort, `${where}.hostPort`);
+        if (svc.route) claimRoute(svc.route, `${where}.route`, `stateful service ${svc.name}`);
         const name = statefulName(prefix, svc.name);
         if (name === haproxyInstanceName(prefix) || colorContainers.has(name)) {
             problems.push(

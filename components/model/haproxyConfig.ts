@@ -3,7 +3,7 @@
 // switch can be a runtime weight change with no reload. A reload keeps runtime
 // state (a drained server, a weight set live) through HAProxy's server-state file.
 
-import { COLORS, Color, NOT_FOUND_BACKEND, haproxyBackendName, serverName } from "./naming";
+import { COLORS, Color, NOT_FOUND_BACKEND, haproxyBackendName, routePrefix, serverName, serviceBackendName } from "./naming";
 import { LOOPBACK, loopbackAddress } from "./topology";
 import { FULL_WEIGHT, Pool, TrafficSplit, colorOfServer, describeSplit, desiredWeights } from "./traffic";
 
@@ -13,6 +13,8 @@ export const ACTIVE_WEIGHT = FULL_WEIGHT;
 /** Response headers HAProxy adds: the color and the release of the server that answered. */
 export const COLOR_HEADER = "x-bluegreen-color";
 export const RELEASE_HEADER = "x-bluegreen-release";
+/** Set on answers from a routed stateful service: its name. */
+export const SERVICE_HEADER = "x-bluegreen-service";
 
 /**
  * Pure: the releases map file: one `<server> <release>` line per server name, `-` for
@@ -56,6 +58,17 @@ export interface BackendModel {
     readonly servers: readonly ServerModel[];
 }
 
+/** A stateful service behind a route: one server, never weighted, outside every switch. */
+export interface ServiceBackendModel {
+    readonly service: string;
+    readonly route: string;
+    readonly healthPath: string;
+    readonly healthStatus: string;
+    readonly healthBody?: string;
+    /** Its loopback port on the Incus host. */
+    readonly port: number;
+}
+
 export interface HaproxyModel {
     readonly stack: string;
     /** The traffic each color gets; empty renders every server at weight 0. */
@@ -70,12 +83,25 @@ export interface HaproxyModel {
     /** Map file `<server> <release>`: HAProxy names the release that answered, not the app. */
     readonly releasesMap: string;
     readonly backends: readonly BackendModel[];
+    /** Absent or empty: no stateful service is routed. */
+    readonly services?: readonly ServiceBackendModel[];
     readonly extra: { readonly global: readonly string[]; readonly defaults: readonly string[]; readonly frontend: readonly string[] };
 }
 
 function routeAcl(route: string): string {
-    const r = route.replace(/\/+$/, "");
+    const r = routePrefix(route);
     return `{ path ${r} } || { path_beg ${r}/ }`;
+}
+
+/** The health check lines a backend of either kind starts with. */
+function checkLines(b: Pick<BackendModel, "healthPath" | "healthStatus" | "healthBody">): string[] {
+    return [
+        `option httpchk GET ${b.healthPath}`,
+        `http-check expect status ${b.healthStatus}`,
+        // A body-only expect would pass a 500 that says the word: the status rule always comes first.
+        ...(b.healthBody ? [`http-check expect string ${b.healthBody}`] : []),
+        "default-server inter 1s fall 2 rise 2",
+    ];
 }
 
 export function renderConfig(m: HaproxyModel): string {
@@ -115,14 +141,19 @@ export function renderConfig(m: HaproxyModel): string {
         ]),
     );
 
-    const routed = [...m.backends].filter((b) => b.route !== "/").sort((a, b) => b.route.length - a.route.length || a.route.localeCompare(b.route));
-    const root = m.backends.find((b) => b.route === "/");
+    // Longest prefix first, so /api/v2 wins over /api whichever kind owns it.
+    const uses = [
+        ...m.backends.map((b) => ({ route: b.route, backend: haproxyBackendName(b.component) })),
+        ...(m.services ?? []).map((s) => ({ route: s.route, backend: serviceBackendName(s.service) })),
+    ];
+    const routed = uses.filter((b) => b.route !== "/").sort((a, b) => b.route.length - a.route.length || a.route.localeCompare(b.route));
+    const root = uses.find((b) => b.route === "/");
     add("", "frontend fe_main");
     add(
         ...indent([
             `bind ${loopbackAddress(m.frontendPort)}`,
-            ...routed.map((b) => `use_backend ${haproxyBackendName(b.component)} if ${routeAcl(b.route)}`),
-            `default_backend ${root ? haproxyBackendName(root.component) : NOT_FOUND_BACKEND}`,
+            ...routed.map((b) => `use_backend ${b.backend} if ${routeAcl(b.route)}`),
+            `default_backend ${root ? root.backend : NOT_FOUND_BACKEND}`,
             ...m.extra.frontend,
         ]),
     );
@@ -141,11 +172,7 @@ export function renderConfig(m: HaproxyModel): string {
         add("", `backend ${backend}`);
         add(
             ...indent([
-                `option httpchk GET ${b.healthPath}`,
-                `http-check expect status ${b.healthStatus}`,
-                // A body-only expect would pass a 500 that says the word: the status rule always comes first.
-                ...(b.healthBody ? [`http-check expect string ${b.healthBody}`] : []),
-                "default-server inter 1s fall 2 rise 2",
+                ...checkLines(b),
                 // Which color and release answered is HAProxy's to say, not the app's: set-header replaces what the app sent.
                 ...b.servers.map((s) => `http-response set-header ${COLOR_HEADER} ${s.color} if { srv_name ${serverName(s.color, s.node)} }`),
                 `http-response set-header ${RELEASE_HEADER} %[srv_name,map(${m.releasesMap},unknown)]`,
@@ -154,6 +181,13 @@ export function renderConfig(m: HaproxyModel): string {
                     return `server ${name} ${LOOPBACK}:${s.port} check weight ${weights.get(`${backend}/${name}`) ?? 0}`;
                 }),
             ]),
+        );
+    }
+    for (const svc of [...(m.services ?? [])].sort((x, y) => x.service.localeCompare(y.service))) {
+        add("", `backend ${serviceBackendName(svc.service)}`);
+        // No weight: a switch never moves it, so it stays out of the config's shape.
+        add(
+            ...indent([...checkLines(svc), `http-response set-header ${SERVICE_HEADER} ${svc.service}`, `server ${svc.service} ${LOOPBACK}:${svc.port} check`]),
         );
     }
     if (!root) {

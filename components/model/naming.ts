@@ -50,6 +50,22 @@ export function haproxyBackendName(component: string): string {
     return `${BACKEND_PREFIX}${component}`;
 }
 
+/** Pure: a route without trailing slashes, as HAProxy matches it ("/" stays "/"). */
+export function routePrefix(route: string): string {
+    return route.length > 1 ? route.replace(/\/+$/, "") : "/";
+}
+
+/** A stateful service's backend: one server, outside every color's pool. */
+export function serviceBackendName(service: string): string {
+    return `${SERVICE_BACKEND_PREFIX}${service}`;
+}
+
+const SERVICE_BACKEND_PREFIX = "svc_";
+
+export function isServiceBackend(name: string): boolean {
+    return name.startsWith(SERVICE_BACKEND_PREFIX);
+}
+
 /** The backend that answers 404 when no component has the `/` route. */
 export const NOT_FOUND_BACKEND = `${BACKEND_PREFIX}no_route`;
 

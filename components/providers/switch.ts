@@ -16,6 +16,7 @@ const WATCHED: readonly (keyof SwitchInputs)[] = [
     "exporterPort",
     "extra",
     "components",
+    "services",
     "remote",
 ];
 

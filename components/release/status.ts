@@ -17,6 +17,7 @@ import {
     haproxyBackendName,
     haproxyLayout,
     isComponentBackend,
+    isServiceBackend,
     nodesOf,
     statefulName,
     statefulVolumeName,
@@ -107,6 +108,8 @@ export interface StatefulStatus {
     readonly healthy: boolean;
     readonly health: string;
     readonly url: string;
+    /** The path HAProxy routes to it (its server is in haproxy.servers, backend svc_<name>). */
+    readonly route?: string;
     /** The release known healthy. */
     readonly lastGood?: string;
     /** The known-good snapshot. */
@@ -173,7 +176,7 @@ async function haproxyStatus(host: HaproxyHost, layout: ReturnType<typeof haprox
         states instanceof Error
             ? []
             : states
-                  .filter((s) => isComponentBackend(s.backend))
+                  .filter((s) => isComponentBackend(s.backend) || isServiceBackend(s.backend))
                   .map((s) => ({ backend: s.backend, server: s.server, weight: s.weight, ...serverWords(s.opState, s.adminState) }));
     return {
         running: true,
@@ -207,6 +210,7 @@ async function statefulStatus(config: StackConfig, host: HaproxyHost, stateDir: 
                 healthy: live.healthy,
                 health: live.health,
                 url,
+                ...(svc.route ? { route: svc.route } : {}),
                 ...(lastGood ? { lastGood } : {}),
                 ...(meta ? { snapshot: { id: meta.id, release: meta.release, time: meta.time, volumes: meta.volumes } } : {}),
                 volumes,
@@ -283,7 +287,7 @@ export function describeStatus(r: StatusReport): string {
     }
     for (const svc of r.stateful ?? []) {
         const rel = svc.liveRelease && svc.liveRelease !== svc.release ? ` runs ${svc.liveRelease}` : "";
-        out.push("", `stateful ${svc.name}: release ${svc.release}, last_good ${svc.lastGood ?? "(none)"}`);
+        out.push("", `stateful ${svc.name}: release ${svc.release}, last_good ${svc.lastGood ?? "(none)"}${svc.route ? `, routed at ${svc.route}` : ""}`);
         out.push(`  ${svc.container.padEnd(28)} ${svc.state.padEnd(8)} ${svc.healthy ? "healthy" : "UNHEALTHY"} (${svc.health})${rel}  ${svc.url}`);
         out.push(`  volumes: ${svc.volumes.map((v) => `${v.volume} (${v.pool})`).join(", ")}`);
         out.push(`  snapshot: ${svc.snapshot ? `${svc.snapshot.id} of ${svc.snapshot.release}, ${svc.snapshot.time}` : "(none)"}`);

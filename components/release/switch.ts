@@ -14,6 +14,7 @@ import {
     COLOR_HEADER,
     HaproxyModel,
     RELEASE_HEADER,
+    ServiceBackendModel,
     configShape,
     fileActive,
     parseReleasesMap,
@@ -31,6 +32,7 @@ import {
     isComponentBackend,
     nodesOf,
     releasesMapPath,
+    routePrefix,
     serverName,
     serverStatePath,
 } from "../model/naming";
@@ -73,6 +75,8 @@ export interface SwitchInputs {
     readonly exporterPort: number;
     readonly extra: HaproxyModel["extra"];
     readonly components: readonly SwitchComponent[];
+    /** Routed stateful services; absent when none is (inputs carry only what is not a default). */
+    readonly services?: readonly ServiceBackendModel[];
     /** The Incus remote of the app containers. */
     readonly remote?: string;
     /** Per-probe timeout for health checks. */
@@ -117,6 +121,7 @@ export function modelOf(i: SwitchInputs, split: TrafficSplit = desiredSplit(i)):
             ...expectOf(c),
             servers: COLORS.flatMap((color) => nodeTargets(c, color).map((t) => ({ color, ...(t.node === undefined ? {} : { node: t.node }), port: t.port }))),
         })),
+        ...(i.services?.length ? { services: i.services } : {}),
     };
 }
 
@@ -133,11 +138,6 @@ export function nodeTargets(
         // ports.green is blue's + 1 for every node; node n is 2(n-1) further on.
         port: node === undefined ? c.ports[color] : colorHostPort(base, color, node),
     }));
-}
-
-/** Pure: a path on the frontend that routes to the component. */
-export function probePath(route: string): string {
-    return route.length > 1 ? route.replace(/\/+$/, "") : "/";
 }
 
 function backendsOf(i: SwitchInputs): string[] {
@@ -193,7 +193,7 @@ async function verifyServing(i: SwitchInputs): Promise<void> {
         async () => {
             for (const c of i.components) {
                 if (!pending.has(c.name)) continue;
-                const r = await probe(loopbackUrl(i.frontendPort, probePath(c.route)), i.timeoutMs);
+                const r = await probe(loopbackUrl(i.frontendPort, routePrefix(c.route)), i.timeoutMs);
                 const color = r.headers[COLOR_HEADER];
                 const release = r.headers[RELEASE_HEADER];
                 if (color === i.active && release === i.release) pending.delete(c.name);

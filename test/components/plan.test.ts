@@ -114,6 +114,20 @@ describe("plan", () => {
             );
         });
 
+        it("carries the routed stateful services only, and none when none is routed", () => {
+            const volumes = { data: "/var/lib/data" };
+            const s = switchInputs(
+                stackConfig({
+                    stateful: { db: { release: "1a1a1a1", hostPort: 18150, route: "/db", volumes }, cache: { release: "1a1a1a1", hostPort: 18160, volumes } },
+                }),
+            );
+            assert.deepEqual(s.services, [{ service: "db", route: "/db", healthPath: "/health", healthStatus: "200-299", port: 18150 }]);
+            const unrouted = switchInputs(stackConfig({ stateful: { cache: { release: "1a1a1a1", hostPort: 18160, volumes } } }));
+            assert.deepEqual(unrouted, switchInputs(stackConfig()), "a service without a route leaves the switch as it was");
+            const incus = haproxyInputs(stackConfig({ ...INCUS_HAPROXY, stateful: { db: { release: "1a1a1a1", hostPort: 18150, route: "/db", volumes } } }));
+            assert.equal(incus.backendPorts.at(-1), 18150, "the HAProxy instance reaches it");
+        });
+
         it("is unchanged when the inactive color is added or removed", () => {
             assert.deepEqual(switchInputs(stackConfig(BOTH)), switchInputs(stackConfig()));
             assert.deepEqual(

@@ -203,4 +203,49 @@ describe("e2e: stateful services on the btrfs pool", function () {
     after(() => t.s.teardown());
 
     upgradeAndRollback(t, "bluegreen-btrfs");
+
+    it("a route puts the service behind HAProxy beside the components, through a guarded upgrade, until the route goes", async () => {
+        t.configure(B, { route: "/db" });
+        const r = await t.s.up();
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /switch: haproxy reloaded/, "the new backend needs a reload");
+        const viaFrontend = async () => {
+            const res = await fetch(`http://127.0.0.1:${t.s.frontendPort}/db/data/marker`, { signal: AbortSignal.timeout(5000) });
+            return { status: res.status, body: await res.text(), service: res.headers.get("x-bluegreen-service") };
+        };
+        // HAProxy's own check brings the new server UP (rise 2, inter 1s).
+        let seen = await viaFrontend();
+        for (let i = 0; i < 50 && seen.status !== 200; i++) {
+            await new Promise((res) => setTimeout(res, 200));
+            seen = await viaFrontend();
+        }
+        assert.deepEqual(seen, { status: 200, body: "realm-v1", service: "db" });
+        assert.equal((await t.s.get("/")).color, "blue", "the components' routes are untouched");
+        const st = JSON.parse((await t.s.run(["status", "--json"])).stdout);
+        assert.equal(st.stateful[0].route, "/db");
+        assert.deepEqual(
+            st.haproxy.servers.filter((x: { backend: string }) => x.backend === "svc_db").map((x: { server: string; state: string }) => [x.server, x.state]),
+            [["db", "UP"]],
+        );
+
+        t.configure(B2, { route: "/db" });
+        const up = await t.s.up();
+        assert.equal(up.code, 0, up.stderr);
+        assert.doesNotMatch(up.stderr, /switch: haproxy reloaded/, "an upgrade behind the route does not touch HAProxy");
+        seen = await viaFrontend();
+        for (let i = 0; i < 50 && seen.status !== 200; i++) {
+            await new Promise((res) => setTimeout(res, 200));
+            seen = await viaFrontend();
+        }
+        assert.deepEqual(seen, { status: 200, body: "realm-v1", service: "db" }, "the upgraded service answers through the same route");
+
+        t.configure(B2);
+        const off = await t.s.up();
+        assert.equal(off.code, 0, off.stderr);
+        // The old worker answers once more on a kept-alive connection (option idle-close-on-response).
+        seen = await viaFrontend();
+        for (let i = 0; i < 10 && seen.service !== null; i++) seen = await viaFrontend();
+        assert.equal(seen.service, null, "without a route, /db goes to the default backend again");
+        assert.equal(await get(t.port, "marker"), "realm-v1", "and the service still answers on its own port");
+    });
 });

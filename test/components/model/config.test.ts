@@ -616,6 +616,17 @@ describe("config", () => {
             ]);
         });
 
+        it("keeps a route, and refuses one a component or another service owns", () => {
+            assert.equal(parseConfig(with_({ stateful: { db: { ...db, route: "/db" } } }), "dev").stateful[0].route, "/db");
+            assert.deepEqual(problems(with_({ stateful: { db: { ...db, route: "/api/" } } })), [
+                "bluegreen:stateful.db.route: /api/ is already routed to backend",
+            ]);
+            assert.deepEqual(problems(with_({ stateful: { a: { ...db, route: "/db" }, b: { ...db, hostPort: 18151, route: "/db/" } } })), [
+                "bluegreen:stateful.b.route: /db/ is already routed to stateful service a",
+            ]);
+            assert.match(problems(with_({ stateful: { db: { ...db, route: "db" } } }))[0], /^bluegreen:stateful\.db\.route: expected an absolute URL path/);
+        });
+
         it("keeps restore when set", () => {
             const c = parseConfig(with_({ stateful: { db: { ...db, restore: "kg-20261203t081500z-1a1a1a1" } } }), "dev");
             assert.equal(c.stateful[0].restore, "kg-20261203t081500z-1a1a1a1");

@@ -211,6 +211,32 @@ describe("haproxyConfig", () => {
             ]);
         });
 
+        it("routes a stateful service to its one unweighted server, longest prefix first among the components' routes", () => {
+            const db = { service: "db", route: "/api/db/", healthPath: "/ready", healthStatus: "200", healthBody: "ok", port: 18150 };
+            const text = renderConfig(model({ services: [db] }));
+            assert.deepEqual(
+                lines(text).filter((l) => l.includes("use_backend")),
+                [
+                    "    use_backend svc_db if { path /api/db } || { path_beg /api/db/ }",
+                    "    use_backend be_stream if { path /stream } || { path_beg /stream/ }",
+                    "    use_backend be_backend if { path /api } || { path_beg /api/ }",
+                ],
+            );
+            const at = lines(text).indexOf("backend svc_db");
+            assert.deepEqual(lines(text).slice(at, at + 8), [
+                "backend svc_db",
+                "    option httpchk GET /ready",
+                "    http-check expect status 200",
+                "    http-check expect string ok",
+                "    default-server inter 1s fall 2 rise 2",
+                "    http-response set-header x-bluegreen-service db",
+                "    server db 127.0.0.1:18150 check",
+                "",
+            ]);
+            assert.equal(configShape(renderConfig(model({ services: [db], split: allOn("green") }))), configShape(text), "a flip never reloads for it");
+            assert.ok(!weightsFor(poolsOf(model({ services: [db] })), allOn("blue")).some((w) => w.backend === "svc_db"), "no switch weights it");
+        });
+
         it("is deterministic whatever the order of backends", () => {
             const m = model();
             assert.equal(renderConfig(m), renderConfig({ ...m, backends: [...m.backends].reverse() }));
@@ -257,6 +283,14 @@ describe("haproxyConfig", () => {
             const r1 = haproxyCheck(dir, model({ split: allOn("green"), backends: one }));
             assert.equal(r1.status, 0, r1.stderr);
             const r2 = haproxyCheck(dir, model({ split: {}, release: undefined }));
+            assert.equal(r2.status, 0, r2.stderr);
+        });
+
+        it("with a routed stateful service, also as the default backend", () => {
+            const db = { service: "db", route: "/db", healthPath: "/health", healthStatus: "200-299", port: 18150 };
+            const r1 = haproxyCheck(dir, model({ services: [db] }));
+            assert.equal(r1.status, 0, r1.stderr);
+            const r2 = haproxyCheck(dir, model({ backends: [backend("backend", "/api", 18110)], services: [{ ...db, route: "/" }] }));
             assert.equal(r2.status, 0, r2.stderr);
         });
 

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { HaproxyModel, fileActive, poolsOf, renderConfig } from "../../../components/model/haproxyConfig";
 import { desiredWeights, weightCommands as commandsFor } from "../../../components/model/traffic";
-import { haproxyLayout } from "../../../components/model/naming";
+import { haproxyLayout, routePrefix } from "../../../components/model/naming";
 import { ServerState } from "../../../components/io/runtimeApi";
-import { SwitchInputs, modelOf, probePath, runsModel } from "../../../components/release/switch";
+import { SwitchInputs, modelOf, runsModel } from "../../../components/release/switch";
 
 /** The runtime commands that give the model its weights. */
 function weightCommands(m: HaproxyModel): string[] {
@@ -97,11 +97,11 @@ describe("switch (pure parts)", () => {
         });
     });
 
-    it("probePath strips trailing slashes but keeps the root", () => {
-        assert.equal(probePath("/"), "/");
-        assert.equal(probePath("/api"), "/api");
-        assert.equal(probePath("/api/"), "/api");
-        assert.equal(probePath("/api/v2//"), "/api/v2");
+    it("routePrefix strips trailing slashes but keeps the root", () => {
+        assert.equal(routePrefix("/"), "/");
+        assert.equal(routePrefix("/api"), "/api");
+        assert.equal(routePrefix("/api/"), "/api");
+        assert.equal(routePrefix("/api/v2//"), "/api/v2");
     });
 
     describe("fileActive", () => {
