@@ -6,9 +6,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { ColorStack } from "./colorStack";
 import type { StackConfig } from "./model/config";
 import { COLORS, Color } from "./model/naming";
-import { canaryInputs, frontendUrl, haproxyInputs, prometheusInputs, servingGuard, statefulInputs, switchInputs } from "./plan";
+import { hookCommand } from "./hooks";
+import { canaryInputs, frontendUrl, haproxyInputs, hookContext, lockInputs, prometheusInputs, servingGuard, statefulInputs, switchInputs } from "./plan";
 import { Canary } from "./providers/canary";
 import { Haproxy } from "./providers/haproxy";
+import { DeployLock } from "./providers/lock";
 import { Prometheus } from "./providers/prometheus";
 import { StatefulService } from "./providers/stateful";
 import { Switch } from "./providers/switch";
@@ -34,6 +36,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
     /** Present with bluegreen:prometheus (or a canary): the scrape targets, and on dev the server. */
     public readonly prometheus?: Prometheus;
     public readonly switch: Switch;
+    /** Taken by every up before any other step; everything depends on it. */
+    public readonly lock: DeployLock;
     /** One per bluegreen:stateful entry: singletons beside the colors, upgraded under guard. */
     public readonly stateful: Record<string, StatefulService> = {};
 
@@ -41,9 +45,12 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         super("bluegreen:index:App", name, {}, opts);
         const { config } = args;
         const guard = servingGuard(config);
-        this.haproxy = new Haproxy(`${name}-haproxy`, haproxyInputs(config), { parent: this });
+        const hooks = config.hooks;
+        this.lock = new DeployLock(`${name}-lock`, lockInputs(config, pulumi.runtime.isDryRun() ? "preview" : "up"), { parent: this });
+        const locked = { parent: this, dependsOn: [this.lock] };
+        this.haproxy = new Haproxy(`${name}-haproxy`, haproxyInputs(config), locked);
         const scraping = prometheusInputs(config);
-        if (scraping) this.prometheus = new Prometheus(`${name}-prometheus`, scraping, { parent: this });
+        if (scraping) this.prometheus = new Prometheus(`${name}-prometheus`, scraping, locked);
         const canary = canaryInputs(config);
         if (canary) {
             this.canary = new Canary(
@@ -60,19 +67,48 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                 { parent: this, dependsOn: [this.haproxy] },
             );
         }
+        const postDeploy: Partial<Record<Color, pulumi.Resource>> = {};
         for (const color of COLORS) {
             const spec = config.colors[color];
             if (!spec) continue;
-            const first = color === config.active && this.canary ? { dependsOn: [this.canary] } : {};
+            const pre = hooks.preDeploy ? [hookCommand(`${name}-preDeploy-${color}`, hooks.preDeploy, hookContext(config, "preDeploy", color), locked)] : [];
+            const first = color === config.active && this.canary ? [this.canary] : [];
             this.stacks[color] = new ColorStack(
                 color,
-                { config, color, release: spec.release, guard, artifactToken: args.artifactToken, secretEnv: args.secretEnv, ...first },
+                {
+                    config,
+                    color,
+                    release: spec.release,
+                    guard,
+                    artifactToken: args.artifactToken,
+                    secretEnv: args.secretEnv,
+                    dependsOn: [this.lock, ...pre, ...first],
+                },
                 { parent: this },
             );
+            if (hooks.postDeploy) {
+                const after = Object.values(this.stacks[color]!.containers);
+                postDeploy[color] = hookCommand(`${name}-postDeploy-${color}`, hooks.postDeploy, hookContext(config, "postDeploy", color), {
+                    parent: this,
+                    dependsOn: after,
+                });
+            }
         }
         // Only the target color gates the switch: a failed inactive color must never block a flip.
         const targets = Object.values(this.stacks[config.active]!.containers);
-        this.switch = new Switch(`${name}-switch`, switchInputs(config), { parent: this, dependsOn: [this.haproxy, ...targets] });
+        const deployed = postDeploy[config.active] ? [postDeploy[config.active]!] : [];
+        const preSwitch = hooks.preSwitch
+            ? [
+                  hookCommand(`${name}-preSwitch`, hooks.preSwitch, hookContext(config, "preSwitch", config.active), {
+                      parent: this,
+                      dependsOn: [this.haproxy, ...targets, ...deployed],
+                  }),
+              ]
+            : [];
+        this.switch = new Switch(`${name}-switch`, switchInputs(config), { parent: this, dependsOn: [this.haproxy, ...targets, ...deployed, ...preSwitch] });
+        if (hooks.postSwitch) {
+            hookCommand(`${name}-postSwitch`, hooks.postSwitch, hookContext(config, "postSwitch", config.active), { parent: this, dependsOn: [this.switch] });
+        }
 
         this.url = pulumi.output(frontendUrl(config));
         this.activeColor = this.switch.active;

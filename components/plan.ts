@@ -13,6 +13,10 @@ import type { ScrapingInputs } from "./release/prometheus";
 import { scrapeTargets } from "./model/prometheusConfig";
 import type { StatefulInputs } from "./release/stateful";
 import type { SwitchInputs } from "./release/switch";
+import type { AuditContext } from "./release/audit";
+import type { DeployLockInputs } from "./providers/lock";
+import type { HookContext, HookName, HookOperation } from "./model/hooks";
+import { lockPath } from "./model/lock";
 
 /** Pure: the machine HAProxy runs on for this stack. */
 export function haproxyHostOf(config: StackConfig): HaproxyHost {
@@ -101,6 +105,7 @@ export function switchInputs(config: StackConfig): SwitchInputs {
         })),
         ...(routedServices(config).length ? { services: routedServices(config) } : {}),
         ...incusTarget(config.incus.remote),
+        ...broadcastOf(config),
         timeoutMs: config.health.timeoutMs,
         settleMs: config.haproxy.settleMs,
     };
@@ -170,6 +175,8 @@ export function canaryInputs(config: StackConfig): CanaryInputs | undefined {
         health: config.health,
         ...incusTarget(config.incus.remote),
         settleMs: config.haproxy.settleMs,
+        ...broadcastOf(config),
+        ...postRollbackOf(config),
     };
 }
 
@@ -193,6 +200,7 @@ function containerInputs(config: StackConfig, c: ComponentConfig, color: Color, 
         health: config.health,
         guard,
         ...migrationsOf(config, color),
+        ...broadcastOf(config),
     };
 }
 
@@ -200,6 +208,47 @@ function containerInputs(config: StackConfig, c: ComponentConfig, color: Color, 
 function migrationsOf(config: StackConfig, color: Color): Pick<ColorContainerInputs, "migrations"> {
     const running = config.colors[otherColor(color)]?.release;
     return running ? { migrations: { running, force: config.migrations.force, block: config.migrations.block } } : {};
+}
+
+/** Pure: bluegreen:broadcast, carried only when set, so stacks without it keep their inputs. */
+function broadcastOf(config: StackConfig): { broadcast?: string } {
+    return config.broadcast ? { broadcast: config.broadcast } : {};
+}
+
+/** Pure: the postRollback hook for the providers that roll back by themselves; only when set. */
+function postRollbackOf(config: StackConfig): { postRollback?: string } {
+    return config.hooks.postRollback ? { postRollback: config.hooks.postRollback } : {};
+}
+
+/** Pure: where the stack's audit events go (release/audit.ts). */
+export function auditContext(config: StackConfig): AuditContext {
+    return {
+        host: haproxyHostOf(config),
+        stateDir: layoutOf(config).stateDir,
+        stack: config.stack,
+        ...(config.broadcast ? { broadcast: config.broadcast } : {}),
+    };
+}
+
+/** Pure: the deploy lock's inputs. The release is only what the record tells whoever meets it. */
+export function lockInputs(config: StackConfig, mode: DeployLockInputs["mode"]): DeployLockInputs {
+    return { ...auditContext(config), release: config.colors[config.active]!.release, mode };
+}
+
+/** Pure: what a hook of `color` gets before it runs (model/hooks.ts's script adds the rest). */
+export function hookContext(config: StackConfig, hook: HookName, color: Color): HookContext {
+    const host = haproxyHostOf(config);
+    const operation: HookOperation = hook === "preDeploy" || hook === "postDeploy" ? "deploy" : hook === "postRollback" ? "rollback" : "switch";
+    return {
+        hook,
+        stack: config.stack,
+        operation,
+        color,
+        release: config.colors[color]!.release,
+        ...(hook === "preSwitch" || hook === "postSwitch" ? { active: config.active } : {}),
+        lockFile: lockPath(layoutOf(config).stateDir),
+        ...(host.placement === "incus" ? { lockInstance: `${host.remote ? `${host.remote}:` : ""}${host.instance}` } : {}),
+    };
 }
 
 /** Pure: the stack's frontend URL. */
@@ -232,5 +281,7 @@ export function statefulInputs(config: StackConfig): StatefulInputs[] {
         health: config.health,
         host: haproxyHostOf(config),
         stateDir: layout.stateDir,
+        ...broadcastOf(config),
+        ...postRollbackOf(config),
     }));
 }

@@ -163,11 +163,15 @@ export class TestStack {
     }
 
     /** Starts the runner; resolves when it exits. `onStderr` sees progress as it comes. */
-    start(args: readonly string[], onStderr?: (chunk: string, child: ChildProcess) => void): { child: ChildProcess; done: Promise<RunResult> } {
+    start(
+        args: readonly string[],
+        onStderr?: (chunk: string, child: ChildProcess) => void,
+        env: Readonly<Record<string, string>> = {},
+    ): { child: ChildProcess; done: Promise<RunResult> } {
         this.writeConfig();
         const child = spawn(process.execPath, [CLI, ...args, "--stack", this.stack, "--config-file", this.configFile, "--cwd", ROOT], {
             cwd: ROOT,
-            env: { ...process.env, PULUMI_BACKEND_URL: this.backendUrl, PULUMI_CONFIG_PASSPHRASE: "", BLUEGREEN_QUIET: "" },
+            env: { ...process.env, PULUMI_BACKEND_URL: this.backendUrl, PULUMI_CONFIG_PASSPHRASE: "", BLUEGREEN_QUIET: "", ...env },
             stdio: ["ignore", "pipe", "pipe"],
         });
         let stdout = "";

@@ -32,6 +32,9 @@ commands:
               each container's state and health, HAProxy's weights, recent history
   config set <key> <value> [--secret]
               write a value into Pulumi.<stack>.yaml (secrets use PULUMI_CONFIG_PASSPHRASE)
+  lock acquire -m "<message>" | lock release [--force] | lock status [--json]
+              hold the stack's deploy lock by hand, free it, or see who holds it
+  init-hooks  write sample hooks to .bluegreen/hooks/ (no --stack needed)
 
 options:
   --stack <name>        stack to operate on (required)
@@ -39,7 +42,10 @@ options:
   --config-file <file>  use this file instead of Pulumi.<stack>.yaml
   --cwd <dir>           project directory (default: the current directory)
   --show-secrets        print secret outputs in plaintext
-  --refresh             (up, preview) refresh live state first, as \`pulumi up --refresh\``;
+  --refresh             (up, preview) refresh live state first, as \`pulumi up --refresh\`
+  --lock-wait <seconds> (up) wait this long for a held deploy lock, saying who holds it
+  -m, --message <text>  (lock acquire) why the stack is locked
+  --force               (lock release) break a lock an up left behind`;
 
 interface Args {
     command: string;
@@ -52,10 +58,23 @@ interface Args {
     secret: boolean;
     refresh: boolean;
     markdown: boolean;
+    lockWait?: number;
+    message?: string;
+    force: boolean;
 }
 
 export function parseArgs(argv: readonly string[]): Args {
-    const a: Args = { command: "", positional: [], json: false, cwd: process.cwd(), showSecrets: false, secret: false, refresh: false, markdown: false };
+    const a: Args = {
+        command: "",
+        positional: [],
+        json: false,
+        cwd: process.cwd(),
+        showSecrets: false,
+        secret: false,
+        refresh: false,
+        markdown: false,
+        force: false,
+    };
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i];
         const value = () => {
@@ -71,7 +90,13 @@ export function parseArgs(argv: readonly string[]): Args {
         else if (arg === "--secret") a.secret = true;
         else if (arg === "--refresh" || arg === "-r") a.refresh = true;
         else if (arg === "--markdown") a.markdown = true;
-        else if (
+        else if (arg === "--force") a.force = true;
+        else if (arg === "--message" || arg === "-m") a.message = value();
+        else if (arg === "--lock-wait") {
+            const v = value();
+            if (!/^\d+$/.test(v)) throw new UsageError(`--lock-wait expects whole seconds, got ${v}`);
+            a.lockWait = Number(v);
+        } else if (
             arg === "--target" ||
             arg === "-t" ||
             arg.startsWith("--target=") ||
@@ -199,6 +224,10 @@ async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(USAGE + "\n");
         return args.command === "help" ? 0 : 2;
     }
+    if (args.command === "init-hooks") {
+        const { initHooks } = require("../ops/initHooks") as typeof import("../ops/initHooks");
+        return initHooks(lazy.project().loadProject(args.cwd).dir);
+    }
     if (!args.stack) throw new UsageError("--stack <name> is required (dev, staging, prod)");
     const commands = ["preview", "up", "refresh", "destroy"];
     const { loadProject, loadStackConfig, setStackConfig } = lazy.project();
@@ -217,6 +246,15 @@ async function main(argv: readonly string[]): Promise<number> {
         const { statusCommand } = require("../ops/status") as typeof import("../ops/status");
         return statusCommand(project, args.stack, { json: args.json, configFile: args.configFile });
     }
+
+    if (args.command === "lock") {
+        const { lockCommand } = require("../ops/lock") as typeof import("../ops/lock");
+        return lockCommand(project, args.stack, args.positional[0], { message: args.message, force: args.force, json: args.json, configFile: args.configFile });
+    }
+    if (args.lockWait !== undefined && args.command !== "up") throw new UsageError("--lock-wait is for up");
+    // The program's lock resource reads it, in the provider host this process starts; under
+    // the Pulumi CLI, set BLUEGREEN_LOCK_WAIT yourself.
+    if (args.lockWait !== undefined) process.env.BLUEGREEN_LOCK_WAIT = String(args.lockWait);
 
     const { loadState, statePath } = lazy.state();
     const file = statePath(project.backendDir, project.name, args.stack);

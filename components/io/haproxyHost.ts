@@ -76,6 +76,36 @@ export async function appendHostFile(host: HaproxyHost, file: string, line: stri
     await runOrThrow(onHost(host, ["tee", "-a", "--", file], { input: line }), `cannot append to ${file} on ${describeHost(host)}`);
 }
 
+/**
+ * Creates a file with its whole content only if it does not exist: written beside it, then
+ * hard-linked into place (link(2) fails if the name exists). True when this call made it.
+ */
+export async function createHostFileExclusive(host: HaproxyHost, file: string, content: string): Promise<boolean> {
+    const tmp = `${file}.new-${process.pid}-${Date.now()}`;
+    if (host.placement === "host") {
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(tmp, content);
+        try {
+            fs.linkSync(tmp, file);
+            return true;
+        } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+            throw e;
+        } finally {
+            fs.rmSync(tmp, { force: true });
+        }
+    }
+    await writeHostFile(host, tmp, content);
+    try {
+        const r = await run(onHost(host, ["ln", "--", tmp, file]));
+        if (r.code === 0) return true;
+        if ((await readHostFile(host, file)) !== undefined) return false;
+        throw new Error(`cannot create ${file} on ${describeHost(host)}: ${(r.stderr || r.stdout).trim()}`);
+    } finally {
+        await removeHostFile(host, tmp);
+    }
+}
+
 /** Renames a file on the HAProxy host; atomic within one filesystem. */
 export async function renameHostFile(host: HaproxyHost, from: string, to: string): Promise<void> {
     if (host.placement === "host") {

@@ -206,6 +206,40 @@ const statefulSpec = z.strictObject({
     restore: z.string().regex(SNAPSHOT_ID, "expected a snapshot id like kg-20261203t081500z-1a1a1a1 (see status --json)").optional(),
 });
 
+/** A user's own shell command: run with /bin/sh -c, theirs to write. */
+const shellCommand = z.string().trim().min(1, "expected a shell command").max(4096, "expected at most 4096 characters");
+
+/** Each runs as a @pulumi/command local.Command at its moment (components/hooks.ts). */
+const hooksSpec = z.strictObject({
+    /** Before a color's containers are created or replaced; a non-zero exit aborts before anything is touched. */
+    preDeploy: shellCommand.optional(),
+    /** After they are healthy. */
+    postDeploy: shellCommand.optional(),
+    /** Before traffic moves. */
+    preSwitch: shellCommand.optional(),
+    /** After it moved. */
+    postSwitch: shellCommand.optional(),
+    /** After the automatic rollback of a canary or a guarded upgrade. */
+    postRollback: shellCommand.optional(),
+});
+
+/** Release retention in the artifact store (release/retention.ts). */
+const retainSpec = z.strictObject({
+    /** Releases kept per component, newest first; rollback targets are kept beyond it. */
+    releases: z.int("expected a whole number").min(1, "expected at least 1").max(1000, "expected at most 1000"),
+});
+
+/** Boot in groups (seed 004: group_limit / group_wait). */
+const bootSpec = z.strictObject({
+    /** Nodes of a pool created or replaced at once: a count, or a share like "25%". */
+    limit: z.union([
+        z.int('expected a whole number or a percentage like "25%"').min(1, "expected at least 1"),
+        z.string().regex(/^(100|[1-9][0-9]?)%$/, 'expected a percentage like "25%"'),
+    ]),
+    /** Pause between groups. */
+    waitSeconds: z.number("expected seconds").min(0, "expected 0 or more seconds").max(600, "expected at most 600 seconds").default(0),
+});
+
 const DEFAULT_PROMETHEUS: z.infer<typeof prometheusSpec> = { port: 19090, scrapeIntervalSeconds: 15 };
 
 const schema = z.strictObject({
@@ -229,6 +263,11 @@ const schema = z.strictObject({
     canary: canarySpec.optional(),
     prometheus: prometheusSpec.optional(),
     stateful: z.record(safeName, statefulSpec).default({}),
+    hooks: hooksSpec.default({}),
+    /** Run for each audit event, with its fields as BLUEGREEN_* variables; a failure is logged, never fatal. */
+    broadcast: shellCommand.optional(),
+    retain: retainSpec.optional(),
+    boot: bootSpec.optional(),
 });
 
 export type ArtifactStoreSpec = z.infer<typeof artifactsSpec>;
@@ -239,6 +278,9 @@ export type CleanupSpec = z.infer<typeof cleanupSpec>;
 export type MigrationsSpec = z.infer<typeof migrationsSpec>;
 export type CanarySpec = z.infer<typeof canarySpec>;
 export type PrometheusSpec = z.infer<typeof prometheusSpec>;
+export type HooksSpec = z.infer<typeof hooksSpec>;
+export type RetainSpec = z.infer<typeof retainSpec>;
+export type BootSpec = z.infer<typeof bootSpec>;
 
 /** A singleton beside the colors, with a guarded upgrade instead of a switch (release/stateful.ts). */
 export interface StatefulConfig {
@@ -300,6 +342,12 @@ export interface StackConfig {
     readonly prometheus?: PrometheusSpec;
     /** Sorted by name. */
     readonly stateful: readonly StatefulConfig[];
+    readonly hooks: HooksSpec;
+    readonly broadcast?: string;
+    /** Absent: the artifact store keeps everything. */
+    readonly retain?: RetainSpec;
+    /** Absent: every node of a pool at once. */
+    readonly boot?: BootSpec;
 }
 
 export class ConfigError extends Error {
@@ -472,6 +520,10 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         ...(c.canary ? { canary: c.canary } : {}),
         ...(prometheus ? { prometheus } : {}),
         stateful,
+        hooks: c.hooks,
+        ...(c.broadcast ? { broadcast: c.broadcast } : {}),
+        ...(c.retain ? { retain: c.retain } : {}),
+        ...(c.boot ? { boot: c.boot } : {}),
     };
 }
 

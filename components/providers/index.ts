@@ -6,6 +6,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { canaryProvider } from "./canary";
 import { colorContainerProvider } from "./colorContainer";
 import { haproxyProvider } from "./haproxy";
+import { deployLockProvider } from "./lock";
 import { prometheusProvider } from "./prometheus";
 import { statefulProvider } from "./stateful";
 import { switchProvider } from "./switch";
@@ -14,6 +15,7 @@ export const PROVIDERS: Readonly<Record<string, pulumi.dynamic.ResourceProvider>
     canary: canaryProvider,
     colorContainer: colorContainerProvider,
     haproxy: haproxyProvider,
+    lock: deployLockProvider,
     prometheus: prometheusProvider,
     stateful: statefulProvider,
     switch: switchProvider,

@@ -28,6 +28,8 @@ import { drainServers, saveServerState } from "./drain";
 import { DEFAULT_EXPECT, waitHealthy } from "./health";
 import { checkMigrations } from "./migrationGuard";
 import { ensurePrometheus } from "./prometheus";
+import { audit } from "./audit";
+import { runPostRollback } from "./hooks";
 
 /** Where the image's init unpacks a release (only when it is not there yet). */
 const APP_DIR = "/opt/bluegreen/app";
@@ -59,6 +61,10 @@ export interface CanaryInputs {
     readonly health: HealthSpec;
     readonly remote?: string;
     readonly settleMs: number;
+    /** bluegreen:broadcast; absent when unset. */
+    readonly broadcast?: string;
+    /** bluegreen:hooks.postRollback: run after the canary rolled itself back. */
+    readonly postRollback?: string;
 }
 
 export interface CanaryOutputs extends Omit<CanaryInputs, "artifactToken"> {
@@ -277,8 +283,23 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
     const { canaries, peers } = planned.plan;
     const start: CanaryStart = canaryStart(await readRecord(i), i.active, i.release);
     if (start.kind === "refuse") throw refused(`${start.why}. Nothing was touched.`);
-    const record = (phase: CanaryRecord["phase"], extra: Partial<CanaryRecord> = {}) =>
-        writeRecord(i, { release: i.release, from, color: i.active, phase, ...extra });
+    const ctx = { host: i.host, stateDir: i.layout.stateDir, stack: i.stack, ...(i.broadcast ? { broadcast: i.broadcast } : {}) };
+    let lastPhase: string | undefined;
+    const record = async (phase: CanaryRecord["phase"], extra: Partial<CanaryRecord> = {}) => {
+        await writeRecord(i, { release: i.release, from, color: i.active, phase, ...extra });
+        // One audit line per step, not per probe.
+        if (phase !== lastPhase) {
+            lastPhase = phase;
+            await audit(ctx, {
+                operation: "canary",
+                color: i.active,
+                release: i.release,
+                details: { phase, from, ...(extra.reasons ? { reasons: extra.reasons.join("; ") } : {}) },
+            });
+        }
+    };
+    const hookAfterRollback = () =>
+        runPostRollback({ ...i, stateDir: i.layout.stateDir }, { operation: "canary", color: i.active, release: from, failedRelease: i.release });
 
     if (start.kind !== "finishPeers") {
         if (start.kind === "fresh") await preflight(i, from);
@@ -290,10 +311,12 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
             if (failure) {
                 const back = await rollBack(i, canaries, from);
                 await record("rolledBack", { reasons: [failure] });
+                const hook = await hookAfterRollback();
                 throw new Error(
                     `canary of ${i.release} failed its node health check: ${failure}. ` +
                         (back.length === 0 ? `Every canary node is back on ${from} and serving. ` : `Rolling back also failed: ${back.join("; ")}. `) +
-                        `Fix the release and set bluegreen:colors.${i.active}.release to it, or set it back to ${from}.`,
+                        `Fix the release and set bluegreen:colors.${i.active}.release to it, or set it back to ${from}.` +
+                        hook,
                 );
             }
         }
@@ -330,12 +353,14 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
             }
             const back = await rollBack(i, canaries, from);
             await record("rolledBack", { startedAt, reasons: result.reasons });
+            const hook = await hookAfterRollback();
             throw new Error(
                 `canary of ${i.release} rolled back: ${result.reasons.join("; ")}. ` +
                     (back.length === 0
                         ? `Every canary node is back on ${from} and serving; every request is answered by ${from}. `
                         : `Rolling back also failed: ${back.join("; ")}. `) +
-                    `Fix the release and set bluegreen:colors.${i.active}.release to it, or set it back to ${from}.`,
+                    `Fix the release and set bluegreen:colors.${i.active}.release to it, or set it back to ${from}.` +
+                    hook,
             );
         }
         progress(`canary: ${result.reasons.join("; ")}; rolling the peers`);

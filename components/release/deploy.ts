@@ -17,6 +17,7 @@ import { Color, haproxyBackendName, serverName } from "../model/naming";
 import { incusTarget, loopbackUrl } from "../model/topology";
 import { ServingGuard, mightServe, refuseIfRouted, refuseIfServing } from "./cleanup";
 import { DEFAULT_EXPECT, HealthExpect, judge, waitHealthy } from "./health";
+import { AuditContext, audit, auditChange } from "./audit";
 
 /** Where a release tarball lands; the image's init unpacks it on first start. */
 export const RELEASE_PATH = "/opt/bluegreen/release.tar.gz";
@@ -46,6 +47,8 @@ export interface AppContainerInputs {
     readonly artifacts: ArtifactStoreSpec;
     readonly artifactToken?: string;
     readonly health: HealthSpec;
+    /** bluegreen:broadcast; absent when unset. Never a reason to touch a container. */
+    readonly broadcast?: string;
 }
 
 export interface ColorContainerInputs extends AppContainerInputs {
@@ -222,7 +225,13 @@ export async function launch(i: ColorContainerInputs): Promise<{ id: string; out
     });
     const w = await waitHealthy(i.name, healthUrl(i), i.health, expectOf(i));
     if (!w.healthy) throw await unhealthy(i, w.reason, w.attempts);
+    await auditChange(auditOf(i), "deploy", { color: i.color, release: i.release }, { container: i.name, component: i.component });
     return { id: i.name, outs: containerOutputs(i, "Running", true) };
+}
+
+/** Where a container's events go: the serving guard's HAProxy host. */
+function auditOf(i: Pick<ColorContainerInputs, "guard" | "stack" | "broadcast">): AuditContext {
+    return { host: i.guard.host, stateDir: i.guard.stateDir, stack: i.stack, ...(i.broadcast ? { broadcast: i.broadcast } : {}) };
 }
 
 /** The release tarball, verified, through this host's cache. */
@@ -331,6 +340,7 @@ export async function removeContainer(id: string, props: ColorContainerOutputs):
     await refuseIfRouted(props.guard, props.color, id, haproxyBackendName(props.component), serverName(props.color, props.node));
     const gone = await deleteInstance(incusTarget(props.remote), id);
     progress(gone ? `${id}: deleted` : `${id}: already absent`);
+    if (gone) await audit(auditOf(props), { operation: "cleanup", color: props.color, release: props.release, details: { container: id } });
 }
 
 /** Live state for refresh: an empty id when the container is gone. */

@@ -55,6 +55,8 @@ import {
     takeSnapshot,
     writeLastGood,
 } from "./snapshot";
+import { AuditContext, audit } from "./audit";
+import { runPostRollback } from "./hooks";
 
 export interface StatefulInputs extends AppContainerInputs {
     /** `name` is the container, `<prefix><service>`. */
@@ -68,6 +70,8 @@ export interface StatefulInputs extends AppContainerInputs {
     /** Where last_good, the snapshot record and the alerts live: beside the active-color history. */
     readonly host: HaproxyHost;
     readonly stateDir: string;
+    /** bluegreen:hooks.postRollback: run after a failed upgrade was rolled back. */
+    readonly postRollback?: string;
 }
 
 export interface StatefulOutputs extends Omit<StatefulInputs, "artifactToken"> {
@@ -291,8 +295,23 @@ export async function upgradeService(olds: StatefulOutputs, news: StatefulInputs
         state = advance(state, await attempt(steps[phase]));
     }
     const snap = await snapshotOf(store);
+    const ctx = auditOfService(news);
+    if (snap.snapshot && snap.snapshot.id !== meta?.id) {
+        await audit(ctx, {
+            operation: "snapshot",
+            color: news.service,
+            release: snap.snapshot.release,
+            details: { id: snap.snapshot.id, volumes: snap.snapshot.volumes.join(",") },
+        });
+    }
     if (state.phase === "done") {
         progress(`${news.service}: upgraded to ${news.release} in ${((Date.now() - started) / 1000).toFixed(1)} s; last_good is now ${news.release}`);
+        await audit(ctx, {
+            operation: "upgrade",
+            color: news.service,
+            release: news.release,
+            details: { from: running, seconds: Math.round((Date.now() - started) / 100) / 10 },
+        });
         return outputsOf(news, {
             status: "Running",
             healthy: true,
@@ -312,16 +331,31 @@ export async function upgradeService(olds: StatefulOutputs, news: StatefulInputs
                 (state.recovered ? "was started again and is healthy." : `could not be started again (${rf ?? "?"}): run \`incus start ${news.name}\`.`) +
                 ` Free space in pool ${news.pool} (incus storage info ${news.pool}) and run up again.`
               : upgradeFailureMessage(alert, rf);
+    const rolledBack = state.failure?.phase !== "stop" && state.failure?.phase !== "snapshot";
+    if (rolledBack) {
+        await audit(ctx, {
+            operation: "rollback",
+            color: news.service,
+            release: lastGood,
+            details: { kind: "upgrade", attempted: news.release, recovered: state.recovered === true },
+        });
+    }
+    const hook = rolledBack ? await runPostRollback(news, { operation: "upgrade", color: news.service, release: lastGood, failedRelease: news.release }) : "";
     // State records what runs now (last_good when recovered), so the next `up` tries the upgrade again.
     const nowRuns = state.recovered ? (state.failure?.phase === "snapshot" || state.failure?.phase === "stop" ? running : lastGood) : news.release;
     throw initFailure(
-        message,
+        message + hook,
         news.name,
         outputsOf(
             { ...news, release: nowRuns },
             { status: state.recovered ? "Running" : "Unknown", healthy: state.recovered === true, lastGood, ...snap },
         ) as unknown as Record<string, unknown>,
     );
+}
+
+/** Where a service's events go. */
+function auditOfService(i: StatefulInputs): AuditContext {
+    return { host: i.host, stateDir: i.stateDir, stack: i.stack, ...(i.broadcast ? { broadcast: i.broadcast } : {}) };
 }
 
 /** Restore on demand: the data of snapshot `id` back in every volume, then the configured release, health-gated. */
@@ -334,6 +368,7 @@ export async function restoreService(olds: StatefulOutputs, news: StatefulInputs
         progress(`${news.service}: snapshot ${id} holds the data of ${meta.release}; it is restored under ${news.release}, as configured`);
     await stopAndWait(news);
     await restoreSnapshot(store, id);
+    await audit(auditOfService(news), { operation: "restore", color: news.service, release: news.release, details: { id, of: meta.release } });
     await deployRelease(news, news.release);
     const r = await gate(news, news.release);
     const lastGood = await readLastGood(store);

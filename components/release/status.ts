@@ -28,6 +28,10 @@ import { historyPath, readActiveColor } from "./history";
 import { judge } from "./health";
 import { readAlerts, readLastGood, readSnapshotMeta } from "./snapshot";
 import type { RollbackAlert } from "../model/stateful";
+import { AuditEvent, describeEvent } from "../model/audit";
+import { LockRecord, LockState, describeHolder } from "../model/lock";
+import { readAudit } from "./audit";
+import { readLockState } from "./lock";
 import { describeServed } from "./switch";
 
 /** Bumped only when a field changes meaning or goes away; new sections may be added. */
@@ -95,6 +99,10 @@ export interface StatusReport {
     readonly canary?: CanaryRecord;
     /** Each stateful service (bluegreen:stateful), sorted by name; absent when there is none. */
     readonly stateful?: readonly StatefulStatus[];
+    /** The deploy lock: free, held (with its record) or stale (with why). */
+    readonly lock: { readonly state: string; readonly holder?: string; readonly why?: string; readonly record?: LockRecord };
+    /** The last lines of the audit log, oldest first. */
+    readonly audit: readonly AuditEvent[];
 }
 
 export interface StatefulStatus {
@@ -225,11 +233,13 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
     const host = haproxyHostOf(config.haproxy.placement, config.prefix, config.incus.remote);
     const layout = haproxyLayout(config.haproxy.placement, config.app, config.stack, config.haproxy.dir);
     const backends = config.components.map((c) => haproxyBackendName(c.name));
-    const [hx, recorded, history, canaryText, ...colors] = await Promise.all([
+    const [hx, recorded, history, canaryText, lock, auditLines, ...colors] = await Promise.all([
         haproxyStatus(host, layout, backends),
         readActiveColor(host, layout.stateDir).catch(() => undefined),
         readHostFile(host, historyPath(layout.stateDir)).catch(() => undefined),
         readHostFile(host, canaryRecordPath(layout)).catch(() => undefined),
+        readLockState({ host, stateDir: layout.stateDir }).catch((e: Error) => ({ state: "unknown", why: e.message }) as const),
+        readAudit(host, layout.stateDir, HISTORY_LINES).catch(() => []),
         ...COLORS.filter((c) => config.colors[c]).map(async (color) => {
             const release = config.colors[color]!.release;
             return [
@@ -253,7 +263,16 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
         history: (history ?? "").split("\n").filter(Boolean).slice(-HISTORY_LINES),
         ...(canary ? { canary } : {}),
         ...(stateful ? { stateful } : {}),
+        lock: lockView(lock),
+        audit: auditLines,
     };
+}
+
+/** Pure: the lock as status shows it. */
+function lockView(l: LockState | { readonly state: "unknown"; readonly why: string }): StatusReport["lock"] {
+    if (l.state === "free") return { state: "free" };
+    if (l.state === "unknown") return { state: "unknown", why: l.why };
+    return { state: l.state, holder: describeHolder(l.record), record: l.record, ...(l.state === "stale" ? { why: l.why } : {}) };
 }
 
 /** Pure: the report as an operator reads it. */
@@ -293,6 +312,11 @@ export function describeStatus(r: StatusReport): string {
         out.push(`  snapshot: ${svc.snapshot ? `${svc.snapshot.id} of ${svc.snapshot.release}, ${svc.snapshot.time}` : "(none)"}`);
         for (const a of svc.alerts) out.push(`  alert ${a.time}: ${a.attempted} rolled back to ${a.last_good}, recovered: ${a.recovered}`);
     }
+    const lk = r.lock;
+    out.push("", `deploy lock: ${lk.state}${lk.holder ? `, ${lk.holder}` : ""}${lk.why ? ` (${lk.why})` : ""}`);
+    out.push("", "audit (last lines):");
+    for (const e of r.audit) out.push(`  ${describeEvent(e)}`);
+    if (r.audit.length === 0) out.push("  (none)");
     out.push("", "history (last lines):");
     for (const l of r.history) out.push(`  ${l}`);
     if (r.history.length === 0) out.push("  (none)");

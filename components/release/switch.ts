@@ -42,6 +42,7 @@ import { DEFAULT_EXPECT } from "./health";
 import { clearActiveColor, readActiveColor, recordActiveColor } from "./history";
 import { drainServers, saveServerState } from "./drain";
 import { assertColorReady } from "./readiness";
+import { auditChange } from "./audit";
 
 export interface SwitchComponent {
     readonly name: string;
@@ -79,6 +80,8 @@ export interface SwitchInputs {
     readonly services?: readonly ServiceBackendModel[];
     /** The Incus remote of the app containers. */
     readonly remote?: string;
+    /** bluegreen:broadcast; absent when unset. */
+    readonly broadcast?: string;
     /** Per-probe timeout for health checks. */
     readonly timeoutMs: number;
     /** Bound for waiting on HAProxy: servers coming UP, the frontend serving the new color. */
@@ -333,6 +336,12 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     }
     await recordActiveColor(i.host, L.stateDir, i.active, i.release);
     progress(`switch: ${i.active} (${i.release}) serves traffic, ${Date.now() - started} ms`);
+    await auditChange(
+        { host: i.host, stateDir: L.stateDir, stack: i.stack, ...(i.broadcast ? { broadcast: i.broadcast } : {}) },
+        "switch",
+        { color: i.active, release: i.release },
+        { from: previous, ms: Date.now() - started },
+    );
     return { ...i, served: wanted, recorded: i.active };
 }
 

@@ -32,7 +32,14 @@ describe("e2e: color containers through the runner", function () {
         const plan = JSON.parse(r.stdout);
         assert.deepEqual(
             plan.steps.map((x: any) => `${x.op} ${x.name}`).sort(),
-            ["create backend-blue", "create stream-blue", "create web-blue", `create ${s.prefix}haproxy`, `create ${s.prefix}switch`].sort(),
+            [
+                "create backend-blue",
+                "create stream-blue",
+                "create web-blue",
+                `create ${s.prefix}haproxy`,
+                `create ${s.prefix}lock`,
+                `create ${s.prefix}switch`,
+            ].sort(),
         );
         for (const c of COMPONENTS) assert.equal(instance(s.containerName(c, "blue")), undefined, "preview created nothing");
         assert.equal(fs.existsSync(s.statePath()), false, "preview wrote no state");
@@ -56,7 +63,7 @@ describe("e2e: color containers through the runner", function () {
         const before = COMPONENTS.map((c) => instance(s.containerName(c, "blue"))!.createdAt);
         const r = await s.run(["up"]);
         assert.equal(r.code, 0, r.stderr);
-        assert.match(r.stdout, /Resources: 5 unchanged/);
+        assert.match(r.stdout, /Resources: 6 unchanged/);
         assert.doesNotMatch(r.stdout, /: (create|update|replace|delete)/);
         assert.deepEqual(
             COMPONENTS.map((c) => instance(s.containerName(c, "blue"))!.createdAt),

@@ -66,6 +66,7 @@ describe("config", () => {
                 cleanup: {},
                 migrations: { force: false, block: [] },
                 stateful: [],
+                hooks: {},
             });
         });
 

@@ -48,6 +48,18 @@ const REPORT: StatusReport = {
         ],
     },
     history: ["2026-11-21T10:00:00Z blue a1b2c3d"],
+    lock: { state: "held", holder: 'ana since 2026-11-21T10:05:00.000Z, by hand (lock acquire): "db migration"' },
+    audit: [
+        {
+            time: "2026-11-21T10:00:00.000Z",
+            performer: "ana",
+            stack: "dev",
+            operation: "switch",
+            color: "blue",
+            release: "a1b2c3d",
+            details: { from: "green" },
+        },
+    ],
 };
 
 describe("status (pure parts)", () => {
@@ -75,6 +87,8 @@ describe("status (pure parts)", () => {
         assert.match(text, /haproxy on this host: running \(master 42, 3 reloads\)\n  config: valid, names blue\n/);
         assert.match(text, /be_web\/green +weight 0 +DOWN \(drain\)/);
         assert.match(text, /history \(last lines\):\n  2026-11-21T10:00:00Z blue a1b2c3d\n$/);
+        assert.match(text, /deploy lock: held, ana since 2026-11-21T10:05:00.000Z, by hand \(lock acquire\): "db migration"\n/);
+        assert.match(text, /audit \(last lines\):\n  2026-11-21T10:00:00.000Z ana switch blue a1b2c3d \(from=green\)\n/);
     });
 
     it("describeStatus says how to start a HAProxy that is down", () => {
