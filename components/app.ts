@@ -7,11 +7,23 @@ import { ColorStack } from "./colorStack";
 import type { StackConfig } from "./model/config";
 import { COLORS, Color } from "./model/naming";
 import { hookCommand } from "./hooks";
-import { canaryInputs, frontendUrl, haproxyInputs, hookContext, lockInputs, prometheusInputs, servingGuard, statefulInputs, switchInputs } from "./plan";
+import {
+    canaryInputs,
+    frontendUrl,
+    haproxyInputs,
+    hookContext,
+    lockInputs,
+    prometheusInputs,
+    retentionInputs,
+    servingGuard,
+    statefulInputs,
+    switchInputs,
+} from "./plan";
 import { Canary } from "./providers/canary";
 import { Haproxy } from "./providers/haproxy";
 import { DeployLock } from "./providers/lock";
 import { Prometheus } from "./providers/prometheus";
+import { Retention } from "./providers/retention";
 import { StatefulService } from "./providers/stateful";
 import { Switch } from "./providers/switch";
 
@@ -46,7 +58,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         const { config } = args;
         const guard = servingGuard(config);
         const hooks = config.hooks;
-        this.lock = new DeployLock(`${name}-lock`, lockInputs(config, pulumi.runtime.isDryRun() ? "preview" : "up"), { parent: this });
+        const mode = pulumi.runtime.isDryRun() ? "preview" : "up";
+        this.lock = new DeployLock(`${name}-lock`, lockInputs(config, mode), { parent: this });
         const locked = { parent: this, dependsOn: [this.lock] };
         this.haproxy = new Haproxy(`${name}-haproxy`, haproxyInputs(config), locked);
         const scraping = prometheusInputs(config);
@@ -106,8 +119,26 @@ export class BlueGreenApp extends pulumi.ComponentResource {
               ]
             : [];
         this.switch = new Switch(`${name}-switch`, switchInputs(config), { parent: this, dependsOn: [this.haproxy, ...targets, ...deployed, ...preSwitch] });
-        if (hooks.postSwitch) {
-            hookCommand(`${name}-postSwitch`, hooks.postSwitch, hookContext(config, "postSwitch", config.active), { parent: this, dependsOn: [this.switch] });
+        const postSwitch = hooks.postSwitch
+            ? [
+                  hookCommand(`${name}-postSwitch`, hooks.postSwitch, hookContext(config, "postSwitch", config.active), {
+                      parent: this,
+                      dependsOn: [this.switch],
+                  }),
+              ]
+            : [];
+        // Last: only a successful up prunes, and never while anything could still need a release.
+        const retention = retentionInputs(config, mode);
+        if (retention) {
+            const everything = [
+                this.switch,
+                ...postSwitch,
+                ...Object.values(postDeploy),
+                ...Object.values(this.stacks).flatMap((st) => Object.values(st!.containers)),
+                ...Object.values(this.stateful),
+                ...(this.canary ? [this.canary] : []),
+            ];
+            new Retention(`${name}-retention`, retention, { parent: this, dependsOn: everything });
         }
 
         this.url = pulumi.output(frontendUrl(config));

@@ -6,6 +6,7 @@ import type { Color } from "./model/naming";
 import { colorContainerInputs } from "./plan";
 import { ColorContainer } from "./providers/colorContainer";
 import type { ServingGuard } from "./release/cleanup";
+import { bootGroup, groupSize } from "./model/boot";
 
 export interface ColorStackArgs {
     /** The validated stack config. */
@@ -36,21 +37,30 @@ export class ColorStack extends pulumi.ComponentResource {
         this.color = args.color;
         this.release = args.release;
         const { secretEnv } = args;
+        const boot = args.config.boot;
+        /** Each pool's containers by boot group: a group waits for the one before it. */
+        const groups: Record<string, ColorContainer[][]> = {};
         for (const inputs of colorContainerInputs(args.config, args.color, args.release, args.guard)) {
             const names = args.config.components.find((c) => c.name === inputs.component)!.secretEnv;
             const key = inputs.node === undefined ? inputs.component : `${inputs.component}-${inputs.node}`;
             this.containerNames[key] = inputs.name;
+            const nodes = args.config.components.find((c) => c.name === inputs.component)!.nodes;
+            const group = boot && inputs.node !== undefined ? bootGroup(inputs.node, groupSize(boot.limit, nodes)) : 0;
+            const previous = group > 0 ? (groups[inputs.component]?.[group - 1] ?? []) : [];
+            const deps = [...(args.dependsOn ?? []), ...previous];
             this.containers[key] = new ColorContainer(
                 inputs.node === undefined ? `${inputs.component}-${name}` : `${inputs.component}-${name}-${inputs.node}`,
                 {
                     ...inputs,
+                    ...(group > 0 && boot!.waitSeconds > 0 ? { bootWaitSeconds: boot!.waitSeconds } : {}),
                     ...(args.artifactToken ? { artifactToken: pulumi.secret(args.artifactToken) } : {}),
                     ...(secretEnv && names.length > 0
                         ? { secretEnv: pulumi.secret(pulumi.output(secretEnv).apply((t) => secretEnvOf(t, inputs.component))) }
                         : {}),
                 },
-                { parent: this, ...(args.dependsOn ? { dependsOn: args.dependsOn } : {}) },
+                { parent: this, ...(deps.length ? { dependsOn: deps } : {}) },
             );
+            ((groups[inputs.component] ??= [])[group] ??= []).push(this.containers[key]!);
         }
         this.registerOutputs({ color: this.color, release: this.release });
     }

@@ -15,6 +15,7 @@ import type { StatefulInputs } from "./release/stateful";
 import type { SwitchInputs } from "./release/switch";
 import type { AuditContext } from "./release/audit";
 import type { DeployLockInputs } from "./providers/lock";
+import type { RetentionInputs } from "./release/retention";
 import type { HookContext, HookName, HookOperation } from "./model/hooks";
 import { lockPath } from "./model/lock";
 
@@ -248,6 +249,21 @@ export function hookContext(config: StackConfig, hook: HookName, color: Color): 
         ...(hook === "preSwitch" || hook === "postSwitch" ? { active: config.active } : {}),
         lockFile: lockPath(layoutOf(config).stateDir),
         ...(host.placement === "incus" ? { lockInstance: `${host.remote ? `${host.remote}:` : ""}${host.instance}` } : {}),
+    };
+}
+
+/** Pure: the Retention resource's inputs; undefined without bluegreen:retain. */
+export function retentionInputs(config: StackConfig, mode: RetentionInputs["mode"]): RetentionInputs | undefined {
+    if (!config.retain) return undefined;
+    const inUse = [...Object.values(config.colors).map((c) => c!.release), ...config.stateful.map((s) => s.release)];
+    return {
+        ...auditContext(config),
+        mode,
+        keep: config.retain.releases,
+        artifacts: config.artifacts,
+        components: [...config.components.map((c) => c.name), ...config.stateful.map((s) => s.name)],
+        inUse: [...new Set(inUse)].sort(),
+        services: config.stateful.map((s) => s.name),
     };
 }
 

@@ -19,7 +19,7 @@ async function roundTrip<T>(value: T): Promise<{ text: string; loaded: T }> {
 describe("provider serialization", function () {
     this.timeout(60_000);
     it("the registry holds every provider the program declares", () => {
-        assert.deepEqual(Object.keys(PROVIDERS).sort(), ["canary", "colorContainer", "haproxy", "lock", "prometheus", "stateful", "switch"]);
+        assert.deepEqual(Object.keys(PROVIDERS).sort(), ["canary", "colorContainer", "haproxy", "lock", "prometheus", "retention", "stateful", "switch"]);
     });
 
     for (const [name, provider] of Object.entries(PROVIDERS)) {

@@ -8,6 +8,7 @@ import { colorContainerProvider } from "./colorContainer";
 import { haproxyProvider } from "./haproxy";
 import { deployLockProvider } from "./lock";
 import { prometheusProvider } from "./prometheus";
+import { retentionProvider } from "./retention";
 import { statefulProvider } from "./stateful";
 import { switchProvider } from "./switch";
 
@@ -17,6 +18,7 @@ export const PROVIDERS: Readonly<Record<string, pulumi.dynamic.ResourceProvider>
     haproxy: haproxyProvider,
     lock: deployLockProvider,
     prometheus: prometheusProvider,
+    retention: retentionProvider,
     stateful: statefulProvider,
     switch: switchProvider,
 };

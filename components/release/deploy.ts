@@ -8,6 +8,7 @@ import { fetchCached, openStore } from "../io/artifacts";
 import { runOrThrow } from "../io/exec";
 import { probe } from "../io/http";
 import { InstanceInfo, createCmd, deleteInstance, filePushCmd, getInstance, readInstanceFile, startCmd } from "../io/incus";
+import { sleep } from "../io/poll";
 import { progress } from "../io/progress";
 import { withTempDir } from "../io/tmp";
 import type { ArtifactStoreSpec, HealthSpec } from "../model/config";
@@ -65,6 +66,8 @@ export interface ColorContainerInputs extends AppContainerInputs {
      * recorded here. Absent otherwise.
      */
     readonly inPlace?: boolean;
+    /** bluegreen:boot.waitSeconds, for a node past the first boot group: the pause before it starts. Never a diff. */
+    readonly bootWaitSeconds?: number;
     /**
      * The migration guard of a blue/green rollout: the release the other color runs, which
      * keeps serving against the migrated schema. Absent when there is no other color.
@@ -193,6 +196,10 @@ export async function launch(i: ColorContainerInputs): Promise<{ id: string; out
     }
 
     const artifact = await fetchArtifact(i);
+    if (i.bootWaitSeconds) {
+        progress(`${i.name}: boot group waits ${i.bootWaitSeconds} s after the group before it`);
+        await sleep(i.bootWaitSeconds * 1000);
+    }
     await withTempDir(async (dir) => {
         const file = path.join(dir, "release.tar.gz");
         fs.writeFileSync(file, new Uint8Array(artifact));
@@ -240,13 +247,15 @@ export function fetchArtifact(i: Pick<ColorContainerInputs, "artifacts" | "artif
 }
 
 /**
- * Before anything is deleted: the release must be in the artifact store with a valid
- * checksum. It is fetched into the cache now, so the create after a delete-first replace
- * does not depend on the store still answering. Returns the problem, or undefined.
+ * Before anything is deleted: the release must be in the artifact store itself (a copy in
+ * this host's cache does not count: retention may have pruned it, and another host has no
+ * cache), with a valid checksum. It is fetched into the cache now, so the create after a
+ * delete-first replace does not depend on the store still answering. Returns the problem.
  */
 export async function artifactProblem(olds: Partial<ColorContainerInputs> | undefined, news: ColorContainerInputs): Promise<string | undefined> {
     if (olds?.release === news.release && olds.component === news.component) return undefined;
     try {
+        await openStore(news.artifacts, process.cwd(), news.artifactToken).fetch({ component: news.component, release: news.release });
         await fetchArtifact(news);
         return undefined;
     } catch (e) {

@@ -3,6 +3,7 @@
 // its broadcast.
 
 import assert from "node:assert/strict";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { TestStack, instance } from "../../harness/stack";
@@ -147,6 +148,19 @@ describe("e2e: hooks, the deploy lock, the audit log", function () {
         assert.equal(instance(s.containerName("web", "blue"))!.config["user.bluegreen.release"], C);
     });
 
+    it("up --lock-wait waits for a held lock, saying who holds it, and goes on once it is freed", async () => {
+        assert.equal((await s.start(["lock", "acquire", "-m", "hold on"], undefined, { BLUEGREEN_PERFORMER: "bo" }).done).code, 0);
+        s.setColors({ blue: A, green: B }, "green");
+        let released: Promise<unknown> | undefined;
+        const run = s.start(["up", "--lock-wait", "30"], (err) => {
+            if (!released && /lock: held by bo since .*"hold on"; waiting, \d+ s left/.test(err)) released = s.run(["lock", "release"]);
+        });
+        const r = await run.done;
+        assert.ok(released, r.stderr);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(instance(s.containerName("web", "blue"))!.config["user.bluegreen.release"], A);
+    });
+
     it("two concurrent ups from two state backends: exactly one proceeds", async () => {
         // A second checkout: the same stack, its own copy of the state.
         const other = path.join(s.dir, "state2");
@@ -214,11 +228,12 @@ describe("e2e: hooks, the deploy lock, the audit log", function () {
         );
         assert.ok(events.some((e) => e.operation === "lock" && e.details.action === "acquire" && e.details.kind === "manual"));
         assert.ok(events.some((e) => e.operation === "lock" && e.details.action === "force-release"));
-        const times = events.map((e) => Date.parse(e.time));
+        // The cycle's own events are in time order (concurrent writers may append a few ms out of order).
+        const cycle = [deploy, switched, green, flip].map((i) => Date.parse(events[i].time));
         assert.deepEqual(
-            [...times].sort((x, y) => x - y),
-            times,
-            "appended in time order",
+            [...cycle].sort((x, y) => x - y),
+            cycle,
+            "the cycle is in time order",
         );
         // Every event but the hooks' own lines (written by the hook runner, not broadcast).
         const told = lines(broadcast);
@@ -235,5 +250,126 @@ describe("e2e: hooks, the deploy lock, the audit log", function () {
         assert.deepEqual(j.audit.at(-1), audit().at(-1));
         const text = await s.run(["status"]);
         assert.match(text.stdout, /audit \(last lines\):\n {2}\S+ \S+ /);
+    });
+});
+
+describe("e2e: release retention never deletes a rollback target", function () {
+    this.timeout(300_000);
+    const s = new TestStack({ name: "keep", basePort: 20400 });
+    const R = Array.from({ length: 10 }, (_, n) => `${n + 1}`.padStart(2, "0").padEnd(7, "a"));
+    const stored = () =>
+        fs
+            .readdirSync(path.join(s.artifactsDir, "web"))
+            .filter((n) => !n.startsWith("."))
+            .sort();
+
+    before(async () => {
+        s.reset();
+        s.config.components = { web: { hostPort: s.componentPort("web", "blue"), route: "/" } };
+        // Published in order, a second apart: "newest" is the publish time.
+        for (const [n, r] of R.entries()) {
+            await s.publishOne("web", r);
+            const t = new Date(Date.UTC(2026, 11, 1, 0, 0, n));
+            fs.utimesSync(path.join(s.artifactsDir, "web", r), t, t);
+        }
+        s.setColors({ blue: R[0]! }, "blue");
+        await s.upOk();
+        s.setColors({ blue: R[0]!, green: R[1]! }, "blue");
+        await s.upOk();
+        s.config.active = "green";
+        await s.upOk();
+    });
+    after(() => s.teardown());
+
+    it("keeps the newest N, what the colors run and the previous active release across 10 releases, and prunes the rest", async () => {
+        s.setColors({ blue: R[2]!, green: R[1]! }, "green");
+        s.config.retain = { releases: 2 };
+        const preview = await s.run(["preview"]);
+        assert.equal(preview.code, 0, preview.stderr);
+        assert.match(preview.stderr, new RegExp(`retention: web: up will prune ${R.slice(3, 8).join(", ")}`));
+        assert.equal(stored().length, 10, "preview deletes nothing");
+        const r = await s.up();
+        assert.equal(r.code, 0, r.stderr);
+        // R1 served before R2 (the previous active), R2 serves, R3 is blue's; R9 and R10 are the newest.
+        assert.deepEqual(stored(), [R[0], R[1], R[2], R[8], R[9]].sort());
+        assert.match(r.stderr, new RegExp(`retention: web: pruned ${R.slice(3, 8).join(", ")}`));
+        const again = await s.run(["up"]);
+        assert.equal(again.code, 0, again.stderr);
+        assert.doesNotMatch(again.stderr, /retention: web/, "nothing more to prune");
+    });
+
+    it("a full rollback to a pruned release is refused before anything is stopped", async () => {
+        const before = instance(s.containerName("web", "blue"))!;
+        s.setColors({ blue: R[4]!, green: R[1]! }, "green");
+        const r = await s.up();
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, new RegExp(`release ${R[4]} of web is not in artifact directory .*Nothing was touched`));
+        const after = instance(s.containerName("web", "blue"))!;
+        assert.equal(after.createdAt, before.createdAt);
+        assert.equal(after.status, "Running");
+        assert.equal(after.config["user.bluegreen.release"], R[2]);
+    });
+});
+
+describe("e2e: boot in groups", function () {
+    this.timeout(300_000);
+    const s = new TestStack({ name: "boot", basePort: 20450 });
+    const base = s.componentPort("backend", "blue");
+    const nodes = [1, 2, 3, 4];
+    const names = nodes.map((n) => `${s.prefix}web-blue-${n}`);
+    const ports = nodes.map((n) => base + 2 * n);
+
+    before(async () => {
+        s.reset();
+        s.config.components = { web: { hostPort: base, route: "/", nodes: 4 } };
+        s.config.boot = { limit: 2, waitSeconds: 1 };
+        await s.publishOne("web", A);
+        s.setColors({ blue: A }, "blue");
+    });
+    after(() => s.teardown());
+
+    it("with 4 nodes and limit 2, no more than 2 are ever starting at once (observed through Incus and their health ports)", async () => {
+        const run = s.start(["up"]);
+        let exited = false;
+        const done = run.done.then((r) => {
+            exited = true;
+            return r;
+        });
+        const healthy = async (port: number) => {
+            try {
+                const r = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(500) });
+                await r.text();
+                return r.status === 200;
+            } catch {
+                return false;
+            }
+        };
+        let maxStarting = 0;
+        const firstSeen: Record<string, number> = {};
+        const healthyAt: Record<string, number> = {};
+        // Bounded: the up ends well within 3000 ticks of about 100 ms.
+        for (let tick = 0; tick < 3000 && !exited; tick++) {
+            const list = spawnSync("incus", ["list", "--format", "json"], { encoding: "utf8" });
+            const present = new Set<string>((JSON.parse(list.stdout || "[]") as { name: string }[]).map((i) => i.name));
+            let starting = 0;
+            for (const [k, name] of names.entries()) {
+                if (!present.has(name)) continue;
+                firstSeen[name] ??= Date.now();
+                if (healthyAt[name] === undefined && (await healthy(ports[k]!))) healthyAt[name] = Date.now();
+                if (healthyAt[name] === undefined) starting++;
+            }
+            maxStarting = Math.max(maxStarting, starting);
+            await new Promise((r) => setTimeout(r, 50));
+        }
+        const r = await done;
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(maxStarting <= 2, `at most 2 starting at once, saw ${maxStarting}`);
+        assert.equal(maxStarting, 2, "the first group really starts 2 together");
+        // Group 2 appears only after group 1 is healthy, and after the pause.
+        const group1Healthy = Math.max(healthyAt[names[0]!]!, healthyAt[names[1]!]!);
+        assert.ok(firstSeen[names[2]!]! >= group1Healthy, "node 3 waited for nodes 1 and 2");
+        assert.ok(firstSeen[names[3]!]! >= group1Healthy, "node 4 waited for nodes 1 and 2");
+        assert.match(r.stderr, /web-blue-3: boot group waits 1 s/);
+        assert.doesNotMatch(r.stderr, /web-blue-[12]: boot group waits/);
     });
 });

@@ -593,6 +593,23 @@ describe("config", () => {
         });
     });
 
+    describe("hooks, broadcast, retain and boot", () => {
+        it("keeps what is set, and refuses a bad value by path", () => {
+            const c = parseConfig(
+                with_({ hooks: { preDeploy: "scripts/check.sh" }, broadcast: "notify", retain: { releases: 5 }, boot: { limit: "25%" } }),
+                "dev",
+            );
+            assert.deepEqual(c.hooks, { preDeploy: "scripts/check.sh" });
+            assert.equal(c.broadcast, "notify");
+            assert.deepEqual(c.retain, { releases: 5 });
+            assert.deepEqual(c.boot, { limit: "25%", waitSeconds: 0 });
+            assert.match(problems(with_({ hooks: { preDeploy: " " } }))[0], /^bluegreen:hooks\.preDeploy: expected a shell command/);
+            assert.match(problems(with_({ hooks: { onDeploy: "x" } }))[0], /^bluegreen:hooks\.onDeploy: unknown key/);
+            assert.match(problems(with_({ retain: { releases: 0 } }))[0], /^bluegreen:retain\.releases: expected at least 1/);
+            assert.match(problems(with_({ boot: { limit: "150%" } }))[0], /^bluegreen:boot\.limit: /);
+        });
+    });
+
     describe("stateful services", () => {
         const db = { release: "1A1A1A1", hostPort: 18150, volumes: { data: "/var/lib/bluegreen-data", logs: "/var/log/db" } };
 
