@@ -95,7 +95,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                     guard,
                     artifactToken: args.artifactToken,
                     secretEnv: args.secretEnv,
-                    dependsOn: [this.lock, ...pre, ...first],
+                    // After HAProxy, so a destroy deletes them while the guard can still read the live color there.
+                    dependsOn: [this.lock, this.haproxy, ...pre, ...first],
                 },
                 { parent: this },
             );
@@ -118,7 +119,12 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                   }),
               ]
             : [];
-        this.switch = new Switch(`${name}-switch`, switchInputs(config), { parent: this, dependsOn: [this.haproxy, ...targets, ...deployed, ...preSwitch] });
+        // A progressive shift reads SLIs: Prometheus must scrape both colors first.
+        const sli = config.progressive && this.prometheus ? [this.prometheus] : [];
+        this.switch = new Switch(`${name}-switch`, switchInputs(config), {
+            parent: this,
+            dependsOn: [this.haproxy, ...targets, ...deployed, ...preSwitch, ...sli],
+        });
         const postSwitch = hooks.postSwitch
             ? [
                   hookCommand(`${name}-postSwitch`, hooks.postSwitch, hookContext(config, "postSwitch", config.active), {

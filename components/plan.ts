@@ -3,7 +3,7 @@
 
 import { ComponentConfig, DEFAULT_HEALTH_STATUS, StackConfig } from "./model/config";
 import { COLORS, Color, Node, containerName, haproxyLayout, nodesOf, otherColor, statefulName, statefulVolumeName } from "./model/naming";
-import { HaproxyHost, colorHostPort, haproxyHostOf as hostOf, incusTarget, loopbackUrl } from "./model/topology";
+import { HaproxyHost, colorHostPort, haproxyHostOf as hostOf, incusTarget, loopbackAddress, loopbackUrl } from "./model/topology";
 import type { CanaryInputs } from "./release/canary";
 import type { ServiceBackendModel } from "./model/haproxyConfig";
 import type { ServingGuard } from "./release/cleanup";
@@ -107,6 +107,15 @@ export function switchInputs(config: StackConfig): SwitchInputs {
         ...(routedServices(config).length ? { services: routedServices(config) } : {}),
         ...incusTarget(config.incus.remote),
         ...broadcastOf(config),
+        ...(config.progressive
+            ? {
+                  progressive: {
+                      ...config.progressive,
+                      prometheusUrl: config.prometheus!.url ?? `http://${loopbackAddress(config.prometheus!.port)}`,
+                      scrapeIntervalSeconds: config.prometheus!.scrapeIntervalSeconds,
+                  },
+              }
+            : {}),
         timeoutMs: config.health.timeoutMs,
         settleMs: config.haproxy.settleMs,
     };

@@ -123,6 +123,11 @@ export class ColorProbe {
         return undefined;
     }
 
+    /** Every answer so far: when, and the color HAProxy says answered (or `HTTP <code>`, `error`). */
+    samples(): readonly { readonly at: number; readonly color: string }[] {
+        return this.seen;
+    }
+
     async stop(): Promise<void> {
         this.running = false;
         await this.loop;

@@ -134,28 +134,21 @@ export function compareToBaseline(candidate: ProbeResult, baseline: ProbeResult,
         ["candidate", candidate],
         ["baseline", baseline],
     ] as const;
-    let comparable = true;
-    for (const [name, p] of sides) {
-        for (const r of [unjudgeable(`${name} p95`, p.p95, NAN_NO_TRAFFIC), unjudgeable(`${name} error ratio`, p.errorRatio, NAN_NO_TRAFFIC)]) {
-            if (r) {
-                reasons.push(r);
-                comparable = false;
-            }
-        }
+    // Each SLI is compared on its own: a latency regression shows even while the error counts are too thin.
+    const p95s = sides.map(([name, p]) => unjudgeable(`${name} p95`, p.p95, NAN_NO_TRAFFIC));
+    const ratios = sides.map(([name, p]) => unjudgeable(`${name} error ratio`, p.errorRatio, NAN_NO_TRAFFIC));
+    for (const r of [...p95s, ...ratios]) if (r) reasons.push(r);
+    if (!p95s.some(Boolean) && candidate.p95! > baseline.p95! * limits.maxP95Factor) {
+        reasons.push(
+            `p95 ${formatSeconds(candidate.p95)} is more than ${limits.maxP95Factor} x the baseline's ${formatSeconds(baseline.p95)} ` +
+                `(at most ${formatSeconds(baseline.p95! * limits.maxP95Factor)})`,
+        );
     }
-    if (comparable) {
-        if (candidate.p95! > baseline.p95! * limits.maxP95Factor) {
-            reasons.push(
-                `p95 ${formatSeconds(candidate.p95)} is more than ${limits.maxP95Factor} x the baseline's ${formatSeconds(baseline.p95)} ` +
-                    `(at most ${formatSeconds(baseline.p95! * limits.maxP95Factor)})`,
-            );
-        }
-        if (candidate.errorRatio! - baseline.errorRatio! > limits.maxErrorRatioDelta) {
-            reasons.push(
-                `error ratio ${formatRatio(candidate.errorRatio)} exceeds the baseline's ${formatRatio(baseline.errorRatio)} ` +
-                    `by more than ${formatRatio(limits.maxErrorRatioDelta)}`,
-            );
-        }
+    if (!ratios.some(Boolean) && candidate.errorRatio! - baseline.errorRatio! > limits.maxErrorRatioDelta) {
+        reasons.push(
+            `error ratio ${formatRatio(candidate.errorRatio)} exceeds the baseline's ${formatRatio(baseline.errorRatio)} ` +
+                `by more than ${formatRatio(limits.maxErrorRatioDelta)}`,
+        );
     }
     return { verdict: reasons.length > 0 ? "red" : "green", reasons };
 }

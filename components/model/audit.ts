@@ -73,11 +73,14 @@ export function describeEvent(e: AuditEvent): string {
 
 /** Pure: the served entries of a history file, oldest first ("none" lines dropped). */
 export function servedHistory(text: string | undefined): { color: string; release: string }[] {
-    return (text ?? "")
-        .split("\n")
-        .map((l) => l.trim().split(/\s+/))
-        .filter((f) => f.length >= 3 && f[1] !== "none")
-        .map((f) => ({ color: f[1]!, release: f[2]! }));
+    return (
+        (text ?? "")
+            .split("\n")
+            .map((l) => l.trim().split(/\s+/))
+            // Only whole switches: a shift's step lines name a split (`blue=90,green=10`).
+            .filter((f) => f.length >= 3 && (f[1] === "blue" || f[1] === "green"))
+            .map((f) => ({ color: f[1]!, release: f[2]! }))
+    );
 }
 
 /**

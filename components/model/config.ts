@@ -163,6 +163,27 @@ const canarySpec = z.strictObject({
         .default({ ...DEFAULT_QUERIES }),
 });
 
+/** A progressive traffic shift between the colors (release/shift.ts), gated by the canary's SLIs. */
+const progressiveSpec = z.strictObject({
+    /** Percent of traffic on the new color at each step; increasing, the last is 100. */
+    steps: z
+        .array(z.int("expected whole percents").min(1, "expected 1 to 100").max(100, "expected 1 to 100"), "expected a list of percents like [10, 25, 50, 100]")
+        .min(1, "expected at least one step")
+        .refine((a) => a.every((p, i) => i === 0 || p > a[i - 1]!), "expected increasing percents")
+        .refine((a) => a.at(-1) === 100, "expected the last step to be 100"),
+    /** The SLI window of each step. */
+    stepSeconds: z.int("expected whole seconds").min(1, "expected at least 1 second").max(86_400, "expected at most 86400 seconds").default(60),
+    probeIntervalSeconds: z.int("expected whole seconds").min(1, "expected at least 1 second").max(3600, "expected at most 3600 seconds").optional(),
+    /** Absolute thresholds; absent: the canary's (bluegreen:canary), or its defaults. */
+    p95Seconds: z.number("expected seconds").positive("expected more than 0 seconds").optional(),
+    errorRatio: z.number("expected a ratio from 0 to 1").min(0, "expected a ratio from 0 to 1").max(1, "expected a ratio from 0 to 1").optional(),
+    minRequests: z.int("expected a whole number of requests").min(1, "expected at least 1 request").optional(),
+    /** Relative: red when the new color's p95 is more than this many times the old one's, over the same window. */
+    maxP95Factor: z.number("expected a factor").min(1, "expected a factor of at least 1").default(1.5),
+    /** Relative: red when the new color's error ratio exceeds the old one's by more than this. */
+    maxErrorRatioDelta: z.number("expected a ratio from 0 to 1").min(0, "expected a ratio from 0 to 1").max(1, "expected a ratio from 0 to 1").default(0.01),
+});
+
 const prometheusSpec = z.strictObject({
     /** An existing server (staging/prod). Absent: the program runs one on this host (dev). */
     url: z
@@ -263,6 +284,7 @@ const schema = z.strictObject({
     canary: canarySpec.optional(),
     prometheus: prometheusSpec.optional(),
     stateful: z.record(safeName, statefulSpec).default({}),
+    progressive: progressiveSpec.optional(),
     hooks: hooksSpec.default({}),
     /** Run for each audit event, with its fields as BLUEGREEN_* variables; a failure is logged, never fatal. */
     broadcast: shellCommand.optional(),
@@ -281,6 +303,19 @@ export type PrometheusSpec = z.infer<typeof prometheusSpec>;
 export type HooksSpec = z.infer<typeof hooksSpec>;
 export type RetainSpec = z.infer<typeof retainSpec>;
 export type BootSpec = z.infer<typeof bootSpec>;
+
+/** A progressive shift with every threshold resolved (from bluegreen:progressive, else bluegreen:canary, else defaults). */
+export interface ProgressiveConfig {
+    readonly steps: readonly number[];
+    readonly stepSeconds: number;
+    readonly probeIntervalSeconds: number;
+    readonly p95Seconds: number;
+    readonly errorRatio: number;
+    readonly minRequests: number;
+    readonly maxP95Factor: number;
+    readonly maxErrorRatioDelta: number;
+    readonly queries: CanarySpec["queries"];
+}
 
 /** A singleton beside the colors, with a guarded upgrade instead of a switch (release/stateful.ts). */
 export interface StatefulConfig {
@@ -348,6 +383,8 @@ export interface StackConfig {
     readonly retain?: RetainSpec;
     /** Absent: every node of a pool at once. */
     readonly boot?: BootSpec;
+    /** Absent: a switch moves all traffic at once. */
+    readonly progressive?: ProgressiveConfig;
 }
 
 export class ConfigError extends Error {
@@ -423,7 +460,7 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
     };
     claim(c.haproxy.frontendPort, `${NAMESPACE}:haproxy.frontendPort`);
     claim(c.haproxy.exporterPort, `${NAMESPACE}:haproxy.exporterPort`);
-    const prometheus = c.prometheus ?? (c.canary ? DEFAULT_PROMETHEUS : undefined);
+    const prometheus = c.prometheus ?? (c.canary || c.progressive ? DEFAULT_PROMETHEUS : undefined);
     if (prometheus && prometheus.url === undefined) claim(prometheus.port, `${NAMESPACE}:prometheus.port`);
     if (c.canary && c.canary.probeIntervalSeconds > c.canary.windowSeconds) {
         problems.push(
@@ -524,6 +561,21 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         ...(c.broadcast ? { broadcast: c.broadcast } : {}),
         ...(c.retain ? { retain: c.retain } : {}),
         ...(c.boot ? { boot: c.boot } : {}),
+        ...(c.progressive ? { progressive: progressiveOf(c.progressive, c.canary) } : {}),
+    };
+}
+
+/** Pure: the shift's thresholds, its own where set, else the canary's, else the canary's defaults. */
+function progressiveOf(p: z.infer<typeof progressiveSpec>, canary: CanarySpec | undefined): ProgressiveConfig {
+    const base = canary ?? canarySpec.parse({});
+    const { probeIntervalSeconds, p95Seconds, errorRatio, minRequests, ...rest } = p;
+    return {
+        ...rest,
+        probeIntervalSeconds: Math.min(probeIntervalSeconds ?? base.probeIntervalSeconds, p.stepSeconds),
+        p95Seconds: p95Seconds ?? base.p95Seconds,
+        errorRatio: errorRatio ?? base.errorRatio,
+        minRequests: minRequests ?? base.minRequests,
+        queries: base.queries,
     };
 }
 

@@ -41,7 +41,7 @@ append() { if [ -n "$inst" ]; then incus exec "$inst" -- tee -a "$1" >/dev/null;
 clean() { printf %s "$1" | tr -d '"\\\\\\n'; }
 if [ -n "$lockfile" ]; then
   if [ -z "\${BLUEGREEN_ACTIVE:-}" ]; then a=$(readhost "$statedir/active-color" | head -n 1); if [ -n "$a" ]; then export BLUEGREEN_ACTIVE="$a"; fi; fi
-  hist=$(readhost "$statedir/history" | grep -v ' none ' | tail -n 2)
+  hist=$(readhost "$statedir/history" | grep -E '^[^ ]+ (blue|green) ' | tail -n 2)
   if [ "\${BLUEGREEN_HOOK:-}" = postSwitch ]; then
     prev=$(if [ "$(printf '%s\\n' "$hist" | grep -c .)" = 2 ]; then printf '%s\\n' "$hist" | head -n 1; fi | awk '{print $3}')
   else

@@ -5,6 +5,7 @@
 // looks. A refresh (`preview --refresh`, `up --refresh`) is refused while someone holds it.
 
 import * as pulumi from "@pulumi/pulumi";
+import { describeHost, hostState } from "../io/haproxyHost";
 import { progress } from "../io/progress";
 import { refused } from "../model/errors";
 import { heldRefusal } from "../model/lock";
@@ -28,14 +29,28 @@ function waitSeconds(): number {
 async function take(i: DeployLockInputs): Promise<void> {
     const held = (globalThis as { bluegreenLock?: string }).bluegreenLock;
     if (held === `${i.stateDir}`) return;
+    if (!(await hostUp(i))) return;
     const r = await acquireLock(i, { kind: "up", message: process.env.BLUEGREEN_LOCK_MESSAGE ?? "pulumi up", release: i.release, waitSeconds: waitSeconds() });
     (globalThis as { bluegreenLock?: string }).bluegreenLock = i.stateDir;
     keepRenewing(i, r);
     progress(`lock: stack ${i.stack} is locked for this run (${lockPath(i.stateDir)})`);
 }
 
+/**
+ * The lock lives on the HAProxy host. Before the first up creates the instance (or while it
+ * is stopped, until the haproxy step starts it) there is nowhere to keep it: say so, and go on.
+ */
+async function hostUp(i: DeployLockInputs): Promise<boolean> {
+    if (i.host.placement === "host") return true;
+    const state = await hostState(i.host);
+    if (state === "Running") return true;
+    progress(`lock: ${describeHost(i.host)} is ${state.toLowerCase()}; this up runs without the deploy lock until the haproxy step has it running`);
+    return false;
+}
+
 /** A preview only looks: it says who holds the lock, and that an up now would wait or be refused. */
 async function look(i: DeployLockInputs): Promise<void> {
+    if (i.host.placement === "incus" && (await hostState(i.host)) !== "Running") return;
     const st = await readLockState(i);
     if (st.state === "held") progress(`lock: an up now would be refused: ${heldRefusal(i.stack, st.record, lockPath(i.stateDir))}`);
 }
@@ -60,6 +75,7 @@ export const deployLockProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async read(id: string, props: DeployLockInputs) {
+        if (props.host.placement === "incus" && (await hostState(props.host)) !== "Running") return { id, props, inputs: props };
         const st = await readLockState(props);
         if (st.state === "held") throw refused(heldRefusal(props.stack, st.record, lockPath(props.stateDir)));
         return { id, props, inputs: props };

@@ -13,7 +13,18 @@
 
 import { poll, sleep } from "../io/poll";
 import { progress } from "../io/progress";
-import { Judgement, ProbeResult, Thresholds, VerdictName, describeProbe, judgeProbe, probeFrom, probeSchedule } from "../model/analysis";
+import {
+    BaselineLimits,
+    Judgement,
+    ProbeResult,
+    Thresholds,
+    VerdictName,
+    compareToBaseline,
+    describeProbe,
+    judgeProbe,
+    probeFrom,
+    probeSchedule,
+} from "../model/analysis";
 import { InstantValue, Selector, SliQueries, renderQuery, renderSelector } from "../model/promql";
 
 /** What the analysis needs of a Prometheus client (io/prometheus.ts's, or a fake). */
@@ -54,6 +65,11 @@ export interface AnalysisOptions {
     readonly queryTimeoutMs?: number;
     /** Tests pass a fake clock. */
     readonly clock?: Clock;
+    /**
+     * Also judge the targets against these, over the same window (a progressive shift: both
+     * colors take live traffic at once). Red when they are worse by more than the limits.
+     */
+    readonly baseline?: { readonly selector: Selector; readonly limits: BaselineLimits };
 }
 
 export interface JudgedProbe extends ProbeResult, Judgement {
@@ -83,6 +99,12 @@ export function redReasons(label: string, p: JudgedProbe, startedAt: number): st
     return p.reasons.map((r) => `${head}: ${r}`);
 }
 
+/** Pure: an absolute and a relative judgement as one; the relative reasons name what they compare with. */
+function combine(abs: Judgement, rel: Judgement, against: string): Judgement {
+    const reasons = [...abs.reasons, ...rel.reasons.map((r) => `${r} ${against}`)];
+    return { verdict: reasons.length > 0 ? "red" : "green", reasons };
+}
+
 export async function runAnalysis(o: AnalysisOptions): Promise<AnalysisResult> {
     const clock = o.clock ?? REAL_CLOCK;
     const startedAt = o.startedAt ?? clock.now();
@@ -90,6 +112,9 @@ export async function runAnalysis(o: AnalysisOptions): Promise<AnalysisResult> {
     const lookback = o.lookbackSeconds ?? Math.ceil(o.probeIntervalSeconds);
     const render = (t: string) => renderQuery(t, { selector: o.selector, windowSeconds: lookback });
     const queries = { p95: render(o.queries.p95), errorRatio: render(o.queries.errorRatio), requests: render(o.queries.requests) };
+    const base = o.baseline;
+    const renderBase = (t: string) => renderQuery(t, { selector: base!.selector, windowSeconds: lookback });
+    const baseQueries = base && { p95: renderBase(o.queries.p95), errorRatio: renderBase(o.queries.errorRatio), requests: renderBase(o.queries.requests) };
     const intervalMs = o.probeIntervalSeconds * 1000;
     if (startedAt > clock.now() + intervalMs) {
         // Each wait is at most one interval, so a start further ahead would probe before the probes are due.
@@ -104,6 +129,9 @@ export async function runAnalysis(o: AnalysisOptions): Promise<AnalysisResult> {
     progress(
         `analysis ${o.label}: {${renderSelector(o.selector)}} for ${o.windowSeconds}s, a probe every ${o.probeIntervalSeconds}s over ${lookback}s; ` +
             `red if p95 > ${t.p95Seconds}s, error ratio > ${t.errorRatio}, fewer than ${t.minRequests} requests, or no data` +
+            (base
+                ? `, or p95 > ${base.limits.maxP95Factor} x {${renderSelector(base.selector)}}'s, or its error ratio + ${base.limits.maxErrorRatioDelta}`
+                : "") +
             (due > 0 ? `; resuming at ${offset(elapsed)}: the ${due} probe(s) already due are evaluated at their own times first` : ""),
     );
 
@@ -131,7 +159,18 @@ export async function runAnalysis(o: AnalysisOptions): Promise<AnalysisResult> {
                 o.client.query(queries.requests, { timeMs: at }),
             ]);
             const result = probeFrom(new Date(at).toISOString(), { p95, errorRatio, requests });
-            const judged: JudgedProbe = { ...result, ...judgeProbe(result, t), index: k, total: schedule.total, late };
+            let judgement = judgeProbe(result, t);
+            if (baseQueries) {
+                const [bp95, bErr, bReq] = await Promise.all([
+                    o.client.query(baseQueries.p95, { timeMs: at }),
+                    o.client.query(baseQueries.errorRatio, { timeMs: at }),
+                    o.client.query(baseQueries.requests, { timeMs: at }),
+                ]);
+                const baseline = probeFrom(new Date(at).toISOString(), { p95: bp95, errorRatio: bErr, requests: bReq });
+                const rel = compareToBaseline(result, baseline, base!.limits);
+                judgement = combine(judgement, rel, `against {${renderSelector(base!.selector)}} (${describeProbe(baseline)})`);
+            }
+            const judged: JudgedProbe = { ...result, ...judgement, index: k, total: schedule.total, late };
             probes.push(judged);
             const remaining = Math.max(0, startedAt + o.windowSeconds * 1000 - clock.now());
             progress(

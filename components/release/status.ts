@@ -32,6 +32,8 @@ import { AuditEvent, describeEvent } from "../model/audit";
 import { LockRecord, LockState, describeHolder } from "../model/lock";
 import { readAudit } from "./audit";
 import { readLockState } from "./lock";
+import { ShiftRecord, parseShiftRecord } from "../model/shift";
+import { shiftRecordPath } from "./shift";
 import { describeServed } from "./switch";
 
 /** Bumped only when a field changes meaning or goes away; new sections may be added. */
@@ -103,6 +105,8 @@ export interface StatusReport {
     readonly lock: { readonly state: string; readonly holder?: string; readonly why?: string; readonly record?: LockRecord };
     /** The last lines of the audit log, oldest first. */
     readonly audit: readonly AuditEvent[];
+    /** The last progressive shift: its step, split and last probe; absent when there never was one. The live split is `active.served`. */
+    readonly shift?: ShiftRecord;
 }
 
 export interface StatefulStatus {
@@ -233,13 +237,14 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
     const host = haproxyHostOf(config.haproxy.placement, config.prefix, config.incus.remote);
     const layout = haproxyLayout(config.haproxy.placement, config.app, config.stack, config.haproxy.dir);
     const backends = config.components.map((c) => haproxyBackendName(c.name));
-    const [hx, recorded, history, canaryText, lock, auditLines, ...colors] = await Promise.all([
+    const [hx, recorded, history, canaryText, lock, auditLines, shiftText, ...colors] = await Promise.all([
         haproxyStatus(host, layout, backends),
         readActiveColor(host, layout.stateDir).catch(() => undefined),
         readHostFile(host, historyPath(layout.stateDir)).catch(() => undefined),
         readHostFile(host, canaryRecordPath(layout)).catch(() => undefined),
         readLockState({ host, stateDir: layout.stateDir }).catch((e: Error) => ({ state: "unknown", why: e.message }) as const),
         readAudit(host, layout.stateDir, HISTORY_LINES).catch(() => []),
+        readHostFile(host, shiftRecordPath(layout)).catch(() => undefined),
         ...COLORS.filter((c) => config.colors[c]).map(async (color) => {
             const release = config.colors[color]!.release;
             return [
@@ -265,6 +270,7 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
         ...(stateful ? { stateful } : {}),
         lock: lockView(lock),
         audit: auditLines,
+        ...(parseShiftRecord(shiftText) ? { shift: parseShiftRecord(shiftText)! } : {}),
     };
 }
 
@@ -311,6 +317,14 @@ export function describeStatus(r: StatusReport): string {
         out.push(`  volumes: ${svc.volumes.map((v) => `${v.volume} (${v.pool})`).join(", ")}`);
         out.push(`  snapshot: ${svc.snapshot ? `${svc.snapshot.id} of ${svc.snapshot.release}, ${svc.snapshot.time}` : "(none)"}`);
         for (const a of svc.alerts) out.push(`  alert ${a.time}: ${a.attempted} rolled back to ${a.last_good}, recovered: ${a.recovered}`);
+    }
+    if (r.shift) {
+        const sh = r.shift;
+        out.push(
+            "",
+            `shift ${sh.from} -> ${sh.to} (${sh.release}): ${sh.phase}, step ${sh.step}/${sh.steps} at ${sh.percent}%${sh.lastProbe ? `, last probe ${sh.lastProbe}` : ""}`,
+        );
+        for (const why of sh.reasons ?? []) out.push(`  ${why}`);
     }
     const lk = r.lock;
     out.push("", `deploy lock: ${lk.state}${lk.holder ? `, ${lk.holder}` : ""}${lk.why ? ` (${lk.why})` : ""}`);

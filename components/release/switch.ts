@@ -39,10 +39,13 @@ import {
 import { colorHostPort, incusTarget, loopbackUrl } from "../model/topology";
 import { TrafficSplit, allOn, describeSplit, desiredWeights, servedSplit, weightCommands } from "../model/traffic";
 import { DEFAULT_EXPECT } from "./health";
-import { clearActiveColor, readActiveColor, recordActiveColor } from "./history";
+import { clearActiveColor, historyPath, readActiveColor, recordActiveColor } from "./history";
 import { drainServers, saveServerState } from "./drain";
 import { assertColorReady } from "./readiness";
 import { auditChange } from "./audit";
+import { ShiftSpec, runShift } from "./shift";
+import { shiftsFrom } from "../model/shift";
+import { rollbackKind, servedHistory } from "../model/audit";
 
 export interface SwitchComponent {
     readonly name: string;
@@ -82,6 +85,8 @@ export interface SwitchInputs {
     readonly remote?: string;
     /** bluegreen:broadcast; absent when unset. */
     readonly broadcast?: string;
+    /** bluegreen:progressive: a forward switch moves traffic by steps (release/shift.ts). Never a diff by itself. */
+    readonly progressive?: ShiftSpec;
     /** Per-probe timeout for health checks. */
     readonly timeoutMs: number;
     /** Bound for waiting on HAProxy: servers coming UP, the frontend serving the new color. */
@@ -226,6 +231,12 @@ export function leavingServers(states: readonly ServerState[], m: HaproxyModel):
         .map((s) => ({ backend: s.backend, server: s.server }));
 }
 
+/** A switch back to the color and release that served just before the current one: instant, never by steps. */
+async function isFastRollback(i: SwitchInputs): Promise<boolean> {
+    const history = servedHistory(await readHostFile(i.host, historyPath(i.layout.stateDir)));
+    return rollbackKind(history, "switch", { color: i.active, release: i.release }) === "fast";
+}
+
 /** Saves runtime server state (drains, weights) where the next worker loads it, then reloads. */
 async function reloadKeepingState(i: SwitchInputs): Promise<void> {
     await saveServerState(i.host, i.layout);
@@ -319,12 +330,30 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
         const hot = i.method === "runtime" && current !== undefined && configShape(current) === configShape(text) && runsModel(before.states, model);
         if (hot) {
             await waitServersUp(i, before.states);
+            const from = i.progressive
+                ? shiftsFrom({
+                      progressive: true,
+                      target: i.active,
+                      live: servedSplit(before.states.map(liveServer), backendsOf(i)),
+                      recorded,
+                      fastRollback: await isFastRollback(i),
+                  })
+                : undefined;
+            if (from) {
+                await adminCommands(
+                    L.hostAdminSocket,
+                    activeServers.map((s) => setMapCommand(mapFile, s, i.release)),
+                );
+                const ctx = { host: i.host, stateDir: L.stateDir, stack: i.stack, ...(i.broadcast ? { broadcast: i.broadcast } : {}) };
+                await runShift({ spec: i.progressive!, model, from, to: i.active, release: i.release, host: i.host, layout: L, audit: ctx });
+            }
             await adminCommands(L.hostAdminSocket, [
                 ...activeServers.map((s) => setMapCommand(mapFile, s, i.release)),
                 ...weightCommands(desiredWeights(poolsOf(model), model.split)),
             ]);
-            progress(`switch: weights flipped to ${i.active} over the runtime API`);
+            progress(`switch: weights flipped to ${i.active} over the runtime API${from ? ` (the last step of the shift from ${from})` : ""}`);
         } else {
+            if (i.progressive) progress("switch: the config's shape changed, so this switch reloads and moves all traffic at once, without steps");
             // A node leaving a pool is drained before the reload forgets it.
             await drainServers(L.hostAdminSocket, leavingServers(before.states, model));
             await reloadKeepingState(i);

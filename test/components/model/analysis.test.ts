@@ -113,6 +113,15 @@ describe("analysis (pure)", () => {
                 reasons: ["candidate p95: NaN (no requests observed in the window)"],
             },
             {
+                name: "each SLI on its own: a slow p95 shows while the error ratio has no data",
+                c: probe({ p95: 0.9, errorRatio: undefined }),
+                b: probe({ p95: 0.01 }),
+                reasons: [
+                    "candidate error ratio: no data (the query returned nothing, or failed)",
+                    "p95 0.9 s is more than 1.5 x the baseline's 0.01 s (at most 0.015 s)",
+                ],
+            },
+            {
                 name: "a Prometheus error on either side",
                 c: probe(),
                 b: probe({ errors: ["query b at u: refused"] }),

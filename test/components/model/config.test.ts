@@ -610,6 +610,22 @@ describe("config", () => {
         });
     });
 
+    describe("progressive", () => {
+        it("takes the canary's thresholds where unset, implies Prometheus, and refuses bad steps by path", () => {
+            const c = parseConfig(with_({ progressive: { steps: [10, 50, 100] }, canary: { p95Seconds: 0.3 } }), "dev");
+            assert.equal(c.progressive!.p95Seconds, 0.3);
+            assert.equal(c.progressive!.stepSeconds, 60);
+            assert.equal(c.progressive!.maxP95Factor, 1.5);
+            assert.ok(c.prometheus);
+            const alone = parseConfig(with_({ progressive: { steps: [100], stepSeconds: 5, probeIntervalSeconds: 30 } }), "dev");
+            assert.equal(alone.progressive!.probeIntervalSeconds, 5, "at most one window");
+            assert.equal(alone.progressive!.errorRatio, 0.005);
+            assert.ok(alone.prometheus, "a shift reads SLIs");
+            assert.match(problems(with_({ progressive: { steps: [50, 20, 100] } }))[0], /^bluegreen:progressive\.steps: expected increasing percents/);
+            assert.match(problems(with_({ progressive: { steps: [10, 50] } }))[0], /^bluegreen:progressive\.steps: expected the last step to be 100/);
+        });
+    });
+
     describe("stateful services", () => {
         const db = { release: "1A1A1A1", hostPort: 18150, volumes: { data: "/var/lib/bluegreen-data", logs: "/var/log/db" } };
 

@@ -95,6 +95,38 @@ describe("runAnalysis", () => {
         assert.ok(r.probes.every((p) => !p.late));
     });
 
+    it("with a baseline, also compares with it over the same window: a p95 under the threshold but 3 x the old color's is red", async () => {
+        const clock = new FakeClock(T0);
+        const asked: string[] = [];
+        const client: SliClient = {
+            url: "http://fake:9090",
+            async query(q) {
+                asked.push(q);
+                const old = q.includes('color="blue"');
+                if (q.startsWith("P95")) return n(old ? 0.01 : 0.03);
+                return q.startsWith("ERR") ? n(0) : n(120);
+            },
+        };
+        const r = await runAnalysis({
+            ...options(client, clock),
+            selector: { color: "green" },
+            baseline: { selector: { color: "blue" }, limits: { maxP95Factor: 1.5, maxErrorRatioDelta: 0.01 } },
+        });
+        assert.equal(r.verdict, "red");
+        assert.equal(r.probes.length, 1);
+        assert.match(r.reasons[0]!, /p95 0.03 s is more than 1.5 x the baseline's 0.01 s .* against \{color="blue"\}/);
+        assert.equal(asked.length, 6, "three queries for each side");
+        const same = await runAnalysis({
+            ...options(
+                fakeClient(T0, 2, () => GOOD),
+                new FakeClock(T0),
+            ),
+            selector: { color: "green" },
+            baseline: { selector: { color: "blue" }, limits: { maxP95Factor: 1.5, maxErrorRatioDelta: 0.01 } },
+        });
+        assert.equal(same.verdict, "green", "equal colors are green");
+    });
+
     it("fills the selector and the lookback into the queries", async () => {
         const clock = new FakeClock(T0);
         const client = fakeClient(T0, 2, () => GOOD);
