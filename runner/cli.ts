@@ -315,7 +315,7 @@ async function main(argv: readonly string[]): Promise<number> {
         return 0;
     } finally {
         onInterrupt = undefined;
-        registry.close();
+        await registry.close();
         release();
     }
 }

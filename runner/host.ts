@@ -349,14 +349,24 @@ export class ProviderHost implements Provider {
         return { id: resp.getId(), properties: fromStruct(resp.getProperties()) ?? {}, inputs: fromStruct(resp.getInputs()) };
     }
 
-    /** Ends the host, as the engine kills a plugin when the deployment is done. */
-    close(): void {
+    /**
+     * Ends the host, as the engine kills a plugin when the deployment is done. Resolves once
+     * what it wrote is read: a progress line written just before its last answer could still
+     * be in the pipe, and the runner exits right after. Bounded: a second at most.
+     */
+    async close(): Promise<void> {
         this.client.close();
+        const drained = Promise.all(
+            [this.child.stdout, this.child.stderr].map((s) => (s && !s.readableEnded ? new Promise<void>((r) => s.once("close", () => r())) : undefined)),
+        );
         try {
             if (this.child.pid) process.kill(-this.child.pid, "SIGKILL");
         } catch {
             // already gone
         }
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([drained, new Promise<void>((r) => (timer = setTimeout(r, 1000)))]);
+        clearTimeout(timer);
     }
 }
 

@@ -8,14 +8,14 @@ export const DYNAMIC_TYPE = "pulumi-nodejs:dynamic:Resource";
 export const COMMAND_TYPE = "command:local:Command";
 
 export interface HostHandle {
-    readonly host: Promise<Provider & { close(): void; readonly startedMs: number }>;
+    readonly host: Promise<Provider & { close(): Promise<void> | void; readonly startedMs: number }>;
 }
 
 export class ProviderRegistry {
-    private hostP?: Promise<Provider & { close(): void; readonly startedMs: number }>;
+    private hostP?: Promise<Provider & { close(): Promise<void> | void; readonly startedMs: number }>;
     private command?: Provider;
 
-    constructor(private readonly startHost: () => Promise<Provider & { close(): void; readonly startedMs: number }>) {}
+    constructor(private readonly startHost: () => Promise<Provider & { close(): Promise<void> | void; readonly startedMs: number }>) {}
 
     /** Starts the host now, so its start-up overlaps loading the program. */
     warm(): void {
@@ -41,8 +41,9 @@ export class ProviderRegistry {
         return (await this.hostP.catch(() => undefined))?.startedMs;
     }
 
-    close(): void {
-        this.hostP?.then(
+    /** Ends the host; resolves once its last log lines are relayed (bounded by the host). */
+    async close(): Promise<void> {
+        await this.hostP?.then(
             (h) => h.close(),
             () => undefined,
         );
