@@ -11,24 +11,18 @@
 //
 // Stack `e2e-benchc`, ports from 21800.
 
-import * as fs from "fs";
 import * as http from "http";
-import * as os from "os";
 import * as path from "path";
 import { startLoad } from "../harness/load";
 import { TestStack } from "../harness/stack";
 import { stopPrometheus } from "../components/release/prometheus";
+import { arg, machine, median, runMain, writeResult } from "./common";
 
 const GOOD = ["aa0c0001", "bb0c0002", "cc0c0003", "dd0c0004", "ee0c0005", "ff0c0006"];
 const FAULTY = "fa0c0007";
 const PROBE_S = 2;
 const SCRAPE_S = 1;
 const WINDOW_S = 6;
-
-function arg(name: string, fallback: string): string {
-    const i = process.argv.indexOf(`--${name}`);
-    return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
 
 function get(port: number): Promise<{ node?: string; release?: string }> {
     return new Promise((resolve) => {
@@ -127,22 +121,14 @@ async function main(): Promise<void> {
         await s.teardown();
         await stopPrometheus(promDir).catch(() => undefined);
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const result = {
         date: new Date().toISOString(),
-        machine: `${os.cpus().length} vCPU ${os.cpus()[0]?.model ?? ""}, Node ${process.version}`,
+        machine: machine(),
         window: { windowSeconds: WINDOW_S, probeIntervalSeconds: PROBE_S, scrapeIntervalSeconds: SCRAPE_S },
         faultToLastKnownGoodMs: { runs: faults, median: median(faults), targetMs: (PROBE_S + SCRAPE_S + 2) * 1000 },
         canaryMs: { runs: canaries, medianTotal: median(canaries.map((c) => c.totalMs)), medianInstalls: median(canaries.map((c) => c.installMs)) },
     };
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
-    console.log(JSON.stringify(result, null, 2));
+    writeResult(out, result);
 }
 
-if (require.main === module) {
-    main().catch((e) => {
-        console.error(e);
-        process.exit(1);
-    });
-}
+runMain(module, main);

@@ -9,12 +9,11 @@
 //
 // Stack `e2e-benchs`, ports from 22200.
 
-import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { ColorProbe, startLoad } from "../harness/load";
 import { TestStack } from "../harness/stack";
 import { stopPrometheus } from "../components/release/prometheus";
+import { arg, machine, median, runMain, writeResult } from "./common";
 
 const GOOD = "a5a50001";
 const FAULTY = "fa5a0002";
@@ -22,13 +21,6 @@ const PROBE_S = 2;
 const SCRAPE_S = 1;
 const STEP_S = 6;
 const STEPS = [10, 25, 50, 100];
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-function arg(name: string, fallback: string): string {
-    const i = process.argv.indexOf(`--${name}`);
-    return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
 
 /** Pure: the span the new color answered in, and its share of the answers in that span. */
 export function exposure(samples: readonly { at: number; color: string }[], color: string): { firstAt?: number; lastAt?: number; share: number } {
@@ -96,7 +88,7 @@ async function main(): Promise<void> {
     }
     const result = {
         date: new Date().toISOString(),
-        machine: `${os.cpus().length} vCPU ${os.cpus()[0]?.model ?? ""}, Node ${process.version}`,
+        machine: machine(),
         shift: { steps: STEPS, stepSeconds: STEP_S, probeIntervalSeconds: PROBE_S, scrapeIntervalSeconds: SCRAPE_S },
         faultToOldMs: {
             runs: shifts.map((f) => f.faultToOldMs),
@@ -106,14 +98,7 @@ async function main(): Promise<void> {
         badShare: { runs: shifts.map((f) => f.badShare), median: median(shifts.map((f) => f.badShare)) },
         allAtOnceShare,
     };
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
-    console.log(JSON.stringify(result, null, 2));
+    writeResult(out, result);
 }
 
-if (require.main === module) {
-    main().catch((e) => {
-        console.error(e);
-        process.exit(1);
-    });
-}
+runMain(module, main);

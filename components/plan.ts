@@ -3,7 +3,7 @@
 
 import { ComponentConfig, DEFAULT_HEALTH_STATUS, StackConfig } from "./model/config";
 import { COLORS, Color, Node, containerName, haproxyLayout, nodesOf, otherColor, statefulName, statefulVolumeName } from "./model/naming";
-import { HaproxyHost, colorHostPort, haproxyHostOf as hostOf, incusTarget, loopbackAddress, loopbackUrl } from "./model/topology";
+import { HaproxyHost, colorHostPort, haproxyHostOf as hostOf, haproxyInstanceRef, incusTarget, loopbackAddress, loopbackUrl } from "./model/topology";
 import type { CanaryInputs } from "./release/canary";
 import type { ServiceBackendModel } from "./model/haproxyConfig";
 import type { ServingGuard } from "./release/cleanup";
@@ -236,7 +236,7 @@ export function auditContext(config: StackConfig): AuditContext {
         host: haproxyHostOf(config),
         stateDir: layoutOf(config).stateDir,
         stack: config.stack,
-        ...(config.broadcast ? { broadcast: config.broadcast } : {}),
+        ...broadcastOf(config),
     };
 }
 
@@ -247,7 +247,7 @@ export function lockInputs(config: StackConfig, mode: DeployLockInputs["mode"]):
 
 /** Pure: what a hook of `color` gets before it runs (model/hooks.ts's script adds the rest). */
 export function hookContext(config: StackConfig, hook: HookName, color: Color): HookContext {
-    const host = haproxyHostOf(config);
+    const instance = haproxyInstanceRef(haproxyHostOf(config));
     const operation: HookOperation = hook === "preDeploy" || hook === "postDeploy" ? "deploy" : hook === "postRollback" ? "rollback" : "switch";
     return {
         hook,
@@ -257,7 +257,7 @@ export function hookContext(config: StackConfig, hook: HookName, color: Color): 
         release: config.colors[color]!.release,
         ...(hook === "preSwitch" || hook === "postSwitch" ? { active: config.active } : {}),
         lockFile: lockPath(layoutOf(config).stateDir),
-        ...(host.placement === "incus" ? { lockInstance: `${host.remote ? `${host.remote}:` : ""}${host.instance}` } : {}),
+        ...(instance ? { lockInstance: instance } : {}),
     };
 }
 

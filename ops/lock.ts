@@ -3,9 +3,9 @@
 // or without the Pulumi CLI: it needs only the stack's config and the HAProxy host.
 
 import { loadConfig } from "../components/model/config";
-import { describeHolder } from "../components/model/lock";
+import { describeHolder, lockPath } from "../components/model/lock";
 import { auditContext } from "../components/plan";
-import { acquireLock, lockPath, readLockState, releaseLock } from "../components/release/lock";
+import { acquireLock, readLockState, releaseLock } from "../components/release/lock";
 import { Project, UsageError, loadStackConfig } from "../runner/project";
 
 export async function lockCommand(

@@ -7,6 +7,7 @@ import type { RunResult } from "./engine";
 import type { Project } from "./project";
 import { isSecretWrapper } from "./secrets";
 
+import { processAlive } from "../components/io/exec";
 import { UsageError } from "./errors";
 
 /** Loaded when a command needs them: start-up time is most of a fast rollback. */
@@ -136,22 +137,13 @@ function acquireLock(file: string): () => void {
         } catch (e) {
             if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
             const pid = Number(fs.readFileSync(lock, "utf8"));
-            if (pid && pid !== process.pid && alive(pid)) {
+            if (pid && pid !== process.pid && processAlive(pid)) {
                 throw new UsageError(`another update of this stack is running (pid ${pid}); wait for it, or remove ${lock} if that process is not a runner`);
             }
             fs.rmSync(lock, { force: true });
         }
     }
     throw new UsageError(`cannot take the lock ${lock}`);
-}
-
-function alive(pid: number): boolean {
-    try {
-        process.kill(pid, 0);
-        return true;
-    } catch (e) {
-        return (e as NodeJS.ErrnoException).code === "EPERM";
-    }
 }
 
 function printOutputs(outputs: Record<string, unknown>, args: Args): void {

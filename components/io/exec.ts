@@ -101,6 +101,24 @@ export async function runOrThrow(cmd: Cmd, context?: string): Promise<CmdResult>
 }
 
 /**
+ * Whether process `pid` on this machine still runs. A zombie does not: where no init reaps
+ * (as in these containers), a killed process stays one, and must not hold a lock.
+ */
+export function processAlive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+    } catch (e) {
+        return (e as NodeJS.ErrnoException).code === "EPERM";
+    }
+    try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+        return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3));
+    } catch {
+        return true;
+    }
+}
+
+/**
  * Starts a long-lived process in its own session, detached from this one, with
  * stdout and stderr appended to `logFile`. Returns its pid.
  */

@@ -1,14 +1,14 @@
 // Incus through its CLI. Builders return commands as values (argv arrays) so tests
 // can assert them exactly; the few helpers below run them through the exec seam.
 
-import { IncusTarget, loopbackAddress } from "../model/topology";
+import { IncusTarget, instanceRef, loopbackAddress } from "../model/topology";
 import { Cmd, cmdError, run } from "./exec";
 
 export type { IncusTarget } from "../model/topology";
 
 /** `remote:name`, or just `name` for the local daemon. */
 export function ref(target: IncusTarget, name: string): string {
-    return target.remote ? `${target.remote}:${name}` : name;
+    return instanceRef(target, name);
 }
 
 /** A TCP proxy between loopback ports, or a host unix socket forwarding into the instance. */

@@ -24,6 +24,16 @@ export function haproxyTarget(host: HaproxyHost): IncusTarget {
     return host.placement === "incus" ? incusTarget(host.remote) : {};
 }
 
+/** `remote:name`, or just `name` for the local daemon: how the incus CLI names an instance. */
+export function instanceRef(target: IncusTarget, name: string): string {
+    return target.remote ? `${target.remote}:${name}` : name;
+}
+
+/** The HAProxy instance as the incus CLI names it; undefined on this host. */
+export function haproxyInstanceRef(host: HaproxyHost): string | undefined {
+    return host.placement === "incus" ? instanceRef(host, host.instance) : undefined;
+}
+
 export function haproxyHostOf(placement: "host" | "incus", prefix: string, remote?: string): HaproxyHost {
     return placement === "host" ? { placement: "host" } : { placement: "incus", instance: haproxyInstanceName(prefix), ...(remote ? { remote } : {}) };
 }

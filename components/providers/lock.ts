@@ -8,9 +8,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { describeHost, hostState } from "../io/haproxyHost";
 import { progress } from "../io/progress";
 import { refused } from "../model/errors";
-import { heldRefusal } from "../model/lock";
+import { heldRefusal, lockPath } from "../model/lock";
 import { AuditContext } from "../release/audit";
-import { acquireLock, keepRenewing, lockPath, readLockState } from "../release/lock";
+import { acquireLock, keepRenewing, readLockState } from "../release/lock";
 
 export interface DeployLockInputs extends AuditContext {
     /** The release the active color is set to: written in the lock for whoever meets it. */
@@ -25,32 +25,29 @@ function waitSeconds(): number {
     return Number.isFinite(v) && v > 0 ? Math.min(v, 24 * 3600) : 0;
 }
 
-/** Takes the lock for this process (once: a provider process serves one deployment). */
+/**
+ * Takes the lock for this process (once: a provider process serves one deployment). It lives
+ * on the HAProxy host (`hostState` is always Running for this host): before the first up
+ * creates the instance, or while it is stopped until the haproxy step starts it, there is
+ * nowhere to keep it, so the up says so and goes on.
+ */
 async function take(i: DeployLockInputs): Promise<void> {
     const held = (globalThis as { bluegreenLock?: string }).bluegreenLock;
-    if (held === `${i.stateDir}`) return;
-    if (!(await hostUp(i))) return;
+    if (held === i.stateDir) return;
+    const state = await hostState(i.host);
+    if (state !== "Running") {
+        progress(`lock: ${describeHost(i.host)} is ${state.toLowerCase()}; this up runs without the deploy lock until the haproxy step has it running`);
+        return;
+    }
     const r = await acquireLock(i, { kind: "up", message: process.env.BLUEGREEN_LOCK_MESSAGE ?? "pulumi up", release: i.release, waitSeconds: waitSeconds() });
     (globalThis as { bluegreenLock?: string }).bluegreenLock = i.stateDir;
     keepRenewing(i, r);
     progress(`lock: stack ${i.stack} is locked for this run (${lockPath(i.stateDir)})`);
 }
 
-/**
- * The lock lives on the HAProxy host. Before the first up creates the instance (or while it
- * is stopped, until the haproxy step starts it) there is nowhere to keep it: say so, and go on.
- */
-async function hostUp(i: DeployLockInputs): Promise<boolean> {
-    if (i.host.placement === "host") return true;
-    const state = await hostState(i.host);
-    if (state === "Running") return true;
-    progress(`lock: ${describeHost(i.host)} is ${state.toLowerCase()}; this up runs without the deploy lock until the haproxy step has it running`);
-    return false;
-}
-
 /** A preview only looks: it says who holds the lock, and that an up now would wait or be refused. */
 async function look(i: DeployLockInputs): Promise<void> {
-    if (i.host.placement === "incus" && (await hostState(i.host)) !== "Running") return;
+    if ((await hostState(i.host)) !== "Running") return;
     const st = await readLockState(i);
     if (st.state === "held") progress(`lock: an up now would be refused: ${heldRefusal(i.stack, st.record, lockPath(i.stateDir))}`);
 }
@@ -75,7 +72,7 @@ export const deployLockProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async read(id: string, props: DeployLockInputs) {
-        if (props.host.placement === "incus" && (await hostState(props.host)) !== "Running") return { id, props, inputs: props };
+        if ((await hostState(props.host)) !== "Running") return { id, props, inputs: props };
         const st = await readLockState(props);
         if (st.state === "held") throw refused(heldRefusal(props.stack, st.record, lockPath(props.stateDir)));
         return { id, props, inputs: props };

@@ -18,6 +18,11 @@ export interface AuditContext {
     readonly broadcast?: string;
 }
 
+/** The context of a resource whose inputs carry these; broadcast only when set. */
+export function auditTo(host: HaproxyHost, stateDir: string, stack: string, broadcast: string | undefined): AuditContext {
+    return { host, stateDir, stack, ...(broadcast ? { broadcast } : {}) };
+}
+
 export function auditPath(stateDir: string): string {
     return `${stateDir}/audit.jsonl`;
 }

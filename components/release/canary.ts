@@ -28,7 +28,7 @@ import { drainServers, saveServerState } from "./drain";
 import { DEFAULT_EXPECT, waitHealthy } from "./health";
 import { checkMigrations } from "./migrationGuard";
 import { ensurePrometheus } from "./prometheus";
-import { audit } from "./audit";
+import { audit, auditTo } from "./audit";
 import { runPostRollback } from "./hooks";
 
 /** Where the image's init unpacks a release (only when it is not there yet). */
@@ -283,7 +283,7 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
     const { canaries, peers } = planned.plan;
     const start: CanaryStart = canaryStart(await readRecord(i), i.active, i.release);
     if (start.kind === "refuse") throw refused(`${start.why}. Nothing was touched.`);
-    const ctx = { host: i.host, stateDir: i.layout.stateDir, stack: i.stack, ...(i.broadcast ? { broadcast: i.broadcast } : {}) };
+    const ctx = auditTo(i.host, i.layout.stateDir, i.stack, i.broadcast);
     let lastPhase: string | undefined;
     const record = async (phase: CanaryRecord["phase"], extra: Partial<CanaryRecord> = {}) => {
         await writeRecord(i, { release: i.release, from, color: i.active, phase, ...extra });

@@ -18,7 +18,7 @@ import { Color, haproxyBackendName, serverName } from "../model/naming";
 import { incusTarget, loopbackUrl } from "../model/topology";
 import { ServingGuard, mightServe, refuseIfRouted, refuseIfServing } from "./cleanup";
 import { DEFAULT_EXPECT, HealthExpect, judge, waitHealthy } from "./health";
-import { AuditContext, audit, auditChange } from "./audit";
+import { AuditContext, audit, auditChange, auditTo } from "./audit";
 
 /** Where a release tarball lands; the image's init unpacks it on first start. */
 export const RELEASE_PATH = "/opt/bluegreen/release.tar.gz";
@@ -238,7 +238,7 @@ export async function launch(i: ColorContainerInputs): Promise<{ id: string; out
 
 /** Where a container's events go: the serving guard's HAProxy host. */
 function auditOf(i: Pick<ColorContainerInputs, "guard" | "stack" | "broadcast">): AuditContext {
-    return { host: i.guard.host, stateDir: i.guard.stateDir, stack: i.stack, ...(i.broadcast ? { broadcast: i.broadcast } : {}) };
+    return auditTo(i.guard.host, i.guard.stateDir, i.stack, i.broadcast);
 }
 
 /** The release tarball, verified, through this host's cache. */

@@ -7,6 +7,7 @@ import { progress } from "../io/progress";
 import { HaproxyHost } from "../io/haproxyHost";
 import { HOOK_INTERPRETER, HookOperation, hookEnv } from "../model/hooks";
 import { lockPath } from "../model/lock";
+import { haproxyInstanceRef } from "../model/topology";
 
 const HOOK_TIMEOUT_MS = 10 * 60_000;
 
@@ -16,6 +17,7 @@ export async function runPostRollback(
     what: { readonly operation: HookOperation; readonly color: string; readonly release: string; readonly failedRelease: string },
 ): Promise<string> {
     if (!i.postRollback) return "";
+    const instance = haproxyInstanceRef(i.host);
     const env = {
         ...hookEnv({
             hook: "postRollback",
@@ -24,7 +26,7 @@ export async function runPostRollback(
             color: what.color,
             release: what.release,
             lockFile: lockPath(i.stateDir),
-            ...(i.host.placement === "incus" ? { lockInstance: `${i.host.remote ? `${i.host.remote}:` : ""}${i.host.instance}` } : {}),
+            ...(instance ? { lockInstance: instance } : {}),
         }),
         BLUEGREEN_FAILED_RELEASE: what.failedRelease,
     };

@@ -4,33 +4,16 @@
 // depends on; its process renews the lease while it lives (model/lock.ts says when it is stale).
 
 import * as crypto from "crypto";
-import * as fs from "fs";
 import * as os from "os";
+import { processAlive } from "../io/exec";
 import { HaproxyHost, createHostFileExclusive, describeHost, readHostFile, removeHostFile, writeHostFile } from "../io/haproxyHost";
 import { sleep } from "../io/poll";
 import { progress } from "../io/progress";
 import { refused } from "../model/errors";
 import { LEASE_SECONDS, LockKind, LockRecord, LockState, describeHolder, heldRefusal, lockPath, lockState, parseLock } from "../model/lock";
-
-export { lockPath };
 import { AuditContext, audit, performer } from "./audit";
 
-/** A zombie is gone too: without an init that reaps, a killed run's process stays one. */
-function alive(pid: number): boolean {
-    try {
-        process.kill(pid, 0);
-    } catch (e) {
-        return (e as NodeJS.ErrnoException).code === "EPERM";
-    }
-    try {
-        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-        return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3));
-    } catch {
-        return true;
-    }
-}
-
-const HERE = { hostname: os.hostname(), alive };
+const HERE = { hostname: os.hostname(), alive: processAlive };
 
 export type LockTarget = AuditContext;
 

@@ -14,7 +14,7 @@ import { poolsOf } from "../model/haproxyConfig";
 import type { Color, HaproxyLayout } from "../model/naming";
 import { lookbackSeconds } from "../model/promql";
 import { ShiftRecord, stepSplit } from "../model/shift";
-import { allOn, describeSplit, desiredWeights, weightCommands } from "../model/traffic";
+import { describeSplit, desiredWeights, weightCommands } from "../model/traffic";
 import { runAnalysis } from "./analysis";
 import { AuditContext, audit } from "./audit";
 import { historyPath } from "./history";
@@ -96,7 +96,7 @@ export async function runShift(r: ShiftRun): Promise<void> {
             onProbe: (p) => write({ step, percent, phase: "shifting", lastProbe: `${p.index}/${p.total} ${p.verdict}` }),
         });
         if (result.verdict === "red") {
-            await adminCommands(r.layout.hostAdminSocket, weightCommands(desiredWeights(poolsOf(r.model), allOn(r.from))));
+            await setSplit(r, 0);
             progress(`shift: red at step ${step}; all traffic is back on ${r.from}`);
             await write({ step, percent, phase: "rolledBack", reasons: result.reasons });
             await audit(r.audit, { operation: "rollback", color: r.from, details: { kind: "shift", attempted: r.release, step, percent } });

@@ -55,7 +55,7 @@ import {
     takeSnapshot,
     writeLastGood,
 } from "./snapshot";
-import { AuditContext, audit } from "./audit";
+import { AuditContext, audit, auditTo } from "./audit";
 import { runPostRollback } from "./hooks";
 
 export interface StatefulInputs extends AppContainerInputs {
@@ -355,7 +355,7 @@ export async function upgradeService(olds: StatefulOutputs, news: StatefulInputs
 
 /** Where a service's events go. */
 function auditOfService(i: StatefulInputs): AuditContext {
-    return { host: i.host, stateDir: i.stateDir, stack: i.stack, ...(i.broadcast ? { broadcast: i.broadcast } : {}) };
+    return auditTo(i.host, i.stateDir, i.stack, i.broadcast);
 }
 
 /** Restore on demand: the data of snapshot `id` back in every volume, then the configured release, health-gated. */

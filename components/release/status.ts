@@ -255,6 +255,7 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
     ]);
     const { served, ...haproxy } = hx;
     const canary = parseCanaryRecord(canaryText);
+    const shift = parseShiftRecord(shiftText);
     const stateful = config.stateful.length
         ? await statefulStatus(config, host, layout.stateDir, await readAlerts(host, layout.stateDir, 50).catch(() => []))
         : undefined;
@@ -270,7 +271,7 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
         ...(stateful ? { stateful } : {}),
         lock: lockView(lock),
         audit: auditLines,
-        ...(parseShiftRecord(shiftText) ? { shift: parseShiftRecord(shiftText)! } : {}),
+        ...(shift ? { shift } : {}),
     };
 }
 

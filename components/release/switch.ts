@@ -42,7 +42,7 @@ import { DEFAULT_EXPECT } from "./health";
 import { clearActiveColor, historyPath, readActiveColor, recordActiveColor } from "./history";
 import { drainServers, saveServerState } from "./drain";
 import { assertColorReady } from "./readiness";
-import { auditChange } from "./audit";
+import { auditChange, auditTo } from "./audit";
 import { ShiftSpec, runShift } from "./shift";
 import { shiftsFrom } from "../model/shift";
 import { rollbackKind, servedHistory } from "../model/audit";
@@ -247,6 +247,7 @@ async function reloadKeepingState(i: SwitchInputs): Promise<void> {
 export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     const started = Date.now();
     const L = i.layout;
+    const ctx = auditTo(i.host, L.stateDir, i.stack, i.broadcast);
     const targets = i.components.flatMap((c) => {
         const e = expectOf(c);
         return nodeTargets(c, i.active).map((t) => ({
@@ -339,18 +340,13 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
                       fastRollback: await isFastRollback(i),
                   })
                 : undefined;
+            // The release map first: during a shift, HAProxy already names the new release.
+            const releases = activeServers.map((s) => setMapCommand(mapFile, s, i.release));
             if (from) {
-                await adminCommands(
-                    L.hostAdminSocket,
-                    activeServers.map((s) => setMapCommand(mapFile, s, i.release)),
-                );
-                const ctx = { host: i.host, stateDir: L.stateDir, stack: i.stack, ...(i.broadcast ? { broadcast: i.broadcast } : {}) };
+                await adminCommands(L.hostAdminSocket, releases);
                 await runShift({ spec: i.progressive!, model, from, to: i.active, release: i.release, host: i.host, layout: L, audit: ctx });
             }
-            await adminCommands(L.hostAdminSocket, [
-                ...activeServers.map((s) => setMapCommand(mapFile, s, i.release)),
-                ...weightCommands(desiredWeights(poolsOf(model), model.split)),
-            ]);
+            await adminCommands(L.hostAdminSocket, [...(from ? [] : releases), ...weightCommands(desiredWeights(poolsOf(model), model.split))]);
             progress(`switch: weights flipped to ${i.active} over the runtime API${from ? ` (the last step of the shift from ${from})` : ""}`);
         } else {
             if (i.progressive) progress("switch: the config's shape changed, so this switch reloads and moves all traffic at once, without steps");
@@ -365,12 +361,7 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     }
     await recordActiveColor(i.host, L.stateDir, i.active, i.release);
     progress(`switch: ${i.active} (${i.release}) serves traffic, ${Date.now() - started} ms`);
-    await auditChange(
-        { host: i.host, stateDir: L.stateDir, stack: i.stack, ...(i.broadcast ? { broadcast: i.broadcast } : {}) },
-        "switch",
-        { color: i.active, release: i.release },
-        { from: previous, ms: Date.now() - started },
-    );
+    await auditChange(ctx, "switch", { color: i.active, release: i.release }, { from: previous, ms: Date.now() - started });
     return { ...i, served: wanted, recorded: i.active };
 }
 
