@@ -274,7 +274,7 @@ async function main(argv: readonly string[]): Promise<number> {
             `${preview ? "Previewing" : args.command === "up" ? "Updating" : args.command === "destroy" ? "Destroying" : "Refreshing"} stack ${args.stack}`,
         );
         const lm = require("./lazyModules") as typeof import("./lazyModules");
-        lm.installLazyModules(require, lm.sdkDir(), false);
+        lm.installLazyModules(require, lm.sdkDir(), true);
         const { Engine } = lazy.engine();
         timing("start-up (SDK, config, state)", t0);
         const options = { project, stack: args.stack, config, state, box, stateFile: file, preview, reporter, providers: registry };

@@ -191,10 +191,15 @@ export class Engine {
         saveState(this.o.stateFile, this.o.state, this.o.box);
     }
 
-    private record(r: ResourceState): void {
+    /**
+     * `write: false` for a same step: the old entry already on disk is as good after a kill,
+     * and the next write carries the new one (the engine's snapshot manager skips same steps
+     * too). Each write is the whole file with every provider's code, about 15 ms.
+     */
+    private record(r: ResourceState, write = true): void {
         this.news.delete(r.urn); // keep registration order for a re-recorded resource
         this.news.set(r.urn, r);
-        this.persist();
+        if (write) this.persist();
     }
 
     private track<T>(p: Promise<T>): Promise<T> {
@@ -490,7 +495,7 @@ export class Engine {
         if (decision.op === "same") {
             this.steps.push({ op: "same", urn, name, type, status: preview ? "planned" : "done", ok: true });
             const same: ResourceState = { ...old, ...base, custom: true, inputs: checked, protect: opts.protect, retainOnDelete: opts.retainOnDelete };
-            if (!preview) this.record(same);
+            if (!preview) this.record(same, false);
             return this.answer(urn, old.id, old.outputs, "ok", rawInputs);
         }
 

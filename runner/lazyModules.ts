@@ -1,7 +1,8 @@
 // Start-up time is most of a fast rollback, and @pulumi/pulumi loads modules at start that
-// a run never calls: computeCodePaths (with npm's Arborist, for packaging lambdas) and, in
-// the provider host, TypeScript (only used to serialize functions, which the host never
-// does). These stubs load the real module on first use, so behaviour does not change.
+// a run never calls: computeCodePaths (with npm's Arborist, for packaging lambdas) and
+// TypeScript (only used to serialize functions: the host never does, and the runner only
+// when the build has no serialized providers, see components/providers/serialized.ts).
+// These stubs load the real module on first use, so behaviour does not change.
 
 /**
  * Puts lazy stand-ins in the module cache. Written without TypeScript-only syntax in its

@@ -3,6 +3,8 @@
 // `npm run local` starts without compiling at run time. Kept in sync by content: a file
 // whose SHA-1 differs from the manifest is compiled again, a removed one is removed, so a
 // stale build never runs. `npm ci` runs it (prepare); `scripts/local.js` runs it each time.
+// Then it serializes the dynamic providers of that build once (components/providers/
+// serialized.ts), so a run does not.
 //
 //   node scripts/build.js          build what changed; prints nothing when nothing did
 //   node scripts/build.js --check  exit 1 if the build is stale (changes nothing)
@@ -16,6 +18,9 @@ const ROOT = path.resolve(__dirname, "..");
 const OUT = path.join(ROOT, "bin");
 const MANIFEST = path.join(OUT, ".manifest.json");
 const LOCK = path.join(OUT, ".build-lock");
+/** The build's serialized providers, and the key they were made for (read without parsing them). */
+const SERIALIZED = path.join(OUT, ".providers.json");
+const SERIALIZED_KEY = path.join(OUT, ".providers.key");
 /** What `npm run local` loads: the program, its components, the runner, the operator verbs, the test fixture programs. */
 const SOURCES = ["index.ts", "components", "runner", "ops", "example-app", "test/fixtures"];
 const LOCK_WAIT_MS = 120_000;
@@ -117,15 +122,64 @@ function withLock(f) {
     }
 }
 
+/** What the serialized providers of this build must carry: its manifest, the SDK and Node all shape the text. */
+function serializedKey() {
+    let manifest = "";
+    try {
+        manifest = fs.readFileSync(MANIFEST, "utf8");
+    } catch {
+        // no build yet
+    }
+    const sdk = fs.readFileSync(require.resolve("@pulumi/pulumi/package.json", { paths: [ROOT] }), "utf8");
+    return crypto
+        .createHash("sha1")
+        .update(`${manifest}\0${JSON.parse(sdk).version}\0${process.version}`)
+        .digest("hex");
+}
+
+function serializedCurrent() {
+    try {
+        return fs.readFileSync(SERIALIZED_KEY, "utf8") === serializedKey();
+    } catch {
+        return false;
+    }
+}
+
+/**
+ * In a child, as the program would: load the build's providers with the SDK and serialize
+ * them. A failure is only reported: a run then serializes as the SDK does, and fails there
+ * if a provider cannot be serialized at all.
+ */
+function serializeProviders() {
+    const key = serializedKey();
+    const r = require("child_process").spawnSync(process.execPath, [path.join(__dirname, "serialize-providers.js"), SERIALIZED, key], {
+        cwd: ROOT,
+        stdio: ["ignore", "ignore", "pipe"],
+        encoding: "utf8",
+        timeout: 120_000,
+    });
+    if (r.status !== 0) {
+        process.stderr.write(`warning: cannot serialize the providers at build time (runs will, slower): ${(r.stderr || r.error?.message || "").trim()}\n`);
+        return false;
+    }
+    const tmp = `${SERIALIZED_KEY}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, key);
+    fs.renameSync(tmp, SERIALIZED_KEY);
+    return true;
+}
+
 /** Brings bin/ in line with the sources. Returns the number of files compiled or removed. */
 function build() {
     const want = fingerprint();
     const first = plan(readManifest(), want);
-    if (first.compile.length + first.remove.length === 0) return 0;
+    if (first.compile.length + first.remove.length === 0 && serializedCurrent()) return 0;
     return withLock(() => {
         const have = readManifest(); // another build may have just finished
         const { compile, remove } = plan(have, want);
-        if (compile.length === 0 && remove.length === 0) return 0;
+        if (compile.length === 0 && remove.length === 0) {
+            if (!serializedCurrent()) serializeProviders();
+            return 0;
+        }
         const ts = require(require.resolve("typescript", { paths: [ROOT] }));
         const options = compilerOptions(ts);
         for (const rel of remove) fs.rmSync(outFile(rel), { force: true });
@@ -140,10 +194,13 @@ function build() {
             fs.writeFileSync(tmp, r.outputText);
             fs.renameSync(tmp, file);
         }
+        // Entries are named by content, so old ones are only dead weight: start over with each build.
+        fs.rmSync(path.join(OUT, ".compile-cache"), { recursive: true, force: true });
         // The manifest goes last: a build killed half way is seen as stale next time.
         const tmp = `${MANIFEST}.tmp-${process.pid}`;
         fs.writeFileSync(tmp, JSON.stringify(want, null, 1));
         fs.renameSync(tmp, MANIFEST);
+        serializeProviders();
         return compile.length + remove.length;
     });
 }
@@ -153,7 +210,7 @@ function isFresh() {
     return p.compile.length === 0 && p.remove.length === 0;
 }
 
-module.exports = { build, isFresh, plan, fingerprint, ROOT, OUT };
+module.exports = { build, isFresh, plan, fingerprint, serializedKey, ROOT, OUT, SERIALIZED };
 
 if (require.main === module) {
     if (process.argv.includes("--check")) {

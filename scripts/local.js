@@ -12,4 +12,7 @@ try {
     process.stderr.write(`error: cannot build the runner: ${e.message}\nFix the file it names (npx tsc --noEmit shows all errors), then run again.\n`);
     process.exit(1);
 }
+// V8's code cache for what the run loads (runner/compileCache.ts); BLUEGREEN_COMPILE_CACHE=0 turns it off.
+if (process.env.BLUEGREEN_COMPILE_CACHE !== "0")
+    require(path.join(OUT, "runner", "compileCache.js")).installCompileCache(require, path.join(OUT, ".compile-cache"));
 require(path.join(OUT, "runner", "cli.js")).start(process.argv.slice(2));

@@ -2,6 +2,7 @@
 // the release the serving color last ran healthily: the last-known-good of the next canary.
 
 import * as pulumi from "@pulumi/pulumi";
+import { DynamicResource } from "./serialized";
 import { getInstance } from "../io/incus";
 import { poolNodes } from "../model/canary";
 import { incusTarget } from "../model/topology";
@@ -51,7 +52,7 @@ export const canaryProvider: pulumi.dynamic.ResourceProvider = {
 export type CanaryArgs = { readonly [K in keyof CanaryInputs]: pulumi.Input<CanaryInputs[K]> };
 
 /** The serving color's in-place releases, gated on the SLI analysis. */
-export class Canary extends pulumi.dynamic.Resource {
+export class Canary extends DynamicResource {
     declare public readonly phase: pulumi.Output<string>;
     declare public readonly release: pulumi.Output<string>;
 

@@ -1,6 +1,7 @@
 // The ColorContainer resource: a thin lifecycle adapter onto release/deploy.ts.
 
 import * as pulumi from "@pulumi/pulumi";
+import { DynamicResource } from "./serialized";
 import { changedKeys } from "../model/diff";
 import { INSTANCE_NAME, RELEASE_SHA } from "../model/naming";
 import {
@@ -74,7 +75,7 @@ export const colorContainerProvider: pulumi.dynamic.ResourceProvider = {
 export type ColorContainerArgs = { readonly [K in keyof ColorContainerInputs]: pulumi.Input<ColorContainerInputs[K]> };
 
 /** One (component, color) container. Named `<prefix><component>-<color>` in Incus. */
-export class ColorContainer extends pulumi.dynamic.Resource {
+export class ColorContainer extends DynamicResource {
     declare public readonly name: pulumi.Output<string>;
     declare public readonly release: pulumi.Output<string>;
     declare public readonly status: pulumi.Output<string>;

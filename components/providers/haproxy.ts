@@ -1,6 +1,7 @@
 // The Haproxy resource: a thin lifecycle adapter onto release/haproxy.ts.
 
 import * as pulumi from "@pulumi/pulumi";
+import { DynamicResource } from "./serialized";
 import { describeHost } from "../io/haproxyHost";
 import { progress } from "../io/progress";
 import { changedKeys } from "../model/diff";
@@ -51,7 +52,7 @@ export const haproxyProvider: pulumi.dynamic.ResourceProvider = {
 export type HaproxyArgs = { readonly [K in keyof HaproxyInputs]: pulumi.Input<HaproxyInputs[K]> };
 
 /** HAProxy itself: the process (dev) or the instance (staging/prod) that runs it. */
-export class Haproxy extends pulumi.dynamic.Resource {
+export class Haproxy extends DynamicResource {
     declare public readonly running: pulumi.Output<boolean>;
     declare public readonly masterPid: pulumi.Output<number>;
 

@@ -5,6 +5,7 @@
 // looks. A refresh (`preview --refresh`, `up --refresh`) is refused while someone holds it.
 
 import * as pulumi from "@pulumi/pulumi";
+import { DynamicResource } from "./serialized";
 import { describeHost, hostState } from "../io/haproxyHost";
 import { progress } from "../io/progress";
 import { refused } from "../model/errors";
@@ -82,7 +83,7 @@ export const deployLockProvider: pulumi.dynamic.ResourceProvider = {
 export type DeployLockArgs = { readonly [K in keyof DeployLockInputs]: pulumi.Input<DeployLockInputs[K]> };
 
 /** The stack's deploy lock, held for the duration of an up. */
-export class DeployLock extends pulumi.dynamic.Resource {
+export class DeployLock extends DynamicResource {
     constructor(name: string, args: DeployLockArgs, opts?: pulumi.CustomResourceOptions) {
         super(deployLockProvider, name, args, opts);
     }

@@ -2,6 +2,7 @@
 // the server that reads them. A thin lifecycle adapter onto release/prometheus.ts.
 
 import * as pulumi from "@pulumi/pulumi";
+import { DynamicResource } from "./serialized";
 import { progress } from "../io/progress";
 import { ScrapingInputs, ScrapingOutputs, ensureScraping, removeScraping, scrapingDrift } from "../release/prometheus";
 
@@ -41,7 +42,7 @@ export const prometheusProvider: pulumi.dynamic.ResourceProvider = {
 export type PrometheusArgs = { readonly [K in keyof ScrapingInputs]: pulumi.Input<ScrapingInputs[K]> };
 
 /** What Prometheus scrapes, and on dev the server itself. */
-export class Prometheus extends pulumi.dynamic.Resource {
+export class Prometheus extends DynamicResource {
     declare public readonly serverUrl: pulumi.Output<string>;
     declare public readonly targetsFile: pulumi.Output<string>;
 

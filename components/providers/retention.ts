@@ -4,6 +4,7 @@
 // in the plan; `mode` tells an up from a preview, which only reports.
 
 import * as pulumi from "@pulumi/pulumi";
+import { DynamicResource } from "./serialized";
 import { RetentionInputs, applyRetention } from "../release/retention";
 
 export const retentionProvider: pulumi.dynamic.ResourceProvider = {
@@ -39,7 +40,7 @@ export const retentionProvider: pulumi.dynamic.ResourceProvider = {
 export type RetentionArgs = { readonly [K in keyof RetentionInputs]: pulumi.Input<RetentionInputs[K]> };
 
 /** bluegreen:retain: prunes the artifact store after a successful up. */
-export class Retention extends pulumi.dynamic.Resource {
+export class Retention extends DynamicResource {
     constructor(name: string, args: RetentionArgs, opts?: pulumi.CustomResourceOptions) {
         super(retentionProvider, name, args, opts);
     }

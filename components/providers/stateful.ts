@@ -1,6 +1,7 @@
 // The StatefulService resource: a thin lifecycle adapter onto release/stateful.ts.
 
 import * as pulumi from "@pulumi/pulumi";
+import { DynamicResource } from "./serialized";
 import { probe } from "../io/http";
 import { INSTANCE_NAME, RELEASE_SHA } from "../model/naming";
 import { judge } from "../release/health";
@@ -75,7 +76,7 @@ export const statefulProvider: pulumi.dynamic.ResourceProvider = {
 export type StatefulServiceArgs = { readonly [K in keyof StatefulInputs]: pulumi.Input<StatefulInputs[K]> };
 
 /** A stateful singleton, `<prefix><service>` in Incus, on volumes `<prefix><service>-<volume>`. */
-export class StatefulService extends pulumi.dynamic.Resource {
+export class StatefulService extends DynamicResource {
     declare public readonly name: pulumi.Output<string>;
     declare public readonly release: pulumi.Output<string>;
     declare public readonly status: pulumi.Output<string>;

@@ -1,6 +1,7 @@
 // The Switch resource: a thin lifecycle adapter onto release/switch.ts.
 
 import * as pulumi from "@pulumi/pulumi";
+import { DynamicResource } from "./serialized";
 import { changedKeys } from "../model/diff";
 import type { Color } from "../model/naming";
 import { SwitchInputs, SwitchOutputs, applySwitch, drifted, readSwitch, removeSwitch } from "../release/switch";
@@ -48,7 +49,7 @@ export const switchProvider: pulumi.dynamic.ResourceProvider = {
 export type SwitchArgs = { readonly [K in keyof SwitchInputs]: pulumi.Input<SwitchInputs[K]> };
 
 /** The active-color switch in HAProxy. */
-export class Switch extends pulumi.dynamic.Resource {
+export class Switch extends DynamicResource {
     declare public readonly active: pulumi.Output<Color>;
     declare public readonly served: pulumi.Output<string>;
     declare public readonly recorded: pulumi.Output<string>;
