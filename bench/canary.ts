@@ -104,6 +104,8 @@ async function main(): Promise<void> {
                 }
             })();
             const f = await s.up();
+            // The node may first answer on the last-known-good just after the up ends.
+            for (let i = 0; backAt === undefined && i < 100; i++) await new Promise((res) => setTimeout(res, 50));
             watching = false;
             await watch;
             if (f.code === 0) throw new Error(`the faulty release was not rolled back:\n${f.stderr}`);

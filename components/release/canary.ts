@@ -115,12 +115,17 @@ async function install(i: CanaryInputs, n: PoolNode, release: string): Promise<v
     const target = incusTarget(i.remote);
     const artifact = await fetchArtifact({ artifacts: i.artifacts, artifactToken: i.artifactToken, component: n.component, release });
     progress(`${n.container}: installing ${release} in place`);
-    await withTempDir(async (dir) => {
+    // The push and the removal touch different paths, so they run at once (each Incus call
+    // is 0.1-0.3 s of a rollback); the label comes only after both, so a node never names a
+    // release it does not hold.
+    const pushed = withTempDir(async (dir) => {
         const file = path.join(dir, "release.tar.gz");
         fs.writeFileSync(file, new Uint8Array(artifact));
         await runOrThrow(filePushCmd(target, n.container, file, RELEASE_PATH), `cannot push ${release} into ${n.container}`);
     });
-    await runOrThrow(execCmd(target, n.container, ["rm", "-rf", APP_DIR]), `cannot remove the old release in ${n.container}`);
+    const removed = runOrThrow(execCmd(target, n.container, ["rm", "-rf", APP_DIR]), `cannot remove the old release in ${n.container}`);
+    const [p, r] = await Promise.allSettled([pushed, removed]);
+    for (const x of [p, r]) if (x.status === "rejected") throw x.reason;
     await runOrThrow(
         configSetCmd(target, n.container, { "user.bluegreen.release": release, "environment.BLUEGREEN_RELEASE": release }),
         `cannot label ${n.container} with ${release}`,

@@ -181,7 +181,7 @@ describe("e2e: color containers through the runner", function () {
         assert.match(r.stdout, /stream-blue: gone \(deleted outside Pulumi\)/);
         await s.upOk();
         assert.equal(instance(name)?.status, "Running");
-        // HAProxy's own checks (rise 2, inter 1s) bring the recreated server back within seconds.
+        // HAProxy's own checks (rise 2, downinter 250ms) bring the recreated server back within seconds.
         await eventually(async () => (await s.servedColor()) === "blue", "blue to serve /stream again");
     });
 

@@ -213,7 +213,7 @@ describe("e2e: stateful services on the btrfs pool", function () {
             const res = await fetch(`http://127.0.0.1:${t.s.frontendPort}/db/data/marker`, { signal: AbortSignal.timeout(5000) });
             return { status: res.status, body: await res.text(), service: res.headers.get("x-bluegreen-service") };
         };
-        // HAProxy's own check brings the new server UP (rise 2, inter 1s).
+        // HAProxy's own check brings the new server UP (rise 2, downinter 250ms).
         let seen = await viaFrontend();
         for (let i = 0; i < 50 && seen.status !== 200; i++) {
             await new Promise((res) => setTimeout(res, 200));
