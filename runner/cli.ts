@@ -294,6 +294,9 @@ async function main(argv: readonly string[]): Promise<number> {
         const result = args.command === "destroy" ? await engine.destroyAll() : args.command === "refresh" ? await engine.refreshAll() : await engine.run();
         timing(`${args.command} (program and steps)`, tRun);
         const hostMs = await registry.hostStartMs();
+        // Before the report: the host's last lines (its own echo of a failed call) must not
+        // land after `error: up failed:`, which scripts and CI read as the last lines.
+        await registry.close();
         if (hostMs !== undefined && process.env.BLUEGREEN_TIMING) process.stderr.write(`[timing] provider host start-up (in parallel): ${hostMs} ms\n`);
         if (preview && args.json) process.stdout.write(JSON.stringify({ steps: result.steps, errors: result.errors }, null, 2) + "\n");
         if (args.markdown) process.stdout.write(lazy.markdown().renderMarkdown(preview ? "preview" : "up", args.stack, result));

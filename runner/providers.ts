@@ -14,6 +14,7 @@ export interface HostHandle {
 export class ProviderRegistry {
     private hostP?: Promise<Provider & { close(): Promise<void> | void; readonly startedMs: number }>;
     private command?: Provider;
+    private closed = false;
 
     constructor(private readonly startHost: () => Promise<Provider & { close(): Promise<void> | void; readonly startedMs: number }>) {}
 
@@ -43,6 +44,8 @@ export class ProviderRegistry {
 
     /** Ends the host; resolves once its last log lines are relayed (bounded by the host). */
     async close(): Promise<void> {
+        if (this.closed) return;
+        this.closed = true;
         await this.hostP?.then(
             (h) => h.close(),
             () => undefined,
