@@ -15,8 +15,7 @@ import * as http from "http";
 import * as path from "path";
 import { startLoad } from "../harness/load";
 import { TestStack } from "../harness/stack";
-import { stopPrometheus } from "../components/release/prometheus";
-import { arg, machine, median, runMain, writeResult } from "./common";
+import { arg, endWithPrometheus, machine, median, resetWithPrometheus, runMain, writeResult } from "./common";
 
 const GOOD = ["aa0c0001", "bb0c0002", "cc0c0003", "dd0c0004", "ee0c0005", "ff0c0006"];
 const FAULTY = "fa0c0007";
@@ -63,9 +62,7 @@ async function main(): Promise<void> {
     const runs = Number(arg("runs", "3"));
     const out = arg("out", path.join(__dirname, "results", "canary.json"));
     const s = new TestStack({ name: "benchc", basePort: 21800 });
-    const promDir = path.join(s.haproxyDir, "prometheus");
-    await stopPrometheus(promDir).catch(() => undefined);
-    s.reset();
+    const promDir = await resetWithPrometheus(s);
     s.config.components = { web: { hostPort: s.componentPort("backend", "blue"), route: "/", nodes: 3 } };
     s.config.haproxy = { ...s.config.haproxy, settleMs: 15000 };
     s.config.canary = { windowSeconds: WINDOW_S, probeIntervalSeconds: PROBE_S, minRequests: 5, healthTimeoutSeconds: 15, errorRatio: 0.05 };
@@ -118,10 +115,7 @@ async function main(): Promise<void> {
             );
         }
     } finally {
-        const res = await load.stop();
-        console.log(`load: ${res.requests} requests, ${res.status} non-2xx`);
-        await s.teardown();
-        await stopPrometheus(promDir).catch(() => undefined);
+        await endWithPrometheus(s, promDir, load);
     }
     const result = {
         date: new Date().toISOString(),

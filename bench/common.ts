@@ -1,9 +1,13 @@
 // What every benchmark script shares: its options, the machine it ran on, the median of
-// its runs, writing its results file, and failing the process on an error.
+// its runs, writing its results file, failing the process on an error, and the start and
+// end of a stack whose program runs its own Prometheus.
 
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { stopPrometheus } from "../components/release/prometheus";
+import type { RunningLoad } from "../harness/load";
+import type { TestStack } from "../harness/stack";
 
 /** `--name value` from argv, else `fallback`. */
 export function arg(name: string, fallback: string): string {
@@ -34,4 +38,20 @@ export function runMain(module: NodeJS.Module, main: () => Promise<void>): void 
         console.error(e);
         process.exit(1);
     });
+}
+
+/** Resets a stack whose program runs its own Prometheus, first stopping one a killed run left; returns that Prometheus's directory. */
+export async function resetWithPrometheus(s: TestStack): Promise<string> {
+    const promDir = path.join(s.haproxyDir, "prometheus");
+    await stopPrometheus(promDir).catch(() => undefined);
+    s.reset();
+    return promDir;
+}
+
+/** Ends such a benchmark: the load's counts, then the stack and its Prometheus. */
+export async function endWithPrometheus(s: TestStack, promDir: string, load: RunningLoad): Promise<void> {
+    const res = await load.stop();
+    console.log(`load: ${res.requests} requests, ${res.status} non-2xx`);
+    await s.teardown();
+    await stopPrometheus(promDir).catch(() => undefined);
 }

@@ -12,8 +12,7 @@
 import * as path from "path";
 import { ColorProbe, startLoad } from "../harness/load";
 import { TestStack } from "../harness/stack";
-import { stopPrometheus } from "../components/release/prometheus";
-import { arg, machine, median, runMain, writeResult } from "./common";
+import { arg, endWithPrometheus, machine, median, resetWithPrometheus, runMain, writeResult } from "./common";
 
 const GOOD = "a5a50001";
 const FAULTY = "fa5a0002";
@@ -36,9 +35,7 @@ async function main(): Promise<void> {
     const runs = Number(arg("runs", "3"));
     const out = arg("out", path.join(__dirname, "results", "shift.json"));
     const s = new TestStack({ name: "benchs", basePort: 22200 });
-    const promDir = path.join(s.haproxyDir, "prometheus");
-    await stopPrometheus(promDir).catch(() => undefined);
-    s.reset();
+    const promDir = await resetWithPrometheus(s);
     s.config.components = { web: { hostPort: s.componentPort("web", "blue"), route: "/" } };
     s.config.prometheus = { port: s.frontendPort + 5, scrapeIntervalSeconds: SCRAPE_S };
     const progressive = { steps: STEPS, stepSeconds: STEP_S, probeIntervalSeconds: PROBE_S, minRequests: 3, errorRatio: 0.05 };
@@ -81,10 +78,7 @@ async function main(): Promise<void> {
         allAtOnceShare = window.length ? window.filter((x) => x.color === "green").length / window.length : 0;
         console.log(`all at once: the bad release answered ${(100 * allAtOnceShare).toFixed(1)}% of requests over ${spanMs} ms`);
     } finally {
-        const res = await load.stop();
-        console.log(`load: ${res.requests} requests, ${res.status} non-2xx`);
-        await s.teardown();
-        await stopPrometheus(promDir).catch(() => undefined);
+        await endWithPrometheus(s, promDir, load);
     }
     const result = {
         date: new Date().toISOString(),

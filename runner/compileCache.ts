@@ -12,7 +12,7 @@
  */
 export function installCompileCache(req: NodeRequire, dir: string): void {
     const Module = req("module");
-    if (Module.prototype._compile.bluegreenCache) return;
+    if (Module.prototype._compile.bluegreenCache !== undefined) return;
     const vm = req("vm");
     const fs = req("fs");
     const path = req("path");
@@ -58,6 +58,11 @@ export function installCompileCache(req: NodeRequire, dir: string): void {
         const fn = script.runInThisContext({ displayErrors: true });
         return fn.call(mod.exports, mod.exports, require, mod, filename, path.dirname(filename));
     };
-    compile.bluegreenCache = true;
+    compile.bluegreenCache = dir;
     Module.prototype._compile = compile;
+}
+
+/** The directory of the cache installed in this process, if any: the provider host uses the same one. */
+export function installedCompileCache(): string | undefined {
+    return (require("module").prototype._compile as { bluegreenCache?: string }).bluegreenCache;
 }

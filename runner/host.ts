@@ -8,7 +8,7 @@ import { ChildProcess, spawn } from "child_process";
 import { createRequire } from "module";
 import * as path from "path";
 import * as readline from "readline";
-import { installCompileCache } from "./compileCache";
+import { installCompileCache, installedCompileCache } from "./compileCache";
 import { installLazyModules, sdkDir } from "./lazyModules";
 
 // The SDK's own copies, so messages and the gRPC library match the host's.
@@ -94,10 +94,6 @@ const ENGINE_MAX_HEADER_LIST = 16 * 1024 * 1024;
         http2.connect = patched;
     }
 }
-
-/** bin/, when this runner runs from the build: its code cache is shared with the host (runner/compileCache.ts). */
-const BUILD_DIR = path.resolve(__dirname, "..");
-const isBuild = () => path.basename(BUILD_DIR) === "bin";
 
 export const HOST_SCRIPT = sdkRequire.resolve("./cmd/dynamic-provider/index.js");
 /** The host needs an engine address argument but never dials it (see its main()). */
@@ -218,14 +214,14 @@ export class ProviderHost implements Provider {
         for (const k of Object.keys(env)) if (k.startsWith("PULUMI_NODEJS_")) delete env[k];
         // The guard ends the host when the runner is gone (its stdin pipe closes), so a killed
         // runner leaves no gRPC server behind; SIGINT to the runner's group never reaches it.
+        // The runner's own code cache, when it has one (scripts/local.js installs it).
+        const cacheDir = installedCompileCache();
         const guard =
             "data:text/javascript," +
             encodeURIComponent(
                 "process.stdin.on('end',()=>process.exit(0));process.stdin.on('error',()=>process.exit(0));process.stdin.resume();" +
                     `import { createRequire } from "module"; const req = createRequire(${JSON.stringify(HOST_SCRIPT)});` +
-                    (process.env.BLUEGREEN_COMPILE_CACHE !== "0" && isBuild()
-                        ? `(${installCompileCache.toString()})(req, ${JSON.stringify(path.join(BUILD_DIR, ".compile-cache"))});`
-                        : "") +
+                    (cacheDir !== undefined ? `(${installCompileCache.toString()})(req, ${JSON.stringify(cacheDir)});` : "") +
                     `(${installLazyModules.toString()})(req, ${JSON.stringify(sdkDir())}, true);` +
                     `(${splitStatusDetails.toString()})(req, ${STATUS_DETAILS_CHUNK});` +
                     `(${fastLongStrings.toString()})(req, ${FAST_STRING_MIN});`,

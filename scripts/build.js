@@ -21,6 +21,8 @@ const LOCK = path.join(OUT, ".build-lock");
 /** The build's serialized providers, and the key they were made for (read without parsing them). */
 const SERIALIZED = path.join(OUT, ".providers.json");
 const SERIALIZED_KEY = path.join(OUT, ".providers.key");
+/** runner/compileCache.ts's entries, named by content: emptied by every build that compiles. */
+const COMPILE_CACHE = path.join(OUT, ".compile-cache");
 /** What `npm run local` loads: the program, its components, the runner, the operator verbs, the test fixture programs. */
 const SOURCES = ["index.ts", "components", "runner", "ops", "example-app", "test/fixtures"];
 const LOCK_WAIT_MS = 120_000;
@@ -195,7 +197,7 @@ function build() {
             fs.renameSync(tmp, file);
         }
         // Entries are named by content, so old ones are only dead weight: start over with each build.
-        fs.rmSync(path.join(OUT, ".compile-cache"), { recursive: true, force: true });
+        fs.rmSync(COMPILE_CACHE, { recursive: true, force: true });
         // The manifest goes last: a build killed half way is seen as stale next time.
         const tmp = `${MANIFEST}.tmp-${process.pid}`;
         fs.writeFileSync(tmp, JSON.stringify(want, null, 1));
@@ -210,7 +212,7 @@ function isFresh() {
     return p.compile.length === 0 && p.remove.length === 0;
 }
 
-module.exports = { build, isFresh, plan, fingerprint, serializedKey, ROOT, OUT, SERIALIZED };
+module.exports = { build, isFresh, plan, fingerprint, serializedKey, ROOT, OUT, SERIALIZED, COMPILE_CACHE };
 
 if (require.main === module) {
     if (process.argv.includes("--check")) {

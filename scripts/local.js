@@ -4,7 +4,7 @@
 
 "use strict";
 const path = require("path");
-const { build, OUT } = require("./build");
+const { build, OUT, COMPILE_CACHE } = require("./build");
 
 try {
     build();
@@ -13,6 +13,5 @@ try {
     process.exit(1);
 }
 // V8's code cache for what the run loads (runner/compileCache.ts); BLUEGREEN_COMPILE_CACHE=0 turns it off.
-if (process.env.BLUEGREEN_COMPILE_CACHE !== "0")
-    require(path.join(OUT, "runner", "compileCache.js")).installCompileCache(require, path.join(OUT, ".compile-cache"));
+if (process.env.BLUEGREEN_COMPILE_CACHE !== "0") require(path.join(OUT, "runner", "compileCache.js")).installCompileCache(require, COMPILE_CACHE);
 require(path.join(OUT, "runner", "cli.js")).start(process.argv.slice(2));

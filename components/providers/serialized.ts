@@ -36,26 +36,27 @@ function buildScript(): BuildScript | undefined {
     return path.resolve(b.OUT) === bin ? b : undefined;
 }
 
-let loaded: { key: string; file?: SerializedProviders } | undefined | null;
+/** The build's file and the current key, read once per process; undefined when not running from a build. */
+let loaded: { key: string; file?: SerializedProviders } | undefined;
+let looked = false;
 
 function loadFile(): { key: string; file?: SerializedProviders } | undefined {
-    if (loaded !== undefined) return loaded ?? undefined;
-    loaded = null;
+    if (looked) return loaded;
+    looked = true;
     try {
         const b = buildScript();
         if (!b) return undefined;
-        const key = b.serializedKey();
         let file: SerializedProviders | undefined;
         try {
             file = JSON.parse(fs.readFileSync(b.SERIALIZED, "utf8")) as SerializedProviders;
         } catch {
             file = undefined; // not written (yet): serialize as the SDK does
         }
-        loaded = { key, file };
+        loaded = { key: b.serializedKey(), file };
     } catch {
         // no readable build: serialize as the SDK does
     }
-    return loaded ?? undefined;
+    return loaded;
 }
 
 function registryName(provider: pulumi.dynamic.ResourceProvider): string | undefined {
@@ -65,10 +66,16 @@ function registryName(provider: pulumi.dynamic.ResourceProvider): string | undef
     return Object.entries(PROVIDERS).find(([, p]) => p === provider)?.[0];
 }
 
-/** The SDK's own path (dynamic.Resource's serializeFunctionMaybeSecret); `provider` is the captured name, as there. */
+/**
+ * The SDK's own call (dynamic.Resource's serializeFunctionMaybeSecret). The captured
+ * variable must be named `provider`, as there: the name is part of the text.
+ */
+function serialize(provider: pulumi.dynamic.ResourceProvider): Promise<pulumi.runtime.SerializedFunction> {
+    return pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true });
+}
+
 function sdkSerialize(provider: pulumi.dynamic.ResourceProvider): pulumi.Output<string> {
-    const sf = pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true });
-    return pulumi.output(sf).apply((s) => (s.containsSecrets ? pulumi.secret(s.text) : pulumi.output(s.text)));
+    return pulumi.output(serialize(provider)).apply((s) => (s.containsSecrets ? pulumi.secret(s.text) : pulumi.output(s.text)));
 }
 
 const cache = new WeakMap<pulumi.dynamic.ResourceProvider, pulumi.Input<string>>();
@@ -101,7 +108,7 @@ export async function writeSerialized(file: string, key: string): Promise<number
     const { PROVIDERS } = require("./index") as typeof import("./index");
     const texts: Record<string, string> = {};
     for (const [name, provider] of Object.entries(PROVIDERS)) {
-        const sf = await pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true });
+        const sf = await serialize(provider);
         if (!sf.containsSecrets) texts[name] = sf.text; // a secret text is left to the run, which marks it secret
     }
     const out: SerializedProviders = { key, texts };

@@ -124,8 +124,7 @@ async function install(i: CanaryInputs, n: PoolNode, release: string): Promise<v
         await runOrThrow(filePushCmd(target, n.container, file, RELEASE_PATH), `cannot push ${release} into ${n.container}`);
     });
     const removed = runOrThrow(execCmd(target, n.container, ["rm", "-rf", APP_DIR]), `cannot remove the old release in ${n.container}`);
-    const [p, r] = await Promise.allSettled([pushed, removed]);
-    for (const x of [p, r]) if (x.status === "rejected") throw x.reason;
+    for (const x of await Promise.allSettled([pushed, removed])) if (x.status === "rejected") throw x.reason;
     await runOrThrow(
         configSetCmd(target, n.container, { "user.bluegreen.release": release, "environment.BLUEGREEN_RELEASE": release }),
         `cannot label ${n.container} with ${release}`,
