@@ -14,7 +14,7 @@ import {
     sha256,
 } from "../../../components/io/artifacts";
 import { Registry, startRegistry } from "../../helpers/registry";
-import { makeTmp, removeTmp } from "../../helpers/tmp";
+import { captureStderr, makeTmp, removeTmp, setEnv } from "../../helpers/tmp";
 
 const REF: ArtifactRef = { component: "web", release: "abc1234" };
 const FILE = "web-abc1234.tar.gz";
@@ -330,7 +330,17 @@ describe("components/artifacts", () => {
             await httpStore(url).publish(REF, CONTENT);
             await fetchCached(httpStore(url), REF, cache);
             await registry.close();
-            assert.equal(text(await fetchCached(httpStore(url), REF, cache)), text(CONTENT));
+            const restore = setEnv({ BLUEGREEN_QUIET: undefined });
+            try {
+                const { result, stderr } = await captureStderr(() => fetchCached(httpStore(url), REF, cache));
+                assert.equal(text(result), text(CONTENT));
+                assert.match(
+                    stderr,
+                    /artifacts: artifact registry \S+ cannot be read \(GET .* failed: .*\); using the copy of web-abc1234\.tar\.gz this host cached from it/,
+                );
+            } finally {
+                restore();
+            }
             await rejectsWith(fetchCached(httpStore(`${url}/other`), REF, cache), "failed:");
         });
     });

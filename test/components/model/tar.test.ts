@@ -201,9 +201,13 @@ function fuzzCases(): FuzzCase[] {
         const off = Buffer.from(base);
         off[0] ^= 0x20; // the first name, checksum not fixed
         cases.push({ what: "header altered, checksum not fixed", archive: off, refuse: true });
-        for (let cut = 0; cut < base.length - 1024; cut += 512) cases.push({ what: `cut at ${cut}`, archive: base.subarray(0, cut), refuse: true });
+        // GNU tar pads to 10 KiB records: every cut up to the end marker loses it.
+        let marker = base.length;
+        while (marker > 0 && base[marker - 1] === 0) marker--;
+        marker = Math.ceil(marker / 512) * 512;
+        for (let cut = 0; cut <= marker; cut += 512) cases.push({ what: `cut at ${cut}`, archive: base.subarray(0, cut), refuse: true });
         for (let n = 0; n < 10; n++) {
-            const cut = int(base.length - 1024);
+            const cut = int(marker);
             cases.push({ what: `cut at ${cut}`, archive: base.subarray(0, cut), refuse: true });
         }
     }
