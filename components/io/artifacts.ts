@@ -8,7 +8,8 @@ import * as path from "path";
 import * as zlib from "zlib";
 import type { ArtifactStoreSpec } from "../model/config";
 import { migrationsOf } from "../model/migrations";
-import { readTar } from "../model/tar";
+import { MAX_RELEASE_UNPACKED_BYTES, readTar } from "../model/tar";
+import { progress } from "./progress";
 
 export interface ArtifactRef {
     readonly component: string;
@@ -22,8 +23,12 @@ export interface ArtifactStore {
     publish(ref: ArtifactRef, content: Buffer): Promise<PublishOutcome>;
     /** Returns the artifact after checking it against its recorded checksum. */
     fetch(ref: ArtifactRef): Promise<Buffer>;
+    /** The checksum the store publishes for the artifact; undefined when it has none. Throws when the store cannot be read. */
+    checksum(ref: ArtifactRef): Promise<string | undefined>;
     /** Human-readable location, never containing credentials. */
     readonly where: string;
+    /** The store's kind and resolved path or URL, never credentials: what this host's cache is keyed by. */
+    readonly identity: string;
 }
 
 /** Artifact errors are plain Errors named ArtifactError (see errors.ts for why not a class). */
@@ -81,8 +86,14 @@ function verify(ref: ArtifactRef, content: Buffer, expected: string, where: stri
 export function dirStore(root: string): ArtifactStore {
     const where = `artifact directory ${root}`;
     const dirOf = (ref: ArtifactRef) => path.join(root, ref.component, ref.release);
+    const checksumOf = (ref: ArtifactRef) => readIfExists(path.join(dirOf(ref), `${artifactFileName(ref)}.sha256`));
     return {
         where,
+        identity: `dir:${realOrResolved(root)}`,
+        async checksum(ref) {
+            const sum = checksumOf(ref);
+            return sum === undefined ? undefined : parseChecksum(sum);
+        },
         async publish(ref, content) {
             const file = artifactFileName(ref);
             const final = dirOf(ref);
@@ -108,11 +119,20 @@ export function dirStore(root: string): ArtifactStore {
         },
         async fetch(ref) {
             const file = artifactFileName(ref);
-            const sum = readIfExists(path.join(dirOf(ref), `${file}.sha256`));
+            const sum = checksumOf(ref);
             if (sum === undefined) throw missing(ref, where);
             return verify(ref, fs.readFileSync(path.join(dirOf(ref), file)), parseChecksum(sum), where);
         },
     };
+}
+
+/** The same directory, however it is named (a symlink, a relative path). */
+function realOrResolved(p: string): string {
+    try {
+        return fs.realpathSync(p);
+    } catch {
+        return path.resolve(p);
+    }
 }
 
 function readIfExists(p: string): string | undefined {
@@ -155,6 +175,11 @@ export function httpStore(base: string, token?: string, timeoutMs = 60_000): Art
     };
     return {
         where,
+        identity: `http:${root}`,
+        async checksum(ref) {
+            const sum = await get(ref, `${artifactFileName(ref)}.sha256`);
+            return sum === undefined ? undefined : parseChecksum(sum.toString("utf8"));
+        },
         async publish(ref, content) {
             const file = artifactFileName(ref);
             const sum = sha256(content);
@@ -188,14 +213,23 @@ function authHint(status: number): string {
 
 /**
  * The SQL migrations a release tarball (gzip + tar) carries under `migrations/`,
- * path -> text, read in memory. Throws an ArtifactError naming what cannot be read.
+ * path -> text, read in memory, unpacking at most `maxUnpackedBytes`. Throws an
+ * ArtifactError naming what cannot be read.
  */
-export function releaseMigrations(tarball: Buffer): Record<string, string> {
+export function releaseMigrations(tarball: Buffer, maxUnpackedBytes = MAX_RELEASE_UNPACKED_BYTES): Record<string, string> {
     try {
-        return migrationsOf(readTar(zlib.gunzipSync(tarball)));
+        return migrationsOf(readTar(zlib.gunzipSync(tarball, { maxOutputLength: maxUnpackedBytes })));
     } catch (e) {
-        throw artifactError(`cannot read the release tarball's migrations: ${(e as Error).message}`);
+        const why =
+            (e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE"
+                ? `the release tarball unpacks to more than ${mebibytes(maxUnpackedBytes)}, the cap on what bluegreen reads of a release`
+                : (e as Error).message;
+        throw artifactError(`cannot read the release tarball's migrations: ${why}`);
     }
+}
+
+function mebibytes(n: number): string {
+    return n >= 1024 ** 3 ? `${+(n / 1024 ** 3).toFixed(2)} GiB` : `${+(n / 1024 ** 2).toFixed(2)} MiB`;
 }
 
 /** Opens the store a stack's config names. Relative dirs resolve against `projectDir`. */
@@ -212,21 +246,40 @@ export function artifactCacheDir(): string {
 }
 
 /**
- * Fetches through the cache: a cached copy is used when it matches its recorded
- * checksum (artifacts are immutable, so a verified copy is as good as the store's);
- * otherwise the store's, verified, is cached first. Cache files are written atomically.
+ * One store's part of the cache: every stack on a host shares the cache, and two stores
+ * may hold different bytes under the same component and release (a dev build of a SHA).
+ */
+export function storeCacheDir(identity: string, cacheDir = artifactCacheDir()): string {
+    return path.join(cacheDir, `store-${sha256(Buffer.from(identity)).slice(0, 16)}`);
+}
+
+/**
+ * Fetches through this store's part of the cache. A cached copy is used when its bytes
+ * match the checksum the store publishes now; otherwise the store's, verified, replaces
+ * it. A release the store does not publish is refused, cached or not. Only when the store
+ * cannot be read at all does the copy cached from it stand in (it was verified against
+ * the same store's checksum). Cache files are written atomically.
  */
 export async function fetchCached(store: ArtifactStore, ref: ArtifactRef, cacheDir = artifactCacheDir()): Promise<Buffer> {
-    const dir = path.join(cacheDir, ref.component, ref.release);
+    const root = storeCacheDir(store.identity, cacheDir);
+    const dir = path.join(root, ref.component, ref.release);
     const file = path.join(dir, artifactFileName(ref));
     const sum = readIfExists(`${file}.sha256`);
-    if (sum !== undefined && fs.existsSync(file)) {
-        const content = fs.readFileSync(file);
-        if (sha256(content) === parseChecksum(sum)) return content;
+    const copy = sum !== undefined && fs.existsSync(file) ? fs.readFileSync(file) : undefined;
+    let published: string | undefined;
+    try {
+        published = await store.checksum(ref);
+    } catch (e) {
+        if (copy === undefined || sha256(copy) !== parseChecksum(sum!)) throw e;
+        progress(`artifacts: ${store.where} cannot be read (${(e as Error).message}); using the copy of ${artifactFileName(ref)} this host cached from it`);
+        return copy;
     }
+    if (published === undefined) throw missing(ref, store.where);
+    if (copy !== undefined && sha256(copy) === published) return copy;
     const content = await store.fetch(ref);
     try {
         fs.mkdirSync(dir, { recursive: true });
+        fs.writeFileSync(path.join(root, "store"), `${store.identity}\n`);
         const tmp = `${file}.tmp-${process.pid}`;
         fs.writeFileSync(tmp, new Uint8Array(content));
         fs.renameSync(tmp, file);

@@ -83,9 +83,26 @@ const artifactsSpec = z.discriminatedUnion("type", [
     z.strictObject({
         type: z.literal("http"),
         /** Base of a generic-package registry, e.g. https://forge.example/api/packages/acme/generic */
-        url: z.string().regex(/^https?:\/\/[A-Za-z0-9.:\[\]-]+(\/[A-Za-z0-9._~/-]*)?$/, "expected an http(s) URL"),
+        url: z
+            .string()
+            .regex(/^https?:\/\/[A-Za-z0-9.:\[\]-]+(\/[A-Za-z0-9._~/-]*)?$/, "expected an http(s) URL")
+            .refine(
+                (u) => !u.startsWith("http:") || isLoopbackUrl(u),
+                "expected an https URL (http only to loopback: 127.0.0.0/8, ::1 or localhost): the token would travel in clear",
+            ),
     }),
 ]);
+
+/** Loopback by its address as the URL parser normalizes it (`127.1` is 127.0.0.1), or `localhost`. */
+function isLoopbackUrl(url: string): boolean {
+    let host: string;
+    try {
+        host = new URL(url).hostname;
+    } catch {
+        return false;
+    }
+    return host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
 
 const haproxySpec = z.strictObject({
     /** `host`: a haproxy process on this machine (dev). `incus`: inside the `<prefix>haproxy` instance. */

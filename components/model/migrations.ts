@@ -272,24 +272,40 @@ export function newMigrations(running: Migrations | undefined, next: Migrations)
         .map((file) => ({ file, sql: next[file], changed: running !== undefined && file in running }));
 }
 
-/** `./migrations/x.sql` and `migrations/x.sql` are the same file. */
+/**
+ * `./migrations/x.sql`, `migrations//./x.sql` and `/migrations/x.sql` are the same file, as
+ * tar extracts them. A `..` segment is refused: tar strips it, so the path would lie.
+ */
 function normalPath(name: string): string {
-    return name.replace(/^(\.?\/)+/, "");
+    const segments = name.split("/").filter((s) => s !== "" && s !== ".");
+    if (segments.includes(".."))
+        throw new Error(`${name.replace(/^(\.?\/)+/, "")}: a member path with ".." (tar extracts it elsewhere than it says); publish the release without it`);
+    return segments.join("/");
 }
 
 export const MIGRATIONS_DIR = "migrations/";
 const isMigration = (path: string) => path.startsWith(MIGRATIONS_DIR) && /\.sql$/i.test(path);
+/** The root, migrations/ and everything under it: a link there could hide migrations from the guard. */
+const holdsMigrations = (path: string) => path === "" || path === "migrations" || path.startsWith(MIGRATIONS_DIR);
 
 /**
  * Pure: the migration files among a release tarball's entries, path -> SQL text (a
- * later entry of the same path wins, as when tar extracts). Throws, naming the file,
- * on what the guard cannot read: a link, or a file that is not UTF-8 text.
+ * later entry of the same path wins, as when tar extracts). Throws, naming the entry,
+ * on what the guard cannot read: a member path with `..`, a link or special file at or
+ * under migrations/ (a symlinked migrations/ would hide every migration), or a file
+ * that is not UTF-8 text.
  */
 export function migrationsOf(entries: readonly TarEntry[]): Record<string, string> {
     const out: Record<string, string> = {};
     const strict = new TextDecoder("utf-8", { fatal: true });
     for (const e of entries) {
         const path = normalPath(e.name);
+        if (e.type !== "file" && e.type !== "directory" && holdsMigrations(path) && !isMigration(path)) {
+            const kind = e.type === "link" ? "link" : "special file";
+            throw new Error(
+                `${path || "."} is a ${kind}; migrations/ and everything in it must be regular files and directories, so the guard sees what tar extracts`,
+            );
+        }
         if (!isMigration(path) || e.type === "directory") continue;
         if (e.type !== "file") throw new Error(`${path} is a ${e.type === "link" ? "link" : "special file"}; a migration must be a regular file`);
         try {

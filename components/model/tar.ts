@@ -8,6 +8,12 @@
 
 const BLOCK = 512;
 
+/**
+ * The most a release tarball may unpack to when bluegreen reads it in memory (the migration
+ * guard, in `check`): a gzip bomb is refused at this size instead of taking the host down.
+ */
+export const MAX_RELEASE_UNPACKED_BYTES = 1024 ** 3;
+
 export type TarEntryType = "file" | "directory" | "link" | "other";
 
 export interface TarEntry {
@@ -35,7 +41,9 @@ function text(header: Uint8Array, start: number, length: number): string {
 function numeric(header: Uint8Array, start: number, length: number, what: string, offset: number): number {
     const bytes = header.subarray(start, start + length);
     if (bytes[0] & 0x80) {
-        let n = bytes[0] & 0x7f;
+        // Two's complement: 0x40 is the sign bit, and no size or count is negative.
+        if (bytes[0] & 0x40) throw new Error(`tar: negative ${what} in the header at byte ${offset}`);
+        let n = bytes[0] & 0x3f;
         for (const b of bytes.subarray(1)) n = n * 256 + b;
         return n;
     }
@@ -59,14 +67,22 @@ function paxRecords(data: Uint8Array): Map<string, string> {
     while (i < data.length) {
         const space = data.indexOf(0x20, i);
         if (space < 0) break;
-        const length = parseInt(String.fromCharCode(...data.subarray(i, space)), 10);
-        if (!Number.isInteger(length) || length <= space - i || i + length > data.length) throw new Error("tar: malformed pax extended header");
+        const digits = space - i <= 20 ? String.fromCharCode(...data.subarray(i, space)) : "";
+        const length = /^[0-9]+$/.test(digits) ? Number(digits) : NaN;
+        if (!Number.isSafeInteger(length) || length <= space - i || i + length > data.length || data[i + length - 1] !== 0x0a)
+            throw new Error("tar: malformed pax extended header");
         const record = utf8(data.subarray(space + 1, i + length - 1));
         const eq = record.indexOf("=");
         if (eq > 0) out.set(record.slice(0, eq), record.slice(eq + 1));
         i += length;
     }
     return out;
+}
+
+/** A pax `size`: decimal digits only (Number() would take -1536, 1e3 or 0x200). */
+function paxSize(value: string, offset: number): number {
+    if (!/^[0-9]{1,16}$/.test(value)) throw new Error(`tar: malformed pax size ${JSON.stringify(value.slice(0, 40))} before the header at byte ${offset}`);
+    return Number(value);
 }
 
 function entryType(flag: string): TarEntryType {
@@ -90,11 +106,12 @@ export function readTar(archive: Uint8Array): TarEntry[] {
         if (header.every((b) => b === 0)) return entries; // the end-of-archive marker
         if (!checksumOk(header)) throw new Error(`tar: bad header checksum at byte ${offset} (corrupt or not a tar archive)`);
         const flag = String.fromCharCode(header[156]);
-        const size = pax.has("size") ? Number(pax.get("size")) : numeric(header, 124, 12, "size", offset);
+        const size = pax.has("size") ? paxSize(pax.get("size")!, offset) : numeric(header, 124, 12, "size", offset);
         const start = offset + BLOCK;
-        if (!Number.isSafeInteger(size) || start + size > archive.length)
+        if (!Number.isSafeInteger(size) || size < 0 || start + size > archive.length)
             throw new Error(`tar: truncated archive (an entry at byte ${offset} runs past the end)`);
         const data = archive.subarray(start, start + size);
+        // Never backwards: a size of 0 still moves past the header, so the loop ends.
         offset = start + Math.ceil(size / BLOCK) * BLOCK;
 
         if (flag === "L") {

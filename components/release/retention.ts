@@ -1,11 +1,12 @@
 // Release retention: after a successful up, the artifact store keeps the newest
 // bluegreen:retain.releases releases per component, and every rollback target whatever its
 // age (model/retention.ts). Only a `dir` store is pruned; for an `http` store it reports what
-// it would prune, among the releases this host has cached, and deletes nothing.
+// it would prune, among the releases this host has cached from it, and deletes nothing. The
+// host's cache is pruned of this store's copies only: other stacks' stores share it.
 
 import * as fs from "fs";
 import * as path from "path";
-import { artifactCacheDir } from "../io/artifacts";
+import { openStore, storeCacheDir } from "../io/artifacts";
 import { HaproxyHost, readHostFile } from "../io/haproxyHost";
 import { progress } from "../io/progress";
 import type { ArtifactStoreSpec } from "../model/config";
@@ -51,9 +52,10 @@ export async function applyRetention(i: RetentionInputs, projectDir = process.cw
     // Reading the records fails closed: without them no release is known safe to delete.
     const keep = await protectedReleases(i);
     const dirStore = i.artifacts.type === "dir" ? path.resolve(projectDir, i.artifacts.path) : undefined;
+    const cache = storeCacheDir(openStore(i.artifacts, projectDir).identity);
     const out: Record<string, string[]> = {};
     for (const component of i.components) {
-        const root = dirStore ? path.join(dirStore, component) : path.join(artifactCacheDir(), component);
+        const root = dirStore ? path.join(dirStore, component) : path.join(cache, component);
         const prune = releasesToPrune(listed(root), i.keep, keep);
         if (prune.length === 0) continue;
         out[component] = prune;
@@ -67,7 +69,7 @@ export async function applyRetention(i: RetentionInputs, projectDir = process.cw
             const gone = path.join(root, `.prune-${release}-${process.pid}`);
             fs.renameSync(path.join(root, release), gone);
             fs.rmSync(gone, { recursive: true, force: true });
-            fs.rmSync(path.join(artifactCacheDir(), component, release), { recursive: true, force: true });
+            fs.rmSync(path.join(cache, component, release), { recursive: true, force: true });
         }
         progress(`retention: ${component}: pruned ${prune.join(", ")}; kept the newest ${i.keep} and every rollback target`);
         await audit(i, { operation: "cleanup", details: { artifacts: component, pruned: prune.join(","), kept: i.keep } });

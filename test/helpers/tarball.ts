@@ -11,9 +11,13 @@ export type TarFormat = "gnu" | "posix" | "ustar" | "oldgnu";
 /**
  * A tar archive of `files` (path -> content; a path ending in `/` is a directory),
  * built like a release (`tar -C dir .`, so entries are named `./...`), gzipped unless
- * `gzip: false`.
+ * `gzip: false`. `symlinks` (path -> target) are added as symbolic links; `transform`
+ * is GNU tar's `--transform` sed expression, renaming members as they are stored.
  */
-export function tarball(files: Record<string, string | Buffer>, opts: { format?: TarFormat; gzip?: boolean } = {}): Buffer {
+export function tarball(
+    files: Record<string, string | Buffer>,
+    opts: { format?: TarFormat; gzip?: boolean; symlinks?: Record<string, string>; transform?: string } = {},
+): Buffer {
     const dir = makeTmp("bluegreen-tarball-");
     try {
         const root = path.join(dir, "root");
@@ -27,6 +31,10 @@ export function tarball(files: Record<string, string | Buffer>, opts: { format?:
             fs.mkdirSync(path.dirname(p), { recursive: true });
             fs.writeFileSync(p, content);
         }
+        for (const [name, target] of Object.entries(opts.symlinks ?? {})) {
+            fs.mkdirSync(path.dirname(path.join(root, name)), { recursive: true });
+            fs.symlinkSync(target, path.join(root, name));
+        }
         const out = path.join(dir, "out.tar");
         const argv = [
             "--sort=name",
@@ -35,6 +43,7 @@ export function tarball(files: Record<string, string | Buffer>, opts: { format?:
             "--owner=0",
             "--group=0",
             "--numeric-owner",
+            ...(opts.transform ? [`--transform=${opts.transform}`] : []),
             "-cf",
             out,
             "-C",

@@ -7,13 +7,14 @@ import {
     artifactFileName,
     checksumLine,
     dirStore,
+    fetchCached,
     httpStore,
     openStore,
     parseChecksum,
     sha256,
 } from "../../../components/io/artifacts";
 import { Registry, startRegistry } from "../../helpers/registry";
-import { makeTmp, removeTmp } from "../../helpers/tmp";
+import { captureStderr, makeTmp, removeTmp, setEnv } from "../../helpers/tmp";
 
 const REF: ArtifactRef = { component: "web", release: "abc1234" };
 const FILE = "web-abc1234.tar.gz";
@@ -256,6 +257,91 @@ describe("components/artifacts", () => {
             await registry.close();
             const e = await rejectsWith(httpStore(url, "some-t0ken").fetch(REF), `GET ${url}/web/abc1234/${FILE}.sha256 failed:`);
             assert.ok(!e.message.includes("some-t0ken"));
+        });
+    });
+
+    describe("fetchCached: this host's cache, kept per store", () => {
+        let root: string;
+        let cache: string;
+        let registry: Registry | undefined;
+        beforeEach(() => {
+            root = makeTmp("bluegreen-cache-");
+            cache = path.join(root, "cache");
+        });
+        afterEach(async () => {
+            await registry?.close();
+            registry = undefined;
+            removeTmp(root);
+        });
+
+        const text = (b: Buffer) => b.toString("latin1");
+        /** Every cached copy of FILE, wherever the cache keeps it, with its `.sha256` beside it. */
+        const copies = (dir = cache): string[] =>
+            fs.existsSync(dir)
+                ? fs
+                      .readdirSync(dir, { recursive: true, encoding: "utf8" })
+                      .filter((f) => path.basename(f) === FILE)
+                      .map((f) => path.join(dir, f))
+                : [];
+
+        it("two stores publishing different bytes under one component and release: each gets its own store's bytes", async () => {
+            const dev = dirStore(path.join(root, "dev"));
+            const prod = dirStore(path.join(root, "prod"));
+            await dev.publish(REF, OTHER);
+            await prod.publish(REF, CONTENT);
+            assert.equal(text(await fetchCached(dev, REF, cache)), text(OTHER));
+            assert.equal(text(await fetchCached(prod, REF, cache)), text(CONTENT), "prod got dev's build of the same SHA");
+            assert.equal(text(await fetchCached(dev, REF, cache)), text(OTHER));
+            assert.deepEqual(
+                copies()
+                    .map((f) => sha256(fs.readFileSync(f)))
+                    .sort(),
+                [sha256(CONTENT), sha256(OTHER)].sort(),
+            );
+        });
+
+        it("a cache hit whose bytes differ from the store's published checksum is refetched from the store, and the copy replaced", async () => {
+            const store = dirStore(path.join(root, "store"));
+            await store.publish(REF, CONTENT);
+            await fetchCached(store, REF, cache);
+            // Altered together with its own checksum file: the cache's checksum alone would accept it.
+            for (const f of copies()) {
+                fs.writeFileSync(f, OTHER);
+                fs.writeFileSync(`${f}.sha256`, checksumLine(OTHER, FILE));
+            }
+            assert.equal(text(await fetchCached(store, REF, cache)), text(CONTENT));
+            assert.deepEqual(
+                copies().map((f) => text(fs.readFileSync(f))),
+                [text(CONTENT)],
+            );
+        });
+
+        it("a release its store no longer publishes is refused, though this host cached it", async () => {
+            const store = dirStore(path.join(root, "store"));
+            await store.publish(REF, CONTENT);
+            await fetchCached(store, REF, cache);
+            fs.rmSync(path.join(root, "store", "web", "abc1234"), { recursive: true });
+            await rejectsWith(fetchCached(store, REF, cache), `release abc1234 of web is not in artifact directory ${path.join(root, "store")}`);
+        });
+
+        it("a store that cannot be reached: the copy cached from that same store is used, another store's never", async () => {
+            registry = await startRegistry();
+            const url = registry.url;
+            await httpStore(url).publish(REF, CONTENT);
+            await fetchCached(httpStore(url), REF, cache);
+            await registry.close();
+            const restore = setEnv({ BLUEGREEN_QUIET: undefined });
+            try {
+                const { result, stderr } = await captureStderr(() => fetchCached(httpStore(url), REF, cache));
+                assert.equal(text(result), text(CONTENT));
+                assert.match(
+                    stderr,
+                    /artifacts: artifact registry \S+ cannot be read \(GET .* failed: .*\); using the copy of web-abc1234\.tar\.gz this host cached from it/,
+                );
+            } finally {
+                restore();
+            }
+            await rejectsWith(fetchCached(httpStore(`${url}/other`), REF, cache), "failed:");
         });
     });
 

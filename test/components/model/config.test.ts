@@ -287,6 +287,29 @@ describe("config", () => {
             assert.deepEqual(c.incus, { remote: "prod", image: "bluegreen-base", profiles: ["default"] });
         });
 
+        it("refuses an http:// artifact registry off loopback (the token would travel in clear); loopback may use http", () => {
+            const HTTPS =
+                "bluegreen:artifacts.url: expected an https URL (http only to loopback: 127.0.0.0/8, ::1 or localhost): the token would travel in clear";
+            for (const url of [
+                "http://forge.example/api/packages/acme/generic",
+                "http://10.0.0.5:3000/p",
+                "http://128.0.0.1/p",
+                "http://localhost.example/p",
+                "http://[::2]/p",
+            ]) {
+                assert.deepEqual(problems(with_({ artifacts: { type: "http", url } })), [HTTPS], url);
+            }
+            for (const url of [
+                "http://127.0.0.1:3000/api/packages/acme/generic",
+                "http://127.9.8.7/p",
+                "http://[::1]:3000/p",
+                "http://localhost:3000",
+                "https://10.0.0.5/p",
+            ]) {
+                assert.deepEqual(parseConfig(with_({ artifacts: { type: "http", url } }), "dev").artifacts, { type: "http", url }, url);
+            }
+        });
+
         describe("migrations", () => {
             it("takes force: true or false, and defaults it to false, also in an empty migrations object", () => {
                 assert.deepEqual(parseConfig(with_({ migrations: { force: true } }), "dev").migrations, { force: true, block: [] });

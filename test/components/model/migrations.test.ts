@@ -386,6 +386,31 @@ SELECT 'RENAME COLUMN a TO b' AS "DROP COLUMN";`;
                 /^Error: migrations\/0005\.sql is not UTF-8 text$/,
             );
         });
+
+        it("refuses a link or special entry at or under migrations/ (or at the root), whatever its name", () => {
+            for (const [name, type, shown] of [
+                ["./migrations", "link", "migrations is a link"],
+                ["migrations/", "link", "migrations is a link"],
+                ["./migrations/more", "link", "migrations/more is a link"],
+                ["./migrations/sub/notes.txt", "other", "migrations/sub/notes.txt is a special file"],
+                ["./", "link", ". is a link"],
+            ] as const) {
+                assert.throws(() => migrationsOf([entry(name, type)]), new RegExp(`^Error: ${shown.replace(/\./g, "\\.")}; `), name);
+            }
+            // Outside migrations/, links are the release's own business.
+            assert.deepEqual(migrationsOf([entry("./bin/node", "link"), entry("./dev/fifo", "other")]), {});
+        });
+
+        it("refuses a member path with .. anywhere, and reads ./ and // as tar extracts them", () => {
+            for (const name of ["./x/../migrations/0003.sql", "../migrations/0003.sql", "./app/../../etc/passwd", "migrations/.."]) {
+                assert.throws(() => migrationsOf([file(name, "SELECT 1;")]), /: a member path with "\.\." /, name);
+            }
+            assert.deepEqual(migrationsOf([file(".//migrations/./0001.sql", "SELECT 1;"), file("/migrations/0002.sql", "SELECT 2;")]), {
+                "migrations/0001.sql": "SELECT 1;",
+                "migrations/0002.sql": "SELECT 2;",
+            });
+            assert.deepEqual(migrationsOf([file("./a..b/x..sql", "ok")]), {});
+        });
     });
 
     it("describeFinding: file:line: what (rule: reason), and says when a released migration changed", () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { dirStore } from "../../../components/io/artifacts";
+import { dirStore, storeCacheDir } from "../../../components/io/artifacts";
 import { colorContainerProvider } from "../../../components/providers/colorContainer";
 import { ColorContainerInputs, ColorContainerOutputs } from "../../../components/release/deploy";
 import { TOKEN, containerInputs as inputs, containerOutputs as outputs } from "../../helpers/containerInputs";
@@ -74,7 +74,8 @@ describe("colorContainer", () => {
 
         it("fetches into this host's cache, so the create after a delete does not need the store", async () => {
             await colorContainerProvider.check!(undefined as any, published());
-            assert.equal(fs.readFileSync(path.join(store, ".cache", "web", "def5678", "web-def5678.tar.gz"), "utf8"), "tarball");
+            const cached = path.join(storeCacheDir(dirStore(store).identity, path.join(store, ".cache")), "web", "def5678", "web-def5678.tar.gz");
+            assert.equal(fs.readFileSync(cached, "utf8"), "tarball");
         });
 
         it("does not fetch again when the release did not change", async () => {

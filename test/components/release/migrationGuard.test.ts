@@ -231,6 +231,21 @@ describe("release/migrationGuard", function () {
             assert.match(message, /migrations\/0003_latin1\.sql is not UTF-8 text/);
         });
 
+        it("refuses a release whose migrations/ is a symlink to a directory, which would hide every migration", async () => {
+            const DROP = "ALTER TABLE users DROP COLUMN email;\n";
+            const hidden = tarball({ ...START, "db/sql/0003_drop.sql": DROP }, { symlinks: { migrations: "db/sql" } });
+            assert.match(await refusalOf(hidden), /^cannot check the migrations of release b4c5d6e of backend: .*migrations is a link/);
+            // A link deeper down hides what it points to just the same.
+            const nested = tarball({ ...START, "migrations/0001_init.sql": INIT, "db/0003_drop.sql": DROP }, { symlinks: { "migrations/more": "../db" } });
+            assert.match(await refusalOf(nested), /migrations\/more is a link/);
+        });
+
+        it("refuses a member path with `..` (tar strips it on extraction, so the guard would miss a migration)", async () => {
+            const DROP = "ALTER TABLE users DROP COLUMN email;\n";
+            const sneaky = tarball({ ...START, "db/sql/0003_drop.sql": DROP }, { transform: "s,^\\./db/sql/,./x/../migrations/," });
+            assert.match(await refusalOf(sneaky), /x\/\.\.\/migrations\/0003_drop\.sql: a member path with "\.\."/);
+        });
+
         it("logs through progress() by default", async () => {
             const restore = setEnv({ BLUEGREEN_QUIET: undefined });
             try {
@@ -271,6 +286,32 @@ describe("release/migrationGuard", function () {
                     "migrations/0001_a.sql": "SELECT 1;\n",
                     [`migrations/${"long".repeat(30)}.sql`]: "SELECT 2;\n",
                 });
+            }
+        });
+
+        it("refuses a gzip bomb: what a release unpacks to is capped", () => {
+            // 8 MiB of zeros gzip to a few KiB.
+            const bomb = tarball({ ...START, "big.bin": Buffer.alloc(8 << 20) });
+            assert.ok(bomb.length < 64 << 10, `${bomb.length}`);
+            assert.throws(
+                () => releaseMigrations(bomb, 1 << 20),
+                (e: Error) => e.name === "ArtifactError" && /the release tarball unpacks to more than 1 MiB/.test(e.message),
+            );
+            assert.deepEqual(releaseMigrations(bomb, 16 << 20), {});
+        });
+
+        it("refuses or reads a gzipped release with random byte flips, and only throws ArtifactErrors (seeded)", () => {
+            let seed = 5;
+            const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+            const good = release({ "0001_init.sql": INIT });
+            for (let n = 0; n < 150; n++) {
+                const bad = Buffer.from(good);
+                for (let f = 0; f <= rand(4); f++) bad[rand(bad.length)] = rand(256);
+                try {
+                    releaseMigrations(bad, 1 << 20);
+                } catch (e) {
+                    assert.ok(e instanceof Error && e.name === "ArtifactError", `flips #${n}: ${String(e)}`);
+                }
             }
         });
 
