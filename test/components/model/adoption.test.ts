@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as crypto from "crypto";
 import {
     LiveFinding,
+    LiveInstance,
     SECRET_ENV_LABEL,
     adoptFromEnv,
     adoptionNotice,
@@ -16,7 +17,7 @@ const labels = (stack: string, extra: Record<string, string> = {}) => ({ "user.b
 describe("adoption (pure parts)", () => {
     describe("stackInstances: what counts as this stack's", () => {
         it("keeps only instances bluegreen labelled with this very stack, sorted by name", () => {
-            const all = [
+            const all: LiveInstance[] = [
                 { name: "dev-web-green", status: "Stopped", config: labels("dev", { "user.bluegreen.release": "abc1234" }) },
                 { name: "dev-web-blue", status: "Running", config: labels("dev", { "user.bluegreen.release": "abc1234" }) },
                 { name: "dev-haproxy", status: "Running", config: labels("dev", { "user.bluegreen.role": "haproxy" }) },
