@@ -295,7 +295,7 @@ async function keepLive(inst: InstanceInfo, i: ColorContainerInputs): Promise<Co
     const differs = liveDifferences(inst, i);
     const rollout = differs.filter((k) => (ROLLOUT_ON as readonly string[]).includes(k));
     if (rollout.length < differs.length || (rollout.length > 0 && !(await mightServe(i.guard, i.color)))) {
-        progress(`${i.name}: the live instance differs from the config in ${differs.join(", ")}; replacing it`);
+        progress(`${i.name}: the live instance differs from the config in ${differs.join(", ")}`);
         return undefined;
     }
     progress(
