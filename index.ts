@@ -3,6 +3,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { BlueGreenApp } from "./components/app";
+import { adoptFromEnv } from "./components/model/adoption";
 import { loadConfig } from "./components/model/config";
 
 // Internal to the SDK (its version is pinned): tells secret keys from plain ones.
@@ -14,7 +15,9 @@ const secrets = new pulumi.Config("bluegreen");
 const artifactToken = secrets.getSecret("artifactToken");
 const secretEnv = secrets.getSecret("secretEnv");
 
-const app = new BlueGreenApp(config.prefix.replace(/-$/, "") || "app", { config, artifactToken, secretEnv });
+const adoptOnce = adoptFromEnv(process.env.BLUEGREEN_ADOPT);
+
+const app = new BlueGreenApp(config.prefix.replace(/-$/, "") || "app", { config, artifactToken, secretEnv, adoptOnce });
 
 /** The frontend URL: HAProxy's loopback frontend. */
 export const url = app.url;

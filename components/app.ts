@@ -34,6 +34,8 @@ export interface BlueGreenAppArgs {
     readonly artifactToken?: pulumi.Input<string>;
     /** bluegreen:secretEnv: the components' secret environment, as JSON; stays a Pulumi secret. */
     readonly secretEnv?: pulumi.Input<string>;
+    /** BLUEGREEN_ADOPT=1: an up from an empty state adopts what is live, for this run. */
+    readonly adoptOnce?: boolean;
 }
 
 export class BlueGreenApp extends pulumi.ComponentResource {
@@ -59,7 +61,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         const guard = servingGuard(config);
         const hooks = config.hooks;
         const mode = pulumi.runtime.isDryRun() ? "preview" : "up";
-        this.lock = new DeployLock(`${name}-lock`, lockInputs(config, mode), { parent: this });
+        this.lock = new DeployLock(`${name}-lock`, lockInputs(config, mode, args.adoptOnce ?? false), { parent: this });
         const locked = { parent: this, dependsOn: [this.lock] };
         this.haproxy = new Haproxy(`${name}-haproxy`, haproxyInputs(config), locked);
         const scraping = prometheusInputs(config);

@@ -240,9 +240,21 @@ export function auditContext(config: StackConfig): AuditContext {
     };
 }
 
-/** Pure: the deploy lock's inputs. The release is only what the record tells whoever meets it. */
-export function lockInputs(config: StackConfig, mode: DeployLockInputs["mode"]): DeployLockInputs {
-    return { ...auditContext(config), release: config.colors[config.active]!.release, mode };
+/**
+ * Pure: the deploy lock's inputs. The release is only what the record tells whoever meets it.
+ * What finds a lost state (release/adoption.ts) is carried only when set, so older state keeps its inputs.
+ */
+export function lockInputs(config: StackConfig, mode: DeployLockInputs["mode"], adoptOnce: boolean): DeployLockInputs {
+    const volumes = config.stateful.flatMap((s) => s.volumes.map((v) => ({ pool: s.pool, volume: statefulVolumeName(config.prefix, s.name, v.name) })));
+    const adopt = config.adopt ? "config" : adoptOnce ? "env" : undefined;
+    return {
+        ...auditContext(config),
+        release: config.colors[config.active]!.release,
+        mode,
+        ...incusTarget(config.incus.remote),
+        ...(volumes.length > 0 ? { volumes } : {}),
+        ...(adopt ? { adopt } : {}),
+    };
 }
 
 /** Pure: what a hook of `color` gets before it runs (model/hooks.ts's script adds the rest). */

@@ -208,6 +208,22 @@ export async function getInstance(target: IncusTarget, name: string): Promise<In
     throw cmdError(cmd, r, `cannot read instance ${ref(target, name)} (is incusd running? run scripts/setup-host.sh)`);
 }
 
+/** Every instance with its config (`incus query /1.0/instances?recursion=1`). */
+export async function listInstances(target: IncusTarget): Promise<InstanceInfo[]> {
+    const cmd = queryCmd(target, "/1.0/instances?recursion=1");
+    const r = await run(cmd);
+    if (r.code !== 0)
+        throw cmdError(cmd, r, `cannot list the instances of ${target.remote ?? "the local Incus"} (is incusd running? run scripts/setup-host.sh)`);
+    return parseInstances(r.stdout);
+}
+
+/** Parses `incus query /1.0/instances?recursion=1` output. */
+export function parseInstances(json: string): InstanceInfo[] {
+    const v = JSON.parse(json) as unknown;
+    if (!Array.isArray(v)) throw new Error(`expected a list of instances, got ${json.slice(0, 80)}`);
+    return v.map((o) => parseInstance(JSON.stringify(o)));
+}
+
 /** A file of the instance, or undefined when it does not exist. */
 export async function readInstanceFile(target: IncusTarget, name: string, file: string): Promise<string | undefined> {
     const cmd = filePullCmd(target, name, file);

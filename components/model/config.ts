@@ -307,6 +307,8 @@ const schema = z.strictObject({
     broadcast: shellCommand.optional(),
     retain: retainSpec.optional(),
     boot: bootSpec.optional(),
+    /** Adopt what Incus holds of this stack when its state is empty (README: State backend). */
+    adopt: z.boolean("expected true or false").optional(),
 });
 
 export type ArtifactStoreSpec = z.infer<typeof artifactsSpec>;
@@ -402,6 +404,8 @@ export interface StackConfig {
     readonly boot?: BootSpec;
     /** Absent: a switch moves all traffic at once. */
     readonly progressive?: ProgressiveConfig;
+    /** bluegreen:adopt: true; absent otherwise. An up from an empty state adopts what is live instead of refusing. */
+    readonly adopt?: true;
 }
 
 export class ConfigError extends Error {
@@ -579,6 +583,7 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         ...(c.retain ? { retain: c.retain } : {}),
         ...(c.boot ? { boot: c.boot } : {}),
         ...(c.progressive ? { progressive: progressiveOf(c.progressive, c.canary) } : {}),
+        ...(c.adopt ? { adopt: true as const } : {}),
     };
 }
 

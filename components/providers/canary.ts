@@ -3,19 +3,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
-import { getInstance } from "../io/incus";
-import { poolNodes } from "../model/canary";
-import { incusTarget } from "../model/topology";
-import { CanaryInputs, CanaryOutputs, canaryOutputs, converge, needsConverge, runCanary } from "../release/canary";
-
-/** The release the serving color's nodes run, when they all agree (the baseline of a canary added with a release change). */
-async function liveRelease(i: CanaryInputs): Promise<string | undefined> {
-    const names = i.components.flatMap((c) => poolNodes(i.prefix, i.active, c).map((n) => n.container));
-    const releases = new Set<string | undefined>();
-    for (const n of names) releases.add((await getInstance(incusTarget(i.remote), n))?.config["user.bluegreen.release"]);
-    const [only] = [...releases];
-    return releases.size === 1 ? only : undefined;
-}
+import { CanaryInputs, CanaryOutputs, converge, createCanary, needsConverge, runCanary } from "../release/canary";
 
 /** The single, static provider instance every Canary shares. */
 export const canaryProvider: pulumi.dynamic.ResourceProvider = {
@@ -27,10 +15,8 @@ export const canaryProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async create(inputs: CanaryInputs) {
-        // Added together with a release change of the serving color: the nodes say what ran.
-        const from = await liveRelease(inputs);
-        if (from && from !== inputs.release) return { id: `${inputs.stack}-canary`, outs: await runCanary(inputs, from) };
-        return { id: `${inputs.stack}-canary`, outs: canaryOutputs(inputs, "done") };
+        // Added with a release change, or over a rollout a lost state forgot: the host's record and the nodes say where it stands.
+        return { id: `${inputs.stack}-canary`, outs: await createCanary(inputs) };
     },
 
     async update(_id: string, olds: CanaryOutputs, news: CanaryInputs) {

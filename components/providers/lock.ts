@@ -10,10 +10,11 @@ import { describeHost, hostState } from "../io/haproxyHost";
 import { progress } from "../io/progress";
 import { refused } from "../model/errors";
 import { heldRefusal, lockPath } from "../model/lock";
+import { AdoptionInputs, checkStateLoss } from "../release/adoption";
 import { AuditContext } from "../release/audit";
 import { acquireLock, keepRenewing, readLockState } from "../release/lock";
 
-export interface DeployLockInputs extends AuditContext {
+export interface DeployLockInputs extends AuditContext, AdoptionInputs {
     /** The release the active color is set to: written in the lock for whoever meets it. */
     readonly release: string;
     /** `up` takes the lock; `preview` only says who holds it. Never a change by itself. */
@@ -54,6 +55,12 @@ async function look(i: DeployLockInputs): Promise<void> {
 }
 
 export const deployLockProvider: pulumi.dynamic.ResourceProvider = {
+    async check(olds: Partial<DeployLockInputs> | undefined, news: DeployLockInputs) {
+        // Without old inputs the lock is not in state: an empty state over a live stack is refused here, before any step.
+        await checkStateLoss(olds, news);
+        return { inputs: news, failures: [] };
+    },
+
     async diff(_id: string, _olds: DeployLockInputs, news: DeployLockInputs) {
         await (news.mode === "up" ? take(news) : look(news));
         return { changes: false, replaces: [] };

@@ -16,7 +16,7 @@ import { progress } from "../io/progress";
 import { prometheusClient } from "../io/prometheus";
 import { adminCommands, serversState, setMapCommand } from "../io/runtimeApi";
 import { withTempDir } from "../io/tmp";
-import { CanaryRecord, CanaryStart, PoolNode, PoolSpec, canaryStart, planCanary, readyCommand } from "../model/canary";
+import { CanaryRecord, CanaryStart, PoolNode, PoolSpec, canaryStart, planCanary, poolNodes, readyCommand } from "../model/canary";
 import type { ArtifactStoreSpec, CanarySpec, HealthSpec } from "../model/config";
 import { refused } from "../model/errors";
 import { lookbackSeconds } from "../model/promql";
@@ -410,6 +410,47 @@ export async function converge(i: CanaryInputs): Promise<CanaryOutputs> {
     const failed = await rollBack(i, nodes, i.release);
     if (failed.length > 0) throw new Error(`rolling back to ${i.release} failed: ${failed.join("; ")}. Run pulumi up again to retry.`);
     await writeRecord(i, { ...record!, phase: "rolledBack", reasons: [...(record!.reasons ?? []), `rolled back to ${i.release} by config`] });
+    return canaryOutputs(i, "done");
+}
+
+/** What a create does: the resource is new (a first up, or a lost state), so only the host and the nodes say where a rollout stands. */
+export type CreateStart =
+    | { readonly kind: "done" }
+    | { readonly kind: "canary"; readonly from: string }
+    | { readonly kind: "converge" }
+    | { readonly kind: "refuse"; readonly why: string };
+
+/**
+ * Pure: a create never takes a half-done rollout for done. An unfinished record of this color
+ * is resumed (or, when the config names its last-known-good, converged back, as an update
+ * does); without one, nodes that disagree are rolled to the configured release from the one
+ * other release they run. `live`: what each node runs, undefined for one that does not exist.
+ */
+export function createStart(record: CanaryRecord | undefined, live: readonly (string | undefined)[], color: Color, release: string): CreateStart {
+    if (unfinished(record) && record!.color === color) {
+        if (record!.release !== release && record!.from === release) return { kind: "converge" };
+        return { kind: "canary", from: record!.from };
+    }
+    const running = [...new Set(live.filter((r): r is string => r !== undefined))].sort();
+    const others = running.filter((r) => r !== release);
+    if (others.length === 0) return { kind: "done" };
+    if (others.length === 1) return { kind: "canary", from: others[0] };
+    return {
+        kind: "refuse",
+        why:
+            `the nodes of ${color} run ${running.join(", ")} and no canary record says which is the last-known-good, so a canary of ${release} has none to roll back to. ` +
+            `Set bluegreen:colors.${color}.release to one of them: up then rolls the other nodes to it`,
+    };
+}
+
+/** The create: resumes or converges what the host and the nodes say is unfinished; `done` only when it is. */
+export async function createCanary(i: CanaryInputs): Promise<CanaryOutputs> {
+    const nodes = i.components.flatMap((c) => poolNodes(i.prefix, i.active, c));
+    const live = await Promise.all(nodes.map((n) => liveRelease(i, n)));
+    const start = createStart(await readRecord(i), live, i.active, i.release);
+    if (start.kind === "refuse") throw refused(`${start.why}. Nothing was touched.`);
+    if (start.kind === "converge") return converge(i);
+    if (start.kind === "canary") return runCanary(i, start.from);
     return canaryOutputs(i, "done");
 }
 

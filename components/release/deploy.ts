@@ -7,10 +7,11 @@ import * as path from "path";
 import { fetchCached, openStore } from "../io/artifacts";
 import { runOrThrow } from "../io/exec";
 import { probe } from "../io/http";
-import { InstanceInfo, createCmd, deleteInstance, filePushCmd, getInstance, readInstanceFile, startCmd } from "../io/incus";
+import { InstanceInfo, createCmd, deleteInstance, filePushCmd, getInstance, proxyDevice, readInstanceFile, startCmd } from "../io/incus";
 import { sleep } from "../io/poll";
 import { progress } from "../io/progress";
 import { withTempDir } from "../io/tmp";
+import { SECRET_ENV_LABEL, secretEnvDigest } from "../model/adoption";
 import type { ArtifactStoreSpec, HealthSpec } from "../model/config";
 import { changedKeys } from "../model/diff";
 import { InitFailure, initFailure } from "../model/errors";
@@ -123,7 +124,60 @@ export function instanceConfig(i: ColorContainerInputs): Record<string, string> 
         "user.bluegreen.component": i.component,
         "user.bluegreen.color": i.color,
         "user.bluegreen.release": i.release,
+        ...(i.secretEnv && Object.keys(i.secretEnv).length > 0 ? { [SECRET_ENV_LABEL]: secretEnvDigest(i.stack, i.name, secretEnvFile(i.secretEnv)) } : {}),
         ...Object.fromEntries(Object.entries(i.env ?? {}).map(([k, v]) => [`environment.${k}`, v])),
+    };
+}
+
+/** The input each key of instanceConfig records; any other `environment.*` key is the app's env. */
+const RECORDED: Readonly<Record<string, string>> = {
+    "environment.PORT": "port",
+    "environment.BLUEGREEN_STACK": "stack",
+    "environment.BLUEGREEN_COMPONENT": "component",
+    "environment.BLUEGREEN_COLOR": "color",
+    "environment.BLUEGREEN_RELEASE": "release",
+    "environment.BLUEGREEN_HEALTH_PATH": "healthPath",
+    "environment.BLUEGREEN_NODE": "node",
+    "user.bluegreen.node": "node",
+    "user.bluegreen.managed": "stack",
+    "user.bluegreen.stack": "stack",
+    "user.bluegreen.component": "component",
+    "user.bluegreen.color": "color",
+    "user.bluegreen.release": "release",
+    [SECRET_ENV_LABEL]: "secretEnv",
+};
+
+/**
+ * Pure: the inputs a live container differs from the one `i` makes in, by its own record
+ * (labels, environment, its proxy device): what the create path compares before it keeps one.
+ */
+export function liveDifferences(inst: Pick<InstanceInfo, "config" | "devices">, i: ColorContainerInputs): string[] {
+    const want = instanceConfig(i);
+    const differs = new Set<string>();
+    for (const k of new Set([...Object.keys(want), ...Object.keys(inst.config)])) {
+        const input = RECORDED[k] ?? (k.startsWith("environment.") ? "env" : undefined);
+        if (input && want[k] !== inst.config[k]) differs.add(input);
+    }
+    const http = inst.devices.http ?? {};
+    const wanted = proxyDevice({ listenPort: i.hostPort, connectPort: i.port });
+    if (http.listen !== wanted.listen) differs.add("hostPort");
+    if (http.connect !== wanted.connect) differs.add("port");
+    return [...differs].sort();
+}
+
+/** Never a config's: stands for a secret environment that is live but cannot be read back. */
+const UNVERIFIED = "(live, unverified)";
+
+/**
+ * Pure: what a kept container runs, for the rollout inputs it differs in: its env from its
+ * record; its secrets cannot be read back, so a marker no config equals. Recorded as its
+ * outputs, the next up's diff rolls the config out once the color stops serving.
+ */
+export function liveRollout(inst: Pick<InstanceInfo, "config">, keys: readonly string[]): Partial<Pick<ColorContainerOutputs, "env" | "secretEnv">> {
+    const env = Object.entries(inst.config).filter(([k]) => k.startsWith("environment.") && !(k in RECORDED));
+    return {
+        ...(keys.includes("env") ? { env: Object.fromEntries(env.map(([k, v]) => [k.slice("environment.".length), v])) } : {}),
+        ...(keys.includes("secretEnv") ? { secretEnv: { [UNVERIFIED]: inst.config[SECRET_ENV_LABEL] ?? "none" } } : {}),
     };
 }
 
@@ -182,14 +236,8 @@ export async function launch(i: ColorContainerInputs): Promise<{ id: string; out
                 `instance ${i.name} already exists and is not managed by stack ${i.stack}; ` + `rename or delete it, or choose another bluegreen:prefix`,
             );
         }
-        // Left by an interrupted run: adopt it when it already serves this release healthily.
-        if (existing.config["user.bluegreen.release"] === i.release && existing.status === "Running") {
-            const v = judge(await probe(healthUrl(i), i.health.timeoutMs), expectOf(i));
-            if (v.healthy) {
-                progress(`${i.name}: adopting the running, healthy instance of ${i.release}`);
-                return { id: i.name, outs: containerOutputs(i, "Running", true) };
-            }
-        }
+        const kept = await keepLive(existing, i);
+        if (kept) return { id: i.name, outs: kept };
         await refuseIfServing(i.guard, i.color, i.name);
         progress(`${i.name}: removing a leftover instance (${existing.status}, release ${existing.config["user.bluegreen.release"] ?? "?"})`);
         await deleteInstance(target, i.name);
@@ -234,6 +282,36 @@ export async function launch(i: ColorContainerInputs): Promise<{ id: string; out
     if (!w.healthy) throw await unhealthy(i, w.reason, w.attempts);
     await auditChange(auditOf(i), "deploy", { color: i.color, release: i.release }, { container: i.name, component: i.component });
     return { id: i.name, outs: containerOutputs(i, "Running", true) };
+}
+
+/**
+ * A live container the state does not know (left by an interrupted run, or a lost state) is
+ * kept only when its own record matches the config: release, env and secrets. One whose env
+ * or secrets differ is kept as it runs while its color serves, as a diff keeps it. A kept one
+ * is then healed as an update heals it: started, or waited for, and kept for forensics when
+ * unhealthy. Undefined: replace it.
+ */
+async function keepLive(inst: InstanceInfo, i: ColorContainerInputs): Promise<ColorContainerOutputs | undefined> {
+    const differs = liveDifferences(inst, i);
+    const rollout = differs.filter((k) => (ROLLOUT_ON as readonly string[]).includes(k));
+    if (rollout.length < differs.length || (rollout.length > 0 && !(await mightServe(i.guard, i.color)))) {
+        progress(`${i.name}: the live instance differs from the config in ${differs.join(", ")}`);
+        return undefined;
+    }
+    progress(
+        rollout.length === 0
+            ? `${i.name}: adopting the live instance (${inst.status}): its release, env and secrets match the config`
+            : `${i.name}: ${rollout.join(" and ")} differs from the config; ${i.color} serves traffic, so it keeps what it runs until it is redeployed or traffic moves off it`,
+    );
+    const live = liveRollout(inst, rollout);
+    try {
+        // Not known unhealthy: one that runs but does not answer gets the full wait.
+        return { ...(await heal(containerOutputs(i, inst.status, true), i)), ...live };
+    } catch (e) {
+        const f = e as Partial<InitFailure>;
+        if (f.id !== undefined && f.properties) Object.assign(f.properties, live);
+        throw e;
+    }
 }
 
 /** Where a container's events go: the serving guard's HAProxy host. */

@@ -15,3 +15,22 @@ pulumi_or_runner() {
 valid_stack() {
   [[ "$1" =~ ^[a-z][a-z0-9-]*$ ]] || { echo "invalid stack name: $1" >&2; exit 2; }
 }
+
+# The stack's state must outlive the checkout, which actions/checkout cleans (`.state` with
+# it): refuse to run unless PULUMI_BACKEND_URL points outside it. A file:// directory is
+# created, root-only.
+require_persistent_backend() {
+  local url="${PULUMI_BACKEND_URL:-}" dir real
+  if [[ -z "$url" ]]; then
+    echo "PULUMI_BACKEND_URL is not set, so the state would be the checkout's .state, which a CI checkout starts without. Set it in the workflow (file:///var/lib/bluegreen/state, or s3://...); nothing was run." >&2
+    exit 2
+  fi
+  [[ "$url" == file://* ]] || return 0
+  dir="${url#file://}"
+  real="$(realpath -m "$dir")"
+  if [[ "$dir" != /* || "$real" == "$(pwd -P)" || "$real" == "$(pwd -P)"/* ]]; then
+    echo "PULUMI_BACKEND_URL=$url is inside the checkout, which CI cleans; use an absolute path outside it (file:///var/lib/bluegreen/state); nothing was run." >&2
+    exit 2
+  fi
+  mkdir -p -m 0700 "$real"
+}

@@ -6,4 +6,5 @@ cd "$(dirname "$0")/../.."
 . scripts/ci/lib.sh
 stack="$1"
 valid_stack "$stack"
+require_persistent_backend
 pulumi_or_runner up "$stack" --yes

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { colorContainerInputs, haproxyHostOf, haproxyInputs, servingGuard, statefulInputs, switchInputs } from "../../components/plan";
+import { colorContainerInputs, haproxyHostOf, haproxyInputs, lockInputs, servingGuard, statefulInputs, switchInputs } from "../../components/plan";
 import { statefulDisks, statefulInstanceConfig } from "../../components/release/stateful";
 import { ServingGuard } from "../../components/release/cleanup";
 import { stackConfig } from "../helpers/stackConfig";
@@ -282,5 +282,32 @@ describe("plan: containers", () => {
             assert.equal(c["user.bluegreen.stateful"], "db");
             assert.equal(c["user.bluegreen.release"], "2b2b2b2");
         });
+    });
+});
+
+describe("plan: the deploy lock and adoption", () => {
+    it("carries only what it always did when nothing more is configured (state written before stays the same)", () => {
+        assert.deepEqual(Object.keys(lockInputs(stackConfig(), "up", false)).sort(), ["host", "mode", "release", "stack", "stateDir"]);
+    });
+
+    it("carries the stateful services' volumes, the Incus remote, and where adopt comes from", () => {
+        const c = stackConfig({
+            incus: { remote: "lab" },
+            stateful: {
+                db: { release: "1a1a1a1", hostPort: 18150, pool: "fast", volumes: { data: "/var/lib/data", logs: "/var/log/db" } },
+                kc: { release: "2b2b2b2", hostPort: 18160, volumes: { data: "/d" } },
+            },
+        });
+        const i = lockInputs(c, "preview", false);
+        assert.equal(i.remote, "lab");
+        assert.deepEqual(i.volumes, [
+            { pool: "fast", volume: "dev-db-data" },
+            { pool: "fast", volume: "dev-db-logs" },
+            { pool: "default", volume: "dev-kc-data" },
+        ]);
+        assert.equal(i.adopt, undefined);
+        assert.equal(lockInputs(c, "up", true).adopt, "env");
+        assert.equal(lockInputs(stackConfig({ adopt: true }), "up", false).adopt, "config");
+        assert.equal(lockInputs(stackConfig({ adopt: true }), "up", true).adopt, "config", "the config key is what a pull request shows");
     });
 });

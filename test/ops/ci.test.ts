@@ -60,6 +60,57 @@ describe("CI workflows and their scripts", function () {
         });
     }
 
+    /** The PULUMI_BACKEND_URL a workflow's step runs with: the step's own, its job's, or the workflow's. */
+    function backendOf(doc: any, job: any, step: any): unknown {
+        return step.env?.PULUMI_BACKEND_URL ?? job.env?.PULUMI_BACKEND_URL ?? doc.env?.PULUMI_BACKEND_URL;
+    }
+
+    /** Outside the checkout, which actions/checkout cleans: an absolute file:// path, or a remote backend. */
+    const PERSISTENT = /^(file:\/\/\/(?!tmp\/)[^$]+|s3:\/\/\S+|gs:\/\/\S+|azblob:\/\/\S+|https:\/\/\S+)$/;
+
+    for (const file of files) {
+        it(`${file} keeps the stack's state outside the checkout: a persistent PULUMI_BACKEND_URL for every up and preview`, () => {
+            const doc = YAML.parse(fs.readFileSync(path.join(WORKFLOWS, file), "utf8"));
+            let checked = 0;
+            for (const job of Object.values<any>(doc.jobs)) {
+                for (const step of job.steps) {
+                    if (!/scripts\/ci\/(up|preview)\.sh/.test(String(step.run ?? ""))) continue;
+                    const url = backendOf(doc, job, step);
+                    assert.equal(
+                        typeof url,
+                        "string",
+                        `${file}: step "${step.name ?? step.run}" runs without PULUMI_BACKEND_URL: its state would be the checkout's .state`,
+                    );
+                    assert.match(url as string, PERSISTENT, `${file}: ${url} is not persistent`);
+                    checked++;
+                }
+            }
+            assert.ok(checked > 0, `${file} runs up.sh or preview.sh`);
+        });
+    }
+
+    it("up.sh and preview.sh refuse to run without a persistent backend, before Pulumi or the runner runs", () => {
+        tmp = makeTmp();
+        const bin = fakeBin(path.join(tmp, "bin"), "pulumi");
+        for (const script of ["up.sh", "preview.sh"]) {
+            for (const url of [undefined, "", "file://./.state", "file://.state", `file://${ROOT}/.state`, `file://${ROOT}/x/../.state`]) {
+                const env: Record<string, string> = { PATH: `${bin}:${process.env.PATH}` };
+                const r = spawnSync(path.join(ROOT, "scripts/ci", script), ["staging"], {
+                    cwd: ROOT,
+                    encoding: "utf8",
+                    env: {
+                        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "PULUMI_BACKEND_URL")),
+                        ...env,
+                        ...(url === undefined ? {} : { PULUMI_BACKEND_URL: url }),
+                    },
+                });
+                assert.equal(r.status, 2, `${script} with ${url}: ${r.stdout}${r.stderr}`);
+                assert.match(r.stderr, /PULUMI_BACKEND_URL/);
+                assert.doesNotMatch(r.stdout, /pulumi (up|preview)/, "nothing ran");
+            }
+        }
+    });
+
     it("the dispatch workflows take stack and color as inputs", () => {
         for (const f of ["rollback.yml", "cleanup.yml"]) {
             const inputs = YAML.parse(fs.readFileSync(path.join(WORKFLOWS, f), "utf8")).on.workflow_dispatch.inputs;
@@ -94,7 +145,7 @@ describe("CI workflows and their scripts", function () {
     it("up.sh and preview.sh use the Pulumi CLI when there is one", () => {
         tmp = makeTmp();
         const bin = fakeBin(path.join(tmp, "bin"), "pulumi");
-        const env = { PATH: `${bin}:${process.env.PATH}` };
+        const env = { PATH: `${bin}:${process.env.PATH}`, PULUMI_BACKEND_URL: `file://${tmp}/state` };
         assert.equal(sh(ROOT, ["scripts/ci/up.sh", "staging"], env).stdout, "pulumi up --stack staging --non-interactive --yes\n");
         const p = sh(ROOT, ["scripts/ci/preview.sh", "staging"], env);
         assert.match(p.stdout, /^### `pulumi preview` of stack `staging`\n\n```diff\npulumi preview --stack staging --diff --non-interactive\n```\n$/);
@@ -104,7 +155,7 @@ describe("CI workflows and their scripts", function () {
         tmp = makeTmp();
         const bin = fakeBin(path.join(tmp, "bin"), "npm");
         // A PATH without any pulumi: this fake npm, then the system's tools.
-        const env = { PATH: `${bin}:/usr/bin:/bin` };
+        const env = { PATH: `${bin}:/usr/bin:/bin`, PULUMI_BACKEND_URL: `file://${tmp}/state` };
         assert.equal(sh(ROOT, ["scripts/ci/up.sh", "dev"], env).stdout, "npm run --silent local -- up --stack dev --yes\n");
         assert.equal(sh(ROOT, ["scripts/ci/preview.sh", "dev"], env).stdout, "npm run --silent local -- preview --stack dev --markdown\n");
     });

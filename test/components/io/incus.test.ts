@@ -8,6 +8,7 @@ import {
     filePullCmd,
     filePushCmd,
     getInstance,
+    listInstances,
     parseInstance,
     queryCmd,
     ref,
@@ -174,6 +175,22 @@ describe("incus", () => {
             const info = await getInstance(REMOTE, "a");
             assert.deepEqual(info, { name: "a", status: "Stopped", config: {}, devices: {} });
             assert.deepEqual(stub.argvs(), [["incus", "query", "prod:/1.0/instances/a"]]);
+        });
+
+        it("listInstances asks for every instance with its config, and fails when Incus cannot answer", async () => {
+            stub = stubRunner(() => ok(`[${instanceJson("a", "Running", { "user.bluegreen.stack": "dev" })},${instanceJson("b", "Stopped")}]`));
+            const all = await listInstances(REMOTE);
+            assert.deepEqual(
+                all.map((i) => [i.name, i.status, i.config]),
+                [
+                    ["a", "Running", { "user.bluegreen.stack": "dev" }],
+                    ["b", "Stopped", {}],
+                ],
+            );
+            assert.deepEqual(stub.argvs(), [["incus", "query", "prod:/1.0/instances?recursion=1"]]);
+            stub.restore();
+            stub = stubRunner(() => fail(1, "Error: connection refused"));
+            await assert.rejects(listInstances(LOCAL), /cannot list the instances of the local Incus \(is incusd running/);
         });
 
         it("getInstance gives undefined for a missing instance", async () => {

@@ -633,6 +633,28 @@ describe("config", () => {
         });
     });
 
+    describe("adopt", () => {
+        it("is a boolean, absent unless true, and refused by path otherwise", () => {
+            assert.equal(parseConfig(with_({ adopt: true }), "dev").adopt, true);
+            assert.equal("adopt" in parseConfig(with_({ adopt: false }), "dev"), false);
+            assert.equal("adopt" in parseConfig(minimalRaw(), "dev"), false);
+            assert.deepEqual(problems(with_({ adopt: "yes" })), ["bluegreen:adopt: expected true or false"]);
+            assert.equal(
+                loadConfig(
+                    {
+                        "bluegreen:active": "blue",
+                        "bluegreen:colors": '{"blue":{"release":"abc1234"}}',
+                        "bluegreen:haproxy": JSON.stringify(HAPROXY),
+                        "bluegreen:adopt": "true",
+                    },
+                    () => false,
+                    "dev",
+                ).adopt,
+                true,
+            );
+        });
+    });
+
     describe("progressive", () => {
         it("takes the canary's thresholds where unset, implies Prometheus, and refuses bad steps by path", () => {
             const c = parseConfig(with_({ progressive: { steps: [10, 50, 100] }, canary: { p95Seconds: 0.3 } }), "dev");

@@ -1,7 +1,20 @@
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { REPLACE_ON, expectOf, healthUrl, instanceConfig, replacedKeys, rolloutKeys, rolloutReplaces, secretEnvFile } from "../../../components/release/deploy";
+import {
+    REPLACE_ON,
+    expectOf,
+    healthUrl,
+    instanceConfig,
+    liveDifferences,
+    liveRollout,
+    replacedKeys,
+    rolloutKeys,
+    rolloutReplaces,
+    secretEnvFile,
+} from "../../../components/release/deploy";
+import { proxyDevice } from "../../../components/io/incus";
+import { SECRET_ENV_LABEL, secretEnvDigest } from "../../../components/model/adoption";
 import { makeTmp, removeTmp } from "../../helpers/tmp";
 import { TOKEN, containerInputs as inputs, containerOutputs as outputs } from "../../helpers/containerInputs";
 
@@ -52,6 +65,73 @@ describe("deploy (pure parts)", () => {
         assert.equal(c["environment.LOG_LEVEL"], "debug");
         assert.equal(JSON.stringify(c).includes("hunter2"), false);
         assert.equal(JSON.stringify(c).includes("DB_PASSWORD"), false);
+    });
+
+    it("instanceConfig labels the secret environment with its digest only, never a value or a name", () => {
+        const secretEnv = { DB_PASSWORD: "hunter2" };
+        const c = instanceConfig(inputs({ secretEnv }));
+        assert.equal(c[SECRET_ENV_LABEL], secretEnvDigest("dev", "dev-web-green", secretEnvFile(secretEnv)));
+        assert.equal(SECRET_ENV_LABEL in instanceConfig(inputs()), false, "no label without secrets");
+        assert.equal(SECRET_ENV_LABEL in instanceConfig(inputs({ secretEnv: {} })), false);
+    });
+
+    describe("liveDifferences: a live container of this stack against the one the config makes", () => {
+        type I = ReturnType<typeof inputs>;
+        const live = (i: I, config: Record<string, string | undefined> = {}, http = proxyDevice({ listenPort: i.hostPort, connectPort: i.port })) => ({
+            name: i.name,
+            status: "Running",
+            config: Object.fromEntries(Object.entries({ ...instanceConfig(i), ...config }).filter(([, v]) => v !== undefined)) as Record<string, string>,
+            devices: { http },
+        });
+        const S1 = { DB_PASSWORD: "first" };
+        const S2 = { DB_PASSWORD: "second" };
+
+        it("finds nothing in the container the same config made", () => {
+            const i = inputs({ env: { A: "1" }, secretEnv: S1, node: 2 });
+            assert.deepEqual(liveDifferences(live(i), i), []);
+        });
+
+        it("sees env changed, added and removed", () => {
+            const was = inputs({ env: { A: "1", B: "2" } });
+            assert.deepEqual(liveDifferences(live(was), inputs({ env: { A: "1", B: "3" } })), ["env"]);
+            assert.deepEqual(liveDifferences(live(was), inputs({ env: { A: "1", B: "2", C: "3" } })), ["env"]);
+            assert.deepEqual(liveDifferences(live(was), inputs({ env: { A: "1" } })), ["env"]);
+            assert.deepEqual(liveDifferences(live(was), inputs()), ["env"]);
+        });
+
+        it("sees secrets rotated, added and removed, and a container labelled before secrets had a label", () => {
+            const was = inputs({ secretEnv: S1 });
+            assert.deepEqual(liveDifferences(live(was), inputs({ secretEnv: S2 })), ["secretEnv"]);
+            assert.deepEqual(liveDifferences(live(inputs()), inputs({ secretEnv: S1 })), ["secretEnv"]);
+            assert.deepEqual(liveDifferences(live(was), inputs()), ["secretEnv"]);
+            assert.deepEqual(liveDifferences(live(was, { [SECRET_ENV_LABEL]: undefined }), was), ["secretEnv"]);
+            // The digest is of this container: the same secrets in another container's label do not match.
+            const other = inputs({ secretEnv: S1, name: "dev-web-blue", color: "blue", hostPort: 18130 });
+            assert.deepEqual(liveDifferences(live(was, { [SECRET_ENV_LABEL]: instanceConfig(other)[SECRET_ENV_LABEL] }), was), ["secretEnv"]);
+        });
+
+        it("sees the release and every other identity input it records", () => {
+            const i = inputs();
+            assert.deepEqual(liveDifferences(live(inputs({ release: "0000000" })), i), ["release"]);
+            assert.deepEqual(liveDifferences(live(inputs({ port: 9090 })), i), ["port"]);
+            assert.deepEqual(liveDifferences(live(inputs({ healthPath: "/ready" })), i), ["healthPath"]);
+            assert.deepEqual(liveDifferences(live(inputs({ node: 2 })), i), ["node"]);
+            assert.deepEqual(liveDifferences(live(i, {}, proxyDevice({ listenPort: 18999, connectPort: 8080 })), i), ["hostPort"]);
+            assert.deepEqual(liveDifferences({ ...live(i), devices: {} }, i), ["hostPort", "port"]);
+            assert.deepEqual(liveDifferences(live(inputs({ release: "0000000", env: { X: "1" }, secretEnv: S1 })), i), ["env", "release", "secretEnv"]);
+        });
+
+        it("liveRollout records what the live container runs, so the next up still rolls the config out", () => {
+            const was = inputs({ env: { A: "1" }, secretEnv: S1 });
+            const now = inputs({ env: { A: "2" }, secretEnv: S2 });
+            const r = liveRollout(live(was), ["env", "secretEnv"]);
+            assert.deepEqual(r.env, { A: "1" });
+            assert.notDeepEqual(r.secretEnv, S2);
+            assert.deepEqual(rolloutKeys({ ...now, ...r }, now), ["env", "secretEnv"]);
+            assert.equal(JSON.stringify(r).includes("first"), false, "no secret value is made up or copied");
+            assert.deepEqual(liveRollout(live(inputs()), ["env"]), { env: {} });
+            assert.deepEqual(liveRollout(live(was), []), {});
+        });
     });
 
     it("secretEnvFile is one NAME=value line each, sorted, values as they are", () => {
