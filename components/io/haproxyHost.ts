@@ -66,6 +66,9 @@ export async function writeHostFile(host: HaproxyHost, file: string, content: st
     });
 }
 
+/** Appends stdin to the file `$1` inside an instance. Constant text: the file is an argument. */
+export const APPEND_SCRIPT = 'mkdir -p -- "$(dirname -- "$1")" && cat >> "$1"';
+
 export async function appendHostFile(host: HaproxyHost, file: string, line: string): Promise<void> {
     if (host.placement === "host") {
         fs.mkdirSync(path.dirname(file), { recursive: true });

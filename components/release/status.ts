@@ -282,6 +282,24 @@ function lockView(l: LockState | { readonly state: "unknown"; readonly why: stri
     return { state: l.state, holder: describeHolder(l.record), record: l.record, ...(l.state === "stale" ? { why: l.why } : {}) };
 }
 
+/** The exit codes of `status`. */
+export const STATUS_EXIT = { ok: 0, failed: 1, config: 2, drift: 3, unhealthy: 4, locked: 5, paused: 6 } as const;
+
+export interface StatusVerdict {
+    readonly code: number;
+    readonly reasons: readonly string[];
+}
+
+/** Pure: the exit code of a report. */
+export function statusVerdict(_r: StatusReport): StatusVerdict {
+    return { code: STATUS_EXIT.ok, reasons: [] };
+}
+
+/** Pure: the verdict as the text view ends. */
+export function describeVerdict(_v: StatusVerdict): string {
+    return "";
+}
+
 /** Pure: the report as an operator reads it. */
 export function describeStatus(r: StatusReport): string {
     const out: string[] = [];

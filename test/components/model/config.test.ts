@@ -608,6 +608,17 @@ describe("config", () => {
             assert.match(problems(with_({ retain: { releases: 0 } }))[0], /^bluegreen:retain\.releases: expected at least 1/);
             assert.match(problems(with_({ boot: { limit: "150%" } }))[0], /^bluegreen:boot\.limit: /);
         });
+
+        it("hooks.passEnv names the variables hooks and the broadcast get beyond the minimal environment", () => {
+            const c = parseConfig(with_({ hooks: { postSwitch: "notify", passEnv: ["SLACK_WEBHOOK_URL", "DEPLOY_CHANNEL"] } }), "dev");
+            assert.deepEqual((c.hooks as { passEnv?: unknown }).passEnv, ["SLACK_WEBHOOK_URL", "DEPLOY_CHANNEL"]);
+            assert.match(
+                problems(with_({ hooks: { passEnv: ["OK", "NOT A NAME"] } }))[0],
+                /^bluegreen:hooks\.passEnv\[1\]: expected an environment variable name/,
+            );
+            assert.match(problems(with_({ hooks: { passEnv: ["$(id)"] } }))[0], /^bluegreen:hooks\.passEnv\[0\]: expected an environment variable name/);
+            assert.match(problems(with_({ hooks: { passEnv: "DEPLOY_CHANNEL" } }))[0], /^bluegreen:hooks\.passEnv: /);
+        });
     });
 
     describe("progressive", () => {
