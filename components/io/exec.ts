@@ -82,10 +82,18 @@ export function setRunner(runner: Runner): () => void {
     };
 }
 
-/** A failed command's error, with the argv and output that explain it. */
+/** Output kept in an error: all of one stream, or this much of each when both speak. */
+const DETAIL_CHARS = 2000;
+
+/**
+ * A failed command's error, with the argv and output that explain it. Both streams: a tool
+ * may warn on stderr and give its reason on stdout (seed 003).
+ */
 export function cmdError(cmd: Cmd, result: CmdResult, context?: string): Error {
     const what = result.timedOut ? `timed out after ${cmd.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` : `exited ${result.code}`;
-    const detail = (result.stderr.trim() || result.stdout.trim()).slice(0, 2000);
+    const err = result.stderr.trim();
+    const out = result.stdout.trim();
+    const detail = err && out ? `${err.slice(0, DETAIL_CHARS / 2)} (stdout: ${out.slice(0, DETAIL_CHARS / 2)})` : (err || out).slice(0, DETAIL_CHARS);
     const e = new Error(`${context ? context + ": " : ""}\`${cmd.argv.join(" ")}\` ${what}${detail ? ": " + detail : ""}`);
     e.name = "cmdError";
     return e;
