@@ -300,6 +300,10 @@ async function main(argv: readonly string[]): Promise<number> {
         if (hostMs !== undefined && process.env.BLUEGREEN_TIMING) process.stderr.write(`[timing] provider host start-up (in parallel): ${hostMs} ms\n`);
         if (preview && args.json) process.stdout.write(JSON.stringify({ steps: result.steps, errors: result.errors }, null, 2) + "\n");
         if (args.markdown) process.stdout.write(lazy.markdown().renderMarkdown(preview ? "preview" : "up", args.stack, result));
+        if (result.configError) {
+            process.stderr.write(`error: ${result.configError}\n`);
+            return 2;
+        }
         if (!result.ok) {
             process.stderr.write(`\n${failureReport(args.command, result)}`);
             return 1;
@@ -335,7 +339,8 @@ export function start(argv: readonly string[]): void {
     });
     main(argv).then(exit, (e) => {
         process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
-        exit(e instanceof UsageError ? 2 : 1);
+        // A config the program refuses (status, lock) is the user's to fix, as a usage error.
+        exit(e instanceof UsageError || (e as Error | undefined)?.name === "ConfigError" ? 2 : 1);
     });
 }
 

@@ -141,8 +141,8 @@ describe("program (index.ts under setMocks)", function () {
             assert.equal(
                 e.message,
                 "invalid stack config:\n" +
-                    "  bluegreen:bogus: unknown key (check the spelling against the README's config reference)\n" +
                     "  bluegreen:prefix: expected up to 30 lowercase letters, digits and hyphens, starting with a letter\n" +
+                    "  bluegreen:bogus: unknown key (check the spelling against the README's config reference)\n" +
                     "Nothing was touched. Fix these keys in the stack's config (Pulumi.<stack>.yaml), then run again.",
             );
             return true;

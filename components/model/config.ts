@@ -389,7 +389,10 @@ export interface StackConfig {
 
 export class ConfigError extends Error {
     constructor(readonly problems: readonly string[]) {
-        super(`invalid stack config:\n  ${problems.join("\n  ")}`);
+        // Validation runs before anything is touched.
+        super(
+            `invalid stack config:\n  ${problems.join("\n  ")}\nNothing was touched. Fix these keys in the stack's config (Pulumi.<stack>.yaml), then run again.`,
+        );
         this.name = "ConfigError";
     }
 }

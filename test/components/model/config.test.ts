@@ -335,7 +335,10 @@ describe("config", () => {
                 assert.ok(e instanceof ConfigError);
                 assert.equal(e.name, "ConfigError");
                 assert.equal(e.problems.length, 3);
-                assert.equal(e.message, `invalid stack config:\n  ${e.problems.join("\n  ")}`);
+                assert.equal(
+                    e.message,
+                    `invalid stack config:\n  ${e.problems.join("\n  ")}\nNothing was touched. Fix these keys in the stack's config (Pulumi.<stack>.yaml), then run again.`,
+                );
                 assert.match(e.problems[0], /^bluegreen:prefix: stack name "Dev"/);
                 assert.match(e.problems[1], /^bluegreen:colors\.green: green is the active color/);
                 assert.match(e.problems[2], /^bluegreen:haproxy\.exporterPort: port 18100 is already used/);
