@@ -12,6 +12,8 @@ export interface Cmd {
     /** Killed (SIGKILL) after this long; the result then has `timedOut`. */
     readonly timeoutMs?: number;
     readonly env?: Readonly<Record<string, string>>;
+    /** `env` is the whole environment: nothing of this process's is inherited. */
+    readonly cleanEnv?: boolean;
     readonly cwd?: string;
     /** In its own process group, so a Ctrl-C to this process's group does not reach it. */
     readonly detached?: boolean;
@@ -35,7 +37,7 @@ export function spawnRunner(cmd: Cmd): Promise<CmdResult> {
         const child = spawn(file, args, {
             cwd: cmd.cwd,
             detached: cmd.detached,
-            env: cmd.env ? { ...process.env, ...cmd.env } : process.env,
+            env: cmd.cleanEnv ? { ...cmd.env } : cmd.env ? { ...process.env, ...cmd.env } : process.env,
             stdio: ["pipe", "pipe", "pipe"],
         });
         const out: Buffer[] = [];

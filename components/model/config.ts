@@ -242,6 +242,11 @@ const hooksSpec = z.strictObject({
     postSwitch: shellCommand.optional(),
     /** After the automatic rollback of a canary or a guarded upgrade. */
     postRollback: shellCommand.optional(),
+    /** Variables of the runner's environment that hooks and the broadcast get beyond PATH, HOME, LANG and BLUEGREEN_*. */
+    passEnv: z
+        .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name (letters, digits and _, not starting with a digit)"))
+        .max(64, "expected at most 64 names")
+        .optional(),
 });
 
 /** Release retention in the artifact store (release/retention.ts). */
