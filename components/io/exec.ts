@@ -133,8 +133,9 @@ export function processAlive(pid: number): boolean {
  * stdout and stderr appended to `logFile`. Returns its pid.
  */
 export function startDetached(argv: readonly string[], logFile: string): number {
-    const fd = fs.openSync(logFile, "a");
+    const fd = fs.openSync(logFile, "a", 0o600);
     try {
+        fs.fchmodSync(fd, 0o600); // a log may quote what it served: private, as the state beside it
         const [file, ...args] = argv;
         const child = spawn(file, args, { detached: true, stdio: ["ignore", fd, fd] });
         child.unref();

@@ -181,7 +181,8 @@ export function writeTargets(dir: string, targets: readonly ScrapeTarget[]): { r
     const current = fs.existsSync(layout.targetsFile) ? fs.readFileSync(layout.targetsFile, "utf8") : undefined;
     if (current === content) return { file: layout.targetsFile, changed: false };
     fs.mkdirSync(layout.targetsDir, { recursive: true, mode: 0o755 });
-    writeFileAtomic(layout.targetsFile, content);
+    // Readable: an operator's Prometheus (another user) reads it.
+    writeFileAtomic(layout.targetsFile, content, 0o644);
     return { file: layout.targetsFile, changed: true };
 }
 
