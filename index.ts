@@ -4,13 +4,24 @@
 import * as pulumi from "@pulumi/pulumi";
 import { BlueGreenApp } from "./components/app";
 import { adoptFromEnv } from "./components/model/adoption";
-import { loadConfig } from "./components/model/config";
+import { ConfigError, StackConfig, loadConfig } from "./components/model/config";
 
 // Internal to the SDK (its version is pinned): tells secret keys from plain ones.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
 
-const config = loadConfig(pulumi.runtime.allConfig(), isConfigSecret, pulumi.getStack());
+/** Bad config is the user's to fix: a RunError, which `pulumi up` prints alone, without a stack trace. */
+function validConfig(): StackConfig {
+    try {
+        return loadConfig(pulumi.runtime.allConfig(), isConfigSecret, pulumi.getStack());
+    } catch (e) {
+        // Named so the offline runner tells it apart too (exit 2).
+        if (e instanceof ConfigError) throw Object.assign(new pulumi.RunError(e.message), { name: "ConfigError" });
+        throw e;
+    }
+}
+
+const config = validConfig();
 const secrets = new pulumi.Config("bluegreen");
 const artifactToken = secrets.getSecret("artifactToken");
 const secretEnv = secrets.getSecret("secretEnv");

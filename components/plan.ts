@@ -221,13 +221,18 @@ function migrationsOf(config: StackConfig, color: Color): Pick<ColorContainerInp
 }
 
 /** Pure: bluegreen:broadcast, carried only when set, so stacks without it keep their inputs. */
-function broadcastOf(config: StackConfig): { broadcast?: string } {
-    return config.broadcast ? { broadcast: config.broadcast } : {};
+function broadcastOf(config: StackConfig): { broadcast?: string; passEnv?: readonly string[] } {
+    return config.broadcast ? { broadcast: config.broadcast, ...passEnvOf(config) } : {};
 }
 
 /** Pure: the postRollback hook for the providers that roll back by themselves; only when set. */
-function postRollbackOf(config: StackConfig): { postRollback?: string } {
-    return config.hooks.postRollback ? { postRollback: config.hooks.postRollback } : {};
+function postRollbackOf(config: StackConfig): { postRollback?: string; passEnv?: readonly string[] } {
+    return config.hooks.postRollback ? { postRollback: config.hooks.postRollback, ...passEnvOf(config) } : {};
+}
+
+/** Pure: bluegreen:hooks.passEnv, only when it names something. */
+function passEnvOf(config: StackConfig): { passEnv?: readonly string[] } {
+    return config.hooks.passEnv?.length ? { passEnv: config.hooks.passEnv } : {};
 }
 
 /** Pure: where the stack's audit events go (release/audit.ts). */
@@ -270,6 +275,7 @@ export function hookContext(config: StackConfig, hook: HookName, color: Color): 
         ...(hook === "preSwitch" || hook === "postSwitch" ? { active: config.active } : {}),
         lockFile: lockPath(layoutOf(config).stateDir),
         ...(instance ? { lockInstance: instance } : {}),
+        ...passEnvOf(config),
     };
 }
 

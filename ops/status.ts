@@ -3,13 +3,15 @@
 // Pulumi CLI is installed: it needs only the stack's config and this host.
 
 import { loadConfig } from "../components/model/config";
-import { describeStatus, readStatus } from "../components/release/status";
+import { describeStatus, describeVerdict, readStatus, statusVerdict } from "../components/release/status";
 import { Project, loadStackConfig } from "../runner/project";
 
 export async function statusCommand(project: Project, stack: string, opts: { json: boolean; configFile?: string }): Promise<number> {
     const cfg = loadStackConfig(project, stack, opts.configFile);
     const config = loadConfig(cfg.values, (k) => cfg.secretKeys.includes(k), stack);
     const report = await readStatus(config);
-    process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + "\n" : describeStatus(report));
-    return 0;
+    // The exit code tells scripts and monitors what needs attention (README: Status).
+    const verdict = statusVerdict(report);
+    process.stdout.write(opts.json ? JSON.stringify({ ...report, exit: verdict }, null, 2) + "\n" : describeStatus(report) + describeVerdict(verdict));
+    return verdict.code;
 }

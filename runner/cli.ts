@@ -31,8 +31,10 @@ commands:
   outputs     print the stack outputs
   status      the stack at a glance from live state: active color (config, file, HAProxy),
               each container's state and health, HAProxy's weights, recent history
-  config set <key> <value> [--secret]
-              write a value into Pulumi.<stack>.yaml (secrets use PULUMI_CONFIG_PASSPHRASE)
+  config set <key> [<value>] [--secret]
+              write a value into Pulumi.<stack>.yaml (secrets use PULUMI_CONFIG_PASSPHRASE);
+              without <value>, read it from stdin (a hidden prompt on a terminal), so a
+              secret never shows in ps or the shell's history
   lock acquire -m "<message>" | lock release [--force] | lock status [--json]
               hold the stack's deploy lock by hand, free it, or see who holds it
   init-hooks  write sample hooks to .bluegreen/hooks/ (no --stack needed)
@@ -47,6 +49,51 @@ options:
   --lock-wait <seconds> (up) wait this long for a held deploy lock, saying who holds it
   -m, --message <text>  (lock acquire) why the stack is locked
   --force               (lock release) break a lock an up left behind`;
+
+const CONFIG_USAGE = "usage: config set <key> [<value>] [--secret] --stack <name>   (no <value>: read from stdin)";
+
+/** Pure: a value piped in, without the one trailing newline `echo` and here-strings add. */
+export function stdinValue(text: string): string {
+    return text.replace(/\r?\n$/, "");
+}
+
+/** The value of `config set <key>` from stdin: typed at a hidden prompt on a terminal, else everything piped in. */
+async function valueFromStdin(key: string, secret: boolean): Promise<string> {
+    const value = process.stdin.isTTY ? await promptHidden(`${secret ? "secret " : ""}value of ${key}`) : stdinValue(fs.readFileSync(0, "utf8"));
+    if (value === "") {
+        throw new UsageError(
+            `config set ${key}: no value: give it after the key, or on stdin (printf %s "$VALUE" | npm run local -- config set ${key}${secret ? " --secret" : ""} --stack <name>)\n${CONFIG_USAGE}`,
+        );
+    }
+    return value;
+}
+
+/** One line from the terminal, not echoed. */
+function promptHidden(label: string): Promise<string> {
+    const stdin = process.stdin;
+    stdin.setRawMode(true); // before the prompt: what is typed after it is never echoed
+    process.stderr.write(`${label}: `);
+    stdin.setEncoding("utf8");
+    stdin.resume();
+    let value = "";
+    return new Promise((resolve, reject) => {
+        const finish = (then: () => void) => {
+            stdin.off("data", onData);
+            stdin.setRawMode(false);
+            stdin.pause();
+            process.stderr.write("\n");
+            then();
+        };
+        const onData = (chunk: string) => {
+            for (const ch of chunk) {
+                if (ch === "\r" || ch === "\n") return finish(() => resolve(value));
+                if (ch === "\u0003" || ch === "\u0004") return finish(() => reject(new UsageError("config set: canceled; nothing was written")));
+                value = ch === "\u007f" || ch === "\b" ? value.slice(0, -1) : value + ch;
+            }
+        };
+        stdin.on("data", onData);
+    });
+}
 
 interface Args {
     command: string;
@@ -227,8 +274,10 @@ async function main(argv: readonly string[]): Promise<number> {
     process.chdir(project.dir); // providers resolve relative paths against the project, as under the CLI
 
     if (args.command === "config") {
-        const [verb, key, value] = args.positional;
-        if (verb !== "set" || !key || value === undefined) throw new UsageError("usage: config set <key> <value> [--secret] --stack <name>");
+        const [verb, key, given] = args.positional;
+        if (verb !== "set" || !key) throw new UsageError(CONFIG_USAGE);
+        // Left out, the value comes from stdin, as with `pulumi config set`: never on argv, where ps and shell history see it.
+        const value = given ?? (await valueFromStdin(key, args.secret));
         setStackConfig(project, args.stack, key, value, args.secret, args.configFile);
         return 0;
     }
@@ -300,6 +349,10 @@ async function main(argv: readonly string[]): Promise<number> {
         if (hostMs !== undefined && process.env.BLUEGREEN_TIMING) process.stderr.write(`[timing] provider host start-up (in parallel): ${hostMs} ms\n`);
         if (preview && args.json) process.stdout.write(JSON.stringify({ steps: result.steps, errors: result.errors }, null, 2) + "\n");
         if (args.markdown) process.stdout.write(lazy.markdown().renderMarkdown(preview ? "preview" : "up", args.stack, result));
+        if (result.configError) {
+            process.stderr.write(`error: ${result.configError}\n`);
+            return 2;
+        }
         if (!result.ok) {
             process.stderr.write(`\n${failureReport(args.command, result)}`);
             return 1;
@@ -335,7 +388,8 @@ export function start(argv: readonly string[]): void {
     });
     main(argv).then(exit, (e) => {
         process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
-        exit(e instanceof UsageError ? 2 : 1);
+        // A config the program refuses (status, lock) is the user's to fix, as a usage error.
+        exit(e instanceof UsageError || (e as Error | undefined)?.name === "ConfigError" ? 2 : 1);
     });
 }
 

@@ -61,6 +61,39 @@ export interface RunResult {
     /** One line per failure: `<name>: <op> failed: <message>`. */
     readonly errors: string[];
     readonly outputs: Record<string, unknown>;
+    /** The program refused its stack config (an error named ConfigError): its message, the problems. */
+    readonly configError?: string;
+}
+
+/** The program's own failures during one run. */
+interface ProgramRun {
+    readonly errors: string[];
+    configError?: string;
+    /** Still running: later rejections are echoes of errors already counted, or the program's last words. */
+    open: boolean;
+}
+
+let programListening: ProgramRun | undefined;
+
+/**
+ * As the SDK's run.js does, one handler for the program's unhandled rejections for the rest
+ * of the process, reporting each error once: the SDK rejects a failed program's stack outputs
+ * again after the run, and with no handler left Node would print a stack trace and exit.
+ */
+function listenForProgram(run: ProgramRun): void {
+    if (!programListening) process.on("unhandledRejection", (e) => programRejected(programListening!, e));
+    programListening = run;
+}
+
+function programRejected(run: ProgramRun, e: unknown): void {
+    const msg = errorText(e);
+    if (run.errors.includes(msg)) return;
+    if (!run.open) {
+        process.stderr.write(`warning: the program rejected a promise after its run: ${msg}\n`);
+        return;
+    }
+    run.errors.push(msg);
+    if ((e as { name?: unknown } | undefined)?.name === "ConfigError") run.configError ??= msg;
 }
 
 export interface Reporter {
@@ -138,6 +171,7 @@ export class Engine {
     private readonly inflight = new Set<Promise<unknown>>();
     private stopReason?: string;
     private canceled = false;
+    private configError?: string;
     private stackOutputs?: Props;
     private stackUrn?: string;
 
@@ -230,12 +264,9 @@ export class Engine {
             cb(new Error(`function ${req.getTok()} is not supported by the offline runner; use the Pulumi CLI`));
         pulumi.runtime.setAllConfig(config.values, config.secretKeys);
 
-        const programErrors: string[] = [];
-        const onRejection = (e: unknown) => {
-            const msg = errorText(e);
-            if (!programErrors.includes(msg)) programErrors.push(msg);
-        };
-        process.on("unhandledRejection", onRejection);
+        const program: ProgramRun = { errors: [], open: true };
+        const onRejection = (e: unknown) => programRejected(program, e);
+        listenForProgram(program);
         try {
             const entry = programEntry(project.main);
             await stackModule.runInPulumiStack(async () => require(entry));
@@ -244,7 +275,9 @@ export class Engine {
         }
         await settings.waitForRPCs().catch(onRejection);
         while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
-        process.off("unhandledRejection", onRejection);
+        program.open = false;
+        const programErrors = program.errors;
+        this.configError = program.configError;
         for (const m of programErrors) this.errors.push(`program: ${m}`);
         if (programErrors.length > 0) this.stop("the program failed");
 
@@ -253,7 +286,14 @@ export class Engine {
 
         const outputs = this.finalOutputs();
         this.persist(outputs);
-        return { ok: this.errors.length === 0 && !this.canceled, canceled: this.canceled, steps: this.steps, errors: this.errors, outputs };
+        return {
+            ok: this.errors.length === 0 && !this.canceled,
+            canceled: this.canceled,
+            steps: this.steps,
+            errors: this.errors,
+            outputs,
+            ...(this.configError ? { configError: this.configError } : {}),
+        };
     }
 
     /** finalizeStackOutputs: after a failure the new outputs overwrite the old ones key by key. */

@@ -57,7 +57,7 @@ function passphrase(): string {
 export function loadStackConfig(project: Project, stack: string, configFile?: string): StackConfig {
     const file = stackConfigPath(project, stack, configFile);
     if (!fs.existsSync(file)) throw new UsageError(`no stack config ${file}; create it (see the README's config reference)`);
-    const doc = YAML.parse(fs.readFileSync(file, "utf8")) ?? {};
+    const doc = parseYaml(file) ?? {};
     const values: Record<string, string> = {};
     const secretKeys: string[] = [];
     let crypter: Crypter | undefined;
@@ -75,6 +75,16 @@ export function loadStackConfig(project: Project, stack: string, configFile?: st
         }
     }
     return { values, secretKeys };
+}
+
+/** A stack file's YAML; a syntax error names the file and is the user's to fix. */
+function parseYaml(file: string): { config?: Record<string, unknown>; encryptionsalt?: unknown } | null {
+    try {
+        return YAML.parse(fs.readFileSync(file, "utf8"));
+    } catch (e) {
+        if (e instanceof YAML.YAMLError) throw new UsageError(`${file} is not valid YAML: ${e.message.trim()}\nNothing was touched.`);
+        throw e;
+    }
 }
 
 function isSecure(v: unknown): v is { secure: string } {

@@ -1,6 +1,7 @@
 // The exact resources each stack declares, under pulumi.runtime.setMocks.
 
 import assert from "node:assert/strict";
+import * as pulumi from "@pulumi/pulumi";
 import { declareProgram, Declared } from "./helpers/mockProgram";
 import { SECRET_SIG, SIG_KEY } from "../runner/secrets";
 
@@ -132,6 +133,20 @@ describe("program (index.ts under setMocks)", function () {
             /bluegreen:colors\.blue\.release: expected 7-40 hex characters/,
         );
         assert.deepEqual(declared, []);
+    });
+
+    it("a config error is a pulumi.RunError, which `pulumi up` prints as its message alone, with no stack trace", async () => {
+        await assert.rejects(declareProgram("dev", { "bluegreen:bogus": "1", "bluegreen:prefix": "dev;rm" }), (e: Error) => {
+            assert.ok(pulumi.RunError.isInstance(e), `expected a RunError, got ${e.name}`);
+            assert.equal(
+                e.message,
+                "invalid stack config:\n" +
+                    "  bluegreen:prefix: expected up to 30 lowercase letters, digits and hyphens, starting with a letter\n" +
+                    "  bluegreen:bogus: unknown key (check the spelling against the README's config reference)\n" +
+                    "Nothing was touched. Fix these keys in the stack's config (Pulumi.<stack>.yaml), then run again.",
+            );
+            return true;
+        });
     });
 
     it("removing the active color is refused by validation", async () => {

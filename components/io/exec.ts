@@ -12,6 +12,8 @@ export interface Cmd {
     /** Killed (SIGKILL) after this long; the result then has `timedOut`. */
     readonly timeoutMs?: number;
     readonly env?: Readonly<Record<string, string>>;
+    /** `env` is the whole environment: nothing of this process's is inherited. */
+    readonly cleanEnv?: boolean;
     readonly cwd?: string;
     /** In its own process group, so a Ctrl-C to this process's group does not reach it. */
     readonly detached?: boolean;
@@ -35,7 +37,7 @@ export function spawnRunner(cmd: Cmd): Promise<CmdResult> {
         const child = spawn(file, args, {
             cwd: cmd.cwd,
             detached: cmd.detached,
-            env: cmd.env ? { ...process.env, ...cmd.env } : process.env,
+            env: cmd.cleanEnv ? { ...cmd.env } : cmd.env ? { ...process.env, ...cmd.env } : process.env,
             stdio: ["pipe", "pipe", "pipe"],
         });
         const out: Buffer[] = [];
@@ -82,10 +84,18 @@ export function setRunner(runner: Runner): () => void {
     };
 }
 
-/** A failed command's error, with the argv and output that explain it. */
+/** Output kept in an error: all of one stream, or this much of each when both speak. */
+const DETAIL_CHARS = 2000;
+
+/**
+ * A failed command's error, with the argv and output that explain it. Both streams: a tool
+ * may warn on stderr and give its reason on stdout (seed 003).
+ */
 export function cmdError(cmd: Cmd, result: CmdResult, context?: string): Error {
     const what = result.timedOut ? `timed out after ${cmd.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` : `exited ${result.code}`;
-    const detail = (result.stderr.trim() || result.stdout.trim()).slice(0, 2000);
+    const err = result.stderr.trim();
+    const out = result.stdout.trim();
+    const detail = err && out ? `${err.slice(0, DETAIL_CHARS / 2)} (stdout: ${out.slice(0, DETAIL_CHARS / 2)})` : (err || out).slice(0, DETAIL_CHARS);
     const e = new Error(`${context ? context + ": " : ""}\`${cmd.argv.join(" ")}\` ${what}${detail ? ": " + detail : ""}`);
     e.name = "cmdError";
     return e;
@@ -123,8 +133,9 @@ export function processAlive(pid: number): boolean {
  * stdout and stderr appended to `logFile`. Returns its pid.
  */
 export function startDetached(argv: readonly string[], logFile: string): number {
-    const fd = fs.openSync(logFile, "a");
+    const fd = fs.openSync(logFile, "a", 0o600);
     try {
+        fs.fchmodSync(fd, 0o600); // a log may quote what it served: private, as the state beside it
         const [file, ...args] = argv;
         const child = spawn(file, args, { detached: true, stdio: ["ignore", fd, fd] });
         child.unref();

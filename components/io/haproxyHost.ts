@@ -1,5 +1,7 @@
 // The machine HAProxy runs on: this host (dev) or the `<prefix>haproxy` Incus instance
-// (staging/prod). Commands are built for either, then run through the exec seam.
+// (staging/prod). Commands are built for either, then run through the exec seam. What the
+// program writes there (the state dir: audit log, lock, canary record, history) is private:
+// directories 0700, files 0600, set on every write so a dir an earlier version made is fixed.
 
 import * as fs from "fs";
 import * as path from "path";
@@ -51,29 +53,52 @@ export async function readHostFile(host: HaproxyHost, file: string): Promise<str
     return readInstanceFile(haproxyTarget(host), host.instance, file);
 }
 
+/** Owner-only modes for what the program keeps on the HAProxy host. */
+const PRIVATE_DIR = 0o700;
+const PRIVATE_FILE = 0o600;
+
+/** Makes `dir` (and any parent it creates) private on this host; fixes one left world-readable. */
+function privateDir(dir: string): void {
+    fs.mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
+    if ((fs.statSync(dir).mode & 0o777) !== PRIVATE_DIR) fs.chmodSync(dir, PRIVATE_DIR);
+}
+
 /** Replaces a file atomically: write a temp file beside it, then rename over it. */
 export async function writeHostFile(host: HaproxyHost, file: string, content: string): Promise<void> {
     if (host.placement === "host") {
-        writeFileAtomic(file, content);
+        privateDir(path.dirname(file));
+        writeFileAtomic(file, content, PRIVATE_FILE);
         return;
     }
     const tmp = `${file}.tmp-${process.pid}`;
     await withTempDir(async (dir) => {
         const local = path.join(dir, path.basename(file));
         fs.writeFileSync(local, content);
-        await runOrThrow(filePushCmd(haproxyTarget(host), host.instance, local, tmp), `cannot write ${file} on ${describeHost(host)}`);
+        await runOrThrow(filePushCmd(haproxyTarget(host), host.instance, local, tmp, "0600"), `cannot write ${file} on ${describeHost(host)}`);
         await runOrThrow(onHost(host, ["mv", "-f", "--", tmp, file]), `cannot write ${file} on ${describeHost(host)}`);
     });
 }
 
+/**
+ * Appends stdin to the file `$1` inside an instance, its dir 0700 and the file 0600, in one
+ * exec. Constant text: the file is an argument, never part of the script.
+ */
+export const APPEND_SCRIPT = 'umask 077 && d=$(dirname -- "$1") && mkdir -p -- "$d" && chmod 700 -- "$d" && cat >> "$1" && chmod 600 -- "$1"';
+
+/** Appends with one write (O_APPEND), so concurrent writers never interleave. */
 export async function appendHostFile(host: HaproxyHost, file: string, line: string): Promise<void> {
     if (host.placement === "host") {
-        fs.mkdirSync(path.dirname(file), { recursive: true });
-        fs.appendFileSync(file, line);
+        privateDir(path.dirname(file));
+        const fd = fs.openSync(file, "a", PRIVATE_FILE);
+        try {
+            fs.fchmodSync(fd, PRIVATE_FILE);
+            fs.writeSync(fd, line);
+        } finally {
+            fs.closeSync(fd);
+        }
         return;
     }
-    await runOrThrow(onHost(host, ["mkdir", "-p", "--", path.posix.dirname(file)]));
-    await runOrThrow(onHost(host, ["tee", "-a", "--", file], { input: line }), `cannot append to ${file} on ${describeHost(host)}`);
+    await runOrThrow(onHost(host, ["sh", "-c", APPEND_SCRIPT, "sh", file], { input: line }), `cannot append to ${file} on ${describeHost(host)}`);
 }
 
 /**
@@ -83,8 +108,8 @@ export async function appendHostFile(host: HaproxyHost, file: string, line: stri
 export async function createHostFileExclusive(host: HaproxyHost, file: string, content: string): Promise<boolean> {
     const tmp = `${file}.new-${process.pid}-${Date.now()}`;
     if (host.placement === "host") {
-        fs.mkdirSync(path.dirname(file), { recursive: true });
-        fs.writeFileSync(tmp, content);
+        privateDir(path.dirname(file));
+        fs.writeFileSync(tmp, content, { mode: PRIVATE_FILE });
         try {
             fs.linkSync(tmp, file);
             return true;

@@ -1,5 +1,6 @@
 // A small client of Prometheus's HTTP API: instant queries (/api/v1/query), readiness
-// (/-/ready) and config reload (/-/reload).
+// (/-/ready), and what a reload by SIGHUP left: the loaded config and its own reload metric.
+// The lifecycle API (/-/reload, /-/quit) stays off: it is unauthenticated.
 //
 // Why Node's built-in fetch and not npm's prometheus-query (measured 3.5.1, see the
 // research notes): the project prefers a kept library, but this one brings axios and 30
@@ -33,8 +34,10 @@ export interface PrometheusClient {
     query(promql: string, o?: { readonly timeMs?: number }): Promise<InstantValue>;
     /** GET /-/ready: 200 once the TSDB is open and the config loaded. Never throws. */
     ready(): Promise<Readiness>;
-    /** POST /-/reload (needs --web.enable-lifecycle). A broken config answers 500 and the old one stays. Never throws. */
-    reload(): Promise<Readiness>;
+    /** GET /api/v1/status/config: the config it runs, as it writes it out; no `yaml` when unreadable. Never throws. */
+    loadedConfig(): Promise<{ readonly yaml?: string; readonly detail: string }>;
+    /** Its own `prometheus_config_last_reload_successful` (GET /metrics); no `ok` when unreadable. Never throws. */
+    lastReloadOk(): Promise<{ readonly ok?: boolean; readonly detail: string }>;
 }
 
 interface Raw {
@@ -100,6 +103,25 @@ export function prometheusClient(o: PrometheusClientOptions): PrometheusClient {
             return r.timedOut ? { kind: "timeout", timeoutMs, message } : { kind: "error", message };
         },
         ready: () => lifecycle("/-/ready", "GET"),
-        reload: () => lifecycle("/-/reload", "POST"),
+        async loadedConfig() {
+            const r = await call("/api/v1/status/config", { method: "GET" });
+            const where = `GET ${shown}/api/v1/status/config`;
+            if (!r.ok) return { detail: `${where}: ${r.detail}` };
+            try {
+                const yaml = (JSON.parse(r.raw.body) as { data?: { yaml?: unknown } }).data?.yaml;
+                if (r.raw.status === 200 && typeof yaml === "string") return { yaml, detail: `${where}: HTTP 200` };
+            } catch {
+                // not JSON: said below
+            }
+            return { detail: `${where}: HTTP ${r.raw.status}: ${r.raw.body.replace(/\s+/g, " ").trim().slice(0, 300)}` };
+        },
+        async lastReloadOk() {
+            const r = await call("/metrics", { method: "GET" });
+            const where = `GET ${shown}/metrics`;
+            if (!r.ok) return { detail: `${where}: ${r.detail}` };
+            const m = /^prometheus_config_last_reload_successful (\S+)$/m.exec(r.raw.body);
+            if (r.raw.status !== 200 || !m) return { detail: `${where}: HTTP ${r.raw.status}, no prometheus_config_last_reload_successful` };
+            return { ok: Number(m[1]) === 1, detail: `${where}: prometheus_config_last_reload_successful ${m[1]}` };
+        },
     };
 }

@@ -14,12 +14,14 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
     }
 }
 
-/** Replaces a file atomically on this host: write a temp file beside it, fsync, rename over it. */
-export function writeFileAtomic(file: string, content: string | Buffer, mode = 0o644): void {
+/** Replaces a file atomically on this host: write a temp file beside it, fsync, rename over it. Private (0600) unless `mode` says otherwise. */
+export function writeFileAtomic(file: string, content: string | Buffer, mode = 0o600): void {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const tmp = `${file}.tmp-${process.pid}`;
     const fd = fs.openSync(tmp, "w", mode);
     try {
+        fs.fchmodSync(fd, mode); // exactly `mode`, whatever the umask or a leftover temp file
+
         if (typeof content === "string") fs.writeSync(fd, content);
         else fs.writeSync(fd, new Uint8Array(content));
         fs.fsyncSync(fd);

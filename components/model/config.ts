@@ -259,6 +259,11 @@ const hooksSpec = z.strictObject({
     postSwitch: shellCommand.optional(),
     /** After the automatic rollback of a canary or a guarded upgrade. */
     postRollback: shellCommand.optional(),
+    /** Variables of the runner's environment that hooks and the broadcast get beyond PATH, HOME, LANG and BLUEGREEN_*. */
+    passEnv: z
+        .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name (letters, digits and _, not starting with a digit)"))
+        .max(64, "expected at most 64 names")
+        .optional(),
 });
 
 /** Release retention in the artifact store (release/retention.ts). */
@@ -410,7 +415,10 @@ export interface StackConfig {
 
 export class ConfigError extends Error {
     constructor(readonly problems: readonly string[]) {
-        super(`invalid stack config:\n  ${problems.join("\n  ")}`);
+        // Validation runs before anything is touched.
+        super(
+            `invalid stack config:\n  ${problems.join("\n  ")}\nNothing was touched. Fix these keys in the stack's config (Pulumi.<stack>.yaml), then run again.`,
+        );
         this.name = "ConfigError";
     }
 }

@@ -19,6 +19,29 @@ export interface HookContext {
     readonly lockFile: string;
     /** `[remote:]instance` when the HAProxy host is an Incus instance. */
     readonly lockInstance?: string;
+    /** bluegreen:hooks.passEnv: the variables it gets beyond the minimal environment. */
+    readonly passEnv?: readonly string[];
+}
+
+/** What every hook and broadcast gets of the runner's environment, with BLUEGREEN_* and hooks.passEnv. */
+export const BASE_ENV = ["PATH", "HOME", "LANG"] as const;
+
+/** A BLUEGREEN_* name that may hold a secret (BLUEGREEN_ARTIFACT_TOKEN): passed only when listed in hooks.passEnv. */
+const SECRET_NAME = /TOKEN|SECRET|PASSWORD|PASSPHRASE/;
+
+/**
+ * Pure: the environment a hook or the broadcast runs with: PATH, HOME, LANG, the BLUEGREEN_*
+ * variables and the passEnv names, never the rest of the runner's (the stack passphrase, the
+ * artifact token, a forge token). HOOK_SCRIPT applies the same rule in sh.
+ */
+export function minimalEnv(from: Readonly<Record<string, string | undefined>>, passEnv: readonly string[] = []): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(from)) {
+        if (v === undefined) continue;
+        const base = (BASE_ENV as readonly string[]).includes(k) || (k.startsWith("BLUEGREEN_") && !SECRET_NAME.test(k));
+        if (base || passEnv.includes(k)) out[k] = v;
+    }
+    return out;
 }
 
 /**
@@ -27,8 +50,10 @@ export interface HookContext {
  * time, the performer, the runtime, the release that served before, and for a deploy hook
  * the serving color) is read when the hook runs, from this machine and the HAProxy host's
  * files, not put in the resource's inputs: an input change would run the hook again, and a
- * no-op up must run nothing. After the hook it appends a `hook` line to the audit log beside
- * the lock, and exits with the hook's status.
+ * no-op up must run nothing. The hook runs under `env -i` with minimalEnv's variables only:
+ * the command provider (and the runner) hand the wrapper their whole environment. After the
+ * hook it appends a `hook` line to the audit log beside the lock (private: umask 077), and
+ * exits with the hook's status.
  */
 export const HOOK_SCRIPT = `set -u
 export BLUEGREEN_TIME="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -37,7 +62,7 @@ lockfile="\${BLUEGREEN_LOCK_FILE:-}"
 statedir="\${lockfile%/*}"
 inst="\${BLUEGREEN_LOCK_INSTANCE:-}"
 readhost() { if [ -n "$inst" ]; then incus file pull "$inst$1" - 2>/dev/null; else cat "$1" 2>/dev/null; fi; }
-append() { if [ -n "$inst" ]; then incus exec "$inst" -- tee -a "$1" >/dev/null; else tee -a "$1" >/dev/null; fi; }
+append() { if [ -n "$inst" ]; then incus exec "$inst" -- sh -c 'umask 077 && cat >> "$1"' sh "$1"; else (umask 077 && cat >> "$1"); fi; }
 clean() { printf %s "$1" | tr -d '"\\\\\\n'; }
 if [ -n "$lockfile" ]; then
   if [ -z "\${BLUEGREEN_ACTIVE:-}" ]; then a=$(readhost "$statedir/active-color" | head -n 1); if [ -n "$a" ]; then export BLUEGREEN_ACTIVE="$a"; fi; fi
@@ -53,7 +78,16 @@ if [ -n "$lockfile" ]; then
     if [ -n "$since" ] && began=$(date -u -d "$since" +%s 2>/dev/null); then export BLUEGREEN_RUNTIME=$(( $(date -u +%s) - began )); fi
   fi
 fi
-/bin/sh -c "$0"
+hook="$0"
+set -f
+set --
+for n in PATH HOME LANG $(env | sed -n 's/^\\(BLUEGREEN_[A-Za-z0-9_]*\\)=.*/\\1/p') \${BLUEGREEN_PASS_ENV:-}; do
+  case "$n" in ''|[0-9]*|*[!A-Za-z0-9_]*) continue ;; esac
+  case " \${BLUEGREEN_PASS_ENV:-} " in *" $n "*) ;; *) case "$n" in BLUEGREEN_*TOKEN*|BLUEGREEN_*SECRET*|BLUEGREEN_*PASSWORD*|BLUEGREEN_*PASSPHRASE*) continue ;; esac ;; esac
+  if eval "[ -n \\"\\\${$n+x}\\" ]"; then eval "set -- \\"\\$@\\" \\"$n=\\\${$n}\\""; fi
+done
+set +f
+env -i "$@" /bin/sh -c "$hook"
 rc=$?
 if [ -n "$lockfile" ]; then
   printf '{"time":"%s","performer":"%s","stack":"%s","operation":"hook","color":"%s","release":"%s","details":{"hook":"%s","operation":"%s","exitCode":%s}}\\n' \\
@@ -77,6 +111,7 @@ export function hookEnv(c: HookContext): Record<string, string> {
         ...(c.hook.startsWith("post") ? { BLUEGREEN_POST: "1" } : {}),
         BLUEGREEN_LOCK_FILE: c.lockFile,
         ...(c.lockInstance ? { BLUEGREEN_LOCK_INSTANCE: c.lockInstance } : {}),
+        ...(c.passEnv?.length ? { BLUEGREEN_PASS_ENV: c.passEnv.join(" ") } : {}),
     };
 }
 

@@ -7,6 +7,7 @@ import { run } from "../io/exec";
 import { HaproxyHost, appendHostFile, readHostFile } from "../io/haproxyHost";
 import { progress } from "../io/progress";
 import { AuditEvent, Operation, auditLine, eventEnv, parseAudit, rollbackKind, servedHistory } from "../model/audit";
+import { minimalEnv } from "../model/hooks";
 import { historyPath } from "./history";
 
 /** Where an operation's events go: the HAProxy host's state dir, and the broadcast command. */
@@ -16,11 +17,13 @@ export interface AuditContext {
     readonly stack: string;
     /** bluegreen:broadcast: the operator's own shell command. */
     readonly broadcast?: string;
+    /** bluegreen:hooks.passEnv: what the broadcast gets beyond the minimal environment. */
+    readonly passEnv?: readonly string[];
 }
 
 /** The context of a resource whose inputs carry these; broadcast only when set. */
-export function auditTo(host: HaproxyHost, stateDir: string, stack: string, broadcast: string | undefined): AuditContext {
-    return { host, stateDir, stack, ...(broadcast ? { broadcast } : {}) };
+export function auditTo(host: HaproxyHost, stateDir: string, stack: string, broadcast: string | undefined, passEnv?: readonly string[]): AuditContext {
+    return { host, stateDir, stack, ...(broadcast ? { broadcast } : {}), ...(broadcast && passEnv?.length ? { passEnv } : {}) };
 }
 
 export function auditPath(stateDir: string): string {
@@ -59,8 +62,9 @@ export async function audit(
         progress(`audit: could not append to ${auditPath(ctx.stateDir)}: ${err.message}`),
     );
     if (ctx.broadcast) {
-        // The operator's own command, the one shell string we run (as a hook is).
-        const r = await run({ argv: ["/bin/sh", "-c", ctx.broadcast], env: eventEnv(event), timeoutMs: BROADCAST_TIMEOUT_MS });
+        // The operator's own command, the one shell string we run (as a hook is), with none of our secrets.
+        const env = { ...minimalEnv(process.env, ctx.passEnv), ...eventEnv(event) };
+        const r = await run({ argv: ["/bin/sh", "-c", ctx.broadcast], env, cleanEnv: true, timeoutMs: BROADCAST_TIMEOUT_MS });
         if (r.code !== 0) progress(`broadcast: exited ${r.code} for ${e.operation} (ignored): ${(r.stderr || r.stdout).trim().slice(0, 300)}`);
     }
     return event;

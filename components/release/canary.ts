@@ -63,6 +63,8 @@ export interface CanaryInputs {
     readonly settleMs: number;
     /** bluegreen:broadcast; absent when unset. */
     readonly broadcast?: string;
+    /** bluegreen:hooks.passEnv, for the broadcast and postRollback; absent when unset. */
+    readonly passEnv?: readonly string[];
     /** bluegreen:hooks.postRollback: run after the canary rolled itself back. */
     readonly postRollback?: string;
 }
@@ -287,7 +289,7 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
     const { canaries, peers } = planned.plan;
     const start: CanaryStart = canaryStart(await readRecord(i), i.active, i.release);
     if (start.kind === "refuse") throw refused(`${start.why}. Nothing was touched.`);
-    const ctx = auditTo(i.host, i.layout.stateDir, i.stack, i.broadcast);
+    const ctx = auditTo(i.host, i.layout.stateDir, i.stack, i.broadcast, i.passEnv);
     let lastPhase: string | undefined;
     const record = async (phase: CanaryRecord["phase"], extra: Partial<CanaryRecord> = {}) => {
         await writeRecord(i, { release: i.release, from, color: i.active, phase, ...extra });

@@ -51,6 +51,8 @@ export interface AppContainerInputs {
     readonly health: HealthSpec;
     /** bluegreen:broadcast; absent when unset. Never a reason to touch a container. */
     readonly broadcast?: string;
+    /** bluegreen:hooks.passEnv, for the broadcast and postRollback; absent when unset. */
+    readonly passEnv?: readonly string[];
 }
 
 export interface ColorContainerInputs extends AppContainerInputs {
@@ -315,8 +317,8 @@ async function keepLive(inst: InstanceInfo, i: ColorContainerInputs): Promise<Co
 }
 
 /** Where a container's events go: the serving guard's HAProxy host. */
-function auditOf(i: Pick<ColorContainerInputs, "guard" | "stack" | "broadcast">): AuditContext {
-    return auditTo(i.guard.host, i.guard.stateDir, i.stack, i.broadcast);
+function auditOf(i: Pick<ColorContainerInputs, "guard" | "stack" | "broadcast" | "passEnv">): AuditContext {
+    return auditTo(i.guard.host, i.guard.stateDir, i.stack, i.broadcast, i.passEnv);
 }
 
 /** The release tarball, verified, through this host's cache. */

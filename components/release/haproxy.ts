@@ -38,11 +38,11 @@ export interface HaproxyOutputs extends HaproxyInputs {
 /** Inside the instance, the image's init runs and restarts this. Constant: nothing from input. */
 export const INSTANCE_START_SCRIPT =
     "#!/bin/sh\n# Started and restarted by the bluegreen image's init.\nmkdir -p /run/haproxy\n" +
-    "exec haproxy -W -f /etc/haproxy/bluegreen.cfg -S /run/haproxy/master.sock\n";
+    "exec haproxy -W -f /etc/haproxy/bluegreen.cfg -S /run/haproxy/master.sock,mode,600\n";
 
-/** Pure: the argv that starts haproxy as a master-worker with its master CLI. */
+/** Pure: the argv that starts haproxy as a master-worker with its master CLI (owner-only, whatever the umask). */
 export function haproxyArgv(layout: HaproxyLayout): string[] {
-    return ["haproxy", "-W", "-f", layout.configPath, "-S", layout.masterSocket];
+    return ["haproxy", "-W", "-f", layout.configPath, "-S", `${layout.masterSocket},mode,600`];
 }
 
 /** Pure: the proxy devices the instance needs (name -> device). */

@@ -13,7 +13,7 @@ const HOOK_TIMEOUT_MS = 10 * 60_000;
 
 /** Runs the postRollback hook; its failure is added to the step's message, never hides the rollback's. */
 export async function runPostRollback(
-    i: { readonly postRollback?: string; readonly stack: string; readonly host: HaproxyHost; readonly stateDir: string },
+    i: { readonly postRollback?: string; readonly passEnv?: readonly string[]; readonly stack: string; readonly host: HaproxyHost; readonly stateDir: string },
     what: { readonly operation: HookOperation; readonly color: string; readonly release: string; readonly failedRelease: string },
 ): Promise<string> {
     if (!i.postRollback) return "";
@@ -27,6 +27,7 @@ export async function runPostRollback(
             release: what.release,
             lockFile: lockPath(i.stateDir),
             ...(instance ? { lockInstance: instance } : {}),
+            ...(i.passEnv ? { passEnv: i.passEnv } : {}),
         }),
         BLUEGREEN_FAILED_RELEASE: what.failedRelease,
     };

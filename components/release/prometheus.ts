@@ -10,7 +10,7 @@ import * as fs from "fs";
 import { startDetached } from "../io/exec";
 import { poll, sleep } from "../io/poll";
 import { progress } from "../io/progress";
-import { prometheusClient } from "../io/prometheus";
+import { PrometheusClient, prometheusClient } from "../io/prometheus";
 import { writeFileAtomic } from "../io/tmp";
 import { refusal } from "../model/errors";
 import { PrometheusLayout, ScrapeTarget, prometheusLayout, renderPrometheusConfig, renderTargets } from "../model/prometheusConfig";
@@ -50,9 +50,34 @@ export function prometheusArgv(layout: PrometheusLayout, port: number): string[]
         layout.dataDir,
         "--web.listen-address",
         loopbackAddress(port),
-        // POST /-/reload picks up a changed config without a restart.
-        "--web.enable-lifecycle",
+        // No --web.enable-lifecycle: unauthenticated, it lets any local user stop the server
+        // mid-window (a canary then goes red). A changed config is reloaded by SIGHUP instead.
     ];
+}
+
+/**
+ * Reloads a running Prometheus by SIGHUP: done when the config it reports changes; failed
+ * when its reload metric turns 0 (it keeps the old config), or when nothing changes in time.
+ */
+async function reloadBySignal(client: PrometheusClient, pid: number, timeoutMs: number): Promise<{ readonly ok: boolean; readonly detail: string }> {
+    const [before, metric] = await Promise.all([client.loadedConfig(), client.lastReloadOk()]);
+    if (before.yaml === undefined) return { ok: false, detail: before.detail };
+    process.kill(pid, "SIGHUP");
+    let detail = `no reload seen within ${timeoutMs} ms`;
+    const outcome = await poll(
+        async () => {
+            const [now, ok] = await Promise.all([client.loadedConfig(), client.lastReloadOk()]);
+            if (now.yaml !== undefined && now.yaml !== before.yaml) return "reloaded" as const;
+            // Only a change to 0 is news: a reload that failed earlier left it 0.
+            if (metric.ok === true && ok.ok === false) {
+                detail = ok.detail;
+                return "refused" as const;
+            }
+            return undefined;
+        },
+        { intervalMs: 100, timeoutMs },
+    );
+    return outcome === "reloaded" ? { ok: true, detail: "reloaded" } : { ok: false, detail };
 }
 
 function readPid(file: string): number | undefined {
@@ -137,11 +162,13 @@ export async function ensurePrometheus(i: PrometheusInputs): Promise<PrometheusS
     if (pid !== undefined && isOurPrometheus(pid, layout.configFile)) {
         let reloaded = false;
         if (changed && current !== undefined) {
-            const r = await prometheusClient({ url, timeoutMs: 10_000 }).reload();
-            if (!r.ready) {
+            const r = await reloadBySignal(prometheusClient({ url, timeoutMs: 5000 }), pid, 10_000);
+            if (!r.ok) {
                 // Put the config it runs back, so the next run tries the reload again.
                 writeFileAtomic(layout.configFile, current);
-                throw new Error(`Prometheus (pid ${pid}) refused its new config, and keeps running the old one (${layout.configFile}): ${r.detail}`);
+                throw new Error(
+                    `Prometheus (pid ${pid}) refused its new config, and keeps running the old one (${layout.configFile}): ${r.detail}${logTail(layout)}`,
+                );
             }
             progress(`prometheus: config changed, reloaded (pid ${pid})`);
             reloaded = true;
@@ -181,7 +208,8 @@ export function writeTargets(dir: string, targets: readonly ScrapeTarget[]): { r
     const current = fs.existsSync(layout.targetsFile) ? fs.readFileSync(layout.targetsFile, "utf8") : undefined;
     if (current === content) return { file: layout.targetsFile, changed: false };
     fs.mkdirSync(layout.targetsDir, { recursive: true, mode: 0o755 });
-    writeFileAtomic(layout.targetsFile, content);
+    // Readable: an operator's Prometheus (another user) reads it.
+    writeFileAtomic(layout.targetsFile, content, 0o644);
     return { file: layout.targetsFile, changed: true };
 }
 

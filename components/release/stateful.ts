@@ -355,7 +355,7 @@ export async function upgradeService(olds: StatefulOutputs, news: StatefulInputs
 
 /** Where a service's events go. */
 function auditOfService(i: StatefulInputs): AuditContext {
-    return auditTo(i.host, i.stateDir, i.stack, i.broadcast);
+    return auditTo(i.host, i.stateDir, i.stack, i.broadcast, i.passEnv);
 }
 
 /** Restore on demand: the data of snapshot `id` back in every volume, then the configured release, health-gated. */

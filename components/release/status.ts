@@ -282,6 +282,79 @@ function lockView(l: LockState | { readonly state: "unknown"; readonly why: stri
     return { state: l.state, holder: describeHolder(l.record), record: l.record, ...(l.state === "stale" ? { why: l.why } : {}) };
 }
 
+/**
+ * The exit codes of `status`, for scripts and monitors; stable (the README lists them).
+ * `config` is a stack config that does not validate (the runner's usage exit); `failed`,
+ * status itself could not run or read what it needs.
+ */
+export const STATUS_EXIT = { ok: 0, failed: 1, config: 2, drift: 3, unhealthy: 4, locked: 5, paused: 6 } as const;
+
+/** When several findings hold, the first in this order is the exit code. */
+const URGENCY: readonly number[] = [STATUS_EXIT.unhealthy, STATUS_EXIT.failed, STATUS_EXIT.drift, STATUS_EXIT.paused, STATUS_EXIT.locked];
+
+const VERDICT_WORDS: Record<number, string> = {
+    [STATUS_EXIT.ok]: "ok",
+    [STATUS_EXIT.failed]: "status could not read all it needs",
+    [STATUS_EXIT.drift]: "the live stack differs from its config",
+    [STATUS_EXIT.unhealthy]: "something that serves traffic is unhealthy",
+    [STATUS_EXIT.locked]: "the deploy lock is held",
+    [STATUS_EXIT.paused]: "a canary is paused",
+};
+
+export interface StatusVerdict {
+    readonly code: number;
+    /** Every finding, most urgent first: `unhealthy: ...`, `unknown: ...`, `drift: ...`, `canary paused: ...`, `lock held: ...`. */
+    readonly reasons: readonly string[];
+}
+
+/** Pure: the colors HAProxy's live weights send traffic to; the config's when they cannot be read. */
+function servingColors(r: StatusReport): Set<Color> {
+    if (!r.haproxy.running || r.haproxy.error) return new Set([r.active.config]);
+    const colors = r.haproxy.servers.filter((s) => s.weight > 0).map((s) => s.server.split("-")[0]);
+    return new Set(COLORS.filter((c) => colors.includes(c)));
+}
+
+/** Pure: the exit code of a report, and why. */
+export function statusVerdict(r: StatusReport): StatusVerdict {
+    const found: { code: number; reason: string }[] = [];
+    const add = (code: number, reason: string) => found.push({ code, reason });
+    const h = r.haproxy;
+    const serving = servingColors(r);
+    if (!h.running) add(STATUS_EXIT.unhealthy, `unhealthy: HAProxy is not running on ${h.host}; nothing serves`);
+    else if (h.error) add(STATUS_EXIT.failed, `unknown: cannot read HAProxy's weights (${h.error})`);
+    else if (serving.size === 0) add(STATUS_EXIT.unhealthy, `unhealthy: HAProxy serves no color (every weight is 0)`);
+    if (r.active.drift)
+        add(STATUS_EXIT.drift, `drift: active color ${r.active.config} in config, ${r.active.recorded} in the active-color file, ${r.active.served} served`);
+    for (const color of COLORS) {
+        const c = r.colors[color];
+        for (const k of c?.containers ?? []) {
+            if (k.state === "UNKNOWN") add(STATUS_EXIT.failed, `unknown: cannot ask Incus about ${k.name} (${k.health})`);
+            else if (k.state === "ABSENT") add(STATUS_EXIT.drift, `drift: ${k.name} is missing`);
+            else if (k.state !== "RUNNING") add(STATUS_EXIT.drift, `drift: ${k.name} is ${k.state}`);
+            else if (k.release !== c!.release) add(STATUS_EXIT.drift, `drift: ${k.name} runs ${k.release ?? "no recorded release"}, config says ${c!.release}`);
+            if (serving.has(color) && !k.healthy) add(STATUS_EXIT.unhealthy, `unhealthy: ${k.name} serves traffic and is not healthy (${k.health})`);
+        }
+    }
+    for (const svc of r.stateful ?? []) {
+        if (svc.state === "UNKNOWN") add(STATUS_EXIT.failed, `unknown: cannot ask Incus about ${svc.container} (${svc.health})`);
+        else if (svc.state === "ABSENT") add(STATUS_EXIT.drift, `drift: stateful ${svc.name} (${svc.container}) is missing`);
+        else if (svc.liveRelease !== svc.release)
+            add(STATUS_EXIT.drift, `drift: stateful ${svc.name} runs ${svc.liveRelease ?? "no recorded release"}, config says ${svc.release}`);
+        if (!svc.healthy) add(STATUS_EXIT.unhealthy, `unhealthy: stateful ${svc.name} (${svc.container}) is not healthy (${svc.health})`);
+    }
+    if (r.canary?.phase === "paused")
+        add(STATUS_EXIT.paused, `canary paused: ${r.canary.release} on ${r.canary.color} (last-known-good ${r.canary.from}); run up again to resume it`);
+    if (r.lock.state === "held") add(STATUS_EXIT.locked, `lock held: ${r.lock.holder ?? "by someone"}`);
+    else if (r.lock.state === "unknown") add(STATUS_EXIT.failed, `unknown: cannot read the deploy lock (${r.lock.why ?? "no reason given"})`);
+    found.sort((a, b) => URGENCY.indexOf(a.code) - URGENCY.indexOf(b.code));
+    return { code: found[0]?.code ?? STATUS_EXIT.ok, reasons: found.map((f) => f.reason) };
+}
+
+/** Pure: the verdict as the text view ends. */
+export function describeVerdict(v: StatusVerdict): string {
+    return `\nexit ${v.code}: ${VERDICT_WORDS[v.code] ?? "?"}\n${v.reasons.map((r) => `  ${r}\n`).join("")}`;
+}
+
 /** Pure: the report as an operator reads it. */
 export function describeStatus(r: StatusReport): string {
     const out: string[] = [];

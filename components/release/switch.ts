@@ -85,6 +85,8 @@ export interface SwitchInputs {
     readonly remote?: string;
     /** bluegreen:broadcast; absent when unset. */
     readonly broadcast?: string;
+    /** bluegreen:hooks.passEnv, for the broadcast; absent when unset. */
+    readonly passEnv?: readonly string[];
     /** bluegreen:progressive: a forward switch moves traffic by steps (release/shift.ts). Never a diff by itself. */
     readonly progressive?: ShiftSpec;
     /** Per-probe timeout for health checks. */
@@ -247,7 +249,7 @@ async function reloadKeepingState(i: SwitchInputs): Promise<void> {
 export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     const started = Date.now();
     const L = i.layout;
-    const ctx = auditTo(i.host, L.stateDir, i.stack, i.broadcast);
+    const ctx = auditTo(i.host, L.stateDir, i.stack, i.broadcast, i.passEnv);
     const targets = i.components.flatMap((c) => {
         const e = expectOf(c);
         return nodeTargets(c, i.active).map((t) => ({

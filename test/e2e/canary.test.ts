@@ -148,7 +148,7 @@ describe("e2e: a canary of the serving color's pool, gated on Prometheus SLIs", 
 
     it("status --json shows the canary's phase, its last-known-good, the red probe, and each node's release", async () => {
         const r = await s.run(["status", "--json"]);
-        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.code, 3, `drift: the config asks for the rolled-back release\n${r.stderr}`);
         const report = JSON.parse(r.stdout);
         assert.equal(report.canary.phase, "rolledBack");
         assert.equal(report.canary.release, ERRORS_BROKEN);

@@ -17,9 +17,9 @@ export interface CliResult {
 
 /**
  * `node scripts/local.js <args>` with `env` added to a
- * copy of this process's environment (a value of undefined removes the variable).
+ * copy of this process's environment (a value of undefined removes the variable), and `input` on stdin.
  */
-export function runCli(args: readonly string[], env: Record<string, string | undefined> = {}, timeoutMs = 90_000): CliResult {
+export function runCli(args: readonly string[], env: Record<string, string | undefined> = {}, timeoutMs = 90_000, input?: string): CliResult {
     const merged: NodeJS.ProcessEnv = { ...process.env };
     for (const [k, v] of Object.entries(env)) {
         if (v === undefined) delete merged[k];
@@ -30,6 +30,7 @@ export function runCli(args: readonly string[], env: Record<string, string | und
         env: merged,
         encoding: "utf8",
         timeout: timeoutMs,
+        ...(input === undefined ? {} : { input }),
     });
     if (r.error) throw r.error;
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };

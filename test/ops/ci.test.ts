@@ -160,6 +160,39 @@ describe("CI workflows and their scripts", function () {
         assert.equal(sh(ROOT, ["scripts/ci/preview.sh", "dev"], env).stdout, "npm run --silent local -- preview --stack dev --markdown\n");
     });
 
+    it("preview.yml runs only for pull requests from this repository, never from forks", () => {
+        const doc = YAML.parse(fs.readFileSync(path.join(WORKFLOWS, "preview.yml"), "utf8"));
+        assert.deepEqual(Object.keys(doc.on), ["pull_request"], "pull_request_target would hand a fork the secrets");
+        for (const [name, job] of Object.entries<any>(doc.jobs)) {
+            assert.equal(String(job.if ?? "").replace(/\s+/g, " "), "github.event.pull_request.head.repo.full_name == github.repository", name);
+        }
+    });
+
+    it("preview.sh refuses to run for a pull request from a fork, before any preview", () => {
+        tmp = makeTmp();
+        const bin = fakeBin(path.join(tmp, "bin"), "npm");
+        const event = (head: string) => {
+            const file = path.join(tmp!, `event-${head.replace("/", "-")}.json`);
+            fs.writeFileSync(
+                file,
+                JSON.stringify({ pull_request: { number: 7, head: { repo: { full_name: head } } }, repository: { full_name: "ops/bluegreen" } }),
+            );
+            return file;
+        };
+        const env = { PATH: `${bin}:/usr/bin:/bin` };
+        const fork = sh(ROOT, ["scripts/ci/preview.sh", "dev"], { ...env, GITHUB_EVENT_PATH: event("mallory/bluegreen") });
+        assert.equal(fork.code, 3, fork.stderr);
+        assert.match(fork.stderr, /pull request 7 comes from the fork mallory\/bluegreen: previews run only for pull requests from ops\/bluegreen/);
+        assert.equal(fork.stdout, "", "nothing ran");
+        const same = sh(ROOT, ["scripts/ci/preview.sh", "dev"], {
+            ...env,
+            GITHUB_EVENT_PATH: event("ops/bluegreen"),
+            PULUMI_BACKEND_URL: `file://${path.join(tmp, "state")}`,
+        });
+        assert.equal(same.code, 0, same.stderr);
+        assert.equal(same.stdout, "npm run --silent local -- preview --stack dev --markdown\n");
+    });
+
     it("the scripts refuse a stack name that is not one", () => {
         const r = sh(ROOT, ["scripts/ci/up.sh", "../etc"]);
         assert.equal(r.code, 2);

@@ -3,8 +3,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseArgs, presentOutputs } from "../../runner/cli";
 import { UsageError } from "../../runner/project";
-import { SECRET_SIG, SIG_KEY } from "../../runner/secrets";
-import { runCli, shown } from "../helpers/cli";
+import YAML from "yaml";
+import { SECRET_SIG, SIG_KEY, openCrypter } from "../../runner/secrets";
+import { REPO, runCli, shown } from "../helpers/cli";
 import { makeTmp, removeTmp } from "../helpers/tmp";
 
 const secret = (value: unknown) => ({ [SIG_KEY]: SECRET_SIG, value });
@@ -149,7 +150,70 @@ describe("runner/cli", () => {
             assert.equal(fs.readFileSync(file, "utf8"), "config:\n  clitest:colors:\n    blue:\n      release: a1b2c3d\n");
             const missing = runCli(["config", "set", "onlykey", "--stack", "dev", "--cwd", dir, "--config-file", file]);
             assert.equal(missing.code, 2, shown(missing));
-            assert.match(missing.stderr, /usage: config set <key> <value> \[--secret\] --stack <name>/);
+            assert.match(missing.stderr, /config set onlykey: no value: give it after the key, or on stdin/);
+            assert.match(missing.stderr, /usage: config set <key> \[<value>\] \[--secret\] --stack <name>/);
+        });
+
+        it("config set <key> --secret reads the value from stdin when it is left out, so it is never on argv (as `pulumi config set --secret`)", () => {
+            dir = makeTmp("bluegreen-cli-");
+            fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: clitest\nruntime: nodejs\n");
+            fs.writeFileSync(path.join(dir, "index.ts"), "export {};\n");
+            const file = path.join(dir, "stack.yaml");
+            const at = ["--stack", "dev", "--cwd", dir, "--config-file", file];
+            const env = { PULUMI_CONFIG_PASSPHRASE: "pass phrase" };
+            const r = runCli(["config", "set", "artifactToken", "--secret", ...at], env, 60_000, "tok en from stdin\n");
+            assert.equal(r.code, 0, shown(r));
+            const doc = YAML.parse(fs.readFileSync(file, "utf8"));
+            const stored = doc.config["clitest:artifactToken"].secure;
+            assert.equal(openCrypter("pass phrase", doc.encryptionsalt).decrypt(stored), "tok en from stdin", "one trailing newline is dropped");
+            assert.doesNotMatch(fs.readFileSync(file, "utf8"), /tok en/);
+            const plain = runCli(["config", "set", "note", ...at], env, 60_000, "two\nlines\n\n");
+            assert.equal(plain.code, 0, shown(plain));
+            assert.equal(YAML.parse(fs.readFileSync(file, "utf8")).config["clitest:note"], "two\nlines\n");
+        });
+
+        describe("a bad stack config: the problems and exit 2, no stack trace (issue 20)", () => {
+            const BASE = fs.readFileSync(path.join(REPO, "Pulumi.dev.yaml"), "utf8");
+            const cases: [string, string, RegExp][] = [
+                [
+                    "an unknown key",
+                    BASE.replace("  bluegreen:prefix: dev-\n", "  bluegreen:prefix: dev-\n  bluegreen:bogus: 1\n"),
+                    /bluegreen:bogus: unknown key/,
+                ],
+                [
+                    "a numeric SHA",
+                    BASE.replace('release: "a1b2c3d"', "release: 1234567"),
+                    /bluegreen:colors\.blue\.release: expected 7-40 hex characters as a string/,
+                ],
+                [
+                    "shell characters in the prefix",
+                    BASE.replace("bluegreen:prefix: dev-", 'bluegreen:prefix: "dev;rm -rf"'),
+                    /bluegreen:prefix: expected up to 30 lowercase/,
+                ],
+                ["colliding ports", BASE.replace("hostPort: 18120", "hostPort: 18130"), /hostPort \(blue\): port 18130 is already used by/],
+                ["an unknown color", BASE.replace("bluegreen:active: blue", "bluegreen:active: red"), /bluegreen:active: expected blue or green/],
+                ["a negative window", `${BASE}  bluegreen:canary:\n    windowSeconds: -5\n`, /bluegreen:canary\.windowSeconds: expected at least 1 second/],
+                ["a route with a space", BASE.replace("route: /api", 'route: "/a pi"'), /bluegreen:components\.backend\.route: expected an absolute URL path/],
+                ["bad YAML", BASE.replace("  bluegreen:active: blue", "  bluegreen:active: [blue"), /stack\.yaml is not valid YAML: .*line \d+/],
+            ];
+            for (const [what, text, problem] of cases) {
+                it(what, () => {
+                    dir = makeTmp("bluegreen-cli-");
+                    const file = path.join(dir, "stack.yaml");
+                    fs.writeFileSync(file, text);
+                    assert.notEqual(text, BASE);
+                    const r = runCli(["preview", "--stack", "xf-bad", "--config-file", file], {
+                        PULUMI_BACKEND_URL: `file://${dir}/state`,
+                        PULUMI_CONFIG_PASSPHRASE: "",
+                    });
+                    assert.equal(r.code, 2, shown(r));
+                    assert.match(r.stderr, problem);
+                    assert.match(r.stderr, /^error: /m);
+                    assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack frames");
+                    assert.doesNotMatch(r.stderr, /Node\.js v\d+|UnhandledPromiseRejection|throw new/, "no uncaught-exception report");
+                    assert.equal(fs.existsSync(path.join(dir, "state")), false, "nothing was written");
+                });
+            }
         });
     });
 });

@@ -60,9 +60,28 @@ describe("exec", () => {
         const cmd: Cmd = { argv: ["incus", "query", "/1.0/instances/x"] };
 
         it("names the argv, the exit code and stderr, after the context", () => {
-            const e = cmdError(cmd, { code: 1, stdout: "ignored", stderr: "Error: boom\n" }, "cannot read x");
+            const e = cmdError(cmd, { code: 1, stdout: "", stderr: "Error: boom\n" }, "cannot read x");
             assert.equal(e.message, "cannot read x: `incus query /1.0/instances/x` exited 1: Error: boom");
             assert.equal(e.name, "cmdError");
+        });
+
+        it("keeps stdout too when stderr has a warning: a tool that warns on stderr and fails on stdout keeps its reason (seed 003)", () => {
+            const e = cmdError(
+                { argv: ["incus", "storage", "volume", "snapshot", "restore", "p", "v", "kg-1"] },
+                { code: 1, stdout: "Error: snapshot kg-1 is in use\n", stderr: "WARNING: cgroup v2 is not fully supported\n" },
+            );
+            assert.match(e.message, /WARNING: cgroup v2 is not fully supported/);
+            assert.match(e.message, /Error: snapshot kg-1 is in use/);
+            assert.equal(
+                e.message,
+                "`incus storage volume snapshot restore p v kg-1` exited 1: WARNING: cgroup v2 is not fully supported (stdout: Error: snapshot kg-1 is in use)",
+            );
+        });
+
+        it("bounds both streams when both are long", () => {
+            const e = cmdError(cmd, { code: 1, stdout: "o".repeat(5000), stderr: "e".repeat(5000) });
+            assert.ok(e.message.length <= 2200, `${e.message.length} characters`);
+            assert.match(e.message, /e{1000} \(stdout: o{1000}\)$/);
         });
 
         it("falls back to stdout, and to nothing, for the detail", () => {

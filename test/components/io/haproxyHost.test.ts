@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
+import { spawnSync } from "child_process";
 import {
+    APPEND_SCRIPT,
     HaproxyHost,
     appendHostFile,
+    createHostFileExclusive,
     describeHost,
     hostState,
     onHost,
@@ -89,14 +92,33 @@ describe("haproxyHost", () => {
             assert.equal(fs.readFileSync(f, "utf8"), "two\n");
             assert.notEqual(fs.statSync(f).ino, inode, "a new file was renamed over the old one");
             assert.deepEqual(fs.readdirSync(path.dirname(f)), ["haproxy.cfg"]);
-            assert.equal(fs.statSync(f).mode & 0o777 & ~process.umask(), 0o644 & ~process.umask());
+            assert.equal(fs.statSync(f).mode & 0o777, 0o600, "private to its owner, whatever the umask");
+            assert.equal(fs.statSync(path.dirname(f)).mode & 0o777, 0o700);
+            assert.equal(fs.statSync(path.join(dir, "a")).mode & 0o777, 0o700, "every directory it creates is private");
         });
 
-        it("appendHostFile appends, creating the parent dir", async () => {
+        it("appendHostFile appends, creating the parent dir (0700) and the file (0600)", async () => {
             const f = path.join(dir, "s", "history");
             await appendHostFile(HOST, f, "a\n");
             await appendHostFile(HOST, f, "b\n");
             assert.equal(fs.readFileSync(f, "utf8"), "a\nb\n");
+            assert.equal(fs.statSync(f).mode & 0o777, 0o600);
+            assert.equal(fs.statSync(path.dirname(f)).mode & 0o777, 0o700);
+        });
+
+        it("appendHostFile makes a file an earlier version left world-readable private", async () => {
+            const f = path.join(dir, "audit.jsonl");
+            fs.writeFileSync(f, "old\n", { mode: 0o644 });
+            fs.chmodSync(f, 0o644);
+            await appendHostFile(HOST, f, "new\n");
+            assert.equal(fs.statSync(f).mode & 0o777, 0o600);
+        });
+
+        it("createHostFileExclusive makes the file 0600", async () => {
+            const f = path.join(dir, "d", "lock.json");
+            assert.equal(await createHostFileExclusive(HOST, f, "{}\n"), true);
+            assert.equal(fs.statSync(f).mode & 0o777, 0o600);
+            assert.equal(fs.statSync(path.dirname(f)).mode & 0o777, 0o700);
         });
 
         it("renameHostFile moves a file over another", async () => {
@@ -181,7 +203,7 @@ describe("haproxyHost", () => {
             await writeHostFile(INST, "/etc/haproxy/bluegreen.cfg", "global\n");
             const tmp = `/etc/haproxy/bluegreen.cfg.tmp-${process.pid}`;
             assert.deepEqual(stub.argvs(), [
-                ["incus", "file", "push", "--create-dirs", "--quiet", localPath, `prod:prod-haproxy${tmp}`],
+                ["incus", "file", "push", "--create-dirs", "--quiet", "--mode", "0600", localPath, `prod:prod-haproxy${tmp}`],
                 ["incus", "exec", "prod:prod-haproxy", "--", "mv", "-f", "--", tmp, "/etc/haproxy/bluegreen.cfg"],
             ]);
             assert.equal(path.basename(localPath), "bluegreen.cfg");
@@ -198,14 +220,28 @@ describe("haproxyHost", () => {
             assert.equal(stub.calls.length, 1);
         });
 
-        it("appendHostFile makes the dir, then tees the line", async () => {
+        it("appendHostFile makes the dir (0700) and appends the line to a 0600 file, in one exec of a constant script", async () => {
             stub = stubRunner(() => ok());
             await appendHostFile(INST, "/var/lib/veza/history", "2026-11-21T10:00:00Z green abc1234\n");
-            assert.deepEqual(stub.argvs(), [
-                ["incus", "exec", "prod:prod-haproxy", "--", "mkdir", "-p", "--", "/var/lib/veza"],
-                ["incus", "exec", "prod:prod-haproxy", "--", "tee", "-a", "--", "/var/lib/veza/history"],
-            ]);
-            assert.equal(stub.calls[1].input, "2026-11-21T10:00:00Z green abc1234\n");
+            assert.deepEqual(stub.argvs(), [["incus", "exec", "prod:prod-haproxy", "--", "sh", "-c", APPEND_SCRIPT, "sh", "/var/lib/veza/history"]]);
+            assert.equal(stub.calls[0].input, "2026-11-21T10:00:00Z green abc1234\n");
+        });
+
+        it("the append script creates private dirs and files, and appends", async () => {
+            const dir = makeTmp();
+            try {
+                const f = path.join(dir, "a", "b", "audit.jsonl");
+                for (const line of ["one\n", "two\n"]) {
+                    const r = spawnSync("sh", ["-c", APPEND_SCRIPT, "sh", f], { input: line, encoding: "utf8" });
+                    assert.equal(r.status, 0, r.stderr);
+                }
+                assert.equal(fs.readFileSync(f, "utf8"), "one\ntwo\n");
+                assert.equal(fs.statSync(f).mode & 0o777, 0o600);
+                assert.equal(fs.statSync(path.join(dir, "a")).mode & 0o777, 0o700);
+                assert.equal(fs.statSync(path.join(dir, "a", "b")).mode & 0o777, 0o700);
+            } finally {
+                removeTmp(dir);
+            }
         });
 
         it("renameHostFile and removeHostFile", async () => {

@@ -121,13 +121,27 @@ describe("io/prometheus client", function () {
         });
     });
 
-    it("reload POSTs /-/reload and reports a refusal", async () => {
-        answer = { status: 500, body: "failed to reload config: did not find expected node content" };
-        assert.deepEqual(await client().reload(), {
-            ready: false,
-            detail: `POST http://127.0.0.1:${PORT}/-/reload: HTTP 500: failed to reload config: did not find expected node content`,
+    it("loadedConfig GETs the config it runs; an unreadable answer says why", async () => {
+        answer = { status: 200, body: JSON.stringify({ status: "success", data: { yaml: "global:\n  scrape_interval: 2s\n" } }) };
+        assert.deepEqual(await client().loadedConfig(), {
+            yaml: "global:\n  scrape_interval: 2s\n",
+            detail: `GET http://127.0.0.1:${PORT}/api/v1/status/config: HTTP 200`,
         });
-        assert.equal(seen[0].method, "POST");
-        assert.equal(seen[0].url, "/-/reload");
+        assert.deepEqual([seen[0].method, seen[0].url], ["GET", "/api/v1/status/config"]);
+        answer = { status: 503, body: "Service Unavailable" };
+        assert.deepEqual(await client().loadedConfig(), { detail: `GET http://127.0.0.1:${PORT}/api/v1/status/config: HTTP 503: Service Unavailable` });
+    });
+
+    it("lastReloadOk reads prometheus_config_last_reload_successful from its own /metrics", async () => {
+        answer = { status: 200, body: "# TYPE prometheus_config_last_reload_successful gauge\nprometheus_config_last_reload_successful 0\n" };
+        assert.deepEqual(await client().lastReloadOk(), {
+            ok: false,
+            detail: `GET http://127.0.0.1:${PORT}/metrics: prometheus_config_last_reload_successful 0`,
+        });
+        assert.deepEqual([seen[0].method, seen[0].url], ["GET", "/metrics"]);
+        answer = { status: 200, body: "prometheus_config_last_reload_successful 1\n" };
+        assert.equal((await client().lastReloadOk()).ok, true);
+        answer = { status: 200, body: "up 1\n" };
+        assert.equal((await client().lastReloadOk()).ok, undefined);
     });
 });

@@ -358,7 +358,10 @@ describe("config", () => {
                 assert.ok(e instanceof ConfigError);
                 assert.equal(e.name, "ConfigError");
                 assert.equal(e.problems.length, 3);
-                assert.equal(e.message, `invalid stack config:\n  ${e.problems.join("\n  ")}`);
+                assert.equal(
+                    e.message,
+                    `invalid stack config:\n  ${e.problems.join("\n  ")}\nNothing was touched. Fix these keys in the stack's config (Pulumi.<stack>.yaml), then run again.`,
+                );
                 assert.match(e.problems[0], /^bluegreen:prefix: stack name "Dev"/);
                 assert.match(e.problems[1], /^bluegreen:colors\.green: green is the active color/);
                 assert.match(e.problems[2], /^bluegreen:haproxy\.exporterPort: port 18100 is already used/);
@@ -630,6 +633,17 @@ describe("config", () => {
             assert.match(problems(with_({ hooks: { onDeploy: "x" } }))[0], /^bluegreen:hooks\.onDeploy: unknown key/);
             assert.match(problems(with_({ retain: { releases: 0 } }))[0], /^bluegreen:retain\.releases: expected at least 1/);
             assert.match(problems(with_({ boot: { limit: "150%" } }))[0], /^bluegreen:boot\.limit: /);
+        });
+
+        it("hooks.passEnv names the variables hooks and the broadcast get beyond the minimal environment", () => {
+            const c = parseConfig(with_({ hooks: { postSwitch: "notify", passEnv: ["SLACK_WEBHOOK_URL", "DEPLOY_CHANNEL"] } }), "dev");
+            assert.deepEqual((c.hooks as { passEnv?: unknown }).passEnv, ["SLACK_WEBHOOK_URL", "DEPLOY_CHANNEL"]);
+            assert.match(
+                problems(with_({ hooks: { passEnv: ["OK", "NOT A NAME"] } }))[0],
+                /^bluegreen:hooks\.passEnv\[1\]: expected an environment variable name/,
+            );
+            assert.match(problems(with_({ hooks: { passEnv: ["$(id)"] } }))[0], /^bluegreen:hooks\.passEnv\[0\]: expected an environment variable name/);
+            assert.match(problems(with_({ hooks: { passEnv: "DEPLOY_CHANNEL" } }))[0], /^bluegreen:hooks\.passEnv: /);
         });
     });
 

@@ -64,5 +64,39 @@ describe("hooks (pure)", () => {
             assert.deepEqual(line.details, { hook: "postSwitch", operation: "switch", exitCode: 4 });
             assert.match(line.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
         });
+
+        it("gives the hook a minimal environment: PATH, HOME, LANG, BLUEGREEN_* and the passEnv names, never the passphrase or a token", () => {
+            const r = spawnSync("/bin/sh", ["-c", HOOK_SCRIPT, "env"], {
+                encoding: "utf8",
+                env: {
+                    PATH: process.env.PATH,
+                    HOME: "/root",
+                    LANG: "C.UTF-8",
+                    ...hookEnv({ ...ctx, lockFile: path.join(dir, "lock.json") }),
+                    BLUEGREEN_PASS_ENV: "DEPLOY_CHANNEL NOT_SET",
+                    DEPLOY_CHANNEL: "#ops",
+                    PULUMI_CONFIG_PASSPHRASE: "the-passphrase",
+                    BLUEGREEN_ARTIFACT_TOKEN: "the-artifact-token",
+                    FORGE_TOKEN: "the-forge-token",
+                    AWS_SECRET_ACCESS_KEY: "the-aws-key",
+                },
+            });
+            assert.equal(r.status, 0, r.stderr);
+            const names = r.stdout
+                .split("\n")
+                .filter((l) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(l))
+                .map((l) => l.slice(0, l.indexOf("=")));
+            for (const leaked of ["PULUMI_CONFIG_PASSPHRASE", "BLUEGREEN_ARTIFACT_TOKEN", "FORGE_TOKEN", "AWS_SECRET_ACCESS_KEY"]) {
+                assert.ok(!names.includes(leaked), `${leaked} reached the hook`);
+            }
+            assert.doesNotMatch(r.stdout, /the-passphrase|the-artifact-token|the-forge-token|the-aws-key/);
+            assert.match(r.stdout, /^DEPLOY_CHANNEL=#ops$/m, "a passEnv name reaches it");
+            assert.match(r.stdout, /^HOME=\/root$/m);
+            assert.match(r.stdout, /^LANG=C\.UTF-8$/m);
+            assert.match(r.stdout, /^BLUEGREEN_STACK=dev$/m);
+            assert.match(r.stdout, /^BLUEGREEN_PREVIOUS_RELEASE=|^BLUEGREEN_TIME=/m, "the variables the wrapper computes");
+            assert.ok(names.includes("PATH"));
+            assert.ok(!names.includes("NOT_SET"), "a listed name that is not set stays unset");
+        });
     });
 });

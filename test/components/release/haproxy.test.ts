@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { haproxyInputs } from "../../../components/plan";
-import { bootstrapConfig, haproxyArgv, instanceProxies } from "../../../components/release/haproxy";
+import { INSTANCE_START_SCRIPT, bootstrapConfig, haproxyArgv, instanceProxies } from "../../../components/release/haproxy";
 import { haproxyLayout } from "../../../components/model/naming";
 import { stackConfig } from "../../helpers/stackConfig";
 
@@ -12,15 +12,19 @@ const INCUS = haproxyInputs(
 );
 
 describe("haproxy (pure parts)", () => {
-    it("haproxyArgv runs a master-worker with its master CLI", () => {
+    it("haproxyArgv runs a master-worker with its master CLI, whose socket is 0600 whatever the umask", () => {
         assert.deepEqual(haproxyArgv(haproxyLayout("host", "bluegreen", "dev")), [
             "haproxy",
             "-W",
             "-f",
             "/var/lib/bluegreen/dev/haproxy.cfg",
             "-S",
-            "/var/lib/bluegreen/dev/master.sock",
+            "/var/lib/bluegreen/dev/master.sock,mode,600",
         ]);
+    });
+
+    it("the instance's start script sets the master socket's mode too", () => {
+        assert.match(INSTANCE_START_SCRIPT, /^exec haproxy -W -f \/etc\/haproxy\/bluegreen\.cfg -S \/run\/haproxy\/master\.sock,mode,600$/m);
     });
 
     it("instanceProxies: frontend and exporter out, backends in, and both HAProxy sockets onto this host", () => {

@@ -14,7 +14,7 @@ describe("release/prometheus", () => {
     });
     afterEach(() => removeTmp(dir));
 
-    it("starts Prometheus with everything in its directory, on loopback, with the lifecycle API", () => {
+    it("starts Prometheus with everything in its directory, on loopback, without the unauthenticated lifecycle API", () => {
         assert.deepEqual(prometheusArgv(prometheusLayout("/var/lib/veza/staging/prometheus"), 19090), [
             "prometheus",
             "--config.file",
@@ -23,7 +23,6 @@ describe("release/prometheus", () => {
             "/var/lib/veza/staging/prometheus/data",
             "--web.listen-address",
             "127.0.0.1:19090",
-            "--web.enable-lifecycle",
         ]);
     });
 

@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { StatusReport, activeDrift, describeStatus, serverWords } from "../../../components/release/status";
+import {
+    ContainerStatus,
+    STATUS_EXIT,
+    StatusReport,
+    activeDrift,
+    describeStatus,
+    describeVerdict,
+    serverWords,
+    statusVerdict,
+} from "../../../components/release/status";
 
 const REPORT: StatusReport = {
     version: 1,
@@ -89,6 +98,141 @@ describe("status (pure parts)", () => {
         assert.match(text, /history \(last lines\):\n  2026-11-21T10:00:00Z blue a1b2c3d\n$/);
         assert.match(text, /deploy lock: held, ana since 2026-11-21T10:05:00.000Z, by hand \(lock acquire\): "db migration"\n/);
         assert.match(text, /audit \(last lines\):\n  2026-11-21T10:00:00.000Z ana switch blue a1b2c3d \(from=green\)\n/);
+    });
+
+    describe("statusVerdict: the exit code scripts and monitors read", () => {
+        const web = (color: "blue" | "green", over: Partial<ContainerStatus> = {}): ContainerStatus => ({
+            component: "web",
+            name: `dev-web-${color}`,
+            state: "RUNNING",
+            release: color === "blue" ? "a1b2c3d" : "b4c5d6e",
+            healthy: true,
+            health: "HTTP 200",
+            url: `http://127.0.0.1:${color === "blue" ? 18130 : 18131}/health`,
+            ...over,
+        });
+        /** A stack where nothing is wrong: blue serves, green is deployed and idle. */
+        const OK: StatusReport = {
+            ...REPORT,
+            active: { config: "blue", recorded: "blue", served: "blue", drift: false },
+            colors: { blue: { release: "a1b2c3d", containers: [web("blue")] }, green: { release: "b4c5d6e", containers: [web("green")] } },
+            haproxy: {
+                ...REPORT.haproxy,
+                servers: [
+                    { backend: "be_web", server: "blue", weight: 100, state: "UP", admin: "ready" },
+                    { backend: "be_web", server: "green", weight: 0, state: "UP", admin: "ready" },
+                ],
+            },
+            lock: { state: "free" },
+        };
+        const code = (r: StatusReport) => statusVerdict(r).code;
+
+        it("has distinct, stable codes", () => {
+            assert.deepEqual(STATUS_EXIT, { ok: 0, failed: 1, config: 2, drift: 3, unhealthy: 4, locked: 5, paused: 6 });
+            assert.equal(new Set(Object.values(STATUS_EXIT)).size, Object.keys(STATUS_EXIT).length);
+        });
+
+        it("0 when the stack is as its config says and serves healthy, with no reason", () => {
+            assert.deepEqual(statusVerdict(OK), { code: 0, reasons: [] });
+            assert.equal(code({ ...OK, lock: { state: "stale", why: "its process 42 on ci is gone" } }), 0, "a stale lock is taken over by the next up");
+            assert.equal(code({ ...OK, canary: { release: "b4c5d6e", from: "a1b2c3d", color: "blue", phase: "done", updatedAt: "x" } }), 0);
+        });
+
+        it("3 on drift: the active color's three views disagree, or a container is missing, stopped or on another release", () => {
+            assert.equal(code({ ...OK, active: { config: "blue", recorded: "green", served: "blue", drift: true } }), STATUS_EXIT.drift);
+            const gone = { ...OK, colors: { ...OK.colors, green: { release: "b4c5d6e", containers: [web("green", { state: "ABSENT", healthy: false })] } } };
+            assert.equal(code(gone), STATUS_EXIT.drift);
+            const other = { ...OK, colors: { ...OK.colors, green: { release: "b4c5d6e", containers: [web("green", { release: "0ld0000" })] } } };
+            assert.equal(code(other), STATUS_EXIT.drift);
+            assert.match(statusVerdict(other).reasons.join("\n"), /drift: dev-web-green runs 0ld0000, config says b4c5d6e/);
+            const stopped = {
+                ...OK,
+                colors: { ...OK.colors, green: { release: "b4c5d6e", containers: [web("green", { state: "STOPPED", healthy: false })] } },
+            };
+            assert.equal(code(stopped), STATUS_EXIT.drift, "a stopped container of the idle color is drift, not an outage");
+        });
+
+        it("4 when a container of a color HAProxy serves is unhealthy, when HAProxy is down or serves nothing", () => {
+            const sick = { ...OK, colors: { ...OK.colors, blue: { release: "a1b2c3d", containers: [web("blue", { healthy: false, health: "HTTP 500" })] } } };
+            assert.equal(code(sick), STATUS_EXIT.unhealthy);
+            assert.match(statusVerdict(sick).reasons.join("\n"), /unhealthy: dev-web-blue serves traffic and is not healthy \(HTTP 500\)/);
+            const idleSick = {
+                ...OK,
+                colors: { ...OK.colors, green: { release: "b4c5d6e", containers: [web("green", { healthy: false, health: "HTTP 500" })] } },
+            };
+            assert.equal(code(idleSick), STATUS_EXIT.ok, "an idle color's failed container is kept for forensics; it serves nothing");
+            assert.equal(
+                code({ ...OK, active: { ...OK.active, served: "unknown", drift: true }, haproxy: { host: "this host", running: false, servers: [] } }),
+                STATUS_EXIT.unhealthy,
+            );
+            const none = { ...OK, haproxy: { ...OK.haproxy, servers: OK.haproxy.servers.map((x) => ({ ...x, weight: 0 })) } };
+            assert.equal(code({ ...none, active: { ...OK.active, served: "none", drift: true } }), STATUS_EXIT.unhealthy);
+            const split = {
+                ...idleSick,
+                active: { ...OK.active, served: "blue=90,green=10", drift: true },
+                haproxy: { ...OK.haproxy, servers: OK.haproxy.servers.map((x) => ({ ...x, weight: x.server === "blue" ? 90 : 10 })) },
+            };
+            assert.equal(code(split), STATUS_EXIT.unhealthy, "both colors of a split serve");
+        });
+
+        it("4 for an unhealthy stateful service, 3 for one on another release than its config", () => {
+            const svc = {
+                name: "db",
+                container: "dev-db",
+                release: "1a1a1a1",
+                liveRelease: "1a1a1a1",
+                state: "RUNNING",
+                healthy: true,
+                health: "HTTP 200",
+                url: "http://127.0.0.1:18150/health",
+                volumes: [],
+                alerts: [],
+            };
+            assert.equal(code({ ...OK, stateful: [svc] }), 0);
+            assert.equal(code({ ...OK, stateful: [{ ...svc, healthy: false, health: "HTTP 503" }] }), STATUS_EXIT.unhealthy);
+            assert.equal(code({ ...OK, stateful: [{ ...svc, liveRelease: "2b2b2b2" }] }), STATUS_EXIT.drift);
+        });
+
+        it("5 while the deploy lock is held, 6 while a canary is paused", () => {
+            assert.equal(code({ ...OK, lock: REPORT.lock }), STATUS_EXIT.locked);
+            assert.equal(code({ ...OK, canary: { release: "b4c5d6e", from: "a1b2c3d", color: "blue", phase: "paused", updatedAt: "x" } }), STATUS_EXIT.paused);
+        });
+
+        it("1 when status could not read what it needs: Incus, HAProxy's runtime API or the lock", () => {
+            assert.equal(
+                code({ ...OK, colors: { ...OK.colors, green: { release: "b4c5d6e", containers: [web("green", { state: "UNKNOWN" })] } } }),
+                STATUS_EXIT.failed,
+            );
+            assert.equal(code({ ...OK, haproxy: { ...OK.haproxy, error: "connect ENOENT admin.sock", servers: [] } }), STATUS_EXIT.failed);
+            assert.equal(code({ ...OK, lock: { state: "unknown", why: "cannot read lock.json" } }), STATUS_EXIT.failed);
+        });
+
+        it("the most urgent finding wins: unhealthy, then unreadable, then drift, then a paused canary, then the lock; every finding is a reason", () => {
+            const all: StatusReport = {
+                ...OK,
+                active: { config: "blue", recorded: "green", served: "blue", drift: true },
+                colors: { ...OK.colors, blue: { release: "a1b2c3d", containers: [web("blue", { healthy: false, health: "HTTP 500" })] } },
+                lock: REPORT.lock,
+                canary: { release: "b4c5d6e", from: "a1b2c3d", color: "blue", phase: "paused", updatedAt: "x" },
+            };
+            const v = statusVerdict(all);
+            assert.equal(v.code, STATUS_EXIT.unhealthy);
+            assert.deepEqual(
+                v.reasons.map((r) => r.split(":")[0]),
+                ["unhealthy", "drift", "canary paused", "lock held"],
+            );
+            assert.equal(code({ ...all, colors: OK.colors }), STATUS_EXIT.drift);
+            assert.equal(code({ ...all, colors: OK.colors, active: OK.active }), STATUS_EXIT.paused);
+            assert.equal(code({ ...all, colors: OK.colors, active: OK.active, canary: undefined }), STATUS_EXIT.locked);
+        });
+
+        it("describeVerdict says the exit code and its reasons, for the end of the text view", () => {
+            assert.equal(describeVerdict(statusVerdict(OK)), "\nexit 0: ok\n");
+            assert.match(
+                describeVerdict(statusVerdict({ ...OK, lock: REPORT.lock })),
+                /^\nexit 5: the deploy lock is held\n {2}lock held: ana since .*"db migration"\n$/,
+            );
+        });
     });
 
     it("describeStatus says how to start a HAProxy that is down", () => {
