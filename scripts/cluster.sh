@@ -238,19 +238,19 @@ EOF
   rm -f "$D/join-m$i.yaml"
 }
 
-# The base image from setup-host.sh's rootfs cache (same recipe hash), as tarballs kept beside
-# it for the next up; failing that, exported read-only from the host's default daemon.
-image_up() {
+# The base image's files, ready to import: from setup-host.sh's rootfs cache (same recipe hash),
+# tarred once and kept beside it for the next up; failing that, exported read-only from the
+# host's default daemon. Their paths go to $D/image.files, one a line.
+image_prepare() {
   # shellcheck source-path=SCRIPTDIR source=image/recipe.sh
   . "$HERE/image/recipe.sh"
-  local want root img w="$D/image"
+  local want root img
   want=$(recipe_hash)
   root="$CACHE_DIR/rootfs-$want"
   img="$CACHE_DIR/cluster-image-$want"
-  mkdir -p "$w"
   if [ -f "$root/.complete" ]; then
     if [ ! -f "$img/rootfs.tar" ]; then
-      local t tmp
+      local t tmp old
       t=$(now)
       tmp=$(mktemp -d "$CACHE_DIR/.cluster-image.XXXXXX")
       cat >"$tmp/metadata.yaml" <<EOF
@@ -265,22 +265,29 @@ EOF
       tar -C "$tmp" -cf "$tmp/metadata.tar" metadata.yaml
       # Uncompressed: gzip of ~240 MB costs ~10 s here, tar alone ~1 s.
       tar -C "$root" --exclude=./.complete -cf "$tmp/rootfs.tar" .
-      local old
       for old in "$CACHE_DIR"/cluster-image-*; do [ "$old" = "$img" ] || rm -rf "$old"; done
       # Another up may have made it meanwhile: theirs is as good.
       mv -T "$tmp" "$img" 2>/dev/null || rm -rf "$tmp"
       timing image_tar "$(ms "$t")"
     fi
-    m 1 180 image import "$img/metadata.tar" "$img/rootfs.tar" --alias "$IMAGE_ALIAS" >/dev/null
+    printf '%s\n' "$img/metadata.tar" "$img/rootfs.tar" >"$D/image.files"
   elif env -u INCUS_DIR -u INCUS_CONF timeout 10 incus image info "local:$IMAGE_ALIAS" >/dev/null 2>&1; then
     log "no rootfs cache for recipe $want: exporting $IMAGE_ALIAS from the host's daemon (read-only)"
-    env -u INCUS_DIR -u INCUS_CONF timeout 120 incus image export "local:$IMAGE_ALIAS" "$w/base" >/dev/null
-    local files=("$w"/base*)
-    m 1 180 image import "${files[@]}" --alias "$IMAGE_ALIAS" >/dev/null
+    mkdir -p "$D/image"
+    env -u INCUS_DIR -u INCUS_CONF timeout 120 incus image export "local:$IMAGE_ALIAS" "$D/image/base" >/dev/null
+    ls -d "$D"/image/base* >"$D/image.files"
   else
     die "no base image: neither $root nor the host's $IMAGE_ALIAS exists; run scripts/setup-host.sh"
   fi
-  rm -rf "$w"
+}
+
+# After the members joined: an import while one joins fails ("Failed syncing image between
+# servers: Cluster member not found"). The cluster copies it to every member.
+image_import() {
+  local files=()
+  mapfile -t files <"$D/image.files"
+  m 1 180 image import "${files[@]}" --alias "$IMAGE_ALIAS" >/dev/null
+  rm -rf "$D/image" "$D/image.files"
 }
 
 # The runner's client: a certificate of its own, trusted by the cluster up front (no token to
@@ -362,11 +369,16 @@ up() {
   local t0 t i
   t0=$(now)
   trap up_failed EXIT
+  # Traversable, not readable: unprivileged containers' roots live under it (0700 fails their start).
   mkdir -p "$D"
-  chmod 0700 "$D"
+  chmod 0711 "$D"
   mkdir -p "$D/pids" "$D/conf-local" "$D/nowhere"
   : >"$D/timings.tsv"
   printf 'MODE=%s\nMEMBERS=%s\nLAN=%s\nREMOTE=%s\nPOOL_DRIVER=%s\n' "$MODE" "$MEMBERS" "$LAN" "$REMOTE" "$POOL_DRIVER" >"$D/state"
+  # The image's files are made ready (cold: tarred once, ~2 s) while the members start and join.
+  local img
+  (image_prepare 9<&-) &
+  img=$!
   t=$(now)
   net_up
   timing net "$(ms "$t")"
@@ -379,17 +391,14 @@ up() {
   timing daemons "$(ms "$t")"
   t=$(now)
   bootstrap
-  # The image goes to m1 while the others join (the joins wait on the network, the import on
-  # the disk); the cluster copies it to the members that need it.
-  local img
-  (image_up 9<&-) &
-  img=$!
   if [ "$MODE" = cluster ]; then
     for i in $(seq 2 "$MEMBERS"); do join "$i"; done
   fi
   [ "$(online_count)" = "$MEMBERS" ] || die "not every member is ONLINE: $(m 1 10 cluster list -f csv -c ns 2>&1 | tr '\n' ' ')"
   timing formed "$(ms "$t")"
-  wait "$img" || die "the image import failed"
+  wait "$img" || die "the base image could not be prepared"
+  t=$(now)
+  image_import
   timing image "$(ms "$t")"
   t=$(now)
   client_up
