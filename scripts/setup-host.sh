@@ -9,11 +9,9 @@ INCUSD_LOG="${BLUEGREEN_INCUSD_LOG:-/var/log/incusd.log}"
 BTRFS_POOL="${BLUEGREEN_BTRFS_POOL:-bluegreen-btrfs}"
 BTRFS_SIZE="${BLUEGREEN_BTRFS_SIZE:-6GiB}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-INIT_SCRIPT="$HERE/image/init"
-# Packages baked into the image: iproute2 brings lo up, nodejs runs the example app,
-# busybox's httpd serves the plain static app of the tests (an app that knows nothing
-# of bluegreen), haproxy and socat serve the staging/prod "<prefix>haproxy" instance.
-IMAGE_PACKAGES="iproute2,nodejs,busybox,haproxy,socat,ca-certificates"
+# IMAGE_PACKAGES, IMAGE_INIT and recipe_hash: shared with scripts/cluster.sh.
+# shellcheck source-path=SCRIPTDIR source=image/recipe.sh
+. "$HERE/image/recipe.sh"
 
 log() { printf '[setup-host] %s\n' "$*"; }
 
@@ -38,7 +36,7 @@ SRC
     mv "$src.tmp" "$src"
   fi
   local missing=()
-  for p in incus haproxy socat debootstrap wrk btrfs-progs; do
+  for p in incus haproxy socat debootstrap wrk btrfs-progs jq iproute2; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if [ "${#missing[@]}" -eq 0 ]; then
@@ -49,8 +47,9 @@ SRC
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends -t bookworm-backports incus >/dev/null
   # wrk is the load generator of the e2e load test and the benchmark; btrfs-progs makes
-  # the btrfs pool whose volume snapshots are copy-on-write (stateful services).
-  apt-get install -y -qq --no-install-recommends haproxy socat debootstrap wrk btrfs-progs >/dev/null
+  # the btrfs pool whose volume snapshots are copy-on-write (stateful services); jq and
+  # iproute2 (network namespaces) for scripts/cluster.sh, the test cluster.
+  apt-get install -y -qq --no-install-recommends haproxy socat debootstrap wrk btrfs-progs jq iproute2 >/dev/null
 }
 
 # Prometheus for the SLI analysis of canaries. bluegreen starts its own per stack, on
@@ -120,10 +119,6 @@ storage_and_profile() {
   fi
 }
 
-recipe_hash() {
-  { echo "$IMAGE_PACKAGES"; cat "$INIT_SCRIPT"; } | sha256sum | cut -c1-16
-}
-
 build_image() {
   local want have
   want="$(recipe_hash)"
@@ -141,7 +136,7 @@ build_image() {
       || { tail -n 30 "$CACHE_DIR/debootstrap.log" >&2; exit 1; }
     # The image's haproxy is started by bluegreen, never by a package init script.
     rm -f "$root/etc/init.d/haproxy"
-    install -m 0755 "$INIT_SCRIPT" "$root/sbin/init"
+    install -m 0755 "$IMAGE_INIT" "$root/sbin/init"
     rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
     touch "$root/.complete"
   fi
