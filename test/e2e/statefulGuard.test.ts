@@ -11,7 +11,6 @@ import { TestStack, instance, volumeSnapshotNames } from "../../harness/stack";
 const A = "aa2a001";
 const B = "bb2a002";
 const BROKEN = "cc2a003";
-const B2 = "dd2a004";
 const POOL = "bluegreen-btrfs";
 
 describe("e2e: stateful services never lose data", function () {
@@ -67,7 +66,7 @@ describe("e2e: stateful services never lose data", function () {
         // A broken release fails its health wait in 5 s, not 10.
         s.config.health = { ...s.config.health, attempts: 20 };
         await s.publishOne("web", A);
-        for (const r of [A, B, B2]) await s.publishOne("db", r);
+        for (const r of [A, B]) await s.publishOne("db", r);
         await s.publishOne("db", BROKEN, "migrate");
         s.setColors({ blue: A }, "blue");
         configure(A);
@@ -76,12 +75,27 @@ describe("e2e: stateful services never lose data", function () {
     });
     after(() => s.teardown());
 
+    it("a kill in the health wait, after the new release migrated the data, is resumed: the pre-upgrade snapshot is kept and restored", async () => {
+        configure(BROKEN);
+        await upKilledAt(/db: health \(cc2a003/, async () => (await marker())?.startsWith("migrated-by-cc2a003") === true);
+        assert.match((await marker()) ?? "", /^migrated-by-cc2a003:/, "the killed upgrade migrated the data");
+        const pre = knownGood();
+        assert.equal(pre.release, A);
+        // The operator goes back to last_good: the data must be its own again, not the migrated data.
+        configure(A);
+        const r = await s.up();
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /db: resuming the interrupted upgrade to cc2a003/);
+        assert.match(r.stderr, new RegExp(`db: restored 1 volume from ${pre.id}`));
+        assert.equal(await marker(), "v1");
+        assert.equal(lastGood(), A);
+        assert.deepEqual(snapshots(), [pre.id], "no snapshot of the migrated data; the pre-upgrade one is the known-good");
+    });
+
     it("a restore kept in config is applied once: not again after a failed upgrade, nor at the next healthy one", async () => {
-        configure(B);
-        assert.equal((await s.up()).code, 0);
         const id = knownGood().id;
         await setMarker("after-snapshot");
-        configure(B, { restore: id });
+        configure(A, { restore: id });
         const restored = await s.up();
         assert.equal(restored.code, 0, restored.stderr);
         assert.match(restored.stderr, new RegExp(`db: restored 1 volume from ${id}`));
@@ -91,72 +105,47 @@ describe("e2e: stateful services never lose data", function () {
         const failed = await s.up();
         assert.notEqual(failed.code, 0);
         assert.match(failed.stderr, /guarded upgrade of db to cc2a003 failed/);
-        configure(B2, { restore: id });
+        configure(B, { restore: id });
         const r = await s.up();
         assert.equal(r.code, 0, r.stderr);
         assert.doesNotMatch(r.stderr, /db: restored 1 volume from/);
         assert.equal(await marker(), "after-restore");
-        assert.equal(lastGood(), B2);
-    });
-
-    it("a kill in the health wait, after the new release migrated the data, is resumed: the pre-upgrade snapshot is kept and restored", async () => {
-        configure(B2);
-        assert.equal((await s.up()).code, 0);
-        await setMarker("before-kill");
-        configure(BROKEN);
-        await upKilledAt(/db: health \(cc2a003/, async () => (await marker())?.startsWith("migrated-by-cc2a003") === true);
-        assert.match((await marker()) ?? "", /^migrated-by-cc2a003:/, "the killed upgrade migrated the data");
-        const pre = knownGood();
-        assert.equal(pre.release, B2);
-        // The operator goes back to last_good: the data must be its own again, not the migrated data.
-        configure(B2);
-        const r = await s.up();
-        assert.equal(r.code, 0, r.stderr);
-        assert.match(r.stderr, /db: resuming the interrupted upgrade to cc2a003/);
-        assert.match(r.stderr, new RegExp(`db: restored 1 volume from ${pre.id}`));
-        assert.equal(await marker(), "before-kill");
-        assert.equal(lastGood(), B2);
-        assert.deepEqual(snapshots(), [pre.id], "no snapshot of the migrated data; the pre-upgrade one is the known-good");
+        assert.equal(lastGood(), B);
     });
 
     it("a kill between the old container's delete and the new one's create is resumed from the pre-upgrade snapshot", async () => {
-        await setMarker("before-kill-2");
         configure(BROKEN);
         await upKilledAt(/db: creating from \S+ with release cc2a003/);
         const pre = knownGood();
-        assert.equal(pre.release, B2);
+        assert.equal(pre.release, B);
         const r = await s.up();
         assert.notEqual(r.code, 0);
         assert.match(r.stderr, /db: resuming the interrupted upgrade to cc2a003/);
-        assert.match(r.stderr, new RegExp(`restored from snapshot ${pre.id} and dd2a004 \\(last_good, unchanged\\) serves again`));
-        assert.equal(await marker(), "before-kill-2");
-        assert.equal(lastGood(), B2);
+        assert.match(r.stderr, new RegExp(`restored from snapshot ${pre.id} and bb2a002 \\(last_good, unchanged\\) serves again`));
+        assert.equal(await marker(), "after-restore");
+        assert.equal(lastGood(), B);
         assert.ok(!snapshots().some((n) => n.endsWith(BROKEN)), `no snapshot of data the broken release touched: ${snapshots().join(", ")}`);
     });
 
     it("from an empty state, a release change over live volumes is a guarded upgrade: the data is snapshotted first, and a broken release is rolled back with it", async () => {
-        configure(B2);
-        assert.equal((await s.up()).code, 0);
         await setMarker("v-empty");
         configure(BROKEN);
         const r = await upFromEmptyState();
         assert.notEqual(r.code, 0, r.stderr);
-        assert.match(r.stderr, /db: guarded upgrade dd2a004 -> cc2a003 \(last_good dd2a004\)/);
-        assert.match(r.stderr, /db: known-good snapshot is now kg-\d{8}t\d{6}z-dd2a004/);
-        assert.match(r.stderr, /restored from snapshot kg-\d{8}t\d{6}z-dd2a004 and dd2a004 \(last_good, unchanged\) serves again/);
+        assert.match(r.stderr, /db: guarded upgrade bb2a002 -> cc2a003 \(last_good bb2a002\)/);
+        assert.match(r.stderr, /db: known-good snapshot is now kg-\d{8}t\d{6}z-bb2a002/);
+        assert.match(r.stderr, /restored from snapshot kg-\d{8}t\d{6}z-bb2a002 and bb2a002 \(last_good, unchanged\) serves again/);
         assert.equal(await marker(), "v-empty", "the broken release's migration was undone");
-        assert.equal(instance(container)?.config["user.bluegreen.release"], B2);
-        assert.equal(lastGood(), B2);
+        assert.equal(instance(container)?.config["user.bluegreen.release"], B);
+        assert.equal(lastGood(), B);
     });
 
     it("from an empty state, a container of the configured release with another env is not adopted: it is upgraded under guard", async () => {
-        configure(B2);
-        assert.equal((await s.up()).code, 0);
         extra = { env: { GREETING: "rotated" } };
-        configure(B2);
+        configure(B);
         const r = await upFromEmptyState();
         assert.equal(r.code, 0, r.stderr);
-        assert.match(r.stderr, /db: guarded upgrade dd2a004 -> dd2a004/);
+        assert.match(r.stderr, /db: guarded upgrade bb2a002 -> bb2a002/);
         assert.equal(instance(container)?.config["environment.GREETING"], "rotated");
         assert.equal(await marker(), "v-empty");
     });
@@ -164,19 +153,34 @@ describe("e2e: stateful services never lose data", function () {
     it("from an empty state, a configured restore is applied when the volumes and the snapshot are there", async () => {
         const id = knownGood().id;
         await setMarker("after-snapshot-2");
-        configure(B2, { restore: id });
+        configure(B, { restore: id });
         const r = await upFromEmptyState();
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stderr, new RegExp(`db: restored 1 volume from ${id}`));
         assert.equal(await marker(), "v-empty");
     });
 
+    it("volumes that no record names a release for are snapshotted before the configured release runs on them", async () => {
+        const keep = s.config.stateful;
+        delete s.config.stateful;
+        const removed = await s.up();
+        assert.equal(removed.code, 0, removed.stderr);
+        // What a host whose state dir was wiped leaves: the volumes, and nothing that says whose data they hold.
+        for (const f of ["last_good", "snapshot.json"]) fs.rmSync(`${s.layout().stateDir}/stateful/db/${f}`, { force: true });
+        s.config.stateful = keep;
+        configure(B);
+        const r = await s.up();
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /db: guarded upgrade unknown -> bb2a002 \(last_good none\)/);
+        assert.match(r.stderr, /db: known-good snapshot is now kg-\d{8}t\d{6}z-unknown/);
+        assert.equal(await marker(), "v-empty");
+        assert.equal(lastGood(), B);
+    });
+
     it("moving the service to another pool is refused before anything is touched, naming the migration", async () => {
-        configure(B2);
-        assert.equal((await s.up()).code, 0);
         const before = instance(container)?.createdAt;
         const data = await marker();
-        configure(B2, { pool: "default" });
+        configure(B, { pool: "default" });
         const r = await s.up();
         assert.notEqual(r.code, 0);
         assert.match(r.stderr, /incus storage volume move/);

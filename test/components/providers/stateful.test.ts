@@ -47,11 +47,13 @@ describe("statefulProvider", () => {
 
         it("accepts the same place, and any place for a new service", async () => {
             assert.deepEqual((await statefulProvider.check!(olds, statefulInputs({ env: { A: "b" } }))).failures, []);
-            const fresh = await statefulProvider.check!(undefined as any, statefulInputs({ pool: "default" }));
-            assert.deepEqual(
-                fresh.failures?.filter((f) => f.property !== "release"),
-                [],
-            );
+            for (const none of [undefined, {}]) {
+                const fresh = await statefulProvider.check!(none as any, statefulInputs({ pool: "default" }));
+                assert.deepEqual(
+                    fresh.failures?.filter((f) => f.property !== "release"),
+                    [],
+                );
+            }
         });
     });
 
