@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { statefulProvider } from "../../../components/providers/stateful";
 import { statefulInputs, statefulOutputs } from "../../helpers/statefulInputs";
-import { closedPort } from "../../helpers/httpServer";
+import { TestServer, closedPort, reply, startServer } from "../../helpers/httpServer";
 import { quietProgress } from "../../helpers/quiet";
 import { RunnerStub, ok, stubRunner } from "../../helpers/runnerStub";
 import { makeTmp, removeTmp } from "../../helpers/tmp";
@@ -63,6 +63,24 @@ describe("statefulProvider", () => {
             const d = await statefulProvider.diff!("dev-db", statefulOutputs(i), { ...i, pool: "default" });
             assert.deepEqual(d.replaces, []);
             assert.equal(d.deleteBeforeReplace, false);
+        });
+    });
+
+    describe("diff of a healthy service with config unchanged", () => {
+        let dir: string;
+        let server: TestServer;
+        before(async () => (server = await startServer(reply(200, {}, "ok"))));
+        after(() => server.close());
+        beforeEach(() => (dir = makeTmp("bluegreen-stateful-")));
+        afterEach(() => removeTmp(dir));
+
+        it("is no change, unless an upgrade record says a run was killed: then up resumes it", async () => {
+            const i = statefulInputs({ hostPort: server.port, stateDir: dir });
+            assert.equal((await statefulProvider.diff!("dev-db", statefulOutputs(i), i)).changes, false);
+            fs.mkdirSync(path.join(dir, "stateful", "db"), { recursive: true });
+            const record = { service: "db", attempted: "2b2b2b2", from: "1a1a1a1", lastGood: "1a1a1a1", time: "2026-12-03T08:15:00.000Z" };
+            fs.writeFileSync(path.join(dir, "stateful", "db", "upgrade.json"), JSON.stringify(record));
+            assert.equal((await statefulProvider.diff!("dev-db", statefulOutputs(i), i)).changes, true);
         });
     });
 
