@@ -217,7 +217,7 @@ const prometheusSpec = z.strictObject({
 });
 
 /** Incus snapshot names of our own scheme (model/stateful.ts snapshotId). */
-const SNAPSHOT_ID = /^kg-\d{8}t\d{6}z-[0-9a-f]{7,40}$/;
+const SNAPSHOT_ID = /^kg-\d{8}t\d{6}z-(?:[0-9a-f]{7,40}|unknown)$/;
 
 const statefulSpec = z.strictObject({
     /** An immutable release in the artifact store, like the colors'. */

@@ -8,32 +8,57 @@ import { RELEASE_SHA } from "./naming";
 
 /** What one `up` does to a stateful service, decided from live state and config. */
 export type StatefulAction =
+    /** No container and no volumes: a first deploy. */
     | { readonly kind: "create" }
     | { readonly kind: "noop" }
-    /** The container exists with the configured release but is stopped: start it and gate on health. */
+    /** The container exists with the configured release and config but is stopped: start it and gate on health. */
     | { readonly kind: "start" }
-    | { readonly kind: "upgrade"; readonly from: string; readonly to: string }
-    | { readonly kind: "restore"; readonly snapshot: string };
+    /** A guarded upgrade; `from` is the release whose data the volumes hold, absent when nothing says. */
+    | { readonly kind: "upgrade"; readonly from?: string; readonly to: string }
+    | { readonly kind: "restore"; readonly snapshot: string }
+    /** An upgrade record is on the host: a run was killed, or its recovery failed. */
+    | { readonly kind: "resume"; readonly record: UpgradeRecord };
 
 export interface StatefulLive {
     /** Absent: no container. */
     readonly status?: string;
     /** The release its label names. */
     readonly release?: string;
+    /** Whether the container is what config asks for, release aside (env, ports, volumes, image); default true. */
+    readonly matches?: boolean;
+    /** Whether any of its volumes exists: data that may be live. */
+    readonly volumes?: boolean;
+    /** The host's last_good. */
+    readonly lastGood?: string;
+    /** The host's upgrade record. */
+    readonly upgrade?: UpgradeRecord;
+    /** The restore the host recorded as applied. */
+    readonly appliedRestore?: string;
 }
 
 export interface StatefulWanted {
     readonly release: string;
-    /** The configured restore, and the one already applied (the provider's last inputs). */
+    /** The configured restore, and the one already applied (the provider's last outputs). */
     readonly restore?: string;
     readonly appliedRestore?: string;
 }
 
+/**
+ * The create path and the update path decide alike: an `up` from an empty state sees the same
+ * live world as one from the real state, and never deploys straight over volumes.
+ */
 export function decideStateful(live: StatefulLive, wanted: StatefulWanted): StatefulAction {
-    if (live.status === undefined) return { kind: "create" };
-    // An explicit restore wins: it names data the operator wants back, whatever runs now.
-    if (wanted.restore !== undefined && wanted.restore !== wanted.appliedRestore) return { kind: "restore", snapshot: wanted.restore };
-    if (live.release !== wanted.release) return { kind: "upgrade", from: live.release ?? "unknown", to: wanted.release };
+    // An explicit restore wins, once: it names data the operator wants back. Without volumes there is nothing to put it in.
+    const data = live.volumes === true || live.status !== undefined;
+    const restore = wanted.restore;
+    if (data && restore !== undefined && restore !== live.appliedRestore && restore !== wanted.appliedRestore) return { kind: "restore", snapshot: restore };
+    if (live.upgrade) return { kind: "resume", record: live.upgrade };
+    if (live.status === undefined) {
+        if (!data) return { kind: "create" };
+        return { kind: "upgrade", ...(live.lastGood ? { from: live.lastGood } : {}), to: wanted.release };
+    }
+    const from = live.release ?? live.lastGood;
+    if (live.release !== wanted.release || live.matches === false) return { kind: "upgrade", ...(from ? { from } : {}), to: wanted.release };
     if (live.status !== "Running") return { kind: "start" };
     return { kind: "noop" };
 }
@@ -43,8 +68,12 @@ export function decideStateful(live: StatefulLive, wanted: StatefulWanted): Stat
 /**
  * The phases in order. The happy path is stop → snapshot → deploy → health → commit → done;
  * a failed deploy or health gate goes stop-again → restore → redeploy → recovery-health → alert → failed.
+ * A resumed upgrade whose new release may have run starts at reset-stop → reset (the
+ * pre-upgrade snapshot back in the volumes) → deploy.
  */
 export const UPGRADE_PHASES = [
+    "reset-stop",
+    "reset",
     "stop",
     "snapshot",
     "deploy",
@@ -74,6 +103,8 @@ export interface UpgradeState {
 export type StepResult = { readonly ok: true } | { readonly ok: false; readonly message: string };
 
 const HAPPY: Partial<Record<UpgradePhase, UpgradePhase>> = {
+    "reset-stop": "reset",
+    reset: "deploy",
     stop: "snapshot",
     snapshot: "deploy",
     deploy: "health",
@@ -116,6 +147,10 @@ export function advance(state: UpgradeState, result: StepResult): UpgradeState {
             return { phase: "rollback-stop", failure };
         case "restart":
             return { phase: "failed", failure, recovered: false, recoveryFailure: { phase, message: result.message } };
+        // The data may be the new release's: not recovered, and the upgrade record stays for the next run.
+        case "reset-stop":
+        case "reset":
+            return { phase: "failed", failure, recovered: false };
         // A failed recovery step skips the rest and is reported as not recovered.
         case "rollback-stop":
         case "restore":
@@ -129,12 +164,79 @@ export function advance(state: UpgradeState, result: StepResult): UpgradeState {
     return state;
 }
 
-/** The release each phase runs: the new one until the recovery, then last_good. */
+/** The release each phase runs (or, for a reset, whose data it restores): the new one until the recovery, then last_good. */
 export function releaseOfPhase(phase: UpgradePhase, attempted: string, lastGood: string): string {
-    return phase === "redeploy" || phase === "recovery-health" || phase === "restart" ? lastGood : attempted;
+    return phase === "redeploy" || phase === "recovery-health" || phase === "restart" || phase === "reset-stop" || phase === "reset" ? lastGood : attempted;
+}
+
+// ---- The upgrade record: what a killed upgrade resumes from ----------------------------
+
+/**
+ * Written on the host before the service is stopped, removed once the upgrade is done or
+ * recovered. The attempted release runs only after `snapshot` is in it, so a record without
+ * one means the volumes still hold `from`'s data.
+ */
+export interface UpgradeRecord {
+    readonly service: string;
+    readonly attempted: string;
+    /** The release whose data the volumes held at the start; absent when nothing said. */
+    readonly from?: string;
+    /** What a recovery redeploys; absent when no release is known good. */
+    readonly lastGood?: string;
+    /** The pre-upgrade snapshot, once every volume has it. */
+    readonly snapshot?: string;
+    /** Set when a recovery began: the failure that started it. */
+    readonly failure?: { readonly phase: UpgradePhase; readonly message: string };
+    /** UTC ISO 8601, when the upgrade began. */
+    readonly time: string;
+}
+
+/**
+ * Where a recorded upgrade goes on. Data the attempted release may have touched is never
+ * snapshotted: it goes back to the pre-upgrade snapshot first.
+ */
+export function resumeState(record: UpgradeRecord, live: Pick<StatefulLive, "status" | "release">, wanted: string): UpgradeState {
+    // The attempted release never ran: start again, a snapshot included.
+    if (!record.snapshot) return UPGRADE_START;
+    // Another release is wanted now: the data back to the snapshot, then that one, under guard.
+    if (record.attempted !== wanted) return { phase: "reset-stop" };
+    if (record.failure) return { phase: "rollback-stop", failure: record.failure };
+    // Killed in the health wait (or at the commit): wait for health again.
+    if (live.status === "Running" && live.release === record.attempted) return { phase: "health" };
+    // Killed in the deploy: the container is gone or half made, the data maybe half migrated.
+    return { phase: "reset-stop" };
+}
+
+/** A record read back; a malformed one is refused by the caller (fail closed), never ignored. */
+export function parseUpgradeRecord(text: string | undefined): UpgradeRecord | undefined {
+    if (!text?.trim()) return undefined;
+    let v: unknown;
+    try {
+        v = JSON.parse(text);
+    } catch {
+        throw new Error("the upgrade record is not JSON");
+    }
+    const m = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
+    const sha = (x: unknown) => x === undefined || (typeof x === "string" && RELEASE_SHA.test(x));
+    const failure = m.failure as Record<string, unknown> | undefined;
+    const ok =
+        typeof m.service === "string" &&
+        typeof m.attempted === "string" &&
+        RELEASE_SHA.test(m.attempted) &&
+        sha(m.from) &&
+        sha(m.lastGood) &&
+        (m.snapshot === undefined || (typeof m.snapshot === "string" && SNAPSHOT_ID.test(m.snapshot))) &&
+        (failure === undefined ||
+            (typeof failure === "object" && (UPGRADE_PHASES as readonly unknown[]).includes(failure.phase) && typeof failure.message === "string")) &&
+        typeof m.time === "string";
+    if (!ok) throw new Error(`the upgrade record is malformed: ${text.slice(0, 200)}`);
+    return m as unknown as UpgradeRecord;
 }
 
 // ---- Records ---------------------------------------------------------------------------
+
+/** A snapshot of volumes no record names a release for (found by an `up` from an empty state). */
+export const UNKNOWN_RELEASE = "unknown";
 
 /** `kg-<yyyymmdd>t<hhmmss>z-<release>`: sortable by time, names what it holds, a valid Incus snapshot name. */
 export function snapshotId(release: string, at: Date): string {
@@ -143,7 +245,7 @@ export function snapshotId(release: string, at: Date): string {
     return `kg-${stamp}-${release}`;
 }
 
-export const SNAPSHOT_ID = /^kg-\d{8}t\d{6}z-[0-9a-f]{7,40}$/;
+export const SNAPSHOT_ID = /^kg-\d{8}t\d{6}z-(?:[0-9a-f]{7,40}|unknown)$/;
 
 /** The known-good snapshot's metadata, the commit point of a snapshot: written only once every volume has it. */
 export interface SnapshotMeta {
@@ -177,7 +279,7 @@ export function parseSnapshotMeta(text: string | undefined): SnapshotMeta | unde
         SNAPSHOT_ID.test(m.id) &&
         typeof m.service === "string" &&
         typeof m.release === "string" &&
-        RELEASE_SHA.test(m.release) &&
+        (RELEASE_SHA.test(m.release) || m.release === UNKNOWN_RELEASE) &&
         Array.isArray(m.volumes) &&
         m.volumes.every((x) => typeof x === "string") &&
         typeof m.time === "string" &&

@@ -7,17 +7,20 @@ import { INSTANCE_NAME, RELEASE_SHA } from "../model/naming";
 import { judge } from "../release/health";
 import { expectOf, fetchArtifact } from "../release/deploy";
 import {
-    STATEFUL_REPLACE_ON,
+    STATEFUL_PLACE,
     StatefulInputs,
     StatefulOutputs,
     convergeService,
     createService,
+    placeChangeRefusal,
     readService,
     removeService,
     statefulHealthUrl,
+    storeOf,
 } from "../release/stateful";
+import { readUpgradeRecord } from "../release/snapshot";
 
-const OUTPUT_ONLY = ["status", "healthy", "url", "lastGood", "snapshot", "appliedRestore"] as const;
+const OUTPUT_ONLY = ["status", "healthy", "url", "lastGood", "snapshot", "appliedRestore", "owner"] as const;
 
 function inputsOf(o: StatefulOutputs): Omit<StatefulInputs, "artifactToken"> {
     const copy: Record<string, unknown> = { ...o };
@@ -32,6 +35,12 @@ export const statefulProvider: pulumi.dynamic.ResourceProvider = {
         if (!INSTANCE_NAME.test(news.name ?? "")) failures.push({ property: "name", reason: "expected a valid Incus instance name" });
         if (!RELEASE_SHA.test(news.release ?? "")) failures.push({ property: "release", reason: "expected 7-40 lowercase hex characters" });
         if (!Array.isArray(news.volumes) || news.volumes.length === 0) failures.push({ property: "volumes", reason: "expected at least one volume" });
+        // Where the data is never changes by replacement (issue 20): refused here, in preview too.
+        // A new resource's olds are empty ({} from the engine).
+        if (olds?.name !== undefined && failures.length === 0) {
+            for (const k of STATEFUL_PLACE)
+                if ((olds[k] ?? null) !== (news[k] ?? null)) failures.push({ property: k, reason: placeChangeRefusal(olds, news, k) });
+        }
         // Before the service is stopped: a release that is not in the store fails here, in preview too.
         if (failures.length === 0 && olds?.release !== news.release) {
             try {
@@ -45,12 +54,15 @@ export const statefulProvider: pulumi.dynamic.ResourceProvider = {
 
     async diff(_id: string, olds: StatefulOutputs, news: StatefulInputs) {
         const { artifactToken: _t, ...wanted } = news;
-        const replaces = STATEFUL_REPLACE_ON.filter((k) => JSON.stringify(olds[k] ?? null) !== JSON.stringify(news[k] ?? null));
         const changed = JSON.stringify(inputsOf(olds)) !== JSON.stringify(wanted);
         // `up` converges: a service known unhealthy, or one that does not answer now, is healed.
         const unwell =
             olds.healthy === false || olds.status !== "Running" || !judge(await probe(statefulHealthUrl(news), news.health.timeoutMs), expectOf(news)).healthy;
-        return { changes: replaces.length > 0 || changed || unwell, replaces, deleteBeforeReplace: true };
+        // An upgrade a killed run left is resumed, even when config went back to what state says.
+        const interrupted = !unwell && !changed && (await readUpgradeRecord(storeOf(news))) !== undefined;
+        // Never a replacement: check refuses a change of place. A forced one (`pulumi up --replace`)
+        // creates first, and the old resource's delete then finds another owner and deletes nothing.
+        return { changes: changed || unwell || interrupted, replaces: [], deleteBeforeReplace: false };
     },
 
     async create(inputs: StatefulInputs) {
@@ -58,7 +70,7 @@ export const statefulProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async update(_id: string, olds: StatefulOutputs, news: StatefulInputs) {
-        return { outs: await convergeService(olds, news) };
+        return { outs: await convergeService(olds, { ...news, ...(olds.owner ? { owner: olds.owner } : {}) }) };
     },
 
     async delete(id: string, props: StatefulOutputs) {

@@ -5,14 +5,25 @@
 // metadata file is the commit point: a snapshot counts once every volume has it and the
 // file names it, so a kill half-way leaves the previous known-good intact; the next
 // snapshot removes the leftovers. last_good is a separate file, never rewritten by a
-// snapshot (the seed's bug, fixed in its live proof).
+// snapshot (the seed's bug, fixed in its live proof). Beside them: the upgrade record a
+// killed upgrade resumes from, the restore last applied, and the resource's owner.
 
 import { runOrThrow } from "../io/exec";
-import { HaproxyHost, appendHostFile, readHostFile, writeHostFile } from "../io/haproxyHost";
+import { HaproxyHost, appendHostFile, readHostFile, removeHostFile, writeHostFile } from "../io/haproxyHost";
 import { IncusTarget, getInstance, snapshotCreateCmd, snapshotDeleteCmd, snapshotRestoreCmd, volumeSnapshots } from "../io/incus";
 import { progress } from "../io/progress";
 import { refused } from "../model/errors";
-import { RollbackAlert, SNAPSHOT_ID, SnapshotMeta, parseLastGood, parseSnapshotMeta, restoreProblem, snapshotMeta } from "../model/stateful";
+import {
+    RollbackAlert,
+    SNAPSHOT_ID,
+    SnapshotMeta,
+    UpgradeRecord,
+    parseLastGood,
+    parseSnapshotMeta,
+    parseUpgradeRecord,
+    restoreProblem,
+    snapshotMeta,
+} from "../model/stateful";
 
 /** Where one service's volumes and records are. */
 export interface ServiceStore {
@@ -35,6 +46,23 @@ export function lastGoodPath(stateDir: string, service: string): string {
     return `${stateDir}/stateful/${service}/last_good`;
 }
 
+export function upgradeRecordPath(stateDir: string, service: string): string {
+    return `${stateDir}/stateful/${service}/upgrade.json`;
+}
+
+export function appliedRestorePath(stateDir: string, service: string): string {
+    return `${stateDir}/stateful/${service}/restore_applied`;
+}
+
+export function ownerPath(stateDir: string, service: string): string {
+    return `${stateDir}/stateful/${service}/owner`;
+}
+
+/** Every record of the service on the host. */
+export function recordPaths(stateDir: string, service: string): string[] {
+    return [snapshotMetaPath, lastGoodPath, upgradeRecordPath, appliedRestorePath, ownerPath].map((f) => f(stateDir, service));
+}
+
 /** Beside the active-color history. */
 export function alertsPath(stateDir: string): string {
     return `${stateDir}/alerts.jsonl`;
@@ -50,6 +78,47 @@ export async function readLastGood(s: ServiceStore): Promise<string | undefined>
 
 export async function writeLastGood(s: ServiceStore, release: string): Promise<void> {
     await writeHostFile(s.host, lastGoodPath(s.stateDir, s.service), `${release}\n`);
+}
+
+/** The record of an upgrade under way; a malformed one is refused, never taken for none. */
+export async function readUpgradeRecord(s: ServiceStore): Promise<UpgradeRecord | undefined> {
+    const file = upgradeRecordPath(s.stateDir, s.service);
+    try {
+        return parseUpgradeRecord(await readHostFile(s.host, file));
+    } catch (e) {
+        throw refused(
+            `stateful ${s.service}: ${(e as Error).message}, in ${file}. An upgrade of it was under way; nothing was touched. ` +
+                `Check its data (incus storage volume snapshot list ${s.pool} <volume>), set bluegreen:stateful.${s.service}.restore if it needs the known-good snapshot, then remove ${file} and run up again.`,
+        );
+    }
+}
+
+export async function writeUpgradeRecord(s: ServiceStore, record: UpgradeRecord): Promise<void> {
+    await writeHostFile(s.host, upgradeRecordPath(s.stateDir, s.service), `${JSON.stringify(record)}\n`);
+}
+
+export async function removeUpgradeRecord(s: ServiceStore): Promise<void> {
+    await removeHostFile(s.host, upgradeRecordPath(s.stateDir, s.service));
+}
+
+/** The restore id last applied: a restore left in config is applied once, whatever the state's outputs say. */
+export async function readAppliedRestore(s: ServiceStore): Promise<string | undefined> {
+    const t = (await readHostFile(s.host, appliedRestorePath(s.stateDir, s.service)))?.trim();
+    return t && SNAPSHOT_ID.test(t) ? t : undefined;
+}
+
+export async function writeAppliedRestore(s: ServiceStore, id: string | undefined): Promise<void> {
+    const file = appliedRestorePath(s.stateDir, s.service);
+    await (id === undefined ? removeHostFile(s.host, file) : writeHostFile(s.host, file, `${id}\n`));
+}
+
+/** Which resource (an id its create drew) owns the service: the delete half of a replacement must not delete. */
+export async function readOwner(s: ServiceStore): Promise<string | undefined> {
+    return (await readHostFile(s.host, ownerPath(s.stateDir, s.service)))?.trim() || undefined;
+}
+
+export async function writeOwner(s: ServiceStore, owner: string): Promise<void> {
+    await writeHostFile(s.host, ownerPath(s.stateDir, s.service), `${owner}\n`);
 }
 
 export async function appendAlert(s: ServiceStore, alert: RollbackAlert): Promise<void> {
@@ -95,7 +164,8 @@ async function ourSnapshots(s: ServiceStore): Promise<Map<string, string[]>> {
 
 /**
  * Takes a new known-good snapshot of every volume, holding the data of `release`, and
- * makes it the one: the previous one is deleted only after the metadata names the new one.
+ * makes it the one once the metadata names it. Nothing is deleted here: the previous
+ * known-good and the leftovers of a killed snapshot go when the upgrade commits.
  */
 export async function takeSnapshot(s: ServiceStore, release: string, at = new Date()): Promise<SnapshotMeta> {
     await refuseIfRunning(s, "snapshot");
@@ -115,16 +185,15 @@ export async function takeSnapshot(s: ServiceStore, release: string, at = new Da
     progress(
         `${s.service}: known-good snapshot is now ${meta.id} (release ${release}, ${s.volumes.length} volume${s.volumes.length > 1 ? "s" : ""}, ${Date.now() - started} ms)`,
     );
-    await pruneSnapshots(s, meta.id);
     return meta;
 }
 
-/** Deletes every snapshot of our scheme but `keep`: the replaced known-good, and leftovers of a killed snapshot. */
-export async function pruneSnapshots(s: ServiceStore, keep: string | undefined): Promise<void> {
+/** Deletes every snapshot of our scheme but those in `keep`: a replaced known-good, and leftovers of a killed snapshot. */
+export async function pruneSnapshots(s: ServiceStore, keep: readonly string[]): Promise<void> {
     for (const [name, snaps] of await ourSnapshots(s)) {
         const volume = s.volumes.find((v) => v.name === name)!.volume;
         for (const snap of snaps) {
-            if (snap === keep) continue;
+            if (keep.includes(snap)) continue;
             await runOrThrow(snapshotDeleteCmd(s.target, s.pool, volume, snap), `cannot delete the old snapshot ${snap} of ${volume}`);
         }
     }

@@ -127,7 +127,7 @@ describe("e2e: stateful services on the dir pool", function () {
             host: { placement: "host" as const },
             stateDir: t.s.layout().stateDir,
         };
-        await assert.rejects(takeSnapshot(store, B), /refusing to snapshot db while tsfd-db is Running/);
+        await assert.rejects(takeSnapshot(store, B), new RegExp(`refusing to snapshot db while ${t.container} is Running`));
     });
 
     it("a kill during the snapshot leaves the previous known-good intact, and the next up succeeds", async () => {
@@ -180,7 +180,7 @@ describe("e2e: stateful services on the dir pool", function () {
         assert.equal(r.code, 0, r.stderr);
         assert.equal(instance(t.container), undefined);
         assert.ok(volumeSnapshotNames("default", t.volume) !== undefined, "the volume is kept");
-        assert.match(r.stderr, /volumes tsfd-db-data kept/);
+        assert.match(r.stderr, new RegExp(`volumes ${t.volume} kept`));
 
         t.s.config.stateful = { db: { ...keep.db, restore: undefined } };
         delete t.s.config.stateful.db.restore;

@@ -8,20 +8,23 @@ import {
     isFinal,
     parseLastGood,
     parseSnapshotMeta,
+    parseUpgradeRecord,
     releaseOfPhase,
     restoreProblem,
+    resumeState,
     rollbackAlert,
     snapshotId,
     snapshotMeta,
     upgradeFailureMessage,
+    UpgradeRecord,
 } from "../../../components/model/stateful";
 
 const OK: StepResult = { ok: true };
 const FAIL = (message: string): StepResult => ({ ok: false, message });
 
 /** Runs the machine with the outcomes given per phase (ok when not listed); returns the phases visited and the end state. */
-function runMachine(outcomes: Partial<Record<string, StepResult>>): { phases: string[]; end: UpgradeState } {
-    let state = UPGRADE_START;
+function runMachine(outcomes: Partial<Record<string, StepResult>>, from: UpgradeState = UPGRADE_START): { phases: string[]; end: UpgradeState } {
+    let state = from;
     const phases: string[] = [];
     for (let i = 0; i < 20 && !isFinal(state); i++) {
         phases.push(state.phase);
@@ -50,6 +53,96 @@ describe("stateful model", () => {
             assert.deepEqual(decideStateful({ status: "Running", release: "bbbbbbb" }, { release: "bbbbbbb", restore: id, appliedRestore: id }), {
                 kind: "noop",
             });
+        });
+
+        // Issue 20, item 1: an `up` from an empty state sees live volumes, never a blank slate.
+        it("live volumes without a container are a guarded upgrade from last_good, never a plain create", () => {
+            assert.deepEqual(decideStateful({ volumes: true, lastGood: "aaaaaaa" }, { release: "bbbbbbb" }), {
+                kind: "upgrade",
+                from: "aaaaaaa",
+                to: "bbbbbbb",
+            });
+            // Nothing says which release wrote them: still guarded (a snapshot first), from an unknown release.
+            assert.deepEqual(decideStateful({ volumes: true }, { release: "bbbbbbb" }), { kind: "upgrade", to: "bbbbbbb" });
+            assert.deepEqual(decideStateful({ volumes: false }, { release: "bbbbbbb" }), { kind: "create" });
+        });
+
+        it("a running container of the configured release whose config differs is not adopted: a guarded upgrade to the same release", () => {
+            const live = { status: "Running", release: "bbbbbbb", volumes: true, lastGood: "bbbbbbb" };
+            assert.deepEqual(decideStateful({ ...live, matches: false }, { release: "bbbbbbb" }), { kind: "upgrade", from: "bbbbbbb", to: "bbbbbbb" });
+            assert.deepEqual(decideStateful({ ...live, matches: true }, { release: "bbbbbbb" }), { kind: "noop" });
+            assert.deepEqual(decideStateful({ ...live, matches: true, status: "Stopped" }, { release: "bbbbbbb" }), { kind: "start" });
+        });
+
+        // Issue 20, item 2: the host's record says a restore was applied, whatever the state's outputs lost.
+        it("a restore the host recorded as applied is never applied again; one seen at create is applied when there are volumes", () => {
+            const id = "kg-20261203t081500z-aaaaaaa";
+            const live = { status: "Running", release: "bbbbbbb", volumes: true };
+            assert.deepEqual(decideStateful({ ...live, appliedRestore: id }, { release: "ccccccc", restore: id }), {
+                kind: "upgrade",
+                from: "bbbbbbb",
+                to: "ccccccc",
+            });
+            assert.deepEqual(decideStateful({ volumes: true, lastGood: "bbbbbbb" }, { release: "bbbbbbb", restore: id }), { kind: "restore", snapshot: id });
+            // No volumes: no data to restore into; the create records it.
+            assert.deepEqual(decideStateful({ volumes: false }, { release: "bbbbbbb", restore: id }), { kind: "create" });
+        });
+
+        it("an upgrade record on the host resumes that upgrade, on the create path too", () => {
+            const record: UpgradeRecord = { service: "db", attempted: "ccccccc", from: "bbbbbbb", lastGood: "bbbbbbb", time: "2026-12-03T08:15:00.000Z" };
+            assert.deepEqual(decideStateful({ status: "Running", release: "ccccccc", volumes: true, upgrade: record }, { release: "ccccccc" }), {
+                kind: "resume",
+                record,
+            });
+            assert.deepEqual(decideStateful({ volumes: true, upgrade: record }, { release: "bbbbbbb" }), { kind: "resume", record });
+        });
+    });
+
+    describe("resuming an interrupted upgrade", () => {
+        const base: UpgradeRecord = { service: "db", attempted: "ccccccc", from: "bbbbbbb", lastGood: "bbbbbbb", time: "2026-12-03T08:15:00.000Z" };
+        const snap = { ...base, snapshot: "kg-20261203t081500z-bbbbbbb" };
+
+        it("before the pre-upgrade snapshot was recorded the new release never ran: the upgrade starts again", () => {
+            assert.deepEqual(resumeState(base, { status: "Stopped", release: "bbbbbbb" }, "ccccccc"), UPGRADE_START);
+        });
+
+        it("killed in the health wait: wait for health again, then commit or roll back", () => {
+            assert.deepEqual(resumeState(snap, { status: "Running", release: "ccccccc" }, "ccccccc"), { phase: "health" });
+            assert.deepEqual(runMachine({}, { phase: "health" }).phases, ["health", "commit", "done"]);
+            assert.deepEqual(runMachine({ health: FAIL("unhealthy") }, { phase: "health" }).phases, [
+                "health",
+                "rollback-stop",
+                "restore",
+                "redeploy",
+                "recovery-health",
+                "alert",
+                "failed",
+            ]);
+        });
+
+        it("killed in the deploy, or another release wanted now: the pre-upgrade snapshot goes back first, never a new snapshot", () => {
+            assert.deepEqual(resumeState(snap, {}, "ccccccc"), { phase: "reset-stop" });
+            assert.deepEqual(resumeState(snap, { status: "Stopped", release: "ccccccc" }, "ccccccc"), { phase: "reset-stop" });
+            assert.deepEqual(resumeState(snap, { status: "Running", release: "ccccccc" }, "bbbbbbb"), { phase: "reset-stop" });
+            const { phases } = runMachine({}, { phase: "reset-stop" });
+            assert.deepEqual(phases, ["reset-stop", "reset", "deploy", "health", "commit", "done"]);
+            assert.ok(!phases.includes("snapshot"));
+        });
+
+        it("a recovery under way is finished; a failed reset is not recovered", () => {
+            const failure = { phase: "health" as const, message: "unhealthy" };
+            assert.deepEqual(resumeState({ ...snap, failure }, { status: "Stopped", release: "ccccccc" }, "ccccccc"), { phase: "rollback-stop", failure });
+            const end = runMachine({ reset: FAIL("no snapshot") }, { phase: "reset-stop" }).end;
+            assert.equal(end.phase, "failed");
+            assert.equal(end.recovered, false);
+        });
+
+        it("the record round-trips; a malformed one is an error, never read as absent", () => {
+            assert.deepEqual(parseUpgradeRecord(JSON.stringify(snap)), snap);
+            assert.equal(parseUpgradeRecord(undefined), undefined);
+            assert.equal(parseUpgradeRecord(""), undefined);
+            assert.throws(() => parseUpgradeRecord("{"), /not JSON/);
+            assert.throws(() => parseUpgradeRecord(JSON.stringify({ ...snap, snapshot: "../x" })), /malformed/);
         });
     });
 
@@ -99,6 +192,12 @@ describe("stateful model", () => {
 
         it("a snapshot id is sortable by time, names its release, and is an Incus snapshot name", () => {
             assert.equal(snapshotId("1a1a1a1", at), "kg-20261203t081500z-1a1a1a1");
+        });
+
+        it("a snapshot of volumes no record names a release for says so", () => {
+            const m = snapshotMeta("db", "unknown", ["data"], at);
+            assert.equal(m.id, "kg-20261203t081500z-unknown");
+            assert.deepEqual(parseSnapshotMeta(JSON.stringify(m)), m);
         });
 
         it("metadata round-trips; anything malformed reads as absent", () => {
