@@ -22,6 +22,8 @@ const port = Number(process.env.PORT || 8080);
 const host = process.env.HOST || "127.0.0.1";
 const dataDir = process.env.BLUEGREEN_DATA_DIR || "";
 const DATA_KEY = /(?:^|\/)data\/([A-Za-z0-9_-][A-Za-z0-9._-]{0,99})$/;
+// A path that streams without end (server-sent events style), as a real stream route does.
+const streamPath = process.env.EXAMPLE_STREAM_PATH || "";
 
 let migrated = 0;
 if (dataDir && broken === "migrate") {
@@ -108,6 +110,7 @@ const server = http.createServer((req, res) => {
   }
   const key = dataDir ? DATA_KEY.exec(url) : null;
   if (key) return data(req, res, path.join(dataDir, key[1]));
+  if (streamPath && url === streamPath) return stream(res);
   const started = process.hrtime.bigint();
   const finish = (status) => {
     observe(Number(process.hrtime.bigint() - started) / 1e9, status);
@@ -116,8 +119,18 @@ const server = http.createServer((req, res) => {
   served += 1;
   if (broken === "errors" && served % 10 < 3) return finish(500);
   if (broken === "latency") return setTimeout(() => finish(200), 800);
+  // ?holdMs=N: a long-lived request, answered after N ms (at most 2 minutes).
+  const hold = Math.min(Number(/[?&]holdMs=(\d+)/.exec(req.url || "")?.[1] || 0), 120000);
+  if (hold > 0) return setTimeout(() => finish(200), hold);
   return finish(200);
 });
+function stream(res) {
+  res.writeHead(200, { "content-type": "text/event-stream", "x-release": release, "x-color": color, "x-component": component, "x-node": node });
+  const tick = () => res.write(`data: ${JSON.stringify({ color, release, at: Date.now() })}\n\n`);
+  tick();
+  const timer = setInterval(tick, 500);
+  res.on("close", () => clearInterval(timer));
+}
 function data(req, res, file) {
   if (req.method === "GET") {
     let v;

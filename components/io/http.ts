@@ -14,34 +14,53 @@ export interface Probe {
     readonly detail: string;
 }
 
+export interface ProbeOptions {
+    /** false: done at the headers, for a caller that reads only status and headers (a stream route never ends). Default true. */
+    readonly body?: boolean;
+}
+
 const BODY_LIMIT = 64 * 1024;
 
-export function probe(url: string, timeoutMs: number): Promise<Probe> {
+/**
+ * `timeoutMs` bounds the whole probe: connect, headers and body. A body still coming at
+ * the deadline (a stream) ends the probe with what arrived.
+ */
+export function probe(url: string, timeoutMs: number, opts: ProbeOptions = {}): Promise<Probe> {
     return new Promise((resolve) => {
+        // Declared before `finish` uses them: Pulumi's closure serializer rejects forward references.
+        let req: http.ClientRequest | undefined = undefined;
+        let deadline: NodeJS.Timeout | undefined = undefined;
         let done = false;
+        let answer: { status: number; headers: Record<string, string> } | undefined = undefined;
+        const chunks: Buffer[] = [];
+        let size = 0;
         const finish = (p: Probe) => {
-            if (!done) {
-                done = true;
-                resolve(p);
-            }
+            if (done) return;
+            done = true;
+            clearTimeout(deadline);
+            req?.destroy();
+            resolve(p);
         };
-        const failed = (e: Error) => finish({ status: 0, headers: {}, body: "", detail: e.message });
-        const req = http.get(url, { timeout: timeoutMs, agent: false, headers: { connection: "close" } }, (res) => {
-            const chunks: Buffer[] = [];
-            let size = 0;
+        const answered = () => {
+            const body = Buffer.concat(chunks).toString("utf8").slice(0, BODY_LIMIT);
+            finish({ status: answer!.status, headers: answer!.headers, body, detail: body.slice(0, 300).trim() });
+        };
+        const failed = (e: Error) => (answer ? answered() : finish({ status: 0, headers: {}, body: "", detail: e.message }));
+        req = http.get(url, { agent: false, headers: { connection: "close" } }, (res) => {
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v[0] : v;
+            answer = { status: res.statusCode ?? 0, headers };
+            if (opts.body === false) return answered();
             res.on("data", (b: Buffer) => {
-                if (size < BODY_LIMIT) chunks.push(b);
+                chunks.push(b);
                 size += b.length;
+                if (size >= BODY_LIMIT) answered();
             });
-            res.on("end", () => {
-                const headers: Record<string, string> = {};
-                for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v[0] : v;
-                const body = Buffer.concat(chunks).toString("utf8").slice(0, BODY_LIMIT);
-                finish({ status: res.statusCode ?? 0, headers, body, detail: body.slice(0, 300).trim() });
-            });
+            res.on("end", answered);
+            res.on("close", answered);
             res.on("error", failed);
         });
-        req.on("timeout", () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
+        deadline = setTimeout(() => failed(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
         req.on("error", failed);
     });
 }

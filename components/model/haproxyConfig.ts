@@ -217,6 +217,39 @@ export function poolsOf(m: Pick<HaproxyModel, "backends">): Pool[] {
     }));
 }
 
+/** Pure: `backend/server` -> `address:port` for every server line of a rendered config. */
+export function configServers(text: string): Map<string, string> {
+    const out = new Map<string, string>();
+    let backend = "";
+    for (const line of text.split("\n")) {
+        const section = /^backend (\S+)/.exec(line);
+        if (section) backend = section[1];
+        else if (/^\S/.test(line)) backend = "";
+        const server = /^\s+server (\S+) (\S+):(\d+)(?:\s|$)/.exec(line);
+        if (server && backend) out.set(`${backend}/${server[1]}`, `${server[2]}:${server[3]}`);
+    }
+    return out;
+}
+
+/**
+ * Pure: the saved server state (`show servers state`, format 1) that `config` may load.
+ * HAProxy applies a saved address and port over the config's, so a server the config
+ * moved (or no longer has) is dropped: it starts from the config, with no saved admin
+ * state or weight. The others keep theirs.
+ */
+export function serverStateFor(state: string, config: string): string {
+    const servers = configServers(config);
+    return state
+        .split("\n")
+        .filter((line) => {
+            // be_id be_name srv_id srv_name srv_addr ... srv_port (field 18)
+            const f = line.trim().split(/\s+/);
+            if (line.startsWith("#") || f.length < 19 || !/^\d+$/.test(f[0])) return true;
+            return servers.get(`${f[1]}/${f[3]}`) === `${f[4]}:${f[18]}`;
+        })
+        .join("\n");
+}
+
 /** Pure: the color a rendered config's header names ("none" when it names none). */
 export function fileActive(text: string): string {
     return /^# active: (\S+)/m.exec(text)?.[1] ?? "none";

@@ -37,6 +37,9 @@ export function parseShiftRecord(text: string | undefined): ShiftRecord | undefi
  * Pure: does this switch move traffic by steps? Only a forward move from a color that takes
  * traffic now. Going back is instant: to the color the active-color file still names (a
  * shift interrupted or rolled back), or a fast rollback to what served just before.
+ * A recorded shift to the target that never finished (the file still names its old color)
+ * restarts from its first step, whatever the live split says: a restart or a hand may
+ * have put traffic on the new color, which no analysis passed.
  */
 export function shiftsFrom(o: {
     readonly progressive: boolean;
@@ -45,8 +48,13 @@ export function shiftsFrom(o: {
     readonly live: TrafficSplit | "mixed";
     readonly recorded?: Color;
     readonly fastRollback: boolean;
+    /** The last shift record (`shift.json`). */
+    readonly unfinished?: Pick<ShiftRecord, "from" | "to" | "phase">;
 }): Color | undefined {
-    if (!o.progressive || o.live === "mixed" || o.fastRollback) return undefined;
+    if (!o.progressive || o.fastRollback) return undefined;
+    const u = o.unfinished;
+    if (u && u.phase === "shifting" && u.to === o.target && u.from !== o.target && o.recorded === u.from) return u.from;
+    if (o.live === "mixed") return undefined;
     const other: Color = o.target === "blue" ? "green" : "blue";
     if ((o.live[other] ?? 0) === 0) return undefined;
     if (o.recorded === o.target) return undefined;

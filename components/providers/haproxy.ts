@@ -30,7 +30,7 @@ export const haproxyProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async create(inputs: HaproxyInputs) {
-        const outs = await ensureHaproxy(inputs);
+        const outs = await ensureHaproxy(inputs, true);
         return { id: inputs.host.placement === "host" ? `host:${inputs.layout.configPath}` : inputs.host.instance, outs };
     },
 

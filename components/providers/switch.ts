@@ -1,10 +1,12 @@
 // The Switch resource: a thin lifecycle adapter onto release/switch.ts.
 
+import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
 import { changedKeys } from "../model/diff";
+import { initFailure } from "../model/errors";
 import type { Color } from "../model/naming";
-import { SwitchInputs, SwitchOutputs, applySwitch, drifted, readSwitch, removeSwitch } from "../release/switch";
+import { SwitchInputs, SwitchOutputs, applySwitch, claimSwitch, drifted, readSwitch, removeSwitch } from "../release/switch";
 
 const WATCHED: readonly (keyof SwitchInputs)[] = [
     "stack",
@@ -28,15 +30,24 @@ export const switchProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async create(inputs: SwitchInputs) {
-        return { id: `${inputs.stack}-switch`, outs: await applySwitch(inputs) };
+        // Its own id: under --replace (create, then the old one's delete) the old delete must tell it apart.
+        const id = `${inputs.stack}-switch-${crypto.randomBytes(4).toString("hex")}`;
+        try {
+            await claimSwitch(inputs, id);
+            return { id, outs: await applySwitch(inputs) };
+        } catch (e) {
+            // Kept in state whatever happened to HAProxy, so a destroy runs its delete, which takes the weights off first.
+            throw initFailure((e as Error).message, id, { ...inputs, served: "unknown", recorded: "unknown" });
+        }
     },
 
-    async update(_id: string, _olds: SwitchOutputs, news: SwitchInputs) {
+    async update(id: string, _olds: SwitchOutputs, news: SwitchInputs) {
+        await claimSwitch(news, id);
         return { outs: await applySwitch(news) };
     },
 
-    async delete(_id: string, props: SwitchOutputs) {
-        await removeSwitch(props);
+    async delete(id: string, props: SwitchOutputs) {
+        await removeSwitch(props, id);
     },
 
     async read(id: string, props: SwitchOutputs) {

@@ -424,8 +424,12 @@ async function adoptInPlace(news: ColorContainerInputs, inst: InstanceInfo | und
     );
 }
 
-/** Deletes the container, unless its color serves traffic. An absent container is a no-op. */
+/** Deletes the container, unless its color serves traffic. An absent container is a no-op, whatever serves. */
 export async function removeContainer(id: string, props: ColorContainerOutputs): Promise<void> {
+    if (!(await getInstance(incusTarget(props.remote), id))) {
+        progress(`${id}: already absent`);
+        return;
+    }
     await refuseIfRouted(props.guard, props.color, id, haproxyBackendName(props.component), serverName(props.color, props.node));
     const gone = await deleteInstance(incusTarget(props.remote), id);
     progress(gone ? `${id}: deleted` : `${id}: already absent`);

@@ -6,6 +6,7 @@ import { HaproxyHost, writeHostFile } from "../io/haproxyHost";
 import { poll } from "../io/poll";
 import { progress } from "../io/progress";
 import { adminCommands, drainCommand, serverSessions } from "../io/runtimeApi";
+import { serverStateFor } from "../model/haproxyConfig";
 import { HaproxyLayout, serverStatePath } from "../model/naming";
 
 export interface DrainTarget {
@@ -50,9 +51,10 @@ export async function drainServers(adminSocket: string, targets: readonly DrainT
 /**
  * Saves HAProxy's runtime server state (drains, weights) to its server-state file, which
  * the next worker loads: after this, any reload, ours or an operator's, keeps a drained
- * server drained (HAProxy otherwise forgets runtime state on reload).
+ * server drained (HAProxy otherwise forgets runtime state on reload). With the config the
+ * next worker loads, a server it moved or dropped is left out (serverStateFor).
  */
-export async function saveServerState(host: HaproxyHost, layout: Pick<HaproxyLayout, "hostAdminSocket" | "stateDir">): Promise<void> {
+export async function saveServerState(host: HaproxyHost, layout: Pick<HaproxyLayout, "hostAdminSocket" | "stateDir">, config?: string): Promise<void> {
     const state = await adminCommands(layout.hostAdminSocket, ["show servers state"]);
-    await writeHostFile(host, serverStatePath(layout), `${state.trimEnd()}\n`);
+    await writeHostFile(host, serverStatePath(layout), `${(config === undefined ? state : serverStateFor(state, config)).trimEnd()}\n`);
 }

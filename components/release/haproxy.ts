@@ -40,6 +40,9 @@ export const INSTANCE_START_SCRIPT =
     "#!/bin/sh\n# Started and restarted by the bluegreen image's init.\nmkdir -p /run/haproxy\n" +
     "exec haproxy -W -f /etc/haproxy/bluegreen.cfg -S /run/haproxy/master.sock,mode,600\n";
 
+/** The instance's proxy to an app container's port: `be-<port>`. */
+const BACKEND_DEVICE = "be-";
+
 /** Pure: the argv that starts haproxy as a master-worker with its master CLI (owner-only, whatever the umask). */
 export function haproxyArgv(layout: HaproxyLayout): string[] {
     return ["haproxy", "-W", "-f", layout.configPath, "-S", `${layout.masterSocket},mode,600`];
@@ -55,8 +58,33 @@ export function instanceProxies(i: Pick<HaproxyInputs, "frontendPort" | "exporte
         "master-sock": { listenSocket: i.layout.hostMasterSocket, connectSocket: i.layout.masterSocket },
     };
     // Inside the instance, 127.0.0.1:<port> leads to the app container's proxy on the host.
-    for (const p of i.backendPorts) proxies[`be-${p}`] = { listenPort: p, connectPort: p, bind: "instance" };
+    for (const p of i.backendPorts) proxies[`${BACKEND_DEVICE}${p}`] = { listenPort: p, connectPort: p, bind: "instance" };
     return proxies;
+}
+
+/**
+ * Pure: how the instance's proxy devices come in line with `wanted`: add what is missing
+ * or differs, remove other proxies. Never a backend's (`be-*`): HAProxy may still route to
+ * it (a node leaving a pool is drained first), so the switch removes it once dropped.
+ */
+export function devicePlan(
+    have: Readonly<Record<string, Readonly<Record<string, string>>>>,
+    wanted: Readonly<Record<string, ProxyDevice>>,
+): { add: string[]; remove: string[] } {
+    const add = Object.entries(wanted)
+        .filter(([dev, p]) => !have[dev] || !Object.entries(proxyDevice(p)).every(([k, v]) => have[dev][k] === v))
+        .map(([dev]) => dev);
+    const remove = Object.entries(have)
+        .filter(([dev, d]) => d.type === "proxy" && !(dev in wanted) && !dev.startsWith(BACKEND_DEVICE))
+        .map(([dev]) => dev);
+    return { add, remove };
+}
+
+/** Pure: the backend proxies (`be-<port>`) to ports not in `ports`. */
+export function staleBackendDevices(have: Readonly<Record<string, Readonly<Record<string, string>>>>, ports: readonly number[]): string[] {
+    return Object.entries(have)
+        .filter(([dev, d]) => d.type === "proxy" && dev.startsWith(BACKEND_DEVICE) && !ports.includes(Number(dev.slice(BACKEND_DEVICE.length))))
+        .map(([dev]) => dev);
 }
 
 /** A first config: serves 404 until the switch writes the real one. */
@@ -96,11 +124,29 @@ async function ensureConfig(i: HaproxyInputs): Promise<void> {
     await writeHostFile(i.host, i.layout.configPath, bootstrapConfig(i));
 }
 
-async function ensureOnHost(i: HaproxyInputs): Promise<number> {
+/**
+ * Pure: HAProxy's own files for this stack, beside the history: what a destroy removes and
+ * what a first `up` does not trust. The history, audit log, alerts, stateful records, lock
+ * and logs stay: they are the record of what happened, and stateful volumes outlive a destroy.
+ */
+export function haproxyFiles(layout: HaproxyLayout): string[] {
+    const c = layout.configPath;
+    return [c, `${c}.bak`, `${c}.new`, serverStatePath(layout), releasesMapPath(layout)];
+}
+
+async function ensureOnHost(i: HaproxyInputs, fresh: boolean): Promise<number> {
     fs.mkdirSync(i.layout.stateDir, { recursive: true });
     fs.mkdirSync(path.dirname(i.layout.masterSocket), { recursive: true });
-    await ensureConfig(i);
     const running = await showProc(i.layout.hostMasterSocket);
+    if (fresh && !(running && running.workers.length > 0)) {
+        // A first up with HAProxy down: files left by an earlier life of the stack (another
+        // version's destroy, a hand) would start it at old ports, and their saved server state
+        // would carry those over the new config. The switch writes the real config.
+        const stale = haproxyFiles(i.layout).filter((f) => fs.existsSync(f));
+        if (stale.length > 0) progress(`haproxy: ignoring what an earlier life of the stack left (${stale.join(", ")})`);
+        for (const f of stale) fs.rmSync(f, { force: true });
+    }
+    await ensureConfig(i);
     if (running && running.workers.length > 0) return running.masterPid;
     await runOrThrow(onHost(i.host, ["haproxy", "-c", "-f", i.layout.configPath]), "HAProxy rejects its current config");
     progress(`haproxy: starting master-worker on ${loopbackAddress(i.frontendPort)} (log: ${i.layout.logFile})`);
@@ -129,16 +175,13 @@ async function ensureInInstance(i: HaproxyInputs): Promise<number> {
         );
         inst = await getInstance(target, name);
     } else {
-        // Keep the proxy devices in line with the backends: add new ports, drop stale ones.
-        for (const [dev, p] of Object.entries(wanted)) {
-            const have = inst.devices[dev];
-            if (have && Object.entries(proxyDevice(p)).every(([k, v]) => have[k] === v)) continue;
-            if (have) await runOrThrow(removeDeviceCmd(target, name, dev));
-            await runOrThrow(addProxyCmd(target, name, dev, p), `cannot add proxy ${dev} to ${name}`);
+        // Keep the proxy devices in line with the backends: add new ports now; stale backends go after the switch.
+        const plan = devicePlan(inst.devices, wanted);
+        for (const dev of plan.add) {
+            if (inst.devices[dev]) await runOrThrow(removeDeviceCmd(target, name, dev));
+            await runOrThrow(addProxyCmd(target, name, dev, wanted[dev]), `cannot add proxy ${dev} to ${name}`);
         }
-        for (const [dev, d] of Object.entries(inst.devices)) {
-            if (d.type === "proxy" && !(dev in wanted)) await runOrThrow(removeDeviceCmd(target, name, dev));
-        }
+        for (const dev of plan.remove) await runOrThrow(removeDeviceCmd(target, name, dev));
     }
     if (inst?.status !== "Running") await runOrThrow(startCmd(target, name), `cannot start ${name}`);
     // The config goes first: the init starts haproxy as soon as the start script appears.
@@ -151,9 +194,9 @@ async function ensureInInstance(i: HaproxyInputs): Promise<number> {
     return waitForMaster(i);
 }
 
-/** Provisions HAProxy and makes sure it runs; idempotent. */
-export async function ensureHaproxy(i: HaproxyInputs): Promise<HaproxyOutputs> {
-    const masterPid = i.host.placement === "host" ? await ensureOnHost(i) : await ensureInInstance(i);
+/** Provisions HAProxy and makes sure it runs; idempotent. `fresh`: the resource is being created. */
+export async function ensureHaproxy(i: HaproxyInputs, fresh = false): Promise<HaproxyOutputs> {
+    const masterPid = i.host.placement === "host" ? await ensureOnHost(i, fresh) : await ensureInInstance(i);
     return { ...i, running: true, masterPid };
 }
 
@@ -184,6 +227,9 @@ export async function removeHaproxy(props: HaproxyOutputs): Promise<void> {
         if (r.code !== 0) throw cmdError(kill, r, "cannot stop haproxy");
         progress(`haproxy: stopped master ${p.masterPid}`);
     }
+    // The stack's host state goes with it, so a stack brought up again starts clean.
+    for (const f of [...haproxyFiles(props.layout), activeColorPath(props.layout.stateDir)]) fs.rmSync(f, { force: true });
+    progress(`haproxy: removed its files from ${props.layout.stateDir} (the history and audit log stay)`);
 }
 
 /** Live state for refresh. */

@@ -7,14 +7,11 @@ import { HaproxyHost, appendHostFile, writeHostFile } from "../io/haproxyHost";
 import { poll } from "../io/poll";
 import { progress } from "../io/progress";
 import { prometheusClient } from "../io/prometheus";
-import { adminCommands } from "../io/runtimeApi";
 import type { ProgressiveConfig } from "../model/config";
-import type { HaproxyModel } from "../model/haproxyConfig";
-import { poolsOf } from "../model/haproxyConfig";
 import type { Color, HaproxyLayout } from "../model/naming";
 import { lookbackSeconds } from "../model/promql";
 import { ShiftRecord, stepSplit } from "../model/shift";
-import { describeSplit, desiredWeights, weightCommands } from "../model/traffic";
+import { TrafficSplit, describeSplit } from "../model/traffic";
 import { runAnalysis } from "./analysis";
 import { AuditContext, audit } from "./audit";
 import { historyPath } from "./history";
@@ -31,17 +28,18 @@ export function shiftRecordPath(layout: Pick<HaproxyLayout, "stateDir">): string
 
 export interface ShiftRun {
     readonly spec: ShiftSpec;
-    readonly model: HaproxyModel;
     readonly from: Color;
     readonly to: Color;
     readonly release: string;
     readonly host: HaproxyHost;
     readonly layout: HaproxyLayout;
     readonly audit: AuditContext;
+    /** Makes a split live: the weights, then the config on disk and the saved server state, so a restart keeps it. */
+    readonly apply: (split: TrafficSplit) => Promise<void>;
 }
 
 async function setSplit(r: ShiftRun, percent: number): Promise<void> {
-    await adminCommands(r.layout.hostAdminSocket, weightCommands(desiredWeights(poolsOf(r.model), stepSplit(r.from, r.to, percent))));
+    await r.apply(stepSplit(r.from, r.to, percent));
 }
 
 /** Before the first step: Prometheus scrapes the new color, or its first probes could only say "no data". Bounded. */
@@ -58,8 +56,9 @@ async function waitScraped(r: ShiftRun, client: ReturnType<typeof prometheusClie
 }
 
 /**
- * Runs every step below 100%. Resolves when the last one is green (the switch then puts all
- * traffic on the new color); on red, all traffic is back on the old color when it throws.
+ * Runs every step below 100%, then puts all traffic on the new color once the last one is
+ * green; on red, all traffic is back on the old color when it throws. The record says
+ * "shifting" until all traffic is on the new color: a shift killed before restarts from step 1.
  */
 export async function runShift(r: ShiftRun): Promise<void> {
     const steps = r.spec.steps.filter((p) => p < 100);
@@ -106,5 +105,6 @@ export async function runShift(r: ShiftRun): Promise<void> {
             );
         }
     }
+    await setSplit(r, 100);
     await write({ step: r.spec.steps.length, percent: 100, phase: "done" });
 }

@@ -5,10 +5,12 @@
 // swap restores `.bak` and reloads, so the previous color keeps serving.
 
 import { HaproxyHost, describeHost, readHostFile, removeHostFile, renameHostFile, validateConfig, writeHostFile } from "../io/haproxyHost";
+import { runOrThrow } from "../io/exec";
+import { getInstance, removeDeviceCmd } from "../io/incus";
 import { probe } from "../io/http";
 import { poll } from "../io/poll";
 import { progress } from "../io/progress";
-import { ServerState, adminCommands, liveServer, reloadAndWait, serversState, setMapCommand, showProc } from "../io/runtimeApi";
+import { ServerState, adminCommands, liveServer, parseServersState, reloadAndWait, serversState, setMapCommand, showProc } from "../io/runtimeApi";
 import { refusal } from "../model/errors";
 import {
     COLOR_HEADER,
@@ -22,12 +24,14 @@ import {
     renderConfig,
     renderReleasesMap,
     serverNames,
+    serverStateFor,
 } from "../model/haproxyConfig";
 import {
     COLORS,
     Color,
     HaproxyLayout,
     Node,
+    otherColor,
     haproxyBackendName,
     isComponentBackend,
     nodesOf,
@@ -36,15 +40,16 @@ import {
     serverName,
     serverStatePath,
 } from "../model/naming";
-import { colorHostPort, incusTarget, loopbackUrl } from "../model/topology";
+import { colorHostPort, haproxyTarget, incusTarget, loopbackUrl } from "../model/topology";
 import { TrafficSplit, allOn, describeSplit, desiredWeights, servedSplit, weightCommands } from "../model/traffic";
 import { DEFAULT_EXPECT } from "./health";
 import { clearActiveColor, historyPath, readActiveColor, recordActiveColor } from "./history";
 import { drainServers, saveServerState } from "./drain";
 import { assertColorReady } from "./readiness";
 import { auditChange, auditTo } from "./audit";
-import { ShiftSpec, runShift } from "./shift";
-import { shiftsFrom } from "../model/shift";
+import { ShiftSpec, runShift, shiftRecordPath } from "./shift";
+import { parseShiftRecord, shiftsFrom } from "../model/shift";
+import { staleBackendDevices } from "./haproxy";
 import { rollbackKind, servedHistory } from "../model/audit";
 
 export interface SwitchComponent {
@@ -164,30 +169,63 @@ interface Live {
     readonly running: boolean;
     /** Undefined while HAProxy is down. */
     readonly served?: string;
+    /** What the weights alone serve: a server drained or put in maintenance does not make it "mixed". */
+    readonly weighted?: string;
     readonly states: readonly ServerState[];
+    /** `show servers state` as HAProxy printed it: what a restore gives the next worker back. */
+    readonly stateText?: string;
 }
 
 async function readLive(i: SwitchInputs): Promise<Live> {
     if (!(await showProc(i.layout.hostMasterSocket))) return { running: false, states: [] };
-    const states = await serversState(i.layout.hostAdminSocket);
-    return { running: true, served: describeServed(states, backendsOf(i)), states };
+    const stateText = await adminCommands(i.layout.hostAdminSocket, ["show servers state"]);
+    const states = parseServersState(stateText);
+    const weighted = describeServed(
+        states.map((x) => ({ ...x, adminState: 0 })),
+        backendsOf(i),
+    );
+    return { running: true, served: describeServed(states, backendsOf(i)), weighted, states, stateText };
 }
 
-/** Waits until HAProxy's own checks see every target server UP, so a flip never lands on a DOWN one. */
-async function waitServersUp(i: SwitchInputs, known: readonly ServerState[]): Promise<void> {
-    const wanted = i.components.flatMap((c) => nodeTargets(c, i.active).map((t) => ({ backend: haproxyBackendName(c.name), server: t.server })));
+type ServerRef = { readonly backend: string; readonly server: string };
+
+/** Pure: the target color's servers in every backend. */
+function targetServers(i: SwitchInputs): ServerRef[] {
+    return i.components.flatMap((c) => nodeTargets(c, i.active).map((t) => ({ backend: haproxyBackendName(c.name), server: t.server })));
+}
+
+/** Pure: the wanted servers HAProxy has drained or put in maintenance (srv_admin_state), and which. */
+export function notReady(states: readonly ServerState[], wanted: readonly ServerRef[]): (ServerRef & { admin: "drain" | "maint" })[] {
+    return wanted.flatMap((w) => {
+        const s = states.find((x) => x.backend === w.backend && x.server === w.server);
+        if (!s || s.adminState === 0) return [];
+        // Maintenance flags (forced, inherited, config, resolution) win over drain's.
+        return [{ ...w, admin: s.adminState & 0x67 ? ("maint" as const) : ("drain" as const) }];
+    });
+}
+
+/** Pure: the wanted servers that would not take traffic: not running (srv_op_state 2) and ready, or absent. */
+export function unavailable(states: readonly ServerState[], wanted: readonly ServerRef[]): ServerRef[] {
+    return wanted.filter((w) => !states.some((s) => s.backend === w.backend && s.server === w.server && s.opState === 2 && s.adminState === 0));
+}
+
+/** Waits until HAProxy's own checks see every target server UP and ready, so a flip never lands on a DOWN or drained one. */
+async function waitServersUp(i: SwitchInputs, known: readonly ServerState[], wanted: readonly ServerRef[]): Promise<void> {
     let down: string[] = [];
     const up = await poll(
         async (attempt) => {
             const states = attempt === 1 ? known : await serversState(i.layout.hostAdminSocket);
-            down = wanted
-                .filter((w) => !states.some((s) => s.backend === w.backend && s.server === w.server && s.opState === 2))
-                .map((w) => (w.server === i.active ? w.backend : `${w.backend}/${w.server}`));
+            down = unavailable(states, wanted).map((w) => (w.server === i.active ? w.backend : `${w.backend}/${w.server}`));
             return down.length === 0 ? true : undefined;
         },
         { intervalMs: 100, timeoutMs: i.settleMs },
     );
     if (!up) throw new Error(`HAProxy's health checks did not see ${i.active} UP in ${down.join(", ")} within ${i.settleMs} ms`);
+}
+
+/** Pure: every loopback port the model routes to (both colors, every node, routed services), ascending. */
+export function backendPortsOf(m: HaproxyModel): number[] {
+    return [...new Set([...m.backends.flatMap((b) => b.servers.map((s) => s.port)), ...(m.services ?? []).map((s) => s.port)])].sort((a, b) => a - b);
 }
 
 /** Pure: a component's health expectation in HAProxy's terms. */
@@ -203,7 +241,8 @@ async function verifyServing(i: SwitchInputs): Promise<void> {
         async () => {
             for (const c of i.components) {
                 if (!pending.has(c.name)) continue;
-                const r = await probe(loopbackUrl(i.frontendPort, routePrefix(c.route)), i.timeoutMs);
+                // Status and headers only: a stream route's body never ends.
+                const r = await probe(loopbackUrl(i.frontendPort, routePrefix(c.route)), i.timeoutMs, { body: false });
                 const color = r.headers[COLOR_HEADER];
                 const release = r.headers[RELEASE_HEADER];
                 if (color === i.active && release === i.release) pending.delete(c.name);
@@ -239,10 +278,32 @@ async function isFastRollback(i: SwitchInputs): Promise<boolean> {
     return rollbackKind(history, "switch", { color: i.active, release: i.release }) === "fast";
 }
 
-/** Saves runtime server state (drains, weights) where the next worker loads it, then reloads. */
-async function reloadKeepingState(i: SwitchInputs): Promise<void> {
-    await saveServerState(i.host, i.layout);
+/** Saves runtime server state (drains, weights) where the next worker loads it, then reloads into `config`. */
+async function reloadKeepingState(i: SwitchInputs, config: string): Promise<void> {
+    await saveServerState(i.host, i.layout, config);
     await reloadAndWait(i.layout.hostMasterSocket, i.settleMs);
+}
+
+/** Where the Switch that owns this stack's HAProxy writes its id: a replaced Switch's delete then leaves traffic alone. */
+export function switchOwnerPath(layout: Pick<HaproxyLayout, "stateDir">): string {
+    return `${layout.stateDir}/switch-owner`;
+}
+
+/** Records `id` as the Switch that owns HAProxy (create and update; the newest one wins). */
+export async function claimSwitch(i: Pick<SwitchInputs, "host" | "layout">, id: string): Promise<void> {
+    const file = switchOwnerPath(i.layout);
+    if ((await readHostFile(i.host, file))?.trim() !== id) await writeHostFile(i.host, file, `${id}\n`);
+}
+
+/** Incus placement: removes the instance's proxy devices to ports HAProxy no longer routes to, once the switch dropped them. */
+async function pruneBackendDevices(i: SwitchInputs, model: HaproxyModel): Promise<void> {
+    if (i.host.placement !== "incus") return;
+    const target = haproxyTarget(i.host);
+    const inst = await getInstance(target, i.host.instance);
+    for (const dev of staleBackendDevices(inst?.devices ?? {}, backendPortsOf(model))) {
+        await runOrThrow(removeDeviceCmd(target, i.host.instance, dev), `cannot remove proxy ${dev} from ${i.host.instance}`);
+        progress(`switch: removed ${dev} from ${i.host.instance}: HAProxy no longer routes there`);
+    }
 }
 
 /** Applies the switch. Idempotent: the same state again is a no-op with no reload. */
@@ -306,7 +367,7 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
         await discard();
         throw new Error(`HAProxy is not running on ${describeHost(i.host)}; run pulumi up again (the haproxy resource starts it). Nothing was changed.`);
     }
-    const previous = before.served && before.served !== "none" ? before.served : (recorded ?? "no color");
+    const previous = before.weighted && before.weighted !== "none" ? before.weighted : (recorded ?? "no color");
     const map = await mapText;
     if (current === text && before.served === wanted && recorded === i.active && map.had === map.want) {
         await discard();
@@ -321,57 +382,100 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
             next: "Fix the setting that produced it (often bluegreen:haproxy.extra) and run pulumi up again",
         });
     }
-    // .bak keeps the config that serves. After an interrupted run the file may name a color
-    // that never served; then the older .bak is still the right one to fall back to.
-    if (current !== undefined && current !== text && fileActive(current) === (before.served ?? "none")) {
+    // Traffic moves onto the target's servers only if each is ready. One the target already
+    // serves through may stay drained (a paused canary node): no traffic moves onto it.
+    const moving = before.weighted !== i.active;
+    const held = notReady(before.states, targetServers(i));
+    if (moving && held.length > 0) {
+        await discard();
+        throw refusal({
+            what:
+                `switching traffic to ${i.active} needs its servers ready; ` +
+                held.map((h) => `${h.backend}/${h.server} is in ${h.admin === "drain" ? "drain" : "maintenance (maint)"}`).join(", "),
+            next: [
+                `make ${held.length > 1 ? "each" : "it"} ready if it is fit to serve (` +
+                    held.map((h) => `\`echo "set server ${h.backend}/${h.server} state ready" | socat stdio ${L.hostAdminSocket}\``).join(", ") +
+                    ") and run pulumi up again",
+                `keep bluegreen:active: ${otherColor(i.active)}`,
+            ],
+            untouched: `HAProxy was not touched; ${previous} still serves`,
+        });
+    }
+    const hot = i.method === "runtime" && current !== undefined && configShape(current) === configShape(text) && runsModel(before.states, model);
+    const from =
+        hot && i.progressive
+            ? shiftsFrom({
+                  progressive: true,
+                  target: i.active,
+                  live: servedSplit(before.states.map(liveServer), backendsOf(i)),
+                  recorded,
+                  fastRollback: await isFastRollback(i),
+                  unfinished: parseShiftRecord(await readHostFile(i.host, shiftRecordPath(L))),
+              })
+            : undefined;
+    // .bak keeps the config that serves (by its weights: a server in maintenance does not
+    // change which). After an interrupted run the file may name a color that never served;
+    // then the older .bak is still the right one to fall back to. A shift falls back to all
+    // traffic on its old color.
+    if (from) {
+        await writeHostFile(i.host, `${L.configPath}.bak`, renderConfig(modelOf(i, allOn(from))));
+    } else if (current !== undefined && current !== text && fileActive(current) === (before.weighted ?? "none")) {
         await writeHostFile(i.host, `${L.configPath}.bak`, current);
     }
-    await renameHostFile(i.host, candidate, L.configPath);
-    progress(`switch: new config validated and swapped in (previous kept as ${L.configPath}.bak)`);
+    if (from) {
+        // The config on disk always holds the split that is live: each step writes its own.
+        await discard();
+    } else {
+        await renameHostFile(i.host, candidate, L.configPath);
+        progress(`switch: new config validated and swapped in (previous kept as ${L.configPath}.bak)`);
+    }
 
     try {
-        const hot = i.method === "runtime" && current !== undefined && configShape(current) === configShape(text) && runsModel(before.states, model);
         if (hot) {
-            await waitServersUp(i, before.states);
-            const from = i.progressive
-                ? shiftsFrom({
-                      progressive: true,
-                      target: i.active,
-                      live: servedSplit(before.states.map(liveServer), backendsOf(i)),
-                      recorded,
-                      fastRollback: await isFastRollback(i),
-                  })
-                : undefined;
+            // A server the target already serves through and left drained stays as it is.
+            const waitFor = targetServers(i).filter((t) => moving || !held.some((h) => h.backend === t.backend && h.server === t.server));
+            await waitServersUp(i, before.states, waitFor);
             // The release map first: during a shift, HAProxy already names the new release.
             const releases = activeServers.map((s) => setMapCommand(mapFile, s, i.release));
             if (from) {
                 await adminCommands(L.hostAdminSocket, releases);
-                await runShift({ spec: i.progressive!, model, from, to: i.active, release: i.release, host: i.host, layout: L, audit: ctx });
+                const apply = async (split: TrafficSplit) => {
+                    const m = modelOf(i, split);
+                    await adminCommands(L.hostAdminSocket, weightCommands(desiredWeights(poolsOf(m), split)));
+                    const cfg = renderConfig(m);
+                    await writeHostFile(i.host, L.configPath, cfg);
+                    await saveServerState(i.host, L, cfg);
+                };
+                await runShift({ spec: i.progressive!, from, to: i.active, release: i.release, host: i.host, layout: L, audit: ctx, apply });
+            } else {
+                await adminCommands(L.hostAdminSocket, [...releases, ...weightCommands(desiredWeights(poolsOf(model), model.split))]);
             }
-            await adminCommands(L.hostAdminSocket, [...(from ? [] : releases), ...weightCommands(desiredWeights(poolsOf(model), model.split))]);
             progress(`switch: weights flipped to ${i.active} over the runtime API${from ? ` (the last step of the shift from ${from})` : ""}`);
         } else {
             if (i.progressive) progress("switch: the config's shape changed, so this switch reloads and moves all traffic at once, without steps");
             // A node leaving a pool is drained before the reload forgets it.
             await drainServers(L.hostAdminSocket, leavingServers(before.states, model));
-            await reloadKeepingState(i);
+            await reloadKeepingState(i, text);
             progress(`switch: haproxy reloaded (master-worker)`);
         }
         await verifyServing(i);
     } catch (e) {
-        return restore(i, e as Error, text, previous);
+        return restore(i, e as Error, text, previous, before);
     }
     await recordActiveColor(i.host, L.stateDir, i.active, i.release);
     progress(`switch: ${i.active} (${i.release}) serves traffic, ${Date.now() - started} ms`);
     await auditChange(ctx, "switch", { color: i.active, release: i.release }, { from: previous, ms: Date.now() - started });
+    // Only now: a device goes once HAProxy no longer routes to it (a node that left a pool was drained and dropped).
+    await pruneBackendDevices(i, model);
     return { ...i, served: wanted, recorded: i.active };
 }
 
 /**
  * Puts `.bak` back and reloads, then fails the step: the previous color keeps serving.
- * The saved server state goes: it may hold the weights that were being flipped.
+ * The next worker loads the server state HAProxy had before this switch, so a drained
+ * node (a paused canary) or a server put in maintenance by hand stays out of rotation.
  */
-async function restore(i: SwitchInputs, cause: Error, attempted: string, previous: string): Promise<never> {
+async function restore(i: SwitchInputs, cause: Error, attempted: string, previous: string, before: Live): Promise<never> {
     const L = i.layout;
     const bak = await readHostFile(i.host, `${L.configPath}.bak`);
     if (bak === undefined || bak === attempted) {
@@ -380,7 +484,8 @@ async function restore(i: SwitchInputs, cause: Error, attempted: string, previou
     progress(`switch: failed (${cause.message}); restoring ${L.configPath}.bak`);
     try {
         await writeHostFile(i.host, L.configPath, bak);
-        await removeHostFile(i.host, serverStatePath(L));
+        if (before.stateText !== undefined) await writeHostFile(i.host, serverStatePath(L), `${serverStateFor(before.stateText, bak).trimEnd()}\n`);
+        else await removeHostFile(i.host, serverStatePath(L));
         await reloadAndWait(L.hostMasterSocket, i.settleMs);
     } catch (e) {
         throw new Error(
@@ -394,14 +499,25 @@ async function restore(i: SwitchInputs, cause: Error, attempted: string, previou
     );
 }
 
-/** Takes traffic off every color and clears the record, so the colors can be deleted. */
-export async function removeSwitch(props: SwitchInputs): Promise<void> {
-    if (await showProc(props.layout.hostMasterSocket)) {
+/**
+ * Takes traffic off every color and clears the record, so the colors can be deleted.
+ * A Switch that another one replaced (create-then-delete) leaves traffic alone: the new
+ * one owns HAProxy.
+ */
+export async function removeSwitch(props: SwitchInputs, id: string): Promise<void> {
+    const L = props.layout;
+    const owner = (await readHostFile(props.host, switchOwnerPath(L)).catch(() => undefined))?.trim();
+    if (owner && owner !== id) {
+        progress(`switch: ${owner} owns HAProxy on ${describeHost(props.host)} now; the replaced switch ${id} leaves traffic as it is`);
+        return;
+    }
+    if (await showProc(L.hostMasterSocket)) {
         const model = modelOf(props, {});
         const zero = weightCommands(desiredWeights(poolsOf(model), model.split));
-        await adminCommands(props.layout.hostAdminSocket, zero).catch((e) => progress(`switch: could not zero weights: ${(e as Error).message}`));
+        await adminCommands(L.hostAdminSocket, zero).catch((e) => progress(`switch: could not zero weights: ${(e as Error).message}`));
     }
-    await clearActiveColor(props.host, props.layout.stateDir);
+    await clearActiveColor(props.host, L.stateDir);
+    for (const file of [shiftRecordPath(L), switchOwnerPath(L)]) await removeHostFile(props.host, file);
     progress("switch: removed; no color serves traffic");
 }
 

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
+import * as http from "http";
 import { readHostFile } from "../../components/io/haproxyHost";
 import { serversState } from "../../components/io/runtimeApi";
 import { fileActive } from "../../components/model/haproxyConfig";
@@ -14,8 +15,22 @@ import { servingGuard } from "../../components/plan";
 import { mightServe, refuseIfServing } from "../../components/release/cleanup";
 import { COMPONENTS, TestStack, eventually, instance } from "../../harness/stack";
 
+/** One GET, however long it takes (bounded at 60 s): its status and the node that answered. */
+function longGet(url: string): Promise<{ status: number; node?: string; error?: string }> {
+    return new Promise((resolve) => {
+        const req = http.get(url, { agent: false, timeout: 60_000, headers: { connection: "close" } }, (res) => {
+            res.resume();
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, node: res.headers["x-node"] as string }));
+            res.on("error", (e) => resolve({ status: 0, error: e.message }));
+        });
+        req.on("timeout", () => req.destroy(new Error("timeout")));
+        req.on("error", (e) => resolve({ status: 0, error: e.message }));
+    });
+}
+
 const A = "aaa2001";
 const B = "bbb2002";
+const H = "d20f006";
 
 describe("e2e: HAProxy inside an Incus instance (staging/prod placement)", function () {
     this.timeout(300_000);
@@ -141,6 +156,39 @@ describe("e2e: HAProxy inside an Incus instance (staging/prod placement)", funct
         await eventually(() => (s.proc()?.masterPid ?? master) !== master, "haproxy to be restarted by the instance's init");
         await s.upOk();
         await eventually(async () => (await s.servedColor()) === "blue", "blue after the restart");
+    });
+
+    it("shrinking a serving pool drains the leaving node before its proxy device goes: a long request to it finishes", async () => {
+        const hx = `${s.prefix}haproxy`;
+        const devices = (): string[] => Object.keys(JSON.parse(spawnSync("incus", ["query", `/1.0/instances/${hx}`], { encoding: "utf8" }).stdout).devices);
+        const web = s.config.components.web;
+        // A release of this file's own: the example app that answers ?holdMs (the artifact cache is shared by SHA).
+        await s.publish(H);
+        s.setColors({ green: H }, "green");
+        s.config.components.web = { ...web, nodes: 3 };
+        await s.upOk();
+        await eventually(async () => (await s.servedColor()) === "green", "green's pool of 3");
+        const leaving = web.hostPort + 7; // node 3 of green
+        assert.ok(devices().includes(`be-${leaving}`));
+        // Long requests, spread by round robin over the three nodes, in flight while the pool shrinks.
+        const long = Array.from({ length: 6 }, () => longGet(`http://127.0.0.1:${s.frontendPort}/?holdMs=15000`));
+        await new Promise((r) => setTimeout(r, 500));
+        s.config.components.web = { ...web, nodes: 2 };
+        const r = await s.up();
+        const answers = await Promise.all(long);
+        assert.deepEqual(
+            answers.map((a) => a.status),
+            answers.map(() => 200),
+            `every long request finished: ${JSON.stringify(answers)}`,
+        );
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(
+            answers.some((a) => a.node === "3"),
+            `a long request went to node 3: ${JSON.stringify(answers)}`,
+        );
+        assert.ok(!devices().includes(`be-${leaving}`), "the leaving node's proxy device is gone after the switch dropped it");
+        assert.equal(instance(`${s.prefix}web-green-3`), undefined);
+        await eventually(async () => (await s.servedColor()) === "green", "green's pool of 2");
     });
 
     it("destroy removes the instance and every container", async () => {

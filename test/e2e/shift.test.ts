@@ -5,8 +5,10 @@
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
+import { spawnSync } from "child_process";
+import { fileActive } from "../../components/model/haproxyConfig";
 import { ColorProbe, startLoad } from "../../harness/load";
-import { TestStack } from "../../harness/stack";
+import { TestStack, eventually } from "../../harness/stack";
 import { stopPrometheus } from "../../components/release/prometheus";
 
 const A = "a13a0001";
@@ -14,6 +16,7 @@ const B = "b13b0002";
 const C = "c13c0003";
 const ERRORS = "e13e0004";
 const SLOW = "f13f0005";
+const D = "e20e005";
 /** Percent points the observed share may be off the weights: HAProxy's round robin over a few hundred requests. */
 const TOLERANCE = 12;
 
@@ -56,7 +59,7 @@ describe("e2e: a progressive shift between the colors, gated on SLIs", function 
         s.config.components = { web: { hostPort: s.componentPort("web", "blue"), route: "/" } };
         s.config.prometheus = { port: s.frontendPort + 5, scrapeIntervalSeconds: 1 };
         s.config.progressive = { steps: [20, 50, 100], stepSeconds: 4, probeIntervalSeconds: 2, minRequests: 3, p95Seconds: 0.5, errorRatio: 0.05 };
-        for (const r of [A, B, C]) await s.publishOne("web", r);
+        for (const r of [A, B, C, D]) await s.publishOne("web", r);
         await s.publishOne("web", ERRORS, "errors");
         await s.publishOne("web", SLOW, "latency");
         s.setColors({ blue: A, green: B }, "blue");
@@ -170,5 +173,31 @@ describe("e2e: a progressive shift between the colors, gated on SLIs", function 
         );
         assert.equal(await s.servedColor(), "green");
         assert.equal(res.status + res.connect + res.read + res.timeout, 0, JSON.stringify(res));
+    });
+
+    it("a runner killed mid-shift leaves the live split in the config on disk too; a reload keeps it; the next up restarts from step 1 whatever the live split says", async () => {
+        // green C serves (the test before): a forward shift to blue on a release that never served.
+        s.setColors({ blue: D, green: C }, "blue");
+        const killed = await upUnderLoad({ kill: /shift: step 1\/3/ });
+        assert.equal(killed.r.code, 137, killed.r.stderr);
+        const cfg = fs.readFileSync(path.join(s.haproxyDir, "haproxy.cfg"), "utf8");
+        assert.equal(fileActive(cfg), "blue=20,green=80", "the config on disk holds the split that is live");
+        // A reload (an operator's, a restart) keeps the split: nothing moves to the unvalidated color.
+        const reloads = s.proc()!.reloads;
+        spawnSync("socat", ["-t", "5", "STDIO,ignoreeof", `UNIX-CONNECT:${s.layout().master}`], { input: "reload\nquit\n", timeout: 30_000 });
+        await eventually(() => (s.proc()?.reloads ?? reloads) > reloads && (s.proc()?.workers.length ?? 0) > 0, "haproxy to reload");
+        const weights = Object.fromEntries(s.serverStates().map((x) => [x.server, x.weight]));
+        assert.deepEqual(weights, { blue: 20, green: 80 }, "the reloaded worker serves the step's split");
+        assert.equal(record().phase, "shifting");
+        // Whatever the live split says (here all of it on blue, by hand), the unfinished shift restarts from step 1.
+        s.admin("set server be_web/blue weight 100; set server be_web/green weight 0");
+        const { r } = await upUnderLoad();
+        assert.equal(r.code, 0, r.stderr);
+        assert.deepEqual(
+            stepStarts(r.stderr).map((x) => x.percent),
+            [20, 50],
+        );
+        assert.equal(await s.servedColor(), "blue");
+        assert.equal(record().phase, "done");
     });
 });

@@ -100,6 +100,30 @@ describe("example-app/server.js", function () {
         return port;
     }
 
+    it("holds a request ?holdMs=N for N ms: a long-lived request, for drain tests", async () => {
+        const port = await start({ release: "abc1234" });
+        const r = await get(port, "/?holdMs=400");
+        assert.equal(r.status, 200);
+        assert.ok(r.ms >= 380, `answered after ${r.ms} ms`);
+        assert.ok((await get(port, "/")).ms < 300, "no hold without it");
+    });
+
+    it("streams EXAMPLE_STREAM_PATH without end, headers first; other paths answer as always", async () => {
+        const port = await start({ release: "abc1234" }, { EXAMPLE_STREAM_PATH: "/stream" });
+        const head = await new Promise<{ status: number; type?: string; first: string }>((resolve, reject) => {
+            const req = http.get({ host: "127.0.0.1", port, path: "/stream", agent: false }, (res) => {
+                res.once("data", (c: Buffer) => {
+                    resolve({ status: res.statusCode ?? 0, type: res.headers["content-type"], first: c.toString("utf8") });
+                    req.destroy();
+                });
+            });
+            req.on("error", reject);
+        });
+        assert.deepEqual({ status: head.status, type: head.type }, { status: 200, type: "text/event-stream" });
+        assert.match(head.first, /^data: \{"color":"green","release":"abc1234","at":\d+\}\n\n/);
+        assert.equal((await get(port, "/stream/other")).status, 200);
+    });
+
     it("names its node of the pool in x-node (BLUEGREEN_NODE)", async () => {
         const port = await start({ release: "abc1234" }, { BLUEGREEN_NODE: "3" });
         assert.equal((await get(port, "/")).headers["x-node"], "3");

@@ -45,5 +45,50 @@ describe("http", () => {
             server = await startServer(() => undefined); // holds the request open
             assert.deepEqual(await probe(server.url("/health"), 150), { status: 0, headers: {}, body: "", detail: "timed out after 150 ms" });
         });
+
+        /** Answers 200 at once, then a chunk every 50 ms, forever: a stream route. */
+        const streams: Parameters<typeof startServer>[0] = (_req, res) => {
+            res.writeHead(200, { "content-type": "text/event-stream", "x-bluegreen-color": "blue" });
+            const t = setInterval(() => res.write("data: tick\n\n"), 50);
+            res.on("close", () => clearInterval(t));
+        };
+
+        it("finishes at the headers of a response that never ends when no body is asked for", async function () {
+            this.timeout(5000); // the probe must end by itself
+            server = await startServer(streams);
+            const t0 = Date.now();
+            const p = await probe(server.url("/stream"), 2000, { body: false });
+            assert.ok(Date.now() - t0 < 1000, `answered in ${Date.now() - t0} ms`);
+            assert.equal(p.status, 200);
+            assert.equal(p.headers["x-bluegreen-color"], "blue");
+            assert.equal(p.body, "");
+        });
+
+        it("ends at its total deadline a body that keeps coming, with what arrived", async function () {
+            this.timeout(5000); // the probe must end by itself
+            server = await startServer(streams);
+            const t0 = Date.now();
+            const p = await probe(server.url("/stream"), 300);
+            const took = Date.now() - t0;
+            assert.ok(took >= 250 && took < 1500, `took ${took} ms`);
+            assert.equal(p.status, 200);
+            assert.match(p.body, /^data: tick\n\n/);
+        });
+
+        it("gives status 0 at its total deadline when the headers never come, however the connection trickles", async function () {
+            this.timeout(5000); // the probe must end by itself
+            server = await startServer((_req, res) => {
+                // Headers flushed byte by byte never complete; the idle timeout alone would never fire.
+                const socket = res.socket!;
+                socket.write("HTTP/1.1 200 OK\r\n");
+                const t = setInterval(() => socket.write("x-pad: y\r\n"), 50);
+                socket.on("close", () => clearInterval(t));
+            });
+            const t0 = Date.now();
+            const p = await probe(server.url("/health"), 300);
+            assert.ok(Date.now() - t0 < 1500, `took ${Date.now() - t0} ms`);
+            assert.equal(p.status, 0);
+            assert.match(p.detail, /timed out after 300 ms/);
+        });
     });
 });

@@ -11,6 +11,7 @@ import {
     poolsOf,
     renderConfig,
     renderReleasesMap,
+    serverStateFor,
 } from "../../../components/model/haproxyConfig";
 import { allOn, desiredWeights as weightsFor } from "../../../components/model/traffic";
 import type { Color } from "../../../components/model/naming";
@@ -379,6 +380,31 @@ describe("haproxyConfig", () => {
                 desiredWeights(model({ split: {}, backends: [backend("web", "/", 18130)] })).map((w) => w.weight),
                 [0, 0],
             );
+        });
+    });
+
+    describe("serverStateFor", () => {
+        const HEAD =
+            "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n";
+        const line = (be: string, srv: string, port: number, admin = 0) =>
+            `3 ${be} 1 ${srv} 127.0.0.1 2 ${admin} 100 100 5 6 3 4 6 0 0 0 - ${port} - 0 0 - - 0`;
+
+        it("keeps the saved state of every server the config has at the same address and port", () => {
+            const state = HEAD + [line("be_web", "blue", 18130), line("be_web", "green", 18131, 1), line("be_api", "blue", 18110)].join("\n") + "\n";
+            const cfg = renderConfig(model({ backends: [backend("web", "/", 18130), backend("api", "/api", 18110)] }));
+            assert.equal(serverStateFor(state, cfg), state);
+        });
+
+        it("drops a server whose address or port the config changed, so HAProxy takes the config's (it would carry the old one over)", () => {
+            const state = HEAD + [line("be_web", "blue", 18130), line("be_web", "green", 18131, 1), line("be_api", "blue", 18110)].join("\n") + "\n";
+            const cfg = renderConfig(model({ backends: [backend("web", "/", 18170), backend("api", "/api", 18110)] }));
+            assert.equal(serverStateFor(state, cfg), HEAD + line("be_api", "blue", 18110) + "\n");
+        });
+
+        it("drops a server the config no longer has, and keeps a routed service's", () => {
+            const state = HEAD + [line("be_old", "blue", 18150), line("svc_db", "db", 18400)].join("\n") + "\n";
+            const cfg = renderConfig(model({ services: [{ service: "db", route: "/db", healthPath: "/health", healthStatus: "200", port: 18400 }] }));
+            assert.equal(serverStateFor(state, cfg), HEAD + line("svc_db", "db", 18400) + "\n");
         });
     });
 });

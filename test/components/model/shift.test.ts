@@ -22,4 +22,19 @@ describe("shift (pure)", () => {
             "back to the color the file still names: instant",
         );
     });
+
+    it("a recorded shift that did not finish restarts from its first step, whatever the live split says", () => {
+        const base = { progressive: true, target: "green" as const, recorded: "blue" as const, fastRollback: false };
+        const unfinished = { from: "blue" as const, to: "green" as const, phase: "shifting" as const };
+        assert.equal(shiftsFrom({ ...base, live: { green: 100 }, unfinished }), "blue", "all on the new color, by a restart or by hand");
+        assert.equal(shiftsFrom({ ...base, live: "mixed", unfinished }), "blue");
+        assert.equal(shiftsFrom({ ...base, live: { blue: 80, green: 20 }, unfinished }), "blue");
+        assert.equal(shiftsFrom({ ...base, live: { green: 100 }, unfinished: { ...unfinished, phase: "done" } }), undefined, "a finished shift");
+        assert.equal(shiftsFrom({ ...base, live: { green: 100 }, unfinished: { ...unfinished, phase: "rolledBack" } }), undefined);
+        assert.equal(shiftsFrom({ ...base, live: { green: 100 }, unfinished: { ...unfinished, from: "green", to: "blue" } }), undefined, "another shift");
+        assert.equal(shiftsFrom({ ...base, live: { green: 100 }, recorded: "green", unfinished }), undefined, "the file names the new color: it finished");
+        assert.equal(shiftsFrom({ ...base, live: { green: 100 }, recorded: undefined, unfinished }), undefined, "a record from a stack destroyed since");
+        assert.equal(shiftsFrom({ ...base, live: { green: 100 }, fastRollback: true, unfinished }), undefined);
+        assert.equal(shiftsFrom({ ...base, progressive: false, live: { green: 100 }, unfinished }), undefined);
+    });
 });

@@ -279,11 +279,20 @@ describe("colorContainer", () => {
             assert.deepEqual(stub.argvs(), [["incus", "query", "prod:/1.0/instances/dev-web-green"]]);
         });
 
-        it("delete refuses while the color is active, and deletes otherwise", async () => {
+        it("delete refuses while the color is active, is a no-op for a container already gone, and deletes otherwise", async () => {
             dir = makeTmp();
             const guard = { host: { placement: "host" as const }, stateDir: dir, adminSocket: path.join(dir, "admin.sock") };
             fs.writeFileSync(path.join(dir, "active-color"), "green\n");
-            stub = stubRunner((cmd) => (cmd.argv[0] === "socat" ? fail(1, "No such file or directory") : ok()));
+            let exists = true;
+            stub = stubRunner((cmd) =>
+                cmd.argv[0] === "socat"
+                    ? fail(1, "No such file or directory")
+                    : cmd.argv[1] === "query"
+                      ? exists
+                          ? ok(instanceJson("dev-web-green", "Running"))
+                          : INCUS_NOT_FOUND
+                      : ok(),
+            );
             await assert.rejects(colorContainerProvider.delete!("dev-web-green", outputs(inputs({ guard }))), { name: "RefusedError" });
             assert.equal(
                 stub.calls.some((c) => c.argv[1] === "delete"),
@@ -291,10 +300,20 @@ describe("colorContainer", () => {
                 "nothing deleted",
             );
 
+            // Already gone (deleted by hand): a no-op, whatever serves.
+            exists = false;
+            await colorContainerProvider.delete!("dev-web-green", outputs(inputs({ guard })));
+            assert.equal(
+                stub.calls.some((c) => c.argv[1] === "delete"),
+                false,
+                "nothing deleted",
+            );
+
+            exists = true;
             fs.writeFileSync(path.join(dir, "active-color"), "blue\n");
             await colorContainerProvider.delete!("dev-web-green", outputs(inputs({ guard })));
             assert.deepEqual(
-                stub.argvs().filter((a) => a[0] === "incus"),
+                stub.argvs().filter((a) => a[0] === "incus" && a[1] !== "query"),
                 [["incus", "delete", "--force", "dev-web-green"]],
             );
         });

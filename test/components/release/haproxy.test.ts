@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { haproxyInputs } from "../../../components/plan";
-import { INSTANCE_START_SCRIPT, bootstrapConfig, haproxyArgv, instanceProxies } from "../../../components/release/haproxy";
+import { INSTANCE_START_SCRIPT, bootstrapConfig, devicePlan, haproxyArgv, instanceProxies, staleBackendDevices } from "../../../components/release/haproxy";
+import { proxyDevice } from "../../../components/io/incus";
 import { haproxyLayout } from "../../../components/model/naming";
 import { stackConfig } from "../../helpers/stackConfig";
 
@@ -42,5 +43,31 @@ describe("haproxy (pure parts)", () => {
         const cfg = bootstrapConfig(INCUS);
         assert.match(cfg, /bind 127\.0\.0\.1:18200/);
         assert.match(cfg, /stats socket \/run\/haproxy\/admin\.sock /);
+    });
+
+    describe("the instance's proxy devices", () => {
+        const wanted = instanceProxies(INCUS);
+        const have = Object.fromEntries(Object.entries(wanted).map(([k, p]) => [k, proxyDevice(p)]));
+        const stale = proxyDevice({ listenPort: 19999, connectPort: 19999, bind: "instance" });
+
+        it("devicePlan adds what is missing or changed and removes other proxies, but never a backend's: the switch removes those once HAProxy dropped them", () => {
+            const port = INCUS.backendPorts[0];
+            const live: Record<string, Record<string, string>> = {
+                ...have,
+                "be-19999": stale,
+                metrics: { ...have.metrics, listen: "tcp:127.0.0.1:1" },
+                old: stale,
+            };
+            delete live[`be-${port}`];
+            const plan = devicePlan(live, wanted);
+            assert.deepEqual(plan.add.sort(), [`be-${port}`, "metrics"].sort());
+            assert.deepEqual(plan.remove, ["old"]);
+            assert.deepEqual(devicePlan(have, wanted), { add: [], remove: [] });
+        });
+
+        it("staleBackendDevices: the backend proxies at ports the config no longer routes to", () => {
+            assert.deepEqual(staleBackendDevices({ ...have, "be-19999": stale, root: { type: "disk", path: "/" } }, INCUS.backendPorts), ["be-19999"]);
+            assert.deepEqual(staleBackendDevices(have, INCUS.backendPorts), []);
+        });
     });
 });

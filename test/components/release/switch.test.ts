@@ -3,7 +3,7 @@ import { HaproxyModel, fileActive, poolsOf, renderConfig } from "../../../compon
 import { desiredWeights, weightCommands as commandsFor } from "../../../components/model/traffic";
 import { haproxyLayout, routePrefix } from "../../../components/model/naming";
 import { ServerState } from "../../../components/io/runtimeApi";
-import { SwitchInputs, modelOf, runsModel } from "../../../components/release/switch";
+import { SwitchInputs, backendPortsOf, modelOf, notReady, runsModel, unavailable } from "../../../components/release/switch";
 
 /** The runtime commands that give the model its weights. */
 function weightCommands(m: HaproxyModel): string[] {
@@ -150,5 +150,63 @@ describe("switch (pure parts)", () => {
             const blueOnly = [st("be_backend", "blue", 100), st("be_web", "blue", 100)];
             assert.equal(runsModel(blueOnly, m), false);
         });
+    });
+
+    describe("servers a switch may move traffic onto", () => {
+        const wanted = [
+            { backend: "be_web", server: "green" },
+            { backend: "be_api", server: "green-2" },
+        ];
+        const ready = [st("be_web", "green"), st("be_api", "green-2")];
+
+        it("notReady names each target server that is drained or in maintenance, and which", () => {
+            assert.deepEqual(notReady(ready, wanted), []);
+            assert.deepEqual(
+                notReady(
+                    [
+                        { ...ready[0], adminState: 0x08 },
+                        { ...ready[1], adminState: 0x01, opState: 0 },
+                    ],
+                    wanted,
+                ),
+                [
+                    { backend: "be_web", server: "green", admin: "drain" },
+                    { backend: "be_api", server: "green-2", admin: "maint" },
+                ],
+            );
+            assert.deepEqual(
+                notReady(
+                    [
+                        { ...ready[0], adminState: 0x20 },
+                        { ...ready[1], adminState: 0x10 },
+                    ],
+                    wanted,
+                ),
+                [
+                    { backend: "be_web", server: "green", admin: "maint" },
+                    { backend: "be_api", server: "green-2", admin: "drain" },
+                ],
+            );
+        });
+
+        it("unavailable: a server counts as UP only when running and ready; a drained or maintained one does not", () => {
+            assert.deepEqual(unavailable(ready, wanted), []);
+            assert.deepEqual(unavailable([{ ...ready[0], adminState: 0x08 }, ready[1]], wanted), [wanted[0]]);
+            assert.deepEqual(unavailable([ready[0], { ...ready[1], opState: 0 }], wanted), [wanted[1]]);
+            assert.deepEqual(unavailable([ready[0]], wanted), [wanted[1]], "absent");
+        });
+    });
+
+    it("backendPortsOf: every port the config routes to, both colors and every node, and routed services", () => {
+        const m = modelOf(
+            inputs({
+                components: [{ name: "web", route: "/", healthPath: "/health", ports: { blue: 18130, green: 18131 }, container: "dev-web-green", nodes: 2 }],
+                services: [{ service: "db", route: "/db", healthPath: "/health", healthStatus: "200", port: 18400 }],
+            }),
+        );
+        assert.deepEqual(
+            backendPortsOf(m),
+            [18132, 18134, 18133, 18135, 18400].sort((a, b) => a - b),
+        );
     });
 });
