@@ -41,7 +41,7 @@ describe("audit (pure)", () => {
     });
 
     it("a switch back to the color and release that served just before is a fast rollback; an older release deployed again is a full one", () => {
-        const h = servedHistory("2026-12-01T00:00:00Z blue aaa1111\n2026-12-02T00:00:00Z none -\n2026-12-02T01:00:00Z green bbb2222\n");
+        const h = servedHistory("2026-12-01T00:00:00Z blue aaa1111\n2026-12-02T01:00:00Z green bbb2222\n");
         assert.deepEqual(h, [
             { color: "blue", release: "aaa1111" },
             { color: "green", release: "bbb2222" },
@@ -52,5 +52,13 @@ describe("audit (pure)", () => {
         assert.equal(rollbackKind(h, "deploy", { color: "blue", release: "ccc3333" }), undefined);
         assert.equal(rollbackKind(h, "deploy", { color: "blue", release: "bbb2222" }), undefined, "the serving release is no rollback");
         assert.equal(rollbackKind([], "switch", { color: "blue", release: "aaa1111" }), undefined);
+    });
+
+    it("a destroy (its `none -` line) ends a stack's life: what served before it is no rollback target of the next life", () => {
+        const h = servedHistory("2026-12-01T00:00:00Z blue aaa1111\n2026-12-02T00:00:00Z none -\n2026-12-02T01:00:00Z green bbb2222\n");
+        assert.deepEqual(h, [{ color: "green", release: "bbb2222" }]);
+        // A progressive shift skips its analysis for a fast rollback: never for what a destroyed stack once served.
+        assert.equal(rollbackKind(h, "switch", { color: "blue", release: "aaa1111" }), undefined);
+        assert.equal(rollbackKind(h, "deploy", { color: "blue", release: "aaa1111" }), undefined);
     });
 });
