@@ -71,12 +71,14 @@ export function describeEvent(e: AuditEvent): string {
     return `${e.time} ${e.performer} ${what}${details ? ` (${details})` : ""}`;
 }
 
-/** Pure: the served entries of a history file, oldest first ("none" lines dropped). */
+/** Pure: the served entries of a history file since the last destroy, oldest first. */
 export function servedHistory(text: string | undefined): { color: string; release: string }[] {
+    const lines = (text ?? "").split("\n").map((l) => l.trim().split(/\s+/));
+    // A destroy writes `none -`: what served before it is another life of the stack, no rollback target.
+    const ended = lines.map((f) => f[1]).lastIndexOf("none");
+    const life = lines.slice(ended + 1);
     return (
-        (text ?? "")
-            .split("\n")
-            .map((l) => l.trim().split(/\s+/))
+        life
             // Only whole switches: a shift's step lines name a split (`blue=90,green=10`).
             .filter((f) => f.length >= 3 && (f[1] === "blue" || f[1] === "green"))
             .map((f) => ({ color: f[1]!, release: f[2]! }))
