@@ -4,6 +4,8 @@
 
 import * as fs from "fs";
 import * as path from "path";
+import { processAlive } from "../components/io/exec";
+import { UsageError } from "./errors";
 import { Crypter, SECRET_SIG, SIG_KEY, newCrypter, openCrypter, readPassphrase } from "./secrets";
 import { migrateUrns } from "./urn";
 
@@ -125,4 +127,24 @@ export function saveState(file: string, state: StackState, box: SecretBox): void
         fs.closeSync(fd);
     }
     fs.renameSync(tmp, file);
+}
+
+/** One update at a time per stack; a lock left by a killed runner is taken over. */
+export function takeStateLock(file: string): () => void {
+    const lock = `${file}.lock`;
+    fs.mkdirSync(path.dirname(lock), { recursive: true });
+    for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+            fs.writeFileSync(lock, String(process.pid), { flag: "wx" });
+            return () => fs.rmSync(lock, { force: true });
+        } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+            const pid = Number(fs.readFileSync(lock, "utf8"));
+            if (pid && pid !== process.pid && processAlive(pid)) {
+                throw new UsageError(`another update of this stack is running (pid ${pid}); wait for it, or remove ${lock} if that process is not a runner`);
+            }
+            fs.rmSync(lock, { force: true });
+        }
+    }
+    throw new UsageError(`cannot take the lock ${lock}`);
 }

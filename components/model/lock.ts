@@ -25,6 +25,9 @@ export interface LockRecord {
     readonly renewed?: string;
     /** Seconds a renewal is good for (`up` only). */
     readonly leaseSeconds?: number;
+    readonly bootId?: string;
+    readonly pidNamespace?: string;
+    readonly startTime?: string;
 }
 
 export function lockPath(stateDir: string): string {
@@ -56,7 +59,12 @@ export function parseLock(text: string | undefined): LockRecord | undefined {
  * always held. An `up`'s lock is stale once its lease ran out, or at once when its
  * holder was on this machine and that process is gone.
  */
-export function lockState(record: LockRecord | undefined, now: Date, here: { readonly hostname: string; readonly alive: (pid: number) => boolean }): LockState {
+export function lockState(
+    record: LockRecord | undefined,
+    now: Date,
+    here: { readonly hostname: string; readonly alive: (pid: number) => boolean },
+    _leaseRenewed?: string,
+): LockState {
     if (!record) return { state: "free" };
     if (record.kind === "manual") return { state: "held", record };
     const renewed = Date.parse(record.renewed ?? record.time);

@@ -83,18 +83,24 @@ export async function acquireLock(t: LockTarget, o: AcquireOptions): Promise<Loc
     throw new Error(`lock: could not take ${file} on ${describeHost(t.host)}; it keeps changing hands. Run the command again.`);
 }
 
+/** One renewal; false when the file no longer holds this record. */
+export async function renewLease(t: Pick<LockTarget, "host" | "stateDir">, record: LockRecord): Promise<boolean> {
+    const file = lockPath(t.stateDir);
+    const now = parseLock(await readHostFile(t.host, file));
+    if (now?.token !== record.token) return false;
+    await writeHostFile(t.host, file, JSON.stringify({ ...now, renewed: new Date().toISOString() }, null, 2) + "\n");
+    return true;
+}
+
 /**
  * Renews the lease while this process lives: a quarter of the lease apart, only while the
  * file still holds this record. Unref'd, so it never keeps a process alive.
  */
 export function keepRenewing(t: LockTarget, record: LockRecord): void {
-    const file = lockPath(t.stateDir);
     const timer = setInterval(
         () => {
             void (async () => {
-                const now = parseLock(await readHostFile(t.host, file));
-                if (now?.token !== record.token) return clearInterval(timer);
-                await writeHostFile(t.host, file, JSON.stringify({ ...now, renewed: new Date().toISOString() }, null, 2) + "\n");
+                if (!(await renewLease(t, record))) clearInterval(timer);
             })().catch((e: Error) => progress(`lock: could not renew the lease: ${e.message}`));
         },
         (LEASE_SECONDS * 1000) / 4,
