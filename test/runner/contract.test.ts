@@ -107,6 +107,25 @@ describe("runner: provider contract with Pulumi's dynamic-provider host", functi
             });
         });
 
+        it("brings back a partial failure whose trailer is over nghttp2's 8 CONTINUATION frames (about 140 KiB at 16 KiB frames)", async () => {
+            // A provider's __provider text grows with the code it captures (150 KB for a container's);
+            // at 16 KiB frames the trailer block needed more CONTINUATION frames than Node accepts.
+            const big = {
+                async create(inputs: any) {
+                    throw Object.assign(new Error("unhealthy"), { id: "p3", properties: { ...inputs }, reasons: ["r"] });
+                },
+            };
+            const text = await serialized(big);
+            // Provider-like text: source code, which is what makes a trailer this large.
+            const padding = text.repeat(Math.ceil(400_000 / text.length));
+            await assert.rejects(host.create(URN, { __provider: text, padding }, 0), (e: unknown) => {
+                assert.ok(e instanceof ProviderError, String(e));
+                assert.equal(e.initFailure?.id, "p3", e.message);
+                assert.equal(e.initFailure?.properties.padding, padding);
+                return true;
+            });
+        });
+
         it("fails a delete or read of properties without __provider: `code must be a string, not undefined`", async () => {
             await assert.rejects(host.delete(URN, "p1", { kept: true }, {}, 0), /code must be a string, not undefined/);
             await assert.rejects(host.read(URN, "p1", { kept: true }, undefined), /code must be a string, not undefined/);
