@@ -237,7 +237,7 @@ async function main(argv: readonly string[]): Promise<number> {
     if (args.markdown && args.command !== "preview" && args.command !== "up") throw new UsageError("--markdown is for preview and up");
 
     const preview = args.command === "preview";
-    const release = preview ? () => undefined : takeStateLock(file);
+    const release = preview ? async () => undefined : await takeStateLock(file);
     // The provider host starts now, in parallel with loading the SDK and the program.
     const registry = new (lazy.providers().ProviderRegistry)(() =>
         lazy.host().ProviderHost.start({ project: project.name, stack: args.stack!, cwd: project.dir, log: (l) => process.stderr.write(`${l}\n`) }),
@@ -289,7 +289,7 @@ async function main(argv: readonly string[]): Promise<number> {
     } finally {
         onInterrupt = undefined;
         await registry.close();
-        release();
+        await release();
     }
 }
 

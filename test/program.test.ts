@@ -28,6 +28,7 @@ describe("program (index.ts under setMocks)", function () {
             `${DYNAMIC} dev-haproxy`,
             `${DYNAMIC} dev-lock`,
             `${DYNAMIC} dev-switch`,
+            `${DYNAMIC} dev-unlock`,
             `${DYNAMIC} stream-blue`,
             `${DYNAMIC} web-blue`,
         ]);
@@ -100,6 +101,7 @@ describe("program (index.ts under setMocks)", function () {
                 `${DYNAMIC} ${stack}-haproxy`,
                 `${DYNAMIC} ${stack}-lock`,
                 `${DYNAMIC} ${stack}-switch`,
+                `${DYNAMIC} ${stack}-unlock`,
                 `${DYNAMIC} stream-blue`,
                 `${DYNAMIC} web-blue`,
             ]);

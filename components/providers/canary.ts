@@ -3,6 +3,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
+import { lockGuarded } from "./lock";
 import { getInstance } from "../io/incus";
 import { poolNodes } from "../model/canary";
 import { incusTarget } from "../model/topology";
@@ -18,7 +19,7 @@ async function liveRelease(i: CanaryInputs): Promise<string | undefined> {
 }
 
 /** The single, static provider instance every Canary shares. */
-export const canaryProvider: pulumi.dynamic.ResourceProvider = {
+export const canaryProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
     async diff(_id: string, olds: CanaryOutputs, news: CanaryInputs) {
         const { phase: _p, ...was } = olds;
         const { artifactToken: _t, ...now } = news;
@@ -46,7 +47,7 @@ export const canaryProvider: pulumi.dynamic.ResourceProvider = {
     async read(id: string, props: CanaryOutputs) {
         return { id, props, inputs: props };
     },
-};
+});
 
 /** Inputs of a Canary; any of them may be an Output. */
 export type CanaryArgs = { readonly [K in keyof CanaryInputs]: pulumi.Input<CanaryInputs[K]> };

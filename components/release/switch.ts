@@ -400,6 +400,10 @@ export async function removeSwitch(props: SwitchInputs): Promise<void> {
         await adminCommands(props.layout.hostAdminSocket, zero).catch((e) => progress(`switch: could not zero weights: ${(e as Error).message}`));
     }
     await clearActiveColor(props.host, props.layout.stateDir);
+    // On disk too: a HAProxy started again serves nothing, and the cleanup guard reads it while HAProxy is down.
+    if ((await readHostFile(props.host, props.layout.configPath)) !== undefined) {
+        await writeHostFile(props.host, props.layout.configPath, renderConfig(modelOf(props, {})));
+    }
     progress("switch: removed; no color serves traffic");
 }
 

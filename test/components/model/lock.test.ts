@@ -25,7 +25,6 @@ const space = (pids: Record<number, string>, o: { hostname?: string; bootId?: st
     bootId: o.bootId ?? "boot-B",
     pidNamespace: o.pidNamespace ?? "pid:[4026531836]",
     startTime: (pid: number) => pids[pid],
-    alive: (pid: number) => pids[pid] !== undefined,
 });
 /** This process, where pid 4242 is the holder (alive) or no process at all. */
 const here = (alive: boolean, hostname = "runner-1") => space(alive ? { 4242: "777" } : {}, { hostname });

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { ServingGuard, mightServe, refuseIfRouted, refuseIfServing, routedRefusal, servingRefusal } from "../../../components/release/cleanup";
 import { isRefused } from "../../../components/model/errors";
-import { INCUS_NOT_FOUND, RunnerStub, ok, stubRunner } from "../../helpers/runnerStub";
+import { INCUS_NOT_FOUND, RunnerStub, fail, ok, stubRunner } from "../../helpers/runnerStub";
 import { haproxyCliSocket } from "../../helpers/haproxySocket";
 import { makeTmp, removeTmp } from "../../helpers/tmp";
 import { renderConfig } from "../../../components/model/haproxyConfig";
@@ -187,13 +187,12 @@ describe("cleanup", () => {
                 }
             });
 
-            it("fails closed when the serving color's live servers cannot be read", async () => {
+            it("with HAProxy down, the config on disk says which servers it routes to", async () => {
                 activeFile("blue");
-                await assert.rejects(refuseIfRouted(guard, "blue", "dev-web-blue-3", "be_web", "blue-3"), (e: Error) => {
-                    assert.equal(isRefused(e), true);
-                    assert.match(e.message, /^refusing to delete dev-web-blue-3: cannot read the live active color from the running HAProxy on this host/);
-                    return true;
-                });
+                await assert.rejects(refuseIfRouted(guard, "blue", "dev-web-blue-3", "be_web", "blue-3"), /blue is the active color/, "no config: it stays");
+                fs.writeFileSync(path.join(dir, "haproxy.cfg"), configOn(dir, "blue"));
+                await assert.rejects(refuseIfRouted(guard, "blue", "dev-web-blue", "be_web", "blue"), /blue is the active color/);
+                assert.equal(await refuseIfRouted(guard, "blue", "dev-web-blue-3", "be_web", "blue-3"), undefined, "a node the config does not route to");
             });
         });
 
@@ -272,9 +271,11 @@ describe("cleanup", () => {
             assert.deepEqual(stub.argvs(), [["incus", "query", "/1.0/instances/dev-haproxy"]]);
         });
 
-        it("reads the file inside a running HAProxy instance", async () => {
+        it("reads the file inside a running HAProxy instance; with HAProxy down there, its config on disk", async () => {
             stub = stubRunner((cmd) => {
                 if (cmd.argv[1] === "query") return ok(JSON.stringify({ name: "dev-haproxy", status: "Running" }));
+                if (cmd.argv.includes("pgrep")) return fail(1, ""); // no haproxy process in the instance
+                if (cmd.argv.at(-2)?.endsWith("/etc/haproxy/bluegreen.cfg")) return fail(1, "Error: file does not exist");
                 return ok("blue\n");
             });
             const g: ServingGuard = {
@@ -288,6 +289,8 @@ describe("cleanup", () => {
             assert.deepEqual(stub.argvs(), [
                 ["incus", "query", "/1.0/instances/dev-haproxy"],
                 ["incus", "file", "pull", "dev-haproxy/var/lib/bluegreen/active-color", "-"],
+                ["incus", "exec", "dev-haproxy", "--", "busybox", "pgrep", "-x", "haproxy"],
+                ["incus", "file", "pull", "dev-haproxy/etc/haproxy/bluegreen.cfg", "-"],
             ]);
         });
 
@@ -328,7 +331,13 @@ describe("cleanup", () => {
             });
 
             it("a readable live color wins over assumeActive", async () => {
-                stub = stubRunner((cmd) => (cmd.argv[1] === "query" ? ok(JSON.stringify({ name: "prod-haproxy", status: "Running" })) : ok("green\n")));
+                stub = stubRunner((cmd) =>
+                    cmd.argv[1] === "query"
+                        ? ok(JSON.stringify({ name: "prod-haproxy", status: "Running" }))
+                        : cmd.argv.includes("pgrep")
+                          ? fail(1, "")
+                          : ok("green\n"),
+                );
                 await assert.rejects(refuseIfServing(g("blue"), "green", "prod-web-green"), /green is the active color on instance prod-haproxy/);
             });
         });
