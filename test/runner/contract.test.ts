@@ -19,6 +19,7 @@ import { colorContainerProvider } from "../../components/providers/colorContaine
 import { haproxyProvider } from "../../components/providers/haproxy";
 import { switchProvider } from "../../components/providers/switch";
 import { ColorContainerInputs } from "../../components/release/deploy";
+import { finishDeployLock } from "../../components/release/lock";
 import { ProviderError, ProviderHost } from "../../runner/host";
 import { decide } from "../../runner/plan";
 import { haproxyCliSocket } from "../helpers/haproxySocket";
@@ -234,6 +235,8 @@ describe("runner: provider contract with Pulumi's dynamic-provider host", functi
                 await use((p) => colorContainerProvider.read!(base.name, p));
             } finally {
                 s2.restore();
+                // The delete took the stack's deploy lock for this process, as a destroy's does.
+                await finishDeployLock({ host: { placement: "host" }, stateDir: guardDir, stack: base.stack });
             }
             // A key read that the inputs had but the properties lack would be undefined after a partial failure.
             const missing = [...read].filter((k) => k in inputs && !(k in properties));
