@@ -134,6 +134,14 @@ export async function createHostFileExclusive(host: HaproxyHost, file: string, c
     }
 }
 
+/** Whether a file or directory exists on the HAProxy host (an instance: `test -e`, by exit code). */
+export async function hostPathExists(host: HaproxyHost, file: string): Promise<boolean> {
+    if (host.placement === "host") return fs.existsSync(file);
+    const r = await run(onHost(host, ["test", "-e", file]));
+    if (r.code === 0 || r.code === 1) return r.code === 0;
+    throw new Error(`cannot tell whether ${file} exists on ${describeHost(host)}: ${(r.stderr || r.stdout).trim()}`);
+}
+
 /** Renames a file on the HAProxy host (atomic); false when `from` does not exist, so two callers never both move it. */
 export async function moveHostFile(host: HaproxyHost, from: string, to: string): Promise<boolean> {
     if (host.placement === "host") {

@@ -97,8 +97,7 @@ export const deployLockProvider: pulumi.dynamic.ResourceProvider = {
 
     async delete(_id: string, props: DeployLockInputs) {
         // Last in a destroy: takes the lock if no step did (a stack with nothing else), then frees it.
-        await holdDeployLock(props, holdOptions("pulumi destroy"));
-        await finishDeployLock(props);
+        await finishDeployLock(props, holdOptions("pulumi destroy"));
     },
 
     async read(id: string, props: DeployLockInputs) {

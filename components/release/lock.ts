@@ -14,6 +14,7 @@ import {
     HaproxyHost,
     createHostFileExclusive,
     describeHost,
+    hostPathExists,
     hostState,
     linkHostFileExclusive,
     moveHostFile,
@@ -147,10 +148,11 @@ export async function acquireLock(t: LockTarget, o: AcquireOptions): Promise<Loc
     throw new Error(`lock: could not take ${file} on ${describeHost(t.host)}; it keeps changing hands. Run the command again.`);
 }
 
-/** One renewal: the holder's own lease file, then whether lock.json still holds its record. Never writes lock.json. */
+/** One renewal: false when lock.json no longer holds this record; else its own lease file is renewed. Never writes lock.json. */
 export async function renewLease(t: Pick<LockTarget, "host" | "stateDir">, record: LockRecord): Promise<boolean> {
+    if (parseLock(await readHostFile(t.host, lockPath(t.stateDir)))?.token !== record.token) return false;
     await writeHostFile(t.host, leasePath(t.stateDir, record.token), new Date().toISOString() + "\n");
-    return parseLock(await readHostFile(t.host, lockPath(t.stateDir)))?.token === record.token;
+    return true;
 }
 
 /**
@@ -246,6 +248,11 @@ async function renew(h: Holding): Promise<void> {
     if (parseLock(await readHostFile(t.host, lockPath(t.stateDir)))?.token === h.record.token) return;
     const reg = holdings();
     if (reg.held[keyOf(t)] !== h) return; // freed meanwhile
+    if (!(await hostPathExists(t.host, t.stateDir))) {
+        // Its directory went with the stack (a destroy): nothing left to renew, nobody took it.
+        clearInterval(h.timer);
+        return;
+    }
     const now = await readLockState(t).catch(() => undefined);
     const why =
         now === undefined || now.state === "free"
@@ -361,10 +368,15 @@ async function free(h: Holding): Promise<void> {
     if (reg.freeing[key] === freeing) reg.freeing[key] = undefined;
 }
 
-/** The end of a successful up (DeployUnlock) or of a destroy (DeployLock's delete): frees what this process holds. */
-export async function finishDeployLock(t: LockTarget): Promise<void> {
+/**
+ * The end of a successful up (DeployUnlock) or of a destroy (DeployLock's delete): frees what
+ * this process holds. With `orTake` (a destroy's last delete), a lock this process never took
+ * is taken first, so a destroy with nothing else to delete still meets a held lock.
+ */
+export async function finishDeployLock(t: LockTarget, orTake?: HoldOptions): Promise<void> {
     const reg = holdings();
     const key = keyOf(t);
+    if (orTake && !reg.held[key] && !reg.taking[key] && reg.lost === undefined) await hold(t, orTake, true, false);
     reg.finished[key] = true;
     const h = reg.held[key] ?? (await reg.taking[key]?.catch(() => undefined));
     if (!h) return;

@@ -100,6 +100,16 @@ describe("the deploy lock as a run holds it", () => {
         assert.equal(record()!.token, "other", "the other run's lock is untouched");
     });
 
+    it("a renewal after its directory went with the stack (a destroy) stops renewing, and loses nothing", async () => {
+        await holdDeployLock(t, O);
+        fs.rmSync(dir, { recursive: true, force: true });
+        await renewHeld(t);
+        assert.doesNotThrow(() => assertDeployLockKept());
+        assert.equal(fs.existsSync(dir), false, "the renewal did not bring the directory back");
+        await finishDeployLock(t, O);
+        fs.mkdirSync(dir);
+    });
+
     it("a destroy keeps it from its first delete to the end; after an up freed it, a delete holds it only while it runs", async () => {
         let during: LockRecord | undefined;
         await withDeployLock(t, O, async () => {
