@@ -145,8 +145,14 @@ export async function takeStateLock(file: string): Promise<() => Promise<void>> 
         stdio: ["pipe", "pipe", "pipe"],
         detached: true,
     });
-    const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
     let stderr = "";
+    const exited = new Promise<number | null>((resolve) => {
+        child.once("close", (code) => resolve(code));
+        child.once("error", (e) => {
+            stderr ||= e.message; // flock(1) missing: spawn fails
+            resolve(null);
+        });
+    });
     child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
     // cat echoes this line once flock holds the lock; flock exits 75 when another process holds it.
     const echoed = new Promise<boolean>((resolve) => {
@@ -157,7 +163,6 @@ export async function takeStateLock(file: string): Promise<() => Promise<void>> 
         });
         child.stdout!.once("close", () => resolve(false));
     });
-    child.once("error", () => undefined); // reported through `exited` (code null) and stderr
     child.stdin!.on("error", () => undefined); // EPIPE when flock exits at once
     child.stdin!.write("held\n");
     if (!(await echoed)) {
