@@ -21,7 +21,7 @@ import {
 } from "./plan";
 import { Canary } from "./providers/canary";
 import { Haproxy } from "./providers/haproxy";
-import { DeployLock } from "./providers/lock";
+import { DeployLock, DeployUnlock } from "./providers/lock";
 import { Prometheus } from "./providers/prometheus";
 import { Retention } from "./providers/retention";
 import { StatefulService } from "./providers/stateful";
@@ -61,7 +61,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         const guard = servingGuard(config);
         const hooks = config.hooks;
         const mode = pulumi.runtime.isDryRun() ? "preview" : "up";
-        this.lock = new DeployLock(`${name}-lock`, lockInputs(config, mode, args.adoptOnce ?? false), { parent: this });
+        const lockArgs = lockInputs(config, mode, args.adoptOnce ?? false);
+        this.lock = new DeployLock(`${name}-lock`, lockArgs, { parent: this });
         const locked = { parent: this, dependsOn: [this.lock] };
         this.haproxy = new Haproxy(`${name}-haproxy`, haproxyInputs(config), locked);
         const scraping = prometheusInputs(config);
@@ -83,10 +84,12 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             );
         }
         const postDeploy: Partial<Record<Color, pulumi.Resource>> = {};
+        const preDeploys: pulumi.Resource[] = [];
         for (const color of COLORS) {
             const spec = config.colors[color];
             if (!spec) continue;
             const pre = hooks.preDeploy ? [hookCommand(`${name}-preDeploy-${color}`, hooks.preDeploy, hookContext(config, "preDeploy", color), locked)] : [];
+            preDeploys.push(...pre);
             const first = color === config.active && this.canary ? [this.canary] : [];
             this.stacks[color] = new ColorStack(
                 color,
@@ -137,6 +140,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             : [];
         // Last: only a successful up prunes, and never while anything could still need a release.
         const retention = retentionInputs(config, mode);
+        let retained: Retention | undefined;
         if (retention) {
             const everything = [
                 this.switch,
@@ -146,8 +150,25 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                 ...Object.values(this.stateful),
                 ...(this.canary ? [this.canary] : []),
             ];
-            new Retention(`${name}-retention`, retention, { parent: this, dependsOn: everything });
+            retained = new Retention(`${name}-retention`, retention, { parent: this, dependsOn: everything });
         }
+        // Last of all, on every step directly: frees the lock only after a successful up, and is a
+        // destroy's first delete, which takes it.
+        const steps = [
+            this.lock,
+            this.haproxy,
+            this.switch,
+            ...preDeploys,
+            ...preSwitch,
+            ...postSwitch,
+            ...Object.values(postDeploy),
+            ...Object.values(this.stacks).flatMap((st) => Object.values(st!.containers)),
+            ...Object.values(this.stateful),
+            ...(this.canary ? [this.canary] : []),
+            ...(this.prometheus ? [this.prometheus] : []),
+            ...(retained ? [retained] : []),
+        ];
+        new DeployUnlock(`${name}-unlock`, lockArgs, { parent: this, dependsOn: steps });
 
         this.url = pulumi.output(frontendUrl(config));
         this.activeColor = this.switch.active;

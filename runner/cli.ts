@@ -7,7 +7,6 @@ import type { RunResult } from "./engine";
 import type { Project } from "./project";
 import { isSecretWrapper } from "./secrets";
 
-import { processAlive } from "../components/io/exec";
 import { UsageError } from "./errors";
 
 /** Loaded when a command needs them: start-up time is most of a fast rollback. */
@@ -173,26 +172,6 @@ export function presentOutputs(v: unknown, showSecrets: boolean): unknown {
     return v;
 }
 
-/** One update at a time per stack; a lock left by a killed runner is taken over. */
-function acquireLock(file: string): () => void {
-    const lock = `${file}.lock`;
-    fs.mkdirSync(path.dirname(lock), { recursive: true });
-    for (let attempt = 0; attempt < 2; attempt++) {
-        try {
-            fs.writeFileSync(lock, String(process.pid), { flag: "wx" });
-            return () => fs.rmSync(lock, { force: true });
-        } catch (e) {
-            if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-            const pid = Number(fs.readFileSync(lock, "utf8"));
-            if (pid && pid !== process.pid && processAlive(pid)) {
-                throw new UsageError(`another update of this stack is running (pid ${pid}); wait for it, or remove ${lock} if that process is not a runner`);
-            }
-            fs.rmSync(lock, { force: true });
-        }
-    }
-    throw new UsageError(`cannot take the lock ${lock}`);
-}
-
 function printOutputs(outputs: Record<string, unknown>, args: Args): void {
     const shown = presentOutputs(outputs, args.showSecrets) as Record<string, unknown>;
     if (args.json) {
@@ -297,7 +276,7 @@ async function main(argv: readonly string[]): Promise<number> {
     // the Pulumi CLI, set BLUEGREEN_LOCK_WAIT yourself.
     if (args.lockWait !== undefined) process.env.BLUEGREEN_LOCK_WAIT = String(args.lockWait);
 
-    const { loadState, statePath } = lazy.state();
+    const { loadState, statePath, takeStateLock } = lazy.state();
     const file = statePath(project.backendDir, project.name, args.stack);
     if (args.command === "outputs") {
         const { state } = loadState(file, project.name, args.stack);
@@ -308,7 +287,7 @@ async function main(argv: readonly string[]): Promise<number> {
     if (args.markdown && args.command !== "preview" && args.command !== "up") throw new UsageError("--markdown is for preview and up");
 
     const preview = args.command === "preview";
-    const release = preview ? () => undefined : acquireLock(file);
+    const release = preview ? async () => undefined : await takeStateLock(file);
     // The provider host starts now, in parallel with loading the SDK and the program.
     const registry = new (lazy.providers().ProviderRegistry)(() =>
         lazy.host().ProviderHost.start({ project: project.name, stack: args.stack!, cwd: project.dir, log: (l) => process.stderr.write(`${l}\n`) }),
@@ -364,7 +343,7 @@ async function main(argv: readonly string[]): Promise<number> {
     } finally {
         onInterrupt = undefined;
         await registry.close();
-        release();
+        await release();
     }
 }
 

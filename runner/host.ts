@@ -8,6 +8,7 @@ import { ChildProcess, spawn } from "child_process";
 import { createRequire } from "module";
 import * as path from "path";
 import * as readline from "readline";
+import * as zlib from "zlib";
 import { installCompileCache, installedCompileCache } from "./compileCache";
 import { installLazyModules, sdkDir } from "./lazyModules";
 
@@ -31,14 +32,26 @@ const structproto = sdkRequire("google-protobuf/google/protobuf/struct_pb");
  */
 export function splitStatusDetails(req: NodeRequire, chunkBytes: number): void {
     const grpc = req("@grpc/grpc-js");
+    const zlib = req("zlib");
     const proto = grpc.Metadata.prototype;
     if (proto.bluegreenSplit) return;
     const add = proto.add;
     proto.bluegreenSplit = true;
     proto.add = function (this: unknown, key: string, value: unknown) {
         if (key !== "grpc-status-details-bin" || !Buffer.isBuffer(value) || value.length <= chunkBytes) return add.call(this, key, value);
-        for (let at = 0; at < value.length; at += chunkBytes) add.call(this, key, value.subarray(at, at + chunkBytes));
+        // Gzip'd too (statusDetailsBytes undoes it): Node takes at most 8 CONTINUATION frames of 16 KiB after
+        // a HEADERS frame, and refused a container's trailer of about 150 KB ("Too many CONTINUATION frames").
+        const packed = Buffer.concat([Buffer.from("bluegreen-gzip:"), zlib.gzipSync(value)]);
+        for (let at = 0; at < packed.length; at += chunkBytes) add.call(this, key, packed.subarray(at, at + chunkBytes));
     };
+}
+
+/** Pure: the status details as the host sent them, whole again (see splitStatusDetails). */
+export function statusDetailsBytes(parts: readonly Buffer[]): Buffer | undefined {
+    if (parts.length === 0) return undefined;
+    const bin = Buffer.concat(parts);
+    const mark = Buffer.from("bluegreen-gzip:");
+    return bin.subarray(0, mark.length).equals(mark) ? zlib.gunzipSync(bin.subarray(mark.length)) : bin;
 }
 
 /**
@@ -187,7 +200,7 @@ function providerError(e: { message?: string; details?: string; metadata?: { get
     // One value, or several when the host split it (see splitStatusDetails).
     const parts = (e.metadata?.get("grpc-status-details-bin") ?? []).filter((b): b is Buffer => Buffer.isBuffer(b));
     const message = e.details || e.message || String(e);
-    return new ProviderError(message, initFailureFromStatusDetails(parts.length > 0 ? Buffer.concat(parts) : undefined));
+    return new ProviderError(message, initFailureFromStatusDetails(statusDetailsBytes(parts)));
 }
 
 export interface HostOptions {

@@ -4,6 +4,8 @@
 
 import * as fs from "fs";
 import * as path from "path";
+import { spawn } from "child_process";
+import { UsageError } from "./errors";
 import { Crypter, SECRET_SIG, SIG_KEY, newCrypter, openCrypter, readPassphrase } from "./secrets";
 import { migrateUrns } from "./urn";
 
@@ -125,4 +127,58 @@ export function saveState(file: string, state: StackState, box: SecretBox): void
         fs.closeSync(fd);
     }
     fs.renameSync(tmp, file);
+}
+
+/**
+ * One update at a time per stack: an exclusive flock(2) on `<state file>.lock`, held for this
+ * runner's life by a `flock --no-fork <file> cat` child whose stdin is this process. The kernel
+ * drops it when the holder ends, however it ends (cat reads EOF when the runner dies, even by
+ * SIGKILL), so there is never a stale lock to break, and no break to race: two runners can
+ * never both hold it. The file is never removed (an unlinked file could be locked by one
+ * runner while another locks its successor); it holds the last holder's pid, for the message.
+ */
+export async function takeStateLock(file: string): Promise<() => Promise<void>> {
+    const lock = `${file}.lock`;
+    fs.mkdirSync(path.dirname(lock), { recursive: true });
+    // Its own session: a Ctrl-C to the runner's process group must not free the lock mid-run.
+    const child = spawn("flock", ["--nonblock", "--no-fork", "--conflict-exit-code", "75", lock, "cat"], {
+        stdio: ["pipe", "pipe", "pipe"],
+        detached: true,
+    });
+    let stderr = "";
+    const exited = new Promise<number | null>((resolve) => {
+        child.once("close", (code) => resolve(code));
+        child.once("error", (e) => {
+            stderr ||= e.message; // flock(1) missing: spawn fails
+            resolve(null);
+        });
+    });
+    child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
+    // cat echoes this line once flock holds the lock; flock exits 75 when another process holds it.
+    const echoed = new Promise<boolean>((resolve) => {
+        let out = "";
+        child.stdout!.on("data", (b: Buffer) => {
+            out += b.toString();
+            if (out.includes("held\n")) resolve(true);
+        });
+        child.stdout!.once("close", () => resolve(false));
+    });
+    child.stdin!.on("error", () => undefined); // EPIPE when flock exits at once
+    child.stdin!.write("held\n");
+    if (!(await echoed)) {
+        const code = await exited;
+        const pid = Number((fs.existsSync(lock) ? fs.readFileSync(lock, "utf8") : "").trim());
+        if (code === 75) throw new UsageError(`another update of this stack is running${pid ? ` (pid ${pid})` : ""}; wait for it to end (${lock})`);
+        throw new Error(`cannot take the lock ${lock} with flock(1) (util-linux): ${stderr.trim() || `exit ${code}`}`);
+    }
+    fs.writeFileSync(lock, `${process.pid}\n`);
+    for (const s of [child.stdout!, child.stderr!, child.stdin!] as { unref?: () => void }[]) s.unref?.();
+    child.unref();
+    return async () => {
+        child.stdin!.end();
+        // Bounded: cat ends at EOF at once; the lock goes with it.
+        const timer = setTimeout(() => child.kill("SIGKILL"), 2000);
+        await exited;
+        clearTimeout(timer);
+    };
 }

@@ -29,6 +29,7 @@ describe("program (index.ts under setMocks)", function () {
             `${DYNAMIC} dev-haproxy`,
             `${DYNAMIC} dev-lock`,
             `${DYNAMIC} dev-switch`,
+            `${DYNAMIC} dev-unlock`,
             `${DYNAMIC} stream-blue`,
             `${DYNAMIC} web-blue`,
         ]);
@@ -101,6 +102,7 @@ describe("program (index.ts under setMocks)", function () {
                 `${DYNAMIC} ${stack}-haproxy`,
                 `${DYNAMIC} ${stack}-lock`,
                 `${DYNAMIC} ${stack}-switch`,
+                `${DYNAMIC} ${stack}-unlock`,
                 `${DYNAMIC} stream-blue`,
                 `${DYNAMIC} web-blue`,
             ]);

@@ -19,7 +19,17 @@ async function roundTrip<T>(value: T): Promise<{ text: string; loaded: T }> {
 describe("provider serialization", function () {
     this.timeout(60_000);
     it("the registry holds every provider the program declares", () => {
-        assert.deepEqual(Object.keys(PROVIDERS).sort(), ["canary", "colorContainer", "haproxy", "lock", "prometheus", "retention", "stateful", "switch"]);
+        assert.deepEqual(Object.keys(PROVIDERS).sort(), [
+            "canary",
+            "colorContainer",
+            "haproxy",
+            "lock",
+            "prometheus",
+            "retention",
+            "stateful",
+            "switch",
+            "unlock",
+        ]);
     });
 
     for (const [name, provider] of Object.entries(PROVIDERS)) {
@@ -32,6 +42,17 @@ describe("provider serialization", function () {
             assert.doesNotMatch(text, /require\("\.\.?\//, "no relative requires: the host loads the text from a string");
         });
     }
+
+    it("a serialized provider refuses every step once its process lost the deploy lock (the flag lives on globalThis)", async () => {
+        const { loaded } = await roundTrip(PROVIDERS.switch!);
+        const g = globalThis as { bluegreenDeployLock?: unknown };
+        g.bluegreenDeployLock = { held: {}, taking: {}, freeing: {}, finished: {}, lost: "this run lost the deploy lock of stack dev: taken over" };
+        try {
+            await assert.rejects(loaded.delete!("dev-switch", {}), (e: any) => e.name === "RefusedError" && /lost the deploy lock/.test(e.message));
+        } finally {
+            delete g.bluegreenDeployLock;
+        }
+    });
 
     it("a serialized provider still validates inputs", async () => {
         const { loaded } = await roundTrip(colorContainerProvider);

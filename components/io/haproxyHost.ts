@@ -30,6 +30,34 @@ export async function hostState(host: HaproxyHost): Promise<"absent" | string> {
 }
 
 /**
+ * Whether a haproxy process runs from `configPath` on the HAProxy host; undefined when that
+ * cannot be told. This host: its processes' argv (`haproxy ... -f <configPath>`). An instance:
+ * `busybox pgrep -x haproxy`, by exit code (Incus may drop exec output, never the code).
+ */
+export async function haproxyRuns(host: HaproxyHost, configPath: string): Promise<boolean | undefined> {
+    if (host.placement === "incus") {
+        const r = await run(onHost(host, ["busybox", "pgrep", "-x", "haproxy"]));
+        return r.code === 0 ? true : r.code === 1 ? false : undefined;
+    }
+    let pids: string[];
+    try {
+        pids = fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+    } catch {
+        return undefined;
+    }
+    return pids.some((pid) => {
+        let argv: string[];
+        try {
+            argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        } catch {
+            return false; // gone meanwhile
+        }
+        const f = argv.indexOf("-f");
+        return path.basename(argv[0] ?? "") === "haproxy" && f > 0 && argv[f + 1] === configPath;
+    });
+}
+
+/**
  * `haproxy -c -f file` on the HAProxy host. A failure with no output at all is asked
  * again once: Incus can drop exec output, and the caller reports HAProxy's reason.
  */
@@ -129,6 +157,48 @@ export async function createHostFileExclusive(host: HaproxyHost, file: string, c
     } finally {
         await removeHostFile(host, tmp);
     }
+}
+
+/** Whether a file or directory exists on the HAProxy host (an instance: `test -e`, by exit code). */
+export async function hostPathExists(host: HaproxyHost, file: string): Promise<boolean> {
+    if (host.placement === "host") return fs.existsSync(file);
+    const r = await run(onHost(host, ["test", "-e", file]));
+    if (r.code === 0 || r.code === 1) return r.code === 0;
+    throw new Error(`cannot tell whether ${file} exists on ${describeHost(host)}: ${(r.stderr || r.stdout).trim()}`);
+}
+
+/** Renames a file on the HAProxy host (atomic); false when `from` does not exist, so two callers never both move it. */
+export async function moveHostFile(host: HaproxyHost, from: string, to: string): Promise<boolean> {
+    if (host.placement === "host") {
+        try {
+            fs.renameSync(from, to);
+            return true;
+        } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
+            throw e;
+        }
+    }
+    const r = await run(onHost(host, ["mv", "-f", "--", from, to]));
+    if (r.code === 0) return true;
+    if ((await readHostFile(host, from)) === undefined) return false;
+    throw new Error(`cannot rename ${from} on ${describeHost(host)}: ${(r.stderr || r.stdout).trim()}`);
+}
+
+/** Hard-links `from` to `to` only if `to` does not exist (link(2) fails then); true when this call made it. */
+export async function linkHostFileExclusive(host: HaproxyHost, from: string, to: string): Promise<boolean> {
+    if (host.placement === "host") {
+        try {
+            fs.linkSync(from, to);
+            return true;
+        } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+            throw e;
+        }
+    }
+    const r = await run(onHost(host, ["ln", "--", from, to]));
+    if (r.code === 0) return true;
+    if ((await readHostFile(host, to)) !== undefined) return false;
+    throw new Error(`cannot link ${to} on ${describeHost(host)}: ${(r.stderr || r.stdout).trim()}`);
 }
 
 /** Renames a file on the HAProxy host; atomic within one filesystem. */

@@ -3,6 +3,7 @@
 
 import { z } from "zod";
 import { COLORS, Color, containerName, haproxyInstanceName, nodesOf, otherColor, routePrefix, statefulName, statefulVolumeName } from "./naming";
+import { colorOfServer } from "./traffic";
 import { colorHostPort, lastHostPort } from "./topology";
 import { DEFAULT_QUERIES, templateProblems } from "./promql";
 import { WARNING_RULES, WarningRule } from "./migrations";
@@ -549,6 +550,11 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         const where = `${NAMESPACE}:stateful.${svc.name}`;
         claim(svc.hostPort, `${where}.hostPort`);
         if (svc.route) claimRoute(svc.route, `${where}.route`, `stateful service ${svc.name}`);
+        if (colorOfServer(svc.name) !== undefined) {
+            problems.push(
+                `${where}: the name ${svc.name} reads as a color's server (blue, green, blue-<n>, green-<n>), which the cleanup guard counts as that color's traffic; rename the service`,
+            );
+        }
         const name = statefulName(prefix, svc.name);
         if (name === haproxyInstanceName(prefix) || colorContainers.has(name)) {
             problems.push(

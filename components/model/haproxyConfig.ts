@@ -254,3 +254,22 @@ export function serverStateFor(state: string, config: string): string {
 export function fileActive(text: string): string {
     return /^# active: (\S+)/m.exec(text)?.[1] ?? "none";
 }
+
+/**
+ * Pure: each server's weight in a config's backends, as HAProxy loads it when it starts (no
+ * `weight` is HAProxy's default, 1). What the cleanup guard reads while HAProxy is down.
+ */
+export function configWeights(text: string): { backend: string; server: string; weight: number }[] {
+    const out: { backend: string; server: string; weight: number }[] = [];
+    let backend: string | undefined;
+    for (const raw of text.split("\n")) {
+        const f = raw.replace(/#.*/, "").trim().split(/\s+/);
+        if (f[0] === "backend" || f[0] === "listen") backend = f[1];
+        else if (f[0] === "frontend" || f[0] === "defaults" || f[0] === "global") backend = undefined;
+        else if (f[0] === "server" && backend && f[1]) {
+            const w = f.indexOf("weight");
+            out.push({ backend, server: f[1], weight: w > 0 && /^\d+$/.test(f[w + 1] ?? "") ? Number(f[w + 1]) : 1 });
+        }
+    }
+    return out;
+}

@@ -3,10 +3,11 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
+import { lockGuarded } from "./lock";
 import { CanaryInputs, CanaryOutputs, converge, createCanary, needsConverge, runCanary } from "../release/canary";
 
 /** The single, static provider instance every Canary shares. */
-export const canaryProvider: pulumi.dynamic.ResourceProvider = {
+export const canaryProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
     async diff(_id: string, olds: CanaryOutputs, news: CanaryInputs) {
         const { phase: _p, ...was } = olds;
         const { artifactToken: _t, ...now } = news;
@@ -32,7 +33,7 @@ export const canaryProvider: pulumi.dynamic.ResourceProvider = {
     async read(id: string, props: CanaryOutputs) {
         return { id, props, inputs: props };
     },
-};
+});
 
 /** Inputs of a Canary; any of them may be an Output. */
 export type CanaryArgs = { readonly [K in keyof CanaryInputs]: pulumi.Input<CanaryInputs[K]> };

@@ -2,6 +2,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
+import { lockGuarded, lockedDelete } from "./lock";
 import { changedKeys } from "../model/diff";
 import { INSTANCE_NAME, RELEASE_SHA } from "../model/naming";
 import {
@@ -21,7 +22,7 @@ import { progress } from "../io/progress";
 import { rolloutMigrationProblem } from "../release/migrationGuard";
 
 /** The single, static provider instance every ColorContainer shares. */
-export const colorContainerProvider: pulumi.dynamic.ResourceProvider = {
+export const colorContainerProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
     async check(olds: ColorContainerInputs | undefined, news: ColorContainerInputs) {
         const failures: pulumi.dynamic.CheckFailure[] = [];
         if (!INSTANCE_NAME.test(news.name ?? "")) failures.push({ property: "name", reason: "expected a valid Incus instance name" });
@@ -60,7 +61,9 @@ export const colorContainerProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async delete(id: string, props: ColorContainerOutputs) {
-        await removeContainer(id, props);
+        await lockedDelete({ host: props.guard.host, stateDir: props.guard.stateDir, stack: props.stack, broadcast: props.broadcast }, () =>
+            removeContainer(id, props),
+        );
     },
 
     async read(id: string, props: ColorContainerOutputs) {
@@ -69,7 +72,7 @@ export const colorContainerProvider: pulumi.dynamic.ResourceProvider = {
         const { status: _s, healthy: _h, url: _u, ...inputs } = live.props;
         return { id, props: live.props, inputs };
     },
-};
+});
 
 /** Inputs of a ColorContainer; any of them may be an Output. */
 export type ColorContainerArgs = { readonly [K in keyof ColorContainerInputs]: pulumi.Input<ColorContainerInputs[K]> };

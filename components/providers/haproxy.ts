@@ -2,6 +2,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
+import { lockGuarded, lockedDelete } from "./lock";
 import { describeHost } from "../io/haproxyHost";
 import { progress } from "../io/progress";
 import { changedKeys } from "../model/diff";
@@ -16,7 +17,7 @@ function fixedLayout(l: HaproxyLayout | undefined) {
     return l && { ...l, hostAdminSocket: undefined, hostMasterSocket: undefined };
 }
 
-export const haproxyProvider: pulumi.dynamic.ResourceProvider = {
+export const haproxyProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
     async diff(_id: string, olds: HaproxyOutputs, news: HaproxyInputs) {
         const replaces: string[] = changedKeys({ ...olds, layout: fixedLayout(olds.layout) }, { ...news, layout: fixedLayout(news.layout) }, [
             "host",
@@ -39,7 +40,7 @@ export const haproxyProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async delete(_id: string, props: HaproxyOutputs) {
-        await removeHaproxy(props);
+        await lockedDelete({ host: props.host, stateDir: props.layout.stateDir, stack: props.stack }, () => removeHaproxy(props));
     },
 
     async read(id: string, props: HaproxyOutputs) {
@@ -47,7 +48,7 @@ export const haproxyProvider: pulumi.dynamic.ResourceProvider = {
         const { running: _r, masterPid: _m, ...inputs } = outs;
         return { id, props: outs, inputs };
     },
-};
+});
 
 export type HaproxyArgs = { readonly [K in keyof HaproxyInputs]: pulumi.Input<HaproxyInputs[K]> };
 

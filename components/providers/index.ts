@@ -6,7 +6,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { canaryProvider } from "./canary";
 import { colorContainerProvider } from "./colorContainer";
 import { haproxyProvider } from "./haproxy";
-import { deployLockProvider } from "./lock";
+import { deployLockProvider, deployUnlockProvider } from "./lock";
 import { prometheusProvider } from "./prometheus";
 import { retentionProvider } from "./retention";
 import { statefulProvider } from "./stateful";
@@ -21,4 +21,5 @@ export const PROVIDERS: Readonly<Record<string, pulumi.dynamic.ResourceProvider>
     retention: retentionProvider,
     stateful: statefulProvider,
     switch: switchProvider,
+    unlock: deployUnlockProvider,
 };

@@ -3,16 +3,21 @@
 // taken in `diff`, the one method the engine calls on every up even when nothing changes, so
 // that a no-op up stays a no-op in the plan; `mode` tells an up from a preview, which only
 // looks. A refresh (`preview --refresh`, `up --refresh`) is refused while someone holds it.
+// DeployUnlock, which depends on every other step, frees it at the end of a successful up,
+// in its `diff` too (the engine calls a dependent's diff only once its dependencies are done).
+// Under `pulumi destroy` the program does not run: DeployUnlock's delete (first: nothing depends
+// on it) takes the lock, every delete that changes anything holds it (withDeployLock), and
+// DeployLock's delete (last: everything depends on it) frees it.
 
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
-import { describeHost, hostState } from "../io/haproxyHost";
+import { HaproxyHost, hostState } from "../io/haproxyHost";
 import { progress } from "../io/progress";
 import { refused } from "../model/errors";
 import { heldRefusal, lockPath } from "../model/lock";
 import { AdoptionInputs, checkStateLoss } from "../release/adoption";
-import { AuditContext } from "../release/audit";
-import { acquireLock, keepRenewing, readLockState } from "../release/lock";
+import { AuditContext, auditTo } from "../release/audit";
+import { HoldOptions, assertDeployLockKept, finishDeployLock, holdDeployLock, readLockState, stoppedRefusal, withDeployLock } from "../release/lock";
 
 export interface DeployLockInputs extends AuditContext, AdoptionInputs {
     /** The release the active color is set to: written in the lock for whoever meets it. */
@@ -27,31 +32,53 @@ function waitSeconds(): number {
     return Number.isFinite(v) && v > 0 ? Math.min(v, 24 * 3600) : 0;
 }
 
-/**
- * Takes the lock for this process (once: a provider process serves one deployment). It lives
- * on the HAProxy host (`hostState` is always Running for this host): before the first up
- * creates the instance, or while it is stopped until the haproxy step starts it, there is
- * nowhere to keep it, so the up says so and goes on.
- */
+/** What a lock taken by this process says about it. */
+function holdOptions(message: string, release?: string): HoldOptions {
+    return { message: process.env.BLUEGREEN_LOCK_MESSAGE ?? message, ...(release ? { release } : {}), waitSeconds: waitSeconds() };
+}
+
+/** Takes the lock for this process (once: a provider process serves one deployment); refuses on a stopped instance. */
 async function take(i: DeployLockInputs): Promise<void> {
-    const held = (globalThis as { bluegreenLock?: string }).bluegreenLock;
-    if (held === i.stateDir) return;
-    const state = await hostState(i.host);
-    if (state !== "Running") {
-        progress(`lock: ${describeHost(i.host)} is ${state.toLowerCase()}; this up runs without the deploy lock until the haproxy step has it running`);
-        return;
-    }
-    const r = await acquireLock(i, { kind: "up", message: process.env.BLUEGREEN_LOCK_MESSAGE ?? "pulumi up", release: i.release, waitSeconds: waitSeconds() });
-    (globalThis as { bluegreenLock?: string }).bluegreenLock = i.stateDir;
-    keepRenewing(i, r);
-    progress(`lock: stack ${i.stack} is locked for this run (${lockPath(i.stateDir)})`);
+    await holdDeployLock(i, holdOptions("pulumi up", i.release));
 }
 
 /** A preview only looks: it says who holds the lock, and that an up now would wait or be refused. */
 async function look(i: DeployLockInputs): Promise<void> {
-    if ((await hostState(i.host)) !== "Running") return;
+    const state = await hostState(i.host);
+    if (state === "absent") return;
+    if (state !== "Running") return progress(`lock: an up now would be refused: ${stoppedRefusal(i, state)}`);
     const st = await readLockState(i);
     if (st.state === "held") progress(`lock: an up now would be refused: ${heldRefusal(i.stack, st.record, lockPath(i.stateDir))}`);
+}
+
+/**
+ * A delete that changes anything runs under the stack's lock (a destroy takes no other way):
+ * `target` is where the lock lives, from the deleted resource's own inputs.
+ */
+export function lockedDelete<T>(
+    where: { readonly host: HaproxyHost; readonly stateDir: string; readonly stack: string; readonly broadcast?: string },
+    fn: () => Promise<T>,
+): Promise<T> {
+    const target = auditTo(where.host, where.stateDir, where.stack, where.broadcast);
+    return withDeployLock(target, holdOptions("pulumi destroy, or an up deleting what left the program"), fn);
+}
+
+/**
+ * The provider with every method refusing once this process lost its lock (a renewal found
+ * another run's lock): the up stops before its next step, as after any failed step.
+ */
+export function lockGuarded(provider: pulumi.dynamic.ResourceProvider): pulumi.dynamic.ResourceProvider {
+    const guarded: Record<string, unknown> = {};
+    for (const [name, method] of Object.entries(provider)) {
+        guarded[name] =
+            typeof method === "function"
+                ? async (...args: unknown[]) => {
+                      assertDeployLockKept();
+                      return (method as (...a: unknown[]) => unknown).apply(provider, args);
+                  }
+                : method;
+    }
+    return guarded as unknown as pulumi.dynamic.ResourceProvider;
 }
 
 export const deployLockProvider: pulumi.dynamic.ResourceProvider = {
@@ -75,8 +102,9 @@ export const deployLockProvider: pulumi.dynamic.ResourceProvider = {
         return { outs: news };
     },
 
-    async delete() {
-        // The lock file is the stack's record on the HAProxy host, not this resource's.
+    async delete(_id: string, props: DeployLockInputs) {
+        // Last in a destroy: takes the lock if no step did (a stack with nothing else), then frees it.
+        await finishDeployLock(props, holdOptions("pulumi destroy"));
     },
 
     async read(id: string, props: DeployLockInputs) {
@@ -87,11 +115,43 @@ export const deployLockProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
+export const deployUnlockProvider: pulumi.dynamic.ResourceProvider = {
+    async diff(_id: string, _olds: DeployLockInputs, news: DeployLockInputs) {
+        if (news.mode === "up") await finishDeployLock(news);
+        return { changes: false, replaces: [] };
+    },
+
+    async create(inputs: DeployLockInputs) {
+        if (inputs.mode === "up") await finishDeployLock(inputs);
+        return { id: `${inputs.stack}-unlock`, outs: inputs };
+    },
+
+    async update(_id: string, _olds: DeployLockInputs, news: DeployLockInputs) {
+        return { outs: news };
+    },
+
+    async delete(_id: string, props: DeployLockInputs) {
+        // First in a destroy: nothing is deleted before the lock is held.
+        await holdDeployLock(props, holdOptions("pulumi destroy"));
+    },
+
+    async read(id: string, props: DeployLockInputs) {
+        return { id, props, inputs: props };
+    },
+};
+
 export type DeployLockArgs = { readonly [K in keyof DeployLockInputs]: pulumi.Input<DeployLockInputs[K]> };
 
 /** The stack's deploy lock, held for the duration of an up. */
 export class DeployLock extends DynamicResource {
     constructor(name: string, args: DeployLockArgs, opts?: pulumi.CustomResourceOptions) {
         super(deployLockProvider, name, args, opts);
+    }
+}
+
+/** Frees the deploy lock once every other step of an up succeeded: it depends on all of them. */
+export class DeployUnlock extends DynamicResource {
+    constructor(name: string, args: DeployLockArgs, opts?: pulumi.CustomResourceOptions) {
+        super(deployUnlockProvider, name, args, opts);
     }
 }

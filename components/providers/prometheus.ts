@@ -3,6 +3,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
+import { lockGuarded } from "./lock";
 import { progress } from "../io/progress";
 import { ScrapingInputs, ScrapingOutputs, ensureScraping, removeScraping, scrapingDrift } from "../release/prometheus";
 
@@ -12,7 +13,7 @@ function inputsOf(o: ScrapingOutputs): ScrapingInputs {
 }
 
 /** The single, static provider instance. */
-export const prometheusProvider: pulumi.dynamic.ResourceProvider = {
+export const prometheusProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
     async diff(_id: string, olds: ScrapingOutputs, news: ScrapingInputs) {
         const changed = JSON.stringify(inputsOf(olds)) !== JSON.stringify(news);
         // Supervision, as for HAProxy: a server that died, or targets edited by hand, are put right.
@@ -36,7 +37,7 @@ export const prometheusProvider: pulumi.dynamic.ResourceProvider = {
     async read(id: string, props: ScrapingOutputs) {
         return { id, props, inputs: inputsOf(props) };
     },
-};
+});
 
 /** Inputs of a Prometheus; any of them may be an Output. */
 export type PrometheusArgs = { readonly [K in keyof ScrapingInputs]: pulumi.Input<ScrapingInputs[K]> };

@@ -5,9 +5,10 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
+import { lockGuarded } from "./lock";
 import { RetentionInputs, applyRetention } from "../release/retention";
 
-export const retentionProvider: pulumi.dynamic.ResourceProvider = {
+export const retentionProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
     async check(_olds: RetentionInputs | undefined, news: RetentionInputs) {
         // A preview reports here, whether or not the resource exists yet.
         if (news.mode === "preview") await applyRetention(news);
@@ -35,7 +36,7 @@ export const retentionProvider: pulumi.dynamic.ResourceProvider = {
     async read(id: string, props: RetentionInputs) {
         return { id, props, inputs: props };
     },
-};
+});
 
 export type RetentionArgs = { readonly [K in keyof RetentionInputs]: pulumi.Input<RetentionInputs[K]> };
 

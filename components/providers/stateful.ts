@@ -2,6 +2,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
+import { lockGuarded, lockedDelete } from "./lock";
 import { probe } from "../io/http";
 import { INSTANCE_NAME, RELEASE_SHA } from "../model/naming";
 import { judge } from "../release/health";
@@ -29,7 +30,7 @@ function inputsOf(o: StatefulOutputs): Omit<StatefulInputs, "artifactToken"> {
 }
 
 /** The single, static provider instance every StatefulService shares. */
-export const statefulProvider: pulumi.dynamic.ResourceProvider = {
+export const statefulProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
     async check(olds: StatefulInputs | undefined, news: StatefulInputs) {
         const failures: pulumi.dynamic.CheckFailure[] = [];
         if (!INSTANCE_NAME.test(news.name ?? "")) failures.push({ property: "name", reason: "expected a valid Incus instance name" });
@@ -74,7 +75,7 @@ export const statefulProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async delete(id: string, props: StatefulOutputs) {
-        await removeService(id, props);
+        await lockedDelete(props, () => removeService(id, props));
     },
 
     async read(id: string, props: StatefulOutputs) {
@@ -82,7 +83,7 @@ export const statefulProvider: pulumi.dynamic.ResourceProvider = {
         if (!live.props) return { id: "" };
         return { id, props: live.props, inputs: inputsOf(live.props) };
     },
-};
+});
 
 /** Inputs of a StatefulService; any of them may be an Output. */
 export type StatefulServiceArgs = { readonly [K in keyof StatefulInputs]: pulumi.Input<StatefulInputs[K]> };

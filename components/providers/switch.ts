@@ -3,6 +3,7 @@
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
+import { lockGuarded, lockedDelete } from "./lock";
 import { changedKeys } from "../model/diff";
 import { initFailure } from "../model/errors";
 import type { Color } from "../model/naming";
@@ -23,7 +24,7 @@ const WATCHED: readonly (keyof SwitchInputs)[] = [
     "remote",
 ];
 
-export const switchProvider: pulumi.dynamic.ResourceProvider = {
+export const switchProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
     async diff(_id: string, olds: SwitchOutputs, news: SwitchInputs) {
         // A flip made by hand (found by refresh) makes the next `up` switch back.
         return { changes: changedKeys(olds, news, WATCHED).length > 0 || drifted(olds, news), replaces: [] };
@@ -47,7 +48,9 @@ export const switchProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async delete(id: string, props: SwitchOutputs) {
-        await removeSwitch(props, id);
+        await lockedDelete({ host: props.host, stateDir: props.layout.stateDir, stack: props.stack, broadcast: props.broadcast }, () =>
+            removeSwitch(props, id),
+        );
     },
 
     async read(id: string, props: SwitchOutputs) {
@@ -55,7 +58,7 @@ export const switchProvider: pulumi.dynamic.ResourceProvider = {
         const { served: _s, recorded: _r, ...inputs } = props;
         return { id, props: { ...props, ...live }, inputs: { ...inputs, active: live.active } };
     },
-};
+});
 
 export type SwitchArgs = { readonly [K in keyof SwitchInputs]: pulumi.Input<SwitchInputs[K]> };
 

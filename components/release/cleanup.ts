@@ -1,12 +1,15 @@
 // Cleanup of a color: its containers may only go once it serves no traffic. The
 // provider reads the live active color from the HAProxy host itself, because the
 // stack config that asked for the delete may be stale (seed: cleanup_failed.yml).
-// When the live color cannot be read, it fails closed: the containers stay.
+// When the live color cannot be read, it fails closed: the containers stay. HAProxy's
+// weights are read live; only when HAProxy provably does not run, from its config on disk,
+// which is what it serves when it starts again.
 
-import { HaproxyHost, describeHost, hostState } from "../io/haproxyHost";
+import { HaproxyHost, describeHost, haproxyRuns, hostState, readHostFile } from "../io/haproxyHost";
 import { serversState } from "../io/runtimeApi";
 import { refused } from "../model/errors";
-import { Color, otherColor } from "../model/naming";
+import { configWeights } from "../model/haproxyConfig";
+import { Color, haproxyLayout, otherColor } from "../model/naming";
 import { colorOfServer } from "../model/traffic";
 import { activeColorPath, readActiveColor } from "./history";
 
@@ -39,33 +42,74 @@ export function unreadableRefusal(container: string, where: string, why: string,
     );
 }
 
+/** A server's weight, live or in the config on disk. */
+export interface GuardServer {
+    readonly backend: string;
+    readonly server: string;
+    readonly weight: number;
+}
+
 export type LiveColor =
     /** No HAProxy host at all: nothing serves traffic. */
     | { readonly kind: "none" }
-    | { readonly kind: "read"; readonly file?: Color; readonly weighted: readonly Color[] }
+    | {
+          readonly kind: "read";
+          readonly file?: Color;
+          readonly weighted: readonly Color[];
+          readonly servers: readonly GuardServer[];
+          /** Where the weights come from: HAProxy's admin socket, or its config on disk while it does not run. */
+          readonly from: "live" | "config";
+      }
     | { readonly kind: "unreadable"; readonly why: string };
 
-/** What the HAProxy host says serves traffic: the active-color file and HAProxy's live weights. */
+/** Pure: the stack's HAProxy config on its host (model/naming.ts haproxyLayout: beside the state dir on this host). */
+export function guardConfigPath(guard: Pick<ServingGuard, "host" | "stateDir">): string {
+    return haproxyLayout(guard.host.placement, "", "", guard.stateDir).configPath;
+}
+
+/** The servers HAProxy weighs: live, or from its config on disk only when it provably does not run. */
+async function guardServers(guard: ServingGuard): Promise<{ servers: readonly GuardServer[]; from: "live" | "config" } | { why: string }> {
+    let unanswered: string;
+    try {
+        return { servers: await serversState(guard.adminSocket), from: "live" };
+    } catch (e) {
+        unanswered = (e as Error).message;
+    }
+    const config = guardConfigPath(guard);
+    const runs = await haproxyRuns(guard.host, config);
+    if (runs === true) return { why: `HAProxy runs there but its live weights cannot be read: ${unanswered}` };
+    if (runs === undefined) return { why: `cannot tell whether HAProxy runs there, and its live weights cannot be read: ${unanswered}` };
+    return { servers: configWeights((await readHostFile(guard.host, config)) ?? ""), from: "config" };
+}
+
+/** What the HAProxy host says serves traffic: the active-color file and HAProxy's weights. */
 export async function readLiveColor(guard: ServingGuard): Promise<LiveColor> {
     try {
         const host = await hostState(guard.host);
         if (host === "absent") return { kind: "none" };
         if (host !== "Running") return { kind: "unreadable", why: `${describeHost(guard.host)} is ${host}` };
         const file = await readActiveColor(guard.host, guard.stateDir);
-        // HAProxy not running (or not yet there): no live weights to consult.
-        const states = await serversState(guard.adminSocket).catch(() => undefined);
+        const got = await guardServers(guard);
+        if ("why" in got) return { kind: "unreadable", why: got.why };
         const weighted = [
             ...new Set(
-                (states ?? [])
+                got.servers
                     .filter((s) => s.weight > 0)
                     .map((s) => colorOfServer(s.server))
                     .filter((c): c is Color => c !== undefined),
             ),
         ];
-        return { kind: "read", file, weighted };
+        return { kind: "read", file, weighted, servers: got.servers, from: got.from };
     } catch (e) {
         return { kind: "unreadable", why: (e as Error).message };
     }
+}
+
+/** Pure: where the weights that keep a color were read, for its refusal. */
+function weightsWhere(guard: Pick<ServingGuard, "host" | "stateDir">, from: "live" | "config"): string {
+    return from === "live"
+        ? `the running HAProxy on ${describeHost(guard.host)} (live server weights)`
+        : `the HAProxy config on ${describeHost(guard.host)} (${guardConfigPath(guard)}), which HAProxy serves when it starts again`;
 }
 
 /**
@@ -83,9 +127,7 @@ export async function refuseIfServing(guard: ServingGuard, color: Color, contain
         return;
     }
     if (live.file === color) throw refused(servingRefusal(container, color, where));
-    if (live.weighted.includes(color)) {
-        throw refused(servingRefusal(container, color, `the running HAProxy on ${describeHost(guard.host)} (live server weights)`));
-    }
+    if (live.weighted.includes(color)) throw refused(servingRefusal(container, color, weightsWhere(guard, live.from)));
 }
 
 /** Pure: the refusal for removing a node that the live HAProxy still routes to. */
@@ -106,17 +148,13 @@ export async function refuseIfRouted(guard: ServingGuard, color: Color, containe
     const live = await readLiveColor(guard);
     const serving = live.kind === "read" && (live.file === color || live.weighted.includes(color));
     if (!serving) return refuseIfServing(guard, color, container);
-    const where = describeHost(guard.host);
-    let states;
-    try {
-        states = await serversState(guard.adminSocket);
-    } catch (e) {
-        throw refused(unreadableRefusal(container, `the running HAProxy on ${where}`, (e as Error).message, guard.host));
-    }
-    if (!states.some((s) => s.backend === backend && s.server === server)) return;
+    // HAProxy down and no config on disk: nothing says the node left the pool.
+    if (live.from === "config" && live.servers.length === 0) return refuseIfServing(guard, color, container);
+    if (!live.servers.some((s) => s.backend === backend && s.server === server)) return;
     // The color's only server: today's refusal, which says how to move traffic first.
     if (server === color) return refuseIfServing(guard, color, container);
-    throw refused(routedRefusal(container, backend, server, where));
+    const where = describeHost(guard.host);
+    throw refused(routedRefusal(container, backend, server, live.from === "live" ? where : `${where} (${guardConfigPath(guard)}, while HAProxy is down)`));
 }
 
 /** True when `color` serves or might serve (fails closed): for changes that must wait until it does not. */

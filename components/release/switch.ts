@@ -517,6 +517,10 @@ export async function removeSwitch(props: SwitchInputs, id: string): Promise<voi
         await adminCommands(L.hostAdminSocket, zero).catch((e) => progress(`switch: could not zero weights: ${(e as Error).message}`));
     }
     await clearActiveColor(props.host, L.stateDir);
+    // On disk too: a HAProxy started again serves nothing, and the cleanup guard reads it while HAProxy is down.
+    if ((await readHostFile(props.host, L.configPath)) !== undefined) {
+        await writeHostFile(props.host, L.configPath, renderConfig(modelOf(props, {})));
+    }
     for (const file of [shiftRecordPath(L), switchOwnerPath(L)]) await removeHostFile(props.host, file);
     progress("switch: removed; no color serves traffic");
 }

@@ -1,8 +1,8 @@
 // Moving files is free; renaming a type token or a resource name is not. The state in
 // test/fixtures/compat was written by `up` with the code before the components/ move
 // (commit 2aa19c8: one file per concept, no layers). Previewing it with today's code
-// must show no change: same URNs, and no provider diff sees a difference. The one new
-// resource is the deploy lock, which every stack gains.
+// must show no change: same URNs, and no provider diff sees a difference. The new resources
+// are the deploy lock and its release at the end of an up, which every stack gains.
 
 import assert from "node:assert/strict";
 import * as fs from "fs";
@@ -84,8 +84,11 @@ describe("e2e: state written before the components/ move", function () {
         const plan = JSON.parse(r.stdout);
         assert.deepEqual(
             plan.steps.filter((s: any) => s.op !== "same").map((s: any) => `${s.op} ${s.name}: ${(s.changes ?? []).join(", ")}`),
-            ["create tcompat-lock: __provider, host, mode, release, stack, stateDir"],
+            [
+                "create tcompat-lock: __provider, host, mode, release, stack, stateDir",
+                "create tcompat-unlock: __provider, host, mode, release, stack, stateDir",
+            ],
         );
-        assert.equal(plan.steps.length, 9);
+        assert.equal(plan.steps.length, 10);
     });
 });

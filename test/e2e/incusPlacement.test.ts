@@ -113,7 +113,7 @@ describe("e2e: HAProxy inside an Incus instance (staging/prod placement)", funct
         await eventually(async () => (await s.servedColor()) === "blue", "blue again");
     });
 
-    it("the cleanup guard fails closed while the HAProxy instance is stopped", async () => {
+    it("the cleanup guard fails closed while the HAProxy instance is stopped, and an up is refused", async () => {
         const hx = `${s.prefix}haproxy`;
         spawnSync("incus", ["stop", "--force", hx]);
         try {
@@ -131,6 +131,11 @@ describe("e2e: HAProxy inside an Incus instance (staging/prod placement)", funct
             assert.equal(await mightServe(guard, "green"), true);
             // The operator may say which color serves: then the other one can go.
             await refuseIfServing({ ...guard, assumeActive: "blue" }, "green", s.containerName("web", "green"));
+            // Nor does an up run without the deploy lock, which lives in the instance: it says what works.
+            const up = await s.run(["up"]);
+            assert.notEqual(up.code, 0, up.stdout);
+            assert.match(up.stderr, new RegExp(`which is Stopped, so it cannot be taken: nothing was touched\\. Start it with \`incus start ${hx}\``));
+            assert.equal(instance(hx)?.status, "Stopped", "the up did not start it");
         } finally {
             spawnSync("incus", ["start", hx]);
         }

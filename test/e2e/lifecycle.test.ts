@@ -39,6 +39,7 @@ describe("e2e: color containers through the runner", function () {
                 `create ${s.prefix}haproxy`,
                 `create ${s.prefix}lock`,
                 `create ${s.prefix}switch`,
+                `create ${s.prefix}unlock`,
             ].sort(),
         );
         for (const c of COMPONENTS) assert.equal(instance(s.containerName(c, "blue")), undefined, "preview created nothing");
@@ -63,7 +64,7 @@ describe("e2e: color containers through the runner", function () {
         const before = COMPONENTS.map((c) => instance(s.containerName(c, "blue"))!.createdAt);
         const r = await s.run(["up"]);
         assert.equal(r.code, 0, r.stderr);
-        assert.match(r.stdout, /Resources: 6 unchanged/);
+        assert.match(r.stdout, /Resources: 7 unchanged/);
         assert.doesNotMatch(r.stdout, /: (create|update|replace|delete)/);
         assert.deepEqual(
             COMPONENTS.map((c) => instance(s.containerName(c, "blue"))!.createdAt),

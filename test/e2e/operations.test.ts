@@ -129,14 +129,17 @@ describe("e2e: hooks, the deploy lock, the audit log", function () {
     it("a lock held by hand refuses up with who and the message; releasing it lets up through", async () => {
         const held = await s.start(["lock", "acquire", "-m", "db maintenance until 14:00"], undefined, { BLUEGREEN_PERFORMER: "ana" }).done;
         assert.equal(held.code, 0, held.stderr);
-        assert.match(held.stdout, /locked stack e2e-ops: ana since/);
+        assert.match(held.stdout, new RegExp(`locked stack ${s.stack}: ana since`));
         const st = await s.run(["lock", "status", "--json"]);
         assert.equal(JSON.parse(st.stdout).state, "held");
         s.setColors({ blue: C, green: B }, "green");
         const r = await s.up();
         assert.notEqual(r.code, 0);
-        assert.match(r.stderr, /the deploy lock of stack e2e-ops is held by ana since \S+, by hand \(lock acquire\): "db maintenance until 14:00"/);
-        assert.match(r.stderr, /lock release --stack e2e-ops/);
+        assert.match(
+            r.stderr,
+            new RegExp(`the deploy lock of stack ${s.stack} is held by ana since \\S+, by hand \\(lock acquire\\): "db maintenance until 14:00"`),
+        );
+        assert.match(r.stderr, new RegExp(`lock release --stack ${s.stack}`));
         assert.equal(instance(s.containerName("web", "blue"))!.config["user.bluegreen.release"], A, "nothing was touched");
         const pr = await s.run(["preview", "--refresh"]);
         assert.notEqual(pr.code, 0, "preview --refresh is refused too");
@@ -173,13 +176,13 @@ describe("e2e: hooks, the deploy lock, the audit log", function () {
         assert.deepEqual(codes[0], 0, `${r1.stderr}\n----\n${r2.stderr}`);
         assert.notEqual(codes[1], 0, `${r1.stderr}\n----\n${r2.stderr}`);
         const refused = r1.code === 0 ? r2 : r1;
-        assert.match(refused.stderr, /the deploy lock of stack e2e-ops is held by .* by an up \(pid \d+ on /);
+        assert.match(refused.stderr, new RegExp(`the deploy lock of stack ${s.stack} is held by .* by an up \\(pid \\d+ on `));
     });
 
     it("a killed up leaves a lock that is recognised as stale, and `lock release --force` clears it", async () => {
         s.setColors({ blue: C, green: B }, "green");
         const run = s.start(["up"], (err, child) => {
-            if (/lock: stack e2e-ops is locked for this run/.test(err)) child.kill("SIGKILL");
+            if (err.includes(`lock: stack ${s.stack} is locked for this run`)) child.kill("SIGKILL");
         });
         const killed = await run.done;
         assert.equal(killed.code, 137, killed.stderr);

@@ -114,7 +114,7 @@ describe("e2e: the switch through a real HAProxy", function () {
         const history = s.history().length;
         const r = await s.run(["up"]);
         assert.equal(r.code, 0, r.stderr);
-        assert.match(r.stdout, /Resources: 9 unchanged/);
+        assert.match(r.stdout, /Resources: 10 unchanged/);
         assert.equal(s.proc()!.reloads, reloads);
         assert.equal(s.history().length, history);
     });
@@ -304,7 +304,7 @@ describe("e2e: the switch through a real HAProxy", function () {
         await assertServing("green", B);
         const again = await s.run(["up"]);
         assert.equal(again.code, 0, again.stderr);
-        assert.match(again.stdout, /Resources: 6 unchanged/, "cleaning up again is a no-op");
+        assert.match(again.stdout, /Resources: 7 unchanged/, "cleaning up again is a no-op");
 
         // Full rollback: blue gets the previous SHA and becomes active again.
         s.setColors({ blue: A, green: B }, "blue");

@@ -19,6 +19,7 @@ import { colorContainerProvider } from "../../components/providers/colorContaine
 import { haproxyProvider } from "../../components/providers/haproxy";
 import { switchProvider } from "../../components/providers/switch";
 import { ColorContainerInputs } from "../../components/release/deploy";
+import { finishDeployLock } from "../../components/release/lock";
 import { ProviderError, ProviderHost } from "../../runner/host";
 import { decide } from "../../runner/plan";
 import { haproxyCliSocket } from "../helpers/haproxySocket";
@@ -103,6 +104,25 @@ describe("runner: provider contract with Pulumi's dynamic-provider host", functi
                 assert.equal(e.initFailure?.id, "p2");
                 assert.equal(e.initFailure?.properties.padding, padding);
                 assert.equal(e.initFailure?.properties.__provider, text);
+                return true;
+            });
+        });
+
+        it("brings back a partial failure whose trailer is over nghttp2's 8 CONTINUATION frames (about 140 KiB at 16 KiB frames)", async () => {
+            // A provider's __provider text grows with the code it captures (150 KB for a container's);
+            // at 16 KiB frames the trailer block needed more CONTINUATION frames than Node accepts.
+            const big = {
+                async create(inputs: any) {
+                    throw Object.assign(new Error("unhealthy"), { id: "p3", properties: { ...inputs }, reasons: ["r"] });
+                },
+            };
+            const text = await serialized(big);
+            // Provider-like text: source code, which is what makes a trailer this large.
+            const padding = text.repeat(Math.ceil(400_000 / text.length));
+            await assert.rejects(host.create(URN, { __provider: text, padding }, 0), (e: unknown) => {
+                assert.ok(e instanceof ProviderError, String(e));
+                assert.equal(e.initFailure?.id, "p3", e.message);
+                assert.equal(e.initFailure?.properties.padding, padding);
                 return true;
             });
         });
@@ -215,6 +235,8 @@ describe("runner: provider contract with Pulumi's dynamic-provider host", functi
                 await use((p) => colorContainerProvider.read!(base.name, p));
             } finally {
                 s2.restore();
+                // The delete took the stack's deploy lock for this process, as a destroy's does.
+                await finishDeployLock({ host: { placement: "host" }, stateDir: guardDir, stack: base.stack });
             }
             // A key read that the inputs had but the properties lack would be undefined after a partial failure.
             const missing = [...read].filter((k) => k in inputs && !(k in properties));

@@ -4,7 +4,7 @@
 // stack, each starting from the state the previous one left.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import YAML from "yaml";
@@ -201,12 +201,14 @@ describe("runner/engine (through runner/cli.ts)", function () {
     it("preview changes nothing but lists the planned steps as JSON", () => {
         const before = fs.readFileSync(stateFile(), "utf8");
         const markersBefore = fs.readdirSync(markers).sort();
+        // A taker writes its pid there: the preview leaves the last up's.
+        const lockBefore = fs.readFileSync(`${stateFile()}.lock`, "utf8");
         configure({ resources: { a: { value: "1", version: "2", kind: "dbr" }, b: { value: "2", version: "1" }, c: { value: "1" } }, command: false });
         const r = ok(cli("preview", "--json"));
         assert.deepEqual(newCalls(), []);
         assert.equal(fs.readFileSync(stateFile(), "utf8"), before);
         assert.deepEqual(fs.readdirSync(markers).sort(), markersBefore);
-        assert.ok(!fs.existsSync(`${stateFile()}.lock`));
+        assert.equal(fs.readFileSync(`${stateFile()}.lock`, "utf8"), lockBefore, "the preview took no lock");
 
         const out = JSON.parse(r.stdout) as { steps: { op: string; name: string; ok: boolean }[]; errors: string[] };
         assert.deepEqual(out.errors, []);
@@ -307,19 +309,22 @@ describe("runner/engine (through runner/cli.ts)", function () {
         assert.equal(state.resources.find((x) => x.name === "d")!.outputs.value, "edited by hand");
     });
 
-    it("another runner holding the lock (a live pid) is refused", () => {
+    it("another runner holding the lock (a live flock) is refused", async () => {
         const lock = `${stateFile()}.lock`;
-        fs.writeFileSync(lock, String(process.pid));
+        // Another holder of the same flock(2), as a running runner holds it.
+        const holder = spawn("flock", ["--no-fork", lock, "sleep", "60"], { stdio: "ignore" });
         try {
+            for (let i = 0; i < 100 && spawnSync("flock", ["-n", lock, "true"]).status === 0; i++) await new Promise((r) => setTimeout(r, 20));
+            fs.writeFileSync(lock, String(holder.pid));
             const before = fs.readFileSync(stateFile(), "utf8");
             const r = cli("up");
             assert.equal(r.code, 2, shown(r));
-            assert.match(r.stderr, new RegExp(`another update of this stack is running \\(pid ${process.pid}\\)`));
+            assert.match(r.stderr, new RegExp(`another update of this stack is running \\(pid ${holder.pid}\\)`));
             assert.deepEqual(newCalls(), []);
             assert.equal(fs.readFileSync(stateFile(), "utf8"), before);
-            assert.equal(fs.readFileSync(lock, "utf8"), String(process.pid));
+            assert.equal(fs.readFileSync(lock, "utf8"), String(holder.pid));
         } finally {
-            fs.rmSync(lock, { force: true });
+            holder.kill("SIGKILL");
         }
     });
 
@@ -330,7 +335,7 @@ describe("runner/engine (through runner/cli.ts)", function () {
         fs.writeFileSync(lock, String(dead));
         configure({ resources: { ...full, d: { value: "1" }, e: { value: "1" } } });
         ok(cli("up"));
-        assert.ok(!fs.existsSync(lock), "the lock is released");
+        assert.equal(spawnSync("flock", ["-n", lock, "true"]).status, 0, "the lock is released");
         const calls = newCalls();
         assert.deepEqual([...calls].sort(), ["create a", "create b", "create c", "update d"]);
         assert.ok(calls.indexOf("create a") < calls.indexOf("create b"), calls.join(", "));

@@ -752,6 +752,14 @@ describe("config", () => {
                 "bluegreen:stateful.haproxy: its container dev-haproxy would be the name of the HAProxy instance; rename the service",
             ]);
         });
+        it("reserves the colors' names: HAProxy would read a service named blue, green or blue-<x> as a color's server", () => {
+            for (const name of ["blue", "green", "blue-db", "green-2"]) {
+                assert.deepEqual(problems(with_({ stateful: { [name]: db } })), [
+                    `bluegreen:stateful.${name}: the name ${name} reads as a color's server (blue, green, blue-<n>, green-<n>), which the cleanup guard counts as that color's traffic; rename the service`,
+                ]);
+            }
+            assert.equal(parseConfig(with_({ stateful: { bluedb: db } }), "dev").stateful[0].name, "bluedb", "only the color or color- prefix is reserved");
+        });
     });
 
     describe("loadConfig", () => {

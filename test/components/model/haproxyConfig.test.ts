@@ -7,6 +7,7 @@ import {
     BackendModel,
     HaproxyModel,
     configShape,
+    configWeights,
     parseReleasesMap,
     poolsOf,
     renderConfig,
@@ -381,6 +382,20 @@ describe("haproxyConfig", () => {
                 [0, 0],
             );
         });
+    });
+    it("configWeights reads each server's weight as HAProxy loads the config (no weight is 1)", () => {
+        const text = renderConfig(
+            model({ split: { blue: 90, green: 10 }, services: [{ service: "db", route: "/db", healthPath: "/h", healthStatus: "200", port: 18150 }] }),
+        );
+        assert.deepEqual(
+            configWeights(text).filter((w) => w.backend === "be_web" || w.backend === "svc_db"),
+            [
+                { backend: "be_web", server: "blue", weight: 90 },
+                { backend: "be_web", server: "green", weight: 10 },
+                { backend: "svc_db", server: "db", weight: 1 },
+            ],
+        );
+        assert.deepEqual(configWeights("frontend f\n    server x 1.2.3.4:1 weight 5\n"), [], "only backends");
     });
 
     describe("serverStateFor", () => {

@@ -4,6 +4,7 @@ import * as path from "path";
 import { dirStore, storeCacheDir } from "../../../components/io/artifacts";
 import { colorContainerProvider } from "../../../components/providers/colorContainer";
 import { ColorContainerInputs, ColorContainerOutputs } from "../../../components/release/deploy";
+import { finishDeployLock } from "../../../components/release/lock";
 import { TOKEN, containerInputs as inputs, containerOutputs as outputs } from "../../helpers/containerInputs";
 import { TestServer, closedPort, reply, startServer } from "../../helpers/httpServer";
 import { quietProgress } from "../../helpers/quiet";
@@ -316,6 +317,10 @@ describe("colorContainer", () => {
                 stub.argvs().filter((a) => a[0] === "incus" && a[1] !== "query"),
                 [["incus", "delete", "--force", "dev-web-green"]],
             );
+            // Under the stack's deploy lock, kept as a destroy keeps it until its last delete.
+            assert.equal(JSON.parse(fs.readFileSync(path.join(dir, "lock.json"), "utf8")).pid, process.pid);
+            await finishDeployLock({ host: guard.host, stateDir: dir, stack: "dev" });
+            assert.equal(fs.existsSync(path.join(dir, "lock.json")), false);
         });
     });
 });

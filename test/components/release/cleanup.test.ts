@@ -3,9 +3,70 @@ import * as fs from "fs";
 import * as path from "path";
 import { ServingGuard, mightServe, refuseIfRouted, refuseIfServing, routedRefusal, servingRefusal } from "../../../components/release/cleanup";
 import { isRefused } from "../../../components/model/errors";
-import { INCUS_NOT_FOUND, RunnerStub, ok, stubRunner } from "../../helpers/runnerStub";
+import { INCUS_NOT_FOUND, RunnerStub, fail, ok, stubRunner } from "../../helpers/runnerStub";
 import { haproxyCliSocket } from "../../helpers/haproxySocket";
 import { makeTmp, removeTmp } from "../../helpers/tmp";
+import { renderConfig } from "../../../components/model/haproxyConfig";
+import { allOn } from "../../../components/model/traffic";
+import { ChildProcess, spawn } from "child_process";
+
+/** The stack's config as the switch renders it on this host (dir = the stack's HAProxy dir), all traffic on `color`. */
+function configOn(dir: string, color: "blue" | "green"): string {
+    return renderConfig({
+        stack: "dev",
+        split: allOn(color),
+        release: "abc1234",
+        frontendPort: 18100,
+        exporterPort: 18101,
+        adminSocket: path.join(dir, "admin.sock"),
+        pidFile: path.join(dir, "haproxy.pid"),
+        serverStateFile: path.join(dir, "server-state"),
+        releasesMap: path.join(dir, "releases.map"),
+        backends: [
+            {
+                component: "web",
+                route: "/",
+                healthPath: "/health",
+                healthStatus: "200-299",
+                servers: [
+                    { color: "blue", port: 18130 },
+                    { color: "green", port: 18131 },
+                ],
+            },
+        ],
+        extra: { global: [], defaults: [], frontend: [] },
+    });
+}
+
+/**
+ * A real haproxy running from `<dir>/haproxy.cfg`, as the stack's own does, whose admin socket
+ * cannot be read: it listens on a unix socket only (no port), and has no stats socket.
+ */
+async function haproxyWithoutAdminSocket(dir: string): Promise<ChildProcess> {
+    const cfg = path.join(dir, "haproxy.cfg");
+    fs.writeFileSync(
+        cfg,
+        [
+            "global",
+            "defaults",
+            "    mode http",
+            "    timeout connect 1s",
+            "    timeout client 1s",
+            "    timeout server 1s",
+            "frontend fe_main",
+            `    bind unix@${path.join(dir, "fe.sock")}`,
+            "    default_backend be_web",
+            "backend be_web",
+            "    server blue 127.0.0.1:9 weight 0",
+            "    server green 127.0.0.1:9 weight 100",
+            "",
+        ].join("\n"),
+    );
+    const child = spawn("haproxy", ["-W", "-f", cfg], { stdio: "ignore" });
+    for (let i = 0; i < 100 && !fs.existsSync(path.join(dir, "fe.sock")); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(fs.existsSync(path.join(dir, "fe.sock")), "haproxy started");
+    return child;
+}
 
 describe("cleanup", () => {
     it("servingRefusal names the container, where the color is live, and the switch to make first", () => {
@@ -126,11 +187,58 @@ describe("cleanup", () => {
                 }
             });
 
-            it("fails closed when the serving color's live servers cannot be read", async () => {
+            it("with HAProxy down, the config on disk says which servers it routes to", async () => {
                 activeFile("blue");
+                await assert.rejects(refuseIfRouted(guard, "blue", "dev-web-blue-3", "be_web", "blue-3"), /blue is the active color/, "no config: it stays");
+                fs.writeFileSync(path.join(dir, "haproxy.cfg"), configOn(dir, "blue"));
+                await assert.rejects(refuseIfRouted(guard, "blue", "dev-web-blue", "be_web", "blue"), /blue is the active color/);
+                assert.equal(await refuseIfRouted(guard, "blue", "dev-web-blue-3", "be_web", "blue-3"), undefined, "a node the config does not route to");
+            });
+        });
+
+        it("HAProxy down: the config on disk decides, so a color it gives weight to stays though the file names the other", async () => {
+            activeFile("blue");
+            fs.writeFileSync(path.join(dir, "haproxy.cfg"), configOn(dir, "green"));
+            await assert.rejects(refuseIfServing(guard, "green", "dev-web-green"), (e: Error) => {
+                assert.equal(isRefused(e), true);
+                assert.equal(
+                    e.message,
+                    servingRefusal("dev-web-green", "green", `the HAProxy config on this host (${dir}/haproxy.cfg), which HAProxy serves when it starts again`),
+                );
+                return true;
+            });
+            assert.equal(await mightServe(guard, "green"), true);
+            await assert.rejects(refuseIfServing(guard, "blue", "dev-web-blue"), /blue is the active color/, "the file still counts");
+            fs.writeFileSync(path.join(dir, "haproxy.cfg"), configOn(dir, "blue"));
+            assert.equal(await refuseIfServing(guard, "green", "dev-web-green"), undefined, "a config that gives green no weight lets it go");
+        });
+
+        describe("HAProxy runs but its live weights cannot be read", () => {
+            let haproxy: ChildProcess | undefined;
+            afterEach(() => {
+                if (haproxy?.pid && haproxy.exitCode === null) process.kill(haproxy.pid, "SIGKILL");
+                haproxy = undefined;
+            });
+
+            it("fails closed: refuses either color, saying why and what works", async () => {
+                activeFile("blue");
+                haproxy = await haproxyWithoutAdminSocket(dir);
+                await assert.rejects(refuseIfServing(guard, "green", "dev-web-green"), (e: Error) => {
+                    assert.equal(isRefused(e), true);
+                    assert.match(e.message, /^refusing to delete dev-web-green: cannot read the live active color from this host .*: HAProxy runs/);
+                    assert.match(e.message, /set bluegreen:cleanup\.assumeActive to it\.$/);
+                    return true;
+                });
+                assert.equal(await mightServe(guard, "green"), true);
+                await refuseIfServing({ ...guard, assumeActive: "blue" }, "green", "dev-web-green");
+            });
+
+            it("refuseIfRouted fails closed for a node of the serving color", async () => {
+                activeFile("blue");
+                haproxy = await haproxyWithoutAdminSocket(dir);
                 await assert.rejects(refuseIfRouted(guard, "blue", "dev-web-blue-3", "be_web", "blue-3"), (e: Error) => {
                     assert.equal(isRefused(e), true);
-                    assert.match(e.message, /^refusing to delete dev-web-blue-3: cannot read the live active color from the running HAProxy on this host/);
+                    assert.match(e.message, /^refusing to delete dev-web-blue-3: cannot read the live active color from (the running HAProxy on )?this host/);
                     return true;
                 });
             });
@@ -163,9 +271,11 @@ describe("cleanup", () => {
             assert.deepEqual(stub.argvs(), [["incus", "query", "/1.0/instances/dev-haproxy"]]);
         });
 
-        it("reads the file inside a running HAProxy instance", async () => {
+        it("reads the file inside a running HAProxy instance; with HAProxy down there, its config on disk", async () => {
             stub = stubRunner((cmd) => {
                 if (cmd.argv[1] === "query") return ok(JSON.stringify({ name: "dev-haproxy", status: "Running" }));
+                if (cmd.argv.includes("pgrep")) return fail(1, ""); // no haproxy process in the instance
+                if (cmd.argv.at(-2)?.endsWith("/etc/haproxy/bluegreen.cfg")) return fail(1, "Error: file does not exist");
                 return ok("blue\n");
             });
             const g: ServingGuard = {
@@ -179,6 +289,8 @@ describe("cleanup", () => {
             assert.deepEqual(stub.argvs(), [
                 ["incus", "query", "/1.0/instances/dev-haproxy"],
                 ["incus", "file", "pull", "dev-haproxy/var/lib/bluegreen/active-color", "-"],
+                ["incus", "exec", "dev-haproxy", "--", "busybox", "pgrep", "-x", "haproxy"],
+                ["incus", "file", "pull", "dev-haproxy/etc/haproxy/bluegreen.cfg", "-"],
             ]);
         });
 
@@ -219,7 +331,13 @@ describe("cleanup", () => {
             });
 
             it("a readable live color wins over assumeActive", async () => {
-                stub = stubRunner((cmd) => (cmd.argv[1] === "query" ? ok(JSON.stringify({ name: "prod-haproxy", status: "Running" })) : ok("green\n")));
+                stub = stubRunner((cmd) =>
+                    cmd.argv[1] === "query"
+                        ? ok(JSON.stringify({ name: "prod-haproxy", status: "Running" }))
+                        : cmd.argv.includes("pgrep")
+                          ? fail(1, "")
+                          : ok("green\n"),
+                );
                 await assert.rejects(refuseIfServing(g("blue"), "green", "prod-web-green"), /green is the active color on instance prod-haproxy/);
             });
         });
