@@ -9,6 +9,8 @@ import * as path from "path";
 import { spawnSync } from "child_process";
 import { fileActive } from "../../components/model/haproxyConfig";
 import { switchProvider } from "../../components/providers/switch";
+import { finishDeployLock } from "../../components/release/lock";
+import { auditTo } from "../../components/release/audit";
 import { removeContainer } from "../../components/release/deploy";
 import { TestStack, eventually, instance } from "../../harness/stack";
 import { quietProgress } from "../helpers/quiet";
@@ -169,6 +171,8 @@ describe("e2e: no traffic lost: ports, destroy, admin states, replacement, strea
         assert.ok(s.serverStates().some((x) => x.backend === "be_web" && x.server === "blue" && x.weight > 0));
         // As the engine ends it: the new one is the Switch in state. The runner's next up takes it back.
         await switchProvider.delete!(created.id, { ...sw.outputs, ...created.outs });
+        // These deletes ran in this process, as in a destroy: its lock is held until the deployment ends, as the DeployLock's delete ends it.
+        await finishDeployLock(auditTo(sw.outputs.host, sw.outputs.layout.stateDir, sw.outputs.stack, undefined));
         const r = await s.run(["up", "--refresh"]);
         assert.equal(r.code, 0, r.stderr);
         await serving("blue");
