@@ -10,7 +10,23 @@ npx eslint . --max-warnings 0
 npx prettier --check --log-level warn "**/*.{ts,js,mjs}"
 node scripts/build.js   # the compiled runner that npm run local and the tests run
 # Unit tests first, end-to-end tests on real Incus and HAProxy last.
-if [ "$#" -eq 0 ]; then
-  set -- 'test/components/**/*.test.ts' 'test/runner/**/*.test.ts' 'test/example-app/**/*.test.ts' 'test/ops/**/*.test.ts' 'test/*.test.ts' 'test/e2e/**/*.test.ts'
+if [ "$#" -gt 0 ]; then
+  exec npx mocha "$@"
 fi
-npx mocha "$@"
+npx mocha 'test/components/**/*.test.ts' 'test/runner/**/*.test.ts' 'test/example-app/**/*.test.ts' 'test/ops/**/*.test.ts' 'test/*.test.ts'
+# The e2e files run three at a time: each has its own stack, prefix, ports and release SHAs,
+# and most of their time is spent waiting on Incus, health checks and SLI windows. The
+# slowest go first (longest first keeps the three workers busy to the end); any other file
+# follows in name order. BLUEGREEN_E2E_JOBS=1 runs them one by one.
+slowest="statefulGuard stateful switch incusPlacement canary lifecycle shift load traffic adoption operations secrets pools ownApp"
+e2e=()
+for f in $slowest; do [ -f "test/e2e/$f.test.ts" ] && e2e+=("test/e2e/$f.test.ts"); done
+for f in test/e2e/*.test.ts; do
+  case " ${e2e[*]} " in *" $f "*) ;; *) e2e+=("$f") ;; esac
+done
+jobs="${BLUEGREEN_E2E_JOBS:-3}"
+if [ "$jobs" -gt 1 ]; then
+  npx mocha --parallel --jobs "$jobs" "${e2e[@]}"
+else
+  npx mocha "${e2e[@]}"
+fi
