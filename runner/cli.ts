@@ -37,6 +37,10 @@ commands:
   lock acquire -m "<message>" | lock release [--force] | lock status [--json]
               hold the stack's deploy lock by hand, free it, or see who holds it
   init-hooks  write sample hooks to .bluegreen/hooks/ (no --stack needed)
+  app exec (--component <c> [--color <c>] [--node <n>] | --service <s>) [--interactive] -- <argv>
+              run a one-off command in the stack's containers (default: the live active color)
+  app logs [--component <c> | --service <s>] [--color <c>] [--node <n>] [-n <lines>] [-f]
+              the app's log of each container; -f follows until Ctrl-C
 
 options:
   --stack <name>        stack to operate on (required)
@@ -237,6 +241,13 @@ function timing(label: string, since: number): void {
 
 async function main(argv: readonly string[]): Promise<number> {
     const t0 = Date.now();
+    if (argv[0] === "app") {
+        // Its own options, and the user's argv after --: parsed in ops/app.ts.
+        const { appCommand } = require("../ops/app") as typeof import("../ops/app");
+        const stop = new AbortController();
+        onInterrupt = () => stop.abort();
+        return appCommand(argv, stop.signal);
+    }
     const args = parseArgs(argv);
     if (!args.command || args.command === "help") {
         process.stdout.write(USAGE + "\n");
