@@ -219,13 +219,15 @@ export function failureReport(command: string, result: RunResult): string {
 
 let interrupts = 0;
 let onInterrupt: (() => void) | undefined;
+/** What the first Ctrl-C does, as the first ^C's line says it. */
+let interruptNote = "the steps in flight finish, then the runner stops";
 
 /** First Ctrl-C: stop starting steps (as the CLI does). Second: exit at once. */
 function installInterrupt(): void {
     process.on("SIGINT", () => {
         interrupts++;
         if (interrupts === 1 && onInterrupt) {
-            process.stderr.write("^C received: the steps in flight finish, then the runner stops. Press ^C again to stop at once.\n");
+            process.stderr.write(`^C received: ${interruptNote}. Press ^C again to stop at once.\n`);
             onInterrupt();
             return;
         }
@@ -246,6 +248,7 @@ async function main(argv: readonly string[]): Promise<number> {
         const { appCommand } = require("../ops/app") as typeof import("../ops/app");
         const stop = new AbortController();
         onInterrupt = () => stop.abort();
+        interruptNote = argv[1] === "logs" ? "app logs stops after its current pull" : "the command in flight gets it too, and nothing more starts";
         return appCommand(argv, stop.signal);
     }
     const args = parseArgs(argv);

@@ -85,6 +85,30 @@ describe("e2e: app exec and app logs", function () {
         assert.match(green.stderr, /color green is not in bluegreen:colors of stack .*, so it has no containers\. Give --color blue\. Nothing was run\./);
     });
 
+    it("app exec --interactive gives the command a terminal, in one container only; without it there is none", async () => {
+        const plain = await run("exec", ["--component", "web", "--node", "1", "--", "tty"]);
+        assert.equal(plain.code, 1);
+        assert.match(plain.stdout, /not a tty/);
+        // `script` gives the runner a terminal, as an operator's shell has.
+        const argv = [process.execPath, CLI, "app", "exec", "--stack", s.stack, "--config-file", s.configFile, "--cwd", ROOT];
+        const quoted = (a: readonly string[]) => a.map((x) => `'${x}'`).join(" ");
+        const tty = spawnSync("script", ["-qec", quoted([...argv, "--component", "web", "--node", "1", "--interactive", "--", "tty"]), "/dev/null"], {
+            encoding: "utf8",
+            timeout: 60_000,
+            env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: "" },
+        });
+        assert.equal(tty.status, 0, tty.stdout + tty.stderr);
+        assert.match(tty.stdout, /\/dev\/pts\/\d+/);
+        const two = await run("exec", ["--component", "web", "--interactive", "--", "sh"]);
+        assert.equal(two.code, 1);
+        assert.match(
+            two.stderr,
+            new RegExp(
+                `--interactive runs in one container; 2 match \\(${node(1)}, ${node(2)}\\)\\. Add --node <n>, or leave out --interactive\\. Nothing was run\\.`,
+            ),
+        );
+    });
+
     it("app logs -n: the last n lines of each container's app log, container by container", async () => {
         const w = await run("exec", [
             "--component",
@@ -121,6 +145,7 @@ describe("e2e: app exec and app logs", function () {
         f.child.kill("SIGINT");
         const r = await f.done;
         assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /\^C received: app logs stops after its current pull/);
     });
 
     it("app exec runs nowhere when a selected container is not RUNNING, naming it and the heal", async () => {
