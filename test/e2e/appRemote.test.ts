@@ -20,6 +20,7 @@ describe("e2e: app exec, app logs and lock over an Incus remote, from the runner
     const remote = (name = "") => `${st.remote}:${name}`;
     const node = (n: number) => `${s.prefix}web-blue-${n}`;
     const haproxy = () => `${s.prefix}haproxy`;
+    const db = () => `${s.prefix}db`;
     /** The runner CLI inside the runner namespace: nothing but the remote's HTTPS API reaches the containers. */
     const cli = (args: readonly string[]) => c.runner([process.execPath, CLI, ...args], { timeoutMs: 90_000 });
     const stackArgs = () => ["--stack", s.stack, "--config-file", s.configFile, "--cwd", ROOT];
@@ -29,9 +30,10 @@ describe("e2e: app exec, app logs and lock over an Incus remote, from the runner
         st = await c.up();
         s.config.components = { web: { hostPort: s.componentPort("web", "blue"), route: "/", nodes: 2 } };
         s.config.incus = { remote: st.remote };
+        s.config.stateful = { db: { release: "a22152a", hostPort: s.componentPort("stream", "blue"), volumes: { data: "/var/lib/db" } } };
         s.setColors({ blue: "a22151a" }, "blue");
         s.writeConfig();
-        await Promise.all([node(1), node(2), haproxy()].map((n) => c.incus(["launch", remote(st.image), remote(n), "--quiet"], { timeoutMs: 90_000 })));
+        await Promise.all([node(1), node(2), haproxy(), db()].map((n) => c.incus(["launch", remote(st.image), remote(n), "--quiet"], { timeoutMs: 90_000 })));
         // The live active-color record, where the program keeps it: in the HAProxy instance.
         const dir = `/var/lib/${s.config.app}`;
         await c.incus(["exec", remote(haproxy()), "--", "sh", "-c", 'mkdir -p "$1" && echo blue >"$1/active-color"', "sh", dir]);
@@ -42,7 +44,7 @@ describe("e2e: app exec, app logs and lock over an Incus remote, from the runner
         fs.rmSync(s.dir, { recursive: true, force: true });
     });
 
-    it("app exec runs in each node of the active color that the remote's HAProxy instance records; app logs reads them back", async () => {
+    it("app exec runs in each node of the active color that the remote's HAProxy instance records, or in a stateful service's container; app logs reads them back", async () => {
         const r = await cli(["app", "exec", ...stackArgs(), "--component", "web", "--", "sh", "-c", "uname -n | tee -a /var/log/bluegreen-app.log"]);
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.stdout, `[${node(1)}] ${node(1)}\n[${node(2)}] ${node(2)}\n`);
@@ -51,6 +53,9 @@ describe("e2e: app exec, app logs and lock over an Incus remote, from the runner
         assert.equal(logs.stdout, `[${node(1)}] ${node(1)}\n[${node(2)}] ${node(2)}\n`);
         const failed = await cli(["app", "exec", ...stackArgs(), "--component", "web", "--node", "2", "--", "false"]);
         assert.equal(failed.code, 1);
+        const svc = await cli(["app", "exec", ...stackArgs(), "--service", "db", "--", "sh", "-c", "uname -n >>/var/log/bluegreen-app.log"]);
+        assert.equal(svc.code, 0, svc.stderr);
+        assert.equal((await cli(["app", "logs", ...stackArgs(), "--service", "db"])).stdout, `${db()}\n`);
     });
 
     it("lock acquire, status and release keep the lock in the remote's HAProxy instance", async () => {
