@@ -3,6 +3,7 @@
 // record; they reach the containers through the incus CLI, so `bluegreen:incus.remote` works as
 // the local daemon does. Never the runner's state.
 
+import * as path from "path";
 import { getInstance, operatorExecCmd, readInstanceFile } from "../components/io/incus";
 import { runLive } from "../components/io/exec";
 import { sleep } from "../components/io/poll";
@@ -69,7 +70,7 @@ export function parseAppArgs(argv: readonly string[], cwd: string): AppArgs {
         };
         given.add(arg);
         if (arg === "--stack" || arg === "-s") a.stack = value();
-        else if (arg === "--cwd") a.cwd = value();
+        else if (arg === "--cwd") a.cwd = path.resolve(value());
         else if (arg === "--config-file") a.configFile = value();
         else if (arg === "--component" || arg === "-c") a.component = value();
         else if (arg === "--service") a.service = value();

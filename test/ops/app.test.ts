@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { runLive } from "../../components/io/exec";
 import { operatorExecCmd } from "../../components/io/incus";
 import { DEFAULT_EXEC_TIMEOUT_S, DEFAULT_LINES, LinePrefixer, cursorAt, lastLines, linePrefix, newLines, parseAppArgs, selectContainers } from "../../ops/app";
 import { stackConfig } from "../helpers/stackConfig";
@@ -173,6 +174,27 @@ describe("ops/app", () => {
             assert.deepEqual(replaced.lines, ["n", "o", "p", "q", "r", "s", "t"]);
             assert.equal(replaced.restarted, true);
             assert.deepEqual(newLines({ offset: 0, mark: "" }, "first\n").lines, ["first"]);
+        });
+    });
+
+    describe("runLive (components/io/exec.ts)", () => {
+        it("hands over each stream as it comes, and the exit code; no shell in between", async () => {
+            const out: string[] = [];
+            const err: string[] = [];
+            const r = await runLive(
+                { argv: ["/bin/sh", "-c", 'echo "$1"; echo e >&2; exit 4', "sh", "$HOME `id`"] },
+                { onStdout: (b) => out.push(b.toString()), onStderr: (b) => err.push(b.toString()) },
+            );
+            assert.deepEqual(r, { code: 4 });
+            assert.equal(out.join(""), "$HOME `id`\n");
+            assert.equal(err.join(""), "e\n");
+        });
+
+        it("kills what outlives timeoutMs, and says a binary is missing", async () => {
+            assert.deepEqual(await runLive({ argv: ["sleep", "5"], timeoutMs: 200 }), { code: 128, timedOut: true });
+            const err: string[] = [];
+            assert.equal((await runLive({ argv: ["no-such-binary-bluegreen"] }, { onStderr: (b) => err.push(b.toString()) })).code, 127);
+            assert.match(err.join(""), /is no-such-binary-bluegreen installed\?/);
         });
     });
 });
