@@ -4,6 +4,7 @@
 // the local daemon does. Never the runner's state.
 
 import * as path from "path";
+import { StringDecoder } from "string_decoder";
 import { getInstance, operatorExecCmd, readInstanceFile } from "../components/io/incus";
 import { runLive } from "../components/io/exec";
 import { sleep } from "../components/io/poll";
@@ -230,13 +231,15 @@ export async function appExec(args: AppArgs, signal?: AbortSignal): Promise<numb
         const cmd = operatorExecCmd(target, name, args.command, { interactive: args.interactive, timeoutMs: args.timeoutS * 1000 });
         const out = new LinePrefixer(linePrefix(name, names.length));
         const err = new LinePrefixer(linePrefix(name, names.length));
+        // A character split across chunks is decoded whole.
+        const [outText, errText] = [new StringDecoder("utf8"), new StringDecoder("utf8")];
         const r = await runLive(cmd, {
             attach: args.interactive,
-            onStdout: (b) => process.stdout.write(out.push(b.toString("utf8"))),
-            onStderr: (b) => process.stderr.write(err.push(b.toString("utf8"))),
+            onStdout: (b) => process.stdout.write(out.push(outText.write(b))),
+            onStderr: (b) => process.stderr.write(err.push(errText.write(b))),
         });
-        process.stdout.write(out.end());
-        process.stderr.write(err.end());
+        process.stdout.write(out.push(outText.end()) + out.end());
+        process.stderr.write(err.push(errText.end()) + err.end());
         if (r.timedOut) failed.push(`${name} (killed after --timeout ${args.timeoutS} s)`);
         else if (r.code !== 0) failed.push(`${name} (exit ${r.code})`);
         if (names.length === 1) {
