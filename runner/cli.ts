@@ -37,6 +37,10 @@ commands:
   lock acquire -m "<message>" | lock release [--force] | lock status [--json]
               hold the stack's deploy lock by hand, free it, or see who holds it
   init-hooks  write sample hooks to .bluegreen/hooks/ (no --stack needed)
+  app exec (--component <c> [--color <c>] [--node <n>] | --service <s>) [--interactive] -- <argv>
+              run a one-off command in the stack's containers (default: the live active color)
+  app logs [--component <c> | --service <s>] [--color <c>] [--node <n>] [-n <lines>] [-f]
+              the app's log of each container; -f follows until Ctrl-C
 
 options:
   --stack <name>        stack to operate on (required)
@@ -215,13 +219,15 @@ export function failureReport(command: string, result: RunResult): string {
 
 let interrupts = 0;
 let onInterrupt: (() => void) | undefined;
+/** What the first Ctrl-C does, as the first ^C's line says it. */
+let interruptNote = "the steps in flight finish, then the runner stops";
 
 /** First Ctrl-C: stop starting steps (as the CLI does). Second: exit at once. */
 function installInterrupt(): void {
     process.on("SIGINT", () => {
         interrupts++;
         if (interrupts === 1 && onInterrupt) {
-            process.stderr.write("^C received: the steps in flight finish, then the runner stops. Press ^C again to stop at once.\n");
+            process.stderr.write(`^C received: ${interruptNote}. Press ^C again to stop at once.\n`);
             onInterrupt();
             return;
         }
@@ -237,6 +243,14 @@ function timing(label: string, since: number): void {
 
 async function main(argv: readonly string[]): Promise<number> {
     const t0 = Date.now();
+    if (argv[0] === "app") {
+        // Its own options, and the user's argv after --: parsed in ops/app.ts.
+        const { appCommand } = require("../ops/app") as typeof import("../ops/app");
+        const stop = new AbortController();
+        onInterrupt = () => stop.abort();
+        interruptNote = argv[1] === "logs" ? "app logs stops after its current pull" : "the command in flight gets it too, and nothing more starts";
+        return appCommand(argv, stop.signal);
+    }
     const args = parseArgs(argv);
     if (!args.command || args.command === "help") {
         process.stdout.write(USAGE + "\n");

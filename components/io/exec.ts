@@ -145,3 +145,42 @@ export function startDetached(argv: readonly string[], logFile: string): number 
         fs.closeSync(fd);
     }
 }
+
+/**
+ * Runs a command with its output handed over as it comes (`onStdout`, `onStderr`), or, with
+ * `attach`, on this process's own terminal (stdin, stdout and stderr inherited). Resolves
+ * with the exit code once it ends; killed (SIGKILL) after `timeoutMs`.
+ */
+export function runLive(
+    cmd: Cmd,
+    opts: { attach?: boolean; onStdout?: (chunk: Buffer) => void; onStderr?: (chunk: Buffer) => void } = {},
+): Promise<{ code: number; timedOut?: boolean }> {
+    return new Promise((resolve) => {
+        const [file, ...args] = cmd.argv;
+        const child = spawn(file, args, {
+            cwd: cmd.cwd,
+            env: cmd.cleanEnv ? { ...cmd.env } : cmd.env ? { ...process.env, ...cmd.env } : process.env,
+            stdio: opts.attach ? "inherit" : ["pipe", "pipe", "pipe"],
+        });
+        let timedOut = false;
+        const timer = setTimeout(() => {
+            timedOut = true;
+            child.kill("SIGKILL");
+        }, cmd.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+        if (!opts.attach) {
+            child.stdout!.on("data", (b: Buffer) => opts.onStdout?.(b));
+            child.stderr!.on("data", (b: Buffer) => opts.onStderr?.(b));
+            child.stdin!.on("error", () => undefined);
+            child.stdin!.end(cmd.input ?? "");
+        }
+        child.on("error", (e: NodeJS.ErrnoException) => {
+            clearTimeout(timer);
+            opts.onStderr?.(Buffer.from(`${e.message}${e.code === "ENOENT" ? ` (is ${file} installed? run scripts/setup-host.sh)` : ""}\n`));
+            resolve({ code: 127 });
+        });
+        child.on("close", (code, signal) => {
+            clearTimeout(timer);
+            resolve({ code: code ?? (signal ? 128 : 1), ...(timedOut ? { timedOut } : {}) });
+        });
+    });
+}

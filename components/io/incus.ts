@@ -165,6 +165,17 @@ export function execCmd(target: IncusTarget, name: string, argv: readonly string
     };
 }
 
+/**
+ * An operator's one-off command (`app exec`): the user's argv as given, never through a shell.
+ * `interactive` gives it a terminal; otherwise none, whatever this process's stdio is.
+ */
+export function operatorExecCmd(target: IncusTarget, name: string, argv: readonly string[], opts: { interactive: boolean; timeoutMs: number }): Cmd {
+    return {
+        argv: ["incus", "exec", ref(target, name), "--mode", opts.interactive ? "interactive" : "non-interactive", "--", ...argv],
+        timeoutMs: opts.timeoutMs,
+    };
+}
+
 export function queryCmd(target: IncusTarget, path: string): Cmd {
     return { argv: ["incus", "query", target.remote ? `${target.remote}:${path}` : path], timeoutMs: TIMEOUT.short };
 }
