@@ -73,8 +73,14 @@ describe("config: cluster placement and routed network", () => {
 
     it("refuses routed without a remote, or with HAProxy on this host", () => {
         const p = problems({ ...minimalRaw(), network: ROUTED });
-        assert.ok(p.some((x) => /^bluegreen:network\.mode: routed needs bluegreen:incus\.remote/.test(x)), p.join("\n"));
-        assert.ok(p.some((x) => /^bluegreen:network\.mode: routed needs bluegreen:haproxy\.placement: incus/.test(x)), p.join("\n"));
+        assert.ok(
+            p.some((x) => /^bluegreen:network\.mode: routed needs bluegreen:incus\.remote/.test(x)),
+            p.join("\n"),
+        );
+        assert.ok(
+            p.some((x) => /^bluegreen:network\.mode: routed needs bluegreen:haproxy\.placement: incus/.test(x)),
+            p.join("\n"),
+        );
     });
 
     it("refuses members named twice, pins outside the members, and allowReschedule without spread", () => {
@@ -97,6 +103,9 @@ describe("config: cluster placement and routed network", () => {
             problems(cfg({ incus: { ...REMOTE, members: ["m1"] }, components: { api: { hostPort: 18110, route: "/", nodes: 2, spread: true } } }))[0],
             /^bluegreen:components\.api\.spread: true needs two or more members; bluegreen:incus\.members names one/,
         );
-        assert.match(problems(cfg({ components: { api: { hostPort: 18110, route: "/", spread: "yes" } } }))[0], /^bluegreen:components\.api\.spread: expected true or false/);
+        assert.match(
+            problems(cfg({ components: { api: { hostPort: 18110, route: "/", spread: "yes" } } }))[0],
+            /^bluegreen:components\.api\.spread: expected true or false/,
+        );
     });
 });

@@ -32,7 +32,17 @@ describe("network (routed addresses)", () => {
     });
 
     it("refuses a malformed range or CIDR, saying what was expected", () => {
-        for (const bad of ["10.9.0.119-10.9.0.100", "10.9.0.1-", "10.9.1.0/33", "10.9.1.1/24", "10.9.1.0/", "10.9.1.0/24/1", "10.9.0.300-10.9.0.301", "fd00::/64", ""]) {
+        for (const bad of [
+            "10.9.0.119-10.9.0.100",
+            "10.9.0.1-",
+            "10.9.1.0/33",
+            "10.9.1.1/24",
+            "10.9.1.0/",
+            "10.9.1.0/24/1",
+            "10.9.0.300-10.9.0.301",
+            "fd00::/64",
+            "",
+        ]) {
             const r = parseAddressRange(bad);
             assert.equal(typeof r, "string", bad);
             assert.match(r as string, /expected/, bad);
@@ -46,16 +56,17 @@ describe("network (routed addresses)", () => {
     });
 
     it("address keys are the instance names, HAProxy first, in a canonical order", () => {
-        assert.deepEqual(addressKeys("p-", [{ name: "api", nodes: 2 }, { name: "web", nodes: 1 }], ["db"]), [
-            "p-haproxy",
-            "p-api-blue-1",
-            "p-api-blue-2",
-            "p-api-green-1",
-            "p-api-green-2",
-            "p-web-blue",
-            "p-web-green",
-            "p-db",
-        ]);
+        assert.deepEqual(
+            addressKeys(
+                "p-",
+                [
+                    { name: "api", nodes: 2 },
+                    { name: "web", nodes: 1 },
+                ],
+                ["db"],
+            ),
+            ["p-haproxy", "p-api-blue-1", "p-api-blue-2", "p-api-green-1", "p-api-green-2", "p-web-blue", "p-web-green", "p-db"],
+        );
     });
 
     it("allocates the lowest free addresses in key order, deterministic with nothing recorded", () => {
@@ -81,7 +92,12 @@ describe("network (routed addresses)", () => {
 
     it("a recorded address outside the range (the range changed) or held twice is reassigned, and says so", () => {
         const range = parseAddressRange("10.9.0.100-10.9.0.103") as never;
-        const a = allocateAddresses(range, ["p-haproxy", "p-a-blue", "p-a-green"], { "p-haproxy": "10.9.0.50", "p-a-blue": "10.9.0.101", "p-a-green": "10.9.0.101" }, []);
+        const a = allocateAddresses(
+            range,
+            ["p-haproxy", "p-a-blue", "p-a-green"],
+            { "p-haproxy": "10.9.0.50", "p-a-blue": "10.9.0.101", "p-a-green": "10.9.0.101" },
+            [],
+        );
         assert.deepEqual(a.addresses, { "p-haproxy": "10.9.0.100", "p-a-blue": "10.9.0.101", "p-a-green": "10.9.0.102" });
         assert.equal(a.reassigned.length, 2);
         assert.match(a.reassigned.join("\n"), /p-haproxy: recorded 10\.9\.0\.50 is outside/);

@@ -17,8 +17,10 @@ import {
 } from "../../../components/model/placement";
 
 const m = (name: string, state: MemberState = "online"): Member => ({ name, state });
-const cluster = (n: number, down: readonly number[] = []): Member[] => Array.from({ length: n }, (_, i) => m(`m${i + 1}`, down.includes(i + 1) ? "offline" : "online"));
-const pool = (nodes: number, members: readonly Member[], allowReschedule = false) => placePool({ component: "api", color: "blue", nodes, allowReschedule }, members);
+const cluster = (n: number, down: readonly number[] = []): Member[] =>
+    Array.from({ length: n }, (_, i) => m(`m${i + 1}`, down.includes(i + 1) ? "offline" : "online"));
+const pool = (nodes: number, members: readonly Member[], allowReschedule = false) =>
+    placePool({ component: "api", color: "blue", nodes, allowReschedule }, members);
 const membersOf = (p: readonly NodePlace[]) => p.map((x) => x.member);
 
 describe("placement (pure)", () => {
