@@ -72,7 +72,15 @@ describe("incus: cluster builders", () => {
             "--target",
             "m3",
         ]);
-        assert.deepEqual(volumeCreateCmd(REMOTE, "default", "p-db-data").argv, ["incus", "storage", "volume", "create", "prod:default", "p-db-data", "--quiet"]);
+        assert.deepEqual(volumeCreateCmd(REMOTE, "default", "p-db-data").argv, [
+            "incus",
+            "storage",
+            "volume",
+            "create",
+            "prod:default",
+            "p-db-data",
+            "--quiet",
+        ]);
     });
 
     it("clusterListCmd and the members' states, evacuated included, with each member's own address", () => {
@@ -105,7 +113,7 @@ describe("incus: cluster builders", () => {
         stub = stubRunner(() => fail(1, "Error: Server isn't part of a cluster\n"));
         assert.deepEqual(await readClusterMembers(REMOTE), []);
         stub.restore();
-        stub = stubRunner(() => fail(1, "Error: Get \"https://10.99.0.11:8443/1.0\": context deadline exceeded\n"));
+        stub = stubRunner(() => fail(1, 'Error: Get "https://10.99.0.11:8443/1.0": context deadline exceeded\n'));
         await assert.rejects(readClusterMembers(REMOTE), /cannot read the members of prod.*nothing was placed/s);
     });
 });
