@@ -64,7 +64,11 @@ describe("placement in the plan's inputs", () => {
         const diff = (olds: ColorContainerOutputs, news: ColorContainerInputs) => colorContainerProvider.diff!("dev-web-green", olds, news);
 
         it("a new member, or a new address, is a replacement (deleting first: the address moves with the node)", async () => {
-            assert.deepEqual(await diff(outputs(live({ member: "m1" })), live({ member: "m2" })), { changes: true, replaces: ["member"], deleteBeforeReplace: true });
+            assert.deepEqual(await diff(outputs(live({ member: "m1" })), live({ member: "m2" })), {
+                changes: true,
+                replaces: ["member"],
+                deleteBeforeReplace: true,
+            });
             assert.deepEqual(await diff(outputs(live({ address: "10.9.0.101" })), live({ address: "10.9.0.102" })), {
                 changes: true,
                 replaces: ["address"],
