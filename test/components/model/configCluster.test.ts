@@ -104,6 +104,10 @@ describe("config: cluster placement and routed network", () => {
             /^bluegreen:components\.api\.spread: true needs two or more members; bluegreen:incus\.members names one/,
         );
         assert.match(
+            problems(cfg({ incus: { ...REMOTE, members: ["m1", "m2"] }, stateful: { db: DB } }))[0],
+            /^bluegreen:stateful\.db\.member: expected the member its volumes live on \(one of m1, m2\)/,
+        );
+        assert.match(
             problems(cfg({ components: { api: { hostPort: 18110, route: "/", spread: "yes" } } }))[0],
             /^bluegreen:components\.api\.spread: expected true or false/,
         );

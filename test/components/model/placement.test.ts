@@ -10,6 +10,7 @@ import {
     memberState,
     movedNodes,
     offlineRefusal,
+    describePlacement,
     placePool,
     placeStack,
     spreadOf,
@@ -207,6 +208,33 @@ describe("placement (pure)", () => {
             assert.match(p, /bluegreen:haproxy\.member: m4 is not a member in use \(m1, m2\)/);
             assert.match(p, /overlaps the address of member m1 \(10\.9\.0\.105\)/);
         });
+        it("describes the placement for the preview and status: members with states, then each pool and pinned instance", () => {
+            const s = placeStack(parseConfig({ ...base, components: { api: { hostPort: 18110, route: "/api", nodes: 3, allowReschedule: true } } }, "s"), {
+                members: cluster(3, [2]),
+                recorded: {},
+            });
+            assert.deepEqual(describePlacement(s), [
+                "members: m1 online, m2 offline, m3 online",
+                "api blue: 1 m1 10.9.0.101, 2 m3 10.9.0.102 (rescheduled from m2), 3 m3 10.9.0.103",
+                "api green: 1 m1 10.9.0.104, 2 m3 10.9.0.105 (rescheduled from m2), 3 m3 10.9.0.106",
+                "haproxy: m1 10.9.0.100",
+                "stateful p-db: m3 10.9.0.107",
+            ]);
+            const off = placeStack(parseConfig(base, "s"), { members: cluster(3, [3]), recorded: {} });
+            assert.match(describePlacement(off).join("\n"), /3 m3 10\.9\.0\.103 \(m3 offline\)/);
+            assert.deepEqual(describePlacement(placeStack(parseConfig({ ...base, network: undefined, stateful: {} }, "s"), { members: [], recorded: {} })), [
+                "not a cluster: Incus places every instance",
+            ]);
+        });
+
+        it("spread: true without a cluster is refused at run time", () => {
+            const config = parseConfig({ ...base, components: { api: { hostPort: 18110, route: "/api", nodes: 2, spread: true } } }, "s");
+            assert.match(
+                placeStack(config, { members: [], recorded: {} }).problems.join("\n"),
+                /bluegreen:components\.api\.spread: true needs two or more members, and none is in use/,
+            );
+        });
+
         it("records are reused: a replaced node keeps its address", () => {
             const s = placeStack(parseConfig(base, "s"), { members: cluster(3), recorded: { "p-api-blue-2": "10.9.0.119" } });
             assert.equal(s.containers["p-api-blue-2"]!.address, "10.9.0.119");
