@@ -655,7 +655,14 @@ function clusterProblems(c: z.infer<typeof schema>, components: readonly Compone
         if (m !== undefined && members && !members.includes(m)) problems.push(`${where}: ${m} is not in bluegreen:incus.members (${members.join(", ")})`);
     };
     pinned(`${NAMESPACE}:haproxy.member`, c.haproxy.member);
-    for (const s of stateful) pinned(`${NAMESPACE}:stateful.${s.name}.member`, s.member);
+    for (const s of stateful) {
+        pinned(`${NAMESPACE}:stateful.${s.name}.member`, s.member);
+        if (s.member === undefined && members && members.length > 1) {
+            problems.push(
+                `${NAMESPACE}:stateful.${s.name}.member: expected the member its volumes live on (one of ${members.join(", ")}); a stateful service is pinned to one member of a cluster`,
+            );
+        }
+    }
     for (const comp of components) {
         const where = `${NAMESPACE}:components.${comp.name}`;
         if (comp.allowReschedule && comp.spread === false) {

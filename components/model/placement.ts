@@ -167,6 +167,7 @@ export interface Place {
 }
 
 export interface StackPlacement {
+    readonly prefix: string;
     readonly members: readonly Member[];
     /** Container name to its place, for both colors. */
     readonly containers: Readonly<Record<string, Place>>;
@@ -229,10 +230,9 @@ export function placeStack(config: StackConfig, view: ClusterView): StackPlaceme
                     containers[containerName(config.prefix, c.name, color, node)] = at(containerName(config.prefix, c.name, color, node));
             }
         }
-        if (c.spread && members.length === 1 && c.nodes > 1) {
-            problems.push(
-                `bluegreen:components.${c.name}.spread: true needs two or more members, and one is in use (${names[0]}); leave it out or add members`,
-            );
+        if (c.spread && members.length < 2 && c.nodes > 1) {
+            const inUse = members.length === 0 ? "none is in use (not a cluster)" : `one is in use (${names[0]})`;
+            problems.push(`bluegreen:components.${c.name}.spread: true needs two or more members, and ${inUse}; leave it out or add members`);
         }
     }
 
@@ -254,10 +254,29 @@ export function placeStack(config: StackConfig, view: ClusterView): StackPlaceme
         }
         stateful[statefulName(config.prefix, s.name)] = at(statefulName(config.prefix, s.name), s.member);
     }
-    return { members, containers, pools, haproxy, stateful, problems };
+    return { prefix: config.prefix, members, containers, pools, haproxy, stateful, problems };
 }
 
 /** Pure: the Incus config that records an instance's place (its member is Incus's own `location`). */
 export function placeConfig(p: Place): Record<string, string> {
     return p.address ? { [ADDRESS_KEY]: p.address } : {};
+}
+
+/** Pure: the placement as the preview and `status` print it, one line per pool and pinned instance. */
+export function describePlacement(s: StackPlacement): string[] {
+    if (s.members.length === 0) return ["not a cluster: Incus places every instance"];
+    const where = (p: Place) => [p.member ?? "(Incus's choice)", p.address].filter((x) => x !== undefined).join(" ");
+    const state = new Map(s.members.map((m) => [m.name, m.state]));
+    const lines = [`members: ${stateList(s.members)}`];
+    for (const pool of s.pools) {
+        const nodes = pool.nodes.map((n) => {
+            const p = s.containers[containerName(s.prefix, pool.component, pool.color, n.node)] ?? { member: n.member };
+            const note = n.rescheduled ? ` (rescheduled from ${n.base})` : n.offline ? ` (${n.member} ${state.get(n.member)})` : "";
+            return `${n.node ?? 1} ${where(p)}${note}`;
+        });
+        lines.push(`${pool.component} ${pool.color}: ${nodes.join(", ")}`);
+    }
+    lines.push(`haproxy: ${where(s.haproxy)}`);
+    for (const [name, p] of Object.entries(s.stateful)) lines.push(`stateful ${name}: ${where(p)}`);
+    return lines;
 }
