@@ -11,6 +11,7 @@ import {
     movedNodes,
     offlineRefusal,
     describePlacement,
+    placeConfig,
     placePool,
     placeStack,
     spreadOf,
@@ -148,6 +149,11 @@ describe("placement (pure)", () => {
         assert.match(one.problems[0], /api's blue: its 2 nodes would all be on m1, the only live member/);
         const none = pool(2, cluster(2, [1, 2]), true);
         assert.match(none.problems[0], /no live member/);
+    });
+
+    it("what an instance records of its place: its address under user.bluegreen.address (its member is Incus's own location)", () => {
+        assert.deepEqual(placeConfig({ member: "m2", address: "10.9.0.102" }), { "user.bluegreen.address": "10.9.0.102" });
+        assert.deepEqual(placeConfig({ member: "m2" }), {});
     });
 
     it("a stateful service never moves: a member change is refused with the migration path", () => {
