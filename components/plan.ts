@@ -18,6 +18,7 @@ import type { DeployLockInputs } from "./providers/lock";
 import type { RetentionInputs } from "./release/retention";
 import type { HookContext, HookName, HookOperation } from "./model/hooks";
 import { lockPath } from "./model/lock";
+import type { Place, StackPlacement } from "./model/placement";
 
 /** Pure: the machine HAProxy runs on for this stack. */
 export function haproxyHostOf(config: StackConfig): HaproxyHost {
@@ -122,11 +123,21 @@ export function switchInputs(config: StackConfig): SwitchInputs {
 }
 
 /** Pure: the inputs of every container of `color`, one per node of each component. */
-export function colorContainerInputs(config: StackConfig, color: Color, release: string, guard: ServingGuard): ColorContainerInputs[] {
+export function colorContainerInputs(
+    config: StackConfig,
+    color: Color,
+    release: string,
+    guard: ServingGuard,
+    placement?: StackPlacement,
+): ColorContainerInputs[] {
     // With a canary, the serving color's releases are installed in place (release/canary.ts).
     const inPlace = config.canary !== undefined && color === config.active;
     return config.components.flatMap((c) =>
-        nodesOf(c.nodes).map((node) => ({ ...containerInputs(config, c, color, node, release, guard), ...(inPlace ? { inPlace: true } : {}) })),
+        nodesOf(c.nodes).map((node) => ({
+            ...containerInputs(config, c, color, node, release, guard),
+            ...(inPlace ? { inPlace: true } : {}),
+            ...placeOf(placement?.containers[containerName(config.prefix, c.name, color, node)]),
+        })),
     );
 }
 
@@ -212,6 +223,11 @@ function containerInputs(config: StackConfig, c: ComponentConfig, color: Color, 
         ...migrationsOf(config, color),
         ...broadcastOf(config),
     };
+}
+
+/** Pure: a place's member and address, only those set, so stacks without placement keep their inputs. */
+function placeOf(p: Place | undefined): Place {
+    return { ...(p?.member ? { member: p.member } : {}), ...(p?.address ? { address: p.address } : {}) };
 }
 
 /** Pure: the blue/green rollout's migration guard: against the release the other color runs. */
@@ -300,7 +316,7 @@ export function frontendUrl(config: StackConfig): string {
 }
 
 /** Pure: one StatefulService's inputs per bluegreen:stateful entry, sorted by name. */
-export function statefulInputs(config: StackConfig): StatefulInputs[] {
+export function statefulInputs(config: StackConfig, placement?: StackPlacement): StatefulInputs[] {
     const layout = layoutOf(config);
     return config.stateful.map((s) => ({
         name: statefulName(config.prefix, s.name),
@@ -326,5 +342,6 @@ export function statefulInputs(config: StackConfig): StatefulInputs[] {
         stateDir: layout.stateDir,
         ...broadcastOf(config),
         ...postRollbackOf(config),
+        ...placeOf(placement?.stateful[statefulName(config.prefix, s.name)]),
     }));
 }

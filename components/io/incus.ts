@@ -2,6 +2,8 @@
 // can assert them exactly; the few helpers below run them through the exec seam.
 
 import { IncusTarget, instanceRef, loopbackAddress } from "../model/topology";
+import { ClusterView, Member, memberState } from "../model/placement";
+import { memberAddress, recordedAddresses } from "../model/network";
 import { Cmd, cmdError, run } from "./exec";
 
 export type { IncusTarget } from "../model/topology";
@@ -34,6 +36,24 @@ export interface InstanceSpec {
     readonly proxies: Readonly<Record<string, ProxyDevice>>;
     /** Custom storage volumes to mount: device name to volume. */
     readonly disks?: Readonly<Record<string, DiskDevice>>;
+    /** On a cluster: the member to create it on (`--target`); absent: Incus's scheduler. */
+    readonly member?: string;
+    /** Routed NICs (bluegreen:network mode routed): device name to NIC. */
+    readonly nics?: Readonly<Record<string, RoutedNic>>;
+}
+
+/** A routed NIC: the address is routed to the instance on its member's `parent` interface. */
+export interface RoutedNic {
+    readonly parent: string;
+    readonly address: string;
+}
+
+/**
+ * The NIC as Incus stores it. The member needs `net.ipv4.conf.all.forwarding=1` and
+ * `net.ipv4.neigh.<parent>.proxy_delay=0` (README "Cluster"), set by whoever runs the members.
+ */
+export function routedNicDevice(n: RoutedNic): Record<string, string> {
+    return { type: "nic", nictype: "routed", parent: n.parent, "ipv4.address": n.address };
 }
 
 /** A custom storage volume mounted in the instance. */
@@ -71,8 +91,17 @@ export function createCmd(target: IncusTarget, name: string, spec: InstanceSpec)
     const devices: Record<string, Record<string, string>> = {};
     for (const [dev, p] of Object.entries(spec.proxies)) devices[dev] = proxyDevice(p);
     for (const [dev, d] of Object.entries(spec.disks ?? {})) devices[dev] = diskDevice(d);
+    for (const [dev, n] of Object.entries(spec.nics ?? {})) devices[dev] = routedNicDevice(n);
     return {
-        argv: ["incus", "create", ref(target, spec.image), ref(target, name), "--quiet", ...spec.profiles.flatMap((p) => ["--profile", p])],
+        argv: [
+            "incus",
+            "create",
+            ref(target, spec.image),
+            ref(target, name),
+            "--quiet",
+            ...spec.profiles.flatMap((p) => ["--profile", p]),
+            ...(spec.member ? ["--target", spec.member] : []),
+        ],
         input: JSON.stringify({ config: spec.config, devices }),
         timeoutMs: TIMEOUT.long,
     };
@@ -99,8 +128,12 @@ export function stopCmd(target: IncusTarget, name: string, timeoutS = 30): Cmd {
 
 // ---- Custom storage volumes and their snapshots ----
 
-export function volumeCreateCmd(target: IncusTarget, pool: string, volume: string): Cmd {
-    return { argv: ["incus", "storage", "volume", "create", ref(target, pool), volume, "--quiet"], timeoutMs: TIMEOUT.long };
+/** On a cluster, `member` is the one whose pool holds it (its stateful service is pinned there). */
+export function volumeCreateCmd(target: IncusTarget, pool: string, volume: string, member?: string): Cmd {
+    return {
+        argv: ["incus", "storage", "volume", "create", ref(target, pool), volume, "--quiet", ...(member ? ["--target", member] : [])],
+        timeoutMs: TIMEOUT.long,
+    };
 }
 
 export function volumeDeleteCmd(target: IncusTarget, pool: string, volume: string): Cmd {
@@ -269,4 +302,52 @@ export async function volumeSnapshots(target: IncusTarget, pool: string, volume:
     if (r.code === 0) return parseSnapshotNames(r.stdout);
     if (isNotFound(r.stderr)) return [];
     throw cmdError(cmd, r, `cannot list snapshots of volume ${volume} of pool ${pool}`);
+}
+
+// ---- Cluster members ----
+
+/** Every member with its status (Online, Offline, Evacuated, Blocked). */
+export function clusterListCmd(target: IncusTarget): Cmd {
+    return { argv: ["incus", "cluster", "list", ...(target.remote ? [`${target.remote}:`] : []), "--format", "json"], timeoutMs: TIMEOUT.short };
+}
+
+/** One member, evacuation state included. */
+export function clusterMemberCmd(target: IncusTarget, member: string): Cmd {
+    return queryCmd(target, `/1.0/cluster/members/${encodeURIComponent(member)}`);
+}
+
+/** Parses one member of `GET /1.0/cluster/members/<name>` (or of the list). */
+export function parseClusterMember(json: string): Member {
+    const o = JSON.parse(json) as { server_name?: unknown; status?: unknown; url?: unknown };
+    const address = memberAddress(String(o.url ?? ""));
+    return { name: String(o.server_name ?? ""), state: memberState(String(o.status ?? "")), ...(address ? { address } : {}) };
+}
+
+/** Parses `incus cluster list --format json`, by name. */
+export function parseClusterMembers(json: string): Member[] {
+    const v = JSON.parse(json) as unknown;
+    if (!Array.isArray(v)) throw new Error(`expected a list of cluster members, got ${json.slice(0, 80)}`);
+    return v.map((o) => parseClusterMember(JSON.stringify(o))).sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The members, none when the target is not a cluster; fails closed when they cannot be read. */
+export async function readClusterMembers(target: IncusTarget): Promise<Member[]> {
+    const cmd = clusterListCmd(target);
+    const r = await run(cmd);
+    if (r.code === 0) return parseClusterMembers(r.stdout);
+    if (/isn't part of a cluster/i.test(r.stderr)) return [];
+    throw cmdError(
+        cmd,
+        r,
+        `cannot read the members of ${target.remote ?? "the local Incus"}, so nothing was placed; check the remote (incus cluster list ${target.remote ?? ""}:)`,
+    );
+}
+
+/**
+ * What the program reads of the cluster before it plans (model/placement.ts placeStack): the
+ * members, and with a routed network the addresses recorded on the stack's instances. Fails closed.
+ */
+export async function readClusterView(target: IncusTarget, stack: string, routed: boolean): Promise<ClusterView> {
+    const members = await readClusterMembers(target);
+    return { members, recorded: routed ? recordedAddresses(stack, await listInstances(target)) : {} };
 }

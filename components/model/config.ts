@@ -7,6 +7,7 @@ import { colorOfServer } from "./traffic";
 import { colorHostPort, lastHostPort } from "./topology";
 import { DEFAULT_QUERIES, templateProblems } from "./promql";
 import { WARNING_RULES, WarningRule } from "./migrations";
+import { addressesNeeded, formatRange, parseAddressRange, rangeSize } from "./network";
 
 export const NAMESPACE = "bluegreen";
 
@@ -57,6 +58,10 @@ const componentSpec = z.strictObject({
     healthBody: bodyMatch.optional(),
     /** Plain environment of the app; secrets go in bluegreen:secretEnv. */
     env: envMap.default({}),
+    /** On a cluster: node n on member n mod M (model/placement.ts). Default: true when more than one member is in use. */
+    spread: z.boolean("expected true or false").optional(),
+    /** A node whose member is offline goes on a live member instead of refusing the deploy. */
+    allowReschedule: z.boolean("expected true or false").optional(),
 });
 
 const DEFAULT_COMPONENTS = {
@@ -73,7 +78,33 @@ const incusSpec = z.strictObject({
         .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "expected an image alias of letters, digits and ._-")
         .default("bluegreen-base"),
     profiles: z.array(safeName).min(1).default(["default"]),
+    /** The cluster members to use, in placement's order; absent: every member the cluster lists, by name. */
+    members: z
+        .array(safeName)
+        .min(1, "expected at least one member (leave the key out for all of them)")
+        .superRefine((a, ctx) => {
+            for (const m of new Set(a.filter((m, i) => a.indexOf(m) !== i))) ctx.addIssue({ code: "custom", message: `${m} is named twice` });
+        })
+        .optional(),
 });
+
+/** `proxy`: proxy devices on loopback (today's model). `routed`: a routed NIC per instance, addresses from a range (model/network.ts). */
+const networkSpec = z.discriminatedUnion(
+    "mode",
+    [
+        z.strictObject({ mode: z.literal("proxy") }),
+        z.strictObject({
+            mode: z.literal("routed"),
+            /** The members' interface the routed NICs hang off (the same name on every member). */
+            parent: z.string("expected a network interface name").regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$/, "expected a network interface name such as eth0"),
+            addresses: z.string("expected an IPv4 range").superRefine((t, ctx) => {
+                const r = parseAddressRange(t);
+                if (typeof r === "string") ctx.addIssue({ code: "custom", message: r });
+            }),
+        }),
+    ],
+    "expected mode proxy or routed",
+);
 
 const artifactsSpec = z.discriminatedUnion("type", [
     z.strictObject({
@@ -117,6 +148,8 @@ const haproxySpec = z.strictObject({
     dir: absPath.optional(),
     /** Bound for a switch to settle: servers UP in HAProxy, the frontend serving the new color. */
     settleMs: z.int().min(1000).max(300_000).default(15_000),
+    /** Incus placement: the cluster member of the HAProxy instance; absent: the first member in use. */
+    member: safeName.optional(),
     extra: z
         .strictObject({
             global: z.array(haproxyLine).default([]),
@@ -243,6 +276,8 @@ const statefulSpec = z.strictObject({
     deleteVolumes: z.boolean("expected true or false").default(false),
     /** A snapshot id to restore (status --json shows them); keeping the same value is a no-op. */
     restore: z.string().regex(SNAPSHOT_ID, "expected a snapshot id like kg-20261203t081500z-1a1a1a1 (see status --json)").optional(),
+    /** On a cluster, the member it is pinned to: its volumes live in that member's pool. */
+    member: safeName.optional(),
 });
 
 /** A user's own shell command: run with /bin/sh -c, theirs to write. */
@@ -315,6 +350,7 @@ const schema = z.strictObject({
     boot: bootSpec.optional(),
     /** Adopt what Incus holds of this stack when its state is empty (README: State backend). */
     adopt: z.boolean("expected true or false").optional(),
+    network: networkSpec.optional(),
 });
 
 export type ArtifactStoreSpec = z.infer<typeof artifactsSpec>;
@@ -328,6 +364,7 @@ export type PrometheusSpec = z.infer<typeof prometheusSpec>;
 export type HooksSpec = z.infer<typeof hooksSpec>;
 export type RetainSpec = z.infer<typeof retainSpec>;
 export type BootSpec = z.infer<typeof bootSpec>;
+export type RoutedNetwork = Extract<z.infer<typeof networkSpec>, { mode: "routed" }>;
 
 /** A progressive shift with every threshold resolved (from bluegreen:progressive, else bluegreen:canary, else defaults). */
 export interface ProgressiveConfig {
@@ -359,6 +396,8 @@ export interface StatefulConfig {
     readonly pool: string;
     readonly deleteVolumes: boolean;
     readonly restore?: string;
+    /** On a cluster, the member it is pinned to. */
+    readonly member?: string;
 }
 
 export interface ComponentConfig {
@@ -374,6 +413,8 @@ export interface ComponentConfig {
     readonly env: Readonly<Record<string, string>>;
     /** Names of its secret variables (values stay in Pulumi's secret config, read by the program). */
     readonly secretEnv: readonly string[];
+    readonly spread?: boolean;
+    readonly allowReschedule?: boolean;
 }
 
 export interface StackConfig {
@@ -412,6 +453,8 @@ export interface StackConfig {
     readonly progressive?: ProgressiveConfig;
     /** bluegreen:adopt: true; absent otherwise. An up from an empty state adopts what is live instead of refusing. */
     readonly adopt?: true;
+    /** bluegreen:network in routed mode; absent: proxy devices on loopback. */
+    readonly network?: RoutedNetwork;
 }
 
 export class ConfigError extends Error {
@@ -569,6 +612,8 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         }
     }
 
+    problems.push(...clusterProblems(c, components, stateful));
+
     if (problems.length > 0) throw new ConfigError(problems);
 
     const colors: Partial<Record<Color, { release: string }>> = {};
@@ -598,7 +643,59 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         ...(c.boot ? { boot: c.boot } : {}),
         ...(c.progressive ? { progressive: progressiveOf(c.progressive, c.canary) } : {}),
         ...(c.adopt ? { adopt: true as const } : {}),
+        ...(c.network?.mode === "routed" ? { network: c.network } : {}),
     };
+}
+
+/** Pure: what config alone refuses of cluster placement and the routed network (the members' states are read at run time). */
+function clusterProblems(c: z.infer<typeof schema>, components: readonly ComponentConfig[], stateful: readonly StatefulConfig[]): string[] {
+    const problems: string[] = [];
+    const members = c.incus.members;
+    const pinned = (where: string, m: string | undefined) => {
+        if (m !== undefined && members && !members.includes(m)) problems.push(`${where}: ${m} is not in bluegreen:incus.members (${members.join(", ")})`);
+    };
+    pinned(`${NAMESPACE}:haproxy.member`, c.haproxy.member);
+    for (const s of stateful) {
+        pinned(`${NAMESPACE}:stateful.${s.name}.member`, s.member);
+        if (s.member === undefined && members && members.length > 1) {
+            problems.push(
+                `${NAMESPACE}:stateful.${s.name}.member: expected the member its volumes live on (one of ${members.join(", ")}); a stateful service is pinned to one member of a cluster`,
+            );
+        }
+    }
+    for (const comp of components) {
+        const where = `${NAMESPACE}:components.${comp.name}`;
+        if (comp.allowReschedule && comp.spread === false) {
+            problems.push(`${where}.allowReschedule: reschedules a spread pool; spread is false, so Incus's scheduler places its nodes. Remove one of the two`);
+        }
+        if (comp.spread && members?.length === 1) {
+            problems.push(
+                `${where}.spread: true needs two or more members; bluegreen:incus.members names one (${members[0]}). Add members or leave spread out`,
+            );
+        }
+    }
+    const net = c.network;
+    if (net?.mode === "routed") {
+        if (!c.incus.remote) {
+            problems.push(
+                `${NAMESPACE}:network.mode: routed needs bluegreen:incus.remote (a cluster or remote whose members route the addresses); on this host keep mode proxy`,
+            );
+        }
+        if (c.haproxy.placement !== "incus") {
+            problems.push(
+                `${NAMESPACE}:network.mode: routed needs bluegreen:haproxy.placement: incus (HAProxy must be on the routed network to reach the nodes)`,
+            );
+        }
+        const range = parseAddressRange(net.addresses);
+        const need = addressesNeeded(components, stateful.length);
+        if (typeof range !== "string" && rangeSize(range) < need) {
+            problems.push(
+                `${NAMESPACE}:network.addresses: ${formatRange(range)} has ${rangeSize(range)} addresses; the stack needs ${need} ` +
+                    `(every node of both colors, HAProxy and each stateful service). Widen the range`,
+            );
+        }
+    }
+    return problems;
 }
 
 /** Pure: the shift's thresholds, its own where set, else the canary's, else the canary's defaults. */

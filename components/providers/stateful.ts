@@ -5,6 +5,7 @@ import { DynamicResource } from "./serialized";
 import { lockGuarded, lockedDelete } from "./lock";
 import { probe } from "../io/http";
 import { INSTANCE_NAME, RELEASE_SHA } from "../model/naming";
+import { statefulMoveRefusal } from "../model/placement";
 import { judge } from "../release/health";
 import { expectOf, fetchArtifact } from "../release/deploy";
 import {
@@ -41,6 +42,9 @@ export const statefulProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
         if (olds?.name !== undefined && failures.length === 0) {
             for (const k of STATEFUL_PLACE)
                 if ((olds[k] ?? null) !== (news[k] ?? null)) failures.push({ property: k, reason: placeChangeRefusal(olds, news, k) });
+            // Pinning a service that had no member is recorded; moving a pinned one is not done here.
+            if (olds.member !== undefined && news.member !== olds.member)
+                failures.push({ property: "member", reason: statefulMoveRefusal(news.service, olds.member, news.member ?? "(any member)", news.name) });
         }
         // Before the service is stopped: a release that is not in the store fails here, in preview too.
         if (failures.length === 0 && olds?.release !== news.release) {

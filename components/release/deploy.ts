@@ -76,6 +76,10 @@ export interface ColorContainerInputs extends AppContainerInputs {
      * keeps serving against the migrated schema. Absent when there is no other color.
      */
     readonly migrations?: { readonly running: string; readonly force: boolean; readonly block: readonly string[] };
+    /** On a cluster, the member it runs on (model/placement.ts); absent: Incus's scheduler. */
+    readonly member?: string;
+    /** Its routed address (bluegreen:network mode routed), kept across replacements. */
+    readonly address?: string;
 }
 
 export interface ColorContainerOutputs extends Omit<ColorContainerInputs, "artifactToken"> {
@@ -87,7 +91,22 @@ export interface ColorContainerOutputs extends Omit<ColorContainerInputs, "artif
 }
 
 /** Inputs whose change means a new container (names are fixed, so delete first). */
-export const REPLACE_ON = ["name", "stack", "component", "color", "node", "release", "port", "hostPort", "healthPath", "image", "profiles", "remote"] as const;
+export const REPLACE_ON = [
+    "name",
+    "stack",
+    "component",
+    "color",
+    "node",
+    "release",
+    "port",
+    "hostPort",
+    "healthPath",
+    "image",
+    "profiles",
+    "remote",
+    "member",
+    "address",
+] as const;
 
 /** Inputs that change in place: the container stays. */
 export const UPDATE_ON = ["artifacts", "health", "guard", "healthStatus", "healthBody"] as const;

@@ -81,6 +81,10 @@ export interface StatefulInputs extends AppContainerInputs {
     /** Config name, Incus volume name and mount path, sorted by name; the first is BLUEGREEN_DATA_DIR. */
     readonly volumes: readonly { readonly name: string; readonly volume: string; readonly path: string }[];
     readonly pool: string;
+    /** On a cluster, the member it is pinned to: its volumes live in that member's pool. */
+    readonly member?: string;
+    /** Its routed address (bluegreen:network mode routed). */
+    readonly address?: string;
     readonly deleteVolumes: boolean;
     /** A snapshot id to restore; applied once per new value. */
     readonly restore?: string;

@@ -51,7 +51,11 @@ describe("deploy (pure parts)", () => {
                 "profiles",
             ]);
             assert.deepEqual(replacedKeys(outputs(inputs()), inputs({ remote: "prod" })), ["remote"]);
-            assert.deepEqual(replacedKeys({}, inputs()).length, REPLACE_ON.length - 2, "everything but the absent remote and node (a pool of one)");
+            assert.deepEqual(
+                replacedKeys({}, inputs()).length,
+                REPLACE_ON.length - 4,
+                "everything but the absent remote, node (a pool of one), member and address",
+            );
             assert.deepEqual(replacedKeys(outputs(inputs()), inputs({ node: 2 })), ["node"]);
         });
 
