@@ -1,7 +1,8 @@
 // prometheus.placement: incus on the local daemon: the program's own Prometheus runs inside
 // the stack's HAProxy instance (not on this host), scrapes the apps and HAProxy there on
 // loopback, and gates a canary: a good release passes its window, a bad one is rolled back.
-// A Prometheus stopped in the instance is started again by the next up, with its data.
+// A Prometheus stopped in the instance is started again by the next up, with its data; a
+// placement change host <-> incus replaces it.
 // Short windows as in canary.test.ts (1 s scrapes, a 6 s window). Ports 22300-22399.
 
 import assert from "node:assert/strict";
@@ -9,6 +10,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import { prometheusClient } from "../../components/io/prometheus";
 import { ssdArgv } from "../../components/model/prometheusConfig";
+import { prometheusRunning, stopPrometheus } from "../../components/release/prometheus";
 import { startLoad } from "../../harness/load";
 import { TestStack, instance } from "../../harness/stack";
 
@@ -39,6 +41,9 @@ describe("e2e: Prometheus inside the HAProxy instance (prometheus.placement: inc
     const promPort = () => s.frontendPort + 5;
     const hx = () => `${s.prefix}haproxy`;
     const client = () => prometheusClient({ url: `http://127.0.0.1:${promPort()}` });
+    const devices = () => JSON.parse(spawnSync("incus", ["query", `/1.0/instances/${hx()}`], { encoding: "utf8" }).stdout).devices;
+    /** Where prometheus.placement: host runs it, with HAProxy in an instance. */
+    const hostDir = () => `/var/lib/${s.config.app}/${s.stack}/prometheus`;
     const nodeReleases = () => NODES.map((n) => instance(`${s.prefix}web-blue-${n}`)?.config["user.bluegreen.release"]);
     /** The Prometheus processes in the instance's pid namespace, as this host sees them. */
     const inInstance = () => {
@@ -48,6 +53,7 @@ describe("e2e: Prometheus inside the HAProxy instance (prometheus.placement: inc
     };
 
     before(async () => {
+        await stopPrometheus(hostDir());
         s.reset();
         s.config.components = { web: { hostPort: s.componentPort("backend", "blue"), route: "/", nodes: 2 } };
         s.config.canary = { windowSeconds: 6, probeIntervalSeconds: 2, minRequests: 5, healthTimeoutSeconds: 15, p95Seconds: 0.5, errorRatio: 0.05 };
@@ -56,7 +62,10 @@ describe("e2e: Prometheus inside the HAProxy instance (prometheus.placement: inc
         await s.publishOne("web", B);
         await s.publishOne("web", BAD, "errors");
     });
-    after(async () => s.teardown());
+    after(async () => {
+        await s.teardown();
+        await stopPrometheus(hostDir());
+    });
 
     it("deploy: Prometheus runs inside the HAProxy instance, not on this host, and scrapes the pool and HAProxy there", async () => {
         s.setColors({ blue: A }, "blue");
@@ -68,8 +77,7 @@ describe("e2e: Prometheus inside the HAProxy instance (prometheus.placement: inc
         assert.equal(mine.length, 1, `one Prometheus in ${hx()}'s pid namespace: ${JSON.stringify(prometheusProcesses())}`);
         assert.notEqual(mine[0].ns, fs.readlinkSync("/proc/self/ns/pid"), "not in this host's pid namespace");
         assert.equal(mine[0].argv[0], "/opt/bluegreen/prometheus/bin/prometheus");
-        const devices = JSON.parse(spawnSync("incus", ["query", `/1.0/instances/${hx()}`], { encoding: "utf8" }).stdout).devices;
-        assert.deepEqual(devices.prometheus, { type: "proxy", listen: `tcp:127.0.0.1:${promPort()}`, connect: `tcp:127.0.0.1:${promPort()}` });
+        assert.deepEqual(devices().prometheus, { type: "proxy", listen: `tcp:127.0.0.1:${promPort()}`, connect: `tcp:127.0.0.1:${promPort()}` });
         let up: unknown;
         for (let i = 0; i < 40; i++) {
             up = await client().query(`count(up{job="bluegreen-app",color="blue"} == 1) + count(up{job="bluegreen-haproxy"} == 1)`);
@@ -120,6 +128,24 @@ describe("e2e: Prometheus inside the HAProxy instance (prometheus.placement: inc
             (after as { value: number }).value >= (before as { value: number }).value,
             `the samples from before the restart are still there: ${JSON.stringify({ before, after })}`,
         );
+    });
+
+    it("a placement change replaces it, the old one stopped first: to this host, and back into the instance", async () => {
+        s.config.prometheus = { ...s.config.prometheus, placement: "host" };
+        const r = await s.up();
+        assert.equal(r.code, 0, r.stderr);
+        assert.deepEqual(inInstance(), []);
+        assert.equal(prometheusRunning(hostDir()), true, "on this host now");
+        assert.equal(devices().prometheus, undefined);
+        assert.equal((await client().ready()).ready, true);
+
+        s.config.prometheus = { ...s.config.prometheus, placement: "incus" };
+        const back = await s.up();
+        assert.equal(back.code, 0, back.stderr);
+        assert.equal(prometheusRunning(hostDir()), false, "the one on this host was stopped");
+        assert.equal(inInstance().length, 1);
+        assert.doesNotMatch(back.stderr, /prometheus: pushing/, "the binary stayed in the instance");
+        assert.equal((await client().ready()).ready, true);
     });
 
     it("destroy removes it with the instance", async () => {
