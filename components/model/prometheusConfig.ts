@@ -161,6 +161,12 @@ export function instancePrometheusArgv(port: number): string[] {
     return [INSTANCE_PROMETHEUS_BIN, "--config.file", layout.configFile, "--storage.tsdb.path", layout.dataDir, "--web.listen-address", loopbackAddress(port)];
 }
 
+/** Pure: removes the partial pushes (`.<name>.<random>.part`) of the binary that a killed run left. */
+export function partsSweepArgv(): string[] {
+    // From /opt/bluegreen, which the HAProxy start script's push made: bin/ may not exist yet.
+    return ["find", "/opt/bluegreen", "-maxdepth", "3", "-path", `${INSTANCE_PROMETHEUS_DIR}/bin/.*.part`, "-delete"];
+}
+
 /**
  * Pure: start-stop-daemon (dpkg's, in the image) argv inside the instance. It matches the
  * process by pid file and executable, so a pid reused by another process is never ours,

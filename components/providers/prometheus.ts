@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
 import { lockGuarded } from "./lock";
 import { progress } from "../io/progress";
+import { initFailure } from "../model/errors";
 import { ScrapingInputs, ScrapingOutputs, ensureScraping, removeScraping, scrapingDrift } from "../release/prometheus";
 import { ensureInstanceScraping, instanceScrapingDrift, removeInstancePrometheus } from "../release/prometheusInstance";
 
@@ -33,7 +34,14 @@ export const prometheusProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
     },
 
     async create(inputs: ScrapingInputs) {
-        return { id: `prometheus:${inputs.dir}`, outs: await ensure(inputs) };
+        const id = `prometheus:${inputs.dir}`;
+        if (!inputs.instance) return { id, outs: await ensureScraping(inputs) };
+        try {
+            return { id, outs: await ensure(inputs) };
+        } catch (e) {
+            // Kept in state: its proxy device may already hold the port, and a delete (a placement change, a destroy) removes it.
+            throw initFailure((e as Error).message, id, { ...inputs, serverUrl: "", targetsFile: "" });
+        }
     },
 
     async update(_id: string, _olds: ScrapingOutputs, news: ScrapingInputs) {

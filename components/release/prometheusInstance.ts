@@ -23,6 +23,7 @@ import {
     PrometheusInstance,
     ScrapeTarget,
     instancePrometheusArgv,
+    partsSweepArgv,
     prometheusDevice,
     prometheusLayout,
     prometheusListenAddress,
@@ -66,9 +67,12 @@ async function execOrThrow(i: PrometheusInstance, argv: readonly string[], conte
     if (r.code !== 0) throw cmdError(cmd, r, `${context} in ${where(i)}`);
 }
 
-/** Pushes a file beside `dest` and renames it into place (the rename is atomic; a push is not). */
+/**
+ * Pushes a file beside `dest` and renames it into place (the rename is atomic; a push is not).
+ * The part's name is this call's own: a push orphaned by a killed runner may still be writing its.
+ */
 async function pushAtomic(i: PrometheusInstance, dest: string, content: string | Buffer | { file: string }, mode: string): Promise<void> {
-    const part = path.posix.join(path.posix.dirname(dest), `.${path.posix.basename(dest)}.part`);
+    const part = path.posix.join(path.posix.dirname(dest), `.${path.posix.basename(dest)}.${crypto.randomBytes(6).toString("hex")}.part`);
     await withTempDir(async (dir) => {
         let local: string;
         if (typeof content === "object" && "file" in content && !Buffer.isBuffer(content)) local = content.file;
@@ -136,6 +140,8 @@ async function ensureBinary(i: PrometheusInstance): Promise<void> {
     if ((await pull(i, INSTANCE_PROMETHEUS_BIN_SUM))?.trim() === sum) return;
     progress(`prometheus: pushing ${HOST_PROMETHEUS_BIN} into ${where(i)} (${Math.round(fs.statSync(HOST_PROMETHEUS_BIN).size / 1e6)} MB)`);
     await stop(i); // one running an older binary
+    // What pushes cut short by a kill left (50 MB each).
+    await execOrThrow(i, partsSweepArgv(), "cannot remove partial pushes");
     await pushAtomic(i, INSTANCE_PROMETHEUS_BIN, { file: HOST_PROMETHEUS_BIN }, "0755");
     await pushAtomic(i, INSTANCE_PROMETHEUS_BIN_SUM, `${sum}\n`, "0644");
 }

@@ -130,6 +130,27 @@ describe("e2e: Prometheus inside the HAProxy instance (prometheus.placement: inc
         );
     });
 
+    it("a runner killed while it pushes the binary, run again: the push is redone, one Prometheus runs", async () => {
+        // Its marker gone and the server stopped: the next up must push and start again.
+        for (const argv of [ssdArgv("stop"), ["rm", "-f", "/opt/bluegreen/prometheus/bin/prometheus.sha256"]]) {
+            const r = spawnSync("incus", ["exec", hx(), "--", ...argv], { encoding: "utf8" });
+            assert.equal(r.status, 0, r.stderr);
+        }
+        let killed = false;
+        const first = await s.start(["up"], (stderr, child) => {
+            if (!killed && /prometheus: pushing/.test(stderr)) {
+                killed = true;
+                child.kill("SIGKILL");
+            }
+        }).done;
+        assert.ok(killed, `the runner reached the push:\n${first.stderr}`);
+        const again = await s.up();
+        assert.equal(again.code, 0, again.stderr);
+        assert.match(again.stderr, /prometheus: pushing/);
+        assert.equal(inInstance().length, 1);
+        assert.equal((await client().ready()).ready, true);
+    });
+
     it("a placement change replaces it, the old one stopped first: to this host, and back into the instance", async () => {
         s.config.prometheus = { ...s.config.prometheus, placement: "host" };
         const r = await s.up();

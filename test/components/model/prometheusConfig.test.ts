@@ -3,6 +3,7 @@ import YAML from "yaml";
 import {
     instancePrometheusArgv,
     prometheusDevice,
+    partsSweepArgv,
     prometheusLayout,
     prometheusListenAddress,
     prometheusServerUrl,
@@ -108,6 +109,7 @@ describe("prometheusConfig", () => {
             ]);
             assert.deepEqual(ssdArgv("status"), ["start-stop-daemon", "--status", ...MATCH]);
             assert.deepEqual(ssdArgv("reload"), ["start-stop-daemon", "--stop", "--signal", "HUP", ...MATCH]);
+            assert.deepEqual(partsSweepArgv(), ["find", "/opt/bluegreen", "-maxdepth", "3", "-path", `${DIR}/bin/.*.part`, "-delete"]);
             assert.deepEqual(ssdArgv("stop"), ["start-stop-daemon", "--stop", "--oknodo", "--retry", "TERM/10/KILL/2", "--remove-pidfile", ...MATCH]);
         });
     });
