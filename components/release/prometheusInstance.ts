@@ -57,8 +57,8 @@ function where(i: PrometheusInstance): string {
 }
 
 /** Runs argv in the instance; its exit code (output is not trusted, see io/incus.ts execCmd). */
-async function execCode(i: PrometheusInstance, argv: readonly string[], timeoutMs?: number): Promise<number> {
-    return (await run(execCmd(targetOf(i), i.name, argv, timeoutMs ? { timeoutMs } : {}))).code;
+async function execCode(i: PrometheusInstance, argv: readonly string[]): Promise<number> {
+    return (await run(execCmd(targetOf(i), i.name, argv))).code;
 }
 
 async function execOrThrow(i: PrometheusInstance, argv: readonly string[], context: string): Promise<void> {
@@ -93,6 +93,10 @@ function sha256File(file: string): string {
     return crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 }
 
+/**
+ * start-stop-daemon --status: 0 running, 1 or 3 not, 4 unknown (no binary yet). An incus error
+ * also reads as not running; a start then meets the running one, and start-stop-daemon refuses.
+ */
 async function isRunning(i: PrometheusInstance): Promise<boolean> {
     return (await execCode(i, ssdArgv("status"))) === 0;
 }
@@ -154,11 +158,17 @@ async function logTail(i: PrometheusInstance, lines = 15): Promise<string> {
 async function waitReady(i: PrometheusInstance, url: string, timeoutMs: number): Promise<void> {
     const client = prometheusClient({ url, timeoutMs: 1000 });
     let last = "not asked";
+    const since = Date.now();
+    let said = since;
     const outcome = await poll(
         async () => {
             const r = await client.ready();
             last = r.detail;
             if (r.ready) return "ready" as const;
+            if (Date.now() - said >= 5000) {
+                said = Date.now();
+                progress(`prometheus: waiting for it to be ready in ${where(i)} (${Math.round((said - since) / 1000)} s of ${timeoutMs / 1000} s: ${last})`);
+            }
             return (await isRunning(i)) ? undefined : ("exited" as const);
         },
         { intervalMs: 250, timeoutMs },
