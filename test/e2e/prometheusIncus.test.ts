@@ -110,6 +110,20 @@ describe("e2e: Prometheus inside the HAProxy instance (prometheus.placement: inc
         assert.deepEqual(nodeReleases(), [B, B]);
     });
 
+    it("a changed config is reloaded by SIGHUP through start-stop-daemon: the same process, the new interval", async () => {
+        const [pid] = inInstance().map((p) => p.pid);
+        s.setColors({ blue: B }, "blue");
+        s.config.prometheus = { ...s.config.prometheus, scrapeIntervalSeconds: 2 };
+        const r = await s.up();
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, new RegExp(`prometheus: config changed, reloaded in instance ${hx()}`));
+        assert.deepEqual(
+            inInstance().map((p) => p.pid),
+            [pid],
+        );
+        assert.match((await client().loadedConfig()).yaml ?? "", /scrape_interval: 2s/);
+    });
+
     it("a Prometheus stopped in the instance is started again by the next up, with the data it had", async () => {
         const before = await client().query(`count_over_time(up{job="bluegreen-haproxy"}[10m])`);
         assert.equal(before.kind, "number");
