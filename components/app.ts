@@ -66,7 +66,9 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         const locked = { parent: this, dependsOn: [this.lock] };
         this.haproxy = new Haproxy(`${name}-haproxy`, haproxyInputs(config), locked);
         const scraping = prometheusInputs(config);
-        if (scraping) this.prometheus = new Prometheus(`${name}-prometheus`, scraping, locked);
+        // In the HAProxy instance (prometheus.placement: incus), it needs that instance first.
+        if (scraping)
+            this.prometheus = new Prometheus(`${name}-prometheus`, scraping, scraping.instance ? { ...locked, dependsOn: [this.lock, this.haproxy] } : locked);
         const canary = canaryInputs(config);
         if (canary) {
             this.canary = new Canary(

@@ -3,14 +3,14 @@
 
 import { ComponentConfig, DEFAULT_HEALTH_STATUS, StackConfig } from "./model/config";
 import { COLORS, Color, Node, containerName, haproxyLayout, nodesOf, otherColor, statefulName, statefulVolumeName } from "./model/naming";
-import { HaproxyHost, colorHostPort, haproxyHostOf as hostOf, haproxyInstanceRef, incusTarget, loopbackAddress, loopbackUrl } from "./model/topology";
+import { HaproxyHost, colorHostPort, haproxyHostOf as hostOf, haproxyInstanceRef, incusTarget, loopbackUrl } from "./model/topology";
 import type { CanaryInputs } from "./release/canary";
 import type { ServiceBackendModel } from "./model/haproxyConfig";
 import type { ServingGuard } from "./release/cleanup";
 import type { ColorContainerInputs } from "./release/deploy";
 import type { HaproxyInputs } from "./release/haproxy";
 import type { ScrapingInputs } from "./release/prometheus";
-import { scrapeTargets } from "./model/prometheusConfig";
+import { INSTANCE_PROMETHEUS_DIR, PrometheusInstance, prometheusServerUrl, scrapeTargets } from "./model/prometheusConfig";
 import type { StatefulInputs } from "./release/stateful";
 import type { SwitchInputs } from "./release/switch";
 import type { AuditContext } from "./release/audit";
@@ -112,7 +112,7 @@ export function switchInputs(config: StackConfig): SwitchInputs {
             ? {
                   progressive: {
                       ...config.progressive,
-                      prometheusUrl: config.prometheus!.url ?? `http://${loopbackAddress(config.prometheus!.port)}`,
+                      prometheusUrl: config.prometheus!.url ?? prometheusServerUrl(config.prometheus!.port),
                       scrapeIntervalSeconds: config.prometheus!.scrapeIntervalSeconds,
                   },
               }
@@ -143,7 +143,15 @@ export function colorContainerInputs(
 
 /** Pure: where the Prometheus the program runs (and the scrape targets) live: on this host, beside the stack's files. */
 export function prometheusDir(config: StackConfig): string {
+    if (config.prometheus?.placement === "incus") return INSTANCE_PROMETHEUS_DIR;
     return config.haproxy.placement === "host" ? `${layoutOf(config).stateDir}/prometheus` : `/var/lib/${config.app}/${config.stack}/prometheus`;
+}
+
+/** Pure: with prometheus.placement: incus, the HAProxy instance it runs in; nothing otherwise, so host inputs are as before. */
+export function prometheusInstanceOf(config: StackConfig): { instance?: PrometheusInstance } {
+    const host = haproxyHostOf(config);
+    if (config.prometheus?.placement !== "incus" || host.placement !== "incus") return {};
+    return { instance: { name: host.instance, ...(host.remote ? { remote: host.remote } : {}) } };
 }
 
 /** Pure: what Prometheus scrapes; undefined without bluegreen:prometheus (or a canary, which implies it). */
@@ -157,6 +165,7 @@ export function prometheusInputs(config: StackConfig): ScrapingInputs | undefine
         scrapeIntervalSeconds: prom.scrapeIntervalSeconds,
         haproxyExporterPort: config.haproxy.exporterPort,
         ...(prom.url ? { url: prom.url } : {}),
+        ...prometheusInstanceOf(config),
         targets: scrapeTargets(
             config.components.map((c) => ({ component: c.name, nodes: c.nodes, hostPort: c.hostPort })),
             colors,
@@ -186,6 +195,7 @@ export function canaryInputs(config: StackConfig): CanaryInputs | undefined {
             dir: prometheusDir(config),
             port: prom.port,
             scrapeIntervalSeconds: prom.scrapeIntervalSeconds,
+            ...prometheusInstanceOf(config),
         },
         host: haproxyHostOf(config),
         layout: layoutOf(config),

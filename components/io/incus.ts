@@ -220,6 +220,13 @@ export function addProxyCmd(target: IncusTarget, name: string, device: string, p
     return { argv: ["incus", "config", "device", "add", ref(target, name), device, "proxy", ...kv], timeoutMs: TIMEOUT.short };
 }
 
+/** Adds a device given as Incus stores it (`type` and its keys). */
+export function addDeviceCmd(target: IncusTarget, name: string, device: string, d: Readonly<Record<string, string>>): Cmd {
+    const { type, ...rest } = d;
+    const kv = Object.entries(rest).map(([k, v]) => `${k}=${v}`);
+    return { argv: ["incus", "config", "device", "add", ref(target, name), device, type, ...kv], timeoutMs: TIMEOUT.short };
+}
+
 export function removeDeviceCmd(target: IncusTarget, name: string, device: string): Cmd {
     return { argv: ["incus", "config", "device", "remove", ref(target, name), device], timeoutMs: TIMEOUT.short };
 }

@@ -248,6 +248,8 @@ const prometheusSpec = z.strictObject({
     port: port.default(19090),
     /** Of the Prometheus the program runs. */
     scrapeIntervalSeconds: z.int("expected whole seconds").min(1, "expected at least 1 second").max(300, "expected at most 300 seconds").default(15),
+    /** Where the program runs it: this host, or inside the HAProxy instance. Absent: incus with a remote and no url, else host. */
+    placement: z.enum(["host", "incus"], "expected host or incus").optional(),
 });
 
 /** Incus snapshot names of our own scheme (model/stateful.ts snapshotId). */
@@ -320,6 +322,35 @@ const bootSpec = z.strictObject({
 });
 
 const DEFAULT_PROMETHEUS: z.infer<typeof prometheusSpec> = { port: 19090, scrapeIntervalSeconds: 15 };
+
+/**
+ * Resolves prometheus.placement: `placement: "incus"` is kept only when it applies, so a
+ * host-placed section reads as before the key existed. The default follows where this host
+ * can scrape: with a remote it cannot (app ports are on the remote's loopback), so incus.
+ */
+function prometheusOf(
+    p: z.infer<typeof prometheusSpec> | undefined,
+    haproxyPlacement: "host" | "incus",
+    remote: string | undefined,
+    problems: string[],
+): z.infer<typeof prometheusSpec> | undefined {
+    if (!p) return undefined;
+    const { placement, ...rest } = p;
+    const where = `${NAMESPACE}:prometheus.placement`;
+    const resolved = placement ?? (remote && haproxyPlacement === "incus" && !p.url ? "incus" : "host");
+    if (resolved === "incus" && p.url) {
+        problems.push(`${where}: incus runs the program's own Prometheus, but prometheus.url names your own server; drop one of them`);
+    } else if (resolved === "incus" && haproxyPlacement !== "incus") {
+        problems.push(
+            `${where}: incus runs Prometheus inside the HAProxy instance, and haproxy.placement is host; set haproxy.placement: incus, or prometheus.placement: host`,
+        );
+    } else if (resolved === "host" && remote && !p.url) {
+        problems.push(
+            `${where}: host runs Prometheus on this machine, which cannot reach the apps on remote ${remote}; set prometheus.placement: incus, or prometheus.url to your own server`,
+        );
+    }
+    return resolved === "incus" ? { ...rest, placement: "incus" } : rest;
+}
 
 const schema = z.strictObject({
     active: z.enum(COLORS, "expected blue or green"),
@@ -533,7 +564,12 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
     };
     claim(c.haproxy.frontendPort, `${NAMESPACE}:haproxy.frontendPort`);
     claim(c.haproxy.exporterPort, `${NAMESPACE}:haproxy.exporterPort`);
-    const prometheus = c.prometheus ?? (c.canary || c.progressive ? DEFAULT_PROMETHEUS : undefined);
+    const prometheus = prometheusOf(
+        c.prometheus ?? (c.canary || c.progressive ? DEFAULT_PROMETHEUS : undefined),
+        c.haproxy.placement,
+        c.incus.remote,
+        problems,
+    );
     if (prometheus && prometheus.url === undefined) claim(prometheus.port, `${NAMESPACE}:prometheus.port`);
     if (c.canary && c.canary.probeIntervalSeconds > c.canary.windowSeconds) {
         problems.push(

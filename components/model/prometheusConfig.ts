@@ -114,3 +114,90 @@ export function renderTargets(targets: readonly ScrapeTarget[]): string {
 function describeTarget(t: ScrapeTarget): string {
     return `${t.component}/${t.color}/node ${t.node}`;
 }
+
+// prometheus.placement: incus. Prometheus runs inside the stack's HAProxy instance, where
+// the apps' ports (its `be-<port>` devices) and HAProxy's exporter are on loopback, so the
+// scrape config and targets are the same as on this host. The program reaches its API
+// through the instance's `prometheus` proxy device.
+
+/** Its files inside the instance; the data dir survives a restart of the process. */
+export const INSTANCE_PROMETHEUS_DIR = "/opt/bluegreen/prometheus";
+/** The host's binary, pushed into the instance (the base image has none). */
+export const INSTANCE_PROMETHEUS_BIN = `${INSTANCE_PROMETHEUS_DIR}/bin/prometheus`;
+/** The sha256 of the binary pushed; written last, so a push cut short is redone. */
+export const INSTANCE_PROMETHEUS_BIN_SUM = `${INSTANCE_PROMETHEUS_BIN}.sha256`;
+/** The argv it was started with, written after a start: other flags (a new port) mean a restart. */
+export const INSTANCE_PROMETHEUS_ARGV = `${INSTANCE_PROMETHEUS_DIR}/prometheus.argv`;
+/** The HAProxy instance Prometheus runs in. */
+export interface PrometheusInstance {
+    readonly name: string;
+    readonly remote?: string;
+}
+
+/** The proxy device on the HAProxy instance; the HAProxy resource leaves it alone. */
+export const PROMETHEUS_DEVICE = "prometheus";
+
+/**
+ * Where the program reaches the in-instance Prometheus: its proxy device's listen address
+ * on the Incus host. The one place to change when the program runs away from that host.
+ */
+export function prometheusListenAddress(port: number): string {
+    return loopbackAddress(port);
+}
+
+/** The URL SLI queries go to, for the server the program runs (on this host or in the instance). */
+export function prometheusServerUrl(port: number): string {
+    return `http://${prometheusListenAddress(port)}`;
+}
+
+/** The `prometheus` proxy device as Incus stores it: the host's listener to the instance's loopback. */
+export function prometheusDevice(port: number): Record<string, string> {
+    return { type: "proxy", listen: `tcp:${prometheusListenAddress(port)}`, connect: `tcp:${loopbackAddress(port)}` };
+}
+
+/** Pure: the argv Prometheus runs with inside the instance (no --web.enable-lifecycle: SIGHUP reloads). */
+export function instancePrometheusArgv(port: number): string[] {
+    const layout = prometheusLayout(INSTANCE_PROMETHEUS_DIR);
+    return [INSTANCE_PROMETHEUS_BIN, "--config.file", layout.configFile, "--storage.tsdb.path", layout.dataDir, "--web.listen-address", loopbackAddress(port)];
+}
+
+/** Pure: removes the partial pushes (`.<name>.<random>.part`) of the binary that a killed run left. */
+export function partsSweepArgv(): string[] {
+    // From /opt/bluegreen, which the HAProxy start script's push made: bin/ may not exist yet.
+    return ["find", "/opt/bluegreen", "-maxdepth", "3", "-path", `${INSTANCE_PROMETHEUS_DIR}/bin/.*.part`, "-delete"];
+}
+
+/**
+ * Pure: start-stop-daemon (dpkg's, in the image) argv inside the instance. It matches the
+ * process by pid file and executable, so a pid reused by another process is never ours,
+ * and it daemonizes, so the process outlives the `incus exec` that started it.
+ */
+export function ssdArgv(action: "start" | "status" | "reload" | "stop", port = 0): string[] {
+    const layout = prometheusLayout(INSTANCE_PROMETHEUS_DIR);
+    const match = ["--pidfile", layout.pidFile, "--exec", INSTANCE_PROMETHEUS_BIN];
+    switch (action) {
+        case "start": {
+            const [, ...args] = instancePrometheusArgv(port);
+            return [
+                "start-stop-daemon",
+                "--start",
+                "--background",
+                "--make-pidfile",
+                ...match,
+                "--chdir",
+                layout.dir,
+                "--output",
+                layout.logFile,
+                "--",
+                ...args,
+            ];
+        }
+        case "status":
+            // Exit 0: running; 1 or 3: not.
+            return ["start-stop-daemon", "--status", ...match];
+        case "reload":
+            return ["start-stop-daemon", "--stop", "--signal", "HUP", ...match];
+        case "stop":
+            return ["start-stop-daemon", "--stop", "--oknodo", "--retry", "TERM/10/KILL/2", "--remove-pidfile", ...match];
+    }
+}

@@ -20,6 +20,7 @@ import { CanaryRecord, CanaryStart, PoolNode, PoolSpec, canaryStart, planCanary,
 import type { ArtifactStoreSpec, CanarySpec, HealthSpec } from "../model/config";
 import { refused } from "../model/errors";
 import { lookbackSeconds } from "../model/promql";
+import type { PrometheusInstance } from "../model/prometheusConfig";
 import { Color, HaproxyLayout, containerName, nodesOf, releasesMapPath } from "../model/naming";
 import { incusTarget, loopbackUrl } from "../model/topology";
 import { runAnalysis } from "./analysis";
@@ -28,6 +29,7 @@ import { drainServers, saveServerState } from "./drain";
 import { DEFAULT_EXPECT, waitHealthy } from "./health";
 import { checkMigrations } from "./migrationGuard";
 import { ensurePrometheus } from "./prometheus";
+import { ensureInstancePrometheus } from "./prometheusInstance";
 import { audit, auditTo } from "./audit";
 import { runPostRollback } from "./hooks";
 
@@ -49,7 +51,14 @@ export interface CanaryInputs {
     readonly components: readonly CanaryComponent[];
     readonly canary: CanarySpec;
     /** An operator's server (`url`), or the one the program runs in `dir` on `port`. */
-    readonly prometheus: { readonly url?: string; readonly dir: string; readonly port: number; readonly scrapeIntervalSeconds: number };
+    readonly prometheus: {
+        readonly url?: string;
+        readonly dir: string;
+        readonly port: number;
+        readonly scrapeIntervalSeconds: number;
+        /** prometheus.placement: incus: the HAProxy instance it runs in. */
+        readonly instance?: PrometheusInstance;
+    };
     readonly host: HaproxyHost;
     readonly layout: HaproxyLayout;
     readonly exporterPort: number;
@@ -239,6 +248,15 @@ export function canaryPlanRefusal(problems: readonly string[]): string {
  */
 async function sliServer(i: CanaryInputs): Promise<string> {
     if (i.prometheus.url) return i.prometheus.url;
+    if (i.prometheus.instance) {
+        const { url } = await ensureInstancePrometheus({
+            instance: i.prometheus.instance,
+            port: i.prometheus.port,
+            scrapeIntervalSeconds: i.prometheus.scrapeIntervalSeconds,
+            haproxyExporterPort: i.exporterPort,
+        });
+        return url;
+    }
     const p = await ensurePrometheus({
         dir: i.prometheus.dir,
         port: i.prometheus.port,

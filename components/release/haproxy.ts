@@ -15,6 +15,7 @@ import { withTempDir } from "../io/tmp";
 import { refused } from "../model/errors";
 import { renderConfig } from "../model/haproxyConfig";
 import { HaproxyLayout, releasesMapPath, serverStatePath } from "../model/naming";
+import { PROMETHEUS_DEVICE } from "../model/prometheusConfig";
 import { haproxyTarget, loopbackAddress } from "../model/topology";
 import { activeColorPath, readActiveColor } from "./history";
 
@@ -75,7 +76,8 @@ export function devicePlan(
         .filter(([dev, p]) => !have[dev] || !Object.entries(proxyDevice(p)).every(([k, v]) => have[dev][k] === v))
         .map(([dev]) => dev);
     const remove = Object.entries(have)
-        .filter(([dev, d]) => d.type === "proxy" && !(dev in wanted) && !dev.startsWith(BACKEND_DEVICE))
+        // Nor Prometheus's, which its own resource keeps (prometheus.placement: incus).
+        .filter(([dev, d]) => d.type === "proxy" && !(dev in wanted) && !dev.startsWith(BACKEND_DEVICE) && dev !== PROMETHEUS_DEVICE)
         .map(([dev]) => dev);
     return { add, remove };
 }

@@ -13,7 +13,7 @@ import { progress } from "../io/progress";
 import { PrometheusClient, prometheusClient } from "../io/prometheus";
 import { writeFileAtomic } from "../io/tmp";
 import { refusal } from "../model/errors";
-import { PrometheusLayout, ScrapeTarget, prometheusLayout, renderPrometheusConfig, renderTargets } from "../model/prometheusConfig";
+import { PrometheusInstance, PrometheusLayout, ScrapeTarget, prometheusLayout, renderPrometheusConfig, renderTargets } from "../model/prometheusConfig";
 import { loopbackAddress, loopbackUrl } from "../model/topology";
 
 export interface PrometheusInputs {
@@ -59,10 +59,14 @@ export function prometheusArgv(layout: PrometheusLayout, port: number): string[]
  * Reloads a running Prometheus by SIGHUP: done when the config it reports changes; failed
  * when its reload metric turns 0 (it keeps the old config), or when nothing changes in time.
  */
-async function reloadBySignal(client: PrometheusClient, pid: number, timeoutMs: number): Promise<{ readonly ok: boolean; readonly detail: string }> {
+export async function reloadBySignal(
+    client: PrometheusClient,
+    signal: () => void | Promise<void>,
+    timeoutMs: number,
+): Promise<{ readonly ok: boolean; readonly detail: string }> {
     const [before, metric] = await Promise.all([client.loadedConfig(), client.lastReloadOk()]);
     if (before.yaml === undefined) return { ok: false, detail: before.detail };
-    process.kill(pid, "SIGHUP");
+    await signal();
     let detail = `no reload seen within ${timeoutMs} ms`;
     const outcome = await poll(
         async () => {
@@ -162,7 +166,7 @@ export async function ensurePrometheus(i: PrometheusInputs): Promise<PrometheusS
     if (pid !== undefined && isOurPrometheus(pid, layout.configFile)) {
         let reloaded = false;
         if (changed && current !== undefined) {
-            const r = await reloadBySignal(prometheusClient({ url, timeoutMs: 5000 }), pid, 10_000);
+            const r = await reloadBySignal(prometheusClient({ url, timeoutMs: 5000 }), () => void process.kill(pid, "SIGHUP"), 10_000);
             if (!r.ok) {
                 // Put the config it runs back, so the next run tries the reload again.
                 writeFileAtomic(layout.configFile, current);
@@ -239,6 +243,8 @@ export interface ScrapingInputs extends Omit<PrometheusInputs, "readyTimeoutMs">
     readonly url?: string;
     /** Every node of every pool of the colors present. */
     readonly targets: readonly ScrapeTarget[];
+    /** prometheus.placement: incus: the server runs in this (the HAProxy) instance; `dir` is unused (release/prometheusInstance.ts). */
+    readonly instance?: PrometheusInstance;
 }
 
 export interface ScrapingOutputs extends ScrapingInputs {

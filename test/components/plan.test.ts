@@ -1,5 +1,15 @@
 import assert from "node:assert/strict";
-import { colorContainerInputs, haproxyHostOf, haproxyInputs, lockInputs, servingGuard, statefulInputs, switchInputs } from "../../components/plan";
+import {
+    canaryInputs,
+    colorContainerInputs,
+    haproxyHostOf,
+    haproxyInputs,
+    lockInputs,
+    prometheusInputs,
+    servingGuard,
+    statefulInputs,
+    switchInputs,
+} from "../../components/plan";
 import { statefulDisks, statefulInstanceConfig } from "../../components/release/stateful";
 import { ServingGuard } from "../../components/release/cleanup";
 import { stackConfig } from "../helpers/stackConfig";
@@ -32,6 +42,29 @@ describe("plan", () => {
                 instance: "prod-haproxy",
                 remote: "prod",
             });
+        });
+    });
+
+    describe("prometheusInputs", () => {
+        it("host placement: the server on this host, no instance in its inputs or the canary's", () => {
+            const c = stackConfig({ ...INCUS_HAPROXY, canary: {} }, "staging");
+            assert.equal(prometheusInputs(c)?.dir, "/var/lib/bluegreen/staging/prometheus");
+            assert.equal("instance" in prometheusInputs(c)!, false);
+            assert.equal("instance" in canaryInputs(c)!.prometheus, false);
+        });
+
+        it("incus placement: in the HAProxy instance, on the remote when set, for the scraping and the canary", () => {
+            const c = stackConfig({ ...INCUS_HAPROXY, canary: {}, prometheus: { placement: "incus" } }, "staging");
+            assert.equal(prometheusInputs(c)?.dir, "/opt/bluegreen/prometheus");
+            assert.deepEqual(prometheusInputs(c)?.instance, { name: "staging-haproxy" });
+            assert.deepEqual(canaryInputs(c)?.prometheus, {
+                dir: "/opt/bluegreen/prometheus",
+                port: 19090,
+                scrapeIntervalSeconds: 15,
+                instance: { name: "staging-haproxy" },
+            });
+            const r = stackConfig({ ...INCUS_HAPROXY, canary: {}, incus: { remote: "prod" } }, "prod");
+            assert.deepEqual(prometheusInputs(r)?.instance, { name: "prod-haproxy", remote: "prod" });
         });
     });
 

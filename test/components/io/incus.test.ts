@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+    addDeviceCmd,
     addProxyCmd,
     createCmd,
     deleteCmd,
@@ -106,6 +107,13 @@ describe("incus", () => {
         });
         assert.deepEqual(addProxyCmd(REMOTE, "hx", "frontend", { listenPort: 18100, connectPort: 18100 }), {
             argv: ["incus", "config", "device", "add", "prod:hx", "frontend", "proxy", "listen=tcp:127.0.0.1:18100", "connect=tcp:127.0.0.1:18100"],
+            timeoutMs: 30_000,
+        });
+    });
+
+    it("addDeviceCmd adds a device as Incus stores it: its type, then key=value", () => {
+        assert.deepEqual(addDeviceCmd(REMOTE, "hx", "prometheus", { type: "proxy", listen: "tcp:127.0.0.1:19090", connect: "tcp:127.0.0.1:19090" }), {
+            argv: ["incus", "config", "device", "add", "prod:hx", "prometheus", "proxy", "listen=tcp:127.0.0.1:19090", "connect=tcp:127.0.0.1:19090"],
             timeoutMs: 30_000,
         });
     });

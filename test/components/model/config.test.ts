@@ -489,6 +489,38 @@ describe("config", () => {
             ]);
         });
 
+        describe("prometheus.placement", () => {
+            const INCUS = { placement: "incus", frontendPort: 18100, exporterPort: 18101 };
+            it("host by default, and host stays out of the parsed section, so stacks read as before the key", () => {
+                assert.deepEqual(parseConfig(with_({ canary: {}, haproxy: INCUS }), "dev").prometheus, { port: 19090, scrapeIntervalSeconds: 15 });
+                assert.deepEqual(parseConfig(with_({ prometheus: { placement: "host" } }), "dev").prometheus, { port: 19090, scrapeIntervalSeconds: 15 });
+            });
+
+            it("incus is kept with an incus HAProxy, and is the default with a remote and no url", () => {
+                assert.deepEqual(parseConfig(with_({ prometheus: { placement: "incus" }, haproxy: INCUS }), "dev").prometheus, {
+                    port: 19090,
+                    scrapeIntervalSeconds: 15,
+                    placement: "incus",
+                });
+                assert.equal(parseConfig(with_({ canary: {}, haproxy: INCUS, incus: { remote: "prod" } }), "dev").prometheus?.placement, "incus");
+                const own = parseConfig(with_({ prometheus: { url: "http://prom.example:9090" }, haproxy: INCUS, incus: { remote: "prod" } }), "dev");
+                assert.equal(own.prometheus?.placement, undefined);
+            });
+
+            it("refuses incus without an incus HAProxy, incus with a url, host with a remote, and other values", () => {
+                assert.deepEqual(problems(with_({ prometheus: { placement: "incus" } })), [
+                    "bluegreen:prometheus.placement: incus runs Prometheus inside the HAProxy instance, and haproxy.placement is host; set haproxy.placement: incus, or prometheus.placement: host",
+                ]);
+                assert.deepEqual(problems(with_({ prometheus: { placement: "incus", url: "http://prom.example:9090" }, haproxy: INCUS })), [
+                    "bluegreen:prometheus.placement: incus runs the program's own Prometheus, but prometheus.url names your own server; drop one of them",
+                ]);
+                assert.deepEqual(problems(with_({ prometheus: { placement: "host" }, haproxy: INCUS, incus: { remote: "prod" } })), [
+                    "bluegreen:prometheus.placement: host runs Prometheus on this machine, which cannot reach the apps on remote prod; set prometheus.placement: incus, or prometheus.url to your own server",
+                ]);
+                assert.deepEqual(problems(with_({ prometheus: { placement: "cluster" } })), ["bluegreen:prometheus.placement: expected host or incus"]);
+            });
+        });
+
         it("counts the Prometheus the program runs in port clashes, but not an operator's server", () => {
             assert.deepEqual(problems(with_({ prometheus: { port: 18101 } })), [
                 "bluegreen:prometheus.port: port 18101 is already used by bluegreen:haproxy.exporterPort; every loopback port must be distinct",

@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
 import YAML from "yaml";
-import { prometheusLayout, renderPrometheusConfig, renderTargets } from "../../../components/model/prometheusConfig";
+import {
+    instancePrometheusArgv,
+    prometheusDevice,
+    partsSweepArgv,
+    prometheusLayout,
+    prometheusListenAddress,
+    prometheusServerUrl,
+    renderPrometheusConfig,
+    renderTargets,
+    ssdArgv,
+} from "../../../components/model/prometheusConfig";
 
 const layout = prometheusLayout("/var/lib/bluegreen/dev/prometheus/");
 
@@ -58,5 +68,49 @@ describe("prometheusConfig", () => {
                 ]),
             /scrape targets a\/blue\/node 1 and b\/blue\/node 1 share port 18110/,
         );
+    });
+
+    describe("in the HAProxy instance (prometheus.placement: incus)", () => {
+        const DIR = "/opt/bluegreen/prometheus";
+        const BIN = `${DIR}/bin/prometheus`;
+        const MATCH = ["--pidfile", `${DIR}/prometheus.pid`, "--exec", BIN];
+
+        it("is reached through a proxy device from the host's loopback to the instance's", () => {
+            assert.equal(prometheusListenAddress(19090), "127.0.0.1:19090");
+            assert.equal(prometheusServerUrl(19090), "http://127.0.0.1:19090");
+            assert.deepEqual(prometheusDevice(19090), { type: "proxy", listen: "tcp:127.0.0.1:19090", connect: "tcp:127.0.0.1:19090" });
+        });
+
+        it("runs the pushed binary on the instance's loopback, everything under its dir, without the lifecycle API", () => {
+            assert.deepEqual(instancePrometheusArgv(19090), [
+                BIN,
+                "--config.file",
+                `${DIR}/prometheus.yml`,
+                "--storage.tsdb.path",
+                `${DIR}/data`,
+                "--web.listen-address",
+                "127.0.0.1:19090",
+            ]);
+        });
+
+        it("is started, checked, reloaded and stopped by start-stop-daemon, matched by pid file and executable", () => {
+            assert.deepEqual(ssdArgv("start", 19090), [
+                "start-stop-daemon",
+                "--start",
+                "--background",
+                "--make-pidfile",
+                ...MATCH,
+                "--chdir",
+                DIR,
+                "--output",
+                `${DIR}/prometheus.log`,
+                "--",
+                ...instancePrometheusArgv(19090).slice(1),
+            ]);
+            assert.deepEqual(ssdArgv("status"), ["start-stop-daemon", "--status", ...MATCH]);
+            assert.deepEqual(ssdArgv("reload"), ["start-stop-daemon", "--stop", "--signal", "HUP", ...MATCH]);
+            assert.deepEqual(partsSweepArgv(), ["find", "/opt/bluegreen", "-maxdepth", "3", "-path", `${DIR}/bin/.*.part`, "-delete"]);
+            assert.deepEqual(ssdArgv("stop"), ["start-stop-daemon", "--stop", "--oknodo", "--retry", "TERM/10/KILL/2", "--remove-pidfile", ...MATCH]);
+        });
     });
 });

@@ -50,6 +50,11 @@ describe("haproxy (pure parts)", () => {
         const have = Object.fromEntries(Object.entries(wanted).map(([k, p]) => [k, proxyDevice(p)]));
         const stale = proxyDevice({ listenPort: 19999, connectPort: 19999, bind: "instance" });
 
+        it("devicePlan leaves the prometheus device alone: the Prometheus resource keeps it (prometheus.placement: incus)", () => {
+            const live = { prometheus: { type: "proxy", listen: "tcp:127.0.0.1:19090", connect: "tcp:127.0.0.1:19090" } };
+            assert.deepEqual(devicePlan(live, {}), { add: [], remove: [] });
+        });
+
         it("devicePlan adds what is missing or changed and removes other proxies, but never a backend's: the switch removes those once HAProxy dropped them", () => {
             const port = INCUS.backendPorts[0];
             const live: Record<string, Record<string, string>> = {
