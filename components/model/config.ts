@@ -491,6 +491,22 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
     claim(c.haproxy.frontendPort, `${NAMESPACE}:haproxy.frontendPort`);
     claim(c.haproxy.exporterPort, `${NAMESPACE}:haproxy.exporterPort`);
     const prometheus = c.prometheus ?? (c.canary || c.progressive ? DEFAULT_PROMETHEUS : undefined);
+    if (c.incus.remote && c.haproxy.placement === "host") {
+        problems.push(
+            `${NAMESPACE}:haproxy.placement: host cannot go with bluegreen:incus.remote (${c.incus.remote}): HAProxy on this machine would route to ` +
+                `loopback ports that exist only on the remote's host; set bluegreen:haproxy.placement: incus, or remove bluegreen:incus.remote`,
+        );
+    }
+    if (c.incus.remote && prometheus) {
+        const what = [c.canary ? "bluegreen:canary" : "", c.progressive ? "bluegreen:progressive" : "", c.prometheus ? "bluegreen:prometheus" : ""].filter(
+            Boolean,
+        );
+        problems.push(
+            `${NAMESPACE}:incus.remote: ${what.join(", ")} cannot go with a remote yet: the scrape targets are loopback ports of the remote's host, ` +
+                `which neither a Prometheus bluegreen runs here nor one at prometheus.url reaches, and the targets file would be written on this machine; ` +
+                `remove ${what.join(" and ")} for this stack, or run it from the Incus host without bluegreen:incus.remote`,
+        );
+    }
     if (prometheus && prometheus.url === undefined) claim(prometheus.port, `${NAMESPACE}:prometheus.port`);
     if (c.canary && c.canary.probeIntervalSeconds > c.canary.windowSeconds) {
         problems.push(
