@@ -56,6 +56,8 @@ describe("e2e: a plain Incus remote, the runner in the cluster's runner namespac
         for (const v of vols.map((u) => decodeURIComponent(u.split("/").pop()!)).filter((n) => n.startsWith(s.prefix))) {
             await c.incus(["storage", "volume", "delete", remote("default"), v]);
         }
+        // The remote lacks the base image: the first up brings it from this machine's build.
+        await c.runner(["incus", "image", "delete", remote(st.image)]); // absent after an interrupted run: fine
         s.config.components = { web: { hostPort: s.componentPort("web", "blue"), route: "/" } };
         s.config.incus = { remote: st.remote };
         s.config.stateful = { db: { release: DB1, hostPort: dbPort(), pool: "default", volumes: { data: "/var/lib/bluegreen-data" } } };
@@ -69,7 +71,7 @@ describe("e2e: a plain Incus remote, the runner in the cluster's runner namespac
         await c.down();
     });
 
-    it("deploys over the remote: served at the remote's address (the url output), no unix-socket device, no file of this host", async () => {
+    it("deploys over the remote, bringing the base image: served at the remote's address (the url output), no unix-socket device, no file of this host", async () => {
         s.setColors({ blue: A }, "blue");
         const r = await upOk();
         assert.equal(r.outputs.url, `http://${st.members[0].address}:${s.frontendPort}/`);
@@ -85,6 +87,8 @@ describe("e2e: a plain Incus remote, the runner in the cluster's runner namespac
         assert.equal(hx.devices.frontend.listen, `tcp:${st.members[0].address}:${s.frontendPort}`);
         assert.ok(!fs.existsSync(`/var/lib/${s.config.app}`), `nothing under this host's /var/lib/${s.config.app}`);
         assert.match(r.stderr, /web-blue: healthy after/);
+        assert.match(r.stderr, new RegExp(`incus: ${st.remote} has no image ${st.image}; importing it from /\\S+/metadata.tar and /\\S+/rootfs.tar`));
+        assert.match(r.stderr, new RegExp(`incus: image ${st.image} is on ${st.remote}`));
     });
 
     it("switches and fast-rolls back under load from the runner namespace, with zero failed requests", async () => {

@@ -4,11 +4,15 @@
 // remote's address, the image copy, the HAProxy instance's devices and the config refusals.
 
 import assert from "node:assert/strict";
-import { spawn } from "child_process";
+import { spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import * as http from "http";
 import { AddressInfo } from "net";
 import { Cmd, CmdResult, setRunner } from "../../../components/io/exec";
-import { imageCopyCmd, parseServerAddress, proxyDevice } from "../../../components/io/incus";
+import { BASE_IMAGE, baseImageFiles, imageMetadata } from "../../../components/io/baseImage";
+import { imageCopyCmd, imageImportCmd, parseServerAddress, proxyDevice } from "../../../components/io/incus";
 import { PROBER_SCRIPT, PROBER_SENTINEL, parseProberOutput, probeAll, proberCmd } from "../../../components/io/prober";
 import { EXEC_SENTINEL, SOCAT_SCRIPT, adminCommands, parseSentinel, readyHint, reloadAndWait, socatExecCmd } from "../../../components/io/runtimeApi";
 import { parseConfig } from "../../../components/model/config";
@@ -267,6 +271,44 @@ describe("remote reach", () => {
                 argv: ["incus", "image", "copy", "local:bluegreen-base", "prod:", "--alias", "bluegreen-base", "--quiet"],
                 timeoutMs: 180_000,
             });
+        });
+
+        it("imageImportCmd imports the image's files into the remote under its alias, bounded", () => {
+            assert.deepEqual(imageImportCmd({ remote: "prod" }, ["/c/m.tar", "/c/r.tar"], "bluegreen-base"), {
+                argv: ["incus", "image", "import", "/c/m.tar", "/c/r.tar", "prod:", "--alias", "bluegreen-base", "--quiet"],
+                timeoutMs: 180_000,
+            });
+        });
+
+        it("baseImageFiles packs the newest complete rootfs cache once, as scripts/cluster.sh does, and only for the base image", async () => {
+            const cache = fs.mkdtempSync(path.join(os.tmpdir(), "bg-cache-"));
+            const before = process.env.BLUEGREEN_CACHE_DIR;
+            process.env.BLUEGREEN_CACHE_DIR = cache;
+            try {
+                assert.equal(await baseImageFiles(BASE_IMAGE), undefined, "no cache");
+                fs.mkdirSync(path.join(cache, "rootfs-abc123/etc"), { recursive: true });
+                fs.writeFileSync(path.join(cache, "rootfs-abc123/etc/hostname"), "x\n");
+                assert.equal(await baseImageFiles(BASE_IMAGE), undefined, "not complete");
+                fs.writeFileSync(path.join(cache, "rootfs-abc123/.complete"), "");
+                const files = await baseImageFiles(BASE_IMAGE);
+                assert.deepEqual(files, [path.join(cache, "cluster-image-abc123/metadata.tar"), path.join(cache, "cluster-image-abc123/rootfs.tar")]);
+                const list = (f: string) => spawnSync("tar", ["-tf", f], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).sort();
+                assert.deepEqual(list(files![0]), ["metadata.yaml"]);
+                assert.deepEqual(list(files![1]), ["./", "./etc/", "./etc/hostname"]);
+                assert.equal(await baseImageFiles("my-own-image"), undefined);
+                assert.deepEqual(fs.readdirSync(cache).sort(), ["cluster-image-abc123", "rootfs-abc123"], "no temp dir left");
+            } finally {
+                if (before === undefined) delete process.env.BLUEGREEN_CACHE_DIR;
+                else process.env.BLUEGREEN_CACHE_DIR = before;
+                fs.rmSync(cache, { recursive: true, force: true });
+            }
+        });
+
+        it("imageMetadata names the recipe, as scripts/cluster.sh writes it", () => {
+            assert.equal(
+                imageMetadata("abc123", "x86_64", 1700000000),
+                'architecture: x86_64\ncreation_date: 1700000000\nproperties:\n  description: bluegreen base (Debian bookworm minbase)\n  os: debian\n  release: bookworm\n  bluegreen.recipe: "abc123"\n',
+            );
         });
 
         it("refuses haproxy.placement host with a remote, and a canary, shift or Prometheus with a remote, with the reason", () => {
