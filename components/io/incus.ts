@@ -214,15 +214,28 @@ export function imageCopyCmd(target: IncusTarget & { remote: string }, alias: st
     return { argv: ["incus", "image", "copy", `local:${alias}`, `${target.remote}:`, "--alias", alias, "--quiet"], timeoutMs: TIMEOUT.long };
 }
 
-/** Brings the base image to a remote that lacks it (bounded by imageCopyCmd's deadline); a no-op for the local daemon. */
-export async function ensureImage(target: IncusTarget, alias: string): Promise<void> {
+/** Pure: imports an image from its files (metadata.tar, rootfs.tar) into the remote under `alias`. */
+export function imageImportCmd(target: IncusTarget & { remote: string }, files: readonly string[], alias: string): Cmd {
+    return { argv: ["incus", "image", "import", ...files, `${target.remote}:`, "--alias", alias, "--quiet"], timeoutMs: TIMEOUT.long };
+}
+
+/**
+ * Brings the base image to a remote that lacks it, bounded by the commands' deadlines; a no-op
+ * for the local daemon. `files`: the image's files from setup-host.sh's cache (io/baseImage.ts),
+ * when this machine has them; else it is copied from this machine's Incus.
+ */
+export async function ensureImage(target: IncusTarget, alias: string, files?: () => Promise<readonly string[] | undefined>): Promise<void> {
     if (!target.remote) return;
     const q = queryCmd(target, `/1.0/images/aliases/${encodeURIComponent(alias)}`);
     const r = await run(q);
     if (r.code === 0) return;
     if (!isNotFound(r.stderr)) throw cmdError(q, r, `cannot tell whether ${target.remote} has the image ${alias}`);
-    progress(`incus: ${target.remote} has no image ${alias}; copying it from this machine's Incus (scripts/setup-host.sh builds it)`);
-    const cmd = imageCopyCmd({ remote: target.remote }, alias);
+    const local = await files?.();
+    progress(
+        `incus: ${target.remote} has no image ${alias}; ` +
+            (local ? `importing it from ${local.join(" and ")}` : "copying it from this machine's Incus (scripts/setup-host.sh builds it)"),
+    );
+    const cmd = local ? imageImportCmd({ remote: target.remote }, local, alias) : imageCopyCmd({ remote: target.remote }, alias);
     const c = await run(cmd);
     if (c.code !== 0) {
         throw cmdError(

@@ -20,6 +20,7 @@ import {
     serverAddress,
     startCmd,
 } from "../io/incus";
+import { baseImageFiles } from "../io/baseImage";
 import { poll } from "../io/poll";
 import { progress } from "../io/progress";
 import { showProc } from "../io/runtimeApi";
@@ -224,7 +225,7 @@ async function ensureInInstance(i: HaproxyInputs, address: string | undefined): 
 /** Provisions HAProxy and makes sure it runs; idempotent. `fresh`: the resource is being created. */
 export async function ensureHaproxy(i: HaproxyInputs, fresh = false): Promise<HaproxyOutputs> {
     const address = i.host.placement === "incus" && i.host.remote ? await serverAddress(haproxyTarget(i.host)) : undefined;
-    if (address) await ensureImage(haproxyTarget(i.host), i.image);
+    if (address) await ensureImage(haproxyTarget(i.host), i.image, () => baseImageFiles(i.image));
     const masterPid = i.host.placement === "host" ? await ensureOnHost(i, fresh) : await ensureInInstance(i, address);
     return { ...i, running: true, masterPid, ...(address ? { address } : {}) };
 }
