@@ -172,7 +172,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         ];
         new DeployUnlock(`${name}-unlock`, lockArgs, { parent: this, dependsOn: steps });
 
-        this.url = pulumi.output(frontendUrl(config));
+        // With a remote, the frontend listens on the remote's address, which only its Incus knows.
+        this.url = config.incus.remote ? this.haproxy.address.apply((a) => frontendUrl(config, a)) : pulumi.output(frontendUrl(config));
         this.activeColor = this.switch.active;
         this.releases = pulumi.output(Object.fromEntries(Object.entries(config.colors).map(([c, s]) => [c, s!.release])));
         this.containerNames = pulumi.output(Object.fromEntries(Object.entries(this.stacks).map(([c, s]) => [c, { ...s!.containerNames }]))) as pulumi.Output<

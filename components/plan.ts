@@ -58,7 +58,8 @@ export function haproxyInputs(config: StackConfig): HaproxyInputs {
             host.placement === "incus"
                 ? [
                       ...config.components.flatMap((c) => nodesOf(c.nodes).flatMap((node) => COLORS.map((color) => colorHostPort(c.hostPort, color, node)))),
-                      ...routedServices(config).map((s) => s.port),
+                      // With a remote, every stateful service too: its health is probed from inside the instance.
+                      ...(config.incus.remote ? config.stateful.map((s) => s.hostPort) : routedServices(config).map((s) => s.port)),
                   ]
                 : [],
         image: config.incus.image,
@@ -107,6 +108,7 @@ export function switchInputs(config: StackConfig): SwitchInputs {
         })),
         ...(routedServices(config).length ? { services: routedServices(config) } : {}),
         ...incusTarget(config.incus.remote),
+        ...(config.incus.remote && config.stateful.length ? { probePorts: config.stateful.map((s) => s.hostPort) } : {}),
         ...broadcastOf(config),
         ...(config.progressive
             ? {
@@ -320,9 +322,9 @@ export function retentionInputs(config: StackConfig, mode: RetentionInputs["mode
     };
 }
 
-/** Pure: the stack's frontend URL. */
-export function frontendUrl(config: StackConfig): string {
-    return loopbackUrl(config.haproxy.frontendPort);
+/** Pure: the stack's frontend URL; on `address` (a remote's) when given. */
+export function frontendUrl(config: StackConfig, address?: string): string {
+    return address ? `http://${address}:${config.haproxy.frontendPort}/` : loopbackUrl(config.haproxy.frontendPort);
 }
 
 /** Pure: one StatefulService's inputs per bluegreen:stateful entry, sorted by name. */

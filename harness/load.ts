@@ -20,6 +20,8 @@ export interface LoadOptions {
     readonly threads?: number;
     /** Milliseconds each connection waits between requests (steady rate); 0 = as fast as it can. */
     readonly pauseMs?: number;
+    /** Runs wrk inside this argv (e.g. the cluster's runner namespace), with `env` added. */
+    readonly wrap?: { readonly argv: readonly string[]; readonly env?: Readonly<Record<string, string>> };
 }
 
 export interface LoadResult {
@@ -69,8 +71,8 @@ export function parseWrk(output: string): LoadResult {
 }
 
 export function startLoad(o: LoadOptions): RunningLoad {
-    const [file, ...args] = wrkArgv(o);
-    const child: ChildProcess = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const [file, ...args] = [...(o.wrap?.argv ?? []), ...wrkArgv(o)];
+    const child: ChildProcess = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...o.wrap?.env } });
     let out = "";
     child.stdout!.on("data", (b: Buffer) => (out += b.toString()));
     child.stderr!.on("data", (b: Buffer) => (out += b.toString()));

@@ -27,6 +27,11 @@ export interface TestStackOptions {
     /** frontend = base, exporter = base + 1, components at base + 10, + 20, + 30 (blue), + 1 (green). */
     readonly basePort: number;
     readonly placement?: "host" | "incus";
+    /**
+     * Runs the runner inside this argv (e.g. the cluster's runner namespace: `scripts/cluster.sh exec --`),
+     * with `env` added (e.g. INCUS_CONF). Absent: the runner runs here, as before.
+     */
+    readonly wrap?: { readonly argv: readonly string[]; readonly env?: Readonly<Record<string, string>> };
 }
 
 export const COMPONENTS = ["backend", "stream", "web"] as const;
@@ -46,8 +51,10 @@ export class TestStack {
     config: Record<string, any>;
 
     private readonly basePort: number;
+    private readonly wrap?: TestStackOptions["wrap"];
 
     constructor(o: TestStackOptions) {
+        this.wrap = o.wrap;
         // BLUEGREEN_E2E_NS and BLUEGREEN_E2E_PORT_OFFSET let two checkouts run the same e2e file at once.
         const name = `${o.name}${process.env.BLUEGREEN_E2E_NS ?? ""}`;
         this.basePort = o.basePort + Number(process.env.BLUEGREEN_E2E_PORT_OFFSET ?? 0);
@@ -169,9 +176,10 @@ export class TestStack {
         env: Readonly<Record<string, string>> = {},
     ): { child: ChildProcess; done: Promise<RunResult> } {
         this.writeConfig();
-        const child = spawn(process.execPath, [CLI, ...args, "--stack", this.stack, "--config-file", this.configFile, "--cwd", ROOT], {
+        const argv = [...(this.wrap?.argv ?? []), process.execPath, CLI, ...args, "--stack", this.stack, "--config-file", this.configFile, "--cwd", ROOT];
+        const child = spawn(argv[0], argv.slice(1), {
             cwd: ROOT,
-            env: { ...process.env, PULUMI_BACKEND_URL: this.backendUrl, PULUMI_CONFIG_PASSPHRASE: "", BLUEGREEN_QUIET: "", ...env },
+            env: { ...process.env, PULUMI_BACKEND_URL: this.backendUrl, PULUMI_CONFIG_PASSPHRASE: "", BLUEGREEN_QUIET: "", ...this.wrap?.env, ...env },
             stdio: ["ignore", "pipe", "pipe"],
         });
         let stdout = "";

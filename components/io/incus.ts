@@ -5,6 +5,7 @@ import { IncusTarget, instanceRef, loopbackAddress } from "../model/topology";
 import { ClusterView, Member, memberState } from "../model/placement";
 import { memberAddress, recordedAddresses } from "../model/network";
 import { Cmd, cmdError, run } from "./exec";
+import { progress } from "./progress";
 
 export type { IncusTarget } from "../model/topology";
 
@@ -18,6 +19,8 @@ export type ProxyDevice =
     | {
           readonly listenPort: number;
           readonly connectPort: number;
+          /** Where the host side listens; the host's loopback when absent (a remote's frontend: its address). */
+          readonly listenAddress?: string;
           /** `instance`: listen inside the instance and connect on the host. */
           readonly bind?: "host" | "instance";
       }
@@ -77,7 +80,7 @@ export function proxyDevice(p: ProxyDevice): Record<string, string> {
     }
     return {
         type: "proxy",
-        listen: `tcp:${loopbackAddress(p.listenPort)}`,
+        listen: `tcp:${p.listenAddress ? `${p.listenAddress}:${p.listenPort}` : loopbackAddress(p.listenPort)}`,
         connect: `tcp:${loopbackAddress(p.connectPort)}`,
         ...(p.bind === "instance" ? { bind: "instance" } : {}),
     };
@@ -229,6 +232,70 @@ export function addDeviceCmd(target: IncusTarget, name: string, device: string, 
 
 export function removeDeviceCmd(target: IncusTarget, name: string, device: string): Cmd {
     return { argv: ["incus", "config", "device", "remove", ref(target, name), device], timeoutMs: TIMEOUT.short };
+}
+
+/**
+ * Pure: the address of an Incus server as it knows itself, from `incus query <remote>:/1.0`:
+ * the first non-loopback IPv4 of environment.addresses, else config core.https_address;
+ * without the port. Undefined when it names none (listening on all addresses, unnamed).
+ */
+export function parseServerAddress(json: string): string | undefined {
+    const o = JSON.parse(json) as { environment?: { addresses?: unknown }; config?: Record<string, unknown> };
+    const hosts = [...(Array.isArray(o.environment?.addresses) ? o.environment.addresses : []), o.config?.["core.https_address"]]
+        .filter((a): a is string => typeof a === "string" && a !== "")
+        .map((a) => (/^\[/.test(a) ? a.replace(/^\[([^\]]+)\].*$/, "$1") : a.replace(/:\d+$/, "")));
+    return hosts.find((h) => /^\d+\.\d+\.\d+\.\d+$/.test(h) && !h.startsWith("127.") && h !== "0.0.0.0");
+}
+
+/** The remote's own address (parseServerAddress); throws when it cannot be read or names none. */
+export async function serverAddress(target: IncusTarget): Promise<string> {
+    const cmd = queryCmd(target, "/1.0");
+    const r = await run(cmd);
+    if (r.code !== 0) throw cmdError(cmd, r, `cannot read the address of ${target.remote ?? "the local Incus"}`);
+    const a = parseServerAddress(r.stdout);
+    if (!a)
+        throw new Error(
+            `${target.remote ?? "the local Incus"} names no IPv4 address of its own (environment.addresses, core.https_address); set core.https_address to its address`,
+        );
+    return a;
+}
+
+/** Pure: copies an image of this machine's Incus (setup-host.sh builds it) to the remote, under the same alias. */
+export function imageCopyCmd(target: IncusTarget & { remote: string }, alias: string): Cmd {
+    return { argv: ["incus", "image", "copy", `local:${alias}`, `${target.remote}:`, "--alias", alias, "--quiet"], timeoutMs: TIMEOUT.long };
+}
+
+/** Pure: imports an image from its files (metadata.tar, rootfs.tar) into the remote under `alias`. */
+export function imageImportCmd(target: IncusTarget & { remote: string }, files: readonly string[], alias: string): Cmd {
+    return { argv: ["incus", "image", "import", ...files, `${target.remote}:`, "--alias", alias, "--quiet"], timeoutMs: TIMEOUT.long };
+}
+
+/**
+ * Brings the base image to a remote that lacks it, bounded by the commands' deadlines; a no-op
+ * for the local daemon. `files`: the image's files from setup-host.sh's cache (io/baseImage.ts),
+ * when this machine has them; else it is copied from this machine's Incus.
+ */
+export async function ensureImage(target: IncusTarget, alias: string, files?: () => Promise<readonly string[] | undefined>): Promise<void> {
+    if (!target.remote) return;
+    const q = queryCmd(target, `/1.0/images/aliases/${encodeURIComponent(alias)}`);
+    const r = await run(q);
+    if (r.code === 0) return;
+    if (!isNotFound(r.stderr)) throw cmdError(q, r, `cannot tell whether ${target.remote} has the image ${alias}`);
+    const local = await files?.();
+    progress(
+        `incus: ${target.remote} has no image ${alias}; ` +
+            (local ? `importing it from ${local.join(" and ")}` : "copying it from this machine's Incus (scripts/setup-host.sh builds it)"),
+    );
+    const cmd = local ? imageImportCmd({ remote: target.remote }, local, alias) : imageCopyCmd({ remote: target.remote }, alias);
+    const c = await run(cmd);
+    if (c.code !== 0) {
+        throw cmdError(
+            cmd,
+            c,
+            `cannot bring the image ${alias} to ${target.remote}; run scripts/setup-host.sh here, or import ${alias} on the remote yourself`,
+        );
+    }
+    progress(`incus: image ${alias} is on ${target.remote}`);
 }
 
 /** The parts of `GET /1.0/instances/<name>` that bluegreen reads. */

@@ -1,18 +1,73 @@
-// HAProxy's runtime API (admin socket) and master CLI (master socket). This program
-// always talks to a unix socket on this host: HAProxy's own in dev, an Incus proxy
-// device into the instance in staging/prod. Builders and parsers are pure.
+// HAProxy's runtime API (admin socket) and master CLI (master socket), over a channel
+// (model/topology.ts AdminChannel): a unix socket on this host (HAProxy's own in dev, an
+// Incus proxy device into the instance in staging/prod), or, with an Incus remote, one
+// `incus exec` of socat inside the instance per batch. Builders and parsers are pure.
 
 import * as net from "net";
+import { AdminChannel, describeChannel, instanceRef } from "../model/topology";
 import type { LiveServer } from "../model/traffic";
-import type { CmdResult } from "./exec";
+import { Cmd, CmdResult, run } from "./exec";
+import { execCmd } from "./incus";
 import { poll, sleep } from "./poll";
+
+/** A channel, or the path of a unix socket on this host. */
+export type Channel = AdminChannel | string;
+
+function channelOf(c: Channel): AdminChannel {
+    return typeof c === "string" ? { via: "socket", socket: c } : c;
+}
+
+/** Printed after socat's output, with its exit code: Incus can lose an exec's output, never silently now. */
+export const EXEC_SENTINEL = "__bluegreen_exec_end__";
+
+/**
+ * Constant: socat to the socket `$1`, then the sentinel and socat's exit code. `-t 10`: after
+ * stdin ends, socat waits for HAProxy's answer (HAProxy closes after `quit`) instead of 0.5 s.
+ */
+export const SOCAT_SCRIPT = `socat -t 10 - "UNIX-CONNECT:$1"; rc=$?; echo; echo "${EXEC_SENTINEL} $rc"`;
+
+/** Pure: one exec of socat inside the instance, the commands on stdin. */
+export function socatExecCmd(c: Extract<AdminChannel, { via: "exec" }>, commands: readonly string[], timeoutMs: number): Cmd {
+    return execCmd(c.target, c.instance, ["sh", "-c", SOCAT_SCRIPT, "sh", c.socket], { input: `${commands.join("; ")}\nquit\n`, timeoutMs });
+}
+
+/** Pure: socat's output and exit code, or undefined when the sentinel is missing (the exec's output was lost). */
+export function parseSentinel(stdout: string): { body: string; code: number } | undefined {
+    const m = new RegExp(`\\n${EXEC_SENTINEL} (\\d+)\\n?$`).exec(stdout);
+    if (!m) return undefined;
+    return { body: stdout.slice(0, m.index), code: Number(m[1]) };
+}
+
+/** One conversation over an exec channel; a missing sentinel is a failure with `lost`. */
+async function execConverse(
+    c: Extract<AdminChannel, { via: "exec" }>,
+    commands: readonly string[],
+    timeoutMs: number,
+): Promise<CmdResult & { lost?: boolean }> {
+    // Room for Incus's own round trip over the network on top of HAProxy's answer.
+    const r = await run(socatExecCmd(c, commands, timeoutMs + 15_000));
+    if (r.timedOut) return { code: 1, stdout: "", stderr: `no answer from ${describeChannel(c)} within ${timeoutMs + 15_000} ms`, timedOut: true };
+    const s = parseSentinel(r.stdout);
+    if (!s)
+        return {
+            code: 1,
+            stdout: "",
+            stderr: `${describeChannel(c)}: the exec's output was lost (exit ${r.code})${r.stderr ? `: ${r.stderr.trim()}` : ""}`,
+            lost: true,
+        };
+    if (s.code !== 0) return { code: s.code, stdout: s.body, stderr: `socat to ${c.socket} failed (${s.code}): ${r.stderr.trim()}` };
+    return { code: 0, stdout: s.body, stderr: "" };
+}
 
 /**
  * One conversation: the commands on one line, then `quit`; HAProxy answers and closes.
  * No half-close: an Incus proxy device drops the answer when the client shuts its
  * write side first. `quit`, because the master CLI otherwise waits for more.
  */
-export function converse(socket: string, commands: readonly string[], timeoutMs = 10_000): Promise<CmdResult> {
+export function converse(channel: Channel, commands: readonly string[], timeoutMs = 10_000): Promise<CmdResult> {
+    const c = channelOf(channel);
+    if (c.via === "exec") return execConverse(c, commands, timeoutMs);
+    const socket = c.socket;
     return new Promise((resolve) => {
         const chunks: Buffer[] = [];
         const conn = net.createConnection(socket);
@@ -37,10 +92,12 @@ export function converse(socket: string, commands: readonly string[], timeoutMs 
 /**
  * converse, tried up to 3 times until `parse` makes sense of the answer. HAProxy's CLI
  * takes 10 connections at a time, and through a proxy device the others are hung up
- * on. No retry when nothing listens (ENOENT) or HAProxy is silent (timeout).
+ * on; over exec, Incus may lose the output (no sentinel). No retry when nothing listens
+ * (ENOENT, socat's "No such file") or HAProxy is silent (timeout). Only for reads and
+ * idempotent writes: the master CLI's `reload` never goes through here.
  */
 async function ask<T>(
-    socket: string,
+    socket: Channel,
     commands: readonly string[],
     timeoutMs: number,
     parse: (stdout: string) => T | undefined,
@@ -48,14 +105,23 @@ async function ask<T>(
     for (let attempt = 1; ; attempt++) {
         const last = await converse(socket, commands, timeoutMs);
         const value = last.code === 0 ? parse(last.stdout) : undefined;
-        if (value !== undefined || attempt === 3 || last.timedOut || /ENOENT/.test(last.stderr)) return { value, last };
+        if (value !== undefined || attempt === 3 || last.timedOut || /ENOENT|No such file/.test(last.stderr)) return { value, last };
         await sleep(50 * attempt);
     }
 }
 
 /** Why a socket gave nothing useful: an Incus proxy accepts even when HAProxy is down. */
-function noAnswer(socket: string, r: CmdResult): Error {
-    return new Error(`HAProxy's runtime API (${socket}) did not answer${r.stderr ? `: ${r.stderr}` : ""}; is haproxy running? \`pulumi up\` starts it`);
+function noAnswer(socket: Channel, r: CmdResult): Error {
+    return new Error(
+        `HAProxy's runtime API (${describeChannel(channelOf(socket))}) did not answer${r.stderr ? `: ${r.stderr}` : ""}; is haproxy running? \`pulumi up\` starts it`,
+    );
+}
+
+/** Pure: how an operator sends one command over the channel by hand, for a refusal's next step. */
+export function readyHint(channel: Channel, command: string): string {
+    const c = channelOf(channel);
+    if (c.via === "socket") return `\`echo "${command}" | socat stdio ${c.socket}\``;
+    return `\`echo "${command}" | incus exec ${instanceRef(c.target, c.instance)} -- socat stdio ${c.socket}\``;
 }
 
 /** Pure: sets a map entry at runtime; the key must already be in the map HAProxy loaded. */
@@ -131,7 +197,7 @@ export function parseStatSessions(csv: string): Map<string, number> {
 }
 
 /** Current sessions per `backend/server`. */
-export async function serverSessions(adminSocket: string): Promise<Map<string, number>> {
+export async function serverSessions(adminSocket: Channel): Promise<Map<string, number>> {
     return parseStatSessions(await adminCommands(adminSocket, ["show stat"]));
 }
 
@@ -150,7 +216,7 @@ export function parseServersState(text: string): ServerState[] {
 const SENTINEL = "show version";
 
 /** Runs admin-socket commands; throws unless HAProxy answered all of them without an error line. */
-export async function adminCommands(socket: string, commands: readonly string[]): Promise<string> {
+export async function adminCommands(socket: Channel, commands: readonly string[]): Promise<string> {
     // Retrying is safe: every command bluegreen sends is a read or sets an absolute weight.
     const { value: answer, last } = await ask(socket, [...commands, SENTINEL], 10_000, (stdout) => {
         const lines = stdout.trimEnd().split("\n");
@@ -163,11 +229,11 @@ export async function adminCommands(socket: string, commands: readonly string[])
 }
 
 /** `show proc`, or undefined while haproxy is down or the master re-executes (its socket is briefly away). */
-export async function showProc(masterSocket: string): Promise<ProcInfo | undefined> {
+export async function showProc(masterSocket: Channel): Promise<ProcInfo | undefined> {
     return (await ask(masterSocket, ["show proc"], 5000, parseShowProc)).value;
 }
 
-export async function serversState(adminSocket: string): Promise<ServerState[]> {
+export async function serversState(adminSocket: Channel): Promise<ServerState[]> {
     return parseServersState(await adminCommands(adminSocket, ["show servers state"]));
 }
 
@@ -175,11 +241,13 @@ export async function serversState(adminSocket: string): Promise<ServerState[]> 
  * Master-worker reload through the master CLI, then waits (bounded) until the
  * master reports the reload: a failed one leaves the old worker serving.
  */
-export async function reloadAndWait(masterSocket: string, timeoutMs = 15_000): Promise<ProcInfo> {
+export async function reloadAndWait(masterSocket: Channel, timeoutMs = 15_000): Promise<ProcInfo> {
+    const name = describeChannel(channelOf(masterSocket));
     const before = await showProc(masterSocket);
-    if (!before) throw new Error(`HAProxy's master CLI (${masterSocket}) does not answer; is haproxy running? \`pulumi up\` starts it`);
+    if (!before) throw new Error(`HAProxy's master CLI (${name}) does not answer; is haproxy running? \`pulumi up\` starts it`);
+    // Not idempotent, so never retried: a lost exec output (no sentinel) is judged by the reload counter below.
     const r = await converse(masterSocket, ["reload"]);
-    if (r.code !== 0) throw new Error(`cannot ask HAProxy to reload over ${masterSocket}: ${r.stderr}`);
+    if (r.code !== 0 && !(r as { lost?: boolean }).lost) throw new Error(`cannot ask HAProxy to reload over ${name}: ${r.stderr}`);
     const done = await poll(
         async () => {
             const now = await showProc(masterSocket);

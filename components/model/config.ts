@@ -570,6 +570,19 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         c.incus.remote,
         problems,
     );
+    if (c.incus.remote && c.haproxy.placement === "host") {
+        problems.push(
+            `${NAMESPACE}:haproxy.placement: host cannot go with bluegreen:incus.remote (${c.incus.remote}): HAProxy on this machine would route to ` +
+                `loopback ports that exist only on the remote's host; set bluegreen:haproxy.placement: incus, or remove bluegreen:incus.remote`,
+        );
+    }
+    if (c.incus.remote && prometheus?.url !== undefined) {
+        problems.push(
+            `${NAMESPACE}:prometheus.url cannot go with bluegreen:incus.remote (${c.incus.remote}) yet: the scrape targets are loopback ports of the remote's host, ` +
+                `which a Prometheus elsewhere does not reach, and the targets file would be written on this machine; ` +
+                `drop prometheus.url: with a remote the program runs its own Prometheus in the HAProxy instance (prometheus.placement: incus)`,
+        );
+    }
     if (prometheus && prometheus.url === undefined) claim(prometheus.port, `${NAMESPACE}:prometheus.port`);
     if (c.canary && c.canary.probeIntervalSeconds > c.canary.windowSeconds) {
         problems.push(

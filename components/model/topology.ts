@@ -62,3 +62,46 @@ export function loopbackAddress(port: number): string {
 export function loopbackUrl(port: number, path = "/"): string {
     return `http://${loopbackAddress(port)}${path}`;
 }
+
+/**
+ * How this program reaches a socket of HAProxy: a unix socket on this host (HAProxy's own, or
+ * an Incus proxy device into the instance), or, with a remote, `incus exec` of socat inside
+ * the instance: nothing on a remote path is a socket or file of this host.
+ */
+export type AdminChannel =
+    | { readonly via: "socket"; readonly socket: string }
+    | { readonly via: "exec"; readonly target: IncusTarget; readonly instance: string; readonly socket: string };
+
+/** The runtime API (`admin`) or the master CLI (`master`) of a stack's HAProxy. */
+export function haproxyChannel(
+    host: HaproxyHost,
+    layout: { readonly adminSocket: string; readonly masterSocket: string; readonly hostAdminSocket: string; readonly hostMasterSocket: string },
+    which: "admin" | "master",
+): AdminChannel {
+    if (host.placement === "incus" && host.remote) {
+        return { via: "exec", target: incusTarget(host.remote), instance: host.instance, socket: which === "admin" ? layout.adminSocket : layout.masterSocket };
+    }
+    return { via: "socket", socket: which === "admin" ? layout.hostAdminSocket : layout.hostMasterSocket };
+}
+
+/** Where a probe of the Incus host's loopback runs: here, or inside the HAProxy instance of a remote. */
+export type ProbeRoute = { readonly via: "local" } | { readonly via: "exec"; readonly target: IncusTarget; readonly instance: string };
+
+export const LOCAL_PROBE: ProbeRoute = { via: "local" };
+
+/** Probes go where the traffic comes from: with a remote, from inside the HAProxy instance. */
+export function probeRoute(host: HaproxyHost): ProbeRoute {
+    return host.placement === "incus" && host.remote ? { via: "exec", target: incusTarget(host.remote), instance: host.instance } : LOCAL_PROBE;
+}
+
+/** The route of a resource that carries `remote` and, with one, the HAProxy instance (`probeVia`). */
+export function probeRouteOf(i: { readonly remote?: string; readonly probeVia?: string }): ProbeRoute {
+    return i.remote && i.probeVia ? { via: "exec", target: incusTarget(i.remote), instance: i.probeVia } : LOCAL_PROBE;
+}
+
+/** The name of an AdminChannel or ProbeRoute, for messages. */
+export function describeChannel(c: AdminChannel | ProbeRoute): string {
+    if (c.via === "socket") return c.socket;
+    if (c.via === "local") return "this host";
+    return `${instanceRef(c.target, c.instance)}${"socket" in c ? `:${c.socket}` : ""} (incus exec)`;
+}

@@ -45,7 +45,7 @@ export const haproxyProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
 
     async read(id: string, props: HaproxyOutputs) {
         const outs = await readHaproxy(props);
-        const { running: _r, masterPid: _m, ...inputs } = outs;
+        const { running: _r, masterPid: _m, address: _a, ...inputs } = outs;
         return { id, props: outs, inputs };
     },
 });
@@ -56,8 +56,10 @@ export type HaproxyArgs = { readonly [K in keyof HaproxyInputs]: pulumi.Input<Ha
 export class Haproxy extends DynamicResource {
     declare public readonly running: pulumi.Output<boolean>;
     declare public readonly masterPid: pulumi.Output<number>;
+    /** With an Incus remote: the remote's address, where the frontend listens. */
+    declare public readonly address: pulumi.Output<string | undefined>;
 
     constructor(name: string, args: HaproxyArgs, opts?: pulumi.CustomResourceOptions) {
-        super(haproxyProvider, name, { ...args, running: undefined, masterPid: undefined }, opts);
+        super(haproxyProvider, name, { ...args, running: undefined, masterPid: undefined, address: undefined }, opts);
     }
 }

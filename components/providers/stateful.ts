@@ -3,7 +3,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
 import { lockGuarded, lockedDelete } from "./lock";
-import { probe } from "../io/http";
+import { probeAt } from "../io/prober";
+import { probeRoute } from "../model/topology";
 import { INSTANCE_NAME, RELEASE_SHA } from "../model/naming";
 import { statefulMoveRefusal } from "../model/placement";
 import { judge } from "../release/health";
@@ -62,7 +63,9 @@ export const statefulProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
         const changed = JSON.stringify(inputsOf(olds)) !== JSON.stringify(wanted);
         // `up` converges: a service known unhealthy, or one that does not answer now, is healed.
         const unwell =
-            olds.healthy === false || olds.status !== "Running" || !judge(await probe(statefulHealthUrl(news), news.health.timeoutMs), expectOf(news)).healthy;
+            olds.healthy === false ||
+            olds.status !== "Running" ||
+            !judge(await probeAt(probeRoute(news.host), statefulHealthUrl(news), news.health.timeoutMs), expectOf(news)).healthy;
         // An upgrade a killed run left is resumed, even when config went back to what state says.
         const interrupted = !unwell && !changed && (await readUpgradeRecord(storeOf(news))) !== undefined;
         // Never a replacement: check refuses a change of place. A forced one (`pulumi up --replace`)

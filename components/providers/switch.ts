@@ -22,6 +22,7 @@ const WATCHED: readonly (keyof SwitchInputs)[] = [
     "components",
     "services",
     "remote",
+    "probePorts",
 ];
 
 export const switchProvider: pulumi.dynamic.ResourceProvider = lockGuarded({

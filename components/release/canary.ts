@@ -22,7 +22,7 @@ import { refused } from "../model/errors";
 import { lookbackSeconds } from "../model/promql";
 import type { PrometheusInstance } from "../model/prometheusConfig";
 import { Color, HaproxyLayout, containerName, nodesOf, releasesMapPath } from "../model/naming";
-import { incusTarget, loopbackUrl } from "../model/topology";
+import { haproxyChannel, incusTarget, loopbackUrl, probeRoute } from "../model/topology";
 import { runAnalysis } from "./analysis";
 import { RELEASE_PATH, fetchArtifact } from "./deploy";
 import { drainServers, saveServerState } from "./drain";
@@ -154,17 +154,21 @@ async function healthy(i: CanaryInputs, n: PoolNode): Promise<{ healthy: boolean
             status: c.healthStatus ?? DEFAULT_EXPECT.status,
             ...(c.healthBody ? { body: c.healthBody } : {}),
         },
+        probeRoute(i.host),
     );
     return { healthy: w.healthy, reason: w.reason };
 }
 
 /** Re-enables the node, names its release in HAProxy's map, and waits for HAProxy's own check to see it UP. */
 async function enable(i: CanaryInputs, n: PoolNode, release: string): Promise<void> {
-    await adminCommands(i.layout.hostAdminSocket, [setMapCommand(releasesMapPath(i.layout), n.server, release), readyCommand(n.backend, n.server)]);
+    await adminCommands(haproxyChannel(i.host, i.layout, "admin"), [
+        setMapCommand(releasesMapPath(i.layout), n.server, release),
+        readyCommand(n.backend, n.server),
+    ]);
     let last = "not checked";
     const up = await poll(
         async () => {
-            const s = (await serversState(i.layout.hostAdminSocket)).find((x) => x.backend === n.backend && x.server === n.server);
+            const s = (await serversState(haproxyChannel(i.host, i.layout, "admin"))).find((x) => x.backend === n.backend && x.server === n.server);
             last = s ? `opState ${s.opState}, adminState ${s.adminState}` : "absent";
             return s && s.opState === 2 && s.adminState === 0 ? true : undefined;
         },
@@ -188,7 +192,7 @@ async function roll(i: CanaryInputs, n: PoolNode, release: string): Promise<stri
             return undefined;
         }
     }
-    await drainServers(i.layout.hostAdminSocket, [{ backend: n.backend, server: n.server }]);
+    await drainServers(haproxyChannel(i.host, i.layout, "admin"), [{ backend: n.backend, server: n.server }]);
     // Before anything else can reload HAProxy: the drain must outlive a reload.
     await saveServerState(i.host, i.layout);
     await install(i, n, release);
@@ -364,7 +368,7 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
         if (result.verdict === "red") {
             if (c.onRed === "pause") {
                 await drainServers(
-                    i.layout.hostAdminSocket,
+                    haproxyChannel(i.host, i.layout, "admin"),
                     canaries.map((n) => ({ backend: n.backend, server: n.server })),
                 ).catch(() => undefined);
                 await saveServerState(i.host, i.layout).catch(() => undefined);

@@ -7,6 +7,7 @@
 
 import { HaproxyHost, describeHost, haproxyRuns, hostState, readHostFile } from "../io/haproxyHost";
 import { serversState } from "../io/runtimeApi";
+import { haproxyChannel } from "../model/topology";
 import { refused } from "../model/errors";
 import { configWeights } from "../model/haproxyConfig";
 import { Color, haproxyLayout, otherColor } from "../model/naming";
@@ -71,7 +72,8 @@ export function guardConfigPath(guard: Pick<ServingGuard, "host" | "stateDir">):
 async function guardServers(guard: ServingGuard): Promise<{ servers: readonly GuardServer[]; from: "live" | "config" } | { why: string }> {
     let unanswered: string;
     try {
-        return { servers: await serversState(guard.adminSocket), from: "live" };
+        const layout = { ...haproxyLayout(guard.host.placement, "", "", guard.stateDir), hostAdminSocket: guard.adminSocket };
+        return { servers: await serversState(haproxyChannel(guard.host, layout, "admin")), from: "live" };
     } catch (e) {
         unanswered = (e as Error).message;
     }

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { fetchCached, openStore } from "../io/artifacts";
 import { runOrThrow } from "../io/exec";
-import { probe } from "../io/http";
+import { probeAt } from "../io/prober";
 import { InstanceInfo, createCmd, deleteInstance, filePushCmd, getInstance, proxyDevice, readInstanceFile, startCmd } from "../io/incus";
 import { sleep } from "../io/poll";
 import { progress } from "../io/progress";
@@ -16,7 +16,7 @@ import type { ArtifactStoreSpec, HealthSpec } from "../model/config";
 import { changedKeys } from "../model/diff";
 import { InitFailure, initFailure } from "../model/errors";
 import { Color, haproxyBackendName, serverName } from "../model/naming";
-import { incusTarget, loopbackUrl } from "../model/topology";
+import { incusTarget, loopbackUrl, probeRoute } from "../model/topology";
 import { ServingGuard, mightServe, refuseIfRouted, refuseIfServing } from "./cleanup";
 import { DEFAULT_EXPECT, HealthExpect, judge, waitHealthy } from "./health";
 import { AuditContext, audit, auditChange, auditTo } from "./audit";
@@ -299,7 +299,7 @@ export async function launch(i: ColorContainerInputs): Promise<{ id: string; out
             );
         }
     });
-    const w = await waitHealthy(i.name, healthUrl(i), i.health, expectOf(i));
+    const w = await waitHealthy(i.name, healthUrl(i), i.health, expectOf(i), probeRoute(i.guard.host));
     if (!w.healthy) throw await unhealthy(i, w.reason, w.attempts);
     await auditChange(auditOf(i), "deploy", { color: i.color, release: i.release }, { container: i.name, component: i.component });
     return { id: i.name, outs: containerOutputs(i, "Running", true) };
@@ -381,7 +381,7 @@ export function knownUnwell(olds: Pick<ColorContainerOutputs, "healthy" | "statu
 
 /** One probe through the container's proxy device; it only answers while the container runs. */
 export async function answersHealthy(i: ColorContainerInputs): Promise<boolean> {
-    return judge(await probe(healthUrl(i), i.health.timeoutMs), expectOf(i)).healthy;
+    return judge(await probeAt(probeRoute(i.guard.host), healthUrl(i), i.health.timeoutMs), expectOf(i)).healthy;
 }
 
 /**
@@ -393,7 +393,7 @@ export async function answersHealthy(i: ColorContainerInputs): Promise<boolean> 
 export async function heal(olds: ColorContainerOutputs, news: ColorContainerInputs): Promise<ColorContainerOutputs> {
     const target = incusTarget(news.remote);
     if (news.inPlace && olds.release !== news.release) return adoptInPlace(news, await getInstance(target, news.name));
-    const first = judge(await probe(healthUrl(news), news.health.timeoutMs), expectOf(news));
+    const first = judge(await probeAt(probeRoute(news.guard.host), healthUrl(news), news.health.timeoutMs), expectOf(news));
     if (first.healthy) return containerOutputs(news, "Running", true);
     const inst = await getInstance(target, news.name);
     if (!inst) {
@@ -417,7 +417,7 @@ export async function heal(olds: ColorContainerOutputs, news: ColorContainerInpu
                 containerOutputs(news, inst.status, false) as unknown as Record<string, unknown>,
             );
         }
-        const w = await waitHealthy(news.name, healthUrl(news), news.health, expectOf(news));
+        const w = await waitHealthy(news.name, healthUrl(news), news.health, expectOf(news), probeRoute(news.guard.host));
         if (!w.healthy) throw await unhealthy(news, w.reason, w.attempts);
         return containerOutputs(news, "Running", true);
     }
@@ -425,7 +425,7 @@ export async function heal(olds: ColorContainerOutputs, news: ColorContainerInpu
     // probe, not a full wait, so it does not slow every `up`. One that was healthy may be
     // restarting: it gets the full wait.
     if (olds.healthy === false) throw await unhealthy(news, first.reason, 1);
-    const w = await waitHealthy(news.name, healthUrl(news), news.health, expectOf(news));
+    const w = await waitHealthy(news.name, healthUrl(news), news.health, expectOf(news), probeRoute(news.guard.host));
     if (!w.healthy) throw await unhealthy(news, w.reason, w.attempts);
     return containerOutputs(news, "Running", true);
 }
@@ -461,6 +461,7 @@ export async function readContainer(id: string, props: ColorContainerOutputs): P
     if (!inst) return { id: "" };
     const release = inst.config["user.bluegreen.release"] ?? props.release;
     const live = { ...props, release };
-    const healthy = inst.status === "Running" && judge(await probe(healthUrl(live), props.health.timeoutMs), expectOf(props)).healthy;
+    const healthy =
+        inst.status === "Running" && judge(await probeAt(probeRoute(props.guard.host), healthUrl(live), props.health.timeoutMs), expectOf(props)).healthy;
     return { id, props: { ...live, status: inst.status, healthy } };
 }

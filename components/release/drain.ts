@@ -5,7 +5,8 @@
 import { HaproxyHost, writeHostFile } from "../io/haproxyHost";
 import { poll } from "../io/poll";
 import { progress } from "../io/progress";
-import { adminCommands, drainCommand, serverSessions } from "../io/runtimeApi";
+import { Channel, adminCommands, drainCommand, serverSessions } from "../io/runtimeApi";
+import { haproxyChannel } from "../model/topology";
 import { serverStateFor } from "../model/haproxyConfig";
 import { HaproxyLayout, serverStatePath } from "../model/naming";
 
@@ -21,7 +22,7 @@ export const DRAIN_BOUND_MS = 30_000;
  * Drains the servers and waits, bounded, until none has a session left. Throws when
  * sessions remain at the bound: nothing was removed yet, and the next `up` tries again.
  */
-export async function drainServers(adminSocket: string, targets: readonly DrainTarget[], boundMs = DRAIN_BOUND_MS): Promise<void> {
+export async function drainServers(adminSocket: Channel, targets: readonly DrainTarget[], boundMs = DRAIN_BOUND_MS): Promise<void> {
     if (targets.length === 0) return;
     const names = targets.map((t) => `${t.backend}/${t.server}`);
     await adminCommands(
@@ -54,7 +55,11 @@ export async function drainServers(adminSocket: string, targets: readonly DrainT
  * server drained (HAProxy otherwise forgets runtime state on reload). With the config the
  * next worker loads, a server it moved or dropped is left out (serverStateFor).
  */
-export async function saveServerState(host: HaproxyHost, layout: Pick<HaproxyLayout, "hostAdminSocket" | "stateDir">, config?: string): Promise<void> {
-    const state = await adminCommands(layout.hostAdminSocket, ["show servers state"]);
+export async function saveServerState(
+    host: HaproxyHost,
+    layout: Pick<HaproxyLayout, "adminSocket" | "masterSocket" | "hostAdminSocket" | "hostMasterSocket" | "stateDir">,
+    config?: string,
+): Promise<void> {
+    const state = await adminCommands(haproxyChannel(host, layout, "admin"), ["show servers state"]);
     await writeHostFile(host, serverStatePath(layout), `${(config === undefined ? state : serverStateFor(state, config)).trimEnd()}\n`);
 }

@@ -7,7 +7,20 @@ import * as fs from "fs";
 import * as path from "path";
 import { cmdError, run, runOrThrow, startDetached } from "../io/exec";
 import { HaproxyHost, describeHost, onHost, readHostFile, writeHostFile } from "../io/haproxyHost";
-import { ProxyDevice, addProxyCmd, createCmd, deleteInstance, filePushCmd, getInstance, proxyDevice, removeDeviceCmd, startCmd } from "../io/incus";
+import {
+    ProxyDevice,
+    addProxyCmd,
+    createCmd,
+    deleteInstance,
+    ensureImage,
+    filePushCmd,
+    getInstance,
+    proxyDevice,
+    removeDeviceCmd,
+    serverAddress,
+    startCmd,
+} from "../io/incus";
+import { baseImageFiles } from "../io/baseImage";
 import { poll } from "../io/poll";
 import { progress } from "../io/progress";
 import { showProc } from "../io/runtimeApi";
@@ -16,7 +29,7 @@ import { refused } from "../model/errors";
 import { renderConfig } from "../model/haproxyConfig";
 import { HaproxyLayout, releasesMapPath, serverStatePath } from "../model/naming";
 import { PROMETHEUS_DEVICE } from "../model/prometheusConfig";
-import { haproxyTarget, loopbackAddress } from "../model/topology";
+import { haproxyChannel, haproxyTarget, loopbackAddress } from "../model/topology";
 import { activeColorPath, readActiveColor } from "./history";
 
 export interface HaproxyInputs {
@@ -34,6 +47,8 @@ export interface HaproxyInputs {
 export interface HaproxyOutputs extends HaproxyInputs {
     readonly running: boolean;
     readonly masterPid: number;
+    /** With an Incus remote: the remote's address, where the frontend and the exporter listen. */
+    readonly address?: string;
 }
 
 /** Inside the instance, the image's init runs and restarts this. Constant: nothing from input. */
@@ -49,14 +64,27 @@ export function haproxyArgv(layout: HaproxyLayout): string[] {
     return ["haproxy", "-W", "-f", layout.configPath, "-S", `${layout.masterSocket},mode,600`];
 }
 
-/** Pure: the proxy devices the instance needs (name -> device). */
-export function instanceProxies(i: Pick<HaproxyInputs, "frontendPort" | "exporterPort" | "backendPorts" | "layout">): Record<string, ProxyDevice> {
+/**
+ * Pure: the proxy devices the instance needs (name -> device). With a remote (`address`: the
+ * remote's own), the frontend and exporter listen on that address, and there is no unix-socket
+ * device: a socket on the remote host is nothing this program can reach (the runtime API goes
+ * over `incus exec socat` then).
+ */
+export function instanceProxies(
+    i: Pick<HaproxyInputs, "frontendPort" | "exporterPort" | "backendPorts" | "layout">,
+    address?: string,
+): Record<string, ProxyDevice> {
+    const at = address ? { listenAddress: address } : {};
     const proxies: Record<string, ProxyDevice> = {
-        frontend: { listenPort: i.frontendPort, connectPort: i.frontendPort },
-        metrics: { listenPort: i.exporterPort, connectPort: i.exporterPort },
+        frontend: { listenPort: i.frontendPort, connectPort: i.frontendPort, ...at },
+        metrics: { listenPort: i.exporterPort, connectPort: i.exporterPort, ...at },
         // The runtime API over sockets on this host, not `incus exec socat`, whose output Incus may drop.
-        "admin-sock": { listenSocket: i.layout.hostAdminSocket, connectSocket: i.layout.adminSocket },
-        "master-sock": { listenSocket: i.layout.hostMasterSocket, connectSocket: i.layout.masterSocket },
+        ...(address
+            ? {}
+            : {
+                  "admin-sock": { listenSocket: i.layout.hostAdminSocket, connectSocket: i.layout.adminSocket },
+                  "master-sock": { listenSocket: i.layout.hostMasterSocket, connectSocket: i.layout.masterSocket },
+              }),
     };
     // Inside the instance, 127.0.0.1:<port> leads to the app container's proxy on the host.
     for (const p of i.backendPorts) proxies[`${BACKEND_DEVICE}${p}`] = { listenPort: p, connectPort: p, bind: "instance" };
@@ -108,7 +136,7 @@ export function bootstrapConfig(i: HaproxyInputs): string {
 async function waitForMaster(i: HaproxyInputs, timeoutMs = 15_000): Promise<number> {
     const pid = await poll(
         async () => {
-            const p = await showProc(i.layout.hostMasterSocket);
+            const p = await showProc(haproxyChannel(i.host, i.layout, "master"));
             return p && p.workers.length > 0 ? p.masterPid : undefined;
         },
         { intervalMs: 100, timeoutMs },
@@ -139,7 +167,7 @@ export function haproxyFiles(layout: HaproxyLayout): string[] {
 async function ensureOnHost(i: HaproxyInputs, fresh: boolean): Promise<number> {
     fs.mkdirSync(i.layout.stateDir, { recursive: true });
     fs.mkdirSync(path.dirname(i.layout.masterSocket), { recursive: true });
-    const running = await showProc(i.layout.hostMasterSocket);
+    const running = await showProc(haproxyChannel(i.host, i.layout, "master"));
     if (fresh && !(running && running.workers.length > 0)) {
         // A first up with HAProxy down: files left by an earlier life of the stack (another
         // version's destroy, a hand) would start it at old ports, and their saved server state
@@ -156,13 +184,13 @@ async function ensureOnHost(i: HaproxyInputs, fresh: boolean): Promise<number> {
     return waitForMaster(i);
 }
 
-async function ensureInInstance(i: HaproxyInputs): Promise<number> {
+async function ensureInInstance(i: HaproxyInputs, address: string | undefined): Promise<number> {
     if (i.host.placement !== "incus") throw new Error("not an instance placement");
     const target = haproxyTarget(i.host);
     const name = i.host.instance;
-    const wanted = instanceProxies(i);
+    const wanted = instanceProxies(i, address);
     // Incus creates the sockets, not their directory.
-    for (const sock of [i.layout.hostAdminSocket, i.layout.hostMasterSocket]) fs.mkdirSync(path.dirname(sock), { recursive: true });
+    if (!address) for (const sock of [i.layout.hostAdminSocket, i.layout.hostMasterSocket]) fs.mkdirSync(path.dirname(sock), { recursive: true });
     let inst = await getInstance(target, name);
     if (!inst) {
         progress(`haproxy: creating instance ${name}`);
@@ -198,12 +226,14 @@ async function ensureInInstance(i: HaproxyInputs): Promise<number> {
 
 /** Provisions HAProxy and makes sure it runs; idempotent. `fresh`: the resource is being created. */
 export async function ensureHaproxy(i: HaproxyInputs, fresh = false): Promise<HaproxyOutputs> {
-    const masterPid = i.host.placement === "host" ? await ensureOnHost(i, fresh) : await ensureInInstance(i);
-    return { ...i, running: true, masterPid };
+    const address = i.host.placement === "incus" && i.host.remote ? await serverAddress(haproxyTarget(i.host)) : undefined;
+    if (address) await ensureImage(haproxyTarget(i.host), i.image, () => baseImageFiles(i.image));
+    const masterPid = i.host.placement === "host" ? await ensureOnHost(i, fresh) : await ensureInInstance(i, address);
+    return { ...i, running: true, masterPid, ...(address ? { address } : {}) };
 }
 
 export async function isRunning(i: HaproxyInputs): Promise<boolean> {
-    const p = await showProc(i.layout.hostMasterSocket).catch(() => undefined);
+    const p = await showProc(haproxyChannel(i.host, i.layout, "master")).catch(() => undefined);
     return !!p && p.workers.length > 0;
 }
 
@@ -218,11 +248,11 @@ export async function removeHaproxy(props: HaproxyOutputs): Promise<void> {
     }
     if (props.host.placement === "incus") {
         await deleteInstance(haproxyTarget(props.host), props.host.instance);
-        // Incus leaves its proxy sockets behind.
-        for (const sock of [props.layout.hostAdminSocket, props.layout.hostMasterSocket]) fs.rmSync(sock, { force: true });
+        // Incus leaves its proxy sockets behind (none with a remote: they would be the remote's files).
+        if (!props.host.remote) for (const sock of [props.layout.hostAdminSocket, props.layout.hostMasterSocket]) fs.rmSync(sock, { force: true });
         return;
     }
-    const p = await showProc(props.layout.hostMasterSocket);
+    const p = await showProc(haproxyChannel(props.host, props.layout, "master"));
     if (p) {
         const kill = { argv: ["kill", "-TERM", String(p.masterPid)] };
         const r = await run(kill);
@@ -236,6 +266,6 @@ export async function removeHaproxy(props: HaproxyOutputs): Promise<void> {
 
 /** Live state for refresh. */
 export async function readHaproxy(props: HaproxyOutputs): Promise<HaproxyOutputs> {
-    const p = await showProc(props.layout.hostMasterSocket).catch(() => undefined);
+    const p = await showProc(haproxyChannel(props.host, props.layout, "master")).catch(() => undefined);
     return { ...props, running: !!p && p.workers.length > 0, masterPid: p?.masterPid ?? 0 };
 }

@@ -1,6 +1,8 @@
 // Health: what a healthy answer is (pure), and the bounded wait for one.
 
-import { Probe, probe } from "../io/http";
+import type { Probe } from "../io/http";
+import { probeAt } from "../io/prober";
+import { LOCAL_PROBE, ProbeRoute } from "../model/topology";
 import { poll } from "../io/poll";
 import { progress } from "../io/progress";
 
@@ -52,12 +54,18 @@ export interface WaitResult {
  * Probes until healthy or out of attempts; bounded by attempts x (timeout + interval).
  * Reports progress so a long wait is never silent.
  */
-export async function waitHealthy(label: string, url: string, spec: WaitSpec, expect: HealthExpect = DEFAULT_EXPECT): Promise<WaitResult> {
+export async function waitHealthy(
+    label: string,
+    url: string,
+    spec: WaitSpec,
+    expect: HealthExpect = DEFAULT_EXPECT,
+    route: ProbeRoute = LOCAL_PROBE,
+): Promise<WaitResult> {
     let last: Probe = { status: 0, headers: {}, body: "", detail: "not probed" };
     let verdict: Verdict = { healthy: false, reason: "not probed" };
     const healthyAt = await poll(
         async (i) => {
-            last = await probe(url, spec.timeoutMs);
+            last = await probeAt(route, url, spec.timeoutMs);
             verdict = judge(last, expect);
             if (verdict.healthy) return i;
             if (i === 1 || i % 5 === 0 || i === spec.attempts) progress(`${label}: waiting for health (${i}/${spec.attempts}): ${verdict.reason}`);

@@ -3,11 +3,11 @@
 // exist, be RUNNING and answer its health check; otherwise the flip would land on
 // dead backends, so it is refused with the next step.
 
-import { probe } from "../io/http";
+import { probeAll } from "../io/prober";
 import { getInstance } from "../io/incus";
 import { refusalMessage, refused } from "../model/errors";
 import { Color, otherColor } from "../model/naming";
-import { IncusTarget, loopbackUrl } from "../model/topology";
+import { IncusTarget, LOCAL_PROBE, ProbeRoute, loopbackUrl } from "../model/topology";
 import { HealthExpect, judge } from "./health";
 
 export interface TargetContainer {
@@ -66,10 +66,24 @@ export function precheckRefusal(color: Color, checks: readonly ContainerCheck[])
  * container left on an older release is never taken for ready. The app owes no header.
  * The probe and the Incus query run at once: the switch's latency depends on this.
  */
-export async function checkTargets(target: IncusTarget, color: Color, targets: readonly TargetContainer[], timeoutMs: number): Promise<ContainerCheck[]> {
+export async function checkTargets(
+    target: IncusTarget,
+    color: Color,
+    targets: readonly TargetContainer[],
+    timeoutMs: number,
+    route: ProbeRoute = LOCAL_PROBE,
+): Promise<ContainerCheck[]> {
+    // One batch of probes (one exec with a remote), beside the Incus queries.
+    const [probes, insts] = await Promise.all([
+        probeAll(
+            route,
+            targets.map((t) => ({ url: loopbackUrl(t.port, t.healthPath), timeoutMs })),
+        ),
+        Promise.all(targets.map((t) => getInstance(target, t.container))),
+    ]);
     return Promise.all(
-        targets.map(async (t) => {
-            const [p, inst] = await Promise.all([probe(loopbackUrl(t.port, t.healthPath), timeoutMs), getInstance(target, t.container)]);
+        targets.map(async (t, k) => {
+            const [p, inst] = [probes[k], insts[k]];
             if (!inst) return { container: t.container, status: "ABSENT", healthy: false, reason: "absent" };
             const status = inst.status.toUpperCase();
             if (status !== "RUNNING") return { container: t.container, status, healthy: false, reason: status };
@@ -89,7 +103,13 @@ export async function checkTargets(target: IncusTarget, color: Color, targets: r
 }
 
 /** Throws a refusal unless every target container can take traffic. */
-export async function assertColorReady(target: IncusTarget, color: Color, targets: readonly TargetContainer[], timeoutMs: number): Promise<void> {
-    const why = precheckRefusal(color, await checkTargets(target, color, targets, timeoutMs));
+export async function assertColorReady(
+    target: IncusTarget,
+    color: Color,
+    targets: readonly TargetContainer[],
+    timeoutMs: number,
+    route: ProbeRoute = LOCAL_PROBE,
+): Promise<void> {
+    const why = precheckRefusal(color, await checkTargets(target, color, targets, timeoutMs, route));
     if (why) throw refused(why);
 }

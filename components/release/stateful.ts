@@ -11,7 +11,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { runOrThrow } from "../io/exec";
 import { HaproxyHost, removeHostFile } from "../io/haproxyHost";
-import { probe } from "../io/http";
+import { probeAt } from "../io/prober";
 import {
     IncusTarget,
     InstanceInfo,
@@ -49,7 +49,7 @@ import {
     rollbackAlert,
     upgradeFailureMessage,
 } from "../model/stateful";
-import { incusTarget, loopbackUrl } from "../model/topology";
+import { incusTarget, loopbackUrl, probeRoute } from "../model/topology";
 import { APP_LOG, AppContainerInputs, RELEASE_PATH, appLogTail, expectOf, fetchArtifact } from "./deploy";
 import { judge, waitHealthy } from "./health";
 import {
@@ -292,7 +292,7 @@ async function deployRelease(i: StatefulInputs, release: string): Promise<void> 
 
 /** The full health wait; the app log's tail in the failure. */
 async function gate(i: StatefulInputs, release: string): Promise<StepResult> {
-    const w = await waitHealthy(`${i.name} (${release})`, statefulHealthUrl(i), i.health, expectOf(i));
+    const w = await waitHealthy(`${i.name} (${release})`, statefulHealthUrl(i), i.health, expectOf(i), probeRoute(i.host));
     if (w.healthy) return { ok: true };
     const log = await appLogTail(i, 10);
     return {
@@ -690,7 +690,8 @@ export async function readService(id: string, props: StatefulOutputs): Promise<{
     const inst = await getInstance(incusTarget(props.remote), id);
     if (!inst) return { id: "" };
     const release = inst.config["user.bluegreen.release"] ?? props.release;
-    const healthy = inst.status === "Running" && judge(await probe(statefulHealthUrl(props), props.health.timeoutMs), expectOf(props)).healthy;
+    const healthy =
+        inst.status === "Running" && judge(await probeAt(probeRoute(props.host), statefulHealthUrl(props), props.health.timeoutMs), expectOf(props)).healthy;
     const store = storeOf(props);
     const lastGood = await readLastGood(store);
     const snapshot = await readSnapshotMeta(store);

@@ -22,7 +22,7 @@ import {
     statefulName,
     statefulVolumeName,
 } from "../model/naming";
-import { colorHostPort, haproxyHostOf, incusTarget, loopbackUrl } from "../model/topology";
+import { colorHostPort, haproxyChannel, haproxyHostOf, incusTarget, loopbackUrl } from "../model/topology";
 import { canaryRecordPath, parseCanaryRecord } from "./canary";
 import { historyPath, readActiveColor } from "./history";
 import { judge } from "./health";
@@ -177,10 +177,10 @@ async function containerState(
 }
 
 async function haproxyStatus(host: HaproxyHost, layout: ReturnType<typeof haproxyLayout>, backends: readonly string[]) {
-    const proc = await showProc(layout.hostMasterSocket).catch(() => undefined);
+    const proc = await showProc(haproxyChannel(host, layout, "master")).catch(() => undefined);
     if (!proc || proc.workers.length === 0) return { running: false, servers: [], served: "unknown" };
     const [states, check, text] = await Promise.all([
-        serversState(layout.hostAdminSocket).catch((e: Error) => e),
+        serversState(haproxyChannel(host, layout, "admin")).catch((e: Error) => e),
         validateConfig(host, layout.configPath).catch((e: Error) => e),
         readHostFile(host, layout.configPath).catch(() => undefined),
     ]);

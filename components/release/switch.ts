@@ -7,10 +7,9 @@
 import { HaproxyHost, describeHost, readHostFile, removeHostFile, renameHostFile, validateConfig, writeHostFile } from "../io/haproxyHost";
 import { runOrThrow } from "../io/exec";
 import { getInstance, removeDeviceCmd } from "../io/incus";
-import { probe } from "../io/http";
 import { poll } from "../io/poll";
 import { progress } from "../io/progress";
-import { ServerState, adminCommands, liveServer, parseServersState, reloadAndWait, serversState, setMapCommand, showProc } from "../io/runtimeApi";
+import { ServerState, adminCommands, liveServer, parseServersState, readyHint, reloadAndWait, serversState, setMapCommand, showProc } from "../io/runtimeApi";
 import { refusal } from "../model/errors";
 import {
     COLOR_HEADER,
@@ -40,7 +39,8 @@ import {
     serverName,
     serverStatePath,
 } from "../model/naming";
-import { colorHostPort, haproxyTarget, incusTarget, loopbackUrl } from "../model/topology";
+import { colorHostPort, haproxyChannel, haproxyTarget, incusTarget, loopbackUrl, probeRoute } from "../model/topology";
+import { probeAll } from "../io/prober";
 import { TrafficSplit, allOn, describeSplit, desiredWeights, servedSplit, weightCommands } from "../model/traffic";
 import { DEFAULT_EXPECT } from "./health";
 import { clearActiveColor, historyPath, readActiveColor, recordActiveColor } from "./history";
@@ -88,6 +88,8 @@ export interface SwitchInputs {
     readonly services?: readonly ServiceBackendModel[];
     /** The Incus remote of the app containers. */
     readonly remote?: string;
+    /** With a remote: the stateful services' ports, whose `be-` devices the prober uses; never pruned. Absent otherwise. */
+    readonly probePorts?: readonly number[];
     /** bluegreen:broadcast; absent when unset. */
     readonly broadcast?: string;
     /** bluegreen:hooks.passEnv, for the broadcast; absent when unset. */
@@ -177,8 +179,8 @@ interface Live {
 }
 
 async function readLive(i: SwitchInputs): Promise<Live> {
-    if (!(await showProc(i.layout.hostMasterSocket))) return { running: false, states: [] };
-    const stateText = await adminCommands(i.layout.hostAdminSocket, ["show servers state"]);
+    if (!(await showProc(haproxyChannel(i.host, i.layout, "master")))) return { running: false, states: [] };
+    const stateText = await adminCommands(haproxyChannel(i.host, i.layout, "admin"), ["show servers state"]);
     const states = parseServersState(stateText);
     const weighted = describeServed(
         states.map((x) => ({ ...x, adminState: 0 })),
@@ -214,7 +216,7 @@ async function waitServersUp(i: SwitchInputs, known: readonly ServerState[], wan
     let down: string[] = [];
     const up = await poll(
         async (attempt) => {
-            const states = attempt === 1 ? known : await serversState(i.layout.hostAdminSocket);
+            const states = attempt === 1 ? known : await serversState(haproxyChannel(i.host, i.layout, "admin"));
             down = unavailable(states, wanted).map((w) => (w.server === i.active ? w.backend : `${w.backend}/${w.server}`));
             return down.length === 0 ? true : undefined;
         },
@@ -239,10 +241,15 @@ async function verifyServing(i: SwitchInputs): Promise<void> {
     let last = "";
     const ok = await poll(
         async () => {
-            for (const c of i.components) {
-                if (!pending.has(c.name)) continue;
-                // Status and headers only: a stream route's body never ends.
-                const r = await probe(loopbackUrl(i.frontendPort, routePrefix(c.route)), i.timeoutMs, { body: false });
+            // One batch per poll: with a remote, one exec into the HAProxy instance probes them all.
+            const waiting = i.components.filter((c) => pending.has(c.name));
+            // Status and headers only: a stream route's body never ends.
+            const probes = await probeAll(
+                probeRoute(i.host),
+                waiting.map((c) => ({ url: loopbackUrl(i.frontendPort, routePrefix(c.route)), timeoutMs: i.timeoutMs, body: false })),
+            );
+            for (const [k, c] of waiting.entries()) {
+                const r = probes[k];
                 const color = r.headers[COLOR_HEADER];
                 const release = r.headers[RELEASE_HEADER];
                 if (color === i.active && release === i.release) pending.delete(c.name);
@@ -281,7 +288,7 @@ async function isFastRollback(i: SwitchInputs): Promise<boolean> {
 /** Saves runtime server state (drains, weights) where the next worker loads it, then reloads into `config`. */
 async function reloadKeepingState(i: SwitchInputs, config: string): Promise<void> {
     await saveServerState(i.host, i.layout, config);
-    await reloadAndWait(i.layout.hostMasterSocket, i.settleMs);
+    await reloadAndWait(haproxyChannel(i.host, i.layout, "master"), i.settleMs);
 }
 
 /** Where the Switch that owns this stack's HAProxy writes its id: a replaced Switch's delete then leaves traffic alone. */
@@ -300,7 +307,7 @@ async function pruneBackendDevices(i: SwitchInputs, model: HaproxyModel): Promis
     if (i.host.placement !== "incus") return;
     const target = haproxyTarget(i.host);
     const inst = await getInstance(target, i.host.instance);
-    for (const dev of staleBackendDevices(inst?.devices ?? {}, backendPortsOf(model))) {
+    for (const dev of staleBackendDevices(inst?.devices ?? {}, [...backendPortsOf(model), ...(i.probePorts ?? [])])) {
         await runOrThrow(removeDeviceCmd(target, i.host.instance, dev), `cannot remove proxy ${dev} from ${i.host.instance}`);
         progress(`switch: removed ${dev} from ${i.host.instance}: HAProxy no longer routes there`);
     }
@@ -350,7 +357,7 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     let v: Awaited<typeof validation>;
     try {
         [, before, current, recorded, v] = await Promise.all([
-            assertColorReady(incusTarget(i.remote), i.active, targets, i.timeoutMs),
+            assertColorReady(incusTarget(i.remote), i.active, targets, i.timeoutMs, probeRoute(i.host)),
             readLive(i),
             readHostFile(i.host, L.configPath),
             readActiveColor(i.host, L.stateDir),
@@ -394,7 +401,7 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
                 held.map((h) => `${h.backend}/${h.server} is in ${h.admin === "drain" ? "drain" : "maintenance (maint)"}`).join(", "),
             next: [
                 `make ${held.length > 1 ? "each" : "it"} ready if it is fit to serve (` +
-                    held.map((h) => `\`echo "set server ${h.backend}/${h.server} state ready" | socat stdio ${L.hostAdminSocket}\``).join(", ") +
+                    held.map((h) => readyHint(haproxyChannel(i.host, L, "admin"), `set server ${h.backend}/${h.server} state ready`)).join(", ") +
                     ") and run pulumi up again",
                 `keep bluegreen:active: ${otherColor(i.active)}`,
             ],
@@ -438,23 +445,23 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
             // The release map first: during a shift, HAProxy already names the new release.
             const releases = activeServers.map((s) => setMapCommand(mapFile, s, i.release));
             if (from) {
-                await adminCommands(L.hostAdminSocket, releases);
+                await adminCommands(haproxyChannel(i.host, L, "admin"), releases);
                 const apply = async (split: TrafficSplit) => {
                     const m = modelOf(i, split);
-                    await adminCommands(L.hostAdminSocket, weightCommands(desiredWeights(poolsOf(m), split)));
+                    await adminCommands(haproxyChannel(i.host, L, "admin"), weightCommands(desiredWeights(poolsOf(m), split)));
                     const cfg = renderConfig(m);
                     await writeHostFile(i.host, L.configPath, cfg);
                     await saveServerState(i.host, L, cfg);
                 };
                 await runShift({ spec: i.progressive!, from, to: i.active, release: i.release, host: i.host, layout: L, audit: ctx, apply });
             } else {
-                await adminCommands(L.hostAdminSocket, [...releases, ...weightCommands(desiredWeights(poolsOf(model), model.split))]);
+                await adminCommands(haproxyChannel(i.host, L, "admin"), [...releases, ...weightCommands(desiredWeights(poolsOf(model), model.split))]);
             }
             progress(`switch: weights flipped to ${i.active} over the runtime API${from ? ` (the last step of the shift from ${from})` : ""}`);
         } else {
             if (i.progressive) progress("switch: the config's shape changed, so this switch reloads and moves all traffic at once, without steps");
             // A node leaving a pool is drained before the reload forgets it.
-            await drainServers(L.hostAdminSocket, leavingServers(before.states, model));
+            await drainServers(haproxyChannel(i.host, L, "admin"), leavingServers(before.states, model));
             await reloadKeepingState(i, text);
             progress(`switch: haproxy reloaded (master-worker)`);
         }
@@ -486,7 +493,7 @@ async function restore(i: SwitchInputs, cause: Error, attempted: string, previou
         await writeHostFile(i.host, L.configPath, bak);
         if (before.stateText !== undefined) await writeHostFile(i.host, serverStatePath(L), `${serverStateFor(before.stateText, bak).trimEnd()}\n`);
         else await removeHostFile(i.host, serverStatePath(L));
-        await reloadAndWait(L.hostMasterSocket, i.settleMs);
+        await reloadAndWait(haproxyChannel(i.host, L, "master"), i.settleMs);
     } catch (e) {
         throw new Error(
             `switch to ${i.active} failed: ${cause.message}. Restoring ${L.configPath}.bak also failed: ${(e as Error).message}. ` +
@@ -511,10 +518,10 @@ export async function removeSwitch(props: SwitchInputs, id: string): Promise<voi
         progress(`switch: ${owner} owns HAProxy on ${describeHost(props.host)} now; the replaced switch ${id} leaves traffic as it is`);
         return;
     }
-    if (await showProc(L.hostMasterSocket)) {
+    if (await showProc(haproxyChannel(props.host, L, "master"))) {
         const model = modelOf(props, {});
         const zero = weightCommands(desiredWeights(poolsOf(model), model.split));
-        await adminCommands(L.hostAdminSocket, zero).catch((e) => progress(`switch: could not zero weights: ${(e as Error).message}`));
+        await adminCommands(haproxyChannel(props.host, L, "admin"), zero).catch((e) => progress(`switch: could not zero weights: ${(e as Error).message}`));
     }
     await clearActiveColor(props.host, L.stateDir);
     // On disk too: a HAProxy started again serves nothing, and the cleanup guard reads it while HAProxy is down.

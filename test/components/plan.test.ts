@@ -32,7 +32,6 @@ describe("plan", () => {
     describe("haproxyHostOf", () => {
         it("is this host for host placement", () => {
             assert.deepEqual(haproxyHostOf(stackConfig()), { placement: "host" });
-            assert.deepEqual(haproxyHostOf(stackConfig({ incus: { remote: "prod" } })), { placement: "host" });
         });
 
         it("is the <prefix>haproxy instance for incus placement, on the remote only when set", () => {
@@ -173,7 +172,7 @@ describe("plan", () => {
             const s = switchInputs(
                 stackConfig({
                     incus: { remote: "prod" },
-                    haproxy: { frontendPort: 18100, exporterPort: 18101, switchMethod: "reload", settleMs: 5000 },
+                    haproxy: { placement: "incus", frontendPort: 18100, exporterPort: 18101, switchMethod: "reload", settleMs: 5000 },
                     health: { timeoutMs: 700 },
                 }),
             );
@@ -271,7 +270,7 @@ describe("plan: containers", () => {
         it("has a remote only when one is configured", () => {
             const local = colorContainerInputs(stackConfig(), "blue", "abc1234", GUARD);
             assert.ok(local.every((i) => !("remote" in i)));
-            const remote = colorContainerInputs(stackConfig({ incus: { remote: "prod" } }), "blue", "abc1234", GUARD);
+            const remote = colorContainerInputs(stackConfig({ ...INCUS_HAPROXY, incus: { remote: "prod" } }), "blue", "abc1234", GUARD);
             assert.deepEqual(
                 remote.map((i) => i.remote),
                 ["prod", "prod", "prod"],
@@ -325,6 +324,7 @@ describe("plan: the deploy lock and adoption", () => {
 
     it("carries the stateful services' volumes, the Incus remote, and where adopt comes from", () => {
         const c = stackConfig({
+            ...INCUS_HAPROXY,
             incus: { remote: "lab" },
             stateful: {
                 db: { release: "1a1a1a1", hostPort: 18150, pool: "fast", volumes: { data: "/var/lib/data", logs: "/var/log/db" } },

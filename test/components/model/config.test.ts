@@ -280,7 +280,11 @@ describe("config", () => {
                 "bluegreen:incus.remote: expected lowercase letters, digits and single inner hyphens, starting with a letter",
             ]);
             const c = parseConfig(
-                with_({ artifacts: { type: "http", url: "https://forge.example/api/packages/acme/generic" }, incus: { remote: "prod" } }),
+                with_({
+                    artifacts: { type: "http", url: "https://forge.example/api/packages/acme/generic" },
+                    incus: { remote: "prod" },
+                    haproxy: { ...(minimalRaw().haproxy as object), placement: "incus" },
+                }),
                 "dev",
             );
             assert.deepEqual(c.artifacts, { type: "http", url: "https://forge.example/api/packages/acme/generic" });
