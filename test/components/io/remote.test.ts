@@ -311,7 +311,7 @@ describe("remote reach", () => {
             );
         });
 
-        it("refuses haproxy.placement host with a remote, and a canary, shift or Prometheus with a remote, with the reason", () => {
+        it("refuses haproxy.placement host with a remote, and prometheus.url with a remote, with the reason", () => {
             const problems = (over: Record<string, unknown>) => {
                 try {
                     parseConfig({ ...minimalRaw(), ...over }, "prod");
@@ -329,7 +329,7 @@ describe("remote reach", () => {
             const [p] = problems({ incus: { remote: "prod" }, haproxy: incus, prometheus: { url: "http://prom.example:9090" } });
             assert.match(
                 p,
-                /bluegreen:incus\.remote: bluegreen:prometheus cannot go with a remote yet: the scrape targets are loopback ports of the remote's host/,
+                /bluegreen:prometheus\.url cannot go with bluegreen:incus\.remote \(prod\) yet: the scrape targets are loopback ports of the remote's host/,
             );
         });
     });

@@ -507,8 +507,11 @@ describe("config", () => {
                     placement: "incus",
                 });
                 assert.equal(parseConfig(with_({ canary: {}, haproxy: INCUS, incus: { remote: "prod" } }), "dev").prometheus?.placement, "incus");
-                const own = parseConfig(with_({ prometheus: { url: "http://prom.example:9090" }, haproxy: INCUS, incus: { remote: "prod" } }), "dev");
-                assert.equal(own.prometheus?.placement, undefined);
+                // An own server cannot reach the remote host's loopback targets: refused, naming the way that works.
+                assert.throws(
+                    () => parseConfig(with_({ prometheus: { url: "http://prom.example:9090" }, haproxy: INCUS, incus: { remote: "prod" } }), "dev"),
+                    /bluegreen:prometheus\.url cannot go with bluegreen:incus\.remote \(prod\).*prometheus\.placement: incus/,
+                );
             });
 
             it("refuses incus without an incus HAProxy, incus with a url, host with a remote, and other values", () => {
