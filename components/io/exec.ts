@@ -77,16 +77,16 @@ export function run(cmd: Cmd): Promise<CmdResult> {
     return current(env === cmd.env ? cmd : { ...cmd, env });
 }
 
-// On globalThis: each serialized provider carries its own copy of this module.
-const INCUS_CONF = Symbol.for("bluegreen.incusConf");
+// On globalThis, by a string (a serialized provider carries its own copy of this module, and no symbols).
+const INCUS_CONF = "__bluegreenIncusConf";
 
 /** The stack's private incus client config (io/incusTrust.ts), named by INCUS_CONF on incus commands only. */
 export function setIncusConf(dir: string | undefined): void {
-    (globalThis as unknown as Record<symbol, string | undefined>)[INCUS_CONF] = dir;
+    (globalThis as unknown as Record<string, string | undefined>)[INCUS_CONF] = dir;
 }
 
 function incusConf(): string | undefined {
-    return (globalThis as unknown as Record<symbol, string | undefined>)[INCUS_CONF];
+    return (globalThis as unknown as Record<string, string | undefined>)[INCUS_CONF];
 }
 
 /** Replaces the runner (for unit tests); returns a function that restores the previous one. */

@@ -12,9 +12,9 @@ import { refusal } from "../model/errors";
 import { Cmd, run, setIncusConf } from "./exec";
 
 // Verified directories, on globalThis: each serialized provider carries its own copy of this module.
-const VERIFIED = Symbol.for("bluegreen.incusTrustVerified");
+const VERIFIED = "__bluegreenIncusTrustVerified";
 function verified(): Set<string> {
-    const g = globalThis as unknown as Record<symbol, Set<string> | undefined>;
+    const g = globalThis as unknown as Record<string, Set<string> | undefined>;
     return (g[VERIFIED] ??= new Set());
 }
 
