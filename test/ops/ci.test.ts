@@ -230,7 +230,12 @@ describe("CI workflows and their scripts", function () {
 
         it("refuses a runner without the incus client, naming how to get it", () => {
             tmp = makeTmp();
-            const r = check({ PATH: "/usr/bin:/bin", BLUEGREEN_CONFIG_FILE: stackFile(tmp, { "bluegreen:incus": { remote: "prod" } }) });
+            // A PATH with only what the script needs besides incus (this machine has incus in /usr/bin).
+            const bin = path.join(tmp, "bin");
+            fs.mkdirSync(bin);
+            for (const tool of ["bash", "env", "dirname", "node", "grep"])
+                fs.symlinkSync(spawnSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).stdout.trim(), path.join(bin, tool));
+            const r = check({ PATH: bin, BLUEGREEN_CONFIG_FILE: stackFile(tmp, { "bluegreen:incus": { remote: "prod" } }) });
             assert.equal(r.code, 2, r.stdout + r.stderr);
             assert.match(r.stderr, /no incus client on this runner.*incus-client/);
         });
