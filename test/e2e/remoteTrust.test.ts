@@ -152,6 +152,10 @@ describe("e2e: trust in a remote from the stack's secrets, from a runner with no
         assert.ok(state.includes("incusTrust"), "the resources carry the trust");
         assert.equal(state.includes(key), false, "the key is not in the state file in plaintext");
         for (const n of made) assert.equal((await c.incus(["config", "show", remote(n)])).includes(key), false, `not in ${n}'s Incus config`);
+        // The operator verbs too: they run in the runner's own process, from the stack's secrets.
+        const lock = await cli(["lock", "status", "--json"]);
+        assert.equal(lock.code, 0, lock.stderr);
+        assert.match(JSON.parse(lock.stdout).state, /^(free|held)$/);
         // A destroy runs no program: each provider makes the client config from the trust in state.
         const down = await cli(["destroy"]);
         assert.equal(down.code, 0, down.stderr);
