@@ -78,7 +78,14 @@ export function trustCheckProblem(t: IncusTrust, r: { code: number; stdout: stri
     const untouched = "Nothing was touched: no Incus call went past the TLS handshake";
     if (r.code !== 0) {
         const text = `${r.stderr}\n${r.stdout}`;
-        if (/x509|certificate|tls:/i.test(text)) {
+        if (/tls: (failed to parse private key|private key does not match public key|failed to find any PEM data)/i.test(text)) {
+            return refusal({
+                what: `${key("clientCert")} and ${key("clientKey")} are not a usable pair: ${/tls: [^\n]*/i.exec(text)![0]}`,
+                next: `set a matching pair, as \`incus remote generate-certificate\` writes them (client.crt, client.key in the incus config dir): \`pulumi config set ${key("clientCert")} < client.crt\` and \`pulumi config set --secret ${key("clientKey")} < client.key\``,
+                untouched: "Nothing was touched: no Incus call was made",
+            });
+        }
+        if (/x509:|failed to verify certificate/i.test(text)) {
             return refusal({
                 what: `${t.remote} (${t.address}) presents a certificate that is not ${key("serverCert")}: TLS refused (a wrong or renewed server certificate, or a different server)`,
                 next: [

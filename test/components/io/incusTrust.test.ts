@@ -109,6 +109,28 @@ describe("incusTrust: the private incus client config", () => {
         assert.deepEqual(seen[1], { argv: ["incus", "list"] }, "a refused trust is not left in force");
     });
 
+    it("refuses a client certificate and key that are not a pair, naming both keys, never the key", async () => {
+        stub(() => ({ code: 1, stdout: "", stderr: "Error: tls: private key does not match public key" }));
+        await assert.rejects(useIncusTrust(TRUST), (e: Error) => {
+            assert.match(
+                e.message,
+                /^bluegreen:incus\.clientCert and bluegreen:incus\.clientKey are not a usable pair: tls: private key does not match public key/,
+            );
+            assert.match(e.message, /pulumi config set --secret bluegreen:incus\.clientKey < client\.key/);
+            assert.equal(e.message.includes(KEY_BODY), false);
+            return true;
+        });
+    });
+
+    it("says it cannot reach the remote when it does not answer, naming the address", async () => {
+        stub(() => ({
+            code: 1,
+            stdout: "",
+            stderr: 'Error: Get "https://10.0.0.2:8443/1.0": Unable to connect to: 10.0.0.2:8443 ([dial tcp 10.0.0.2:8443: connect: connection refused])',
+        }));
+        await assert.rejects(useIncusTrust(TRUST), /^RefusedError: cannot reach ci at bluegreen:incus\.address https:\/\/10\.0\.0\.2:8443: Error: Get/);
+    });
+
     it("refuses a client the remote does not trust, naming bluegreen:incus.clientCert and the restricted trust", async () => {
         stub(() => ({ code: 0, stdout: '{"auth":"untrusted"}', stderr: "" }));
         await assert.rejects(
