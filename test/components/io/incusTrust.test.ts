@@ -164,4 +164,30 @@ describe("incusTrust: the private incus client config", () => {
             ],
         );
     });
+
+    it("a renewed certificate is an update that only records it, so a later destroy uses it; other changes still reach the provider", async () => {
+        stub(trustedAnswer);
+        const calls: string[] = [];
+        const inner = {
+            async diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
+                return { changes: olds.release !== news.release };
+            },
+            async update(_id: string, _olds: unknown, news: Record<string, unknown>) {
+                calls.push(`update ${String(news.release)}`);
+                return { outs: { release: news.release, served: true } };
+            },
+        };
+        const p = trusted(inner as never) as unknown as typeof inner;
+        const renewed = { ...TRUST, serverCert: cert("renewed") };
+        const olds = { release: "a", served: true, incusTrust: TRUST };
+        assert.deepEqual(await p.diff("x", olds, { release: "a", incusTrust: TRUST }), { changes: false });
+        assert.deepEqual(await p.diff("x", olds, { release: "a", incusTrust: renewed }), { changes: true });
+        assert.deepEqual(await p.update("x", olds, { release: "a", incusTrust: renewed }), { outs: { release: "a", served: true, incusTrust: renewed } });
+        assert.deepEqual(calls, [], "nothing but the trust changed: the provider's update did not run");
+        assert.deepEqual(await p.update("x", olds, { release: "b", incusTrust: renewed }), { outs: { release: "b", served: true, incusTrust: renewed } });
+        assert.deepEqual(calls, ["update b"]);
+        assert.deepEqual(await p.diff("x", olds, { release: "a" }), { changes: true }, "trust removed: the runner's incus config from now on");
+        assert.deepEqual(await p.update("x", olds, { release: "a" }), { outs: { release: "a", served: true } });
+        assert.deepEqual(calls, ["update b"]);
+    });
 });
