@@ -152,6 +152,9 @@ describe("e2e: trust in a remote from the stack's secrets, from a runner with no
         assert.ok(state.includes("incusTrust"), "the resources carry the trust");
         assert.equal(state.includes(key), false, "the key is not in the state file in plaintext");
         for (const n of made) assert.equal((await c.incus(["config", "show", remote(n)])).includes(key), false, `not in ${n}'s Incus config`);
+        // Nor in anything the stack wrote on its HAProxy instance (lock, audit log, state files).
+        const grep = await c.runner(["incus", "exec", remote(`${s.prefix}haproxy`), "--", "grep", "-rlF", key, "/var/lib"]);
+        assert.equal(grep.code, 1, `grep: ${grep.stdout}${grep.stderr}`);
         const preview = await cli(["preview"]);
         for (const text of [preview.stdout, preview.stderr]) assert.equal(text.includes(key), false, "the key is not in a preview");
         // The operator verbs too: they run in the runner's own process, from the stack's secrets.
