@@ -66,13 +66,15 @@ describe("e2e: trust in a remote from the stack's secrets, from a runner with no
                 "BLUEGREEN_QUIET=",
                 process.execPath,
                 CLI,
-                ...args,
+                // The stack's options before `--`: after it is the argv of `app exec`.
+                ...(args.includes("--") ? args.slice(0, args.indexOf("--")) : args),
                 "--stack",
                 s.stack,
                 "--config-file",
                 s.configFile,
                 "--cwd",
                 ROOT,
+                ...(args.includes("--") ? args.slice(args.indexOf("--")) : []),
             ],
             { timeoutMs: 150_000, input },
         );
@@ -161,6 +163,9 @@ describe("e2e: trust in a remote from the stack's secrets, from a runner with no
         const lock = await cli(["lock", "status", "--json"]);
         assert.equal(lock.code, 0, lock.stderr);
         assert.match(JSON.parse(lock.stdout).state, /^(free|held)$/);
+        const exec = await cli(["app", "exec", "--component", "web", "--color", "blue", "--", "uname", "-n"]);
+        assert.equal(exec.code, 0, exec.stderr);
+        assert.equal(exec.stdout, `${s.prefix}web-blue\n`);
         // A destroy runs no program: each provider makes the client config from the trust in state.
         const down = await cli(["destroy"]);
         assert.equal(down.code, 0, down.stderr);
