@@ -171,9 +171,10 @@ export function runLive(
 ): Promise<{ code: number; timedOut?: boolean }> {
     return new Promise((resolve) => {
         const [file, ...args] = cmd.argv;
+        const env = incusConfEnv(cmd.argv, cmd.env, incusConf());
         const child = spawn(file, args, {
             cwd: cmd.cwd,
-            env: cmd.cleanEnv ? { ...cmd.env } : cmd.env ? { ...process.env, ...cmd.env } : process.env,
+            env: cmd.cleanEnv ? { ...env } : env ? { ...process.env, ...env } : process.env,
             stdio: opts.attach ? "inherit" : ["pipe", "pipe", "pipe"],
         });
         let timedOut = false;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { Cmd, CmdResult, run, setRunner } from "../../../components/io/exec";
+import { Cmd, CmdResult, run, runLive, setIncusConf, setRunner } from "../../../components/io/exec";
 import { clearIncusTrust, materializeTrust, trustBaseDir, trustCheckCmd, useIncusTrust } from "../../../components/io/incusTrust";
 import { trusted } from "../../../components/providers/trust";
 import { IncusTrust, clientConfigFiles, trustDirName } from "../../../components/model/trust";
@@ -88,6 +88,22 @@ describe("incusTrust: the private incus client config", () => {
         await useIncusTrust(undefined);
         await run({ argv: ["incus", "list"] });
         assert.deepEqual(seen[3].env, { INCUS_CONF: dir }, "no trust given: the process keeps its own");
+    });
+
+    it("a real incus process gets INCUS_CONF, whether run or run live (app exec, app logs -f)", async () => {
+        const bin = path.join(tmp, "bin");
+        fs.mkdirSync(bin);
+        fs.writeFileSync(path.join(bin, "incus"), '#!/bin/sh\necho "conf=$INCUS_CONF"\n', { mode: 0o755 });
+        const restorePath = setEnv({ PATH: `${bin}:${process.env.PATH}` });
+        try {
+            setIncusConf("/run/conf-x");
+            assert.equal((await run({ argv: ["incus", "version"] })).stdout, "conf=/run/conf-x\n");
+            let out = "";
+            assert.equal((await runLive({ argv: ["incus", "exec"] }, { onStdout: (b) => (out += b.toString()) })).code, 0);
+            assert.equal(out, "conf=/run/conf-x\n");
+        } finally {
+            restorePath();
+        }
     });
 
     it("refuses a TLS mismatch naming bluegreen:incus.serverCert and how to fetch the right one, and runs nothing after it", async () => {
