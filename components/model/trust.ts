@@ -40,9 +40,8 @@ export const trustSpec = z.strictObject({
 
 /** The files of the client config, relative to its directory (written 0600 in a 0700 directory). */
 export function clientConfigFiles(t: IncusTrust): Record<string, string> {
-    const config = [`default-remote: ${t.remote}`, "remotes:", `  ${t.remote}:`, `    addr: ${t.address}`, "    protocol: incus", "    public: false", ""].join(
-        "\n",
-    );
+    // No default-remote: an unprefixed name still means this machine's daemon, as in any incus config.
+    const config = ["remotes:", `  ${t.remote}:`, `    addr: ${t.address}`, "    protocol: incus", "    public: false", ""].join("\n");
     return {
         "config.yml": config,
         "client.crt": t.clientCert,

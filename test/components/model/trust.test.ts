@@ -93,7 +93,7 @@ describe("trust: a remote's certificates from the stack's secrets", () => {
 
     it("makes the client config of that one remote: addr, protocol incus, not public, both certificates and the key", () => {
         assert.deepEqual(clientConfigFiles(TRUST), {
-            "config.yml": "default-remote: ci\nremotes:\n  ci:\n    addr: https://10.0.0.2:8443\n    protocol: incus\n    public: false\n",
+            "config.yml": "remotes:\n  ci:\n    addr: https://10.0.0.2:8443\n    protocol: incus\n    public: false\n",
             "client.crt": TRUST.clientCert,
             "client.key": TRUST.clientKey,
             "servercerts/ci.crt": TRUST.serverCert,
