@@ -109,7 +109,7 @@ describe("e2e: trust in a remote from the stack's secrets, from a runner with no
         s.config.components = { web: { hostPort: s.componentPort("web", "blue"), route: "/" } };
         s.config.incus = { remote: st.remote };
         s.setColors({ blue: RELEASE }, "blue");
-        s.config.health = { attempts: 4, intervalMs: 250, timeoutMs: 1000 };
+        s.config.health = { attempts: 20, intervalMs: 250, timeoutMs: 1000 };
         s.writeConfig(); // once: from here on only `config set` edits the file
         await setFromStdin("incus.address", st.remoteUrl, false);
         await setFromStdin("incus.clientCert", client.crt, false);
