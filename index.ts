@@ -4,7 +4,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { BlueGreenApp } from "./components/app";
 import { adoptFromEnv } from "./components/model/adoption";
-import { ConfigError, StackConfig, loadConfig } from "./components/model/config";
+import { ConfigError, StackConfig, incusTrustOf, loadConfig } from "./components/model/config";
+import { TRUST_INPUT } from "./components/providers/trust";
 
 // Internal to the SDK (its version is pinned): tells secret keys from plain ones.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -27,6 +28,16 @@ const artifactToken = secrets.getSecret("artifactToken");
 const secretEnv = secrets.getSecret("secretEnv");
 
 const adoptOnce = adoptFromEnv(process.env.BLUEGREEN_ADOPT);
+
+// The remote's certificates from the stack's secrets: every resource carries them, as a secret
+// input, so its provider (own process; a destroy runs no program) makes the incus client config itself.
+const trust = incusTrustOf(pulumi.runtime.allConfig(), config);
+if (trust) {
+    const incusTrust = pulumi.secret(trust);
+    pulumi.runtime.registerStackTransformation((r) =>
+        r.type === "pulumi-nodejs:dynamic:Resource" ? { props: { ...r.props, [TRUST_INPUT]: incusTrust }, opts: r.opts } : undefined,
+    );
+}
 
 const app = new BlueGreenApp(config.prefix.replace(/-$/, "") || "app", { config, artifactToken, secretEnv, adoptOnce });
 

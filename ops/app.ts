@@ -8,7 +8,8 @@ import { StringDecoder } from "string_decoder";
 import { getInstance, operatorExecCmd, readInstanceFile } from "../components/io/incus";
 import { runLive } from "../components/io/exec";
 import { sleep } from "../components/io/poll";
-import { StackConfig, loadConfig } from "../components/model/config";
+import { StackConfig, incusTrustOf, loadConfig } from "../components/model/config";
+import { useIncusTrust } from "../components/io/incusTrust";
 import { refusal } from "../components/model/errors";
 import { COLORS, Color, containerName, nodesOf, statefulName } from "../components/model/naming";
 import { IncusTarget, incusTarget, instanceRef } from "../components/model/topology";
@@ -191,6 +192,7 @@ async function loadStack(args: AppArgs): Promise<{ config: StackConfig; target: 
     const project: Project = loadProject(args.cwd);
     const cfg = loadStackConfig(project, args.stack, args.configFile);
     const config = loadConfig(cfg.values, (k) => cfg.secretKeys.includes(k), args.stack);
+    await useIncusTrust(incusTrustOf(cfg.values, config)); // the stack's trust secrets, if set (README: Trust)
     return { config, target: incusTarget(config.incus.remote) };
 }
 

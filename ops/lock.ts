@@ -2,7 +2,8 @@
 // the deploy lock held by hand, as `kamal lock` does (components/release/lock.ts). Works with
 // or without the Pulumi CLI: it needs only the stack's config and the HAProxy host.
 
-import { loadConfig } from "../components/model/config";
+import { incusTrustOf, loadConfig } from "../components/model/config";
+import { useIncusTrust } from "../components/io/incusTrust";
 import { describeHolder, lockPath } from "../components/model/lock";
 import { auditContext } from "../components/plan";
 import { acquireLock, readLockState, releaseLock } from "../components/release/lock";
@@ -16,6 +17,7 @@ export async function lockCommand(
 ): Promise<number> {
     const cfg = loadStackConfig(project, stack, opts.configFile);
     const config = loadConfig(cfg.values, (k) => cfg.secretKeys.includes(k), stack);
+    await useIncusTrust(incusTrustOf(cfg.values, config)); // the stack's trust secrets, if set (README: Trust)
     const target = auditContext(config);
     const where = lockPath(target.stateDir);
     if (verb === "acquire") {

@@ -4,6 +4,13 @@
 
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { clearIncusTrust } from "../components/io/incusTrust";
+import { trustDirName } from "../components/model/trust";
+import { setEnv } from "./helpers/tmp";
 import { initFailure, refused } from "../components/model/errors";
 import { colorContainerProvider } from "../components/providers/colorContainer";
 import { PROVIDERS } from "../components/providers";
@@ -51,6 +58,52 @@ describe("provider serialization", function () {
             await assert.rejects(loaded.delete!("dev-switch", {}), (e: any) => e.name === "RefusedError" && /lost the deploy lock/.test(e.message));
         } finally {
             delete g.bluegreenDeployLock;
+        }
+    });
+
+    it("a serialized provider makes the stack's incus client config from its own trust input, and checks the remote with it", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bluegreen-test-"));
+        const restore = setEnv({ XDG_RUNTIME_DIR: dir });
+        try {
+            const pair = (cn: string) => {
+                const r = spawnSync(
+                    "openssl",
+                    [
+                        "req",
+                        "-x509",
+                        "-newkey",
+                        "ec",
+                        "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1",
+                        "-nodes",
+                        "-days",
+                        "1",
+                        "-subj",
+                        `/CN=${cn}`,
+                        "-keyout",
+                        `${dir}/${cn}.key`,
+                        "-out",
+                        `${dir}/${cn}.crt`,
+                    ],
+                    { encoding: "utf8" },
+                );
+                assert.equal(r.status, 0, r.stderr);
+                return { crt: fs.readFileSync(`${dir}/${cn}.crt`, "utf8"), key: fs.readFileSync(`${dir}/${cn}.key`, "utf8") };
+            };
+            const client = pair("client");
+            // Loopback, closed port: the real incus CLI finds remote "ci" in the made config and is refused the connection.
+            const trust = { remote: "ci", address: "https://127.0.0.1:1", serverCert: pair("server").crt, clientCert: client.crt, clientKey: client.key };
+            const { loaded } = await roundTrip(PROVIDERS.unlock!);
+            await assert.rejects(loaded.delete!("dev-unlock", { incusTrust: trust }), (e: any) => {
+                assert.equal(e.name, "RefusedError", e.message);
+                assert.match(e.message, /^cannot reach ci at bluegreen:incus\.address https:\/\/127\.0\.0\.1:1: .*connection refused/);
+                return true;
+            });
+            assert.deepEqual(fs.readdirSync(path.join(dir, "bluegreen")), [trustDirName(trust)]);
+        } finally {
+            clearIncusTrust();
+            restore();
+            fs.rmSync(dir, { recursive: true, force: true });
         }
     });
 

@@ -3,6 +3,7 @@
 
 import { spawn } from "child_process";
 import * as fs from "fs";
+import { incusConfEnv } from "../model/trust";
 
 /** A command is a value: build it with a pure function, run it here. */
 export interface Cmd {
@@ -72,7 +73,20 @@ let current: Runner = spawnRunner;
 
 /** Runs a command through the current runner (real processes unless a test stubbed it). */
 export function run(cmd: Cmd): Promise<CmdResult> {
-    return current(cmd);
+    const env = incusConfEnv(cmd.argv, cmd.env, incusConf());
+    return current(env === cmd.env ? cmd : { ...cmd, env });
+}
+
+// On globalThis, by a string (a serialized provider carries its own copy of this module, and no symbols).
+const INCUS_CONF = "__bluegreenIncusConf";
+
+/** The stack's private incus client config (io/incusTrust.ts), named by INCUS_CONF on incus commands only. */
+export function setIncusConf(dir: string | undefined): void {
+    (globalThis as unknown as Record<string, string | undefined>)[INCUS_CONF] = dir;
+}
+
+function incusConf(): string | undefined {
+    return (globalThis as unknown as Record<string, string | undefined>)[INCUS_CONF];
 }
 
 /** Replaces the runner (for unit tests); returns a function that restores the previous one. */
@@ -157,9 +171,10 @@ export function runLive(
 ): Promise<{ code: number; timedOut?: boolean }> {
     return new Promise((resolve) => {
         const [file, ...args] = cmd.argv;
+        const env = incusConfEnv(cmd.argv, cmd.env, incusConf());
         const child = spawn(file, args, {
             cwd: cmd.cwd,
-            env: cmd.cleanEnv ? { ...cmd.env } : cmd.env ? { ...process.env, ...cmd.env } : process.env,
+            env: cmd.cleanEnv ? { ...env } : env ? { ...process.env, ...env } : process.env,
             stdio: opts.attach ? "inherit" : ["pipe", "pipe", "pipe"],
         });
         let timedOut = false;

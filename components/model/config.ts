@@ -8,6 +8,7 @@ import { colorHostPort, lastHostPort } from "./topology";
 import { DEFAULT_QUERIES, templateProblems } from "./promql";
 import { WARNING_RULES, WarningRule } from "./migrations";
 import { addressesNeeded, formatRange, parseAddressRange, rangeSize } from "./network";
+import { IncusTrust, TRUST_KEYS, trustSpec } from "./trust";
 
 export const NAMESPACE = "bluegreen";
 
@@ -829,8 +830,10 @@ export function loadConfig(all: Record<string, string>, isSecret: (key: string) 
     const secretKeys = Object.keys(all).filter((k) => isSecret(k) && SECRET_KEYS.some((s) => k === `${NAMESPACE}:${s}`));
     const raw = rawFromPulumiConfig(all, secretKeys);
     for (const k of SECRET_KEYS) delete raw[k];
+    for (const k of Object.values(TRUST_KEYS)) delete raw[k];
     const secrets = secretEnvNames(all[`${NAMESPACE}:secretEnv`]);
     problems.push(...secrets.problems);
+    problems.push(...trustProblems(all, isSecret));
     if (problems.length > 0) {
         // Report the secret problems together with any schema problems.
         try {
@@ -841,4 +844,47 @@ export function loadConfig(all: Record<string, string>, isSecret: (key: string) 
         throw new ConfigError(problems);
     }
     return parseConfig(raw, stack, secrets.names);
+}
+
+/** The trust keys present, by field. */
+function trustValues(all: Record<string, string>): Partial<Record<keyof typeof TRUST_KEYS, string>> {
+    const v: Partial<Record<keyof typeof TRUST_KEYS, string>> = {};
+    for (const [field, k] of Object.entries(TRUST_KEYS)) if (`${NAMESPACE}:${k}` in all) v[field as keyof typeof TRUST_KEYS] = all[`${NAMESPACE}:${k}`];
+    return v;
+}
+
+/** Pure: the trust keys all or none, only with incus.remote, the key a secret, each the right shape. Never quotes a value. */
+export function trustProblems(all: Record<string, string>, isSecret: (key: string) => boolean): string[] {
+    const given = trustValues(all);
+    const set = Object.keys(given) as (keyof typeof TRUST_KEYS)[];
+    if (set.length === 0) return [];
+    const problems: string[] = [];
+    const keyKey = `${NAMESPACE}:${TRUST_KEYS.clientKey}`;
+    if (keyKey in all && !isSecret(keyKey)) {
+        problems.push(
+            `${keyKey}: expected a secret; set it with \`pulumi config set --secret ${keyKey} < client.key\` (and remove the plain value from the stack file)`,
+        );
+    }
+    const missing = (Object.keys(TRUST_KEYS) as (keyof typeof TRUST_KEYS)[]).filter((f) => !set.includes(f));
+    if (missing.length > 0) {
+        problems.push(
+            `${NAMESPACE}:incus: ${set.map((f) => `${NAMESPACE}:${TRUST_KEYS[f]}`).join(", ")} set without ${missing.map((f) => `${NAMESPACE}:${TRUST_KEYS[f]}`).join(", ")}: set all four (or none, to use the runner's incus client config)`,
+        );
+    }
+    const incus = parseValue(all[`${NAMESPACE}:incus`] ?? "");
+    if (!(incus && typeof incus === "object" && typeof (incus as { remote?: unknown }).remote === "string")) {
+        problems.push(
+            `${NAMESPACE}:incus.remote: required with ${NAMESPACE}:${TRUST_KEYS[set[0]]}: the certificates are for a remote; name it (bluegreen:incus: {remote: <name>})`,
+        );
+    }
+    const r = trustSpec.partial().safeParse(given);
+    if (!r.success) for (const i of r.error.issues) problems.push(`${NAMESPACE}:${TRUST_KEYS[i.path[0] as keyof typeof TRUST_KEYS]}: ${i.message}`);
+    return problems;
+}
+
+/** Pure: the trust from the stack's (decrypted) config, once loadConfig passed; undefined when not set. */
+export function incusTrustOf(all: Record<string, string>, config: StackConfig): IncusTrust | undefined {
+    const v = trustValues(all);
+    if (!config.incus.remote || !v.address || !v.serverCert || !v.clientCert || !v.clientKey) return undefined;
+    return { remote: config.incus.remote, address: v.address, serverCert: v.serverCert, clientCert: v.clientCert, clientKey: v.clientKey };
 }

@@ -11,6 +11,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
+import { trusted } from "./trust";
 import { HaproxyHost, hostState } from "../io/haproxyHost";
 import { progress } from "../io/progress";
 import { refused } from "../model/errors";
@@ -78,10 +79,10 @@ export function lockGuarded(provider: pulumi.dynamic.ResourceProvider): pulumi.d
                   }
                 : method;
     }
-    return guarded as unknown as pulumi.dynamic.ResourceProvider;
+    return trusted(guarded as unknown as pulumi.dynamic.ResourceProvider);
 }
 
-export const deployLockProvider: pulumi.dynamic.ResourceProvider = {
+export const deployLockProvider: pulumi.dynamic.ResourceProvider = trusted({
     async check(olds: Partial<DeployLockInputs> | undefined, news: DeployLockInputs) {
         // Without old inputs the lock is not in state: an empty state over a live stack is refused here, before any step.
         await checkStateLoss(olds, news);
@@ -113,9 +114,9 @@ export const deployLockProvider: pulumi.dynamic.ResourceProvider = {
         if (st.state === "held") throw refused(heldRefusal(props.stack, st.record, lockPath(props.stateDir)));
         return { id, props, inputs: props };
     },
-};
+});
 
-export const deployUnlockProvider: pulumi.dynamic.ResourceProvider = {
+export const deployUnlockProvider: pulumi.dynamic.ResourceProvider = trusted({
     async diff(_id: string, _olds: DeployLockInputs, news: DeployLockInputs) {
         if (news.mode === "up") await finishDeployLock(news);
         return { changes: false, replaces: [] };
@@ -138,7 +139,7 @@ export const deployUnlockProvider: pulumi.dynamic.ResourceProvider = {
     async read(id: string, props: DeployLockInputs) {
         return { id, props, inputs: props };
     },
-};
+});
 
 export type DeployLockArgs = { readonly [K in keyof DeployLockInputs]: pulumi.Input<DeployLockInputs[K]> };
 

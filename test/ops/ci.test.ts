@@ -193,6 +193,87 @@ describe("CI workflows and their scripts", function () {
         assert.equal(same.stdout, "npm run --silent local -- preview --stack dev --markdown\n");
     });
 
+    it("no job needs the incus-host label: every job runs on any runner labelled incus-client", () => {
+        for (const file of files) {
+            const doc = YAML.parse(fs.readFileSync(path.join(WORKFLOWS, file), "utf8"));
+            for (const [name, job] of Object.entries<any>(doc.jobs)) assert.equal(job["runs-on"], "incus-client", `${file}: ${name}`);
+            assert.doesNotMatch(fs.readFileSync(path.join(WORKFLOWS, file), "utf8"), /incus-host/, file);
+        }
+    });
+
+    it("every job checks the incus client and the stack's remote (check-incus.sh) in a step before its first up or preview", () => {
+        for (const file of files) {
+            const doc = YAML.parse(fs.readFileSync(path.join(WORKFLOWS, file), "utf8"));
+            for (const [name, job] of Object.entries<any>(doc.jobs)) {
+                const runs = job.steps.map((st: any) => String(st.run ?? ""));
+                const check = runs.findIndex((r: string) => /scripts\/ci\/check-incus\.sh/.test(r));
+                const first = runs.findIndex((r: string) => /scripts\/ci\/(up|preview)\.sh/.test(r));
+                assert.ok(check >= 0 && check < first, `${file}: ${name} checks before step ${first}`);
+            }
+        }
+    });
+
+    describe("check-incus.sh", () => {
+        /** A fake `incus` that logs its argv and answers `query` with `answer` (exit `code`). */
+        function fakeIncus(dir: string, answer: string, code = 0): string {
+            fs.mkdirSync(dir, { recursive: true });
+            fs.writeFileSync(path.join(dir, "incus"), `#!/bin/sh\necho "incus $*" >>"${dir}/log"\necho '${answer}'\nexit ${code}\n`, { mode: 0o755 });
+            return dir;
+        }
+        function stackFile(dir: string, config: Record<string, unknown>): string {
+            const file = path.join(dir, "Pulumi.t.yaml");
+            fs.writeFileSync(file, YAML.stringify({ config }));
+            return file;
+        }
+        const check = (env: Record<string, string>) => sh(ROOT, ["scripts/ci/check-incus.sh", "t"], env);
+        const log = (bin: string) => (fs.existsSync(path.join(bin, "log")) ? fs.readFileSync(path.join(bin, "log"), "utf8") : "");
+
+        it("refuses a runner without the incus client, naming how to get it", () => {
+            tmp = makeTmp();
+            // A PATH with only what the script needs besides incus (this machine has incus in /usr/bin).
+            const bin = path.join(tmp, "bin");
+            fs.mkdirSync(bin);
+            for (const tool of ["bash", "env", "dirname", "node", "grep"])
+                fs.symlinkSync(spawnSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).stdout.trim(), path.join(bin, tool));
+            const r = check({ PATH: bin, BLUEGREEN_CONFIG_FILE: stackFile(tmp, { "bluegreen:incus": { remote: "prod" } }) });
+            assert.equal(r.code, 2, r.stdout + r.stderr);
+            assert.match(r.stderr, /no incus client on this runner.*incus-client/);
+        });
+
+        it("asks the stack's remote through the runner's incus config, and refuses a remote it does not know or that does not trust it", () => {
+            tmp = makeTmp();
+            const cfg = stackFile(tmp, { "bluegreen:incus": { remote: "prod" } });
+            const ok = fakeIncus(path.join(tmp, "ok"), '{"auth":"trusted"}');
+            const r = check({ PATH: `${ok}:/usr/bin:/bin`, BLUEGREEN_CONFIG_FILE: cfg });
+            assert.equal(r.code, 0, r.stderr);
+            assert.equal(log(ok), "incus query prod:/1.0\n");
+            assert.match(r.stdout, /prod: reachable, this runner trusted/);
+            const untrusted = fakeIncus(path.join(tmp, "untrusted"), '{"auth":"untrusted"}');
+            const u = check({ PATH: `${untrusted}:/usr/bin:/bin`, BLUEGREEN_CONFIG_FILE: cfg });
+            assert.equal(u.code, 2);
+            assert.match(u.stderr, /prod does not trust this runner.*incus remote add prod <token>/);
+            const unknown = fakeIncus(path.join(tmp, "unknown"), 'Error: The remote "prod" does not exist', 1);
+            const n = check({ PATH: `${unknown}:/usr/bin:/bin`, BLUEGREEN_CONFIG_FILE: cfg });
+            assert.equal(n.code, 2);
+            assert.match(n.stderr, /cannot reach prod.*does not exist.*incus remote add prod <token>.*bluegreen:incus\.clientKey/s);
+        });
+
+        it("leaves the remote to the program when the stack's secrets carry the trust (the passphrase decrypts them there), and asks the local daemon without a remote", () => {
+            tmp = makeTmp();
+            const bin = fakeIncus(path.join(tmp, "bin"), '{"auth":"trusted"}');
+            const withTrust = check({
+                PATH: `${bin}:/usr/bin:/bin`,
+                BLUEGREEN_CONFIG_FILE: stackFile(tmp, { "bluegreen:incus": { remote: "prod" }, "bluegreen:incus.address": "https://10.0.0.2:8443" }),
+            });
+            assert.equal(withTrust.code, 0, withTrust.stderr);
+            assert.match(withTrust.stdout, /prod: trust from the stack's secrets/);
+            assert.equal(log(bin), "");
+            const local = check({ PATH: `${bin}:/usr/bin:/bin`, BLUEGREEN_CONFIG_FILE: stackFile(tmp, { "bluegreen:active": "blue" }) });
+            assert.equal(local.code, 0, local.stderr);
+            assert.equal(log(bin), "incus query /1.0\n");
+        });
+    });
+
     it("the scripts refuse a stack name that is not one", () => {
         const r = sh(ROOT, ["scripts/ci/up.sh", "../etc"]);
         assert.equal(r.code, 2);
