@@ -114,7 +114,10 @@ export function switchInputs(config: StackConfig): SwitchInputs {
             ? {
                   progressive: {
                       ...config.progressive,
-                      prometheusUrl: config.prometheus!.url ?? prometheusServerUrl(config.prometheus!.port),
+                      // With a remote, its address is resolved when the shift runs (release/shift.ts).
+                      ...(config.incus.remote && !config.prometheus!.url
+                          ? { prometheusPort: config.prometheus!.port }
+                          : { prometheusUrl: config.prometheus!.url ?? prometheusServerUrl(config.prometheus!.port) }),
                       scrapeIntervalSeconds: config.prometheus!.scrapeIntervalSeconds,
                   },
               }

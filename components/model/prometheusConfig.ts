@@ -139,20 +139,21 @@ export const PROMETHEUS_DEVICE = "prometheus";
 
 /**
  * Where the program reaches the in-instance Prometheus: its proxy device's listen address
- * on the Incus host. The one place to change when the program runs away from that host.
+ * on the Incus host; with a remote, that remote's own `address` (as the frontend), since the
+ * program runs away from it and its loopback is not ours.
  */
-export function prometheusListenAddress(port: number): string {
-    return loopbackAddress(port);
+export function prometheusListenAddress(port: number, address?: string): string {
+    return address ? `${address}:${port}` : loopbackAddress(port);
 }
 
 /** The URL SLI queries go to, for the server the program runs (on this host or in the instance). */
-export function prometheusServerUrl(port: number): string {
-    return `http://${prometheusListenAddress(port)}`;
+export function prometheusServerUrl(port: number, address?: string): string {
+    return `http://${prometheusListenAddress(port, address)}`;
 }
 
 /** The `prometheus` proxy device as Incus stores it: the host's listener to the instance's loopback. */
-export function prometheusDevice(port: number): Record<string, string> {
-    return { type: "proxy", listen: `tcp:${prometheusListenAddress(port)}`, connect: `tcp:${loopbackAddress(port)}` };
+export function prometheusDevice(port: number, address?: string): Record<string, string> {
+    return { type: "proxy", listen: `tcp:${prometheusListenAddress(port, address)}`, connect: `tcp:${loopbackAddress(port)}` };
 }
 
 /** Pure: the argv Prometheus runs with inside the instance (no --web.enable-lifecycle: SIGHUP reloads). */

@@ -8,7 +8,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { Cmd, cmdError, run, runOrThrow } from "../io/exec";
-import { addDeviceCmd, execCmd, filePushCmd, getInstance, readInstanceFile, removeDeviceCmd } from "../io/incus";
+import { addDeviceCmd, execCmd, filePushCmd, getInstance, readInstanceFile, removeDeviceCmd, serverAddress } from "../io/incus";
 import { poll } from "../io/poll";
 import { progress } from "../io/progress";
 import { prometheusClient } from "../io/prometheus";
@@ -50,6 +50,11 @@ const LAYOUT = prometheusLayout(INSTANCE_PROMETHEUS_DIR);
 
 function targetOf(i: PrometheusInstance): IncusTarget {
     return incusTarget(i.remote);
+}
+
+/** With a remote, the remote's own address, where the device listens; none locally (loopback). */
+export async function instanceListenHost(i: PrometheusInstance): Promise<string | undefined> {
+    return i.remote ? serverAddress(targetOf(i)) : undefined;
 }
 
 function where(i: PrometheusInstance): string {
@@ -126,12 +131,17 @@ async function runningInstance(i: PrometheusInstance): Promise<Readonly<Record<s
 }
 
 /** The proxy device the program queries through; replaced when it differs (another port). */
-async function ensureDevice(i: PrometheusInstance, devices: Readonly<Record<string, Readonly<Record<string, string>>>>, port: number): Promise<void> {
-    const want = prometheusDevice(port);
+async function ensureDevice(
+    i: PrometheusInstance,
+    devices: Readonly<Record<string, Readonly<Record<string, string>>>>,
+    port: number,
+    address: string | undefined,
+): Promise<void> {
+    const want = prometheusDevice(port, address);
     const have = devices[PROMETHEUS_DEVICE];
     if (have && Object.entries(want).every(([k, v]) => have[k] === v)) return;
     if (have) await runOrThrow(removeDeviceCmd(targetOf(i), i.name, PROMETHEUS_DEVICE));
-    progress(`prometheus: proxy device ${PROMETHEUS_DEVICE} on ${where(i)} listens on ${prometheusListenAddress(port)}`);
+    progress(`prometheus: proxy device ${PROMETHEUS_DEVICE} on ${where(i)} listens on ${prometheusListenAddress(port, address)}`);
     await runOrThrow(addDeviceCmd(targetOf(i), i.name, PROMETHEUS_DEVICE, want), `cannot add proxy ${PROMETHEUS_DEVICE} to ${where(i)}`);
 }
 
@@ -146,7 +156,10 @@ async function ensureBinary(i: PrometheusInstance): Promise<void> {
     await stop(i); // one running an older binary
     // What pushes cut short by a kill left (50 MB each).
     await execOrThrow(i, partsSweepArgv(), "cannot remove partial pushes");
+    // Bounded by the push's own deadline (io/incus.ts filePushCmd); over a remote it is HTTPS.
+    const pushed = Date.now();
     await pushAtomic(i, INSTANCE_PROMETHEUS_BIN, { file: HOST_PROMETHEUS_BIN }, "0755");
+    progress(`prometheus: pushed the binary into ${where(i)} in ${((Date.now() - pushed) / 1000).toFixed(1)} s`);
     await pushAtomic(i, INSTANCE_PROMETHEUS_BIN_SUM, `${sum}\n`, "0644");
 }
 
@@ -192,9 +205,10 @@ export interface InstancePrometheusState {
  */
 export async function ensureInstancePrometheus(i: InstancePrometheusInputs): Promise<InstancePrometheusState> {
     const inst = i.instance;
-    const url = prometheusServerUrl(i.port);
+    const address = await instanceListenHost(inst);
+    const url = prometheusServerUrl(i.port, address);
     const timeoutMs = i.readyTimeoutMs ?? 30_000;
-    await ensureDevice(inst, await runningInstance(inst), i.port);
+    await ensureDevice(inst, await runningInstance(inst), i.port, address);
     await ensureBinary(inst);
 
     const config = renderPrometheusConfig({ layout: LAYOUT, scrapeIntervalSeconds: i.scrapeIntervalSeconds, haproxyExporterPort: i.haproxyExporterPort });
@@ -232,12 +246,12 @@ export async function ensureInstancePrometheus(i: InstancePrometheusInputs): Pro
     const someone = await prometheusClient({ url, timeoutMs: 1000 }).ready();
     if (someone.ready) {
         throw refusal({
-            what: `a Prometheus that bluegreen did not start in ${where(inst)} already answers on ${prometheusListenAddress(i.port)}`,
+            what: `a Prometheus that bluegreen did not start in ${where(inst)} already answers on ${prometheusListenAddress(i.port, address)}`,
             next: [`stop that server`, `set bluegreen:prometheus.port to a free port`, `set bluegreen:prometheus.url to use that server as your own`],
             untouched: "Nothing was started",
         });
     }
-    progress(`prometheus: starting in ${where(inst)}, reached on ${prometheusListenAddress(i.port)} (log: ${LAYOUT.logFile} there)`);
+    progress(`prometheus: starting in ${where(inst)}, reached on ${prometheusListenAddress(i.port, address)} (log: ${LAYOUT.logFile} there)`);
     const launched = Date.now();
     await execOrThrow(inst, ssdArgv("start", i.port), "cannot start Prometheus");
     await pushAtomic(inst, INSTANCE_PROMETHEUS_ARGV, `${argv}\n`, "0644");

@@ -4,13 +4,16 @@
 // color's over the same window. Any red probe puts all traffic back on the old color at once.
 
 import { HaproxyHost, appendHostFile, writeHostFile } from "../io/haproxyHost";
+import { serverAddress } from "../io/incus";
 import { poll } from "../io/poll";
 import { progress } from "../io/progress";
 import { prometheusClient } from "../io/prometheus";
 import type { ProgressiveConfig } from "../model/config";
+import { prometheusServerUrl } from "../model/prometheusConfig";
 import type { Color, HaproxyLayout } from "../model/naming";
 import { lookbackSeconds } from "../model/promql";
 import { ShiftRecord, stepSplit } from "../model/shift";
+import { haproxyTarget } from "../model/topology";
 import { TrafficSplit, describeSplit } from "../model/traffic";
 import { runAnalysis } from "./analysis";
 import { AuditContext, audit } from "./audit";
@@ -18,7 +21,9 @@ import { historyPath } from "./history";
 
 /** The switch's bluegreen:progressive, with where its SLIs are read. */
 export interface ShiftSpec extends ProgressiveConfig {
-    readonly prometheusUrl: string;
+    /** Absent with a remote: then `prometheusPort`, in the HAProxy instance, at the remote's address (known to its Incus only). */
+    readonly prometheusUrl?: string;
+    readonly prometheusPort?: number;
     readonly scrapeIntervalSeconds: number;
 }
 
@@ -68,7 +73,8 @@ export async function runShift(r: ShiftRun): Promise<void> {
             shiftRecordPath(r.layout),
             JSON.stringify({ from: r.from, to: r.to, release: r.release, steps: r.spec.steps.length, ...rec, time: new Date().toISOString() }, null, 2) + "\n",
         );
-    const client = prometheusClient({ url: r.spec.prometheusUrl });
+    const url = r.spec.prometheusUrl ?? prometheusServerUrl(r.spec.prometheusPort!, await serverAddress(haproxyTarget(r.host)));
+    const client = prometheusClient({ url });
     await waitScraped(r, client);
     for (const [n, percent] of steps.entries()) {
         const step = n + 1;

@@ -3,8 +3,9 @@
 // there even when HAProxy or Incus is not.
 
 import { HaproxyHost, describeHost, readHostFile, validateConfig } from "../io/haproxyHost";
-import { probe } from "../io/http";
+import type { Probe } from "../io/http";
 import { getInstance } from "../io/incus";
+import { probeAll } from "../io/prober";
 import { serversState, showProc } from "../io/runtimeApi";
 import type { CanaryRecord } from "../model/canary";
 import type { StackConfig } from "../model/config";
@@ -22,7 +23,7 @@ import {
     statefulName,
     statefulVolumeName,
 } from "../model/naming";
-import { colorHostPort, haproxyChannel, haproxyHostOf, incusTarget, loopbackUrl } from "../model/topology";
+import { colorHostPort, haproxyChannel, haproxyHostOf, incusTarget, loopbackUrl, probeRoute } from "../model/topology";
 import { canaryRecordPath, parseCanaryRecord } from "./canary";
 import { historyPath, readActiveColor } from "./history";
 import { judge } from "./health";
@@ -147,20 +148,53 @@ export function activeDrift(config: Color, recorded: string, served: string): bo
 
 const HISTORY_LINES = 10;
 
-async function containerStatus(config: StackConfig, color: Color, component: StackConfig["components"][number], node: Node): Promise<ContainerStatus> {
+/** The probe of a URL; every probe of a status runs at once, along one route (probeRoute). */
+type Prober = (url: string) => Promise<Probe>;
+
+/** Pure: every URL `status` probes on the Incus host's loopback: each node of each present color, then each stateful service. */
+export function statusProbeUrls(config: StackConfig): string[] {
+    return [
+        ...COLORS.filter((c) => config.colors[c]).flatMap((color) =>
+            config.components.flatMap((c) => nodesOf(c.nodes).map((n) => loopbackUrl(colorHostPort(c.hostPort, color, n), c.healthPath))),
+        ),
+        ...config.stateful.map((svc) => loopbackUrl(svc.hostPort, svc.healthPath)),
+    ];
+}
+
+/**
+ * Probes them all where the traffic comes from (io/prober.ts): here, or with a remote in one
+ * exec inside the HAProxy instance, whose loopback the apps' proxy devices reach.
+ */
+function probeEach(config: StackConfig, host: HaproxyHost): Prober {
+    const urls = statusProbeUrls(config);
+    const all = probeAll(
+        probeRoute(host),
+        urls.map((url) => ({ url, timeoutMs: config.health.timeoutMs })),
+    );
+    return async (url) => (await all)[urls.indexOf(url)];
+}
+
+async function containerStatus(
+    config: StackConfig,
+    probed: Prober,
+    color: Color,
+    component: StackConfig["components"][number],
+    node: Node,
+): Promise<ContainerStatus> {
     const name = containerName(config.prefix, component.name, color, node);
     const url = loopbackUrl(colorHostPort(component.hostPort, color, node), component.healthPath);
-    const status = await containerState(config, name, url, component);
+    const status = await containerState(config, probed, name, url, component);
     return node === undefined ? status : { ...status, node };
 }
 
 async function containerState(
     config: StackConfig,
+    probed: Prober,
     name: string,
     url: string,
     component: Pick<StackConfig["components"][number], "name" | "healthStatus" | "healthBody">,
 ): Promise<ContainerStatus> {
-    const [inst, p] = await Promise.all([getInstance(incusTarget(config.incus.remote), name).catch((e: Error) => e), probe(url, config.health.timeoutMs)]);
+    const [inst, p] = await Promise.all([getInstance(incusTarget(config.incus.remote), name).catch((e: Error) => e), probed(url)]);
     const v = judge(p, { status: component.healthStatus, ...(component.healthBody ? { body: component.healthBody } : {}) });
     if (inst instanceof Error)
         return { component: component.name, name, state: "UNKNOWN", healthy: v.healthy, health: `${v.reason} (Incus: ${inst.message})`, url };
@@ -204,12 +238,18 @@ async function haproxyStatus(host: HaproxyHost, layout: ReturnType<typeof haprox
     };
 }
 
-async function statefulStatus(config: StackConfig, host: HaproxyHost, stateDir: string, alerts: readonly RollbackAlert[]): Promise<StatefulStatus[]> {
+async function statefulStatus(
+    config: StackConfig,
+    probed: Prober,
+    host: HaproxyHost,
+    stateDir: string,
+    alerts: readonly RollbackAlert[],
+): Promise<StatefulStatus[]> {
     return Promise.all(
         config.stateful.map(async (svc) => {
             const container = statefulName(config.prefix, svc.name);
             const url = loopbackUrl(svc.hostPort, svc.healthPath);
-            const live = await containerState(config, container, url, svc);
+            const live = await containerState(config, probed, container, url, svc);
             const volumes = svc.volumes.map((v) => ({ name: v.name, volume: statefulVolumeName(config.prefix, svc.name, v.name), pool: svc.pool }));
             const store = { service: svc.name, container, target: incusTarget(config.incus.remote), pool: svc.pool, volumes, host, stateDir };
             const [lastGood, meta] = await Promise.all([readLastGood(store).catch(() => undefined), readSnapshotMeta(store).catch(() => undefined)]);
@@ -237,6 +277,7 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
     const host = haproxyHostOf(config.haproxy.placement, config.prefix, config.incus.remote);
     const layout = haproxyLayout(config.haproxy.placement, config.app, config.stack, config.haproxy.dir);
     const backends = config.components.map((c) => haproxyBackendName(c.name));
+    const probed = probeEach(config, host);
     const [hx, recorded, history, canaryText, lock, auditLines, shiftText, ...colors] = await Promise.all([
         haproxyStatus(host, layout, backends),
         readActiveColor(host, layout.stateDir).catch(() => undefined),
@@ -249,7 +290,10 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
             const release = config.colors[color]!.release;
             return [
                 color,
-                { release, containers: await Promise.all(config.components.flatMap((c) => nodesOf(c.nodes).map((n) => containerStatus(config, color, c, n)))) },
+                {
+                    release,
+                    containers: await Promise.all(config.components.flatMap((c) => nodesOf(c.nodes).map((n) => containerStatus(config, probed, color, c, n)))),
+                },
             ] as const;
         }),
     ]);
@@ -257,7 +301,7 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
     const canary = parseCanaryRecord(canaryText);
     const shift = parseShiftRecord(shiftText);
     const stateful = config.stateful.length
-        ? await statefulStatus(config, host, layout.stateDir, await readAlerts(host, layout.stateDir, 50).catch(() => []))
+        ? await statefulStatus(config, probed, host, layout.stateDir, await readAlerts(host, layout.stateDir, 50).catch(() => []))
         : undefined;
     const rec = recorded ?? "none";
     return {

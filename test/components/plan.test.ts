@@ -182,6 +182,17 @@ describe("plan", () => {
             assert.equal(s.timeoutMs, 700);
             assert.equal("remote" in switchInputs(stackConfig()), false);
         });
+
+        it("a progressive shift reads the local Prometheus at its loopback URL, and with a remote the in-instance one by port (its address is the remote's)", () => {
+            const local = switchInputs(stackConfig({ ...BOTH, progressive: { steps: [50, 100] }, prometheus: { port: 19090 } }));
+            assert.equal(local.progressive?.prometheusUrl, "http://127.0.0.1:19090");
+            assert.equal("prometheusPort" in local.progressive!, false);
+            const remote = switchInputs(
+                stackConfig({ ...BOTH, ...INCUS_HAPROXY, incus: { remote: "prod" }, progressive: { steps: [50, 100] }, prometheus: { port: 19090 } }),
+            );
+            assert.equal(remote.progressive?.prometheusPort, 19090);
+            assert.equal("prometheusUrl" in remote.progressive!, false);
+        });
     });
 });
 

@@ -81,6 +81,12 @@ describe("prometheusConfig", () => {
             assert.deepEqual(prometheusDevice(19090), { type: "proxy", listen: "tcp:127.0.0.1:19090", connect: "tcp:127.0.0.1:19090" });
         });
 
+        it("with a remote, listens on the remote's address (the runner reaches it there), still connecting to the instance's loopback", () => {
+            assert.equal(prometheusListenAddress(19090, "10.77.0.11"), "10.77.0.11:19090");
+            assert.equal(prometheusServerUrl(19090, "10.77.0.11"), "http://10.77.0.11:19090");
+            assert.deepEqual(prometheusDevice(19090, "10.77.0.11"), { type: "proxy", listen: "tcp:10.77.0.11:19090", connect: "tcp:127.0.0.1:19090" });
+        });
+
         it("runs the pushed binary on the instance's loopback, everything under its dir, without the lifecycle API", () => {
             assert.deepEqual(instancePrometheusArgv(19090), [
                 BIN,

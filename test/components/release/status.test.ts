@@ -7,8 +7,10 @@ import {
     describeStatus,
     describeVerdict,
     serverWords,
+    statusProbeUrls,
     statusVerdict,
 } from "../../../components/release/status";
+import { stackConfig } from "../../helpers/stackConfig";
 
 const REPORT: StatusReport = {
     version: 1,
@@ -72,6 +74,23 @@ const REPORT: StatusReport = {
 };
 
 describe("status (pure parts)", () => {
+    it("probes every node of each present color, then each stateful service, on the Incus host's loopback (along the stack's probe route)", () => {
+        const config = stackConfig({
+            colors: { blue: { release: "abc1234" }, green: { release: "def5678" } },
+            components: { web: { hostPort: 18110, route: "/", nodes: 2 }, api: { hostPort: 18120, route: "/api", healthPath: "/ready" } },
+            stateful: { db: { release: "1a1a1a1", hostPort: 18150, volumes: { data: "/var/lib/data" } } },
+        });
+        assert.deepEqual(statusProbeUrls(config), [
+            "http://127.0.0.1:18120/ready",
+            "http://127.0.0.1:18112/health",
+            "http://127.0.0.1:18114/health",
+            "http://127.0.0.1:18121/ready",
+            "http://127.0.0.1:18113/health",
+            "http://127.0.0.1:18115/health",
+            "http://127.0.0.1:18150/health",
+        ]);
+    });
+
     it("serverWords names HAProxy's op and admin states", () => {
         assert.deepEqual(serverWords(2, 0), { state: "UP", admin: "ready" });
         assert.deepEqual(serverWords(0, 0), { state: "DOWN", admin: "ready" });
