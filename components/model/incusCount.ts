@@ -1,15 +1,28 @@
 // Counting Incus API round trips (BLUEGREEN_COUNT_INCUS): every `incus` command is one or more
 // HTTPS calls to the daemon; its kind (exec, file pull, query...) says where the time goes.
 
-/** Subcommands whose kind is two words (`file pull`, `config set`, `storage volume`...). */
-const GROUPS = new Set(["file", "config", "image", "storage", "cluster", "snapshot", "network", "profile", "project", "remote", "operation", "alias"]);
+/** Subcommands whose kind is two words (`file pull`, `config set`, `storage volume`...). An array: a serialized provider captures no Set. */
+const GROUPS: readonly string[] = [
+    "file",
+    "config",
+    "image",
+    "storage",
+    "cluster",
+    "snapshot",
+    "network",
+    "profile",
+    "project",
+    "remote",
+    "operation",
+    "alias",
+];
 
 /** Pure: the kind of an `incus` command (`exec`, `file pull`, `storage volume snapshot`...), or undefined for any other program. */
 export function incusKind(argv: readonly string[]): string | undefined {
     if (argv[0] !== "incus") return undefined;
     const words = argv.slice(1).filter((a) => !a.startsWith("-"));
     if (!words.length) return "incus";
-    if (!GROUPS.has(words[0]) || words.length < 2) return words[0];
+    if (!GROUPS.includes(words[0]) || words.length < 2) return words[0];
     const two = `${words[0]} ${words[1]}`;
     return words[0] === "storage" && words[1] === "volume" && words[2] ? `${two} ${words[2]}` : two;
 }
