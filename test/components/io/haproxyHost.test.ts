@@ -4,6 +4,7 @@ import * as path from "path";
 import { spawnSync } from "child_process";
 import {
     APPEND_SCRIPT,
+    WRITE_SCRIPT,
     HaproxyHost,
     appendHostFile,
     createHostFileExclusive,
@@ -190,34 +191,41 @@ describe("haproxyHost", () => {
             });
         });
 
-        it("writeHostFile pushes a temp file beside the target, then renames it over", async () => {
-            const pushed: string[] = [];
-            let localPath = "";
-            stub = stubRunner((cmd) => {
-                if (cmd.argv[1] === "file") {
-                    localPath = cmd.argv[cmd.argv.length - 2];
-                    pushed.push(fs.readFileSync(localPath, "utf8"));
-                }
-                return ok();
-            });
-            await writeHostFile(INST, "/etc/haproxy/bluegreen.cfg", "global\n");
-            const tmp = `/etc/haproxy/bluegreen.cfg.tmp-${process.pid}`;
+        it("writeHostFile replaces the file in one exec (one Incus round trip): stdin to a temp file beside it, its size checked, renamed over", async () => {
+            stub = stubRunner(() => ok());
+            await writeHostFile(INST, "/etc/haproxy/bluegreen.cfg", "global\né\n");
             assert.deepEqual(stub.argvs(), [
-                ["incus", "file", "push", "--create-dirs", "--quiet", "--mode", "0600", localPath, `prod:prod-haproxy${tmp}`],
-                ["incus", "exec", "prod:prod-haproxy", "--", "mv", "-f", "--", tmp, "/etc/haproxy/bluegreen.cfg"],
+                ["incus", "exec", "prod:prod-haproxy", "--", "sh", "-c", WRITE_SCRIPT, "sh", "/etc/haproxy/bluegreen.cfg", `${process.pid}`, "10"],
             ]);
-            assert.equal(path.basename(localPath), "bluegreen.cfg");
-            assert.deepEqual(pushed, ["global\n"]);
-            assert.equal(fs.existsSync(path.dirname(localPath)), false, "the local temp dir is removed");
+            assert.equal(stub.calls[0].input, "global\né\n");
         });
 
-        it("writeHostFile stops before the rename when the push fails", async () => {
-            stub = stubRunner(() => fail(1, "Error: not found"));
+        it("writeHostFile names the file and the instance when the write fails", async () => {
+            stub = stubRunner(() => fail(1, "sh: can't create /etc/haproxy/x: Read-only file system"));
             await assert.rejects(writeHostFile(LOCAL_INST, "/etc/haproxy/bluegreen.cfg", "x"), (e: Error) => {
-                assert.match(e.message, /^cannot write \/etc\/haproxy\/bluegreen\.cfg on instance dev-haproxy: `incus file push /);
+                assert.match(e.message, /^cannot write \/etc\/haproxy\/bluegreen\.cfg on instance dev-haproxy: `incus exec dev-haproxy -- sh -c /);
                 return true;
             });
             assert.equal(stub.calls.length, 1);
+        });
+
+        it("the write script makes the dir, writes a 0600 file atomically, and leaves the old one when stdin came short", async () => {
+            const dir = makeTmp();
+            try {
+                const f = path.join(dir, "a", "b", "bluegreen.cfg");
+                const w = (input: string, size: number) => spawnSync("sh", ["-c", WRITE_SCRIPT, "sh", f, "7", String(size)], { input, encoding: "utf8" });
+                assert.equal(w("one\n", 4).status, 0);
+                assert.equal(fs.readFileSync(f, "utf8"), "one\n");
+                assert.equal(fs.statSync(f).mode & 0o777, 0o600);
+                const short = w("tw", 4);
+                assert.notEqual(short.status, 0, "a short write fails");
+                assert.equal(fs.readFileSync(f, "utf8"), "one\n", "the old file stays");
+                assert.equal(w("two\n", 4).status, 0);
+                assert.equal(fs.readFileSync(f, "utf8"), "two\n");
+                assert.deepEqual(fs.readdirSync(path.dirname(f)), ["bluegreen.cfg"], "no temp file left");
+            } finally {
+                removeTmp(dir);
+            }
         });
 
         it("appendHostFile makes the dir (0700) and appends the line to a 0600 file, in one exec of a constant script", async () => {
