@@ -7,8 +7,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { HaproxyHost, haproxyTarget } from "../model/topology";
 import { Cmd, CmdResult, runOrThrow, run } from "./exec";
-import { execCmd, filePushCmd, getInstance, readInstanceFile } from "./incus";
-import { withTempDir, writeFileAtomic } from "./tmp";
+import { execCmd, getInstance, readInstanceFile } from "./incus";
+import { writeFileAtomic } from "./tmp";
 
 export type { HaproxyHost } from "../model/topology";
 
@@ -98,14 +98,20 @@ export async function writeHostFile(host: HaproxyHost, file: string, content: st
         writeFileAtomic(file, content, PRIVATE_FILE);
         return;
     }
-    const tmp = `${file}.tmp-${process.pid}`;
-    await withTempDir(async (dir) => {
-        const local = path.join(dir, path.basename(file));
-        fs.writeFileSync(local, content);
-        await runOrThrow(filePushCmd(haproxyTarget(host), host.instance, local, tmp, "0600"), `cannot write ${file} on ${describeHost(host)}`);
-        await runOrThrow(onHost(host, ["mv", "-f", "--", tmp, file]), `cannot write ${file} on ${describeHost(host)}`);
-    });
+    // One exec (one round trip over a remote), not a push and a rename: Incus keeps exec's stdin and exit code.
+    await runOrThrow(
+        onHost(host, ["sh", "-c", WRITE_SCRIPT, "sh", file, `${process.pid}`, `${Buffer.byteLength(content)}`], { input: content }),
+        `cannot write ${file} on ${describeHost(host)}`,
+    );
 }
+
+/**
+ * Replaces the file `$1` inside an instance with stdin: a 0600 temp file beside it (`$1.tmp-$2`),
+ * renamed over it only when it holds exactly `$3` bytes. Constant text: the file is an argument.
+ */
+export const WRITE_SCRIPT =
+    'd=$(dirname -- "$1") && mkdir -p -- "$d" && t="$1.tmp-$2" && (umask 077 && cat > "$t") && chmod 600 -- "$t" && ' +
+    '[ "$(wc -c < "$t")" -eq "$3" ] && mv -f -- "$t" "$1" || { rm -f -- "$t"; exit 1; }';
 
 /**
  * Appends stdin to the file `$1` inside an instance, its dir 0700 and the file 0600, in one
