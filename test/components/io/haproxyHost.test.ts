@@ -5,6 +5,7 @@ import { spawnSync } from "child_process";
 import {
     APPEND_SCRIPT,
     WRITE_SCRIPT,
+    writeHostFileThenRename,
     HaproxyHost,
     appendHostFile,
     createHostFileExclusive,
@@ -223,6 +224,45 @@ describe("haproxyHost", () => {
                 assert.equal(w("two\n", 4).status, 0);
                 assert.equal(fs.readFileSync(f, "utf8"), "two\n");
                 assert.deepEqual(fs.readdirSync(path.dirname(f)), ["bluegreen.cfg"], "no temp file left");
+            } finally {
+                removeTmp(dir);
+            }
+        });
+
+        it("writeHostFileThenRename: the write, then the rename, in one exec (one Incus round trip)", async () => {
+            stub = stubRunner(() => ok());
+            await writeHostFileThenRename(INST, "/etc/haproxy/bluegreen.cfg.bak", "old\n", "/etc/haproxy/bluegreen.cfg.new", "/etc/haproxy/bluegreen.cfg");
+            assert.deepEqual(stub.argvs(), [
+                [
+                    "incus",
+                    "exec",
+                    "prod:prod-haproxy",
+                    "--",
+                    "sh",
+                    "-c",
+                    WRITE_SCRIPT,
+                    "sh",
+                    "/etc/haproxy/bluegreen.cfg.bak",
+                    `${process.pid}`,
+                    "4",
+                    "/etc/haproxy/bluegreen.cfg.new",
+                    "/etc/haproxy/bluegreen.cfg",
+                ],
+            ]);
+            assert.equal(stub.calls[0].input, "old\n");
+        });
+
+        it("the write script renames $4 over $5 only after a whole write", async () => {
+            const dir = makeTmp();
+            try {
+                const [bak, cand, cfg] = ["cfg.bak", "cfg.new", "cfg"].map((n) => path.join(dir, n));
+                fs.writeFileSync(cand, "new\n");
+                fs.writeFileSync(cfg, "old\n");
+                const w = (input: string) => spawnSync("sh", ["-c", WRITE_SCRIPT, "sh", bak, "7", "4", cand, cfg], { input, encoding: "utf8" });
+                assert.notEqual(w("ol").status, 0, "a short write fails");
+                assert.deepEqual([fs.existsSync(bak), fs.readFileSync(cfg, "utf8"), fs.existsSync(cand)], [false, "old\n", true], "nothing renamed");
+                assert.equal(w("old\n").status, 0);
+                assert.deepEqual([fs.readFileSync(bak, "utf8"), fs.readFileSync(cfg, "utf8"), fs.existsSync(cand)], ["old\n", "new\n", false]);
             } finally {
                 removeTmp(dir);
             }
