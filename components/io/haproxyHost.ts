@@ -106,12 +106,30 @@ export async function writeHostFile(host: HaproxyHost, file: string, content: st
 }
 
 /**
+ * Writes `file` (as writeHostFile), then renames `from` over `to`; the rename only once the
+ * write is done. On an instance both in one exec: a switch keeps `.bak` and swaps its
+ * candidate in with one round trip.
+ */
+export async function writeHostFileThenRename(host: HaproxyHost, file: string, content: string, from: string, to: string): Promise<void> {
+    if (host.placement === "host") {
+        await writeHostFile(host, file, content);
+        await renameHostFile(host, from, to);
+        return;
+    }
+    await runOrThrow(
+        onHost(host, ["sh", "-c", WRITE_SCRIPT, "sh", file, `${process.pid}`, `${Buffer.byteLength(content)}`, from, to], { input: content }),
+        `cannot write ${file}, then rename ${from} to ${to}, on ${describeHost(host)}`,
+    );
+}
+
+/**
  * Replaces the file `$1` inside an instance with stdin: a 0600 temp file beside it (`$1.tmp-$2`),
- * renamed over it only when it holds exactly `$3` bytes. Constant text: the file is an argument.
+ * renamed over it only when it holds exactly `$3` bytes; then, given `$4` and `$5`, `$4` renamed
+ * over `$5`. Constant text: the files are arguments.
  */
 export const WRITE_SCRIPT =
     'd=$(dirname -- "$1") && mkdir -p -- "$d" && t="$1.tmp-$2" && (umask 077 && cat > "$t") && chmod 600 -- "$t" && ' +
-    '[ "$(wc -c < "$t")" -eq "$3" ] && mv -f -- "$t" "$1" || { rm -f -- "$t"; exit 1; }';
+    '[ "$(wc -c < "$t")" -eq "$3" ] && mv -f -- "$t" "$1" && { [ "$#" -lt 5 ] || mv -f -- "$4" "$5"; } || { rm -f -- "$t"; exit 1; }';
 
 /**
  * Appends stdin to the file `$1` inside an instance, its dir 0700 and the file 0600, in one
