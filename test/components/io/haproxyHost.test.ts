@@ -16,6 +16,8 @@ import {
     removeHostFile,
     renameHostFile,
     validateConfig,
+    VALIDATE_SCRIPT,
+    writeAndValidate,
     writeHostFile,
 } from "../../../components/io/haproxyHost";
 import { INCUS_NOT_FOUND, RunnerStub, fail, instanceJson, ok, stubRunner } from "../../helpers/runnerStub";
@@ -172,6 +174,59 @@ describe("haproxyHost", () => {
             stub = stubRunner(() => ok("Configuration file is valid\n"));
             assert.equal((await validateConfig(INST, "/etc/haproxy/bluegreen.cfg.new")).code, 0);
             assert.equal(stub.calls.length, 1);
+        });
+
+        it("writeAndValidate writes the candidate and runs haproxy -c on it in one exec (one Incus round trip)", async () => {
+            const argv = [
+                "incus",
+                "exec",
+                "prod:prod-haproxy",
+                "--",
+                "sh",
+                "-c",
+                VALIDATE_SCRIPT,
+                "sh",
+                "/etc/haproxy/bluegreen.cfg.new",
+                `${process.pid}`,
+                "7",
+            ];
+            stub = stubRunner(() => ok("Configuration file is valid\n"));
+            assert.equal((await writeAndValidate(INST, "/etc/haproxy/bluegreen.cfg.new", "global\n")).code, 0);
+            assert.deepEqual(stub.argvs(), [argv]);
+            assert.equal(stub.calls[0].input, "global\n");
+            stub.restore();
+            stub = stubRunner((_c, n) => (n === 1 ? fail(1, "") : fail(1, "[ALERT] unknown keyword 'bogus'")));
+            assert.equal((await writeAndValidate(INST, "/etc/haproxy/bluegreen.cfg.new", "global\n")).stderr, "[ALERT] unknown keyword 'bogus'");
+            assert.deepEqual(stub.argvs(), [argv, argv], "asked again once when Incus dropped the output");
+            stub.restore();
+            stub = stubRunner(() => fail(125, "bluegreen: cannot write /etc/haproxy/bluegreen.cfg.new"));
+            await assert.rejects(
+                writeAndValidate(INST, "/etc/haproxy/bluegreen.cfg.new", "global\n"),
+                /^Error: cannot write \/etc\/haproxy\/bluegreen\.cfg\.new on instance prod:prod-haproxy: `incus exec/,
+            );
+            assert.equal(stub.calls.length, 1, "a failed write is an error, never HAProxy's verdict");
+        });
+
+        it("the validate script: a failed write exits 125 before haproxy runs; otherwise haproxy -c's verdict", () => {
+            const dir = makeTmp();
+            try {
+                const f = path.join(dir, "c.cfg");
+                const bin = path.join(dir, "bin");
+                fs.mkdirSync(bin);
+                // A stand-in haproxy on PATH: says which file it checked, and fails on "bad".
+                fs.writeFileSync(path.join(bin, "haproxy"), '#!/bin/sh\necho "checked $3"; grep -q bad "$3" && exit 1; exit 0\n', { mode: 0o755 });
+                const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+                const v = (input: string, size: number) =>
+                    spawnSync("sh", ["-c", VALIDATE_SCRIPT, "sh", f, "7", String(size)], { input, encoding: "utf8", env });
+                const good = v("good\n", 5);
+                assert.deepEqual([good.status, good.stdout, fs.readFileSync(f, "utf8")], [0, `checked ${f}\n`, "good\n"]);
+                assert.equal(v("bad\n", 4).status, 1);
+                const short = v("ba", 4);
+                assert.deepEqual([short.status, short.stdout], [125, ""], "haproxy never ran");
+                assert.match(short.stderr, /cannot write/);
+            } finally {
+                removeTmp(dir);
+            }
         });
 
         it("readHostFile pulls the file from the instance (not exec cat: Incus may drop exec output)", async () => {
