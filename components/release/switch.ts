@@ -10,7 +10,7 @@ import {
     readHostFile,
     removeHostFile,
     renameHostFile,
-    validateConfig,
+    writeAndValidate,
     writeHostFile,
     writeHostFileThenRename,
 } from "../io/haproxyHost";
@@ -357,8 +357,7 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     })();
     const validation = (async () => {
         await mapText;
-        await writeHostFile(i.host, candidate, text);
-        return validateConfig(i.host, candidate);
+        return writeAndValidate(i.host, candidate, text);
     })();
     let before: Live;
     let current: string | undefined;
