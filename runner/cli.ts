@@ -2,6 +2,7 @@
 // Runs the Pulumi program without the Pulumi CLI (see runner/engine.ts).
 
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import type { RunResult } from "./engine";
 import type { Project } from "./project";
@@ -302,6 +303,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
     const preview = args.command === "preview";
     const release = preview ? async () => undefined : await takeStateLock(file);
+    const endCount = countIncus();
     // The provider host starts now, in parallel with loading the SDK and the program.
     const registry = new (lazy.providers().ProviderRegistry)(() =>
         lazy.host().ProviderHost.start({ project: project.name, stack: args.stack!, cwd: project.dir, log: (l) => process.stderr.write(`${l}\n`) }),
@@ -357,8 +359,23 @@ async function main(argv: readonly string[]): Promise<number> {
     } finally {
         onInterrupt = undefined;
         await registry.close();
+        endCount();
         await release();
     }
+}
+
+/** BLUEGREEN_COUNT_INCUS=1: each incus command (this process's and the provider host's) is counted in a file; the end prints the count. */
+function countIncus(): () => void {
+    if (!process.env.BLUEGREEN_COUNT_INCUS || process.env.BLUEGREEN_COUNT_INCUS_FILE) return () => undefined;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bluegreen-count-"));
+    const file = (process.env.BLUEGREEN_COUNT_INCUS_FILE = path.join(dir, "incus"));
+    fs.writeFileSync(file, "");
+    return () => {
+        const { incusCountLine } = require("../components/model/incusCount") as typeof import("../components/model/incusCount");
+        process.stderr.write(`${incusCountLine(fs.readFileSync(file, "utf8"))}\n`);
+        delete process.env.BLUEGREEN_COUNT_INCUS_FILE;
+        fs.rmSync(dir, { recursive: true, force: true });
+    };
 }
 
 /** Runs the CLI and exits with its code (scripts/local.js calls this on the compiled build). */

@@ -3,6 +3,7 @@
 
 import { spawn } from "child_process";
 import * as fs from "fs";
+import { incusKind } from "../model/incusCount";
 import { incusConfEnv } from "../model/trust";
 
 /** A command is a value: build it with a pure function, run it here. */
@@ -73,6 +74,7 @@ let current: Runner = spawnRunner;
 
 /** Runs a command through the current runner (real processes unless a test stubbed it). */
 export function run(cmd: Cmd): Promise<CmdResult> {
+    countIncus(cmd.argv);
     const env = incusConfEnv(cmd.argv, cmd.env, incusConf());
     return current(env === cmd.env ? cmd : { ...cmd, env });
 }
@@ -87,6 +89,16 @@ export function setIncusConf(dir: string | undefined): void {
 
 function incusConf(): string | undefined {
     return (globalThis as unknown as Record<string, string | undefined>)[INCUS_CONF];
+}
+
+/** Names the file each `incus` command appends its kind to (the runner sets it under BLUEGREEN_COUNT_INCUS=1). */
+export const COUNT_INCUS_FILE = "BLUEGREEN_COUNT_INCUS_FILE";
+
+/** One line per `incus` command, when counting is on: every process (runner, provider host) appends to the same file. */
+function countIncus(argv: readonly string[]): void {
+    const file = process.env[COUNT_INCUS_FILE];
+    const kind = file ? incusKind(argv) : undefined;
+    if (file && kind) fs.appendFileSync(file, kind + "\n");
 }
 
 /** Replaces the runner (for unit tests); returns a function that restores the previous one. */
@@ -170,6 +182,7 @@ export function runLive(
     opts: { attach?: boolean; onStdout?: (chunk: Buffer) => void; onStderr?: (chunk: Buffer) => void } = {},
 ): Promise<{ code: number; timedOut?: boolean }> {
     return new Promise((resolve) => {
+        countIncus(cmd.argv);
         const [file, ...args] = cmd.argv;
         const env = incusConfEnv(cmd.argv, cmd.env, incusConf());
         const child = spawn(file, args, {

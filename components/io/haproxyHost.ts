@@ -6,9 +6,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { HaproxyHost, haproxyTarget } from "../model/topology";
-import { Cmd, CmdResult, runOrThrow, run } from "./exec";
-import { execCmd, filePushCmd, getInstance, readInstanceFile } from "./incus";
-import { withTempDir, writeFileAtomic } from "./tmp";
+import { Cmd, CmdResult, cmdError, runOrThrow, run } from "./exec";
+import { execCmd, getInstance, readInstanceFile } from "./incus";
+import { writeFileAtomic } from "./tmp";
 
 export type { HaproxyHost } from "../model/topology";
 
@@ -68,6 +68,27 @@ export async function validateConfig(host: HaproxyHost, file: string): Promise<C
     return run(cmd);
 }
 
+/**
+ * Writes `file` (as writeHostFile), then `haproxy -c -f file`: HAProxy's verdict. On an instance
+ * in one exec (VALIDATE_SCRIPT): a switch's candidate costs one round trip. A failed write
+ * throws (exit 125), never passes for HAProxy's verdict; a failure with no output at all is
+ * asked again once, as validateConfig does.
+ */
+export async function writeAndValidate(host: HaproxyHost, file: string, content: string): Promise<CmdResult> {
+    if (host.placement === "host") {
+        await writeHostFile(host, file, content);
+        return validateConfig(host, file);
+    }
+    const cmd = onHost(host, ["sh", "-c", VALIDATE_SCRIPT, "sh", file, `${process.pid}`, `${Buffer.byteLength(content)}`], { input: content });
+    let r = await run(cmd);
+    if (r.code !== 0 && r.code !== WRITE_FAILED && !r.stdout.trim() && !r.stderr.trim()) r = await run(cmd);
+    if (r.code === WRITE_FAILED) throw cmdError(cmd, r, `cannot write ${file} on ${describeHost(host)}`);
+    return r;
+}
+
+/** VALIDATE_SCRIPT's exit code when the write failed (haproxy exits 0, 1 or 2). */
+const WRITE_FAILED = 125;
+
 /** Reads a file on the HAProxy host; undefined when it does not exist. */
 export async function readHostFile(host: HaproxyHost, file: string): Promise<string | undefined> {
     if (host.placement === "host") {
@@ -98,14 +119,41 @@ export async function writeHostFile(host: HaproxyHost, file: string, content: st
         writeFileAtomic(file, content, PRIVATE_FILE);
         return;
     }
-    const tmp = `${file}.tmp-${process.pid}`;
-    await withTempDir(async (dir) => {
-        const local = path.join(dir, path.basename(file));
-        fs.writeFileSync(local, content);
-        await runOrThrow(filePushCmd(haproxyTarget(host), host.instance, local, tmp, "0600"), `cannot write ${file} on ${describeHost(host)}`);
-        await runOrThrow(onHost(host, ["mv", "-f", "--", tmp, file]), `cannot write ${file} on ${describeHost(host)}`);
-    });
+    // One exec (one round trip over a remote), not a push and a rename: Incus keeps exec's stdin and exit code.
+    await runOrThrow(
+        onHost(host, ["sh", "-c", WRITE_SCRIPT, "sh", file, `${process.pid}`, `${Buffer.byteLength(content)}`], { input: content }),
+        `cannot write ${file} on ${describeHost(host)}`,
+    );
 }
+
+/**
+ * Writes `file` (as writeHostFile), then renames `from` over `to`; the rename only once the
+ * write is done. On an instance both in one exec: a switch keeps `.bak` and swaps its
+ * candidate in with one round trip.
+ */
+export async function writeHostFileThenRename(host: HaproxyHost, file: string, content: string, from: string, to: string): Promise<void> {
+    if (host.placement === "host") {
+        await writeHostFile(host, file, content);
+        await renameHostFile(host, from, to);
+        return;
+    }
+    await runOrThrow(
+        onHost(host, ["sh", "-c", WRITE_SCRIPT, "sh", file, `${process.pid}`, `${Buffer.byteLength(content)}`, from, to], { input: content }),
+        `cannot write ${file}, then rename ${from} to ${to}, on ${describeHost(host)}`,
+    );
+}
+
+/**
+ * Replaces the file `$1` inside an instance with stdin: a 0600 temp file beside it (`$1.tmp-$2`),
+ * renamed over it only when it holds exactly `$3` bytes; then, given `$4` and `$5`, `$4` renamed
+ * over `$5`. Constant text: the files are arguments.
+ */
+export const WRITE_SCRIPT =
+    'd=$(dirname -- "$1") && mkdir -p -- "$d" && t="$1.tmp-$2" && (umask 077 && cat > "$t") && chmod 600 -- "$t" && ' +
+    '[ "$(wc -c < "$t")" -eq "$3" ] && mv -f -- "$t" "$1" && { [ "$#" -lt 5 ] || mv -f -- "$4" "$5"; } || { rm -f -- "$t"; exit 1; }';
+
+/** WRITE_SCRIPT's write of `$1`, then `haproxy -c -f "$1"`; exit 125 (and no haproxy) when the write failed. */
+export const VALIDATE_SCRIPT = `( ${WRITE_SCRIPT} ) || { echo "bluegreen: cannot write $1" >&2; exit 125; }; exec haproxy -c -f "$1"`;
 
 /**
  * Appends stdin to the file `$1` inside an instance, its dir 0700 and the file 0600, in one

@@ -4,7 +4,7 @@
 // dead backends, so it is refused with the next step.
 
 import { probeAll } from "../io/prober";
-import { getInstance } from "../io/incus";
+import { getInstance, listInstances } from "../io/incus";
 import { refusalMessage, refused } from "../model/errors";
 import { Color, otherColor } from "../model/naming";
 import { IncusTarget, LOCAL_PROBE, ProbeRoute, loopbackUrl } from "../model/topology";
@@ -79,7 +79,10 @@ export async function checkTargets(
             route,
             targets.map((t) => ({ url: loopbackUrl(t.port, t.healthPath), timeoutMs })),
         ),
-        Promise.all(targets.map((t) => getInstance(target, t.container))),
+        // Several containers: one listing (one round trip), not a query each. A failed listing throws, as a failed query does.
+        targets.length > 1
+            ? listInstances(target).then((all) => targets.map((t) => all.find((i) => i.name === t.container)))
+            : Promise.all(targets.map((t) => getInstance(target, t.container))),
     ]);
     return Promise.all(
         targets.map(async (t, k) => {

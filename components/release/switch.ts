@@ -4,7 +4,16 @@
 // through the frontend -> record active-color and history. Any failure after the
 // swap restores `.bak` and reloads, so the previous color keeps serving.
 
-import { HaproxyHost, describeHost, readHostFile, removeHostFile, renameHostFile, validateConfig, writeHostFile } from "../io/haproxyHost";
+import {
+    HaproxyHost,
+    describeHost,
+    readHostFile,
+    removeHostFile,
+    renameHostFile,
+    writeAndValidate,
+    writeHostFile,
+    writeHostFileThenRename,
+} from "../io/haproxyHost";
 import { runOrThrow } from "../io/exec";
 import { getInstance, removeDeviceCmd } from "../io/incus";
 import { poll } from "../io/poll";
@@ -348,8 +357,7 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     })();
     const validation = (async () => {
         await mapText;
-        await writeHostFile(i.host, candidate, text);
-        return validateConfig(i.host, candidate);
+        return writeAndValidate(i.host, candidate, text);
     })();
     let before: Live;
     let current: string | undefined;
@@ -424,16 +432,15 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     // change which). After an interrupted run the file may name a color that never served;
     // then the older .bak is still the right one to fall back to. A shift falls back to all
     // traffic on its old color.
+    const bak = current !== undefined && current !== text && fileActive(current) === (before.weighted ?? "none") ? current : undefined;
     if (from) {
         await writeHostFile(i.host, `${L.configPath}.bak`, renderConfig(modelOf(i, allOn(from))));
-    } else if (current !== undefined && current !== text && fileActive(current) === (before.weighted ?? "none")) {
-        await writeHostFile(i.host, `${L.configPath}.bak`, current);
-    }
-    if (from) {
         // The config on disk always holds the split that is live: each step writes its own.
         await discard();
     } else {
-        await renameHostFile(i.host, candidate, L.configPath);
+        // .bak first, then the swap: in one round trip over a remote.
+        if (bak !== undefined) await writeHostFileThenRename(i.host, `${L.configPath}.bak`, bak, candidate, L.configPath);
+        else await renameHostFile(i.host, candidate, L.configPath);
         progress(`switch: new config validated and swapped in (previous kept as ${L.configPath}.bak)`);
     }
 

@@ -441,4 +441,14 @@ describe("runner: engine behaviour (fixture program, real dynamic-provider host)
         assert.match(stderr, /error: up canceled \(Ctrl-C\): the steps in flight finished and no new step started/);
         assert.deepEqual(s.names(), ["a"], "the finished create is in state");
     });
+
+    it("BLUEGREEN_COUNT_INCUS=1 prints the run's Incus round trips at the end; without it nothing is printed", () => {
+        s.write([{ name: "a" }]);
+        const counted = runCli(s.args("up", []), { ...s.env(), BLUEGREEN_COUNT_INCUS: "1", BLUEGREEN_COUNT_INCUS_FILE: undefined });
+        assert.equal(counted.code, 0, shown(counted));
+        assert.match(counted.stderr, /^\[incus\] 0 round trips$/m);
+        const plain = runCli(s.args("up", []), { ...s.env(), BLUEGREEN_COUNT_INCUS: undefined, BLUEGREEN_COUNT_INCUS_FILE: undefined });
+        assert.equal(plain.code, 0, shown(plain));
+        assert.doesNotMatch(plain.stderr, /\[incus\]/);
+    });
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import * as fs from "fs";
-import { Cmd, CmdResult, runOrThrow, cmdError, run, setRunner, spawnRunner } from "../../../components/io/exec";
+import * as path from "path";
+import { COUNT_INCUS_FILE, Cmd, CmdResult, runOrThrow, cmdError, run, runLive, setRunner, spawnRunner } from "../../../components/io/exec";
 import { makeTmp, removeTmp } from "../../helpers/tmp";
 
 describe("exec", () => {
@@ -146,6 +147,39 @@ describe("exec", () => {
             assert.equal((await run({ argv: ["/bin/echo", "real"] })).stdout, "outer");
             restoreOuter();
             assert.equal((await run({ argv: ["/bin/echo", "real"] })).stdout, "real\n");
+        });
+    });
+
+    describe("counting incus round trips (BLUEGREEN_COUNT_INCUS_FILE)", () => {
+        const ok = async (): Promise<CmdResult> => ({ code: 0, stdout: "", stderr: "" });
+        it("appends the kind of each incus command run or runLive runs, and nothing for other programs", async () => {
+            const dir = makeTmp();
+            const file = path.join(dir, "count");
+            const restore = setRunner(ok);
+            process.env[COUNT_INCUS_FILE] = file;
+            try {
+                await run({ argv: ["incus", "exec", "r:h", "--", "socat", "-", "UNIX:/s"] });
+                await run({ argv: ["haproxy", "-c"] });
+                await run({ argv: ["incus", "file", "pull", "r:h/f", "-"] });
+                await runLive({ argv: ["incus", "--version"] });
+                assert.equal(fs.readFileSync(file, "utf8"), "exec\nfile pull\nincus\n");
+            } finally {
+                delete process.env[COUNT_INCUS_FILE];
+                restore();
+                removeTmp(dir);
+            }
+        });
+
+        it("writes nothing when the switch is off", async () => {
+            const dir = makeTmp();
+            const restore = setRunner(ok);
+            try {
+                await run({ argv: ["incus", "exec", "r:h", "--", "true"] });
+                assert.deepEqual(fs.readdirSync(dir), []);
+            } finally {
+                restore();
+                removeTmp(dir);
+            }
         });
     });
 });

@@ -4,6 +4,8 @@ import * as path from "path";
 import { spawnSync } from "child_process";
 import {
     APPEND_SCRIPT,
+    WRITE_SCRIPT,
+    writeHostFileThenRename,
     HaproxyHost,
     appendHostFile,
     createHostFileExclusive,
@@ -14,6 +16,8 @@ import {
     removeHostFile,
     renameHostFile,
     validateConfig,
+    VALIDATE_SCRIPT,
+    writeAndValidate,
     writeHostFile,
 } from "../../../components/io/haproxyHost";
 import { INCUS_NOT_FOUND, RunnerStub, fail, instanceJson, ok, stubRunner } from "../../helpers/runnerStub";
@@ -172,6 +176,58 @@ describe("haproxyHost", () => {
             assert.equal(stub.calls.length, 1);
         });
 
+        it("writeAndValidate writes the candidate and runs haproxy -c on it in one exec (one Incus round trip)", async () => {
+            const argv = [
+                "incus",
+                "exec",
+                "prod:prod-haproxy",
+                "--",
+                "sh",
+                "-c",
+                VALIDATE_SCRIPT,
+                "sh",
+                "/etc/haproxy/bluegreen.cfg.new",
+                `${process.pid}`,
+                "7",
+            ];
+            stub = stubRunner(() => ok("Configuration file is valid\n"));
+            assert.equal((await writeAndValidate(INST, "/etc/haproxy/bluegreen.cfg.new", "global\n")).code, 0);
+            assert.deepEqual(stub.argvs(), [argv]);
+            assert.equal(stub.calls[0].input, "global\n");
+            stub.restore();
+            stub = stubRunner((_c, n) => (n === 1 ? fail(1, "") : fail(1, "[ALERT] unknown keyword 'bogus'")));
+            assert.equal((await writeAndValidate(INST, "/etc/haproxy/bluegreen.cfg.new", "global\n")).stderr, "[ALERT] unknown keyword 'bogus'");
+            assert.deepEqual(stub.argvs(), [argv, argv], "asked again once when Incus dropped the output");
+            stub.restore();
+            stub = stubRunner(() => fail(125, "bluegreen: cannot write /etc/haproxy/bluegreen.cfg.new"));
+            await assert.rejects(writeAndValidate(INST, "/etc/haproxy/bluegreen.cfg.new", "global\n"), {
+                message: /^cannot write \/etc\/haproxy\/bluegreen\.cfg\.new on instance prod:prod-haproxy: `incus exec .* exited 125: bluegreen: cannot write/,
+            });
+            assert.equal(stub.calls.length, 1, "a failed write is an error, never HAProxy's verdict");
+        });
+
+        it("the validate script: a failed write exits 125 before haproxy runs; otherwise haproxy -c's verdict", () => {
+            const dir = makeTmp();
+            try {
+                const f = path.join(dir, "c.cfg");
+                const bin = path.join(dir, "bin");
+                fs.mkdirSync(bin);
+                // A stand-in haproxy on PATH: says which file it checked, and fails on "bad".
+                fs.writeFileSync(path.join(bin, "haproxy"), '#!/bin/sh\necho "checked $3"; grep -q bad "$3" && exit 1; exit 0\n', { mode: 0o755 });
+                const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+                const v = (input: string, size: number) =>
+                    spawnSync("sh", ["-c", VALIDATE_SCRIPT, "sh", f, "7", String(size)], { input, encoding: "utf8", env });
+                const good = v("good\n", 5);
+                assert.deepEqual([good.status, good.stdout, fs.readFileSync(f, "utf8")], [0, `checked ${f}\n`, "good\n"]);
+                assert.equal(v("bad\n", 4).status, 1);
+                const short = v("ba", 4);
+                assert.deepEqual([short.status, short.stdout], [125, ""], "haproxy never ran");
+                assert.match(short.stderr, /cannot write/);
+            } finally {
+                removeTmp(dir);
+            }
+        });
+
         it("readHostFile pulls the file from the instance (not exec cat: Incus may drop exec output)", async () => {
             stub = stubRunner(() => ok("blue\n"));
             assert.equal(await readHostFile(INST, "/var/lib/veza/active-color"), "blue\n");
@@ -190,34 +246,80 @@ describe("haproxyHost", () => {
             });
         });
 
-        it("writeHostFile pushes a temp file beside the target, then renames it over", async () => {
-            const pushed: string[] = [];
-            let localPath = "";
-            stub = stubRunner((cmd) => {
-                if (cmd.argv[1] === "file") {
-                    localPath = cmd.argv[cmd.argv.length - 2];
-                    pushed.push(fs.readFileSync(localPath, "utf8"));
-                }
-                return ok();
-            });
-            await writeHostFile(INST, "/etc/haproxy/bluegreen.cfg", "global\n");
-            const tmp = `/etc/haproxy/bluegreen.cfg.tmp-${process.pid}`;
+        it("writeHostFile replaces the file in one exec (one Incus round trip): stdin to a temp file beside it, its size checked, renamed over", async () => {
+            stub = stubRunner(() => ok());
+            await writeHostFile(INST, "/etc/haproxy/bluegreen.cfg", "global\né\n");
             assert.deepEqual(stub.argvs(), [
-                ["incus", "file", "push", "--create-dirs", "--quiet", "--mode", "0600", localPath, `prod:prod-haproxy${tmp}`],
-                ["incus", "exec", "prod:prod-haproxy", "--", "mv", "-f", "--", tmp, "/etc/haproxy/bluegreen.cfg"],
+                ["incus", "exec", "prod:prod-haproxy", "--", "sh", "-c", WRITE_SCRIPT, "sh", "/etc/haproxy/bluegreen.cfg", `${process.pid}`, "10"],
             ]);
-            assert.equal(path.basename(localPath), "bluegreen.cfg");
-            assert.deepEqual(pushed, ["global\n"]);
-            assert.equal(fs.existsSync(path.dirname(localPath)), false, "the local temp dir is removed");
+            assert.equal(stub.calls[0].input, "global\né\n");
         });
 
-        it("writeHostFile stops before the rename when the push fails", async () => {
-            stub = stubRunner(() => fail(1, "Error: not found"));
+        it("writeHostFile names the file and the instance when the write fails", async () => {
+            stub = stubRunner(() => fail(1, "sh: can't create /etc/haproxy/x: Read-only file system"));
             await assert.rejects(writeHostFile(LOCAL_INST, "/etc/haproxy/bluegreen.cfg", "x"), (e: Error) => {
-                assert.match(e.message, /^cannot write \/etc\/haproxy\/bluegreen\.cfg on instance dev-haproxy: `incus file push /);
+                assert.match(e.message, /^cannot write \/etc\/haproxy\/bluegreen\.cfg on instance dev-haproxy: `incus exec dev-haproxy -- sh -c /);
                 return true;
             });
             assert.equal(stub.calls.length, 1);
+        });
+
+        it("the write script makes the dir, writes a 0600 file atomically, and leaves the old one when stdin came short", async () => {
+            const dir = makeTmp();
+            try {
+                const f = path.join(dir, "a", "b", "bluegreen.cfg");
+                const w = (input: string, size: number) => spawnSync("sh", ["-c", WRITE_SCRIPT, "sh", f, "7", String(size)], { input, encoding: "utf8" });
+                assert.equal(w("one\n", 4).status, 0);
+                assert.equal(fs.readFileSync(f, "utf8"), "one\n");
+                assert.equal(fs.statSync(f).mode & 0o777, 0o600);
+                const short = w("tw", 4);
+                assert.notEqual(short.status, 0, "a short write fails");
+                assert.equal(fs.readFileSync(f, "utf8"), "one\n", "the old file stays");
+                assert.equal(w("two\n", 4).status, 0);
+                assert.equal(fs.readFileSync(f, "utf8"), "two\n");
+                assert.deepEqual(fs.readdirSync(path.dirname(f)), ["bluegreen.cfg"], "no temp file left");
+            } finally {
+                removeTmp(dir);
+            }
+        });
+
+        it("writeHostFileThenRename: the write, then the rename, in one exec (one Incus round trip)", async () => {
+            stub = stubRunner(() => ok());
+            await writeHostFileThenRename(INST, "/etc/haproxy/bluegreen.cfg.bak", "old\n", "/etc/haproxy/bluegreen.cfg.new", "/etc/haproxy/bluegreen.cfg");
+            assert.deepEqual(stub.argvs(), [
+                [
+                    "incus",
+                    "exec",
+                    "prod:prod-haproxy",
+                    "--",
+                    "sh",
+                    "-c",
+                    WRITE_SCRIPT,
+                    "sh",
+                    "/etc/haproxy/bluegreen.cfg.bak",
+                    `${process.pid}`,
+                    "4",
+                    "/etc/haproxy/bluegreen.cfg.new",
+                    "/etc/haproxy/bluegreen.cfg",
+                ],
+            ]);
+            assert.equal(stub.calls[0].input, "old\n");
+        });
+
+        it("the write script renames $4 over $5 only after a whole write", async () => {
+            const dir = makeTmp();
+            try {
+                const [bak, cand, cfg] = ["cfg.bak", "cfg.new", "cfg"].map((n) => path.join(dir, n));
+                fs.writeFileSync(cand, "new\n");
+                fs.writeFileSync(cfg, "old\n");
+                const w = (input: string) => spawnSync("sh", ["-c", WRITE_SCRIPT, "sh", bak, "7", "4", cand, cfg], { input, encoding: "utf8" });
+                assert.notEqual(w("ol").status, 0, "a short write fails");
+                assert.deepEqual([fs.existsSync(bak), fs.readFileSync(cfg, "utf8"), fs.existsSync(cand)], [false, "old\n", true], "nothing renamed");
+                assert.equal(w("old\n").status, 0);
+                assert.deepEqual([fs.readFileSync(bak, "utf8"), fs.readFileSync(cfg, "utf8"), fs.existsSync(cand)], ["old\n", "new\n", false]);
+            } finally {
+                removeTmp(dir);
+            }
         });
 
         it("appendHostFile makes the dir (0700) and appends the line to a 0600 file, in one exec of a constant script", async () => {

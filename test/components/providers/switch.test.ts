@@ -10,7 +10,7 @@ import { switchProvider } from "../../../components/providers/switch";
 import { SwitchOutputs } from "../../../components/release/switch";
 import { CliSocket, haproxyCliSocket } from "../../helpers/haproxySocket";
 import { quietProgress } from "../../helpers/quiet";
-import { INCUS_NOT_FOUND, RunnerStub, stubRunner } from "../../helpers/runnerStub";
+import { INCUS_NOT_FOUND, RunnerStub, ok, stubRunner } from "../../helpers/runnerStub";
 import { stackConfig } from "../../helpers/stackConfig";
 import { makeTmp, removeTmp } from "../../helpers/tmp";
 
@@ -33,8 +33,8 @@ describe("switch provider", () => {
     const inputs = () => switchInputs(stackConfig({ haproxy: { frontendPort: 18100, exporterPort: 18101, dir } }));
 
     it("a create that fails is a partial failure under the Switch's own id, holding __provider and what its delete and read use", async () => {
-        // The blue containers do not exist: the readiness check refuses before HAProxy is touched.
-        stub = stubRunner(() => INCUS_NOT_FOUND);
+        // The blue containers do not exist (an empty listing): the readiness check refuses before HAProxy is touched.
+        stub = stubRunner((cmd) => (cmd.argv.at(-1)?.endsWith("/1.0/instances?recursion=1") ? ok("[]") : INCUS_NOT_FOUND));
         const withProvider = { ...inputs(), __provider: "the serialized provider" };
         const e = await switchProvider.create!(withProvider).then(
             () => assert.fail("the create succeeded"),
