@@ -1,0 +1,37 @@
+// Placement on a cluster, read once before the program plans: the members and their states,
+// and with a routed network the addresses recorded on the stack's instances. Fails closed:
+// members that cannot be read, or a placement with problems, refuse the whole up.
+
+import { readClusterView } from "../io/incus";
+import type { StackConfig } from "../model/config";
+import { refusal } from "../model/errors";
+import { StackPlacement, placeStack } from "../model/placement";
+import { incusTarget } from "../model/topology";
+
+/** Pure: only a remote (which may be a cluster), members or a routed network are placed; this host's stacks read nothing. */
+export function wantsPlacement(config: Pick<StackConfig, "incus" | "network">): boolean {
+    return config.incus.remote !== undefined || config.incus.members !== undefined || config.network !== undefined;
+}
+
+/** Pure: the refusal of a placement with problems; undefined when it has none. */
+export function placementRefusal(p: Pick<StackPlacement, "problems">): Error | undefined {
+    if (p.problems.length === 0) return undefined;
+    return refusal({
+        what: `the stack cannot be placed on the cluster: ${p.problems.join("; ")}`,
+        next: "fix what each problem names (incus cluster list shows the members and their states)",
+        untouched: "Nothing was touched",
+    });
+}
+
+/**
+ * Each instance's member and address; undefined when nothing is placed (this host, or a remote
+ * that is not a cluster, without a routed network), so such stacks keep their inputs.
+ */
+export async function readPlacement(config: StackConfig): Promise<StackPlacement | undefined> {
+    if (!wantsPlacement(config)) return undefined;
+    const view = await readClusterView(incusTarget(config.incus.remote), config.stack, config.network !== undefined);
+    const placement = placeStack(config, view);
+    const why = placementRefusal(placement);
+    if (why) throw why;
+    return placement.members.length === 0 && config.network === undefined ? undefined : placement;
+}
