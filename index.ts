@@ -7,6 +7,7 @@ import { adoptFromEnv } from "./components/model/adoption";
 import { ConfigError, StackConfig, incusTrustOf, loadConfig } from "./components/model/config";
 import { TRUST_INPUT } from "./components/providers/trust";
 import { useIncusTrust } from "./components/io/incusTrust";
+import { progress } from "./components/io/progress";
 import { describePlacement } from "./components/model/placement";
 import { readPlacement } from "./components/release/placement";
 
@@ -46,7 +47,7 @@ export = async () => {
     // On a cluster: every instance's member and routed address (components/release/placement.ts).
     await useIncusTrust(trust);
     const placement = await readPlacement(config);
-    if (placement) for (const line of describePlacement(placement)) void pulumi.log.info(`placement: ${line}`);
+    if (placement) for (const line of describePlacement(placement)) progress(`placement: ${line}`);
 
     const app = new BlueGreenApp(config.prefix.replace(/-$/, "") || "app", { config, artifactToken, secretEnv, adoptOnce, placement });
 

@@ -47,7 +47,7 @@ export function healthInputs(c: ComponentConfig): { healthStatus?: string; healt
 /** Pure: the HAProxy resource's inputs; with a placement, its member and routed address. */
 export function haproxyInputs(config: StackConfig, placement?: StackPlacement): HaproxyInputs {
     const host = haproxyHostOf(config);
-    const place = placeOf(placement?.haproxy, config);
+    const { address, ...place } = placeOf(placement?.haproxy, config);
     return {
         stack: config.stack,
         host,
@@ -57,7 +57,7 @@ export function haproxyInputs(config: StackConfig, placement?: StackPlacement): 
         // Both colors' ports, present or not, so adding a color never touches the instance.
         // Routed: HAProxy reaches each node on its own address, through no device.
         backendPorts:
-            host.placement === "incus" && !place.address
+            host.placement === "incus" && !address
                 ? [
                       ...config.components.flatMap((c) => nodesOf(c.nodes).flatMap((node) => COLORS.map((color) => colorHostPort(c.hostPort, color, node)))),
                       // With a remote, every stateful service too: its health is probed from inside the instance.
@@ -67,6 +67,7 @@ export function haproxyInputs(config: StackConfig, placement?: StackPlacement): 
         image: config.incus.image,
         profiles: config.incus.profiles,
         ...place,
+        ...(address ? { routedAddress: address } : {}),
     };
 }
 

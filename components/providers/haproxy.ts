@@ -23,7 +23,7 @@ export const haproxyProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
             "host",
             "layout",
             "member",
-            "address",
+            "routedAddress",
             "parent",
         ]);
         const changed = changedKeys(olds, news, UPDATE_ON).length > 0;

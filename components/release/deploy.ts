@@ -145,6 +145,8 @@ export function instanceConfig(i: ColorContainerInputs): Record<string, string> 
         "environment.BLUEGREEN_COLOR": i.color,
         "environment.BLUEGREEN_RELEASE": i.release,
         "environment.BLUEGREEN_HEALTH_PATH": i.healthPath,
+        // Routed: the app listens on its own address, where HAProxy and the probes reach it.
+        ...(i.address ? { "environment.HOST": i.address } : {}),
         ...(i.node === undefined ? {} : { "environment.BLUEGREEN_NODE": String(i.node), "user.bluegreen.node": String(i.node) }),
         "user.bluegreen.managed": "true",
         "user.bluegreen.stack": i.stack,
@@ -164,6 +166,7 @@ const RECORDED: Readonly<Record<string, string>> = {
     "environment.BLUEGREEN_COLOR": "color",
     "environment.BLUEGREEN_RELEASE": "release",
     "environment.BLUEGREEN_HEALTH_PATH": "healthPath",
+    "environment.HOST": "address",
     "environment.BLUEGREEN_NODE": "node",
     "user.bluegreen.node": "node",
     "user.bluegreen.managed": "stack",

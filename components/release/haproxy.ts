@@ -46,8 +46,8 @@ export interface HaproxyInputs {
     readonly profiles: readonly string[];
     /** On a cluster, its member (bluegreen:haproxy.member); absent: Incus's scheduler, or not a cluster. */
     readonly member?: string;
-    /** bluegreen:network mode routed: its address on a routed NIC off `parent`. */
-    readonly address?: string;
+    /** bluegreen:network mode routed: its address on a routed NIC off `parent` (`address` is the frontend's, an output). */
+    readonly routedAddress?: string;
     readonly parent?: string;
 }
 
@@ -205,10 +205,15 @@ async function ensureInInstance(i: HaproxyInputs, address: string | undefined): 
             createCmd(target, name, {
                 image: i.image,
                 profiles: i.profiles,
-                config: { "user.bluegreen.managed": "true", "user.bluegreen.stack": i.stack, "user.bluegreen.role": "haproxy", ...routedConfig(i) },
+                config: {
+                    "user.bluegreen.managed": "true",
+                    "user.bluegreen.stack": i.stack,
+                    "user.bluegreen.role": "haproxy",
+                    ...routedConfig({ address: i.routedAddress }),
+                },
                 proxies: wanted,
                 ...(i.member ? { member: i.member } : {}),
-                ...routedNics(i),
+                ...routedNics({ address: i.routedAddress, parent: i.parent }),
             }),
             `cannot create ${name}`,
         );

@@ -172,6 +172,7 @@ export function statefulInstanceConfig(i: StatefulInputs, release: string): Reco
         "environment.BLUEGREEN_RELEASE": release,
         "environment.BLUEGREEN_HEALTH_PATH": i.healthPath,
         "environment.BLUEGREEN_DATA_DIR": i.volumes[0].path,
+        ...(i.address ? { "environment.HOST": i.address } : {}),
         "user.bluegreen.managed": "true",
         "user.bluegreen.stack": i.stack,
         "user.bluegreen.stateful": i.service,

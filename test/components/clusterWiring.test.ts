@@ -8,7 +8,7 @@ import { placeStack } from "../../components/model/placement";
 import { renderConfig } from "../../components/model/haproxyConfig";
 import { ADDRESS_KEY } from "../../components/model/network";
 import { Cmd, CmdResult, setRunner } from "../../components/io/exec";
-import { healthUrl, liveDifferences } from "../../components/release/deploy";
+import { healthUrl, instanceConfig, liveDifferences } from "../../components/release/deploy";
 import { routedConfig, routedNics } from "../../components/release/haproxy";
 import { placementRefusal, readPlacement, wantsPlacement } from "../../components/release/placement";
 import { statefulHealthUrl, statefulMismatch } from "../../components/release/stateful";
@@ -41,11 +41,11 @@ describe("placement wired into the program", () => {
     it("HAProxy goes on the first member with its own routed address, and through no backend device", () => {
         const h = haproxyInputs(config, placement);
         assert.equal(h.member, "m1");
-        assert.equal(h.address, "10.9.0.100");
+        assert.equal(h.routedAddress, "10.9.0.100", "not `address`: that output is the frontend's");
         assert.equal(h.parent, "eth0");
         assert.deepEqual(h.backendPorts, []);
         const plain = haproxyInputs(config);
-        assert.ok(!("member" in plain) && !("address" in plain) && !("parent" in plain));
+        assert.ok(!("member" in plain) && !("routedAddress" in plain) && !("parent" in plain));
         assert.ok(plain.backendPorts.length > 0);
     });
 
@@ -94,6 +94,7 @@ describe("placement wired into the program", () => {
             "environment.BLUEGREEN_COLOR": "green",
             "environment.BLUEGREEN_RELEASE": "def5678",
             "environment.BLUEGREEN_HEALTH_PATH": "/health",
+            "environment.HOST": "10.9.0.101",
             "user.bluegreen.managed": "true",
             "user.bluegreen.stack": "dev",
             "user.bluegreen.component": "web",
@@ -102,6 +103,8 @@ describe("placement wired into the program", () => {
         };
         assert.deepEqual(liveDifferences(live({ ...labels, [ADDRESS_KEY]: "10.9.0.101" }, { eth0: nic }), i), []);
         assert.deepEqual(liveDifferences(live({ ...labels, [ADDRESS_KEY]: "10.9.0.107" }, { eth0: { ...nic, "ipv4.address": "10.9.0.107" } }), i), ["address"]);
+        assert.equal(instanceConfig(i)["environment.HOST"], "10.9.0.101", "the app listens on its address");
+        assert.ok(!("environment.HOST" in instanceConfig(containerInputs())), "proxy mode: as before");
         const [db] = statefulInputs(config, placement);
         const dbLive = { name: db.name, status: "Running", config: {}, devices: {} } as never;
         assert.match(statefulMismatch(dbLive, db) ?? "", /differs|is null/);
