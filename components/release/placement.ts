@@ -5,7 +5,7 @@
 import { readClusterView } from "../io/incus";
 import type { StackConfig } from "../model/config";
 import { refusal } from "../model/errors";
-import { StackPlacement, placeStack } from "../model/placement";
+import { Member, StackPlacement, describePlacement, placeStack } from "../model/placement";
 import { incusTarget } from "../model/topology";
 
 /** Pure: only a remote (which may be a cluster), members or a routed network are placed; this host's stacks read nothing. */
@@ -34,4 +34,21 @@ export async function readPlacement(config: StackConfig): Promise<StackPlacement
     const why = placementRefusal(placement);
     if (why) throw why;
     return placement.members.length === 0 && config.network === undefined ? undefined : placement;
+}
+
+/** What `status` shows of the placement: each member's state and where each instance goes, or why it could not be read. */
+export type PlacementView =
+    { readonly members: readonly Member[]; readonly lines: readonly string[]; readonly problems: readonly string[] } | { readonly error: string };
+
+/** The placement as `status` shows it; undefined when nothing is placed. Never throws. */
+export async function placementView(config: StackConfig): Promise<PlacementView | undefined> {
+    if (!wantsPlacement(config)) return undefined;
+    try {
+        const view = await readClusterView(incusTarget(config.incus.remote), config.stack, config.network !== undefined);
+        if (view.members.length === 0 && config.network === undefined) return undefined;
+        const p = placeStack(config, view);
+        return { members: p.members, lines: describePlacement(p), problems: p.problems };
+    } catch (e) {
+        return { error: (e as Error).message };
+    }
 }

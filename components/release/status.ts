@@ -35,6 +35,7 @@ import { readLockState } from "./lock";
 import { ShiftRecord, parseShiftRecord } from "../model/shift";
 import { shiftRecordPath } from "./shift";
 import { describeServed } from "./switch";
+import { PlacementView, placementView } from "./placement";
 
 /** Bumped only when a field changes meaning or goes away; new sections may be added. */
 export const STATUS_VERSION = 1;
@@ -107,6 +108,8 @@ export interface StatusReport {
     readonly audit: readonly AuditEvent[];
     /** The last progressive shift: its step, split and last probe; absent when there never was one. The live split is `active.served`. */
     readonly shift?: ShiftRecord;
+    /** On a cluster: each member's state and each instance's member and address; absent on this host. */
+    readonly placement?: PlacementView;
 }
 
 export interface StatefulStatus {
@@ -237,7 +240,8 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
     const host = haproxyHostOf(config.haproxy.placement, config.prefix, config.incus.remote);
     const layout = haproxyLayout(config.haproxy.placement, config.app, config.stack, config.haproxy.dir);
     const backends = config.components.map((c) => haproxyBackendName(c.name));
-    const [hx, recorded, history, canaryText, lock, auditLines, shiftText, ...colors] = await Promise.all([
+    const [placement, hx, recorded, history, canaryText, lock, auditLines, shiftText, ...colors] = await Promise.all([
+        placementView(config),
         haproxyStatus(host, layout, backends),
         readActiveColor(host, layout.stateDir).catch(() => undefined),
         readHostFile(host, historyPath(layout.stateDir)).catch(() => undefined),
@@ -272,6 +276,7 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
         lock: lockView(lock),
         audit: auditLines,
         ...(shift ? { shift } : {}),
+        ...(placement ? { placement } : {}),
     };
 }
 
@@ -356,6 +361,12 @@ export function describeVerdict(v: StatusVerdict): string {
 }
 
 /** Pure: the report as an operator reads it. */
+/** Pure: the placement section of `status`: the members' states first, then each pool and pinned instance. */
+export function describePlacementView(p: PlacementView): string[] {
+    if ("error" in p) return [`placement: UNKNOWN (${p.error})`];
+    return ["placement:", ...p.lines.map((l) => `  ${l}`), ...p.problems.map((l) => `  PROBLEM: ${l}`)];
+}
+
 export function describeStatus(r: StatusReport): string {
     const out: string[] = [];
     const a = r.active;
@@ -400,6 +411,7 @@ export function describeStatus(r: StatusReport): string {
         );
         for (const why of sh.reasons ?? []) out.push(`  ${why}`);
     }
+    if (r.placement) out.push("", ...describePlacementView(r.placement));
     const lk = r.lock;
     out.push("", `deploy lock: ${lk.state}${lk.holder ? `, ${lk.holder}` : ""}${lk.why ? ` (${lk.why})` : ""}`);
     out.push("", "audit (last lines):");

@@ -10,7 +10,8 @@ import { ADDRESS_KEY } from "../../components/model/network";
 import { Cmd, CmdResult, setRunner } from "../../components/io/exec";
 import { healthUrl, instanceConfig, liveDifferences } from "../../components/release/deploy";
 import { routedConfig, routedNics } from "../../components/release/haproxy";
-import { placementRefusal, readPlacement, wantsPlacement } from "../../components/release/placement";
+import { placementRefusal, placementView, readPlacement, wantsPlacement } from "../../components/release/placement";
+import { describePlacementView } from "../../components/release/status";
 import { statefulHealthUrl, statefulMismatch } from "../../components/release/stateful";
 import { modelOf, nodeTargets } from "../../components/release/switch";
 import { stackConfig } from "./../helpers/stackConfig";
@@ -159,5 +160,36 @@ describe("placement wired into the program", () => {
         assert.match(e.message, /bluegreen:haproxy\.member: m9 is not a member in use \(m1, m2, m3\)/);
         assert.match(e.message, /Nothing was touched/);
         assert.equal(placementRefusal(placement), undefined);
+    });
+
+    it("status shows each member's state and where each node is; a cluster it cannot read is UNKNOWN, never an error", async () => {
+        const members = JSON.stringify(
+            MEMBERS.map((m) => ({ server_name: m.name, status: m.name === "m2" ? "Offline" : "Online", url: `https://${m.address}:8443` })),
+        );
+        const restore = fakeIncus(
+            { "incus cluster list prod: --format json": { stdout: members }, "incus query prod:/1.0/instances?recursion=1": { stdout: "[]" } },
+            [],
+        );
+        let view;
+        try {
+            view = await placementView(config);
+        } finally {
+            restore();
+        }
+        assert.ok(view && !("error" in view));
+        assert.deepEqual(describePlacementView(view).slice(0, 3), [
+            "placement:",
+            "  members: m1 online, m2 offline, m3 online",
+            "  api blue: 1 m1 10.9.0.101, 2 m2 10.9.0.102 (m2 offline)",
+        ]);
+        const down = fakeIncus({}, []);
+        try {
+            const v = await placementView(config);
+            assert.ok(v && "error" in v);
+            assert.match(describePlacementView(v)[0], /^placement: UNKNOWN \(cannot read the members of prod/);
+        } finally {
+            down();
+        }
+        assert.equal(await placementView(stackConfig({}, "dev")), undefined, "this host: no placement, no incus call");
     });
 });
