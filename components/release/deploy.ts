@@ -19,6 +19,7 @@ import { Color, haproxyBackendName, serverName } from "../model/naming";
 import { appUrl, incusTarget, loopbackUrl, probeRoute } from "../model/topology";
 import { ADDRESS_KEY } from "../model/network";
 import { routedConfig, routedNics } from "./haproxy";
+import { assertMemberLive } from "./placement";
 import { ServingGuard, mightServe, refuseIfRouted, refuseIfServing } from "./cleanup";
 import { DEFAULT_EXPECT, HealthExpect, judge, waitHealthy } from "./health";
 import { AuditContext, audit, auditChange, auditTo } from "./audit";
@@ -264,6 +265,8 @@ function isOurs(inst: InstanceInfo, i: ColorContainerInputs): boolean {
 /** Creates, installs, starts and health-checks. Re-running after an interruption is safe. */
 export async function launch(i: ColorContainerInputs): Promise<{ id: string; outs: ColorContainerOutputs }> {
     const target = incusTarget(i.remote);
+    if (i.member)
+        await assertMemberLive(target, i.member, i.name, [`set bluegreen:components.${i.component}.allowReschedule: true to place it on a live member`]);
     const existing = await getInstance(target, i.name);
     if (existing) {
         if (!isOurs(existing, i)) {

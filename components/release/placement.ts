@@ -2,11 +2,12 @@
 // and with a routed network the addresses recorded on the stack's instances. Fails closed:
 // members that cannot be read, or a placement with problems, refuse the whole up.
 
-import { readClusterView } from "../io/incus";
+import { clusterMemberCmd, parseClusterMember, readClusterView } from "../io/incus";
+import { cmdError, run } from "../io/exec";
 import type { StackConfig } from "../model/config";
 import { refusal } from "../model/errors";
-import { Member, StackPlacement, describePlacement, placeStack } from "../model/placement";
-import { incusTarget } from "../model/topology";
+import { Member, StackPlacement, describePlacement, isLive, placeStack } from "../model/placement";
+import { IncusTarget, incusTarget } from "../model/topology";
 
 /** Pure: only a remote (which may be a cluster), members or a routed network are placed; this host's stacks read nothing. */
 export function wantsPlacement(config: Pick<StackConfig, "incus" | "network">): boolean {
@@ -51,4 +52,22 @@ export async function placementView(config: StackConfig): Promise<PlacementView 
     } catch (e) {
         return { error: (e as Error).message };
     }
+}
+
+/**
+ * Refuses to create `instance` on a member that is not online (offline, evacuated: leaving),
+ * naming the member, before anything is touched; Incus would fail the `--target` create anyway,
+ * with less to go on. One query of the member.
+ */
+export async function assertMemberLive(target: IncusTarget, member: string, instance: string, next: readonly string[]): Promise<void> {
+    const cmd = clusterMemberCmd(target, member);
+    const r = await run(cmd);
+    if (r.code !== 0) throw cmdError(cmd, r, `cannot read the state of member ${member}, so ${instance} was not created there`);
+    const m = parseClusterMember(r.stdout);
+    if (isLive(m)) return;
+    throw refusal({
+        what: `${instance} belongs on member ${member}, which is ${m.state}; it cannot be created there`,
+        next: [`bring ${member} back online (incus cluster list shows each member's state)`, ...next],
+        untouched: `Nothing of ${instance} was touched`,
+    });
 }

@@ -52,6 +52,7 @@ import {
 } from "../model/stateful";
 import { appUrl, incusTarget, loopbackUrl, probeRoute } from "../model/topology";
 import { routedConfig, routedNics } from "./haproxy";
+import { assertMemberLive } from "./placement";
 import { APP_LOG, AppContainerInputs, RELEASE_PATH, appLogTail, expectOf, fetchArtifact } from "./deploy";
 import { judge, waitHealthy } from "./health";
 import {
@@ -276,6 +277,8 @@ async function deployRelease(i: StatefulInputs, release: string): Promise<void> 
             `instance ${i.name} already exists and is not stack ${i.stack}'s stateful service ${i.service}; rename or delete it, or rename the service. Nothing was touched.`,
         );
     }
+    // Its volumes live on its member: it never goes elsewhere.
+    if (i.member) await assertMemberLive(target, i.member, i.name, [`keep bluegreen:stateful.${i.service}.release as it is until then`]);
     await ensureVolumes(i);
     const artifact = await fetchArtifact({ artifacts: i.artifacts, artifactToken: i.artifactToken, component: i.service, release });
     if (existing) await deleteWhenIdle(target, i.name);

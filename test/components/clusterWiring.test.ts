@@ -10,7 +10,7 @@ import { ADDRESS_KEY } from "../../components/model/network";
 import { Cmd, CmdResult, setRunner } from "../../components/io/exec";
 import { healthUrl, instanceConfig, liveDifferences } from "../../components/release/deploy";
 import { routedConfig, routedNics } from "../../components/release/haproxy";
-import { placementRefusal, placementView, readPlacement, wantsPlacement } from "../../components/release/placement";
+import { assertMemberLive, placementRefusal, placementView, readPlacement, wantsPlacement } from "../../components/release/placement";
 import { describePlacementView } from "../../components/release/status";
 import { statefulHealthUrl, statefulMismatch } from "../../components/release/stateful";
 import { modelOf, nodeTargets } from "../../components/release/switch";
@@ -191,5 +191,39 @@ describe("placement wired into the program", () => {
             down();
         }
         assert.equal(await placementView(stackConfig({}, "dev")), undefined, "this host: no placement, no incus call");
+    });
+
+    it("a create on a member that is not online is refused before anything is touched, naming the member (one query, exact argv)", async () => {
+        const seen: string[][] = [];
+        const member = (status: string) => ({ stdout: JSON.stringify({ server_name: "m2", status, url: "https://10.9.1.2:8443" }) });
+        let restore = fakeIncus({ "incus query prod:/1.0/cluster/members/m2": member("Online") }, seen);
+        try {
+            await assertMemberLive({ remote: "prod" }, "m2", "prod-api-blue-2", []);
+        } finally {
+            restore();
+        }
+        assert.deepEqual(seen, [["incus", "query", "prod:/1.0/cluster/members/m2"]]);
+        for (const status of ["Offline", "Evacuated"]) {
+            restore = fakeIncus({ "incus query prod:/1.0/cluster/members/m2": member(status) }, []);
+            try {
+                await assert.rejects(
+                    assertMemberLive({ remote: "prod" }, "m2", "prod-api-blue-2", ["set bluegreen:components.api.allowReschedule: true"]),
+                    (e: Error) =>
+                        e.name === "RefusedError" &&
+                        new RegExp(`prod-api-blue-2 belongs on member m2, which is ${status.toLowerCase()}`).test(e.message) &&
+                        /bring m2 back online/.test(e.message) &&
+                        /allowReschedule/.test(e.message) &&
+                        /Nothing of prod-api-blue-2 was touched/.test(e.message),
+                );
+            } finally {
+                restore();
+            }
+        }
+        restore = fakeIncus({}, []);
+        try {
+            await assert.rejects(assertMemberLive({ remote: "prod" }, "m2", "prod-api-blue-2", []), /cannot read the state of member m2/);
+        } finally {
+            restore();
+        }
     });
 });
