@@ -2,11 +2,12 @@
 // and with a routed network the addresses recorded on the stack's instances. Fails closed:
 // members that cannot be read, or a placement with problems, refuse the whole up.
 
-import { clusterMemberCmd, parseClusterMember, readClusterView } from "../io/incus";
+import { InstanceInfo, clusterMemberCmd, listInstances, parseClusterMember, readClusterMembers } from "../io/incus";
 import { cmdError, run } from "../io/exec";
 import type { StackConfig } from "../model/config";
 import { refusal } from "../model/errors";
-import { Member, StackPlacement, describePlacement, isLive, placeStack } from "../model/placement";
+import { ClusterView, Member, StackPlacement, describePlacement, isLive, placeStack } from "../model/placement";
+import { recordedAddresses } from "../model/network";
 import { IncusTarget, incusTarget } from "../model/topology";
 
 /** Pure: only a remote (which may be a cluster), members or a routed network are placed; this host's stacks read nothing. */
@@ -30,9 +31,9 @@ export function placementRefusal(p: Pick<StackPlacement, "problems">): Error | u
  */
 export async function readPlacement(config: StackConfig): Promise<StackPlacement | undefined> {
     if (!wantsPlacement(config)) return undefined;
-    const view = await readClusterView(incusTarget(config.incus.remote), config.stack, config.network !== undefined);
+    const view = await readView(config);
     const placement = placeStack(config, view);
-    const why = placementRefusal(placement);
+    const why = placementRefusal({ problems: [...placement.problems, ...unreadableProblems(config, view.members, view.instances)] });
     if (why) throw why;
     return placement.members.length === 0 && config.network === undefined ? undefined : placement;
 }
@@ -45,10 +46,10 @@ export type PlacementView =
 export async function placementView(config: StackConfig): Promise<PlacementView | undefined> {
     if (!wantsPlacement(config)) return undefined;
     try {
-        const view = await readClusterView(incusTarget(config.incus.remote), config.stack, config.network !== undefined);
+        const view = await readView(config);
         if (view.members.length === 0 && config.network === undefined) return undefined;
         const p = placeStack(config, view);
-        return { members: p.members, lines: describePlacement(p), problems: p.problems };
+        return { members: p.members, lines: describePlacement(p), problems: [...p.problems, ...unreadableProblems(config, view.members, view.instances)] };
     } catch (e) {
         return { error: (e as Error).message };
     }
@@ -70,4 +71,37 @@ export async function assertMemberLive(target: IncusTarget, member: string, inst
         next: [`bring ${member} back online (incus cluster list shows each member's state)`, ...next],
         untouched: `Nothing of ${instance} was touched`,
     });
+}
+
+/** The members, and with a routed network the stack's instances and the addresses they record. Fails closed. */
+async function readView(config: StackConfig): Promise<ClusterView & { instances: readonly InstanceInfo[] }> {
+    const target = incusTarget(config.incus.remote);
+    const members = await readClusterMembers(target);
+    const instances = config.network !== undefined ? await listInstances(target) : [];
+    return { members, recorded: recordedAddresses(config.stack, instances), instances };
+}
+
+/**
+ * Pure: with a routed network, the stack's instances whose record cannot be read (Incus lists an
+ * instance on a member it cannot reach without its config): their addresses are unknown, so a
+ * placement could hand one to another instance, or give them a new one (a replacement). Fails
+ * closed, naming the member.
+ */
+export function unreadableProblems(
+    config: Pick<StackConfig, "prefix" | "network">,
+    members: readonly Member[],
+    instances: readonly Pick<InstanceInfo, "name" | "config" | "location" | "status">[],
+): string[] {
+    if (!config.network) return [];
+    const live = new Set(members.filter(isLive).map((m) => m.name));
+    const lost = instances.filter(
+        (i) => i.name.startsWith(config.prefix) && Object.keys(i.config).length === 0 && (i.location === undefined || !live.has(i.location)),
+    );
+    if (lost.length === 0) return [];
+    const where = [...new Set(lost.map((i) => i.location ?? "(unknown member)"))];
+    const state = new Map(members.map((m) => [m.name, m.state]));
+    return [
+        `the addresses of ${lost.map((i) => i.name).join(", ")} on ${where.map((m) => `member ${m} (${state.get(m) ?? "unreachable"})`).join(", ")} cannot be read, ` +
+            `so no address is placed (one could be handed out twice); bring ${where.join(", ")} back online, then run up again`,
+    ];
 }

@@ -10,7 +10,7 @@ import { ADDRESS_KEY } from "../../components/model/network";
 import { Cmd, CmdResult, setRunner } from "../../components/io/exec";
 import { healthUrl, instanceConfig, liveDifferences } from "../../components/release/deploy";
 import { routedConfig, routedNics } from "../../components/release/haproxy";
-import { assertMemberLive, placementRefusal, placementView, readPlacement, wantsPlacement } from "../../components/release/placement";
+import { assertMemberLive, unreadableProblems, placementRefusal, placementView, readPlacement, wantsPlacement } from "../../components/release/placement";
 import { describePlacementView } from "../../components/release/status";
 import { statefulHealthUrl, statefulMismatch } from "../../components/release/stateful";
 import { modelOf, nodeTargets } from "../../components/release/switch";
@@ -225,5 +225,16 @@ describe("placement wired into the program", () => {
         } finally {
             restore();
         }
+    });
+
+    it("routed: an instance of the stack listed without its record (its member unreachable) refuses the placement, naming the member", () => {
+        const members = MEMBERS.map((m) => (m.name === "m2" ? { ...m, state: "offline" as const } : m));
+        const lost = { name: "prod-api-blue-2", status: "Error", config: {}, location: "m2" };
+        const fine = { name: "prod-api-blue-1", status: "Running", config: { [ADDRESS_KEY]: "10.9.0.101" }, location: "m1" };
+        assert.deepEqual(unreadableProblems(config, members, [fine]), []);
+        const [p] = unreadableProblems(config, members, [fine, lost, { ...lost, name: "other-x" }]);
+        assert.match(p, /^the addresses of prod-api-blue-2 on member m2 \(offline\) cannot be read, so no address is placed/);
+        assert.match(p, /bring m2 back online/);
+        assert.deepEqual(unreadableProblems({ ...config, network: undefined }, members, [lost]), [], "proxy mode: no address to lose");
     });
 });
