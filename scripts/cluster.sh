@@ -600,9 +600,10 @@ run_exec() {
 link() {
   local state=$1 member=${2:-}
   [[ "$member" =~ ^m([0-9]+)$ ]] || die "expected a member name such as m2, got '$member'"
-  read_state && [ -f "$D/up.done" ] || die "cluster $NAME is not up: run scripts/cluster.sh up"
-  [ "${BASH_REMATCH[1]}" -ge 1 ] && [ "${BASH_REMATCH[1]}" -le "$MEMBERS" ] || die "$member: the cluster has members m1-m$MEMBERS"
-  ip -n "$(ns_lan)" link set "p${BASH_REMATCH[1]}" "$state"
+  local n=${BASH_REMATCH[1]}
+  if ! { read_state && [ -f "$D/up.done" ]; }; then die "cluster $NAME is not up: run scripts/cluster.sh up"; fi
+  if [ "$n" -lt 1 ] || [ "$n" -gt "$MEMBERS" ]; then die "$member: the cluster has members m1-m$MEMBERS"; fi
+  ip -n "$(ns_lan)" link set "p$n" "$state"
   log "$member: LAN port $state"
 }
 
