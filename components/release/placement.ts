@@ -33,7 +33,9 @@ export async function readPlacement(config: StackConfig): Promise<StackPlacement
     if (!wantsPlacement(config)) return undefined;
     const view = await readView(config);
     const placement = placeStack(config, view);
-    const why = placementRefusal({ problems: [...placement.problems, ...unreadableProblems(config, view.members, view.instances)] });
+    const why = placementRefusal({
+        problems: [...placement.problems, ...proxyOnClusterProblems(config, placement), ...unreadableProblems(config, view.members, view.instances)],
+    });
     if (why) throw why;
     return placement.members.length === 0 && config.network === undefined ? undefined : placement;
 }
@@ -103,5 +105,20 @@ export function unreadableProblems(
     return [
         `the addresses of ${lost.map((i) => i.name).join(", ")} on ${where.map((m) => `member ${m} (${state.get(m) ?? "unreachable"})`).join(", ")} cannot be read, ` +
             `so no address is placed (one could be handed out twice); bring ${where.join(", ")} back online, then run up again`,
+    ];
+}
+
+/**
+ * Pure: nodes spread over members need routed addresses: in proxy mode HAProxy reaches a node
+ * only through a proxy device on its own member's loopback, so a node on another member would
+ * never be reached.
+ */
+export function proxyOnClusterProblems(config: Pick<StackConfig, "network">, placement: Pick<StackPlacement, "pools" | "members">): string[] {
+    if (config.network !== undefined) return [];
+    const spread = [...new Set(placement.pools.filter((p) => new Set(p.nodes.map((n) => n.member)).size > 1).map((p) => p.component))];
+    if (spread.length === 0) return [];
+    return [
+        `${spread.map((c) => `bluegreen:components.${c}`).join(", ")}: spread over ${placement.members.length} members, but HAProxy reaches nodes through ` +
+            `proxy devices on its own member only; set bluegreen:network: { mode: routed, parent, addresses }, or spread: false`,
     ];
 }

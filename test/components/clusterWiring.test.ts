@@ -10,7 +10,15 @@ import { ADDRESS_KEY } from "../../components/model/network";
 import { Cmd, CmdResult, setRunner } from "../../components/io/exec";
 import { healthUrl, instanceConfig, liveDifferences } from "../../components/release/deploy";
 import { routedConfig, routedNics } from "../../components/release/haproxy";
-import { assertMemberLive, unreadableProblems, placementRefusal, placementView, readPlacement, wantsPlacement } from "../../components/release/placement";
+import {
+    assertMemberLive,
+    proxyOnClusterProblems,
+    unreadableProblems,
+    placementRefusal,
+    placementView,
+    readPlacement,
+    wantsPlacement,
+} from "../../components/release/placement";
 import { describePlacementView } from "../../components/release/status";
 import { statefulHealthUrl, statefulMismatch } from "../../components/release/stateful";
 import { modelOf, nodeTargets } from "../../components/release/switch";
@@ -236,5 +244,15 @@ describe("placement wired into the program", () => {
         assert.match(p, /^the addresses of prod-api-blue-2 on member m2 \(offline\) cannot be read, so no address is placed/);
         assert.match(p, /bring m2 back online/);
         assert.deepEqual(unreadableProblems({ ...config, network: undefined }, members, [lost]), [], "proxy mode: no address to lose");
+    });
+
+    it("a pool spread over members without routed addresses is refused (HAProxy would reach only its own member's nodes)", () => {
+        const proxy = stackConfig({ ...CLUSTER, network: undefined }, "prod");
+        const [p] = proxyOnClusterProblems(proxy, placeStack(proxy, { members: MEMBERS, recorded: {} }));
+        assert.match(p, /^bluegreen:components\.api: spread over 3 members, but HAProxy reaches nodes through proxy devices on its own member only/);
+        const single = stackConfig({ ...CLUSTER, network: undefined, components: { api: { hostPort: 18110, route: "/", nodes: 2, spread: false } } }, "prod");
+        assert.deepEqual(proxyOnClusterProblems(single, placeStack(single, { members: MEMBERS, recorded: {} })), []);
+        assert.deepEqual(proxyOnClusterProblems(config, placement), [], "routed: fine");
+        assert.deepEqual(proxyOnClusterProblems(proxy, placeStack(proxy, { members: [], recorded: {} })), [], "a plain remote: nothing spread");
     });
 });
