@@ -6,6 +6,10 @@ import { BlueGreenApp } from "./components/app";
 import { adoptFromEnv } from "./components/model/adoption";
 import { ConfigError, StackConfig, incusTrustOf, loadConfig } from "./components/model/config";
 import { TRUST_INPUT } from "./components/providers/trust";
+import { useIncusTrust } from "./components/io/incusTrust";
+import { progress } from "./components/io/progress";
+import { describePlacement } from "./components/model/placement";
+import { readPlacement } from "./components/release/placement";
 
 // Internal to the SDK (its version is pinned): tells secret keys from plain ones.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -22,30 +26,39 @@ function validConfig(): StackConfig {
     }
 }
 
-const config = validConfig();
-const secrets = new pulumi.Config("bluegreen");
-const artifactToken = secrets.getSecret("artifactToken");
-const secretEnv = secrets.getSecret("secretEnv");
+/** A Pulumi program may be an async function (the SDK awaits it): the cluster is read before anything is planned. */
+export = async () => {
+    const config = validConfig();
+    const secrets = new pulumi.Config("bluegreen");
+    const artifactToken = secrets.getSecret("artifactToken");
+    const secretEnv = secrets.getSecret("secretEnv");
 
-const adoptOnce = adoptFromEnv(process.env.BLUEGREEN_ADOPT);
+    const adoptOnce = adoptFromEnv(process.env.BLUEGREEN_ADOPT);
 
-// The remote's certificates from the stack's secrets: every resource carries them, as a secret
-// input, so its provider (own process; a destroy runs no program) makes the incus client config itself.
-const trust = incusTrustOf(pulumi.runtime.allConfig(), config);
-if (trust) {
-    const incusTrust = pulumi.secret(trust);
-    pulumi.runtime.registerStackTransformation((r) =>
-        r.type === "pulumi-nodejs:dynamic:Resource" ? { props: { ...r.props, [TRUST_INPUT]: incusTrust }, opts: r.opts } : undefined,
-    );
-}
+    // The remote's certificates from the stack's secrets: every resource carries them, as a secret
+    // input, so its provider (own process; a destroy runs no program) makes the incus client config itself.
+    const trust = incusTrustOf(pulumi.runtime.allConfig(), config);
+    if (trust) {
+        const incusTrust = pulumi.secret(trust);
+        pulumi.runtime.registerStackTransformation((r) =>
+            r.type === "pulumi-nodejs:dynamic:Resource" ? { props: { ...r.props, [TRUST_INPUT]: incusTrust }, opts: r.opts } : undefined,
+        );
+    }
+    // On a cluster: every instance's member and routed address (components/release/placement.ts).
+    await useIncusTrust(trust);
+    const placement = await readPlacement(config);
+    if (placement) for (const line of describePlacement(placement)) progress(`placement: ${line}`);
 
-const app = new BlueGreenApp(config.prefix.replace(/-$/, "") || "app", { config, artifactToken, secretEnv, adoptOnce });
+    const app = new BlueGreenApp(config.prefix.replace(/-$/, "") || "app", { config, artifactToken, secretEnv, adoptOnce, placement });
 
-/** The frontend URL: HAProxy's loopback frontend. */
-export const url = app.url;
-/** The color HAProxy serves. */
-export const activeColor = app.activeColor;
-/** The release each present color runs, e.g. { blue: "1a2b3c4", green: "5d6e7f8" }. */
-export const releases = app.releases;
-/** Container names, by color and component. */
-export const containers = app.containerNames;
+    return {
+        /** The frontend URL: HAProxy's loopback frontend. */
+        url: app.url,
+        /** The color HAProxy serves. */
+        activeColor: app.activeColor,
+        /** The release each present color runs, e.g. { blue: "1a2b3c4", green: "5d6e7f8" }. */
+        releases: app.releases,
+        /** Container names, by color and component. */
+        containers: app.containerNames,
+    };
+};

@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ColorStack } from "./colorStack";
 import type { StackConfig } from "./model/config";
 import { COLORS, Color } from "./model/naming";
+import type { StackPlacement } from "./model/placement";
 import { hookCommand } from "./hooks";
 import {
     canaryInputs,
@@ -36,6 +37,8 @@ export interface BlueGreenAppArgs {
     readonly secretEnv?: pulumi.Input<string>;
     /** BLUEGREEN_ADOPT=1: an up from an empty state adopts what is live, for this run. */
     readonly adoptOnce?: boolean;
+    /** On a cluster: every instance's member and routed address, read and placed before planning (index.ts). */
+    readonly placement?: StackPlacement;
 }
 
 export class BlueGreenApp extends pulumi.ComponentResource {
@@ -64,7 +67,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         const lockArgs = lockInputs(config, mode, args.adoptOnce ?? false);
         this.lock = new DeployLock(`${name}-lock`, lockArgs, { parent: this });
         const locked = { parent: this, dependsOn: [this.lock] };
-        this.haproxy = new Haproxy(`${name}-haproxy`, haproxyInputs(config), locked);
+        this.haproxy = new Haproxy(`${name}-haproxy`, haproxyInputs(config, args.placement), locked);
         const scraping = prometheusInputs(config);
         // In the HAProxy instance (prometheus.placement: incus), it needs that instance first.
         if (scraping)
@@ -78,7 +81,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             );
         }
         // Their records live beside the active-color history on the HAProxy host.
-        for (const inputs of statefulInputs(config)) {
+        for (const inputs of statefulInputs(config, args.placement)) {
             this.stateful[inputs.service] = new StatefulService(
                 `${name}-stateful-${inputs.service}`,
                 { ...inputs, ...(args.artifactToken ? { artifactToken: pulumi.secret(args.artifactToken) } : {}) },
@@ -97,6 +100,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                 color,
                 {
                     config,
+                    placement: args.placement,
                     color,
                     release: spec.release,
                     guard,
@@ -128,7 +132,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             : [];
         // A progressive shift reads SLIs: Prometheus must scrape both colors first.
         const sli = config.progressive && this.prometheus ? [this.prometheus] : [];
-        this.switch = new Switch(`${name}-switch`, switchInputs(config), {
+        this.switch = new Switch(`${name}-switch`, switchInputs(config, args.placement), {
             parent: this,
             dependsOn: [this.haproxy, ...targets, ...deployed, ...preSwitch, ...sli],
         });

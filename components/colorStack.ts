@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { StackConfig, secretEnvOf } from "./model/config";
 import type { Color } from "./model/naming";
 import { colorContainerInputs } from "./plan";
+import type { StackPlacement } from "./model/placement";
 import { ColorContainer } from "./providers/colorContainer";
 import type { ServingGuard } from "./release/cleanup";
 import { bootGroup, groupSize } from "./model/boot";
@@ -11,6 +12,8 @@ import { bootGroup, groupSize } from "./model/boot";
 export interface ColorStackArgs {
     /** The validated stack config. */
     readonly config: StackConfig;
+    /** On a cluster: each container's member and routed address (model/placement.ts). */
+    readonly placement?: StackPlacement;
     readonly color: Color;
     /** The release (git SHA) every component of this color runs. */
     readonly release: string;
@@ -40,7 +43,7 @@ export class ColorStack extends pulumi.ComponentResource {
         const boot = args.config.boot;
         /** Each pool's containers by boot group: a group waits for the one before it. */
         const groups: Record<string, ColorContainer[][]> = {};
-        for (const inputs of colorContainerInputs(args.config, args.color, args.release, args.guard)) {
+        for (const inputs of colorContainerInputs(args.config, args.color, args.release, args.guard, args.placement)) {
             const names = args.config.components.find((c) => c.name === inputs.component)!.secretEnv;
             const key = inputs.node === undefined ? inputs.component : `${inputs.component}-${inputs.node}`;
             this.containerNames[key] = inputs.name;

@@ -12,7 +12,7 @@ import type { HaproxyInputs } from "./release/haproxy";
 import type { ScrapingInputs } from "./release/prometheus";
 import { INSTANCE_PROMETHEUS_DIR, PrometheusInstance, prometheusServerUrl, scrapeTargets } from "./model/prometheusConfig";
 import type { StatefulInputs } from "./release/stateful";
-import type { SwitchInputs } from "./release/switch";
+import type { SwitchComponent, SwitchInputs } from "./release/switch";
 import type { AuditContext } from "./release/audit";
 import type { DeployLockInputs } from "./providers/lock";
 import type { RetentionInputs } from "./release/retention";
@@ -44,9 +44,10 @@ export function healthInputs(c: ComponentConfig): { healthStatus?: string; healt
     return { ...(c.healthStatus !== DEFAULT_HEALTH_STATUS ? { healthStatus: c.healthStatus } : {}), ...(c.healthBody ? { healthBody: c.healthBody } : {}) };
 }
 
-/** Pure: the HAProxy resource's inputs. */
-export function haproxyInputs(config: StackConfig): HaproxyInputs {
+/** Pure: the HAProxy resource's inputs; with a placement, its member and routed address. */
+export function haproxyInputs(config: StackConfig, placement?: StackPlacement): HaproxyInputs {
     const host = haproxyHostOf(config);
+    const { address, ...place } = placeOf(placement?.haproxy, config);
     return {
         stack: config.stack,
         host,
@@ -54,8 +55,9 @@ export function haproxyInputs(config: StackConfig): HaproxyInputs {
         frontendPort: config.haproxy.frontendPort,
         exporterPort: config.haproxy.exporterPort,
         // Both colors' ports, present or not, so adding a color never touches the instance.
+        // Routed: HAProxy reaches each node on its own address, through no device.
         backendPorts:
-            host.placement === "incus"
+            host.placement === "incus" && !address
                 ? [
                       ...config.components.flatMap((c) => nodesOf(c.nodes).flatMap((node) => COLORS.map((color) => colorHostPort(c.hostPort, color, node)))),
                       // With a remote, every stateful service too: its health is probed from inside the instance.
@@ -64,11 +66,13 @@ export function haproxyInputs(config: StackConfig): HaproxyInputs {
                 : [],
         image: config.incus.image,
         profiles: config.incus.profiles,
+        ...place,
+        ...(address ? { routedAddress: address } : {}),
     };
 }
 
 /** Pure: the stateful services HAProxy routes to, as the switch renders them. */
-export function routedServices(config: StackConfig): ServiceBackendModel[] {
+export function routedServices(config: StackConfig, placement?: StackPlacement): ServiceBackendModel[] {
     return config.stateful.flatMap((s) =>
         s.route
             ? [
@@ -78,15 +82,28 @@ export function routedServices(config: StackConfig): ServiceBackendModel[] {
                       healthPath: s.healthPath,
                       healthStatus: s.healthStatus,
                       ...(s.healthBody ? { healthBody: s.healthBody } : {}),
-                      port: s.hostPort,
+                      ...routedAt(placement?.stateful[statefulName(config.prefix, s.name)], s.port, s.hostPort),
                   },
               ]
             : [],
     );
 }
 
+/** Pure: a server's `port` (and routed `address`): the app's port on its address when it has one, else its loopback port. */
+function routedAt(p: Place | undefined, port: number, hostPort: number): { port: number; address?: string } {
+    return p?.address ? { port, address: p.address } : { port: hostPort };
+}
+
+/** Pure: with routed addresses, each node's of both colors (node order), reached at the app's port. */
+function routedOf(config: StackConfig, c: ComponentConfig, placement?: StackPlacement): Pick<SwitchComponent, "routed"> {
+    const of = (color: Color) => nodesOf(c.nodes).map((node) => placement?.containers[containerName(config.prefix, c.name, color, node)]?.address);
+    const addresses = { blue: of("blue"), green: of("green") };
+    if (![...addresses.blue, ...addresses.green].every((a) => a !== undefined)) return {};
+    return { routed: { port: c.port, addresses: addresses as Record<Color, string[]> } };
+}
+
 /** Pure: the switch's inputs. Removing the inactive color leaves them unchanged. */
-export function switchInputs(config: StackConfig): SwitchInputs {
+export function switchInputs(config: StackConfig, placement?: StackPlacement): SwitchInputs {
     return {
         stack: config.stack,
         host: haproxyHostOf(config),
@@ -105,8 +122,9 @@ export function switchInputs(config: StackConfig): SwitchInputs {
             container: containerName(config.prefix, c.name, config.active),
             ...(c.nodes > 1 ? { nodes: c.nodes } : {}),
             ...healthInputs(c),
+            ...routedOf(config, c, placement),
         })),
-        ...(routedServices(config).length ? { services: routedServices(config) } : {}),
+        ...(routedServices(config).length ? { services: routedServices(config, placement) } : {}),
         ...incusTarget(config.incus.remote),
         ...(config.incus.remote && config.stateful.length ? { probePorts: config.stateful.map((s) => s.hostPort) } : {}),
         ...broadcastOf(config),
@@ -141,7 +159,7 @@ export function colorContainerInputs(
         nodesOf(c.nodes).map((node) => ({
             ...containerInputs(config, c, color, node, release, guard),
             ...(inPlace ? { inPlace: true } : {}),
-            ...placeOf(placement?.containers[containerName(config.prefix, c.name, color, node)]),
+            ...placeOf(placement?.containers[containerName(config.prefix, c.name, color, node)], config),
         })),
     );
 }
@@ -240,9 +258,12 @@ function containerInputs(config: StackConfig, c: ComponentConfig, color: Color, 
     };
 }
 
-/** Pure: a place's member and address, only those set, so stacks without placement keep their inputs. */
-function placeOf(p: Place | undefined): Place {
-    return { ...(p?.member ? { member: p.member } : {}), ...(p?.address ? { address: p.address } : {}) };
+/** Pure: a place's member and address (with the routed NIC's parent), only those set, so stacks without placement keep their inputs. */
+function placeOf(p: Place | undefined, config: StackConfig): Place & { parent?: string } {
+    return {
+        ...(p?.member ? { member: p.member } : {}),
+        ...(p?.address && config.network ? { address: p.address, parent: config.network.parent } : {}),
+    };
 }
 
 /** Pure: the blue/green rollout's migration guard: against the release the other color runs. */
@@ -357,6 +378,6 @@ export function statefulInputs(config: StackConfig, placement?: StackPlacement):
         stateDir: layout.stateDir,
         ...broadcastOf(config),
         ...postRollbackOf(config),
-        ...placeOf(placement?.stateful[statefulName(config.prefix, s.name)]),
+        ...placeOf(placement?.stateful[statefulName(config.prefix, s.name)], config),
     }));
 }

@@ -84,6 +84,12 @@ export class TestCluster {
         return this.status();
     }
 
+    /** Member `member` (m2...) loses the LAN (`cut`), or gets it back: scripts/cluster.sh cut-link / heal-link. */
+    async link(member: string, state: "cut" | "heal"): Promise<void> {
+        const r = await this.script([`${state}-link`, member]);
+        if (r.code !== 0) throw new Error(`scripts/cluster.sh ${state}-link ${member} failed (${r.code}):\n${r.stderr}`);
+    }
+
     down(): Promise<RunResult> {
         return this.script(["down"], { timeoutMs: 120_000 });
     }

@@ -269,7 +269,11 @@ export class Engine {
         listenForProgram(program);
         try {
             const entry = programEntry(project.main);
-            await stackModule.runInPulumiStack(async () => require(entry));
+            // As the SDK's run.js: a program that exports a function is called, and its result awaited.
+            await stackModule.runInPulumiStack(async () => {
+                const exported = require(entry) as unknown;
+                return exported instanceof Function ? await (exported as () => unknown)() : exported;
+            });
         } catch (e) {
             onRejection(e);
         }

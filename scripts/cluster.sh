@@ -5,6 +5,8 @@
 #   scripts/cluster.sh status [--json]     # members, addresses, states, remote, client config
 #   scripts/cluster.sh exec -- ARGV...     # ARGV in the runner namespace, the cluster its remote
 #   scripts/cluster.sh down                # everything it made goes; safe to re-run, and after a kill
+#   scripts/cluster.sh cut-link mN         # member N loses the LAN (its bridge port goes down): daemon
+#   scripts/cluster.sh heal-link mN        #   and containers unreachable, nothing killed; heal-link undoes it
 #
 # Every address lives in a network namespace of this script; the root namespace gets none and
 # never dials one (its default route leaves the machine):
@@ -593,8 +595,22 @@ run_exec() {
   exec nsenter --net="/run/netns/$(ns_runner)" env INCUS_CONF="$D/client" INCUS_DIR="$D/nowhere" "$@"
 }
 
+# A member lost to the network, as a pulled cable: its port on the LAN bridge goes down. Its
+# daemon and containers keep running, unreachable; idempotent, and heal-link brings it back.
+link() {
+  local state=$1 member=${2:-}
+  [[ "$member" =~ ^m([0-9]+)$ ]] || die "expected a member name such as m2, got '$member'"
+  local n=${BASH_REMATCH[1]}
+  if ! { read_state && [ -f "$D/up.done" ]; }; then die "cluster $NAME is not up: run scripts/cluster.sh up"; fi
+  if [ "$n" -lt 1 ] || [ "$n" -gt "$MEMBERS" ]; then die "$member: the cluster has members m1-m$MEMBERS"; fi
+  ip -n "$(ns_lan)" link set "p$n" "$state"
+  log "$member: LAN port $state"
+}
+
 case "${1:-}" in
   up) up ;;
+  cut-link) link down "${2:-}" ;;
+  heal-link) link up "${2:-}" ;;
   down) down ;;
   status) status "${2:-}" ;;
   exec)
@@ -614,7 +630,7 @@ case "${1:-}" in
     member_inner "$@"
     ;;
   *)
-    echo "usage: scripts/cluster.sh up|down|status [--json]|exec -- ARGV..." >&2
+    echo "usage: scripts/cluster.sh up|down|status [--json]|exec -- ARGV...|cut-link mN|heal-link mN" >&2
     exit 2
     ;;
 esac

@@ -305,12 +305,15 @@ export interface InstanceInfo {
     readonly status: string;
     readonly config: Readonly<Record<string, string>>;
     readonly devices: Readonly<Record<string, Readonly<Record<string, string>>>>;
+    /** On a cluster: its member. */
+    readonly location?: string;
 }
 
 /** Parses `incus query /1.0/instances/<name>` output. */
 export function parseInstance(json: string): InstanceInfo {
     const o = JSON.parse(json) as Partial<InstanceInfo>;
-    return { name: String(o.name ?? ""), status: String(o.status ?? "Unknown"), config: o.config ?? {}, devices: o.devices ?? {} };
+    const location = o.location && o.location !== "none" ? { location: o.location } : {};
+    return { name: String(o.name ?? ""), status: String(o.status ?? "Unknown"), config: o.config ?? {}, devices: o.devices ?? {}, ...location };
 }
 
 function isNotFound(stderr: string): boolean {

@@ -43,8 +43,10 @@ export interface ServerModel {
     readonly color: Color;
     /** Its node in the color's pool; absent for a pool of one. */
     readonly node?: number;
-    /** Loopback port the server is reached on from HAProxy's host. */
+    /** Loopback port the server is reached on from HAProxy's host; with `address`, the app's port there. */
     readonly port: number;
+    /** Its routed address (bluegreen:network mode routed); absent: loopback. */
+    readonly address?: string;
 }
 
 export interface BackendModel {
@@ -65,8 +67,10 @@ export interface ServiceBackendModel {
     readonly healthPath: string;
     readonly healthStatus: string;
     readonly healthBody?: string;
-    /** Its loopback port on the Incus host. */
+    /** Its loopback port on the Incus host; with `address`, its own port there. */
     readonly port: number;
+    /** Its routed address (bluegreen:network mode routed); absent: loopback. */
+    readonly address?: string;
 }
 
 export interface HaproxyModel {
@@ -181,7 +185,7 @@ export function renderConfig(m: HaproxyModel): string {
                 `http-response set-header ${RELEASE_HEADER} %[srv_name,map(${m.releasesMap},unknown)]`,
                 ...b.servers.map((s) => {
                     const name = serverName(s.color, s.node);
-                    return `server ${name} ${LOOPBACK}:${s.port} check weight ${weights.get(`${backend}/${name}`) ?? 0}`;
+                    return `server ${name} ${s.address ?? LOOPBACK}:${s.port} check weight ${weights.get(`${backend}/${name}`) ?? 0}`;
                 }),
             ]),
         );
@@ -190,7 +194,11 @@ export function renderConfig(m: HaproxyModel): string {
         add("", `backend ${serviceBackendName(svc.service)}`);
         // No weight: a switch never moves it, so it stays out of the config's shape.
         add(
-            ...indent([...checkLines(svc), `http-response set-header ${SERVICE_HEADER} ${svc.service}`, `server ${svc.service} ${LOOPBACK}:${svc.port} check`]),
+            ...indent([
+                ...checkLines(svc),
+                `http-response set-header ${SERVICE_HEADER} ${svc.service}`,
+                `server ${svc.service} ${svc.address ?? LOOPBACK}:${svc.port} check`,
+            ]),
         );
     }
     if (!root) {

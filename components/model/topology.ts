@@ -63,6 +63,11 @@ export function loopbackUrl(port: number, path = "/"): string {
     return `http://${loopbackAddress(port)}${path}`;
 }
 
+/** An app's URL from where probes run: its routed address at the app's port, else the loopback port (proxy mode). */
+export function appUrl(port: number, path = "/", address?: string): string {
+    return address ? `http://${address}:${port}${path}` : loopbackUrl(port, path);
+}
+
 /**
  * How this program reaches a socket of HAProxy: a unix socket on this host (HAProxy's own, or
  * an Incus proxy device into the instance), or, with a remote, `incus exec` of socat inside

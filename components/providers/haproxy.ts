@@ -22,6 +22,9 @@ export const haproxyProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
         const replaces: string[] = changedKeys({ ...olds, layout: fixedLayout(olds.layout) }, { ...news, layout: fixedLayout(news.layout) }, [
             "host",
             "layout",
+            "member",
+            "routedAddress",
+            "parent",
         ]);
         const changed = changedKeys(olds, news, UPDATE_ON).length > 0;
         // Supervision: a haproxy that died (or a rebooted host) is started again by the next `up`.

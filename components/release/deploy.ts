@@ -16,7 +16,10 @@ import type { ArtifactStoreSpec, HealthSpec } from "../model/config";
 import { changedKeys } from "../model/diff";
 import { InitFailure, initFailure } from "../model/errors";
 import { Color, haproxyBackendName, serverName } from "../model/naming";
-import { incusTarget, loopbackUrl, probeRoute } from "../model/topology";
+import { appUrl, incusTarget, loopbackUrl, probeRoute } from "../model/topology";
+import { ADDRESS_KEY } from "../model/network";
+import { routedConfig, routedNics } from "./haproxy";
+import { assertMemberLive } from "./placement";
 import { ServingGuard, mightServe, refuseIfRouted, refuseIfServing } from "./cleanup";
 import { DEFAULT_EXPECT, HealthExpect, judge, waitHealthy } from "./health";
 import { AuditContext, audit, auditChange, auditTo } from "./audit";
@@ -80,6 +83,8 @@ export interface ColorContainerInputs extends AppContainerInputs {
     readonly member?: string;
     /** Its routed address (bluegreen:network mode routed), kept across replacements. */
     readonly address?: string;
+    /** With `address`: the members' interface its routed NIC hangs off. */
+    readonly parent?: string;
 }
 
 export interface ColorContainerOutputs extends Omit<ColorContainerInputs, "artifactToken"> {
@@ -106,6 +111,7 @@ export const REPLACE_ON = [
     "remote",
     "member",
     "address",
+    "parent",
 ] as const;
 
 /** Inputs that change in place: the container stays. */
@@ -126,8 +132,9 @@ export function rolloutKeys(olds: Partial<ColorContainerInputs>, news: ColorCont
     return ROLLOUT_ON.filter((k) => JSON.stringify(olds[k] ?? {}) !== JSON.stringify(news[k] ?? {}));
 }
 
-export function healthUrl(i: Pick<ColorContainerInputs, "hostPort" | "healthPath">): string {
-    return loopbackUrl(i.hostPort, i.healthPath);
+/** Where its health is probed from: its routed address at the app's port, else its loopback port. */
+export function healthUrl(i: Pick<ColorContainerInputs, "hostPort" | "healthPath"> & Partial<Pick<ColorContainerInputs, "port" | "address">>): string {
+    return i.address && i.port ? appUrl(i.port, i.healthPath, i.address) : loopbackUrl(i.hostPort, i.healthPath);
 }
 
 /** Pure: the instance config that labels and parameterises the container. */
@@ -139,6 +146,8 @@ export function instanceConfig(i: ColorContainerInputs): Record<string, string> 
         "environment.BLUEGREEN_COLOR": i.color,
         "environment.BLUEGREEN_RELEASE": i.release,
         "environment.BLUEGREEN_HEALTH_PATH": i.healthPath,
+        // Routed: the app listens on its own address, where HAProxy and the probes reach it.
+        ...(i.address ? { "environment.HOST": i.address } : {}),
         ...(i.node === undefined ? {} : { "environment.BLUEGREEN_NODE": String(i.node), "user.bluegreen.node": String(i.node) }),
         "user.bluegreen.managed": "true",
         "user.bluegreen.stack": i.stack,
@@ -158,6 +167,7 @@ const RECORDED: Readonly<Record<string, string>> = {
     "environment.BLUEGREEN_COLOR": "color",
     "environment.BLUEGREEN_RELEASE": "release",
     "environment.BLUEGREEN_HEALTH_PATH": "healthPath",
+    "environment.HOST": "address",
     "environment.BLUEGREEN_NODE": "node",
     "user.bluegreen.node": "node",
     "user.bluegreen.managed": "stack",
@@ -178,6 +188,11 @@ export function liveDifferences(inst: Pick<InstanceInfo, "config" | "devices">, 
     for (const k of new Set([...Object.keys(want), ...Object.keys(inst.config)])) {
         const input = RECORDED[k] ?? (k.startsWith("environment.") ? "env" : undefined);
         if (input && want[k] !== inst.config[k]) differs.add(input);
+    }
+    // Routed: its NIC and recorded address stand for the proxy device.
+    if (i.address) {
+        if (inst.config[ADDRESS_KEY] !== i.address || inst.devices.eth0?.["ipv4.address"] !== i.address) differs.add("address");
+        return [...differs].sort();
     }
     const http = inst.devices.http ?? {};
     const wanted = proxyDevice({ listenPort: i.hostPort, connectPort: i.port });
@@ -250,6 +265,8 @@ function isOurs(inst: InstanceInfo, i: ColorContainerInputs): boolean {
 /** Creates, installs, starts and health-checks. Re-running after an interruption is safe. */
 export async function launch(i: ColorContainerInputs): Promise<{ id: string; outs: ColorContainerOutputs }> {
     const target = incusTarget(i.remote);
+    if (i.member)
+        await assertMemberLive(target, i.member, i.name, [`set bluegreen:components.${i.component}.allowReschedule: true to place it on a live member`]);
     const existing = await getInstance(target, i.name);
     if (existing) {
         if (!isOurs(existing, i)) {
@@ -277,8 +294,11 @@ export async function launch(i: ColorContainerInputs): Promise<{ id: string; out
             createCmd(target, i.name, {
                 image: i.image,
                 profiles: i.profiles,
-                config: instanceConfig(i),
-                proxies: { http: { listenPort: i.hostPort, connectPort: i.port } },
+                config: { ...instanceConfig(i), ...routedConfig(i) },
+                // Routed: HAProxy and the probes reach it on its own address, through no proxy device.
+                proxies: i.address ? {} : { http: { listenPort: i.hostPort, connectPort: i.port } },
+                ...(i.member ? { member: i.member } : {}),
+                ...routedNics(i),
             }),
             `cannot create ${i.name}`,
         );

@@ -9,6 +9,7 @@ import { cmdError, run, runOrThrow, startDetached } from "../io/exec";
 import { HaproxyHost, describeHost, onHost, readHostFile, writeHostFile } from "../io/haproxyHost";
 import {
     ProxyDevice,
+    RoutedNic,
     addProxyCmd,
     createCmd,
     deleteInstance,
@@ -29,6 +30,7 @@ import { refused } from "../model/errors";
 import { renderConfig } from "../model/haproxyConfig";
 import { HaproxyLayout, releasesMapPath, serverStatePath } from "../model/naming";
 import { PROMETHEUS_DEVICE } from "../model/prometheusConfig";
+import { ADDRESS_KEY } from "../model/network";
 import { haproxyChannel, haproxyTarget, loopbackAddress } from "../model/topology";
 import { activeColorPath, readActiveColor } from "./history";
 
@@ -42,6 +44,11 @@ export interface HaproxyInputs {
     readonly backendPorts: readonly number[];
     readonly image: string;
     readonly profiles: readonly string[];
+    /** On a cluster, its member (bluegreen:haproxy.member); absent: Incus's scheduler, or not a cluster. */
+    readonly member?: string;
+    /** bluegreen:network mode routed: its address on a routed NIC off `parent` (`address` is the frontend's, an output). */
+    readonly routedAddress?: string;
+    readonly parent?: string;
 }
 
 export interface HaproxyOutputs extends HaproxyInputs {
@@ -198,8 +205,15 @@ async function ensureInInstance(i: HaproxyInputs, address: string | undefined): 
             createCmd(target, name, {
                 image: i.image,
                 profiles: i.profiles,
-                config: { "user.bluegreen.managed": "true", "user.bluegreen.stack": i.stack, "user.bluegreen.role": "haproxy" },
+                config: {
+                    "user.bluegreen.managed": "true",
+                    "user.bluegreen.stack": i.stack,
+                    "user.bluegreen.role": "haproxy",
+                    ...routedConfig({ address: i.routedAddress }),
+                },
                 proxies: wanted,
+                ...(i.member ? { member: i.member } : {}),
+                ...routedNics({ address: i.routedAddress, parent: i.parent }),
             }),
             `cannot create ${name}`,
         );
@@ -222,6 +236,16 @@ async function ensureInInstance(i: HaproxyInputs, address: string | undefined): 
         await runOrThrow(filePushCmd(target, name, start, "/opt/bluegreen/app/start", "0755"), `cannot install the haproxy start script in ${name}`);
     });
     return waitForMaster(i);
+}
+
+/** Pure: the record of an instance's routed address, which the next allocation reuses; nothing in proxy mode. */
+export function routedConfig(i: { readonly address?: string }): Record<string, string> {
+    return i.address ? { [ADDRESS_KEY]: i.address } : {};
+}
+
+/** Pure: an instance's routed NIC (`eth0`), with its address, off the members' `parent`; nothing in proxy mode. */
+export function routedNics(i: { readonly address?: string; readonly parent?: string }): { nics?: Record<string, RoutedNic> } {
+    return i.address && i.parent ? { nics: { eth0: { parent: i.parent, address: i.address } } } : {};
 }
 
 /** Provisions HAProxy and makes sure it runs; idempotent. `fresh`: the resource is being created. */

@@ -7,12 +7,14 @@ import { probeAll } from "../io/prober";
 import { getInstance, listInstances } from "../io/incus";
 import { refusalMessage, refused } from "../model/errors";
 import { Color, otherColor } from "../model/naming";
-import { IncusTarget, LOCAL_PROBE, ProbeRoute, loopbackUrl } from "../model/topology";
+import { IncusTarget, LOCAL_PROBE, ProbeRoute, appUrl } from "../model/topology";
 import { HealthExpect, judge } from "./health";
 
 export interface TargetContainer {
     readonly container: string;
     readonly port: number;
+    /** Its routed address, where `port` is the app's; absent: a loopback port. */
+    readonly address?: string;
     readonly healthPath: string;
     readonly expect: HealthExpect;
     readonly release: string;
@@ -77,7 +79,7 @@ export async function checkTargets(
     const [probes, insts] = await Promise.all([
         probeAll(
             route,
-            targets.map((t) => ({ url: loopbackUrl(t.port, t.healthPath), timeoutMs })),
+            targets.map((t) => ({ url: appUrl(t.port, t.healthPath, t.address), timeoutMs })),
         ),
         // Several containers: one listing (one round trip), not a query each. A failed listing throws, as a failed query does.
         targets.length > 1

@@ -21,6 +21,7 @@ import {
     filePushCmd,
     getInstance,
     proxyDevice,
+    routedNicDevice,
     startCmd,
     stopCmd,
     volumeCreateCmd,
@@ -49,7 +50,9 @@ import {
     rollbackAlert,
     upgradeFailureMessage,
 } from "../model/stateful";
-import { incusTarget, loopbackUrl, probeRoute } from "../model/topology";
+import { appUrl, incusTarget, loopbackUrl, probeRoute } from "../model/topology";
+import { routedConfig, routedNics } from "./haproxy";
+import { assertMemberLive } from "./placement";
 import { APP_LOG, AppContainerInputs, RELEASE_PATH, appLogTail, expectOf, fetchArtifact } from "./deploy";
 import { judge, waitHealthy } from "./health";
 import {
@@ -85,6 +88,8 @@ export interface StatefulInputs extends AppContainerInputs {
     readonly member?: string;
     /** Its routed address (bluegreen:network mode routed). */
     readonly address?: string;
+    /** With `address`: the members' interface its routed NIC hangs off. */
+    readonly parent?: string;
     readonly deleteVolumes: boolean;
     /** A snapshot id to restore; applied once per new value. */
     readonly restore?: string;
@@ -155,8 +160,8 @@ export function storeOf(i: Pick<StatefulInputs, "service" | "name" | "remote" | 
     };
 }
 
-export function statefulHealthUrl(i: Pick<StatefulInputs, "hostPort" | "healthPath">): string {
-    return loopbackUrl(i.hostPort, i.healthPath);
+export function statefulHealthUrl(i: Pick<StatefulInputs, "hostPort" | "healthPath" | "port" | "address">): string {
+    return i.address ? appUrl(i.port, i.healthPath, i.address) : loopbackUrl(i.hostPort, i.healthPath);
 }
 
 /** Pure: the instance config of the service running `release`. */
@@ -168,6 +173,7 @@ export function statefulInstanceConfig(i: StatefulInputs, release: string): Reco
         "environment.BLUEGREEN_RELEASE": release,
         "environment.BLUEGREEN_HEALTH_PATH": i.healthPath,
         "environment.BLUEGREEN_DATA_DIR": i.volumes[0].path,
+        ...(i.address ? { "environment.HOST": i.address } : {}),
         "user.bluegreen.managed": "true",
         "user.bluegreen.stack": i.stack,
         "user.bluegreen.stateful": i.service,
@@ -175,6 +181,7 @@ export function statefulInstanceConfig(i: StatefulInputs, release: string): Reco
         // So an `up` from an empty state can tell whether the live container is the configured one.
         "user.bluegreen.image": i.image,
         "user.bluegreen.profiles": i.profiles.join(","),
+        ...routedConfig(i),
         ...Object.fromEntries(Object.entries(i.env ?? {}).map(([k, v]) => [`environment.${k}`, v])),
     };
 }
@@ -189,7 +196,9 @@ export function statefulMismatch(inst: InstanceInfo, i: StatefulInputs): string 
     const extra = Object.keys(inst.config).find((k) => k.startsWith("environment.") && !(k in want));
     if (extra) return `${extra} is set, and not in config`;
     const devices: Record<string, Record<string, string>> = {
-        http: proxyDevice({ listenPort: i.hostPort, connectPort: i.port }),
+        ...(i.address && i.parent
+            ? { eth0: routedNicDevice({ parent: i.parent, address: i.address }) }
+            : { http: proxyDevice({ listenPort: i.hostPort, connectPort: i.port }) }),
         ...Object.fromEntries(Object.entries(statefulDisks(i)).map(([k, d]) => [k, diskDevice(d)])),
     };
     const sorted = (d: Readonly<Record<string, string>> | undefined) => JSON.stringify(Object.entries(d ?? {}).sort());
@@ -222,7 +231,7 @@ async function ensureVolumes(i: StatefulInputs): Promise<void> {
     for (const v of i.volumes) {
         if (await volumeExists(target, i.pool, v.volume)) continue;
         progress(`${i.service}: creating volume ${v.volume} in pool ${i.pool}`);
-        await runOrThrow(volumeCreateCmd(target, i.pool, v.volume), `cannot create volume ${v.volume} of ${i.service}`);
+        await runOrThrow(volumeCreateCmd(target, i.pool, v.volume, i.member), `cannot create volume ${v.volume} of ${i.service}`);
     }
 }
 
@@ -268,6 +277,8 @@ async function deployRelease(i: StatefulInputs, release: string): Promise<void> 
             `instance ${i.name} already exists and is not stack ${i.stack}'s stateful service ${i.service}; rename or delete it, or rename the service. Nothing was touched.`,
         );
     }
+    // Its volumes live on its member: it never goes elsewhere.
+    if (i.member) await assertMemberLive(target, i.member, i.name, [`keep bluegreen:stateful.${i.service}.release as it is until then`]);
     await ensureVolumes(i);
     const artifact = await fetchArtifact({ artifacts: i.artifacts, artifactToken: i.artifactToken, component: i.service, release });
     if (existing) await deleteWhenIdle(target, i.name);
@@ -280,8 +291,10 @@ async function deployRelease(i: StatefulInputs, release: string): Promise<void> 
                 image: i.image,
                 profiles: i.profiles,
                 config: statefulInstanceConfig(i, release),
-                proxies: { http: { listenPort: i.hostPort, connectPort: i.port } },
+                proxies: i.address ? {} : { http: { listenPort: i.hostPort, connectPort: i.port } },
                 disks: statefulDisks(i),
+                ...(i.member ? { member: i.member } : {}),
+                ...routedNics(i),
             }),
             `cannot create ${i.name}`,
         );

@@ -23,7 +23,7 @@ import {
     statefulName,
     statefulVolumeName,
 } from "../model/naming";
-import { colorHostPort, haproxyChannel, haproxyHostOf, incusTarget, loopbackUrl, probeRoute } from "../model/topology";
+import { appUrl, colorHostPort, haproxyChannel, haproxyHostOf, incusTarget, loopbackUrl, probeRoute } from "../model/topology";
 import { canaryRecordPath, parseCanaryRecord } from "./canary";
 import { historyPath, readActiveColor } from "./history";
 import { judge } from "./health";
@@ -36,6 +36,7 @@ import { readLockState } from "./lock";
 import { ShiftRecord, parseShiftRecord } from "../model/shift";
 import { shiftRecordPath } from "./shift";
 import { describeServed } from "./switch";
+import { PlacementView, placementView } from "./placement";
 
 /** Bumped only when a field changes meaning or goes away; new sections may be added. */
 export const STATUS_VERSION = 1;
@@ -108,6 +109,8 @@ export interface StatusReport {
     readonly audit: readonly AuditEvent[];
     /** The last progressive shift: its step, split and last probe; absent when there never was one. The live split is `active.served`. */
     readonly shift?: ShiftRecord;
+    /** On a cluster: each member's state and each instance's member and address; absent on this host. */
+    readonly placement?: PlacementView;
 }
 
 export interface StatefulStatus {
@@ -152,21 +155,35 @@ const HISTORY_LINES = 10;
 type Prober = (url: string) => Promise<Probe>;
 
 /** Pure: every URL `status` probes on the Incus host's loopback: each node of each present color, then each stateful service. */
-export function statusProbeUrls(config: StackConfig): string[] {
+export function statusProbeUrls(config: StackConfig, addresses: Addresses = {}): string[] {
     return [
         ...COLORS.filter((c) => config.colors[c]).flatMap((color) =>
-            config.components.flatMap((c) => nodesOf(c.nodes).map((n) => loopbackUrl(colorHostPort(c.hostPort, color, n), c.healthPath))),
+            config.components.flatMap((c) => nodesOf(c.nodes).map((n) => nodeUrl(config, addresses, c, color, n))),
         ),
-        ...config.stateful.map((svc) => loopbackUrl(svc.hostPort, svc.healthPath)),
+        ...config.stateful.map((svc) => serviceUrl(config, addresses, svc)),
     ];
+}
+
+/** Instance name to its routed address (`network: routed`); empty on the proxy model. */
+type Addresses = Readonly<Record<string, string>>;
+
+/** A node's health URL: its routed address at the app's port, else its host port on loopback. */
+function nodeUrl(config: StackConfig, addresses: Addresses, c: StackConfig["components"][number], color: Color, n: Node): string {
+    const address = addresses[containerName(config.prefix, c.name, color, n)];
+    return address ? appUrl(c.port, c.healthPath, address) : loopbackUrl(colorHostPort(c.hostPort, color, n), c.healthPath);
+}
+
+function serviceUrl(config: StackConfig, addresses: Addresses, svc: StackConfig["stateful"][number]): string {
+    const address = addresses[statefulName(config.prefix, svc.name)];
+    return address ? appUrl(svc.port, svc.healthPath, address) : loopbackUrl(svc.hostPort, svc.healthPath);
 }
 
 /**
  * Probes them all where the traffic comes from (io/prober.ts): here, or with a remote in one
  * exec inside the HAProxy instance, whose loopback the apps' proxy devices reach.
  */
-function probeEach(config: StackConfig, host: HaproxyHost): Prober {
-    const urls = statusProbeUrls(config);
+function probeEach(config: StackConfig, host: HaproxyHost, addresses: Addresses): Prober {
+    const urls = statusProbeUrls(config, addresses);
     const all = probeAll(
         probeRoute(host),
         urls.map((url) => ({ url, timeoutMs: config.health.timeoutMs })),
@@ -176,13 +193,14 @@ function probeEach(config: StackConfig, host: HaproxyHost): Prober {
 
 async function containerStatus(
     config: StackConfig,
+    addresses: Addresses,
     probed: Prober,
     color: Color,
     component: StackConfig["components"][number],
     node: Node,
 ): Promise<ContainerStatus> {
     const name = containerName(config.prefix, component.name, color, node);
-    const url = loopbackUrl(colorHostPort(component.hostPort, color, node), component.healthPath);
+    const url = nodeUrl(config, addresses, component, color, node);
     const status = await containerState(config, probed, name, url, component);
     return node === undefined ? status : { ...status, node };
 }
@@ -240,6 +258,7 @@ async function haproxyStatus(host: HaproxyHost, layout: ReturnType<typeof haprox
 
 async function statefulStatus(
     config: StackConfig,
+    addresses: Addresses,
     probed: Prober,
     host: HaproxyHost,
     stateDir: string,
@@ -248,7 +267,7 @@ async function statefulStatus(
     return Promise.all(
         config.stateful.map(async (svc) => {
             const container = statefulName(config.prefix, svc.name);
-            const url = loopbackUrl(svc.hostPort, svc.healthPath);
+            const url = serviceUrl(config, addresses, svc);
             const live = await containerState(config, probed, container, url, svc);
             const volumes = svc.volumes.map((v) => ({ name: v.name, volume: statefulVolumeName(config.prefix, svc.name, v.name), pool: svc.pool }));
             const store = { service: svc.name, container, target: incusTarget(config.incus.remote), pool: svc.pool, volumes, host, stateDir };
@@ -277,7 +296,10 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
     const host = haproxyHostOf(config.haproxy.placement, config.prefix, config.incus.remote);
     const layout = haproxyLayout(config.haproxy.placement, config.app, config.stack, config.haproxy.dir);
     const backends = config.components.map((c) => haproxyBackendName(c.name));
-    const probed = probeEach(config, host);
+    // The placement first: on a routed network it says where each node is probed.
+    const placement = await placementView(config);
+    const addresses = placement && "addresses" in placement ? placement.addresses : {};
+    const probed = probeEach(config, host, addresses);
     const [hx, recorded, history, canaryText, lock, auditLines, shiftText, ...colors] = await Promise.all([
         haproxyStatus(host, layout, backends),
         readActiveColor(host, layout.stateDir).catch(() => undefined),
@@ -292,7 +314,9 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
                 color,
                 {
                     release,
-                    containers: await Promise.all(config.components.flatMap((c) => nodesOf(c.nodes).map((n) => containerStatus(config, probed, color, c, n)))),
+                    containers: await Promise.all(
+                        config.components.flatMap((c) => nodesOf(c.nodes).map((n) => containerStatus(config, addresses, probed, color, c, n))),
+                    ),
                 },
             ] as const;
         }),
@@ -301,7 +325,7 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
     const canary = parseCanaryRecord(canaryText);
     const shift = parseShiftRecord(shiftText);
     const stateful = config.stateful.length
-        ? await statefulStatus(config, probed, host, layout.stateDir, await readAlerts(host, layout.stateDir, 50).catch(() => []))
+        ? await statefulStatus(config, addresses, probed, host, layout.stateDir, await readAlerts(host, layout.stateDir, 50).catch(() => []))
         : undefined;
     const rec = recorded ?? "none";
     return {
@@ -316,6 +340,7 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
         lock: lockView(lock),
         audit: auditLines,
         ...(shift ? { shift } : {}),
+        ...(placement ? { placement } : {}),
     };
 }
 
@@ -400,6 +425,12 @@ export function describeVerdict(v: StatusVerdict): string {
 }
 
 /** Pure: the report as an operator reads it. */
+/** Pure: the placement section of `status`: the members' states first, then each pool and pinned instance. */
+export function describePlacementView(p: PlacementView): string[] {
+    if ("error" in p) return [`placement: UNKNOWN (${p.error})`];
+    return ["placement:", ...p.lines.map((l) => `  ${l}`), ...p.problems.map((l) => `  PROBLEM: ${l}`)];
+}
+
 export function describeStatus(r: StatusReport): string {
     const out: string[] = [];
     const a = r.active;
@@ -444,6 +475,7 @@ export function describeStatus(r: StatusReport): string {
         );
         for (const why of sh.reasons ?? []) out.push(`  ${why}`);
     }
+    if (r.placement) out.push("", ...describePlacementView(r.placement));
     const lk = r.lock;
     out.push("", `deploy lock: ${lk.state}${lk.holder ? `, ${lk.holder}` : ""}${lk.why ? ` (${lk.why})` : ""}`);
     out.push("", "audit (last lines):");

@@ -78,6 +78,8 @@ export interface SwitchComponent {
     /** Statuses of a healthy answer; absent means 200-299 (inputs carry only what is not a default). */
     readonly healthStatus?: string;
     readonly healthBody?: string;
+    /** bluegreen:network mode routed: each node's address, by color, in node order, reached at the app's `port`; absent: loopback ports. */
+    readonly routed?: { readonly port: number; readonly addresses: Readonly<Record<Color, readonly string[]>> };
 }
 
 export interface SwitchInputs {
@@ -145,7 +147,14 @@ export function modelOf(i: SwitchInputs, split: TrafficSplit = desiredSplit(i)):
             route: c.route,
             healthPath: c.healthPath,
             ...expectOf(c),
-            servers: COLORS.flatMap((color) => nodeTargets(c, color).map((t) => ({ color, ...(t.node === undefined ? {} : { node: t.node }), port: t.port }))),
+            servers: COLORS.flatMap((color) =>
+                nodeTargets(c, color).map((t) => ({
+                    color,
+                    ...(t.node === undefined ? {} : { node: t.node }),
+                    port: t.port,
+                    ...(t.address ? { address: t.address } : {}),
+                })),
+            ),
         })),
         ...(i.services?.length ? { services: i.services } : {}),
     };
@@ -153,16 +162,18 @@ export function modelOf(i: SwitchInputs, split: TrafficSplit = desiredSplit(i)):
 
 /** Pure: a component's nodes of `color`: container, server and loopback port of each. */
 export function nodeTargets(
-    c: Pick<SwitchComponent, "container" | "ports" | "nodes">,
+    c: Pick<SwitchComponent, "container" | "ports" | "nodes" | "routed">,
     color: Color,
-): { node: Node; container: string; server: string; port: number }[] {
+): { node: Node; container: string; server: string; port: number; address?: string }[] {
     const base = c.ports.blue;
-    return nodesOf(c.nodes ?? 1).map((node) => ({
+    return nodesOf(c.nodes ?? 1).map((node, k) => ({
         node,
         container: node === undefined ? c.container : `${c.container}-${node}`,
         server: serverName(color, node),
-        // ports.green is blue's + 1 for every node; node n is 2(n-1) further on.
-        port: node === undefined ? c.ports[color] : colorHostPort(base, color, node),
+        // Routed: the node's address at the app's port. Else ports.green is blue's + 1 for every node; node n is 2(n-1) further on.
+        ...(c.routed
+            ? { port: c.routed.port, address: c.routed.addresses[color][k] }
+            : { port: node === undefined ? c.ports[color] : colorHostPort(base, color, node) }),
     }));
 }
 
@@ -332,6 +343,7 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
         return nodeTargets(c, i.active).map((t) => ({
             container: t.container,
             port: t.port,
+            ...(t.address ? { address: t.address } : {}),
             healthPath: c.healthPath,
             expect: { status: e.healthStatus, body: e.healthBody },
             release: i.release,

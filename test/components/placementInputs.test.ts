@@ -32,16 +32,16 @@ describe("placement in the plan's inputs", () => {
         const placement = placeStack(config, { members: MEMBERS, recorded: {} });
         const placed = colorContainerInputs(config, "blue", "abc1234", GUARD, placement);
         assert.deepEqual(
-            placed.map((i) => [i.name, i.member, i.address]),
+            placed.map((i) => [i.name, i.member, i.address, i.parent]),
             [
-                ["prod-api-blue-1", "m1", "10.9.0.101"],
-                ["prod-api-blue-2", "m2", "10.9.0.102"],
+                ["prod-api-blue-1", "m1", "10.9.0.101", "eth0"],
+                ["prod-api-blue-2", "m2", "10.9.0.102", "eth0"],
             ],
         );
         const plain = colorContainerInputs(config, "blue", "abc1234", GUARD);
-        assert.ok(plain.every((i) => !("member" in i) && !("address" in i)));
+        assert.ok(plain.every((i) => !("member" in i) && !("address" in i) && !("parent" in i)));
         assert.deepEqual(
-            placed.map(({ member: _m, address: _a, ...rest }) => rest),
+            placed.map(({ member: _m, address: _a, parent: _p, ...rest }) => rest),
             plain,
         );
     });

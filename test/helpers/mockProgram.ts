@@ -49,7 +49,9 @@ export async function declareProgram(
     const main = path.join(ROOT, "index.ts");
     delete require.cache[require.resolve(main)];
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require(main);
+    const exported = require(main);
+    // index.ts is an async function, as a Pulumi program may be: the SDK (and the runner) call it and await it.
+    const mod = exported instanceof Function ? await exported() : exported;
     const outputs = await new Promise<Record<string, unknown>>((resolve) =>
         pulumi.all({ url: mod.url, activeColor: mod.activeColor, releases: mod.releases, containers: mod.containers }).apply(resolve),
     );

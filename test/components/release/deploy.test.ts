@@ -53,8 +53,8 @@ describe("deploy (pure parts)", () => {
             assert.deepEqual(replacedKeys(outputs(inputs()), inputs({ remote: "prod" })), ["remote"]);
             assert.deepEqual(
                 replacedKeys({}, inputs()).length,
-                REPLACE_ON.length - 4,
-                "everything but the absent remote, node (a pool of one), member and address",
+                REPLACE_ON.length - 5,
+                "everything but the absent remote, node (a pool of one), member, address and parent",
             );
             assert.deepEqual(replacedKeys(outputs(inputs()), inputs({ node: 2 })), ["node"]);
         });

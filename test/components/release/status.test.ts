@@ -91,6 +91,16 @@ describe("status (pure parts)", () => {
         ]);
     });
 
+    it("on a routed network, probes a node or service at its recorded address and app port, the others on loopback", () => {
+        const config = stackConfig({
+            colors: { blue: { release: "abc1234" } },
+            components: { web: { hostPort: 18110, port: 8080, route: "/", nodes: 2 } },
+            stateful: { db: { release: "1a1a1a1", hostPort: 18150, port: 5000, volumes: { data: "/var/lib/data" } } },
+        });
+        const addresses = { [`${config.prefix}web-blue-1`]: "10.9.0.11", [`${config.prefix}db`]: "10.9.0.20" };
+        assert.deepEqual(statusProbeUrls(config, addresses), ["http://10.9.0.11:8080/health", "http://127.0.0.1:18114/health", "http://10.9.0.20:5000/health"]);
+    });
+
     it("serverWords names HAProxy's op and admin states", () => {
         assert.deepEqual(serverWords(2, 0), { state: "UP", admin: "ready" });
         assert.deepEqual(serverWords(0, 0), { state: "DOWN", admin: "ready" });

@@ -1,0 +1,139 @@
+// Placement on a cluster, read once before the program plans: the members and their states,
+// and with a routed network the addresses recorded on the stack's instances. Fails closed:
+// members that cannot be read, or a placement with problems, refuse the whole up.
+
+import { InstanceInfo, clusterMemberCmd, listInstances, parseClusterMember, readClusterMembers } from "../io/incus";
+import { cmdError, run } from "../io/exec";
+import type { StackConfig } from "../model/config";
+import { refusal } from "../model/errors";
+import { ClusterView, Member, StackPlacement, describePlacement, isLive, placeStack } from "../model/placement";
+import { recordedAddresses } from "../model/network";
+import { IncusTarget, incusTarget } from "../model/topology";
+
+/** Pure: only a remote (which may be a cluster), members or a routed network are placed; this host's stacks read nothing. */
+export function wantsPlacement(config: Pick<StackConfig, "incus" | "network">): boolean {
+    return config.incus.remote !== undefined || config.incus.members !== undefined || config.network !== undefined;
+}
+
+/** Pure: the refusal of a placement with problems; undefined when it has none. */
+export function placementRefusal(p: Pick<StackPlacement, "problems">): Error | undefined {
+    if (p.problems.length === 0) return undefined;
+    return refusal({
+        what: `the stack cannot be placed on the cluster: ${p.problems.join("; ")}`,
+        next: "fix what each problem names (incus cluster list shows the members and their states)",
+        untouched: "Nothing was touched",
+    });
+}
+
+/**
+ * Each instance's member and address; undefined when nothing is placed (this host, or a remote
+ * that is not a cluster, without a routed network), so such stacks keep their inputs.
+ */
+export async function readPlacement(config: StackConfig): Promise<StackPlacement | undefined> {
+    if (!wantsPlacement(config)) return undefined;
+    const view = await readView(config);
+    const placement = placeStack(config, view);
+    const why = placementRefusal({
+        problems: [...placement.problems, ...proxyOnClusterProblems(config, placement), ...unreadableProblems(config, view.members, view.instances)],
+    });
+    if (why) throw why;
+    return placement.members.length === 0 && config.network === undefined ? undefined : placement;
+}
+
+/** What `status` shows of the placement: each member's state and where each instance goes, or why it could not be read. */
+export type PlacementView =
+    | {
+          readonly members: readonly Member[];
+          readonly lines: readonly string[];
+          readonly problems: readonly string[];
+          /** Instance name to its routed address: where status probes it from the HAProxy instance. */
+          readonly addresses: Readonly<Record<string, string>>;
+      }
+    | { readonly error: string };
+
+/** The placement as `status` shows it; undefined when nothing is placed. Never throws. */
+export async function placementView(config: StackConfig): Promise<PlacementView | undefined> {
+    if (!wantsPlacement(config)) return undefined;
+    try {
+        const view = await readView(config);
+        if (view.members.length === 0 && config.network === undefined) return undefined;
+        const p = placeStack(config, view);
+        const addresses = Object.fromEntries(
+            Object.entries({ ...p.containers, ...p.stateful }).flatMap(([name, place]) => (place.address ? [[name, place.address]] : [])),
+        );
+        return {
+            members: p.members,
+            lines: describePlacement(p),
+            problems: [...p.problems, ...unreadableProblems(config, view.members, view.instances)],
+            addresses,
+        };
+    } catch (e) {
+        return { error: (e as Error).message };
+    }
+}
+
+/**
+ * Refuses to create `instance` on a member that is not online (offline, evacuated: leaving),
+ * naming the member, before anything is touched; Incus would fail the `--target` create anyway,
+ * with less to go on. One query of the member.
+ */
+export async function assertMemberLive(target: IncusTarget, member: string, instance: string, next: readonly string[]): Promise<void> {
+    const cmd = clusterMemberCmd(target, member);
+    const r = await run(cmd);
+    if (r.code !== 0) throw cmdError(cmd, r, `cannot read the state of member ${member}, so ${instance} was not created there`);
+    const m = parseClusterMember(r.stdout);
+    if (isLive(m)) return;
+    throw refusal({
+        what: `${instance} belongs on member ${member}, which is ${m.state}; it cannot be created there`,
+        next: [`bring ${member} back online (incus cluster list shows each member's state)`, ...next],
+        untouched: `Nothing of ${instance} was touched`,
+    });
+}
+
+/** The members, and with a routed network the stack's instances and the addresses they record. Fails closed. */
+async function readView(config: StackConfig): Promise<ClusterView & { instances: readonly InstanceInfo[] }> {
+    const target = incusTarget(config.incus.remote);
+    const members = await readClusterMembers(target);
+    const instances = config.network !== undefined ? await listInstances(target) : [];
+    return { members, recorded: recordedAddresses(config.stack, instances), instances };
+}
+
+/**
+ * Pure: with a routed network, the stack's instances whose record cannot be read (Incus lists an
+ * instance on a member it cannot reach without its config): their addresses are unknown, so a
+ * placement could hand one to another instance, or give them a new one (a replacement). Fails
+ * closed, naming the member.
+ */
+export function unreadableProblems(
+    config: Pick<StackConfig, "prefix" | "network">,
+    members: readonly Member[],
+    instances: readonly Pick<InstanceInfo, "name" | "config" | "location" | "status">[],
+): string[] {
+    if (!config.network) return [];
+    const live = new Set(members.filter(isLive).map((m) => m.name));
+    const lost = instances.filter(
+        (i) => i.name.startsWith(config.prefix) && Object.keys(i.config).length === 0 && (i.location === undefined || !live.has(i.location)),
+    );
+    if (lost.length === 0) return [];
+    const where = [...new Set(lost.map((i) => i.location ?? "(unknown member)"))];
+    const state = new Map(members.map((m) => [m.name, m.state]));
+    return [
+        `the addresses of ${lost.map((i) => i.name).join(", ")} on ${where.map((m) => `member ${m} (${state.get(m) ?? "unreachable"})`).join(", ")} cannot be read, ` +
+            `so no address is placed (one could be handed out twice); bring ${where.join(", ")} back online, then run up again`,
+    ];
+}
+
+/**
+ * Pure: nodes spread over members need routed addresses: in proxy mode HAProxy reaches a node
+ * only through a proxy device on its own member's loopback, so a node on another member would
+ * never be reached.
+ */
+export function proxyOnClusterProblems(config: Pick<StackConfig, "network">, placement: Pick<StackPlacement, "pools" | "members">): string[] {
+    if (config.network !== undefined) return [];
+    const spread = [...new Set(placement.pools.filter((p) => new Set(p.nodes.map((n) => n.member)).size > 1).map((p) => p.component))];
+    if (spread.length === 0) return [];
+    return [
+        `${spread.map((c) => `bluegreen:components.${c}`).join(", ")}: spread over ${placement.members.length} members, but HAProxy reaches nodes through ` +
+            `proxy devices on its own member only; set bluegreen:network: { mode: routed, parent, addresses }, or spread: false`,
+    ];
+}
