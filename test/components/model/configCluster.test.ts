@@ -86,7 +86,7 @@ describe("config: cluster placement and routed network", () => {
     it("accepts a canary, a shift and Prometheus with routed nodes (their targets and probes are the nodes' addresses)", () => {
         assert.equal(parseConfig(cfg({ network: ROUTED, canary: {} }), "dev").network?.mode, "routed");
         assert.equal(parseConfig(cfg({ network: ROUTED, prometheus: {} }), "dev").network?.mode, "routed");
-        assert.equal(parseConfig(cfg({ network: ROUTED, progressive: {} }), "dev").network?.mode, "routed");
+        assert.equal(parseConfig(cfg({ network: ROUTED, progressive: { steps: [10, 50, 100] } }), "dev").network?.mode, "routed");
     });
 
     it("refuses members named twice, pins outside the members, and allowReschedule without spread", () => {
