@@ -68,11 +68,11 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         this.lock = new DeployLock(`${name}-lock`, lockArgs, { parent: this });
         const locked = { parent: this, dependsOn: [this.lock] };
         this.haproxy = new Haproxy(`${name}-haproxy`, haproxyInputs(config, args.placement), locked);
-        const scraping = prometheusInputs(config);
+        const scraping = prometheusInputs(config, args.placement);
         // In the HAProxy instance (prometheus.placement: incus), it needs that instance first.
         if (scraping)
             this.prometheus = new Prometheus(`${name}-prometheus`, scraping, scraping.instance ? { ...locked, dependsOn: [this.lock, this.haproxy] } : locked);
-        const canary = canaryInputs(config);
+        const canary = canaryInputs(config, args.placement);
         if (canary) {
             this.canary = new Canary(
                 `${name}-canary`,

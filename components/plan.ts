@@ -178,7 +178,7 @@ export function prometheusInstanceOf(config: StackConfig): { instance?: Promethe
 }
 
 /** Pure: what Prometheus scrapes; undefined without bluegreen:prometheus (or a canary, which implies it). */
-export function prometheusInputs(config: StackConfig): ScrapingInputs | undefined {
+export function prometheusInputs(config: StackConfig, placement?: StackPlacement): ScrapingInputs | undefined {
     const prom = config.prometheus;
     if (!prom) return undefined;
     const colors = COLORS.filter((c) => config.colors[c] !== undefined);
@@ -190,14 +190,14 @@ export function prometheusInputs(config: StackConfig): ScrapingInputs | undefine
         ...(prom.url ? { url: prom.url } : {}),
         ...prometheusInstanceOf(config),
         targets: scrapeTargets(
-            config.components.map((c) => ({ component: c.name, nodes: c.nodes, hostPort: c.hostPort })),
+            config.components.map((c) => ({ component: c.name, nodes: c.nodes, hostPort: c.hostPort, ...routedOf(config, c, placement) })),
             colors,
         ),
     };
 }
 
 /** Pure: the Canary's inputs; undefined without bluegreen:canary. */
-export function canaryInputs(config: StackConfig): CanaryInputs | undefined {
+export function canaryInputs(config: StackConfig, placement?: StackPlacement): CanaryInputs | undefined {
     if (!config.canary) return undefined;
     const prom = config.prometheus!;
     return {
@@ -211,6 +211,7 @@ export function canaryInputs(config: StackConfig): CanaryInputs | undefined {
             hostPort: c.hostPort,
             healthPath: c.healthPath,
             ...healthInputs(c),
+            ...routedOf(config, c, placement),
         })),
         canary: config.canary,
         prometheus: {

@@ -13,14 +13,18 @@ export interface PoolNode {
     readonly container: string;
     readonly backend: string;
     readonly server: string;
-    /** Its loopback port on this host (health checks, Prometheus's target). */
+    /** Its loopback port on this host (health checks, Prometheus's target); with `address`, the app's own port. */
     readonly port: number;
+    /** A routed node's address: probed there from the HAProxy instance. */
+    readonly address?: string;
 }
 
 export interface PoolSpec {
     readonly component: string;
     readonly nodes: number;
     readonly hostPort: number;
+    /** Routed: each node's address per color (node order), reached at the app's `port`. */
+    readonly routed?: { readonly port: number; readonly addresses: Readonly<Record<Color, readonly string[]>> };
 }
 
 export interface CanaryPlan {
@@ -40,7 +44,7 @@ export function poolNodes(prefix: string, color: Color, p: PoolSpec): PoolNode[]
             container: containerName(prefix, p.component, color, node),
             backend: haproxyBackendName(p.component),
             server: serverName(color, node),
-            port: colorHostPort(p.hostPort, color, node),
+            ...(p.routed ? { port: p.routed.port, address: p.routed.addresses[color][node - 1] } : { port: colorHostPort(p.hostPort, color, node) }),
         }));
 }
 

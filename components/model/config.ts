@@ -736,15 +736,6 @@ function clusterProblems(c: z.infer<typeof schema>, components: readonly Compone
                 `${NAMESPACE}:network.mode: routed needs bluegreen:haproxy.placement: incus (HAProxy must be on the routed network to reach the nodes)`,
             );
         }
-        // Their scrape targets and node probes are loopback ports, which routed nodes do not have.
-        for (const key of ["canary", "progressive", "prometheus"] as const) {
-            if (c[key] !== undefined) {
-                problems.push(
-                    `${NAMESPACE}:${key}: not yet with bluegreen:network.mode routed (its scrape targets are loopback ports, which routed nodes do not have); ` +
-                        `leave bluegreen:network out (proxy devices) for a canary, a shift or Prometheus`,
-                );
-            }
-        }
         const range = parseAddressRange(net.addresses);
         const need = addressesNeeded(components, stateful.length);
         if (typeof range !== "string" && rangeSize(range) < need) {

@@ -70,26 +70,42 @@ export function renderPrometheusConfig(i: PrometheusConfigInput): string {
     return "# Written by bluegreen; changes are overwritten. Targets: " + i.layout.targetsDir + "/*.json\n" + YAML.stringify(config);
 }
 
-/** One app container Prometheus scrapes: its metrics on this host's loopback. */
+/** One app container Prometheus scrapes: its metrics on this host's loopback, or on its routed address. */
 export interface ScrapeTarget {
     readonly component: string;
     readonly color: string;
     /** Which of the component's containers (the canary is one node). */
     readonly node: string | number;
-    /** Host loopback port that reaches the container's app (its proxy device). */
+    /** Host loopback port that reaches the container's app (its proxy device); with `address`, the app's own port. */
     readonly port: number;
+    /** A routed node's address (Prometheus runs in the HAProxy instance, on the same network). */
+    readonly address?: string;
 }
 
 /** Pure: every node of every pool of the colors present, as scrape targets: the targets follow the pools. */
 export function scrapeTargets(
-    components: readonly { readonly component: string; readonly nodes: number; readonly hostPort: number }[],
+    components: readonly {
+        readonly component: string;
+        readonly nodes: number;
+        readonly hostPort: number;
+        /** Routed: each node's address per color (node order), reached at the app's `port`. */
+        readonly routed?: { readonly port: number; readonly addresses: Readonly<Record<Color, readonly string[]>> };
+    }[],
     colors: readonly Color[],
 ): ScrapeTarget[] {
     return components.flatMap((c) =>
         colors.flatMap((color) =>
-            nodesOf(c.nodes).map((node) => ({ component: c.component, color, node: node ?? 1, port: colorHostPort(c.hostPort, color, node) })),
+            nodesOf(c.nodes).map((node, k) => {
+                const at = c.routed ? { port: c.routed.port, address: c.routed.addresses[color][k] } : { port: colorHostPort(c.hostPort, color, node) };
+                return { component: c.component, color, node: node ?? 1, ...at };
+            }),
         ),
     );
+}
+
+/** Pure: where Prometheus reaches a target. */
+function endpointOf(t: ScrapeTarget): string {
+    return t.address ? `${t.address}:${t.port}` : loopbackAddress(t.port);
 }
 
 /**
@@ -99,14 +115,14 @@ export function scrapeTargets(
  * Sorted, so the same targets always give the same bytes.
  */
 export function renderTargets(targets: readonly ScrapeTarget[]): string {
-    const seen = new Map<number, ScrapeTarget>();
+    const seen = new Map<string, ScrapeTarget>();
     for (const t of targets) {
-        const other = seen.get(t.port);
-        if (other) throw new Error(`scrape targets ${describeTarget(other)} and ${describeTarget(t)} share port ${t.port}`);
-        seen.set(t.port, t);
+        const other = seen.get(endpointOf(t));
+        if (other) throw new Error(`scrape targets ${describeTarget(other)} and ${describeTarget(t)} share ${t.address ? endpointOf(t) : `port ${t.port}`}`);
+        seen.set(endpointOf(t), t);
     }
     const groups = [...targets]
-        .map((t) => ({ targets: [loopbackAddress(t.port)], labels: { component: t.component, color: t.color, node: String(t.node) } }))
+        .map((t) => ({ targets: [endpointOf(t)], labels: { component: t.component, color: t.color, node: String(t.node) } }))
         .sort((a, b) => a.targets[0].localeCompare(b.targets[0]) || JSON.stringify(a.labels).localeCompare(JSON.stringify(b.labels)));
     return JSON.stringify(groups, null, 2) + "\n";
 }

@@ -22,7 +22,7 @@ import { refused } from "../model/errors";
 import { lookbackSeconds } from "../model/promql";
 import type { PrometheusInstance } from "../model/prometheusConfig";
 import { Color, HaproxyLayout, containerName, nodesOf, releasesMapPath } from "../model/naming";
-import { haproxyChannel, incusTarget, loopbackUrl, probeRoute } from "../model/topology";
+import { appUrl, haproxyChannel, incusTarget, probeRoute } from "../model/topology";
 import { runAnalysis } from "./analysis";
 import { RELEASE_PATH, fetchArtifact } from "./deploy";
 import { drainServers, saveServerState } from "./drain";
@@ -111,7 +111,7 @@ async function writeRecord(i: CanaryInputs, r: Omit<CanaryRecord, "updatedAt">):
     await writeHostFile(i.host, canaryRecordPath(i.layout), JSON.stringify({ ...r, updatedAt: new Date().toISOString() }, null, 2) + "\n");
 }
 
-function componentOf(i: CanaryInputs, n: PoolNode): CanaryComponent {
+function componentOf(i: Pick<CanaryInputs, "components">, n: PoolNode): CanaryComponent {
     return i.components.find((c) => c.component === n.component)!;
 }
 
@@ -143,12 +143,17 @@ async function install(i: CanaryInputs, n: PoolNode, release: string): Promise<v
     await runOrThrow(restartCmd(target, n.container), `cannot restart ${n.container}`);
 }
 
+/** Pure: where a node's health is probed: its routed address at the app's port, else its loopback port. */
+export function nodeHealthUrl(i: Pick<CanaryInputs, "components">, n: PoolNode): string {
+    return appUrl(n.port, componentOf(i, n).healthPath, n.address);
+}
+
 async function healthy(i: CanaryInputs, n: PoolNode): Promise<{ healthy: boolean; reason: string }> {
     const c = componentOf(i, n);
     const attempts = Math.max(1, Math.ceil((i.canary.healthTimeoutSeconds * 1000) / i.health.intervalMs));
     const w = await waitHealthy(
         n.container,
-        loopbackUrl(n.port, c.healthPath),
+        nodeHealthUrl(i, n),
         { ...i.health, attempts },
         {
             status: c.healthStatus ?? DEFAULT_EXPECT.status,

@@ -3,7 +3,10 @@
 // servers and readiness probes are the nodes' addresses at the app's port, and containers are
 // created on their member with a routed NIC and their address recorded.
 import assert from "node:assert/strict";
-import { haproxyInputs, statefulInputs, switchInputs } from "../../components/plan";
+import { canaryInputs, haproxyInputs, prometheusInputs, statefulInputs, switchInputs } from "../../components/plan";
+import { renderTargets } from "../../components/model/prometheusConfig";
+import { planCanary } from "../../components/model/canary";
+import { nodeHealthUrl } from "../../components/release/canary";
 import { placeStack } from "../../components/model/placement";
 import { renderConfig } from "../../components/model/haproxyConfig";
 import { ADDRESS_KEY } from "../../components/model/network";
@@ -86,6 +89,39 @@ describe("placement wired into the program", () => {
         const [db] = statefulInputs(config, placement);
         assert.equal(statefulHealthUrl(db), "http://10.9.0.105:8080/health");
         assert.equal(statefulHealthUrl(statefulInputs(config)[0]), "http://127.0.0.1:18150/health");
+    });
+
+    it("Prometheus scrapes each routed node at its address and the app's port; the canary probes its nodes there, on another member than a peer", () => {
+        const withCanary = stackConfig({ ...CLUSTER, canary: {} }, "prod");
+        const placed = placeStack(withCanary, { members: MEMBERS, recorded: {} });
+        const scraping = prometheusInputs(withCanary, placed)!;
+        assert.deepEqual(
+            scraping.targets.map((t) => [t.color, t.node, t.address, t.port]),
+            [
+                ["blue", 1, "10.9.0.101", 8080],
+                ["blue", 2, "10.9.0.102", 8080],
+            ],
+            "the colors present (blue only here)",
+        );
+        const json = renderTargets(scraping.targets);
+        assert.match(json, /"10\.9\.0\.102:8080"/);
+        assert.doesNotMatch(json, /127\.0\.0\.1/);
+        assert.match(renderTargets(prometheusInputs(withCanary)!.targets), /"127\.0\.0\.1:181\d\d"/, "no placement: loopback ports as before");
+        const c = canaryInputs(withCanary, placed)!;
+        const { plan } = planCanary(c.prefix, c.active, c.components);
+        const [canary] = plan!.canaries;
+        assert.equal(nodeHealthUrl(c, canary), "http://10.9.0.102:8080/health");
+        assert.equal(nodeHealthUrl(c, plan!.peers[0]), "http://10.9.0.101:8080/health");
+        const member = (n: { container: string }) => placed.containers[n.container]?.member;
+        assert.ok(
+            plan!.peers.some((p) => member(p) !== member(canary)),
+            "the canary node shares its member with every peer",
+        );
+        const plainCanary = canaryInputs(withCanary)!;
+        assert.match(
+            nodeHealthUrl(plainCanary, planCanary(c.prefix, c.active, plainCanary.components).plan!.canaries[0]),
+            /^http:\/\/127\.0\.0\.1:181\d\d\/health$/,
+        );
     });
 
     it("routed instances record their address and get a routed NIC off the parent, with no proxy device", () => {

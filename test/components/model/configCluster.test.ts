@@ -83,16 +83,10 @@ describe("config: cluster placement and routed network", () => {
         );
     });
 
-    it("refuses a canary, a shift or Prometheus with routed nodes (not wired yet: their targets are loopback ports), naming what works", () => {
-        const p = problems(cfg({ network: ROUTED, canary: {} }));
-        assert.ok(
-            p.some((x) => /^bluegreen:canary: not yet with bluegreen:network\.mode routed .* leave bluegreen:network out/.test(x)),
-            p.join("\n"),
-        );
-        assert.ok(
-            problems(cfg({ network: ROUTED, prometheus: {} })).some((x) => /^bluegreen:prometheus: not yet/.test(x)),
-            "prometheus alone too",
-        );
+    it("accepts a canary, a shift and Prometheus with routed nodes (their targets and probes are the nodes' addresses)", () => {
+        assert.equal(parseConfig(cfg({ network: ROUTED, canary: {} }), "dev").network?.mode, "routed");
+        assert.equal(parseConfig(cfg({ network: ROUTED, prometheus: {} }), "dev").network?.mode, "routed");
+        assert.equal(parseConfig(cfg({ network: ROUTED, progressive: { steps: [10, 50, 100] } }), "dev").network?.mode, "routed");
     });
 
     it("refuses members named twice, pins outside the members, and allowReschedule without spread", () => {
