@@ -2,8 +2,8 @@
 // can assert them exactly; the few helpers below run them through the exec seam.
 
 import { IncusTarget, instanceRef, loopbackAddress } from "../model/topology";
-import { ClusterView, Member, memberState } from "../model/placement";
-import { memberAddress, recordedAddresses } from "../model/network";
+import { Member, memberState } from "../model/placement";
+import { memberAddress } from "../model/network";
 import { Cmd, cmdError, run } from "./exec";
 import { progress } from "./progress";
 
@@ -418,13 +418,4 @@ export async function readClusterMembers(target: IncusTarget): Promise<Member[]>
         r,
         `cannot read the members of ${target.remote ?? "the local Incus"}, so nothing was placed; check the remote (incus cluster list ${target.remote ?? ""}:)`,
     );
-}
-
-/**
- * What the program reads of the cluster before it plans (model/placement.ts placeStack): the
- * members, and with a routed network the addresses recorded on the stack's instances. Fails closed.
- */
-export async function readClusterView(target: IncusTarget, stack: string, routed: boolean): Promise<ClusterView> {
-    const members = await readClusterMembers(target);
-    return { members, recorded: routed ? recordedAddresses(stack, await listInstances(target)) : {} };
 }

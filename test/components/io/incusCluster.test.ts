@@ -7,7 +7,6 @@ import {
     parseClusterMember,
     parseClusterMembers,
     readClusterMembers,
-    readClusterView,
     routedNicDevice,
     volumeCreateCmd,
 } from "../../../components/io/incus";
@@ -116,38 +115,5 @@ describe("incus: cluster builders", () => {
         stub.restore();
         stub = stubRunner(() => fail(1, 'Error: Get "https://10.99.0.11:8443/1.0": context deadline exceeded\n'));
         await assert.rejects(readClusterMembers(REMOTE), /cannot read the members of prod.*nothing was placed/s);
-    });
-
-    it("readClusterView: the members and, for a routed network, the addresses recorded on the stack's instances; one call each, and fails closed", async () => {
-        const inst = JSON.stringify([
-            {
-                name: "p-api-blue-1",
-                status: "Running",
-                config: { "user.bluegreen.managed": "true", "user.bluegreen.stack": "s", "user.bluegreen.address": "10.99.0.101" },
-            },
-            {
-                name: "q-api-blue-1",
-                status: "Running",
-                config: { "user.bluegreen.managed": "true", "user.bluegreen.stack": "q", "user.bluegreen.address": "10.99.0.102" },
-            },
-        ]);
-        stub = stubRunner((cmd) => ok(cmd.argv.includes("cluster") ? LIST : inst));
-        const v = await readClusterView(REMOTE, "s", true);
-        assert.deepEqual(
-            v.members.map((m) => m.name),
-            ["m1", "m2", "m3"],
-        );
-        assert.deepEqual(v.recorded, { "p-api-blue-1": "10.99.0.101" });
-        assert.deepEqual(stub.argvs(), [
-            ["incus", "cluster", "list", "prod:", "--format", "json"],
-            ["incus", "query", "prod:/1.0/instances?recursion=1"],
-        ]);
-        stub.restore();
-        stub = stubRunner(() => ok(LIST));
-        assert.deepEqual((await readClusterView(REMOTE, "s", false)).recorded, {});
-        assert.equal(stub.calls.length, 1, "proxy mode reads no instances");
-        stub.restore();
-        stub = stubRunner((cmd) => (cmd.argv.includes("cluster") ? ok(LIST) : fail(1, "Error: connection refused")));
-        await assert.rejects(readClusterView(REMOTE, "s", true), /cannot list the instances of prod/);
     });
 });
