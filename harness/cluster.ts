@@ -105,6 +105,13 @@ export class TestCluster {
         return this.script(["exec", "--", ...argv], o);
     }
 
+    /** `<color> <release>` that the frontend at `url` answers with, asked from the runner namespace; `none -` without them. */
+    async served(url: string): Promise<string> {
+        const r = await this.runner(["curl", "-sS", "-m", "5", "-o", "/dev/null", "-D", "-", url]);
+        const h = (k: string) => new RegExp(`^${k}: (\\S+)`, "mi").exec(r.stdout)?.[1];
+        return `${h("x-bluegreen-color") ?? "none"} ${h("x-bluegreen-release") ?? "-"}`;
+    }
+
     /** `incus` in the runner namespace; throws with stderr unless it exits 0. */
     async incus(args: readonly string[], o: { timeoutMs?: number; input?: string } = {}): Promise<string> {
         const r = await this.runner(["incus", ...args], o);

@@ -21,11 +21,7 @@ describe("e2e: member 2 of a real 3-member cluster lost under load (MODE=cluster
     const remote = (name = "") => `${st.remote}:${name}`;
     const haproxy = () => `${s.prefix}haproxy`;
     const frontend = () => `http://${st.members[0].address}:${s.frontendPort}/`;
-    const served = async (): Promise<string> => {
-        const r = await c.runner(["curl", "-sS", "-m", "5", "-o", "/dev/null", "-D", "-", frontend()]);
-        const h = (k: string) => new RegExp(`^${k}: (\\S+)`, "mi").exec(r.stdout)?.[1];
-        return `${h("x-bluegreen-color") ?? "none"} ${h("x-bluegreen-release") ?? "-"}`;
-    };
+    const served = (): Promise<string> => c.served(frontend());
     /** `backend/server op_state` of HAProxy's servers, over its admin socket in the instance (2: UP, 0: DOWN). */
     const serverStates = async (): Promise<Record<string, string>> => {
         const r = await c.runner([

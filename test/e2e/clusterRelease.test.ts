@@ -32,11 +32,7 @@ describe("e2e: releases on a real 3-member cluster, spread over members on route
     const remote = (name = "") => `${st.remote}:${name}`;
     const haproxy = () => `${s.prefix}haproxy`;
     const frontend = () => `http://${st.members[0].address}:${s.frontendPort}/`;
-    const served = async (): Promise<string> => {
-        const r = await c.runner(["curl", "-sS", "-m", "5", "-o", "/dev/null", "-D", "-", frontend()]);
-        const h = (k: string) => new RegExp(`^${k}: (\\S+)`, "mi").exec(r.stdout)?.[1];
-        return `${h("x-bluegreen-color") ?? "none"} ${h("x-bluegreen-release") ?? "-"}`;
-    };
+    const served = (): Promise<string> => c.served(frontend());
     const live = async (): Promise<Live[]> =>
         (JSON.parse(await c.incus(["query", `${remote()}/1.0/instances?recursion=1`])) as Live[]).filter((i) => i.name.startsWith(s.prefix));
     const upOk = async () => {

@@ -32,11 +32,7 @@ describe("e2e: a plain Incus remote, the runner in the cluster's runner namespac
     };
     const stateFile = (rel: string) => pull(`/var/lib/${s.config.app}/${rel}`);
     /** The color and release the frontend serves, asked from the runner namespace at the remote's address. */
-    const served = async (): Promise<string> => {
-        const r = await c.runner(["curl", "-sS", "-m", "5", "-o", "/dev/null", "-D", "-", `http://${st.members[0].address}:${s.frontendPort}/`]);
-        const h = (k: string) => new RegExp(`^${k}: (\\S+)`, "mi").exec(r.stdout)?.[1];
-        return `${h("x-bluegreen-color") ?? "none"} ${h("x-bluegreen-release") ?? "-"}`;
-    };
+    const served = (): Promise<string> => c.served(`http://${st.members[0].address}:${s.frontendPort}/`);
     const remoteInstances = async (): Promise<{ name: string; devices: Record<string, Record<string, string>>; config: Record<string, string> }[]> =>
         JSON.parse(await c.incus(["query", `${remote()}/1.0/instances?recursion=1`])).filter((i: { name: string }) => i.name.startsWith(s.prefix));
     const upOk = async () => {
