@@ -2,6 +2,7 @@
 // app.ts and colorStack.ts only wire these into resources.
 
 import { ComponentConfig, DEFAULT_HEALTH_STATUS, StackConfig } from "./model/config";
+import { DEFAULT_BALANCE } from "./model/edge/routing";
 import { COLORS, Color, Node, containerName, haproxyLayout, nodesOf, otherColor, statefulName, statefulVolumeName } from "./model/naming";
 import { HaproxyHost, colorHostPort, haproxyHostOf as hostOf, haproxyInstanceRef, incusTarget, loopbackUrl } from "./model/topology";
 import type { CanaryInputs } from "./release/canary";
@@ -42,6 +43,11 @@ export function servingGuard(config: StackConfig): ServingGuard {
  */
 export function healthInputs(c: ComponentConfig): { healthStatus?: string; healthBody?: string } {
     return { ...(c.healthStatus !== DEFAULT_HEALTH_STATUS ? { healthStatus: c.healthStatus } : {}), ...(c.healthBody ? { healthBody: c.healthBody } : {}) };
+}
+
+/** Pure: a component's backend choices, carried only when not the default (as healthInputs). */
+export function edgeInputs(c: ComponentConfig): { balance?: string; haproxy?: readonly string[] } {
+    return { ...(c.balance && c.balance !== DEFAULT_BALANCE ? { balance: c.balance } : {}), ...(c.haproxy?.length ? { haproxy: c.haproxy } : {}) };
 }
 
 /** Pure: the HAProxy resource's inputs; with a placement, its member and routed address. */
@@ -123,6 +129,7 @@ export function switchInputs(config: StackConfig, placement?: StackPlacement): S
             ...(c.nodes > 1 ? { nodes: c.nodes } : {}),
             ...healthInputs(c),
             ...routedOf(config, c, placement),
+            ...edgeInputs(c),
         })),
         ...(routedServices(config).length ? { services: routedServices(config, placement) } : {}),
         ...incusTarget(config.incus.remote),

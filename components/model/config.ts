@@ -9,6 +9,7 @@ import { DEFAULT_QUERIES, templateProblems } from "./promql";
 import { WARNING_RULES, WarningRule } from "./migrations";
 import { addressesNeeded, formatRange, parseAddressRange, rangeSize } from "./network";
 import { IncusTrust, TRUST_KEYS, trustSpec } from "./trust";
+import { balanceSpec } from "./edge/routing";
 
 export const NAMESPACE = "bluegreen";
 
@@ -63,6 +64,10 @@ const componentSpec = z.strictObject({
     spread: z.boolean("expected true or false").optional(),
     /** A node whose member is offline goes on a live member instead of refusing the deploy. */
     allowReschedule: z.boolean("expected true or false").optional(),
+    /** How HAProxy balances the nodes (model/edge/routing.ts); absent: roundrobin. */
+    balance: balanceSpec.optional(),
+    /** Raw lines for this component's backend, checked as haproxy.extra's. */
+    haproxy: z.array(haproxyLine).optional(),
 });
 
 const DEFAULT_COMPONENTS = {
@@ -447,6 +452,8 @@ export interface ComponentConfig {
     readonly secretEnv: readonly string[];
     readonly spread?: boolean;
     readonly allowReschedule?: boolean;
+    readonly balance?: string;
+    readonly haproxy?: readonly string[];
 }
 
 export interface StackConfig {

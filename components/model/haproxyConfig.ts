@@ -5,6 +5,7 @@
 
 import { COLORS, Color, NOT_FOUND_BACKEND, haproxyBackendName, routePrefix, serverName, serviceBackendName } from "./naming";
 import { LOOPBACK, loopbackAddress } from "./topology";
+import { balanceLines } from "./edge/routing";
 import { FULL_WEIGHT, Pool, TrafficSplit, colorOfServer, describeSplit, desiredWeights } from "./traffic";
 
 /** The weight of a color that takes all traffic. */
@@ -58,6 +59,10 @@ export interface BackendModel {
     /** Text the healthy answer's body contains. */
     readonly healthBody?: string;
     readonly servers: readonly ServerModel[];
+    /** components.<name>.balance; absent: roundrobin. */
+    readonly balance?: string;
+    /** components.<name>.haproxy: the operator's own backend lines. */
+    readonly extra?: readonly string[];
 }
 
 /** A stateful service behind a route: one server, never weighted, outside every switch. */
@@ -180,9 +185,11 @@ export function renderConfig(m: HaproxyModel): string {
         add(
             ...indent([
                 ...checkLines(b),
+                ...balanceLines(b.balance),
                 // Which color and release answered is HAProxy's to say, not the app's: set-header replaces what the app sent.
                 ...b.servers.map((s) => `http-response set-header ${COLOR_HEADER} ${s.color} if { srv_name ${serverName(s.color, s.node)} }`),
                 `http-response set-header ${RELEASE_HEADER} %[srv_name,map(${m.releasesMap},unknown)]`,
+                ...(b.extra ?? []),
                 ...b.servers.map((s) => {
                     const name = serverName(s.color, s.node);
                     return `server ${name} ${s.address ?? LOOPBACK}:${s.port} check weight ${weights.get(`${backend}/${name}`) ?? 0}`;

@@ -80,6 +80,10 @@ export interface SwitchComponent {
     readonly healthBody?: string;
     /** bluegreen:network mode routed: each node's address, by color, in node order, reached at the app's `port`; absent: loopback ports. */
     readonly routed?: { readonly port: number; readonly addresses: Readonly<Record<Color, readonly string[]>> };
+    /** components.<name>.balance when not roundrobin. */
+    readonly balance?: string;
+    /** components.<name>.haproxy when set. */
+    readonly haproxy?: readonly string[];
 }
 
 export interface SwitchInputs {
@@ -147,6 +151,8 @@ export function modelOf(i: SwitchInputs, split: TrafficSplit = desiredSplit(i)):
             route: c.route,
             healthPath: c.healthPath,
             ...expectOf(c),
+            ...(c.balance ? { balance: c.balance } : {}),
+            ...(c.haproxy?.length ? { extra: c.haproxy } : {}),
             servers: COLORS.flatMap((color) =>
                 nodeTargets(c, color).map((t) => ({
                     color,

@@ -1,0 +1,76 @@
+// The edge's routing on real Incus and HAProxy (issue 22 part 2): per-component balancing
+// and backend lines, host routing.
+
+import assert from "node:assert/strict";
+import * as http from "http";
+import { TestStack } from "../../harness/stack";
+
+const A = "e4d0a01";
+
+interface Answer {
+    readonly status: number;
+    readonly headers: http.IncomingHttpHeaders;
+}
+
+/** One GET through the frontend, with the given headers; status 0 when it failed. */
+function get(port: number, p: string, headers: Record<string, string> = {}): Promise<Answer> {
+    return new Promise((resolve) => {
+        const req = http.get(`http://127.0.0.1:${port}${p}`, { agent: false, timeout: 3000, headers: { connection: "close", ...headers } }, (res) => {
+            res.resume();
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+        });
+        req.on("timeout", () => req.destroy(new Error("timeout")));
+        req.on("error", () => resolve({ status: 0, headers: {} }));
+    });
+}
+
+/** For each path, the nodes that answered `n` requests for it. */
+async function nodesByPath(port: number, paths: readonly string[], n: number): Promise<Map<string, Set<string>>> {
+    const out = new Map<string, Set<string>>();
+    for (const p of paths) {
+        const nodes = new Set<string>();
+        for (let i = 0; i < n; i++) {
+            const r = await get(port, p);
+            assert.equal(r.status, 200, `${p}: ${r.status}`);
+            nodes.add(String(r.headers["x-node"]));
+        }
+        out.set(p, nodes);
+    }
+    return out;
+}
+
+describe("e2e: edge routing", function () {
+    this.timeout(300_000);
+    const s = new TestStack({ name: "edge", basePort: 23000 });
+    const tracks = Array.from({ length: 12 }, (_, i) => `/stream/track-${i + 1}`);
+
+    before(async () => {
+        s.reset();
+        s.config.components = {
+            stream: { hostPort: s.componentPort("stream", "blue"), route: "/stream", nodes: 2 },
+            web: { hostPort: s.componentPort("web", "blue") + 10, route: "/" },
+        };
+        await s.publish(A);
+        s.setColors({ blue: A }, "blue");
+    });
+    after(async () => {
+        await s.teardown();
+    });
+
+    it("by default (roundrobin) one path is answered by both nodes of the stream pool", async () => {
+        await s.upOk();
+        const byPath = await nodesByPath(s.frontendPort, tracks.slice(0, 2), 6);
+        for (const [p, nodes] of byPath) assert.deepEqual([...nodes].sort(), ["1", "2"], p);
+    });
+
+    it("balance: uri keeps each track on one node, the tracks spread over both; the backend's own lines apply to it alone", async () => {
+        s.config.components.stream.balance = "uri";
+        s.config.components.stream.haproxy = ["http-response set-header x-edge-line stream"];
+        await s.upOk();
+        const byPath = await nodesByPath(s.frontendPort, tracks, 6);
+        for (const [p, nodes] of byPath) assert.equal(nodes.size, 1, `${p} went to nodes ${[...nodes].join(", ")}`);
+        assert.deepEqual([...new Set([...byPath.values()].flatMap((n) => [...n]))].sort(), ["1", "2"], "the hash spreads the tracks");
+        assert.equal((await get(s.frontendPort, "/stream/x")).headers["x-edge-line"], "stream");
+        assert.equal((await get(s.frontendPort, "/")).headers["x-edge-line"], undefined, "web's backend has no such line");
+    });
+});
