@@ -67,7 +67,7 @@ import { AdminChannel, colorHostPort, haproxyChannel, haproxyTarget, incusTarget
 import { probeAll } from "../io/prober";
 import { TrafficSplit, allOn, describeSplit, desiredWeights, servedSplit, weightCommands } from "../model/traffic";
 import { DEFAULT_EXPECT } from "./health";
-import { activeColorPath, clearActiveColor, historyPath, parseActiveColor, readActiveColor, recordActiveColor } from "./history";
+import { activeColorPath, clearActiveColor, historyLine, historyPath, parseActiveColor, readActiveColor, recordActiveColor } from "./history";
 import { drainServers, saveServerState } from "./drain";
 import { assertColorReady } from "./readiness";
 import { auditChange, auditTo } from "./audit";
@@ -233,6 +233,8 @@ interface Before {
     readonly current?: string;
     readonly recorded?: Color;
     readonly mapHad?: string;
+    /** The history's text (absent: ""), when the one read had it. */
+    readonly history?: string;
 }
 
 /**
@@ -242,11 +244,22 @@ interface Before {
  */
 async function readBeforeRemote(i: SwitchInputs, c: Extract<AdminChannel, { via: "exec" }>, mapFile: string): Promise<Before> {
     const L = i.layout;
-    const r = await readAll(c.target, c.instance, { master: L.masterSocket, admin: L.adminSocket }, [L.configPath, activeColorPath(L.stateDir), mapFile]);
+    const r = await readAll(c.target, c.instance, { master: L.masterSocket, admin: L.adminSocket }, [
+        L.configPath,
+        activeColorPath(L.stateDir),
+        mapFile,
+        historyPath(L.stateDir),
+    ]);
     const texts = r?.files.map((p) => (p.rc === undefined ? undefined : p.rc === 0 ? p.text : null));
     const answer = r?.state.rc === 0 ? adminAnswer(r.state.text) : undefined;
     if (r && texts && r.proc.rc === 0 && parseShowProc(r.proc.text) && answer !== undefined && !refusedLine(answer) && !texts.includes(null)) {
-        return { before: liveOf(i, answer), current: texts[0] ?? undefined, recorded: parseActiveColor(texts[1] ?? undefined), mapHad: texts[2] ?? undefined };
+        return {
+            before: liveOf(i, answer),
+            current: texts[0] ?? undefined,
+            recorded: parseActiveColor(texts[1] ?? undefined),
+            mapHad: texts[2] ?? undefined,
+            history: texts[3] ?? "",
+        };
     }
     const [before, current, recorded, mapHad] = await Promise.all([
         readLive(i),
@@ -430,11 +443,12 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     let recorded: Color | undefined;
     let map: { had?: string; want: string };
     let v: CmdResult | undefined;
+    let history: string | undefined;
     if (remote) {
         // One exec of reads beside the readiness check; the map, the candidate and its
         // validation go with the flip's one exec, after the decision.
         const [, r] = await Promise.all([ready(), readBeforeRemote(i, remote, mapFile)]);
-        ({ before, current, recorded } = r);
+        ({ before, current, recorded, history } = r);
         map = { had: r.mapHad, want: wantMap(r.mapHad) };
     } else {
         const mapText = (async () => {
@@ -607,9 +621,12 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     } catch (e) {
         return restore(i, e as Error, text, previous, before);
     }
-    await recordActiveColor(i.host, L.stateDir, i.active, i.release);
+    const at = new Date();
+    await recordActiveColor(i.host, L.stateDir, i.active, i.release, at);
     progress(`switch: ${i.active} (${i.release}) serves traffic, ${Date.now() - started} ms`);
-    await auditChange(ctx, "switch", { color: i.active, release: i.release }, { from: previous, ms: Date.now() - started });
+    // The history as now recorded, from the one read plus the line just appended.
+    const known = history === undefined ? undefined : history + historyLine(at, i.active, i.release);
+    await auditChange(ctx, "switch", { color: i.active, release: i.release }, { from: previous, ms: Date.now() - started }, known);
     // Only now: a device goes once HAProxy no longer routes to it (a node that left a pool was drained and dropped).
     await pruneBackendDevices(i, model);
     return { ...i, served: wanted, recorded: i.active };

@@ -39,7 +39,7 @@ const PROC = (reloads: number) =>
 function part(rc: number | "-", text: string): string {
     return `${PART_MARKER} ${rc} ${Buffer.byteLength(text)}\n${text}\n`;
 }
-const READ_OUT = part(0, PROC(0)) + part(0, `${STATE}2.6.12\n`) + part(0, LIVE) + part(0, "green\n") + part("-", "") + `${EXEC_SENTINEL} 0\n`;
+const READ_OUT = part(0, PROC(0)) + part(0, `${STATE}2.6.12\n`) + part(0, LIVE) + part(0, "green\n") + part("-", "") + part("-", "") + `${EXEC_SENTINEL} 0\n`;
 
 type Kind = "query" | "probe" | "read" | "flip" | "write" | "append" | "pull" | "socat" | "other";
 function kindOf(c: Cmd): Kind {
@@ -62,7 +62,7 @@ function kindOf(c: Cmd): Kind {
 }
 
 /** Answers every command of a switch over a remote; `flipAnswer` is the flip's. */
-function answers(flipAnswer: CmdResult): (c: Cmd) => CmdResult {
+function answers(flipAnswer: CmdResult, read = READ_OUT): (c: Cmd) => CmdResult {
     let reloaded = false;
     return (c) => {
         switch (kindOf(c)) {
@@ -74,7 +74,7 @@ function answers(flipAnswer: CmdResult): (c: Cmd) => CmdResult {
                 return ok(`${Array(n).fill(one).join("\n")}\n${PROBER_SENTINEL}\n`);
             }
             case "read":
-                return ok(READ_OUT);
+                return ok(read);
             case "flip":
                 return flipAnswer;
             case "pull":
@@ -106,7 +106,11 @@ describe("applySwitch over an Incus remote (stubbed Incus)", () => {
         const kinds = stub.calls.map(kindOf);
         assert.deepEqual(kinds.slice(0, 3).sort(), ["probe", "query", "read"], "readiness (probe + query) beside one read exec");
         assert.equal(kinds[3], "flip", "then the flip, and nothing between");
-        assert.deepEqual(kinds.slice(4), ["probe", "write", "append", "pull", "append", "query"], "verify, record, audit, prune: after traffic moved");
+        assert.deepEqual(
+            kinds.slice(4),
+            ["probe", "write", "append", "append", "query"],
+            "verify, record, audit (the history from the read), prune: after traffic moved",
+        );
         const f = stub.calls[3].argv.slice(8);
         const map = "/var/lib/app/releases.map";
         assert.deepEqual(f.slice(0, 2), ["/etc/haproxy/bluegreen.cfg", `${process.pid}`]);
@@ -119,6 +123,16 @@ describe("applySwitch over an Incus remote (stubbed Incus)", () => {
             `set map ${map} blue r2; set server be_web/blue weight 100; set server be_web/green weight 0`,
         ]);
         assert.ok(String(stub.calls[3].input).startsWith(renderConfig(modelOf(INPUTS))));
+    });
+
+    it("a fast rollback is audited as one from the history the one read brought, with no pull of it", async () => {
+        const history = "2026-12-07T10:00:00Z blue r2\n2026-12-07T10:05:00Z green r1\n";
+        const read = READ_OUT.replace(`${part("-", "")}${EXEC_SENTINEL}`, `${part(0, history)}${EXEC_SENTINEL}`);
+        stub = stubRunner(answers(ok(`\n${EXEC_SENTINEL} 0\n`), read));
+        await applySwitch(INPUTS);
+        assert.equal(stub.calls.filter((c) => kindOf(c) === "pull").length, 0);
+        const audit = stub.calls.filter((c) => kindOf(c) === "append").pop()!;
+        assert.match(String(audit.input), /"operation":"rollback".*"kind":"fast"/);
     });
 
     it("HAProxy rejects the candidate in the flip: a refusal with its reason, nothing after (nothing was swapped)", async () => {
