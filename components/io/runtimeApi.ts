@@ -218,14 +218,25 @@ const SENTINEL = "show version";
 /** Runs admin-socket commands; throws unless HAProxy answered all of them without an error line. */
 export async function adminCommands(socket: Channel, commands: readonly string[]): Promise<string> {
     // Retrying is safe: every command bluegreen sends is a read or sets an absolute weight.
-    const { value: answer, last } = await ask(socket, [...commands, SENTINEL], 10_000, (stdout) => {
-        const lines = stdout.trimEnd().split("\n");
-        return /^\d+\.\d+/.test(lines.pop() ?? "") ? lines.join("\n") : undefined;
-    });
+    const { value: answer, last } = await ask(socket, [...commands, SENTINEL], 10_000, adminAnswer);
     if (answer === undefined) throw noAnswer(socket, last);
-    const bad = answer.split("\n").find((l) => /^(No such|Unknown command|Require|Invalid|Backend is|.*not found)/i.test(l.trim()));
-    if (bad) throw new Error(`HAProxy runtime API refused: ${bad.trim()}`);
+    const bad = refusedLine(answer);
+    if (bad) throw new Error(`HAProxy runtime API refused: ${bad}`);
     return answer;
+}
+
+/** Pure: the answer to a batch that ended with `show version`, without it; undefined when it did not end so. */
+export function adminAnswer(stdout: string): string | undefined {
+    const lines = stdout.trimEnd().split("\n");
+    return /^\d+\.\d+/.test(lines.pop() ?? "") ? lines.join("\n") : undefined;
+}
+
+/** Pure: the first line of an answer that says HAProxy refused a command. */
+export function refusedLine(answer: string): string | undefined {
+    return answer
+        .split("\n")
+        .find((l) => /^(No such|Unknown command|Require|Invalid|Backend is|.*not found)/i.test(l.trim()))
+        ?.trim();
 }
 
 /** `show proc`, or undefined while haproxy is down or the master re-executes (its socket is briefly away). */

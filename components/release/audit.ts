@@ -81,8 +81,10 @@ export async function auditChange(
     op: "switch" | "deploy",
     target: { color: string; release: string },
     details: AuditEvent["details"],
+    /** The history file's text as it now is, when the caller has it: one read less over a remote. */
+    known?: string,
 ): Promise<void> {
-    const history = servedHistory(await readHostFile(ctx.host, historyPath(ctx.stateDir)).catch(() => undefined));
+    const history = servedHistory(known ?? (await readHostFile(ctx.host, historyPath(ctx.stateDir)).catch(() => undefined)));
     const kind = rollbackKind(op === "switch" ? history.slice(0, -1) : history, op, target);
     await audit(ctx, { operation: kind ? "rollback" : op, color: target.color, release: target.release, details: { ...details, ...(kind ? { kind } : {}) } });
 }

@@ -18,7 +18,22 @@ import { runOrThrow } from "../io/exec";
 import { getInstance, removeDeviceCmd } from "../io/incus";
 import { poll } from "../io/poll";
 import { progress } from "../io/progress";
-import { ServerState, adminCommands, liveServer, parseServersState, readyHint, reloadAndWait, serversState, setMapCommand, showProc } from "../io/runtimeApi";
+import {
+    ServerState,
+    adminAnswer,
+    adminCommands,
+    liveServer,
+    parseServersState,
+    parseShowProc,
+    readyHint,
+    refusedLine,
+    reloadAndWait,
+    serversState,
+    setMapCommand,
+    showProc,
+} from "../io/runtimeApi";
+import { FLIP, flip, readAll } from "../io/hotSwitch";
+import type { CmdResult } from "../io/exec";
 import { refusal } from "../model/errors";
 import {
     COLOR_HEADER,
@@ -48,11 +63,11 @@ import {
     serverName,
     serverStatePath,
 } from "../model/naming";
-import { colorHostPort, haproxyChannel, haproxyTarget, incusTarget, loopbackUrl, probeRoute } from "../model/topology";
+import { AdminChannel, colorHostPort, haproxyChannel, haproxyTarget, incusTarget, loopbackUrl, probeRoute } from "../model/topology";
 import { probeAll } from "../io/prober";
 import { TrafficSplit, allOn, describeSplit, desiredWeights, servedSplit, weightCommands } from "../model/traffic";
 import { DEFAULT_EXPECT } from "./health";
-import { clearActiveColor, historyPath, readActiveColor, recordActiveColor } from "./history";
+import { activeColorPath, clearActiveColor, historyLine, historyPath, parseActiveColor, readActiveColor, recordActiveColor } from "./history";
 import { drainServers, saveServerState } from "./drain";
 import { assertColorReady } from "./readiness";
 import { auditChange, auditTo } from "./audit";
@@ -206,13 +221,68 @@ interface Live {
 
 async function readLive(i: SwitchInputs): Promise<Live> {
     if (!(await showProc(haproxyChannel(i.host, i.layout, "master")))) return { running: false, states: [] };
-    const stateText = await adminCommands(haproxyChannel(i.host, i.layout, "admin"), ["show servers state"]);
+    return liveOf(i, await adminCommands(haproxyChannel(i.host, i.layout, "admin"), ["show servers state"]));
+}
+
+/** Pure: the live state of a running HAProxy from its `show servers state`. */
+function liveOf(i: SwitchInputs, stateText: string): Live {
     const states = parseServersState(stateText);
     const weighted = describeServed(
         states.map((x) => ({ ...x, adminState: 0 })),
         backendsOf(i),
     );
     return { running: true, served: describeServed(states, backendsOf(i)), weighted, states, stateText };
+}
+
+interface Before {
+    readonly before: Live;
+    readonly current?: string;
+    readonly recorded?: Color;
+    readonly mapHad?: string;
+    /** The history's text (absent: ""), when the one read had it. */
+    readonly history?: string;
+}
+
+/**
+ * Over a remote: what the decision reads (HAProxy's master and servers state, the config, the
+ * active color, the releases map) in one exec. When that answer is not whole, or HAProxy's is
+ * odd (down, re-executing), the reads one by one, each with its own retries and verdict.
+ */
+async function readBeforeRemote(i: SwitchInputs, c: Extract<AdminChannel, { via: "exec" }>, mapFile: string): Promise<Before> {
+    const L = i.layout;
+    const r = await readAll(c.target, c.instance, { master: L.masterSocket, admin: L.adminSocket }, [
+        L.configPath,
+        activeColorPath(L.stateDir),
+        mapFile,
+        historyPath(L.stateDir),
+    ]);
+    const texts = r?.files.map((p) => (p.rc === undefined ? undefined : p.rc === 0 ? p.text : null));
+    const answer = r?.state.rc === 0 ? adminAnswer(r.state.text) : undefined;
+    if (r && texts && r.proc.rc === 0 && parseShowProc(r.proc.text) && answer !== undefined && !refusedLine(answer) && !texts.includes(null)) {
+        return {
+            before: liveOf(i, answer),
+            current: texts[0] ?? undefined,
+            recorded: parseActiveColor(texts[1] ?? undefined),
+            mapHad: texts[2] ?? undefined,
+            history: texts[3] ?? "",
+        };
+    }
+    const [before, current, recorded, mapHad] = await Promise.all([
+        readLive(i),
+        readHostFile(i.host, L.configPath),
+        readActiveColor(i.host, L.stateDir),
+        readHostFile(i.host, mapFile),
+    ]);
+    return { before, current, recorded, mapHad };
+}
+
+/** Pure: the refusal for a candidate HAProxy rejected. */
+function rejected(reason: string, previous: string): Error {
+    return refusal({
+        what: `HAProxy rejected the rendered config: ${reason.slice(0, 1500)}`,
+        untouched: `Nothing was changed; ${previous} still serves`,
+        next: "Fix the setting that produced it (often bluegreen:haproxy.extra) and run pulumi up again",
+    });
 }
 
 type ServerRef = { readonly backend: string; readonly server: string };
@@ -360,40 +430,58 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     const wanted = describeSplit(model.split);
     const text = renderConfig(model);
     const candidate = `${L.configPath}.new`;
-    const discard = () => removeHostFile(i.host, candidate).catch(() => undefined);
+    // Over a remote the candidate is written only by the flip (or a shift's validation).
+    const channel = haproxyChannel(i.host, L, "admin");
+    const remote = channel.via === "exec" ? channel : undefined;
+    let written = !remote;
+    const discard = () => (written ? removeHostFile(i.host, candidate).catch(() => undefined) : Promise.resolve());
 
     // Everything before the swap only reads, or writes the candidate beside the live
     // config, so it runs at once: this is the switch's critical path.
     // The releases map goes first: the candidate names it, and `haproxy -c` opens it. The
     // running HAProxy reads it only at its next load, and runtime `set map` does the rest.
     const mapFile = releasesMapPath(L);
-    const mapText = (async () => {
-        const had = await readHostFile(i.host, mapFile);
-        const want = renderReleasesMap({ ...parseReleasesMap(had), ...Object.fromEntries(activeServers.map((s) => [s, i.release])) }, serverNames(model));
-        if (want !== had) await writeHostFile(i.host, mapFile, want);
-        return { had, want };
-    })();
-    const validation = (async () => {
-        await mapText;
-        return writeAndValidate(i.host, candidate, text);
-    })();
+    const wantMap = (had: string | undefined) =>
+        renderReleasesMap({ ...parseReleasesMap(had), ...Object.fromEntries(activeServers.map((s) => [s, i.release])) }, serverNames(model));
+    const ready = () => assertColorReady(incusTarget(i.remote), i.active, targets, i.timeoutMs, probeRoute(i.host));
     let before: Live;
     let current: string | undefined;
     let recorded: Color | undefined;
-    let v: Awaited<typeof validation>;
-    try {
-        [, before, current, recorded, v] = await Promise.all([
-            assertColorReady(incusTarget(i.remote), i.active, targets, i.timeoutMs, probeRoute(i.host)),
-            readLive(i),
-            readHostFile(i.host, L.configPath),
-            readActiveColor(i.host, L.stateDir),
-            validation,
-        ]);
-    } catch (e) {
-        // The candidate may still be being written: let that finish, then remove it.
-        await validation.catch(() => undefined);
-        await discard();
-        throw e;
+    let map: { had?: string; want: string };
+    let v: CmdResult | undefined;
+    let history: string | undefined;
+    if (remote) {
+        // One exec of reads beside the readiness check; the map, the candidate and its
+        // validation go with the flip's one exec, after the decision.
+        const [, r] = await Promise.all([ready(), readBeforeRemote(i, remote, mapFile)]);
+        ({ before, current, recorded, history } = r);
+        map = { had: r.mapHad, want: wantMap(r.mapHad) };
+    } else {
+        const mapText = (async () => {
+            const had = await readHostFile(i.host, mapFile);
+            const want = wantMap(had);
+            if (want !== had) await writeHostFile(i.host, mapFile, want);
+            return { had, want };
+        })();
+        const validation = (async () => {
+            await mapText;
+            return writeAndValidate(i.host, candidate, text);
+        })();
+        try {
+            [, before, current, recorded, v] = await Promise.all([
+                ready(),
+                readLive(i),
+                readHostFile(i.host, L.configPath),
+                readActiveColor(i.host, L.stateDir),
+                validation,
+            ]);
+        } catch (e) {
+            // The candidate may still be being written: let that finish, then remove it.
+            await validation.catch(() => undefined);
+            await discard();
+            throw e;
+        }
+        map = await mapText;
     }
 
     if (!before.running) {
@@ -401,19 +489,14 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
         throw new Error(`HAProxy is not running on ${describeHost(i.host)}; run pulumi up again (the haproxy resource starts it). Nothing was changed.`);
     }
     const previous = before.weighted && before.weighted !== "none" ? before.weighted : (recorded ?? "no color");
-    const map = await mapText;
     if (current === text && before.served === wanted && recorded === i.active && map.had === map.want) {
         await discard();
         progress(`switch: ${i.active} already serves; nothing to do`);
         return { ...i, served: wanted, recorded: i.active };
     }
-    if (v.code !== 0) {
+    if (v && v.code !== 0) {
         await discard();
-        throw refusal({
-            what: `HAProxy rejected the rendered config: ${(v.stderr.trim() || v.stdout.trim()).slice(0, 1500)}`,
-            untouched: `Nothing was changed; ${previous} still serves`,
-            next: "Fix the setting that produced it (often bluegreen:haproxy.extra) and run pulumi up again",
-        });
+        throw rejected(v.stderr.trim() || v.stdout.trim(), previous);
     }
     // Traffic moves onto the target's servers only if each is ready. One the target already
     // serves through may stay drained (a paused canary node): no traffic moves onto it.
@@ -451,7 +534,59 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     // then the older .bak is still the right one to fall back to. A shift falls back to all
     // traffic on its old color.
     const bak = current !== undefined && current !== text && fileActive(current) === (before.weighted ?? "none") ? current : undefined;
-    if (from) {
+    // A server the target already serves through and left drained stays as it is.
+    const waitFor = targetServers(i).filter((t) => moving || !held.some((h) => h.backend === t.backend && h.server === t.server));
+    // The release map first: during a shift, HAProxy already names the new release.
+    const releases = activeServers.map((s) => setMapCommand(mapFile, s, i.release));
+    let flipped = false;
+    if (remote && from) {
+        // A shift over a remote: its candidate is written and validated first, as locally.
+        if (map.had !== map.want) await writeHostFile(i.host, mapFile, map.want);
+        written = true;
+        const r = await writeAndValidate(i.host, candidate, text);
+        if (r.code !== 0) {
+            await discard();
+            throw rejected(r.stderr.trim() || r.stdout.trim(), previous);
+        }
+    }
+    if (remote && !from) {
+        // The hot path over a remote: from here to traffic moved is this one exec.
+        const r = await flip({
+            target: remote.target,
+            instance: remote.instance,
+            configPath: L.configPath,
+            candidate: text,
+            mapFile,
+            ...(map.had !== map.want ? { map: map.want } : {}),
+            ...(current !== undefined ? { live: current } : {}),
+            bak: bak !== undefined,
+            adminSocket: L.adminSocket,
+            waitFor: hot ? waitFor.map((w) => `${w.backend}/${w.server}`) : [],
+            settleMs: i.settleMs,
+            commands: hot ? [...releases, ...weightCommands(desiredWeights(poolsOf(model), model.split))] : [],
+        });
+        const said = r.output || r.stderr || "Incus lost its output";
+        if (r.code === FLIP.rejected) throw rejected(said, previous);
+        if (r.code === FLIP.notUp) {
+            throw new Error(
+                `HAProxy's health checks did not see ${i.active} UP within ${i.settleMs} ms (${said}). Nothing was changed; ${previous} still serves. ` +
+                    `Run pulumi up again once they pass.`,
+            );
+        }
+        if (([FLIP.candidateWrite, FLIP.mapWrite, FLIP.changed, FLIP.swap] as number[]).includes(r.code)) {
+            throw new Error(
+                `switch to ${i.active} stopped before the swap on ${describeHost(i.host)} (exit ${r.code}: ${said}). Nothing was changed; ${previous} still serves. Run pulumi up again.`,
+            );
+        }
+        if (r.code !== FLIP.ok) {
+            // The candidate may be live: the runtime API refused, or the exec's fate is unknown.
+            const why =
+                r.code === FLIP.runtime ? `HAProxy's runtime API refused or did not answer (${said})` : `the flip's exec failed (exit ${r.code}: ${said})`;
+            return restore(i, new Error(why), text, previous, before);
+        }
+        flipped = hot;
+        progress(`switch: new config validated and swapped in (previous kept as ${L.configPath}.bak)`);
+    } else if (from) {
         await writeHostFile(i.host, `${L.configPath}.bak`, renderConfig(modelOf(i, allOn(from))));
         // The config on disk always holds the split that is live: each step writes its own.
         await discard();
@@ -463,12 +598,10 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     }
 
     try {
-        if (hot) {
-            // A server the target already serves through and left drained stays as it is.
-            const waitFor = targetServers(i).filter((t) => moving || !held.some((h) => h.backend === t.backend && h.server === t.server));
+        if (flipped) {
+            progress(`switch: weights flipped to ${i.active} over the runtime API, in the flip's exec`);
+        } else if (hot) {
             await waitServersUp(i, before.states, waitFor);
-            // The release map first: during a shift, HAProxy already names the new release.
-            const releases = activeServers.map((s) => setMapCommand(mapFile, s, i.release));
             if (from) {
                 await adminCommands(haproxyChannel(i.host, L, "admin"), releases);
                 const apply = async (split: TrafficSplit) => {
@@ -494,9 +627,12 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     } catch (e) {
         return restore(i, e as Error, text, previous, before);
     }
-    await recordActiveColor(i.host, L.stateDir, i.active, i.release);
+    const at = new Date();
+    await recordActiveColor(i.host, L.stateDir, i.active, i.release, at);
     progress(`switch: ${i.active} (${i.release}) serves traffic, ${Date.now() - started} ms`);
-    await auditChange(ctx, "switch", { color: i.active, release: i.release }, { from: previous, ms: Date.now() - started });
+    // The history as now recorded, from the one read plus the line just appended.
+    const known = history === undefined ? undefined : history + historyLine(at, i.active, i.release);
+    await auditChange(ctx, "switch", { color: i.active, release: i.release }, { from: previous, ms: Date.now() - started }, known);
     // Only now: a device goes once HAProxy no longer routes to it (a node that left a pool was drained and dropped).
     await pruneBackendDevices(i, model);
     return { ...i, served: wanted, recorded: i.active };
