@@ -44,8 +44,11 @@ export const switchProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
     },
 
     async update(id: string, _olds: SwitchOutputs, news: SwitchInputs) {
-        await claimSwitch(news, id);
-        return { outs: await applySwitch(news) };
+        // Beside the switch, not before it: the switch never reads the owner file, and a claim is one round trip over a remote.
+        const [claim, outs] = await Promise.allSettled([claimSwitch(news, id), applySwitch(news)]);
+        if (outs.status === "rejected") throw outs.reason;
+        if (claim.status === "rejected") throw claim.reason;
+        return { outs: outs.value };
     },
 
     async delete(id: string, props: SwitchOutputs) {

@@ -101,6 +101,13 @@ describe("e2e: a plain Incus remote, the runner in the cluster's runner namespac
             const back = await upOk();
             assert.equal(await served(), `blue ${A}`);
             assert.doesNotMatch(`${sw.stderr}${back.stderr}`, /did not answer|output was lost.*no answer/);
+            // The hot path over a remote: from the decision to traffic moved, the flip's one exec.
+            for (const [r, color] of [
+                [sw, "green"],
+                [back, "blue"],
+            ] as const) {
+                assert.match(`${r.stdout}${r.stderr}`, new RegExp(`weights flipped to ${color} over the runtime API, in the flip's exec`));
+            }
         } finally {
             const res = await load.stop();
             assert.ok(res.requests > 50, `requests: ${JSON.stringify(res)}`);

@@ -11,6 +11,7 @@ import { COLOR_HEADER, RELEASE_HEADER, renderConfig } from "../../../components/
 import { haproxyLayout } from "../../../components/model/naming";
 import { SwitchInputs, applySwitch, modelOf } from "../../../components/release/switch";
 import { CmdResult } from "../../../components/io/exec";
+import { switchProvider } from "../../../components/providers/switch";
 import { RunnerStub, fail, instanceJson, ok, stubRunner } from "../../helpers/runnerStub";
 import { quietProgress } from "../../helpers/quiet";
 
@@ -189,5 +190,29 @@ describe("applySwitch over an Incus remote (stubbed Incus)", () => {
         assert.equal(out.served, "blue");
         assert.equal(reads, 3);
         assert.equal(stub.calls.filter((c) => kindOf(c) === "flip").length, 1);
+    });
+});
+
+describe("the switch provider's update over a remote (stubbed Incus)", () => {
+    let stub: RunnerStub | undefined;
+    quietProgress();
+    afterEach(() => stub?.restore());
+
+    it("claims HAProxy beside the switch, not before it: the flip does not wait on the owner file's pull", async () => {
+        const rest = answers(ok(`\n${EXEC_SENTINEL} 0\n`));
+        let flipped = false;
+        let flippedBeforeOwner: boolean | undefined;
+        stub = stubRunner(async (c) => {
+            if (kindOf(c) === "flip") flipped = true;
+            if (kindOf(c) === "pull" && c.argv[3].endsWith("/switch-owner")) {
+                // Answers once the flip ran, or after 2 s when the switch waits on this pull.
+                for (let k = 0; k < 40 && !flipped; k++) await new Promise((r) => setTimeout(r, 50));
+                flippedBeforeOwner = flipped;
+                return ok("prod-switch-aaaa0001\n");
+            }
+            return rest(c);
+        });
+        await switchProvider.update!("prod-switch-aaaa0001", { ...INPUTS, served: "green", recorded: "green" }, INPUTS);
+        assert.equal(flippedBeforeOwner, true);
     });
 });
