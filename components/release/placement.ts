@@ -7,8 +7,10 @@ import { cmdError, run } from "../io/exec";
 import type { StackConfig } from "../model/config";
 import { refusal } from "../model/errors";
 import { ClusterView, Member, StackPlacement, describePlacement, isLive, placeStack } from "../model/placement";
-import { recordedAddresses } from "../model/network";
-import { IncusTarget, incusTarget } from "../model/topology";
+import { haproxyConfigAddresses, recordedAddresses } from "../model/network";
+import { haproxyLayout } from "../model/naming";
+import { readHostFile } from "../io/haproxyHost";
+import { IncusTarget, haproxyHostOf, incusTarget } from "../model/topology";
 
 /** Pure: only a remote (which may be a cluster), members or a routed network are placed; this host's stacks read nothing. */
 export function wantsPlacement(config: Pick<StackConfig, "incus" | "network">): boolean {
@@ -34,7 +36,11 @@ export async function readPlacement(config: StackConfig): Promise<StackPlacement
     const view = await readView(config);
     const placement = placeStack(config, view);
     const why = placementRefusal({
-        problems: [...placement.problems, ...proxyOnClusterProblems(config, placement), ...unreadableProblems(config, view.members, view.instances)],
+        problems: [
+            ...placement.problems,
+            ...proxyOnClusterProblems(config, placement),
+            ...unreadableProblems(config, view.members, view.instances, view.recovered),
+        ],
     });
     if (why) throw why;
     return placement.members.length === 0 && config.network === undefined ? undefined : placement;
@@ -64,7 +70,7 @@ export async function placementView(config: StackConfig): Promise<PlacementView 
         return {
             members: p.members,
             lines: describePlacement(p),
-            problems: [...p.problems, ...unreadableProblems(config, view.members, view.instances)],
+            problems: [...p.problems, ...unreadableProblems(config, view.members, view.instances, view.recovered)],
             addresses,
         };
     } catch (e) {
@@ -90,12 +96,33 @@ export async function assertMemberLive(target: IncusTarget, member: string, inst
     });
 }
 
-/** The members, and with a routed network the stack's instances and the addresses they record. Fails closed. */
-async function readView(config: StackConfig): Promise<ClusterView & { instances: readonly InstanceInfo[] }> {
+/**
+ * The members, and with a routed network the stack's instances and the addresses they record.
+ * An instance on an unreachable member is listed without its record: its address is then read
+ * from HAProxy's config (a server per node), so a change that does not need that member goes on.
+ * Fails closed.
+ */
+async function readView(config: StackConfig): Promise<ClusterView & { instances: readonly InstanceInfo[]; recovered: Readonly<Record<string, string>> }> {
     const target = incusTarget(config.incus.remote);
     const members = await readClusterMembers(target);
     const instances = config.network !== undefined ? await listInstances(target) : [];
-    return { members, recorded: recordedAddresses(config.stack, instances), instances };
+    const lost = new Set(unreadableInstances(config, members, instances).map((i) => i.name));
+    let recovered: Record<string, string> = {};
+    if (lost.size > 0) {
+        const text = await readHostFile(
+            haproxyHostOf(config.haproxy.placement, config.prefix, config.incus.remote),
+            haproxyLayout(config.haproxy.placement, config.app, config.stack, config.haproxy.dir).configPath,
+        ).catch(() => undefined);
+        recovered = Object.fromEntries(Object.entries(haproxyConfigAddresses(config.prefix, config.components, text ?? "")).filter(([n]) => lost.has(n)));
+    }
+    const located = Object.fromEntries(instances.flatMap((i) => (i.name.startsWith(config.prefix) && i.location ? [[i.name, i.location]] : [])));
+    return {
+        members,
+        recorded: { ...recordedAddresses(config.stack, instances), ...recovered },
+        ...(config.network !== undefined ? { located } : {}),
+        instances,
+        recovered,
+    };
 }
 
 /**
@@ -108,19 +135,29 @@ export function unreadableProblems(
     config: Pick<StackConfig, "prefix" | "network">,
     members: readonly Member[],
     instances: readonly Pick<InstanceInfo, "name" | "config" | "location" | "status">[],
+    recovered: Readonly<Record<string, string>> = {},
 ): string[] {
-    if (!config.network) return [];
-    const live = new Set(members.filter(isLive).map((m) => m.name));
-    const lost = instances.filter(
-        (i) => i.name.startsWith(config.prefix) && Object.keys(i.config).length === 0 && (i.location === undefined || !live.has(i.location)),
-    );
+    const lost = unreadableInstances(config, members, instances).filter((i) => recovered[i.name] === undefined);
     if (lost.length === 0) return [];
     const where = [...new Set(lost.map((i) => i.location ?? "(unknown member)"))];
     const state = new Map(members.map((m) => [m.name, m.state]));
     return [
-        `the addresses of ${lost.map((i) => i.name).join(", ")} on ${where.map((m) => `member ${m} (${state.get(m) ?? "unreachable"})`).join(", ")} cannot be read, ` +
-            `so no address is placed (one could be handed out twice); bring ${where.join(", ")} back online, then run up again`,
+        `the addresses of ${lost.map((i) => i.name).join(", ")} on ${where.map((m) => `member ${m} (${state.get(m) ?? "unreachable"})`).join(", ")} cannot be read ` +
+            `(nor from HAProxy's config), so no address is placed (one could be handed out twice); bring ${where.join(", ")} back online, then run up again`,
     ];
+}
+
+/** Pure: with a routed network, the stack's instances Incus lists without their config: their member cannot be reached. */
+export function unreadableInstances<I extends Pick<InstanceInfo, "name" | "config" | "location">>(
+    config: Pick<StackConfig, "prefix" | "network">,
+    members: readonly Member[],
+    instances: readonly I[],
+): I[] {
+    if (!config.network) return [];
+    const live = new Set(members.filter(isLive).map((m) => m.name));
+    return instances.filter(
+        (i) => i.name.startsWith(config.prefix) && Object.keys(i.config).length === 0 && (i.location === undefined || !live.has(i.location)),
+    );
 }
 
 /**

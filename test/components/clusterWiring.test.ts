@@ -277,9 +277,11 @@ describe("placement wired into the program", () => {
         const fine = { name: "prod-api-blue-1", status: "Running", config: { [ADDRESS_KEY]: "10.9.0.101" }, location: "m1" };
         assert.deepEqual(unreadableProblems(config, members, [fine]), []);
         const [p] = unreadableProblems(config, members, [fine, lost, { ...lost, name: "other-x" }]);
-        assert.match(p, /^the addresses of prod-api-blue-2 on member m2 \(offline\) cannot be read, so no address is placed/);
+        assert.match(p, /^the addresses of prod-api-blue-2 on member m2 \(offline\) cannot be read \(nor from HAProxy.s config\), so no address is placed/);
         assert.match(p, /bring m2 back online/);
         assert.deepEqual(unreadableProblems({ ...config, network: undefined }, members, [lost]), [], "proxy mode: no address to lose");
+        assert.deepEqual(unreadableProblems(config, members, [fine, lost], { "prod-api-blue-2": "10.9.0.102" }), [], "read back from HAProxy's config");
+        assert.match(p, /cannot be read \(nor from HAProxy's config\)/);
     });
 
     it("a pool spread over members without routed addresses is refused (HAProxy would reach only its own member's nodes)", () => {
