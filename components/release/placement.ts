@@ -84,10 +84,7 @@ export async function placementView(config: StackConfig): Promise<PlacementView 
  * with less to go on. One query of the member.
  */
 export async function assertMemberLive(target: IncusTarget, member: string, instance: string, next: readonly string[]): Promise<void> {
-    const cmd = clusterMemberCmd(target, member);
-    const r = await run(cmd);
-    if (r.code !== 0) throw cmdError(cmd, r, `cannot read the state of member ${member}, so ${instance} was not created there`);
-    const m = parseClusterMember(r.stdout);
+    const m = await readMember(target, member, `so ${instance} was not created there`);
     if (isLive(m)) return;
     throw refusal({
         what: `${instance} belongs on member ${member}, which is ${m.state}; it cannot be created there`,
@@ -173,4 +170,29 @@ export function proxyOnClusterProblems(config: Pick<StackConfig, "network">, pla
         `${spread.map((c) => `bluegreen:components.${c}`).join(", ")}: spread over ${placement.members.length} members, but HAProxy reaches nodes through ` +
             `proxy devices on its own member only; set bluegreen:network: { mode: routed, parent, addresses }, or spread: false`,
     ];
+}
+
+/** One member's state (one query); fails closed, saying `consequence`. */
+export async function readMember(target: IncusTarget, member: string, consequence: string): Promise<Member> {
+    const cmd = clusterMemberCmd(target, member);
+    const r = await run(cmd);
+    if (r.code !== 0) throw cmdError(cmd, r, `cannot read the state of member ${member}, ${consequence}`);
+    return parseClusterMember(r.stdout);
+}
+
+/** Pure: a member that does not answer: an instance there can be neither removed nor replaced (an evacuated member still answers). */
+export function unreachable(m: Member): boolean {
+    return !isLive(m) && m.state !== "evacuated";
+}
+
+/** Pure: the refusal of a replacement whose instance is on a member that does not answer. */
+export function strandedRefusal(instance: string, member: Pick<Member, "name" | "state">, changed: readonly string[], color: string): Error {
+    return refusal({
+        what: `${instance} would be replaced (${changed.join(", ")} changed), but it is on member ${member.name}, which is ${member.state}: it can be neither removed nor created anew there`,
+        next: [
+            `bring ${member.name} back online (incus cluster list shows each member's state), then run up again`,
+            `keep ${color}'s settings as they were until then (its other nodes serve; HAProxy keeps ${instance} DOWN)`,
+        ],
+        untouched: `Nothing of ${instance} was touched`,
+    });
 }

@@ -20,6 +20,8 @@ import {
     placementRefusal,
     placementView,
     readPlacement,
+    strandedRefusal,
+    unreachable,
     wantsPlacement,
 } from "../../components/release/placement";
 import { describePlacementView } from "../../components/release/status";
@@ -282,6 +284,17 @@ describe("placement wired into the program", () => {
         assert.deepEqual(unreadableProblems({ ...config, network: undefined }, members, [lost]), [], "proxy mode: no address to lose");
         assert.deepEqual(unreadableProblems(config, members, [fine, lost], { "prod-api-blue-2": "10.9.0.102" }), [], "read back from HAProxy's config");
         assert.match(p, /cannot be read \(nor from HAProxy's config\)/);
+    });
+
+    it("a replacement on a member that does not answer is refused naming it (an evacuated member still answers)", () => {
+        assert.equal(unreachable({ name: "m2", state: "offline" }), true);
+        assert.equal(unreachable({ name: "m2", state: "unknown" }), true);
+        assert.equal(unreachable({ name: "m2", state: "evacuated" }), false);
+        assert.equal(unreachable({ name: "m2", state: "online" }), false);
+        const e = strandedRefusal("prod-api-green-2", { name: "m2", state: "offline" }, ["release"], "green");
+        assert.match(e.message, /prod-api-green-2 would be replaced \(release changed\), but it is on member m2, which is offline/);
+        assert.match(e.message, /bring m2 back online/);
+        assert.match(e.message, /Nothing of prod-api-green-2 was touched/);
     });
 
     it("a pool spread over members without routed addresses is refused (HAProxy would reach only its own member's nodes)", () => {
