@@ -39,7 +39,6 @@ export const colorContainerProvider: pulumi.dynamic.ResourceProvider = lockGuard
 
     async diff(_id: string, olds: ColorContainerOutputs, news: ColorContainerInputs) {
         const { replaces, pending, migrated } = await rolloutReplaces(olds, news);
-        await refuseStranded(olds, replaces);
         if (pending.length > 0) {
             progress(
                 `${news.name}: ${pending.join(" and ")} changed; ${news.color} serves traffic, so it keeps what it runs until it is redeployed or traffic moves off it`,
@@ -63,6 +62,7 @@ export const colorContainerProvider: pulumi.dynamic.ResourceProvider = lockGuard
     },
 
     async delete(id: string, props: ColorContainerOutputs) {
+        await refuseStranded(props);
         await lockedDelete({ host: props.guard.host, stateDir: props.guard.stateDir, stack: props.stack, broadcast: props.broadcast }, () =>
             removeContainer(id, props),
         );

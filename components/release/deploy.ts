@@ -407,11 +407,11 @@ export async function rolloutReplaces(
     return { replaces: rollout, pending: [] };
 }
 
-/** Refuses, before anything is touched, a replacement of a container on a member that does not answer. One query, only for a replacement. */
-export async function refuseStranded(olds: ColorContainerOutputs, replaces: readonly string[]): Promise<void> {
-    if (replaces.length === 0 || !olds.member) return;
-    const m = await readMember(incusTarget(olds.remote), olds.member, `so ${olds.name} was not replaced`);
-    if (unreachable(m)) throw strandedRefusal(olds.name, m, replaces, olds.color);
+/** Refuses, before anything is touched, removing (or replacing) a container on a member that does not answer. One query, only on a cluster. */
+export async function refuseStranded(olds: Pick<ColorContainerOutputs, "name" | "member" | "remote" | "color">): Promise<void> {
+    if (!olds.member) return;
+    const m = await readMember(incusTarget(olds.remote), olds.member, `so ${olds.name} was not removed`);
+    if (unreachable(m)) throw strandedRefusal(olds.name, m, olds.color);
 }
 
 /** Pure: whether the last observation in state says the container is not serving healthily. */

@@ -6,9 +6,10 @@ import { InstanceInfo, clusterMemberCmd, listInstances, parseClusterMember, read
 import { cmdError, run } from "../io/exec";
 import type { StackConfig } from "../model/config";
 import { refusal } from "../model/errors";
-import { ClusterView, Member, StackPlacement, describePlacement, isLive, placeStack } from "../model/placement";
+import { ClusterView, Member, PoolPlacement, StackPlacement, describePlacement, isLive, placeStack } from "../model/placement";
 import { haproxyConfigAddresses, recordedAddresses } from "../model/network";
 import { haproxyLayout } from "../model/naming";
+import { fileActive } from "../model/haproxyConfig";
 import { readHostFile } from "../io/haproxyHost";
 import { IncusTarget, haproxyHostOf, incusTarget } from "../model/topology";
 
@@ -40,6 +41,7 @@ export async function readPlacement(config: StackConfig): Promise<StackPlacement
             ...placement.problems,
             ...proxyOnClusterProblems(config, placement),
             ...unreadableProblems(config, view.members, view.instances, view.recovered),
+            ...flipProblems(config.active, view.serving, placement.pools),
         ],
     });
     if (why) throw why;
@@ -99,17 +101,21 @@ export async function assertMemberLive(target: IncusTarget, member: string, inst
  * from HAProxy's config (a server per node), so a change that does not need that member goes on.
  * Fails closed.
  */
-async function readView(config: StackConfig): Promise<ClusterView & { instances: readonly InstanceInfo[]; recovered: Readonly<Record<string, string>> }> {
+async function readView(
+    config: StackConfig,
+): Promise<ClusterView & { instances: readonly InstanceInfo[]; recovered: Readonly<Record<string, string>>; serving?: string }> {
     const target = incusTarget(config.incus.remote);
     const members = await readClusterMembers(target);
     const instances = config.network !== undefined ? await listInstances(target) : [];
     const lost = new Set(unreadableInstances(config, members, instances).map((i) => i.name));
     let recovered: Record<string, string> = {};
+    let serving: string | undefined;
     if (lost.size > 0) {
         const text = await readHostFile(
             haproxyHostOf(config.haproxy.placement, config.prefix, config.incus.remote),
             haproxyLayout(config.haproxy.placement, config.app, config.stack, config.haproxy.dir).configPath,
         ).catch(() => undefined);
+        if (text !== undefined) serving = fileActive(text);
         recovered = Object.fromEntries(Object.entries(haproxyConfigAddresses(config.prefix, config.components, text ?? "")).filter(([n]) => lost.has(n)));
     }
     const located = Object.fromEntries(instances.flatMap((i) => (i.name.startsWith(config.prefix) && i.location ? [[i.name, i.location]] : [])));
@@ -119,6 +125,7 @@ async function readView(config: StackConfig): Promise<ClusterView & { instances:
         ...(config.network !== undefined ? { located } : {}),
         instances,
         recovered,
+        ...(serving !== undefined ? { serving } : {}),
     };
 }
 
@@ -186,13 +193,30 @@ export function unreachable(m: Member): boolean {
 }
 
 /** Pure: the refusal of a replacement whose instance is on a member that does not answer. */
-export function strandedRefusal(instance: string, member: Pick<Member, "name" | "state">, changed: readonly string[], color: string): Error {
+export function strandedRefusal(instance: string, member: Pick<Member, "name" | "state">, color: string): Error {
     return refusal({
-        what: `${instance} would be replaced (${changed.join(", ")} changed), but it is on member ${member.name}, which is ${member.state}: it can be neither removed nor created anew there`,
+        what: `${instance} would be removed or replaced, but it is on member ${member.name}, which is ${member.state}: it can be neither removed nor created anew there`,
         next: [
             `bring ${member.name} back online (incus cluster list shows each member's state), then run up again`,
             `keep ${color}'s settings as they were until then (its other nodes serve; HAProxy keeps ${instance} DOWN)`,
         ],
         untouched: `Nothing of ${instance} was touched`,
     });
+}
+
+/**
+ * Pure: a switch needs every node of its target color ready (as a fast rollback always has):
+ * moving traffic onto a color with a node on a member that is not online is refused, naming
+ * it. `serving` is the color HAProxy's config names; undefined when it was not read.
+ */
+export function flipProblems(active: string, serving: string | undefined, pools: readonly Pick<PoolPlacement, "component" | "color" | "nodes">[]): string[] {
+    if (serving === undefined || serving === active) return [];
+    return pools
+        .filter((p) => p.color === active)
+        .flatMap((p) => p.nodes.filter((n) => n.offline).map((n) => ({ p, n })))
+        .map(
+            ({ p, n }) =>
+                `switching traffic to ${active} needs every node of ${active} ready, and ${p.component}'s ${active} node ${n.node ?? 1} is on member ${n.member}, ` +
+                `which is ${n.baseState}: bring ${n.member} back online (incus cluster list shows each member's state), or keep bluegreen:active: ${serving}`,
+        );
 }

@@ -20,6 +20,7 @@ import {
     placementRefusal,
     placementView,
     readPlacement,
+    flipProblems,
     strandedRefusal,
     unreachable,
     wantsPlacement,
@@ -291,10 +292,28 @@ describe("placement wired into the program", () => {
         assert.equal(unreachable({ name: "m2", state: "unknown" }), true);
         assert.equal(unreachable({ name: "m2", state: "evacuated" }), false);
         assert.equal(unreachable({ name: "m2", state: "online" }), false);
-        const e = strandedRefusal("prod-api-green-2", { name: "m2", state: "offline" }, ["release"], "green");
-        assert.match(e.message, /prod-api-green-2 would be replaced \(release changed\), but it is on member m2, which is offline/);
+        const e = strandedRefusal("prod-api-green-2", { name: "m2", state: "offline" }, "green");
+        assert.match(e.message, /prod-api-green-2 would be removed or replaced, but it is on member m2, which is offline/);
         assert.match(e.message, /bring m2 back online/);
         assert.match(e.message, /Nothing of prod-api-green-2 was touched/);
+    });
+
+    it("moving traffic onto a color with a node on a member that is not online is refused naming it; staying is not", () => {
+        const members = MEMBERS.map((m) => (m.name === "m2" ? { ...m, state: "offline" as const } : m));
+        const located = { "prod-api-blue-1": "m1", "prod-api-blue-2": "m2", "prod-api-green-1": "m1", "prod-api-green-2": "m2" };
+        const p = placeStack(stackConfig({ ...CLUSTER, stateful: {} }, "prod"), { members, recorded: {}, located });
+        const [f, ...rest] = flipProblems("green", "blue", p.pools);
+        assert.deepEqual(rest, []);
+        assert.match(f, /^switching traffic to green needs every node of green ready, and api's green node 2 is on member m2, which is offline/);
+        assert.match(f, /keep bluegreen:active: blue/);
+        assert.deepEqual(flipProblems("blue", "blue", p.pools), [], "blue keeps serving: its lost node waits");
+        assert.deepEqual(flipProblems("green", undefined, p.pools), [], "HAProxy's config not read");
+        assert.deepEqual(switchInputs(stackConfig({ ...CLUSTER, stateful: {} }, "prod"), p).waiting, ["prod-api-blue-2"], "the readiness check skips it");
+        assert.ok(!("waiting" in switchInputs(config, placement)), "nothing lost: the switch's inputs stay as they were");
+        assert.deepEqual(
+            flipProblems("green", "blue", placeStack(stackConfig({ ...CLUSTER, stateful: {} }, "prod"), { members: MEMBERS, recorded: {} }).pools),
+            [],
+        );
     });
 
     it("a pool spread over members without routed addresses is refused (HAProxy would reach only its own member's nodes)", () => {
