@@ -12,7 +12,7 @@ import { renderConfig } from "../../components/model/haproxyConfig";
 import { ADDRESS_KEY } from "../../components/model/network";
 import { Cmd, CmdResult, setRunner } from "../../components/io/exec";
 import { healthUrl, instanceConfig, liveDifferences } from "../../components/release/deploy";
-import { routedConfig, routedNics } from "../../components/release/haproxy";
+import { frontendAddress, routedConfig, routedNics } from "../../components/release/haproxy";
 import {
     assertMemberLive,
     proxyOnClusterProblems,
@@ -238,6 +238,24 @@ describe("placement wired into the program", () => {
             down();
         }
         assert.equal(await placementView(stackConfig({}, "dev")), undefined, "this host: no placement, no incus call");
+    });
+
+    it("with haproxy.member, the frontend listens on that member's address, not the remote's (one query, exact argv)", async () => {
+        const seen: string[][] = [];
+        const restore = fakeIncus(
+            {
+                "incus query prod:/1.0/cluster/members/m2": { stdout: JSON.stringify({ server_name: "m2", status: "Online", url: "https://10.9.1.2:8443" }) },
+                "incus query prod:/1.0": { stdout: JSON.stringify({ environment: { addresses: ["10.9.1.1:8443"] }, config: {} }) },
+            },
+            seen,
+        );
+        try {
+            assert.equal(await frontendAddress({ remote: "prod" }, "m2"), "10.9.1.2");
+            assert.deepEqual(seen, [["incus", "query", "prod:/1.0/cluster/members/m2"]]);
+            assert.equal(await frontendAddress({ remote: "prod" }), "10.9.1.1", "no member: the remote's own address");
+        } finally {
+            restore();
+        }
     });
 
     it("a create on a member that is not online is refused before anything is touched, naming the member (one query, exact argv)", async () => {
