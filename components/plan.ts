@@ -109,6 +109,14 @@ function routedOf(config: StackConfig, c: ComponentConfig, placement?: StackPlac
 }
 
 /** Pure: the switch's inputs. Removing the inactive color leaves them unchanged. */
+/** Pure: the active color's nodes on a member that is not online; absent when none (the inputs stay as they were). */
+function waitingOf(config: StackConfig, placement?: StackPlacement): { waiting?: string[] } {
+    const waiting = (placement?.pools ?? [])
+        .filter((p) => p.color === config.active)
+        .flatMap((p) => p.nodes.filter((n) => n.offline).map((n) => containerName(config.prefix, p.component, p.color, n.node)));
+    return waiting.length ? { waiting } : {};
+}
+
 export function switchInputs(config: StackConfig, placement?: StackPlacement): SwitchInputs {
     return {
         stack: config.stack,
@@ -132,6 +140,7 @@ export function switchInputs(config: StackConfig, placement?: StackPlacement): S
             ...edgeInputs(c),
         })),
         ...(routedServices(config).length ? { services: routedServices(config, placement) } : {}),
+        ...waitingOf(config, placement),
         ...incusTarget(config.incus.remote),
         ...(config.incus.remote && config.stateful.length ? { probePorts: config.stateful.map((s) => s.hostPort) } : {}),
         ...broadcastOf(config),

@@ -4,7 +4,8 @@
 // against 1.3-2.6 ms through proxy devices). Addresses are recorded on the instance
 // (ADDRESS_KEY) and reused, so a node keeps its address across its replacements. Pure.
 
-import { COLORS, Color, containerName, haproxyInstanceName, nodesOf, serverName, statefulName } from "./naming";
+import { COLORS, Color, containerName, haproxyBackendName, haproxyInstanceName, nodesOf, serverName, statefulName } from "./naming";
+import { configServers } from "./haproxyConfig";
 
 /** Where an instance's address is recorded in its Incus config. */
 export const ADDRESS_KEY = "user.bluegreen.address";
@@ -184,4 +185,24 @@ export function backendServers(
         if (a === undefined) throw new Error(`no address for ${name}: allocate the stack's addresses first (model/network.ts allocateAddresses)`);
         return { server: serverName(color, node), address: `${a}:${port}` };
     });
+}
+
+/**
+ * Pure: the nodes' addresses as HAProxy's config names them (it has a server for every node of
+ * both colors), by container name: the record of a node whose own cannot be read, its member
+ * unreachable. Only the stack's component backends, only valid addresses.
+ */
+export function haproxyConfigAddresses(prefix: string, components: readonly { readonly name: string }[], config: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    const servers = configServers(config);
+    for (const c of components) {
+        for (const [key, hostPort] of servers) {
+            const [backend, server] = key.split("/");
+            const m = /^(blue|green)(?:-(\d+))?$/.exec(server ?? "");
+            const address = hostPort.replace(/:\d+$/, "");
+            if (backend !== haproxyBackendName(c.name) || !m || parseIPv4(address) === undefined) continue;
+            out[containerName(prefix, c.name, m[1] as Color, m[2] === undefined ? undefined : Number(m[2]))] = address;
+        }
+    }
+    return out;
 }

@@ -61,6 +61,8 @@ export interface NodePlace {
     /** Its base member is not online and it was not rescheduled: a deploy that needs it is refused. */
     readonly offline?: true;
     readonly rescheduled?: true;
+    /** Its base member is evacuated (leaving): it moves to a live member, allowReschedule or not. */
+    readonly leaving?: true;
 }
 
 export interface PoolPlacement {
@@ -75,10 +77,14 @@ export interface PoolPlacement {
  * allowReschedule, to the least loaded live member (counting the nodes before it only, so a
  * pool that grows or shrinks never moves one); ties go to the member whose own next node
  * comes last, which keeps the first two nodes apart whenever two members are live.
+ * A node on an evacuated member (leaving, still reachable) always moves. A node whose
+ * instance is on an unreachable member (`located`) stays: it cannot be deleted from there;
+ * one already on a live member stays there.
  */
 export function placePool(
     pool: { readonly component: string; readonly color: Color; readonly nodes: number; readonly allowReschedule?: boolean },
     members: readonly Member[],
+    located: (node: Node) => string | undefined = () => undefined,
 ): PoolPlacement {
     const M = members.length;
     const placed: NodePlace[] = [];
@@ -88,9 +94,16 @@ export function placePool(
         const b = i % M;
         const base = members[b];
         let member = base.name;
-        let flag: Pick<NodePlace, "offline" | "rescheduled"> = {};
-        if (!isLive(base)) {
-            if (pool.allowReschedule) {
+        let flag: Pick<NodePlace, "offline" | "rescheduled" | "leaving"> = {};
+        const leaving = base.state === "evacuated";
+        const stranded = !isLive(base) && !leaving && located(node) === base.name;
+        // Already on a live member (Incus's evacuation migrates it, keeping its address): it stays.
+        const moved = !isLive(base) && (leaving || pool.allowReschedule) ? members.find((m) => m.name === located(node) && isLive(m)) : undefined;
+        if (moved) {
+            member = moved.name;
+            flag = leaving ? { rescheduled: true, leaving: true } : { rescheduled: true };
+        } else if (!isLive(base) && !stranded) {
+            if (pool.allowReschedule || leaving) {
                 const live = members
                     .map((m, j) => ({ m, d: (j - b + M) % M }))
                     .filter((x) => isLive(x.m))
@@ -100,10 +113,10 @@ export function placePool(
                     flag = { offline: true };
                 } else {
                     member = live[0].m.name;
-                    flag = { rescheduled: true };
+                    flag = leaving ? { rescheduled: true, leaving: true } : { rescheduled: true };
                 }
             } else flag = { offline: true };
-        }
+        } else if (stranded) flag = { offline: true };
         load.set(member, load.get(member)! + 1);
         placed.push({ node, member, base: base.name, baseState: base.state, ...flag });
     });
@@ -148,6 +161,19 @@ export function offlineRefusal(pool: Pick<PoolPlacement, "component" | "color" |
     });
 }
 
+/** Pure: the nodes a deploy would have to create on a member that is not online, each naming the actions that work. */
+export function missingOnOffline(pool: Pick<PoolPlacement, "component" | "color" | "nodes">, exists: (node: Node) => boolean): string[] {
+    const { component, color } = pool;
+    return pool.nodes
+        .filter((n) => n.offline && !exists(n.node))
+        .map(
+            (n) =>
+                `${component}'s ${color} ${n.node === undefined ? "container" : `node ${n.node}`} belongs on member ${n.member}, which is ${n.baseState}, ` +
+                `and must be created: bring ${n.member} back online (incus cluster list shows each member's state), ` +
+                `or set bluegreen:components.${component}.allowReschedule: true to place it on a live member`,
+        );
+}
+
 /** Pure: a stateful service's data lives in its member's pool, so it never moves by itself. */
 export function statefulMoveRefusal(service: string, from: string, to: string, instance: string): string {
     return refusalMessage({
@@ -184,6 +210,8 @@ export interface ClusterView {
     readonly members: readonly Member[];
     /** Instance name to its ADDRESS_KEY. */
     readonly recorded: Readonly<Record<string, string>>;
+    /** The stack's instances, by name, to the member each is on; absent when they were not listed. */
+    readonly located?: Readonly<Record<string, string>>;
 }
 
 /** Pure: every instance's member and address, with every problem that refuses the plan. */
@@ -220,9 +248,12 @@ export function placeStack(config: StackConfig, view: ClusterView): StackPlaceme
         const spread = spreadOf(c.spread, members.length);
         for (const color of ["blue", "green"] as const) {
             if (spread && members.length > 0) {
-                const p = placePool({ component: c.name, color, nodes: c.nodes, allowReschedule: c.allowReschedule }, members);
+                const name = (node: Node) => containerName(config.prefix, c.name, color, node);
+                const p = placePool({ component: c.name, color, nodes: c.nodes, allowReschedule: c.allowReschedule }, members, (n) => view.located?.[name(n)]);
                 pools.push(p);
                 problems.push(...p.problems);
+                // Only a node that must be created there refuses; one that is there already waits for its member.
+                if (config.colors[color] && view.located) problems.push(...missingOnOffline(p, (n) => view.located![name(n)] !== undefined));
                 for (const n of p.nodes)
                     containers[containerName(config.prefix, c.name, color, n.node)] = at(containerName(config.prefix, c.name, color, n.node), n.member);
             } else {
@@ -271,7 +302,13 @@ export function describePlacement(s: StackPlacement): string[] {
     for (const pool of s.pools) {
         const nodes = pool.nodes.map((n) => {
             const p = s.containers[containerName(s.prefix, pool.component, pool.color, n.node)] ?? { member: n.member };
-            const note = n.rescheduled ? ` (rescheduled from ${n.base})` : n.offline ? ` (${n.member} ${state.get(n.member)})` : "";
+            const note = n.leaving
+                ? ` (moved off ${n.base}, evacuated)`
+                : n.rescheduled
+                  ? ` (rescheduled from ${n.base})`
+                  : n.offline
+                    ? ` (${n.member} ${state.get(n.member)})`
+                    : "";
             return `${n.node ?? 1} ${where(p)}${note}`;
         });
         lines.push(`${pool.component} ${pool.color}: ${nodes.join(", ")}`);

@@ -15,6 +15,7 @@ import {
     knownUnwell,
     launch,
     readContainer,
+    refuseStranded,
     removeContainer,
     rolloutReplaces,
 } from "../release/deploy";
@@ -37,7 +38,7 @@ export const colorContainerProvider: pulumi.dynamic.ResourceProvider = lockGuard
     },
 
     async diff(_id: string, olds: ColorContainerOutputs, news: ColorContainerInputs) {
-        const { replaces, pending } = await rolloutReplaces(olds, news);
+        const { replaces, pending, migrated } = await rolloutReplaces(olds, news);
         if (pending.length > 0) {
             progress(
                 `${news.name}: ${pending.join(" and ")} changed; ${news.color} serves traffic, so it keeps what it runs until it is redeployed or traffic moves off it`,
@@ -48,7 +49,7 @@ export const colorContainerProvider: pulumi.dynamic.ResourceProvider = lockGuard
         // (in state or live: one probe, no Incus call) is healed by the update.
         // A release the canary installs in place is recorded by an update.
         const inPlace = news.inPlace === true && olds.release !== news.release;
-        const changed = inPlace || knownUnwell(olds) || changedKeys(olds, news, UPDATE_ON).length > 0 || !(await answersHealthy(news));
+        const changed = migrated === true || inPlace || knownUnwell(olds) || changedKeys(olds, news, UPDATE_ON).length > 0 || !(await answersHealthy(news));
         return { changes: changed, replaces, deleteBeforeReplace: true };
     },
 
@@ -61,6 +62,7 @@ export const colorContainerProvider: pulumi.dynamic.ResourceProvider = lockGuard
     },
 
     async delete(id: string, props: ColorContainerOutputs) {
+        await refuseStranded(props);
         await lockedDelete({ host: props.guard.host, stateDir: props.guard.stateDir, stack: props.stack, broadcast: props.broadcast }, () =>
             removeContainer(id, props),
         );

@@ -19,7 +19,7 @@ import { Color, haproxyBackendName, serverName } from "../model/naming";
 import { appUrl, incusTarget, loopbackUrl, probeRoute } from "../model/topology";
 import { ADDRESS_KEY } from "../model/network";
 import { routedConfig, routedNics } from "./haproxy";
-import { assertMemberLive } from "./placement";
+import { assertMemberLive, readMember, strandedRefusal, unreachable } from "./placement";
 import { ServingGuard, mightServe, refuseIfRouted, refuseIfServing } from "./cleanup";
 import { DEFAULT_EXPECT, HealthExpect, judge, waitHealthy } from "./health";
 import { AuditContext, audit, auditChange, auditTo } from "./audit";
@@ -386,12 +386,32 @@ export async function artifactProblem(olds: Partial<ColorContainerInputs> | unde
  * Pure-ish diff of one container: identity inputs replace; env and secrets replace only
  * the color that does not serve (asked live, failing closed); the rest update in place.
  */
-export async function rolloutReplaces(olds: ColorContainerOutputs, news: ColorContainerInputs): Promise<{ replaces: string[]; pending: string[] }> {
+export async function rolloutReplaces(
+    olds: ColorContainerOutputs,
+    news: ColorContainerInputs,
+): Promise<{ replaces: string[]; pending: string[]; migrated?: true }> {
     const replaces = replacedKeys(olds, news);
+    // Placement follows a node that Incus's evacuation migrated: its new member is only recorded.
+    if (
+        replaces.length === 1 &&
+        replaces[0] === "member" &&
+        news.member &&
+        (await getInstance(incusTarget(news.remote), news.name))?.location === news.member
+    ) {
+        progress(`${news.name}: already on member ${news.member} (moved off ${olds.member ?? "its member"} by Incus); recording it`);
+        return { replaces: [], pending: [], migrated: true };
+    }
     const rollout = rolloutKeys(olds, news);
     if (replaces.length > 0 || rollout.length === 0) return { replaces: [...replaces, ...(replaces.length > 0 ? rollout : [])], pending: [] };
     if (await mightServe(news.guard, news.color)) return { replaces: [], pending: rollout };
     return { replaces: rollout, pending: [] };
+}
+
+/** Refuses, before anything is touched, removing (or replacing) a container on a member that does not answer. One query, only on a cluster. */
+export async function refuseStranded(olds: Pick<ColorContainerOutputs, "name" | "member" | "remote" | "color">): Promise<void> {
+    if (!olds.member) return;
+    const m = await readMember(incusTarget(olds.remote), olds.member, `so ${olds.name} was not removed`);
+    if (unreachable(m)) throw strandedRefusal(olds.name, m, olds.color);
 }
 
 /** Pure: whether the last observation in state says the container is not serving healthily. */
@@ -415,6 +435,13 @@ export async function heal(olds: ColorContainerOutputs, news: ColorContainerInpu
     if (news.inPlace && olds.release !== news.release) return adoptInPlace(news, await getInstance(target, news.name));
     const first = judge(await probeAt(probeRoute(news.guard.host), healthUrl(news), news.health.timeoutMs), expectOf(news));
     if (first.healthy) return containerOutputs(news, "Running", true);
+    if (news.member) {
+        const m = await readMember(target, news.member, `so ${news.name} was not healed`);
+        if (unreachable(m)) {
+            progress(`${news.name}: on member ${m.name}, which is ${m.state}; it waits for its member (HAProxy keeps it DOWN)`);
+            return containerOutputs(news, "Unreachable", false);
+        }
+    }
     const inst = await getInstance(target, news.name);
     if (!inst) {
         progress(`${news.name}: missing; creating it again`);

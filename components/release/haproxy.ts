@@ -31,8 +31,9 @@ import { renderConfig } from "../model/haproxyConfig";
 import { HaproxyLayout, releasesMapPath, serverStatePath } from "../model/naming";
 import { PROMETHEUS_DEVICE } from "../model/prometheusConfig";
 import { ADDRESS_KEY } from "../model/network";
-import { haproxyChannel, haproxyTarget, loopbackAddress } from "../model/topology";
+import { IncusTarget, haproxyChannel, haproxyTarget, loopbackAddress } from "../model/topology";
 import { activeColorPath, readActiveColor } from "./history";
+import { readMember } from "./placement";
 
 export interface HaproxyInputs {
     readonly stack: string;
@@ -250,7 +251,7 @@ export function routedNics(i: { readonly address?: string; readonly parent?: str
 
 /** Provisions HAProxy and makes sure it runs; idempotent. `fresh`: the resource is being created. */
 export async function ensureHaproxy(i: HaproxyInputs, fresh = false): Promise<HaproxyOutputs> {
-    const address = i.host.placement === "incus" && i.host.remote ? await serverAddress(haproxyTarget(i.host)) : undefined;
+    const address = i.host.placement === "incus" && i.host.remote ? await frontendAddress(haproxyTarget(i.host), i.member) : undefined;
     if (address) await ensureImage(haproxyTarget(i.host), i.image, () => baseImageFiles(i.image));
     const masterPid = i.host.placement === "host" ? await ensureOnHost(i, fresh) : await ensureInInstance(i, address);
     return { ...i, running: true, masterPid, ...(address ? { address } : {}) };
@@ -292,4 +293,15 @@ export async function removeHaproxy(props: HaproxyOutputs): Promise<void> {
 export async function readHaproxy(props: HaproxyOutputs): Promise<HaproxyOutputs> {
     const p = await showProc(haproxyChannel(props.host, props.layout, "master")).catch(() => undefined);
     return { ...props, running: !!p && p.workers.length > 0, masterPid: p?.masterPid ?? 0 };
+}
+
+/**
+ * Where the frontend listens with a remote: the address of HAProxy's own member on a cluster
+ * (haproxy.member may differ from the member in the remote's URL), else the remote's.
+ */
+export async function frontendAddress(target: IncusTarget, member?: string): Promise<string> {
+    if (!member) return serverAddress(target);
+    const m = await readMember(target, member, "so the frontend has no address to listen on");
+    if (!m.address) throw new Error(`member ${member} names no address of its own in incus cluster list; set its core.https_address`);
+    return m.address;
 }

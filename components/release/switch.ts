@@ -114,6 +114,12 @@ export interface SwitchInputs {
     readonly exporterPort: number;
     readonly extra: HaproxyModel["extra"];
     readonly components: readonly SwitchComponent[];
+    /**
+     * Nodes of the active color on a member that does not answer (model/placement.ts): HAProxy
+     * keeps them DOWN and they wait for their member, so the readiness check skips them. A
+     * switch onto such a color is refused before (release/placement.ts flipProblems).
+     */
+    readonly waiting?: readonly string[];
     /** Routed stateful services; absent when none is (inputs carry only what is not a default). */
     readonly services?: readonly ServiceBackendModel[];
     /** The Incus remote of the app containers. */
@@ -416,14 +422,16 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     const ctx = auditTo(i.host, L.stateDir, i.stack, i.broadcast, i.passEnv);
     const targets = i.components.flatMap((c) => {
         const e = expectOf(c);
-        return nodeTargets(c, i.active).map((t) => ({
-            container: t.container,
-            port: t.port,
-            ...(t.address ? { address: t.address } : {}),
-            healthPath: c.healthPath,
-            expect: { status: e.healthStatus, body: e.healthBody },
-            release: i.release,
-        }));
+        return nodeTargets(c, i.active)
+            .filter((t) => !i.waiting?.includes(t.container))
+            .map((t) => ({
+                container: t.container,
+                port: t.port,
+                ...(t.address ? { address: t.address } : {}),
+                healthPath: c.healthPath,
+                expect: { status: e.healthStatus, body: e.healthBody },
+                release: i.release,
+            }));
     });
     const model = modelOf(i);
     const activeServers = [...new Set(i.components.flatMap((c) => nodeTargets(c, i.active).map((t) => t.server)))];

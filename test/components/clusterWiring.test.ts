@@ -12,7 +12,7 @@ import { renderConfig } from "../../components/model/haproxyConfig";
 import { ADDRESS_KEY } from "../../components/model/network";
 import { Cmd, CmdResult, setRunner } from "../../components/io/exec";
 import { healthUrl, instanceConfig, liveDifferences } from "../../components/release/deploy";
-import { routedConfig, routedNics } from "../../components/release/haproxy";
+import { frontendAddress, routedConfig, routedNics } from "../../components/release/haproxy";
 import {
     assertMemberLive,
     proxyOnClusterProblems,
@@ -20,6 +20,9 @@ import {
     placementRefusal,
     placementView,
     readPlacement,
+    flipProblems,
+    strandedRefusal,
+    unreachable,
     wantsPlacement,
 } from "../../components/release/placement";
 import { describePlacementView } from "../../components/release/status";
@@ -237,6 +240,24 @@ describe("placement wired into the program", () => {
         assert.equal(await placementView(stackConfig({}, "dev")), undefined, "this host: no placement, no incus call");
     });
 
+    it("with haproxy.member, the frontend listens on that member's address, not the remote's (one query, exact argv)", async () => {
+        const seen: string[][] = [];
+        const restore = fakeIncus(
+            {
+                "incus query prod:/1.0/cluster/members/m2": { stdout: JSON.stringify({ server_name: "m2", status: "Online", url: "https://10.9.1.2:8443" }) },
+                "incus query prod:/1.0": { stdout: JSON.stringify({ environment: { addresses: ["10.9.1.1:8443"] }, config: {} }) },
+            },
+            seen,
+        );
+        try {
+            assert.equal(await frontendAddress({ remote: "prod" }, "m2"), "10.9.1.2");
+            assert.deepEqual(seen, [["incus", "query", "prod:/1.0/cluster/members/m2"]]);
+            assert.equal(await frontendAddress({ remote: "prod" }), "10.9.1.1", "no member: the remote's own address");
+        } finally {
+            restore();
+        }
+    });
+
     it("a create on a member that is not online is refused before anything is touched, naming the member (one query, exact argv)", async () => {
         const seen: string[][] = [];
         const member = (status: string) => ({ stdout: JSON.stringify({ server_name: "m2", status, url: "https://10.9.1.2:8443" }) });
@@ -277,9 +298,40 @@ describe("placement wired into the program", () => {
         const fine = { name: "prod-api-blue-1", status: "Running", config: { [ADDRESS_KEY]: "10.9.0.101" }, location: "m1" };
         assert.deepEqual(unreadableProblems(config, members, [fine]), []);
         const [p] = unreadableProblems(config, members, [fine, lost, { ...lost, name: "other-x" }]);
-        assert.match(p, /^the addresses of prod-api-blue-2 on member m2 \(offline\) cannot be read, so no address is placed/);
+        assert.match(p, /^the addresses of prod-api-blue-2 on member m2 \(offline\) cannot be read \(nor from HAProxy.s config\), so no address is placed/);
         assert.match(p, /bring m2 back online/);
         assert.deepEqual(unreadableProblems({ ...config, network: undefined }, members, [lost]), [], "proxy mode: no address to lose");
+        assert.deepEqual(unreadableProblems(config, members, [fine, lost], { "prod-api-blue-2": "10.9.0.102" }), [], "read back from HAProxy's config");
+        assert.match(p, /cannot be read \(nor from HAProxy's config\)/);
+    });
+
+    it("a replacement on a member that does not answer is refused naming it (an evacuated member still answers)", () => {
+        assert.equal(unreachable({ name: "m2", state: "offline" }), true);
+        assert.equal(unreachable({ name: "m2", state: "unknown" }), true);
+        assert.equal(unreachable({ name: "m2", state: "evacuated" }), false);
+        assert.equal(unreachable({ name: "m2", state: "online" }), false);
+        const e = strandedRefusal("prod-api-green-2", { name: "m2", state: "offline" }, "green");
+        assert.match(e.message, /prod-api-green-2 would be removed or replaced, but it is on member m2, which is offline/);
+        assert.match(e.message, /bring m2 back online/);
+        assert.match(e.message, /Nothing of prod-api-green-2 was touched/);
+    });
+
+    it("moving traffic onto a color with a node on a member that is not online is refused naming it; staying is not", () => {
+        const members = MEMBERS.map((m) => (m.name === "m2" ? { ...m, state: "offline" as const } : m));
+        const located = { "prod-api-blue-1": "m1", "prod-api-blue-2": "m2", "prod-api-green-1": "m1", "prod-api-green-2": "m2" };
+        const p = placeStack(stackConfig({ ...CLUSTER, stateful: {} }, "prod"), { members, recorded: {}, located });
+        const [f, ...rest] = flipProblems("green", "blue", p.pools);
+        assert.deepEqual(rest, []);
+        assert.match(f, /^switching traffic to green needs every node of green ready, and api's green node 2 is on member m2, which is offline/);
+        assert.match(f, /keep bluegreen:active: blue/);
+        assert.deepEqual(flipProblems("blue", "blue", p.pools), [], "blue keeps serving: its lost node waits");
+        assert.deepEqual(flipProblems("green", undefined, p.pools), [], "HAProxy's config not read");
+        assert.deepEqual(switchInputs(stackConfig({ ...CLUSTER, stateful: {} }, "prod"), p).waiting, ["prod-api-blue-2"], "the readiness check skips it");
+        assert.ok(!("waiting" in switchInputs(config, placement)), "nothing lost: the switch's inputs stay as they were");
+        assert.deepEqual(
+            flipProblems("green", "blue", placeStack(stackConfig({ ...CLUSTER, stateful: {} }, "prod"), { members: MEMBERS, recorded: {} }).pools),
+            [],
+        );
     });
 
     it("a pool spread over members without routed addresses is refused (HAProxy would reach only its own member's nodes)", () => {

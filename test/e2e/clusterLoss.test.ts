@@ -2,7 +2,9 @@
 // namespace: member 2 loses the LAN (scripts/cluster.sh cut-link, a pulled cable). HAProxy marks
 // its node DOWN within the check's fall time and traffic goes on with no failed request but those
 // in flight; once the cluster sees m2 offline, status shows it, and a deploy that needs a node on
-// m2 is refused naming the member, in bounded time, while traffic is untouched.
+// m2 is refused naming the member, in bounded time, while traffic is untouched; one that does not
+// need m2 goes on (m2's nodes' addresses read back from HAProxy's config), and with allowReschedule a
+// new node goes on a live member.
 
 import assert from "node:assert/strict";
 import { ClusterStatus, TestCluster } from "../../harness/cluster";
@@ -87,7 +89,7 @@ describe("e2e: member 2 of a real 3-member cluster lost under load (MODE=cluster
         assert.equal(await served(), `blue ${A}`);
     });
 
-    it("with m2 offline, status shows it, and an up (growing the pool) is refused naming m2, since its nodes' addresses cannot be read; bounded; blue keeps serving", async () => {
+    it("with m2 offline, status shows it; growing the pool is refused only for the node that must be created on m2, naming it; with allowReschedule it goes on a live member; bounded; blue keeps serving", async () => {
         await eventually(
             async () => /"m2".*OFFLINE|m2.*offline/i.test(await c.incus(["cluster", "list", remote(), "-f", "csv"]).catch(() => "")),
             "the cluster to see m2 offline",
@@ -95,32 +97,58 @@ describe("e2e: member 2 of a real 3-member cluster lost under load (MODE=cluster
         );
         const status = await s.run(["status"]);
         assert.match(status.stdout, /members: m1 online, m2 offline, m3 online/, status.stdout + status.stderr);
+        assert.match(status.stdout, /web blue: 1 m1 \S+, 2 m2 \S+ \(m2 offline\), 3 m3/, status.stdout);
+        assert.doesNotMatch(status.stdout, /PROBLEM/, "m2's nodes' addresses are read back from HAProxy's config");
         s.config.components.web.nodes = 5;
         const t0 = Date.now();
         const r = await s.up();
         const took = Date.now() - t0;
         console.log(`      refused up in ${took} ms`);
         assert.notEqual(r.code, 0);
-        // Routed: the records of m2's nodes cannot be read, so nothing is placed (an address could be handed out twice).
-        assert.match(
-            r.stderr,
-            new RegExp(`the addresses of ${s.prefix}web-blue-2, ${s.prefix}web-green-2 on member m2 \\(offline\\) cannot be read, so no address is placed`),
-            r.stderr,
-        );
-        assert.match(status.stdout, /PROBLEM: the addresses of \S+web-blue-2, \S+web-green-2 on member m2 \(offline\)/);
+        assert.match(r.stderr, /web's blue node 5 belongs on member m2, which is offline, and must be created: bring m2 back online/, r.stderr);
+        assert.match(r.stderr, /set bluegreen:components\.web\.allowReschedule: true to place it on a live member/);
+        assert.doesNotMatch(r.stderr, /node [1-4] belongs on member/, "nodes 1-4 need nothing of m2");
         assert.ok(took < 120_000, `the up took ${took} ms`);
+        assert.equal(await served(), `blue ${A}`);
+
+        s.config.components.web.allowReschedule = true;
+        const load = startLoad({ url: frontend(), connections: 4, keepAlive: false, pauseMs: 5, wrap });
+        let ok: Awaited<ReturnType<typeof s.up>>;
+        try {
+            const t1 = Date.now();
+            ok = await s.up();
+            console.log(`      up with node 5 rescheduled in ${Date.now() - t1} ms`);
+        } finally {
+            const res = await load.stop();
+            console.log(`      load: ${JSON.stringify(res)}`);
+            assert.deepEqual([res.status, res.connect, res.read, res.write, res.timeout], [0, 0, 0, 0, 0], JSON.stringify(res));
+        }
+        assert.equal(ok.code, 0, ok.stderr);
+        assert.match(ok.stderr, new RegExp(`${s.prefix}web-blue-2: on member m2, which is offline; it waits for its member`), ok.stderr);
+        const where = Object.fromEntries(
+            (JSON.parse(await c.incus(["query", `${remote()}/1.0/instances?recursion=1`])) as { name: string; location: string }[]).map((i) => [
+                i.name,
+                i.location,
+            ]),
+        );
+        assert.ok(["m1", "m3"].includes(where[`${s.prefix}web-blue-5`]), `blue-5 on a live member: ${where[`${s.prefix}web-blue-5`]}`);
+        assert.equal(where[`${s.prefix}web-blue-4`], "m1");
         assert.equal(await served(), `blue ${A}`);
     });
 
     it("a switch to green, whose node 2 is on the lost m2, is refused naming the member; blue keeps serving", async () => {
-        s.config.components.web.nodes = 3;
         s.config.active = "green";
         const t0 = Date.now();
         const r = await s.up();
         const took = Date.now() - t0;
         console.log(`      refused switch in ${took} ms`);
         assert.notEqual(r.code, 0);
-        assert.match(r.stderr, new RegExp(`${s.prefix}web-green-2 on member m2 \\(offline\\) cannot be read`), r.stderr);
+        assert.match(
+            r.stderr,
+            /switching traffic to green needs every node of green ready, and web's green node 2 is on member m2, which is offline/,
+            r.stderr,
+        );
+        assert.match(r.stderr, /keep bluegreen:active: blue/);
         assert.doesNotMatch(r.stderr, /web-green-2: replace/, "nothing on m2 is planned for replacement");
         assert.ok(took < 120_000, `the up took ${took} ms`);
         assert.equal(await served(), `blue ${A}`);

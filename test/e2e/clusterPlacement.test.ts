@@ -133,7 +133,7 @@ describe("e2e: placement and routed addresses on a real 3-member cluster, from t
         console.log(`      placed, reached and deleted in ${Date.now() - t0} ms`);
     });
 
-    it("a member in evacuation reads as evacuated: a node that belongs there is refused, or rescheduled with allowReschedule; restored, it is live again", async () => {
+    it("a member in evacuation reads as evacuated: a node that belongs there moves to a live member (it is leaving); restored, it is live again", async () => {
         const cluster = (verb: string) => run({ argv: ["incus", "cluster", verb, `${st.remote}:m3`, "--force", "--quiet"], timeoutMs: 60_000 });
         await cluster("evacuate");
         try {
@@ -146,9 +146,10 @@ describe("e2e: placement and routed addresses on a real 3-member cluster, from t
                     ["m3", "evacuated"],
                 ],
             );
-            const refused = placePool({ component: "api", color: "blue", nodes: 3 }, members);
-            assert.match(offlineRefusal(refused)!, /api's blue node 3 belongs on member m3, which is evacuated/);
-            const moved = placePool({ component: "api", color: "blue", nodes: 3, allowReschedule: true }, members);
+            // Evacuated is leaving: its node moves, allowReschedule or not.
+            assert.equal(offlineRefusal(placePool({ component: "api", color: "blue", nodes: 3 }, members)), undefined);
+            const moved = placePool({ component: "api", color: "blue", nodes: 3 }, members);
+            assert.equal(moved.nodes[2].leaving, true);
             assert.deepEqual(
                 moved.nodes.map((n) => n.member),
                 ["m1", "m2", "m2"],

@@ -6,6 +6,7 @@ import {
     allocateAddresses,
     backendServers,
     formatIPv4,
+    haproxyConfigAddresses,
     memberAddress,
     overlapProblems,
     parseAddressRange,
@@ -156,5 +157,27 @@ describe("network (routed addresses)", () => {
         ]);
         assert.deepEqual(backendServers("p-", "web", "green", 1, 9000, addresses), [{ server: "green", address: "10.9.0.103:9000" }]);
         assert.throws(() => backendServers("p-", "web", "blue", 1, 9000, addresses), /no address for p-web-blue/);
+    });
+
+    it("reads the nodes' addresses back from HAProxy's config (the record of nodes whose member cannot be reached)", () => {
+        const cfg = [
+            "backend be_api",
+            "    server blue-1 10.9.0.101:9000 check weight 256",
+            "    server blue-2 10.9.0.102:9000 check weight 256",
+            "    server green-2 127.0.0.1:18111 check weight 0",
+            "backend be_web",
+            "    server blue 10.9.0.105:9000 check weight 256",
+            "backend be_other",
+            "    server blue 10.9.0.109:9000 check",
+            "frontend fe",
+            "    server blue-3 10.9.0.103:9000",
+        ].join("\n");
+        assert.deepEqual(haproxyConfigAddresses("p-", [{ name: "api" }, { name: "web" }], cfg), {
+            "p-api-blue-1": "10.9.0.101",
+            "p-api-blue-2": "10.9.0.102",
+            "p-api-green-2": "127.0.0.1",
+            "p-web-blue": "10.9.0.105",
+        });
+        assert.deepEqual(haproxyConfigAddresses("p-", [{ name: "api" }], ""), {});
     });
 });

@@ -8,6 +8,7 @@ import {
     isLive,
     membersInUse,
     memberState,
+    missingOnOffline,
     movedNodes,
     offlineRefusal,
     describePlacement,
@@ -21,8 +22,8 @@ import {
 const m = (name: string, state: MemberState = "online"): Member => ({ name, state });
 const cluster = (n: number, down: readonly number[] = []): Member[] =>
     Array.from({ length: n }, (_, i) => m(`m${i + 1}`, down.includes(i + 1) ? "offline" : "online"));
-const pool = (nodes: number, members: readonly Member[], allowReschedule = false) =>
-    placePool({ component: "api", color: "blue", nodes, allowReschedule }, members);
+const pool = (nodes: number, members: readonly Member[], allowReschedule = false, located?: (node: number | undefined) => string | undefined) =>
+    placePool({ component: "api", color: "blue", nodes, allowReschedule }, members, located);
 const membersOf = (p: readonly NodePlace[]) => p.map((x) => x.member);
 
 describe("placement (pure)", () => {
@@ -121,8 +122,57 @@ describe("placement (pure)", () => {
         assert.match(msg, /Nothing was touched/);
         assert.equal(offlineRefusal(pool(4, cluster(3))), undefined);
         assert.equal(offlineRefusal(r, [1, 3]), undefined, "a deploy that needs no node on m2 goes ahead");
-        const ev = pool(2, [m("m1"), m("m2", "evacuated")]);
-        assert.match(offlineRefusal(ev)!, /member m2, which is evacuated/);
+    });
+
+    it("an evacuated member is leaving: its nodes move to the least loaded live member without allowReschedule, and only they move", () => {
+        const all = pool(6, cluster(3)).nodes;
+        const members = [m("m1"), m("m2", "evacuated"), m("m3")];
+        const r = pool(6, members);
+        assert.deepEqual(r.problems, []);
+        assert.deepEqual(membersOf(r.nodes), ["m1", "m3", "m3", "m1", "m1", "m3"]);
+        assert.deepEqual(movedNodes(all, r.nodes), [2, 5]);
+        assert.deepEqual(
+            r.nodes.filter((x) => x.leaving).map((x) => [x.node, x.base, x.rescheduled]),
+            [
+                [2, "m2", true],
+                [5, "m2", true],
+            ],
+        );
+        assert.equal(offlineRefusal(r), undefined, "nothing is refused: the operator said the member leaves");
+        // Even where an instance still is: an evacuated member answers, so it can be removed from there.
+        assert.deepEqual(membersOf(pool(6, members, false, () => "m2").nodes), ["m1", "m3", "m3", "m1", "m1", "m3"]);
+        assert.match(pool(2, [m("m1"), m("m2", "evacuated")]).problems[0], /its 2 nodes would all be on m1, the only live member/);
+        // Incus's evacuation migrated node 2 to m1 (with its config and address): it stays there, no second move.
+        const migrated = pool(6, members, false, (n) => (n === 2 ? "m1" : undefined));
+        assert.deepEqual(membersOf(migrated.nodes), ["m1", "m1", "m3", "m1", "m3", "m3"]);
+        assert.equal(migrated.nodes[1].leaving, true);
+    });
+
+    it("a node whose instance is on an unreachable member stays there even with allowReschedule (it cannot be deleted from there); a missing one moves", () => {
+        const members = cluster(3, [2]);
+        const r = pool(6, members, true, (n) => (n === 2 ? "m2" : undefined));
+        assert.deepEqual(
+            r.nodes.map((x) => [x.node, x.member, x.offline ?? false, x.rescheduled ?? false]),
+            [
+                [1, "m1", false, false],
+                [2, "m2", true, false],
+                [3, "m3", false, false],
+                [4, "m1", false, false],
+                [5, "m3", false, true],
+                [6, "m3", false, false],
+            ],
+        );
+        assert.deepEqual(
+            missingOnOffline(r, (n) => n === 2),
+            [],
+            "the stranded node exists: no deploy has to create it",
+        );
+        const plain = pool(6, members, false, (n) => (n === 2 ? "m2" : undefined));
+        const [p, ...rest] = missingOnOffline(plain, (n) => n !== undefined && n <= 3);
+        assert.deepEqual(rest, []);
+        assert.match(p, /^api's blue node 5 belongs on member m2, which is offline, and must be created: bring m2 back online/);
+        assert.match(p, /set bluegreen:components\.api\.allowReschedule: true to place it on a live member/);
+        assert.deepEqual(membersOf(pool(3, cluster(3), true, () => "m2").nodes), ["m1", "m2", "m3"], "a live member: nothing changes");
     });
 
     it("with allowReschedule, only the nodes of the lost member move, each to the least loaded live member", () => {
@@ -239,6 +289,22 @@ describe("placement (pure)", () => {
                 placeStack(config, { members: [], recorded: {} }).problems.join("\n"),
                 /bluegreen:components\.api\.spread: true needs two or more members, and none is in use/,
             );
+        });
+
+        it("with the stack's instances listed: only a node that must be created on an offline member refuses; an evacuated member's nodes move, and status says so", () => {
+            const config = parseConfig(base, "s");
+            const located = { "p-api-blue-1": "m1", "p-api-blue-2": "m2", "p-api-blue-3": "m3" };
+            assert.deepEqual(placeStack(config, { members: cluster(3, [2]), recorded: {}, located }).problems, [], "blue-2 waits on m2; green is absent");
+            const grown = parseConfig({ ...base, components: { ...base.components, api: { hostPort: 18110, route: "/api", nodes: 5 } } }, "s");
+            const [p, ...rest] = placeStack(grown, { members: cluster(3, [2]), recorded: {}, located }).problems;
+            assert.deepEqual(rest, []);
+            assert.match(p, /^api's blue node 5 belongs on member m2, which is offline, and must be created/);
+            const both = parseConfig({ ...base, colors: { blue: { release: "aaaaaaa" }, green: { release: "ccccccc" } } }, "s");
+            assert.match(placeStack(both, { members: cluster(3, [2]), recorded: {}, located }).problems.join("\n"), /api's green node 2 belongs on member m2/);
+            const ev = placeStack(config, { members: [m("m1"), m("m2", "evacuated"), m("m3")], recorded: {}, located });
+            assert.deepEqual(ev.problems, []);
+            assert.equal(ev.containers["p-api-blue-2"]!.member, "m3");
+            assert.match(describePlacement(ev).join("\n"), /api blue: 1 m1 10\.9\.0\.101, 2 m3 10\.9\.0\.102 \(moved off m2, evacuated\), 3 m3/);
         });
 
         it("records are reused: a replaced node keeps its address", () => {
