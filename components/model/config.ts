@@ -9,6 +9,7 @@ import { DEFAULT_QUERIES, templateProblems } from "./promql";
 import { WARNING_RULES, WarningRule } from "./migrations";
 import { addressesNeeded, formatRange, parseAddressRange, rangeSize } from "./network";
 import { IncusTrust, TRUST_KEYS, trustSpec } from "./trust";
+import { listenProblems, listenSpec } from "./edge/listen";
 
 export const NAMESPACE = "bluegreen";
 
@@ -151,6 +152,8 @@ const haproxySpec = z.strictObject({
     settleMs: z.int().min(1000).max(300_000).default(15_000),
     /** Incus placement: the cluster member of the HAProxy instance; absent: the first member in use. */
     member: safeName.optional(),
+    /** Where HAProxy answers clients (model/edge/listen.ts); absent: 127.0.0.1:<frontendPort> only. */
+    listen: listenSpec,
     extra: z
         .strictObject({
             global: z.array(haproxyLine).default([]),
@@ -565,6 +568,8 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
     };
     claim(c.haproxy.frontendPort, `${NAMESPACE}:haproxy.frontendPort`);
     claim(c.haproxy.exporterPort, `${NAMESPACE}:haproxy.exporterPort`);
+    problems.push(...listenProblems(c.haproxy.listen, `${NAMESPACE}:haproxy.listen`));
+    (c.haproxy.listen ?? []).forEach((l, i) => claim(l.port, `${NAMESPACE}:haproxy.listen[${i}].port`));
     const prometheus = prometheusOf(
         c.prometheus ?? (c.canary || c.progressive ? DEFAULT_PROMETHEUS : undefined),
         c.haproxy.placement,
