@@ -77,9 +77,11 @@ export function edgeFrontendLines(e: EdgeModel | undefined): string[] {
     const hsts = e.listen.find((l) => l.tls && l.hsts !== undefined)?.hsts;
     return [
         ...served.map((l) => bindLine(l, e)),
-        // The client's address (PROXY protocol behind Incus), for the app; what a client sent is replaced.
+        // The client's address (PROXY protocol behind Incus), for the app; what a client sent is dropped first.
+        "http-request del-header X-Forwarded-For",
         "option forwardfor",
-        ...(served.some((l) => l.tls) ? ["http-request set-header X-Forwarded-Proto https if { ssl_fc }"] : []),
+        "http-request del-header X-Forwarded-Proto",
+        "http-request set-header X-Forwarded-Proto https if { ssl_fc }",
         ...(hsts !== undefined ? [`http-response set-header Strict-Transport-Security "max-age=${hsts}" if { ssl_fc }`] : []),
     ];
 }

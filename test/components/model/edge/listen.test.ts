@@ -107,7 +107,9 @@ describe("edge: listeners", () => {
             assert.deepEqual(edgeFrontendLines(e), [
                 "bind 0.0.0.0:8080",
                 "bind 0.0.0.0:8443 ssl crt /s/certs/a.pem crt /s/certs/b.pem",
+                "http-request del-header X-Forwarded-For",
                 "option forwardfor",
+                "http-request del-header X-Forwarded-Proto",
                 "http-request set-header X-Forwarded-Proto https if { ssl_fc }",
                 'http-response set-header Strict-Transport-Security "max-age=300" if { ssl_fc }',
             ]);
@@ -117,7 +119,9 @@ describe("edge: listeners", () => {
             const e: EdgeModel = { listen: [l({ port: 8443, tls: true })], proxyProtocol: true, certificates: certs.slice(0, 1) };
             assert.deepEqual(edgeFrontendLines(e), [
                 "bind 127.0.0.1:8443 accept-proxy ssl crt /s/certs/a.pem",
+                "http-request del-header X-Forwarded-For",
                 "option forwardfor",
+                "http-request del-header X-Forwarded-Proto",
                 "http-request set-header X-Forwarded-Proto https if { ssl_fc }",
             ]);
         });
