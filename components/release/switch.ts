@@ -113,6 +113,8 @@ export interface SwitchInputs {
     readonly frontendPort: number;
     readonly exporterPort: number;
     readonly extra: HaproxyModel["extra"];
+    /** bluegreen:haproxy.listen with its certificate files; absent when unset. */
+    readonly edge?: HaproxyModel["edge"];
     readonly components: readonly SwitchComponent[];
     /**
      * Nodes of the active color on a member that does not answer (model/placement.ts): HAProxy
@@ -167,6 +169,7 @@ export function modelOf(i: SwitchInputs, split: TrafficSplit = desiredSplit(i)):
         serverStateFile: serverStatePath(i.layout),
         releasesMap: releasesMapPath(i.layout),
         extra: i.extra,
+        ...(i.edge ? { edge: i.edge } : {}),
         backends: i.components.map((c) => ({
             component: c.name,
             route: c.route,
