@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
 import { lockGuarded, lockedDelete } from "./lock";
 import { changedKeys } from "../model/diff";
-import { CertificatesInputs, applyCertificates, removeCertificates } from "../release/edge/tls";
+import { CertificatesInputs, applyCertificates, certificatesPresent, removeCertificates } from "../release/edge/tls";
 
 export interface CertificatesOutputs extends CertificatesInputs {
     /** Names removed from the secret whose file the live config still loaded: the next up removes them. */
@@ -16,7 +16,9 @@ export const certificatesProvider: pulumi.dynamic.ResourceProvider = lockGuarded
     async diff(_id: string, olds: CertificatesOutputs, news: CertificatesInputs) {
         const replaces = changedKeys(olds, news, ["host", "layout"]);
         const changed = changedKeys(olds, news, ["stack", "certificates"]).length > 0 || (olds.pending ?? []).length > 0;
-        return { changes: replaces.length > 0 || changed, replaces, deleteBeforeReplace: true };
+        // A rebuilt HAProxy instance has none of the files: the next up writes them again.
+        const missing = replaces.length === 0 && !changed && !(await certificatesPresent(news));
+        return { changes: replaces.length > 0 || changed || missing, replaces, deleteBeforeReplace: true };
     },
 
     async create(inputs: CertificatesInputs) {

@@ -3,7 +3,7 @@
 // runtime API (`set ssl cert`, `commit ssl cert`), with no reload; a new one is only written,
 // and the switch's reload (its config names every file) loads it. No value ever reaches a message.
 
-import { HaproxyHost, describeHost, hostState, readHostFile, removeHostFile, writeHostFile } from "../../io/haproxyHost";
+import { HaproxyHost, describeHost, hostPathExists, hostState, readHostFile, removeHostFile, writeHostFile } from "../../io/haproxyHost";
 import { progress } from "../../io/progress";
 import { Channel, adminCommands, converse, readyHint } from "../../io/runtimeApi";
 import { certificateChanges, certificatePath, commitSslCertCommand, parseShowSslCert, setSslCertCommand } from "../../model/edge/tls";
@@ -106,4 +106,14 @@ export async function applyCertificates(
 export async function removeCertificates(i: CertificatesInputs): Promise<void> {
     if ((await hostState(i.host)) === "absent") return;
     for (const name of Object.keys(i.certificates)) await removeHostFile(i.host, certificatePath(i.layout, name));
+}
+
+/** Whether every file is on the HAProxy host; false when that cannot be read (a replaced or absent instance), so the next up writes them. */
+export async function certificatesPresent(i: CertificatesInputs): Promise<boolean> {
+    try {
+        for (const name of Object.keys(i.certificates)) if (!(await hostPathExists(i.host, certificatePath(i.layout, name)))) return false;
+        return true;
+    } catch {
+        return false;
+    }
 }

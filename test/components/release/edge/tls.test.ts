@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import * as tls from "tls";
-import { applyCertificates, CertificatesInputs } from "../../../../components/release/edge/tls";
+import { applyCertificates, certificatesPresent, CertificatesInputs } from "../../../../components/release/edge/tls";
 import { certificatePath, parseCertificates } from "../../../../components/model/edge/tls";
 import { haproxyLayout } from "../../../../components/model/naming";
 import { makeCa, makeLeaf, TestCa } from "../../../helpers/certs";
@@ -93,5 +93,9 @@ describe("edge: certificates on the HAProxy host (real haproxy)", function () {
         const later = await applyCertificates(inputs(a.bundle, "other").certificates, inputs(a.bundle, "other"), removed.kept);
         assert.deepEqual(later.removed, ["site"]);
         assert.equal(fs.existsSync(file), false);
+        // A host that lost the files (a rebuilt instance) makes the next up write them again.
+        assert.equal(await certificatesPresent(inputs(a.bundle, "other")), true);
+        fs.rmSync(certificatePath(layout, "other"));
+        assert.equal(await certificatesPresent(inputs(a.bundle, "other")), false);
     });
 });
