@@ -19,6 +19,7 @@ import {
     servingGuard,
     statefulInputs,
     switchInputs,
+    maintenanceInputs,
 } from "./plan";
 import { Canary } from "./providers/canary";
 import { Haproxy } from "./providers/haproxy";
@@ -27,6 +28,7 @@ import { Prometheus } from "./providers/prometheus";
 import { Retention } from "./providers/retention";
 import { StatefulService } from "./providers/stateful";
 import { Switch } from "./providers/switch";
+import { Maintenance } from "./providers/maintenance";
 
 export interface BlueGreenAppArgs {
     /** The validated stack config (see components/model/config.ts). */
@@ -136,6 +138,9 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             parent: this,
             dependsOn: [this.haproxy, ...targets, ...deployed, ...preSwitch, ...sli],
         });
+        // After the switch, which renders the rule that reads the map it sets.
+        const maintenance = maintenanceInputs(config);
+        const maint = maintenance ? [new Maintenance(`${name}-maintenance`, maintenance, { parent: this, dependsOn: [this.switch] })] : [];
         const postSwitch = hooks.postSwitch
             ? [
                   hookCommand(`${name}-postSwitch`, hooks.postSwitch, hookContext(config, "postSwitch", config.active), {
@@ -164,6 +169,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             this.lock,
             this.haproxy,
             this.switch,
+            ...maint,
             ...preDeploys,
             ...preSwitch,
             ...postSwitch,

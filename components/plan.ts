@@ -18,6 +18,8 @@ import type { DeployLockInputs } from "./providers/lock";
 import type { RetentionInputs } from "./release/retention";
 import type { HookContext, HookName, HookOperation } from "./model/hooks";
 import { lockPath } from "./model/lock";
+import { MaintenanceModel, maintenanceMapPath } from "./model/edge/maintenance";
+import type { MaintenanceInputs } from "./release/edge/maintenance";
 import type { Place, StackPlacement } from "./model/placement";
 
 /** Pure: the machine HAProxy runs on for this stack. */
@@ -140,8 +142,31 @@ export function switchInputs(config: StackConfig, placement?: StackPlacement): S
                   },
               }
             : {}),
+        ...maintenanceModelOf(config),
         timeoutMs: config.health.timeoutMs,
         settleMs: config.haproxy.settleMs,
+    };
+}
+
+/** Pure: the maintenance rule the switch renders; nothing while bluegreen:maintenance is unset. */
+function maintenanceModelOf(config: StackConfig): { maintenance?: MaintenanceModel } {
+    const m = config.maintenance;
+    if (!m) return {};
+    return { maintenance: { mapFile: maintenanceMapPath(layoutOf(config)), message: m.message, retryAfterSeconds: m.retryAfterSeconds, allow: m.allow } };
+}
+
+/** Pure: the Maintenance resource's inputs; undefined while bluegreen:maintenance is unset. */
+export function maintenanceInputs(config: StackConfig): MaintenanceInputs | undefined {
+    const m = config.maintenance;
+    if (!m) return undefined;
+    return {
+        stack: config.stack,
+        host: haproxyHostOf(config),
+        layout: layoutOf(config),
+        mapFile: maintenanceMapPath(layoutOf(config)),
+        enabled: m.enabled,
+        allow: m.allow,
+        ...broadcastOf(config),
     };
 }
 

@@ -31,6 +31,7 @@ describe("provider serialization", function () {
             "colorContainer",
             "haproxy",
             "lock",
+            "maintenance",
             "prometheus",
             "retention",
             "stateful",

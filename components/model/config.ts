@@ -9,6 +9,7 @@ import { DEFAULT_QUERIES, templateProblems } from "./promql";
 import { WARNING_RULES, WarningRule } from "./migrations";
 import { addressesNeeded, formatRange, parseAddressRange, rangeSize } from "./network";
 import { IncusTrust, TRUST_KEYS, trustSpec } from "./trust";
+import { MaintenanceSpec, maintenanceSpec } from "./edge/maintenance";
 
 export const NAMESPACE = "bluegreen";
 
@@ -383,6 +384,8 @@ const schema = z.strictObject({
     /** Adopt what Incus holds of this stack when its state is empty (README: State backend). */
     adopt: z.boolean("expected true or false").optional(),
     network: networkSpec.optional(),
+    /** README: Edge. */
+    maintenance: maintenanceSpec.optional(),
 });
 
 export type ArtifactStoreSpec = z.infer<typeof artifactsSpec>;
@@ -487,6 +490,8 @@ export interface StackConfig {
     readonly adopt?: true;
     /** bluegreen:network in routed mode; absent: proxy devices on loopback. */
     readonly network?: RoutedNetwork;
+    /** bluegreen:maintenance; absent: never configured (the frontend has no maintenance rule). */
+    readonly maintenance?: MaintenanceSpec;
 }
 
 export class ConfigError extends Error {
@@ -694,6 +699,7 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         ...(c.progressive ? { progressive: progressiveOf(c.progressive, c.canary) } : {}),
         ...(c.adopt ? { adopt: true as const } : {}),
         ...(c.network?.mode === "routed" ? { network: c.network } : {}),
+        ...(c.maintenance ? { maintenance: c.maintenance } : {}),
     };
 }
 

@@ -5,6 +5,7 @@
 
 import { COLORS, Color, NOT_FOUND_BACKEND, haproxyBackendName, routePrefix, serverName, serviceBackendName } from "./naming";
 import { LOOPBACK, loopbackAddress } from "./topology";
+import { MaintenanceModel, maintenanceLines } from "./edge/maintenance";
 import { FULL_WEIGHT, Pool, TrafficSplit, colorOfServer, describeSplit, desiredWeights } from "./traffic";
 
 /** The weight of a color that takes all traffic. */
@@ -90,6 +91,8 @@ export interface HaproxyModel {
     /** Absent or empty: no stateful service is routed. */
     readonly services?: readonly ServiceBackendModel[];
     readonly extra: { readonly global: readonly string[]; readonly defaults: readonly string[]; readonly frontend: readonly string[] };
+    /** bluegreen:maintenance (model/edge/maintenance.ts); absent: no maintenance rule. */
+    readonly maintenance?: MaintenanceModel;
 }
 
 function routeAcl(route: string): string {
@@ -159,6 +162,7 @@ export function renderConfig(m: HaproxyModel): string {
     add(
         ...indent([
             `bind ${loopbackAddress(m.frontendPort)}`,
+            ...(m.maintenance ? maintenanceLines(m.maintenance) : []),
             ...routed.map((b) => `use_backend ${b.backend} if ${routeAcl(b.route)}`),
             `default_backend ${root ? root.backend : NOT_FOUND_BACKEND}`,
             ...m.extra.frontend,

@@ -23,6 +23,7 @@ const WATCHED: readonly (keyof SwitchInputs)[] = [
     "services",
     "remote",
     "probePorts",
+    "maintenance",
 ];
 
 export const switchProvider: pulumi.dynamic.ResourceProvider = lockGuarded({

@@ -6,6 +6,7 @@
 
 import {
     HaproxyHost,
+    createHostFileExclusive,
     describeHost,
     readHostFile,
     removeHostFile,
@@ -60,6 +61,7 @@ import { ShiftSpec, runShift, shiftRecordPath } from "./shift";
 import { parseShiftRecord, shiftsFrom } from "../model/shift";
 import { staleBackendDevices } from "./haproxy";
 import { rollbackKind, servedHistory } from "../model/audit";
+import { MaintenanceModel, maintenanceMapText } from "../model/edge/maintenance";
 
 export interface SwitchComponent {
     readonly name: string;
@@ -107,6 +109,8 @@ export interface SwitchInputs {
     readonly passEnv?: readonly string[];
     /** bluegreen:progressive: a forward switch moves traffic by steps (release/shift.ts). Never a diff by itself. */
     readonly progressive?: ShiftSpec;
+    /** bluegreen:maintenance's rule in the frontend; absent when the key is unset. */
+    readonly maintenance?: MaintenanceModel;
     /** Per-probe timeout for health checks. */
     readonly timeoutMs: number;
     /** Bound for waiting on HAProxy: servers coming UP, the frontend serving the new color. */
@@ -157,6 +161,7 @@ export function modelOf(i: SwitchInputs, split: TrafficSplit = desiredSplit(i)):
             ),
         })),
         ...(i.services?.length ? { services: i.services } : {}),
+        ...(i.maintenance ? { maintenance: i.maintenance } : {}),
     };
 }
 
@@ -369,6 +374,8 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     })();
     const validation = (async () => {
         await mapText;
+        // The maintenance map is its resource's to write (release/edge/maintenance.ts); a first one says off.
+        if (i.maintenance) await createHostFileExclusive(i.host, i.maintenance.mapFile, maintenanceMapText(false));
         return writeAndValidate(i.host, candidate, text);
     })();
     let before: Live;
