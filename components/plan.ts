@@ -19,6 +19,7 @@ import type { RetentionInputs } from "./release/retention";
 import type { HookContext, HookName, HookOperation } from "./model/hooks";
 import { lockPath } from "./model/lock";
 import { MaintenanceModel, maintenanceMapPath } from "./model/edge/maintenance";
+import { accessLogPath, accessLogPort } from "./model/edge/accessLog";
 import type { MaintenanceInputs } from "./release/edge/maintenance";
 import type { Place, StackPlacement } from "./model/placement";
 
@@ -70,6 +71,16 @@ export function haproxyInputs(config: StackConfig, placement?: StackPlacement): 
         profiles: config.incus.profiles,
         ...place,
         ...(address ? { routedAddress: address } : {}),
+        ...(config.accessLog
+            ? {
+                  accessLog: {
+                      port: accessLogPort(config.accessLog, config.haproxy.frontendPort),
+                      file: accessLogPath(layoutOf(config)),
+                      maxBytes: config.accessLog.maxBytes,
+                      keep: config.accessLog.keep,
+                  },
+              }
+            : {}),
     };
 }
 
@@ -143,6 +154,7 @@ export function switchInputs(config: StackConfig, placement?: StackPlacement): S
               }
             : {}),
         ...maintenanceModelOf(config),
+        ...(config.accessLog ? { accessLogPort: accessLogPort(config.accessLog, config.haproxy.frontendPort) } : {}),
         timeoutMs: config.health.timeoutMs,
         settleMs: config.haproxy.settleMs,
     };

@@ -93,6 +93,11 @@ function send(res, status, body, type) {
 
 const server = http.createServer((req, res) => {
   const url = (req.url || "/").split("?")[0];
+  // A failed request leaves a line, stamped as HAProxy's access log is (bluegreen `logs` interleaves them).
+  res.on("finish", () => {
+    if (res.statusCode >= 400 && url !== healthPath && !url.endsWith("/health"))
+      console.log(`${new Date().toISOString()} ${req.method} ${url} ${res.statusCode}`);
+  });
   if (url === healthPath || url.endsWith("/health")) {
     if (broken === "health" || broken === "migrate") return send(res, 500, JSON.stringify({ status: "broken", release }) + "\n");
     return send(res, 200, JSON.stringify({ status: "ok", component, color, release }) + "\n");

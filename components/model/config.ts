@@ -10,6 +10,7 @@ import { WARNING_RULES, WarningRule } from "./migrations";
 import { addressesNeeded, formatRange, parseAddressRange, rangeSize } from "./network";
 import { IncusTrust, TRUST_KEYS, trustSpec } from "./trust";
 import { MaintenanceSpec, maintenanceSpec } from "./edge/maintenance";
+import { AccessLogSpec, accessLogPort, accessLogSpec } from "./edge/accessLog";
 
 export const NAMESPACE = "bluegreen";
 
@@ -386,6 +387,8 @@ const schema = z.strictObject({
     network: networkSpec.optional(),
     /** README: Edge. */
     maintenance: maintenanceSpec.optional(),
+    /** README: Edge. */
+    accessLog: accessLogSpec.optional(),
 });
 
 export type ArtifactStoreSpec = z.infer<typeof artifactsSpec>;
@@ -492,6 +495,8 @@ export interface StackConfig {
     readonly network?: RoutedNetwork;
     /** bluegreen:maintenance; absent: never configured (the frontend has no maintenance rule). */
     readonly maintenance?: MaintenanceSpec;
+    /** bluegreen:accessLog; absent: HAProxy logs no requests. */
+    readonly accessLog?: AccessLogSpec;
 }
 
 export class ConfigError extends Error {
@@ -570,6 +575,7 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
     };
     claim(c.haproxy.frontendPort, `${NAMESPACE}:haproxy.frontendPort`);
     claim(c.haproxy.exporterPort, `${NAMESPACE}:haproxy.exporterPort`);
+    if (c.accessLog) claim(accessLogPort(c.accessLog, c.haproxy.frontendPort), `${NAMESPACE}:accessLog.port`);
     const prometheus = prometheusOf(
         c.prometheus ?? (c.canary || c.progressive ? DEFAULT_PROMETHEUS : undefined),
         c.haproxy.placement,
@@ -700,6 +706,7 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         ...(c.adopt ? { adopt: true as const } : {}),
         ...(c.network?.mode === "routed" ? { network: c.network } : {}),
         ...(c.maintenance ? { maintenance: c.maintenance } : {}),
+        ...(c.accessLog ? { accessLog: c.accessLog } : {}),
     };
 }
 

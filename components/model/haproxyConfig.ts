@@ -6,6 +6,7 @@
 import { COLORS, Color, NOT_FOUND_BACKEND, haproxyBackendName, routePrefix, serverName, serviceBackendName } from "./naming";
 import { LOOPBACK, loopbackAddress } from "./topology";
 import { MaintenanceModel, maintenanceLines } from "./edge/maintenance";
+import { accessLogLines } from "./edge/accessLog";
 import { FULL_WEIGHT, Pool, TrafficSplit, colorOfServer, describeSplit, desiredWeights } from "./traffic";
 
 /** The weight of a color that takes all traffic. */
@@ -93,6 +94,8 @@ export interface HaproxyModel {
     readonly extra: { readonly global: readonly string[]; readonly defaults: readonly string[]; readonly frontend: readonly string[] };
     /** bluegreen:maintenance (model/edge/maintenance.ts); absent: no maintenance rule. */
     readonly maintenance?: MaintenanceModel;
+    /** bluegreen:accessLog: the receiver's UDP port on loopback; absent: no request log. */
+    readonly accessLogPort?: number;
 }
 
 function routeAcl(route: string): string {
@@ -162,6 +165,7 @@ export function renderConfig(m: HaproxyModel): string {
     add(
         ...indent([
             `bind ${loopbackAddress(m.frontendPort)}`,
+            ...(m.accessLogPort ? accessLogLines(m.accessLogPort) : []),
             ...(m.maintenance ? maintenanceLines(m.maintenance) : []),
             ...routed.map((b) => `use_backend ${b.backend} if ${routeAcl(b.route)}`),
             `default_backend ${root ? root.backend : NOT_FOUND_BACKEND}`,

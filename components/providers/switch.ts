@@ -24,6 +24,7 @@ const WATCHED: readonly (keyof SwitchInputs)[] = [
     "remote",
     "probePorts",
     "maintenance",
+    "accessLogPort",
 ];
 
 export const switchProvider: pulumi.dynamic.ResourceProvider = lockGuarded({

@@ -33,6 +33,8 @@ import { PROMETHEUS_DEVICE } from "../model/prometheusConfig";
 import { ADDRESS_KEY } from "../model/network";
 import { haproxyChannel, haproxyTarget, loopbackAddress } from "../model/topology";
 import { activeColorPath, readActiveColor } from "./history";
+import type { AccessLogModel } from "../model/edge/accessLog";
+import { ensureReceiverOnHost } from "./edge/accessLog";
 
 export interface HaproxyInputs {
     readonly stack: string;
@@ -49,6 +51,8 @@ export interface HaproxyInputs {
     /** bluegreen:network mode routed: its address on a routed NIC off `parent` (`address` is the frontend's, an output). */
     readonly routedAddress?: string;
     readonly parent?: string;
+    /** bluegreen:accessLog: the receiver HAProxy logs to; absent when the key is unset. */
+    readonly accessLog?: AccessLogModel;
 }
 
 export interface HaproxyOutputs extends HaproxyInputs {
@@ -184,6 +188,8 @@ async function ensureOnHost(i: HaproxyInputs, fresh: boolean): Promise<number> {
         for (const f of stale) fs.rmSync(f, { force: true });
     }
     await ensureConfig(i);
+    // Before HAProxy: its first requests are logged too.
+    if (i.accessLog) await ensureReceiverOnHost(i.accessLog, i.layout.logFile);
     if (running && running.workers.length > 0) return running.masterPid;
     await runOrThrow(onHost(i.host, ["haproxy", "-c", "-f", i.layout.configPath]), "HAProxy rejects its current config");
     progress(`haproxy: starting master-worker on ${loopbackAddress(i.frontendPort)} (log: ${i.layout.logFile})`);

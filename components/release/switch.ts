@@ -61,7 +61,8 @@ import { ShiftSpec, runShift, shiftRecordPath } from "./shift";
 import { parseShiftRecord, shiftsFrom } from "../model/shift";
 import { staleBackendDevices } from "./haproxy";
 import { rollbackKind, servedHistory } from "../model/audit";
-import { MaintenanceModel, maintenanceMapText } from "../model/edge/maintenance";
+import { MaintenanceModel, PROBE_HEADER, maintenanceMapText, probeToken } from "../model/edge/maintenance";
+import { newProbeToken } from "./edge/maintenance";
 
 export interface SwitchComponent {
     readonly name: string;
@@ -111,6 +112,8 @@ export interface SwitchInputs {
     readonly progressive?: ShiftSpec;
     /** bluegreen:maintenance's rule in the frontend; absent when the key is unset. */
     readonly maintenance?: MaintenanceModel;
+    /** bluegreen:accessLog: the receiver's port fe_main logs to; absent when the key is unset. */
+    readonly accessLogPort?: number;
     /** Per-probe timeout for health checks. */
     readonly timeoutMs: number;
     /** Bound for waiting on HAProxy: servers coming UP, the frontend serving the new color. */
@@ -162,6 +165,7 @@ export function modelOf(i: SwitchInputs, split: TrafficSplit = desiredSplit(i)):
         })),
         ...(i.services?.length ? { services: i.services } : {}),
         ...(i.maintenance ? { maintenance: i.maintenance } : {}),
+        ...(i.accessLogPort ? { accessLogPort: i.accessLogPort } : {}),
     };
 }
 
@@ -264,6 +268,9 @@ function expectOf(c: SwitchComponent): { healthStatus: string; healthBody?: stri
 async function verifyServing(i: SwitchInputs): Promise<void> {
     const pending = new Set(i.components.map((c) => c.name));
     let last = "";
+    // Through maintenance (bluegreen:maintenance): the switch checks the color that will serve once it is off.
+    const token = i.maintenance ? probeToken(await readHostFile(i.host, i.maintenance.mapFile)) : undefined;
+    const headers = token ? { headers: { [PROBE_HEADER]: token } } : {};
     const ok = await poll(
         async () => {
             // One batch per poll: with a remote, one exec into the HAProxy instance probes them all.
@@ -271,7 +278,7 @@ async function verifyServing(i: SwitchInputs): Promise<void> {
             // Status and headers only: a stream route's body never ends.
             const probes = await probeAll(
                 probeRoute(i.host),
-                waiting.map((c) => ({ url: loopbackUrl(i.frontendPort, routePrefix(c.route)), timeoutMs: i.timeoutMs, body: false })),
+                waiting.map((c) => ({ url: loopbackUrl(i.frontendPort, routePrefix(c.route)), timeoutMs: i.timeoutMs, body: false, ...headers })),
             );
             for (const [k, c] of waiting.entries()) {
                 const r = probes[k];
@@ -375,7 +382,7 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     const validation = (async () => {
         await mapText;
         // The maintenance map is its resource's to write (release/edge/maintenance.ts); a first one says off.
-        if (i.maintenance) await createHostFileExclusive(i.host, i.maintenance.mapFile, maintenanceMapText(false));
+        if (i.maintenance) await createHostFileExclusive(i.host, i.maintenance.mapFile, maintenanceMapText(false, newProbeToken()));
         return writeAndValidate(i.host, candidate, text);
     })();
     let before: Live;

@@ -38,6 +38,13 @@ export interface MaintenanceModel {
 
 /** The map key whose value (`on`/`off`) says whether maintenance is on. */
 export const ENABLED_KEY = "enabled";
+/**
+ * The switch's own probes carry this header with the map's secret token (a key whose value is
+ * PROBE_VALUE), so a switch verifies the color that serves while everyone else gets 503.
+ */
+export const PROBE_HEADER = "x-bluegreen-probe";
+const PROBE_VALUE = "probe";
+const TOKEN = /^[0-9a-f]{32}$/;
 
 export function maintenanceMapPath(layout: { readonly stateDir: string }): string {
     return `${layout.stateDir}/maintenance.map`;
@@ -52,13 +59,23 @@ export function maintenanceLines(m: MaintenanceModel): string[] {
     return [
         `http-request return status 503 content-type "text/plain; charset=utf-8" string "${m.message}\\n" ` +
             `hdr Retry-After ${m.retryAfterSeconds} hdr ${MAINTENANCE_HEADER} on ` +
-            `if { str(${ENABLED_KEY}),map(${m.mapFile},off) -m str on }${allowed}`,
+            `if { str(${ENABLED_KEY}),map(${m.mapFile},off) -m str on } !{ req.hdr(${PROBE_HEADER}),map(${m.mapFile},-) -m str ${PROBE_VALUE} }${allowed}`,
     ];
 }
 
-/** Pure: the map file's text. */
-export function maintenanceMapText(enabled: boolean): string {
-    return `${ENABLED_KEY} ${enabled ? "on" : "off"}\n`;
+/** Pure: the map file's text: the flag, and the probes' token (32 hex digits, made by the caller). */
+export function maintenanceMapText(enabled: boolean, token: string): string {
+    if (!TOKEN.test(token)) throw new Error("maintenanceMapText: the probe token must be 32 hex digits");
+    return `${ENABLED_KEY} ${enabled ? "on" : "off"}\n${token} ${PROBE_VALUE}\n`;
+}
+
+/** Pure: the probes' token a map file holds, if any. */
+export function probeToken(text: string | undefined): string | undefined {
+    for (const line of (text ?? "").split("\n")) {
+        const [key, value] = line.trim().split(/\s+/);
+        if (value === PROBE_VALUE && TOKEN.test(key ?? "")) return key;
+    }
+    return undefined;
 }
 
 /** Pure: whether a map file (or `show map` output) says maintenance is on; undefined when it says nothing. */

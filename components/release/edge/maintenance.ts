@@ -4,7 +4,8 @@
 import { HaproxyHost, describeHost, readHostFile, writeHostFile } from "../../io/haproxyHost";
 import { progress } from "../../io/progress";
 import { adminCommands, showProc } from "../../io/runtimeApi";
-import { maintenanceCommand, maintenanceMapText, parseMaintenanceMap } from "../../model/edge/maintenance";
+import * as crypto from "crypto";
+import { maintenanceCommand, maintenanceMapText, parseMaintenanceMap, probeToken } from "../../model/edge/maintenance";
 import { refusal } from "../../model/errors";
 import type { HaproxyLayout } from "../../model/naming";
 import { haproxyChannel } from "../../model/topology";
@@ -39,10 +40,16 @@ export async function readLiveMaintenance(i: Pick<MaintenanceInputs, "host" | "l
     return parseMaintenanceMap(answer);
 }
 
+/** A new secret for the switch's probes (model/edge/maintenance.ts PROBE_HEADER); it lives only in the map file. */
+export function newProbeToken(): string {
+    return crypto.randomBytes(16).toString("hex");
+}
+
 /** Writes the map, then sets it live; audited when it changes what HAProxy does. */
 export async function applyMaintenance(i: MaintenanceInputs): Promise<MaintenanceOutputs> {
-    const want = maintenanceMapText(i.enabled);
     const had = await readHostFile(i.host, i.mapFile);
+    const token = probeToken(had) ?? newProbeToken();
+    const want = maintenanceMapText(i.enabled, token);
     // The file first: a reload that comes between loads the new state.
     if (had !== want) await writeHostFile(i.host, i.mapFile, want);
     const before = await readLiveMaintenance(i);
@@ -53,6 +60,8 @@ export async function applyMaintenance(i: MaintenanceInputs): Promise<Maintenanc
             next: "Run pulumi up again (the haproxy resource starts HAProxy, the switch loads the maintenance rule)",
         });
     }
+    // A map file lost by hand: the running HAProxy learns the new token too.
+    if (!probeToken(had)) await adminCommands(haproxyChannel(i.host, i.layout, "admin"), [`add map ${i.mapFile} ${token} probe`]);
     if (before !== i.enabled) {
         await adminCommands(haproxyChannel(i.host, i.layout, "admin"), [maintenanceCommand(i.mapFile, i.enabled)]);
         progress(
@@ -75,5 +84,6 @@ export async function removeMaintenance(i: MaintenanceInputs): Promise<void> {
     const live = await readLiveMaintenance(i).catch(() => undefined);
     // Off first: if the switch has not dropped the rule yet (or failed to), traffic still flows.
     if (live) await applyMaintenance({ ...i, enabled: false });
-    await writeHostFile(i.host, i.mapFile, maintenanceMapText(false));
+    const had = await readHostFile(i.host, i.mapFile).catch(() => undefined);
+    await writeHostFile(i.host, i.mapFile, maintenanceMapText(false, probeToken(had) ?? newProbeToken()));
 }

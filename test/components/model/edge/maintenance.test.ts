@@ -12,6 +12,7 @@ import {
     maintenanceMapPath,
     maintenanceMapText,
     parseMaintenanceMap,
+    probeToken,
 } from "../../../../components/model/edge/maintenance";
 import { renderConfig, renderReleasesMap } from "../../../../components/model/haproxyConfig";
 import { allOn } from "../../../../components/model/traffic";
@@ -19,6 +20,7 @@ import { maintenanceInputs, switchInputs } from "../../../../components/plan";
 import { minimalRaw, stackConfig } from "../../../helpers/stackConfig";
 import { makeTmp, removeTmp } from "../../../helpers/tmp";
 
+const TOKEN = "0123456789abcdef0123456789abcdef";
 const MODEL: MaintenanceModel = { mapFile: "/var/lib/bluegreen/dev/maintenance.map", message: "Back at 14:00 UTC.", retryAfterSeconds: 120, allow: [] };
 
 function problems(maintenance: unknown): string[] {
@@ -76,7 +78,8 @@ describe("model/edge/maintenance", () => {
             assert.deepEqual(maintenanceLines({ ...MODEL, allow: ["127.0.0.2", "10.0.0.0/8"] }), [
                 'http-request return status 503 content-type "text/plain; charset=utf-8" string "Back at 14:00 UTC.\\n" ' +
                     "hdr Retry-After 120 hdr x-bluegreen-maintenance on " +
-                    "if { str(enabled),map(/var/lib/bluegreen/dev/maintenance.map,off) -m str on } !{ src 127.0.0.2 10.0.0.0/8 }",
+                    "if { str(enabled),map(/var/lib/bluegreen/dev/maintenance.map,off) -m str on } " +
+                    "!{ req.hdr(x-bluegreen-probe),map(/var/lib/bluegreen/dev/maintenance.map,-) -m str probe } !{ src 127.0.0.2 10.0.0.0/8 }",
             ]);
             assert.doesNotMatch(maintenanceLines(MODEL)[0], /src/);
         });
@@ -106,7 +109,7 @@ describe("model/edge/maintenance", () => {
             const dir = makeTmp("maint-");
             try {
                 const mapFile = path.join(dir, "maintenance.map");
-                fs.writeFileSync(mapFile, maintenanceMapText(true));
+                fs.writeFileSync(mapFile, maintenanceMapText(true, TOKEN));
                 fs.writeFileSync(path.join(dir, "releases.map"), renderReleasesMap({ blue: "abc1234" }));
                 const file = path.join(dir, "haproxy.cfg");
                 fs.writeFileSync(
@@ -138,9 +141,13 @@ describe("model/edge/maintenance", () => {
 
     describe("the map", () => {
         it("round-trips through its file and HAProxy's `show map`", () => {
-            assert.equal(maintenanceMapText(true), "enabled on\n");
-            assert.equal(parseMaintenanceMap(maintenanceMapText(true)), true);
-            assert.equal(parseMaintenanceMap(maintenanceMapText(false)), false);
+            assert.equal(maintenanceMapText(true, TOKEN), `enabled on\n${TOKEN} probe\n`);
+            assert.equal(parseMaintenanceMap(maintenanceMapText(true, TOKEN)), true);
+            assert.equal(parseMaintenanceMap(maintenanceMapText(false, TOKEN)), false);
+            assert.equal(probeToken(maintenanceMapText(false, TOKEN)), TOKEN);
+            assert.equal(probeToken(`0x55 ${TOKEN} probe\n`), undefined, "only the file's own lines are read for the token");
+            assert.equal(probeToken("enabled on\n"), undefined);
+            assert.throws(() => maintenanceMapText(true, "short"), /32 hex digits/);
             assert.equal(parseMaintenanceMap("0x562d34d65380 enabled on\n"), true);
             assert.equal(parseMaintenanceMap("0x562d34d65380 enabled off\n"), false);
             assert.equal(parseMaintenanceMap(""), undefined);
