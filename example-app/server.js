@@ -104,7 +104,7 @@ const server = http.createServer((req, res) => {
   }
   if (url === "/metrics") return send(res, 200, metrics(), "text/plain; version=0.0.4");
   // Proves a variable reached the app without ever showing it: the SHA-256 of its value.
-  const env = /^\/env-sha256\/([A-Z_][A-Z0-9_]*)$/.exec(url);
+  const env = /(?:^|\/)env-sha256\/([A-Z_][A-Z0-9_]*)$/.exec(url);
   if (env) {
     const v = process.env[env[1]];
     return send(

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { TestStack, eventually } from "../../harness/stack";
 
-const A = "ed9e511";
+const A = "ed9e512";
 
 describe("e2e: access logs and `logs`", function () {
     this.timeout(300_000);
