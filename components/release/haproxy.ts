@@ -34,7 +34,7 @@ import { ADDRESS_KEY } from "../model/network";
 import { haproxyChannel, haproxyTarget, loopbackAddress } from "../model/topology";
 import { activeColorPath, readActiveColor } from "./history";
 import type { AccessLogModel } from "../model/edge/accessLog";
-import { ensureReceiverOnHost } from "./edge/accessLog";
+import { ensureReceiverOnHost, stopReceiverOnHost } from "./edge/accessLog";
 
 export interface HaproxyInputs {
     readonly stack: string;
@@ -289,6 +289,7 @@ export async function removeHaproxy(props: HaproxyOutputs): Promise<void> {
         if (r.code !== 0) throw cmdError(kill, r, "cannot stop haproxy");
         progress(`haproxy: stopped master ${p.masterPid}`);
     }
+    if (props.accessLog) stopReceiverOnHost(props.accessLog);
     // The stack's host state goes with it, so a stack brought up again starts clean.
     for (const f of [...haproxyFiles(props.layout), activeColorPath(props.layout.stateDir)]) fs.rmSync(f, { force: true });
     progress(`haproxy: removed its files from ${props.layout.stateDir} (the history and audit log stay)`);

@@ -3,6 +3,7 @@
 // by size. A second copy exits at once when the port is taken: starting it is idempotent.
 
 import * as dgram from "dgram";
+import * as fs from "fs";
 import { startDetached } from "../../io/exec";
 import { progress } from "../../io/progress";
 import type { AccessLogModel } from "../../model/edge/accessLog";
@@ -45,9 +46,28 @@ function portTaken(port: number): Promise<boolean> {
     });
 }
 
+/** Where the host's receiver records its pid, beside its log: a destroy stops it. */
+export function receiverPidFile(m: Pick<AccessLogModel, "file">): string {
+    return `${m.file}.pid`;
+}
+
+/** Host placement: stops the receiver its pid file names, if any. */
+export function stopReceiverOnHost(m: Pick<AccessLogModel, "file">): void {
+    const pid = Number((fs.existsSync(receiverPidFile(m)) ? fs.readFileSync(receiverPidFile(m), "utf8") : "").trim());
+    if (pid > 1) {
+        try {
+            process.kill(pid, "SIGTERM");
+        } catch {
+            // already gone
+        }
+    }
+    fs.rmSync(receiverPidFile(m), { force: true });
+}
+
 /** Host placement: starts the receiver unless it runs. */
 export async function ensureReceiverOnHost(m: AccessLogModel, logFile: string): Promise<void> {
     if (await portTaken(m.port)) return;
     const pid = startDetached(receiverArgv(process.execPath, m), logFile);
+    fs.writeFileSync(receiverPidFile(m), `${pid}\n`, { mode: 0o600 });
     progress(`access log: receiver ${pid} on udp 127.0.0.1:${m.port} writes ${m.file} (rotated at ${m.maxBytes} bytes, ${m.keep} kept)`);
 }

@@ -6,7 +6,7 @@ import * as path from "path";
 import { ConfigError, parseConfig } from "../../../../components/model/config";
 import { DEFAULT_KEEP, DEFAULT_MAX_BYTES, accessLogLines, lineTime, mergeByTime } from "../../../../components/model/edge/accessLog";
 import { haproxyInputs, switchInputs } from "../../../../components/plan";
-import { RECEIVER_SCRIPT, receiverArgv } from "../../../../components/release/edge/accessLog";
+import { RECEIVER_SCRIPT, receiverArgv, receiverPidFile, stopReceiverOnHost } from "../../../../components/release/edge/accessLog";
 import { minimalRaw, stackConfig } from "../../../helpers/stackConfig";
 import { makeTmp, removeTmp } from "../../../helpers/tmp";
 
@@ -78,6 +78,12 @@ describe("model/edge/accessLog", () => {
             assert.match(last.at(-1)!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z 12 x+$/);
             assert.ok(fs.statSync(`${file}.1`).size >= 4096);
             assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+            // A destroy stops the receiver its pid file names.
+            fs.writeFileSync(receiverPidFile({ file }), `${child.pid}\n`);
+            const exited = new Promise((r) => child.once("exit", r));
+            stopReceiverOnHost({ file });
+            await exited;
+            assert.ok(!fs.existsSync(receiverPidFile({ file })));
         } finally {
             child.kill();
             removeTmp(dir);
