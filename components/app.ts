@@ -20,6 +20,7 @@ import {
     servingGuard,
     statefulInputs,
     switchInputs,
+    maintenanceInputs,
 } from "./plan";
 import { Canary } from "./providers/canary";
 import { Haproxy } from "./providers/haproxy";
@@ -30,6 +31,7 @@ import { StatefulService } from "./providers/stateful";
 import { Switch } from "./providers/switch";
 import { Certificates } from "./providers/tls";
 import { parseCertificates } from "./model/edge/tls";
+import { Maintenance } from "./providers/maintenance";
 
 export interface BlueGreenAppArgs {
     /** The validated stack config (see components/model/config.ts). */
@@ -154,6 +156,9 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             parent: this,
             dependsOn: [this.haproxy, ...targets, ...deployed, ...preSwitch, ...sli, ...tls],
         });
+        // After the switch, which renders the rule that reads the map it sets.
+        const maintenance = maintenanceInputs(config);
+        const maint = maintenance ? [new Maintenance(`${name}-maintenance`, maintenance, { parent: this, dependsOn: [this.switch] })] : [];
         const postSwitch = hooks.postSwitch
             ? [
                   hookCommand(`${name}-postSwitch`, hooks.postSwitch, hookContext(config, "postSwitch", config.active), {
@@ -182,6 +187,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             this.lock,
             this.haproxy,
             this.switch,
+            ...maint,
             ...preDeploys,
             ...preSwitch,
             ...postSwitch,

@@ -19,6 +19,9 @@ import type { DeployLockInputs } from "./providers/lock";
 import type { RetentionInputs } from "./release/retention";
 import type { HookContext, HookName, HookOperation } from "./model/hooks";
 import { lockPath } from "./model/lock";
+import { MaintenanceModel, maintenanceMapPath } from "./model/edge/maintenance";
+import { accessLogPath, accessLogPort } from "./model/edge/accessLog";
+import type { MaintenanceInputs } from "./release/edge/maintenance";
 import type { Place, StackPlacement } from "./model/placement";
 import type { EdgeModel } from "./model/edge/listen";
 import { certificatePath } from "./model/edge/tls";
@@ -78,6 +81,16 @@ export function haproxyInputs(config: StackConfig, placement?: StackPlacement): 
         ...place,
         ...(address ? { routedAddress: address } : {}),
         ...(host.placement === "incus" && config.haproxy.listen ? { listen: config.haproxy.listen } : {}),
+        ...(config.accessLog
+            ? {
+                  accessLog: {
+                      port: accessLogPort(config.accessLog, config.haproxy.frontendPort),
+                      file: accessLogPath(layoutOf(config)),
+                      maxBytes: config.accessLog.maxBytes,
+                      keep: config.accessLog.keep,
+                  },
+              }
+            : {}),
     };
 }
 
@@ -178,8 +191,32 @@ export function switchInputs(config: StackConfig, placement?: StackPlacement): S
                   },
               }
             : {}),
+        ...maintenanceModelOf(config),
+        ...(config.accessLog ? { accessLogPort: accessLogPort(config.accessLog, config.haproxy.frontendPort) } : {}),
         timeoutMs: config.health.timeoutMs,
         settleMs: config.haproxy.settleMs,
+    };
+}
+
+/** Pure: the maintenance rule the switch renders; nothing while bluegreen:maintenance is unset. */
+function maintenanceModelOf(config: StackConfig): { maintenance?: MaintenanceModel } {
+    const m = config.maintenance;
+    if (!m) return {};
+    return { maintenance: { mapFile: maintenanceMapPath(layoutOf(config)), message: m.message, retryAfterSeconds: m.retryAfterSeconds, allow: m.allow } };
+}
+
+/** Pure: the Maintenance resource's inputs; undefined while bluegreen:maintenance is unset. */
+export function maintenanceInputs(config: StackConfig): MaintenanceInputs | undefined {
+    const m = config.maintenance;
+    if (!m) return undefined;
+    return {
+        stack: config.stack,
+        host: haproxyHostOf(config),
+        layout: layoutOf(config),
+        mapFile: maintenanceMapPath(layoutOf(config)),
+        enabled: m.enabled,
+        allow: m.allow,
+        ...broadcastOf(config),
     };
 }
 

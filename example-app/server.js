@@ -93,13 +93,18 @@ function send(res, status, body, type) {
 
 const server = http.createServer((req, res) => {
   const url = (req.url || "/").split("?")[0];
+  // A failed request leaves a line, stamped as HAProxy's access log is (bluegreen `logs` interleaves them).
+  res.on("finish", () => {
+    if (res.statusCode >= 400 && url !== healthPath && !url.endsWith("/health"))
+      console.log(`${new Date().toISOString()} ${req.method} ${url} ${res.statusCode}`);
+  });
   if (url === healthPath || url.endsWith("/health")) {
     if (broken === "health" || broken === "migrate") return send(res, 500, JSON.stringify({ status: "broken", release }) + "\n");
     return send(res, 200, JSON.stringify({ status: "ok", component, color, release }) + "\n");
   }
   if (url === "/metrics") return send(res, 200, metrics(), "text/plain; version=0.0.4");
   // Proves a variable reached the app without ever showing it: the SHA-256 of its value.
-  const env = /^\/env-sha256\/([A-Z_][A-Z0-9_]*)$/.exec(url);
+  const env = /(?:^|\/)env-sha256\/([A-Z_][A-Z0-9_]*)$/.exec(url);
   if (env) {
     const v = process.env[env[1]];
     return send(

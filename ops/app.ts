@@ -16,7 +16,8 @@ import { IncusTarget, incusTarget, instanceRef } from "../components/model/topol
 import { auditContext } from "../components/plan";
 import { APP_LOG } from "../components/release/deploy";
 import { activeColorPath, readActiveColor } from "../components/release/history";
-import { describeHost } from "../components/io/haproxyHost";
+import { describeHost, readHostFile } from "../components/io/haproxyHost";
+import { accessLogPath, mergeByTime } from "../components/model/edge/accessLog";
 import { Project, UsageError, loadProject, loadStackConfig } from "../runner/project";
 
 export const APP_USAGE = `usage: npm run local -- app exec --stack <name> (--component <c> [--color <color>] [--node <n>] | --service <s>)
@@ -46,6 +47,10 @@ export interface AppArgs {
     readonly follow: boolean;
     /** exec: the user's command, as given after `--`. */
     readonly command: readonly string[];
+    /** `logs` (not `app logs`): the proxy's access log too, interleaved by time. */
+    readonly withProxy?: boolean;
+    /** `logs --proxy`: the proxy's access log only. */
+    readonly proxyOnly?: boolean;
 }
 
 function wholeNumber(flag: string, v: string, min: number): number {
@@ -55,7 +60,7 @@ function wholeNumber(flag: string, v: string, min: number): number {
 }
 
 /** Pure: `app <verb> ...` as given on the command line (argv starts at `app`). */
-export function parseAppArgs(argv: readonly string[], cwd: string): AppArgs {
+export function parseAppArgs(argv: readonly string[], cwd: string, withProxy = false): AppArgs {
     const sep = argv.indexOf("--");
     const head = sep < 0 ? argv : argv.slice(0, sep);
     const command = sep < 0 ? [] : argv.slice(sep + 1);
@@ -85,6 +90,7 @@ export function parseAppArgs(argv: readonly string[], cwd: string): AppArgs {
         else if (verb === "exec" && arg === "--timeout") a.timeoutS = wholeNumber(arg, value(), 1);
         else if (verb === "logs" && (arg === "--lines" || arg === "-n")) a.lines = wholeNumber(arg, value(), 0);
         else if (verb === "logs" && (arg === "--follow" || arg === "-f")) a.follow = true;
+        else if (verb === "logs" && arg === "--proxy" && withProxy) a.proxyOnly = true;
         else if (arg.startsWith("-")) throw new UsageError(`app ${verb}: unknown option ${arg}\n${APP_USAGE}`);
         else throw new UsageError(`app ${verb}: unexpected ${arg}${verb === "exec" ? ": put the command after --" : ""}\n${APP_USAGE}`);
     }
@@ -96,8 +102,11 @@ export function parseAppArgs(argv: readonly string[], cwd: string): AppArgs {
         if (!a.component && !a.service) throw new UsageError(`app exec: name the container's --component (or --service)\n${APP_USAGE}`);
         if (command.length === 0) throw new UsageError(`app exec: no command: give it after --, e.g. -- ls /opt/bluegreen/app\n${APP_USAGE}`);
     } else if (sep >= 0) throw new UsageError(`app logs takes no command after --\n${APP_USAGE}`);
+    if (a.proxyOnly && (a.component || a.service || a.color || a.node))
+        throw new UsageError(`logs --proxy shows the proxy's log only: leave out --component, --service, --color and --node`);
     return {
         ...(a as AppArgs),
+        ...(withProxy ? { withProxy: true } : {}),
         timeoutS: a.timeoutS ?? DEFAULT_EXEC_TIMEOUT_S,
         lines: a.lines ?? DEFAULT_LINES,
         command,
@@ -306,41 +315,90 @@ function writeLines(prefix: string, lines: readonly string[]): void {
     if (lines.length > 0) process.stdout.write(lines.map((l) => `${prefix}${l}\n`).join(""));
 }
 
+interface LogSourceRef {
+    readonly name: string;
+    readonly prefix: string;
+    read(): Promise<string | Error>;
+}
+
+/** The logs to show: the containers' app logs, and with `logs`, the proxy's access log (bluegreen:accessLog). */
+async function logSources(args: AppArgs, config: StackConfig, target: IncusTarget): Promise<LogSourceRef[]> {
+    const names = args.proxyOnly ? [] : await containersOf(args, config);
+    const sources: LogSourceRef[] = names.map((n) => ({
+        name: n,
+        prefix: args.withProxy ? `[${n}] ` : linePrefix(n, names.length),
+        read: () => pullLog(target, n),
+    }));
+    if (!args.withProxy) return sources;
+    const { host, stateDir } = auditContext(config);
+    const file = accessLogPath({ stateDir });
+    if (!config.accessLog) {
+        const why = `stack ${config.stack} has no access log (bluegreen:accessLog is unset)`;
+        if (args.proxyOnly)
+            throw refusal({ what: why, next: "Set bluegreen:accessLog: {} and run up, then requests are logged", untouched: "Nothing was read" });
+        process.stderr.write(`warning: ${why}; showing the app's log only\n`);
+        return sources;
+    }
+    const proxy: LogSourceRef = {
+        name: `haproxy ${file}`,
+        prefix: "[haproxy] ",
+        read: async () => {
+            try {
+                return (await readHostFile(host, file)) ?? "";
+            } catch (e) {
+                return e as Error;
+            }
+        },
+    };
+    return [...sources, proxy];
+}
+
+/** Prints sources' lines: interleaved by time with `logs`, source by source with `app logs` (its log carries no times). */
+function printLines(args: AppArgs, batch: readonly { prefix: string; lines: readonly string[] }[], limit?: number): void {
+    if (!args.withProxy) {
+        for (const b of batch) writeLines(b.prefix, b.lines);
+        return;
+    }
+    const merged = mergeByTime(batch);
+    writeLines("", limit === undefined ? merged : merged.slice(-limit || merged.length));
+}
+
 /**
- * `app logs`: the last lines of each container's app log, container by container (the log carries no
- * timestamps, so lines cannot be merged by time), each prefixed with its container when several are
- * shown. `-f` then pulls every log each FOLLOW_INTERVAL_MS and prints the lines added, until Ctrl-C.
- * Pulls, not `incus exec tail -F`: a file pull never loses output, and leaves no process behind.
+ * `app logs` / `logs`: the last lines of each log, each line prefixed with its source when
+ * several are shown; `logs` adds the proxy's access log and interleaves them by time. `-f` then
+ * pulls every log each FOLLOW_INTERVAL_MS and prints the lines added, until Ctrl-C. Pulls, not
+ * `incus exec tail -F`: a file pull never loses output, and leaves no process behind.
  */
 export async function appLogs(args: AppArgs, signal?: AbortSignal): Promise<number> {
     const { config, target } = await loadStack(args);
-    const names = await containersOf(args, config);
+    const sources = await logSources(args, config, target);
     const cursors = new Map<string, LogCursor>();
     const problems = new Map<string, string>();
-    const texts = await Promise.all(names.map((n) => pullLog(target, n)));
-    names.forEach((name, i) => {
+    const texts = await Promise.all(sources.map((src) => src.read()));
+    const first: { prefix: string; lines: string[] }[] = [];
+    sources.forEach((src, i) => {
         const text = texts[i];
         if (text instanceof Error) {
-            problems.set(name, text.message);
-            process.stderr.write(`error: ${name}: ${text.message}\n`);
+            problems.set(src.name, text.message);
+            process.stderr.write(`error: ${src.name}: ${text.message}\n`);
             return;
         }
-        writeLines(linePrefix(name, names.length), lastLines(text, args.lines));
-        cursors.set(name, cursorAt(text));
+        first.push({ prefix: src.prefix, lines: args.lines === 0 ? [] : lastLines(text, args.lines) });
+        cursors.set(src.name, cursorAt(text));
     });
+    printLines(args, first, args.lines);
     if (!args.follow) {
-        if (problems.size > 0)
-            process.stderr.write(`error: app logs could not read ${problems.size} of ${names.length} logs: ${[...problems.keys()].join(", ")}\n`);
+        if (problems.size > 0) process.stderr.write(`error: could not read ${problems.size} of ${sources.length} logs: ${[...problems.keys()].join(", ")}\n`);
         return problems.size > 0 ? 1 : 0;
     }
-    process.stderr.write(
-        `following ${names.length} log${names.length > 1 ? "s" : ""} (${APP_LOG}, pulled every ${FOLLOW_INTERVAL_MS / 1000} s); Ctrl-C stops\n`,
-    );
+    process.stderr.write(`following ${sources.length} log${sources.length > 1 ? "s" : ""} (pulled every ${FOLLOW_INTERVAL_MS / 1000} s); Ctrl-C stops\n`);
     while (!signal?.aborted) {
         await sleep(FOLLOW_INTERVAL_MS);
         if (signal?.aborted) break;
-        const now = await Promise.all(names.map((n) => pullLog(target, n)));
-        names.forEach((name, i) => {
+        const now = await Promise.all(sources.map((src) => src.read()));
+        const batch: { prefix: string; lines: string[] }[] = [];
+        sources.forEach((src, i) => {
+            const name = src.name;
             const text = now[i];
             if (text instanceof Error) {
                 // Said once per cause, then tried again at each poll: a container being replaced comes back.
@@ -352,21 +410,22 @@ export async function appLogs(args: AppArgs, signal?: AbortSignal): Promise<numb
             if (problems.delete(name)) process.stderr.write(`${name}: readable again\n`);
             const cursor = cursors.get(name);
             if (!cursor) {
-                writeLines(linePrefix(name, names.length), lastLines(text, args.lines));
+                batch.push({ prefix: src.prefix, lines: lastLines(text, args.lines) });
                 cursors.set(name, cursorAt(text));
                 return;
             }
             const step = newLines(cursor, text);
             if (step.restarted) process.stderr.write(`${name}: its log was replaced or truncated; reading it from the start\n`);
-            writeLines(linePrefix(name, names.length), step.lines);
+            batch.push({ prefix: src.prefix, lines: step.lines });
             cursors.set(name, step.next);
         });
+        printLines(args, batch);
     }
     return 0;
 }
 
-/** `app exec|logs`, from the command line (runner/cli.ts hands over argv from `app`). */
+/** `app exec|logs`, from the command line (runner/cli.ts hands over argv from `app`); `logs ...` is `app logs` with the proxy's log. */
 export async function appCommand(argv: readonly string[], signal?: AbortSignal): Promise<number> {
-    const args = parseAppArgs(argv, process.cwd());
+    const args = argv[0] === "logs" ? parseAppArgs(["app", ...argv], process.cwd(), true) : parseAppArgs(argv, process.cwd());
     return args.verb === "exec" ? appExec(args, signal) : appLogs(args, signal);
 }

@@ -41,6 +41,7 @@ commands:
   app exec (--component <c> [--color <c>] [--node <n>] | --service <s>) [--interactive] -- <argv>
               run a one-off command in the stack's containers (default: the live active color)
   app logs [--component <c> | --service <s>] [--color <c>] [--node <n>] [-n <lines>] [-f]
+  logs [--component <c>] [--color <c>] [--proxy] [-n <lines>] [-f]   the app's log and HAProxy's access log, by time
               the app's log of each container; -f follows until Ctrl-C
 
 options:
@@ -244,12 +245,13 @@ function timing(label: string, since: number): void {
 
 async function main(argv: readonly string[]): Promise<number> {
     const t0 = Date.now();
-    if (argv[0] === "app") {
+    if (argv[0] === "app" || argv[0] === "logs") {
         // Its own options, and the user's argv after --: parsed in ops/app.ts.
         const { appCommand } = require("../ops/app") as typeof import("../ops/app");
         const stop = new AbortController();
         onInterrupt = () => stop.abort();
-        interruptNote = argv[1] === "logs" ? "app logs stops after its current pull" : "the command in flight gets it too, and nothing more starts";
+        interruptNote =
+            argv[0] === "logs" || argv[1] === "logs" ? "logs stops after its current pull" : "the command in flight gets it too, and nothing more starts";
         return appCommand(argv, stop.signal);
     }
     const args = parseArgs(argv);

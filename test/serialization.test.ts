@@ -32,6 +32,7 @@ describe("provider serialization", function () {
             "colorContainer",
             "haproxy",
             "lock",
+            "maintenance",
             "prometheus",
             "retention",
             "stateful",

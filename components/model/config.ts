@@ -12,6 +12,8 @@ import { IncusTrust, TRUST_KEYS, trustSpec } from "./trust";
 import { balanceSpec } from "./edge/routing";
 import { listenProblems, listenSpec } from "./edge/listen";
 import { CERTIFICATES_KEY, parseCertificates } from "./edge/tls";
+import { MaintenanceSpec, maintenanceSpec } from "./edge/maintenance";
+import { AccessLogSpec, accessLogPort, accessLogSpec } from "./edge/accessLog";
 
 export const NAMESPACE = "bluegreen";
 
@@ -392,6 +394,10 @@ const schema = z.strictObject({
     /** Adopt what Incus holds of this stack when its state is empty (README: State backend). */
     adopt: z.boolean("expected true or false").optional(),
     network: networkSpec.optional(),
+    /** README: Edge. */
+    maintenance: maintenanceSpec.optional(),
+    /** README: Edge. */
+    accessLog: accessLogSpec.optional(),
 });
 
 export type ArtifactStoreSpec = z.infer<typeof artifactsSpec>;
@@ -500,6 +506,10 @@ export interface StackConfig {
     readonly adopt?: true;
     /** bluegreen:network in routed mode; absent: proxy devices on loopback. */
     readonly network?: RoutedNetwork;
+    /** bluegreen:maintenance; absent: never configured (the frontend has no maintenance rule). */
+    readonly maintenance?: MaintenanceSpec;
+    /** bluegreen:accessLog; absent: HAProxy logs no requests. */
+    readonly accessLog?: AccessLogSpec;
 }
 
 export class ConfigError extends Error {
@@ -580,6 +590,7 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
     claim(c.haproxy.exporterPort, `${NAMESPACE}:haproxy.exporterPort`);
     problems.push(...listenProblems(c.haproxy.listen, `${NAMESPACE}:haproxy.listen`));
     (c.haproxy.listen ?? []).forEach((l, i) => claim(l.port, `${NAMESPACE}:haproxy.listen[${i}].port`));
+    if (c.accessLog) claim(accessLogPort(c.accessLog, c.haproxy.frontendPort), `${NAMESPACE}:accessLog.port`);
     const prometheus = prometheusOf(
         c.prometheus ?? (c.canary || c.progressive ? DEFAULT_PROMETHEUS : undefined),
         c.haproxy.placement,
@@ -709,6 +720,8 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         ...(c.progressive ? { progressive: progressiveOf(c.progressive, c.canary) } : {}),
         ...(c.adopt ? { adopt: true as const } : {}),
         ...(c.network?.mode === "routed" ? { network: c.network } : {}),
+        ...(c.maintenance ? { maintenance: c.maintenance } : {}),
+        ...(c.accessLog ? { accessLog: c.accessLog } : {}),
     };
 }
 

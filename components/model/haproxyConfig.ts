@@ -6,6 +6,8 @@
 import { COLORS, Color, NOT_FOUND_BACKEND, haproxyBackendName, routePrefix, serverName, serviceBackendName } from "./naming";
 import { LOOPBACK, loopbackAddress } from "./topology";
 import { balanceLines } from "./edge/routing";
+import { MaintenanceModel, maintenanceLines } from "./edge/maintenance";
+import { accessLogLines } from "./edge/accessLog";
 import { FULL_WEIGHT, Pool, TrafficSplit, colorOfServer, describeSplit, desiredWeights } from "./traffic";
 import { EdgeModel, edgeFrontendLines, edgeRedirectSections } from "./edge/listen";
 
@@ -98,6 +100,10 @@ export interface HaproxyModel {
     readonly extra: { readonly global: readonly string[]; readonly defaults: readonly string[]; readonly frontend: readonly string[] };
     /** bluegreen:haproxy.listen; absent: only the loopback frontend. */
     readonly edge?: EdgeModel;
+    /** bluegreen:maintenance (model/edge/maintenance.ts); absent: no maintenance rule. */
+    readonly maintenance?: MaintenanceModel;
+    /** bluegreen:accessLog: the receiver's UDP port on loopback; absent: no request log. */
+    readonly accessLogPort?: number;
 }
 
 function routeAcl(route: string): string {
@@ -168,6 +174,8 @@ export function renderConfig(m: HaproxyModel): string {
         ...indent([
             `bind ${loopbackAddress(m.frontendPort)}`,
             ...edgeFrontendLines(m.edge),
+            ...(m.accessLogPort ? accessLogLines(m.accessLogPort) : []),
+            ...(m.maintenance ? maintenanceLines(m.maintenance) : []),
             ...routed.map((b) => `use_backend ${b.backend} if ${routeAcl(b.route)}`),
             `default_backend ${root ? root.backend : NOT_FOUND_BACKEND}`,
             ...m.extra.frontend,

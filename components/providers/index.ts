@@ -7,6 +7,7 @@ import { canaryProvider } from "./canary";
 import { colorContainerProvider } from "./colorContainer";
 import { haproxyProvider } from "./haproxy";
 import { deployLockProvider, deployUnlockProvider } from "./lock";
+import { maintenanceProvider } from "./maintenance";
 import { prometheusProvider } from "./prometheus";
 import { retentionProvider } from "./retention";
 import { statefulProvider } from "./stateful";
@@ -19,6 +20,7 @@ export const PROVIDERS: Readonly<Record<string, pulumi.dynamic.ResourceProvider>
     colorContainer: colorContainerProvider,
     haproxy: haproxyProvider,
     lock: deployLockProvider,
+    maintenance: maintenanceProvider,
     prometheus: prometheusProvider,
     retention: retentionProvider,
     stateful: statefulProvider,

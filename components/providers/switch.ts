@@ -24,6 +24,8 @@ const WATCHED: readonly (keyof SwitchInputs)[] = [
     "services",
     "remote",
     "probePorts",
+    "maintenance",
+    "accessLogPort",
 ];
 
 export const switchProvider: pulumi.dynamic.ResourceProvider = lockGuarded({

@@ -251,7 +251,8 @@ async function unhealthy(i: ColorContainerInputs, reason: string, attempts: numb
     const log = await appLogTail(i);
     const message =
         `${i.name} stayed unhealthy after ${attempts} health checks of ${healthUrl(i)}: ${reason}. ` +
-        `The container is kept for forensics (incus exec ${i.name} -- cat ${APP_LOG}). ` +
+        `The container is kept for forensics (incus exec ${i.name} -- cat ${APP_LOG}; ` +
+        `its log and HAProxy's: npm run local -- logs --stack ${i.stack} --color ${i.color}). ` +
         `Traffic was not switched. Fix the release and set bluegreen:colors.${i.color}.release, ` +
         `or remove ${i.color} from bluegreen:colors to clean it up.` +
         (log ? `\n--- last lines of ${APP_LOG} ---\n${log}` : "");

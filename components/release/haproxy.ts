@@ -36,6 +36,8 @@ import { activeColorPath, readActiveColor } from "./history";
 import { readMember } from "./placement";
 import type { Listener } from "../model/edge/listen";
 import { listenerProxies } from "./edge/listen";
+import type { AccessLogModel } from "../model/edge/accessLog";
+import { ensureReceiverOnHost, stopReceiverOnHost } from "./edge/accessLog";
 
 export interface HaproxyInputs {
     readonly stack: string;
@@ -54,6 +56,8 @@ export interface HaproxyInputs {
     readonly parent?: string;
     /** bluegreen:haproxy.listen on incus placement: one proxy device each; absent when unset. */
     readonly listen?: readonly Listener[];
+    /** bluegreen:accessLog: the receiver HAProxy logs to; absent when the key is unset. */
+    readonly accessLog?: AccessLogModel;
 }
 
 export interface HaproxyOutputs extends HaproxyInputs {
@@ -189,6 +193,8 @@ async function ensureOnHost(i: HaproxyInputs, fresh: boolean): Promise<number> {
         for (const f of stale) fs.rmSync(f, { force: true });
     }
     await ensureConfig(i);
+    // Before HAProxy: its first requests are logged too.
+    if (i.accessLog) await ensureReceiverOnHost(i.accessLog, i.layout.logFile);
     if (running && running.workers.length > 0) return running.masterPid;
     await runOrThrow(onHost(i.host, ["haproxy", "-c", "-f", i.layout.configPath]), "HAProxy rejects its current config");
     progress(`haproxy: starting master-worker on ${loopbackAddress(i.frontendPort)} (log: ${i.layout.logFile})`);
@@ -288,6 +294,7 @@ export async function removeHaproxy(props: HaproxyOutputs): Promise<void> {
         if (r.code !== 0) throw cmdError(kill, r, "cannot stop haproxy");
         progress(`haproxy: stopped master ${p.masterPid}`);
     }
+    if (props.accessLog) stopReceiverOnHost(props.accessLog);
     // The stack's host state goes with it, so a stack brought up again starts clean.
     for (const f of [...haproxyFiles(props.layout), activeColorPath(props.layout.stateDir)]) fs.rmSync(f, { force: true });
     progress(`haproxy: removed its files from ${props.layout.stateDir} (the history and audit log stay)`);

@@ -6,6 +6,7 @@
 
 import {
     HaproxyHost,
+    createHostFileExclusive,
     describeHost,
     readHostFile,
     removeHostFile,
@@ -75,6 +76,8 @@ import { ShiftSpec, runShift, shiftRecordPath } from "./shift";
 import { parseShiftRecord, shiftsFrom } from "../model/shift";
 import { staleBackendDevices } from "./haproxy";
 import { rollbackKind, servedHistory } from "../model/audit";
+import { MaintenanceModel, PROBE_HEADER, maintenanceMapText, probeToken } from "../model/edge/maintenance";
+import { newProbeToken } from "./edge/maintenance";
 
 export interface SwitchComponent {
     readonly name: string;
@@ -134,6 +137,10 @@ export interface SwitchInputs {
     readonly passEnv?: readonly string[];
     /** bluegreen:progressive: a forward switch moves traffic by steps (release/shift.ts). Never a diff by itself. */
     readonly progressive?: ShiftSpec;
+    /** bluegreen:maintenance's rule in the frontend; absent when the key is unset. */
+    readonly maintenance?: MaintenanceModel;
+    /** bluegreen:accessLog: the receiver's port fe_main logs to; absent when the key is unset. */
+    readonly accessLogPort?: number;
     /** Per-probe timeout for health checks. */
     readonly timeoutMs: number;
     /** Bound for waiting on HAProxy: servers coming UP, the frontend serving the new color. */
@@ -187,6 +194,8 @@ export function modelOf(i: SwitchInputs, split: TrafficSplit = desiredSplit(i)):
             ),
         })),
         ...(i.services?.length ? { services: i.services } : {}),
+        ...(i.maintenance ? { maintenance: i.maintenance } : {}),
+        ...(i.accessLogPort ? { accessLogPort: i.accessLogPort } : {}),
     };
 }
 
@@ -344,6 +353,9 @@ function expectOf(c: SwitchComponent): { healthStatus: string; healthBody?: stri
 async function verifyServing(i: SwitchInputs): Promise<void> {
     const pending = new Set(i.components.map((c) => c.name));
     let last = "";
+    // Through maintenance (bluegreen:maintenance): the switch checks the color that will serve once it is off.
+    const token = i.maintenance ? probeToken(await readHostFile(i.host, i.maintenance.mapFile)) : undefined;
+    const headers = token ? { headers: { [PROBE_HEADER]: token } } : {};
     const ok = await poll(
         async () => {
             // One batch per poll: with a remote, one exec into the HAProxy instance probes them all.
@@ -351,7 +363,7 @@ async function verifyServing(i: SwitchInputs): Promise<void> {
             // Status and headers only: a stream route's body never ends.
             const probes = await probeAll(
                 probeRoute(i.host),
-                waiting.map((c) => ({ url: loopbackUrl(i.frontendPort, routePrefix(c.route)), timeoutMs: i.timeoutMs, body: false })),
+                waiting.map((c) => ({ url: loopbackUrl(i.frontendPort, routePrefix(c.route)), timeoutMs: i.timeoutMs, body: false, ...headers })),
             );
             for (const [k, c] of waiting.entries()) {
                 const r = probes[k];
@@ -455,6 +467,9 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     const wantMap = (had: string | undefined) =>
         renderReleasesMap({ ...parseReleasesMap(had), ...Object.fromEntries(activeServers.map((s) => [s, i.release])) }, serverNames(model));
     const ready = () => assertColorReady(incusTarget(i.remote), i.active, targets, i.timeoutMs, probeRoute(i.host));
+    // The maintenance map is its resource's to write (release/edge/maintenance.ts); a first one says off.
+    const maintenanceMap = () =>
+        i.maintenance ? createHostFileExclusive(i.host, i.maintenance.mapFile, maintenanceMapText(false, newProbeToken())) : Promise.resolve();
     let before: Live;
     let current: string | undefined;
     let recorded: Color | undefined;
@@ -464,7 +479,7 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     if (remote) {
         // One exec of reads beside the readiness check; the map, the candidate and its
         // validation go with the flip's one exec, after the decision.
-        const [, r] = await Promise.all([ready(), readBeforeRemote(i, remote, mapFile)]);
+        const [, r] = await Promise.all([ready(), readBeforeRemote(i, remote, mapFile), maintenanceMap()]);
         ({ before, current, recorded, history } = r);
         map = { had: r.mapHad, want: wantMap(r.mapHad) };
     } else {
@@ -476,6 +491,7 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
         })();
         const validation = (async () => {
             await mapText;
+            await maintenanceMap();
             return writeAndValidate(i.host, candidate, text);
         })();
         try {

@@ -149,6 +149,12 @@ describe("remote reach", () => {
             });
         });
 
+        it("proberCmd: request headers (the maintenance probe token) go on stdin, never in argv", () => {
+            const cmd = proberCmd(ROUTE, [{ url: "http://127.0.0.1:18100/", timeoutMs: 1000, headers: { "x-bluegreen-probe": "t0k" } }]);
+            assert.equal(cmd.input, '[{"url":"http://127.0.0.1:18100/","timeoutMs":1000,"headers":{"x-bluegreen-probe":"t0k"}}]');
+            assert.ok(!cmd.argv.join(" ").includes("t0k"));
+        });
+
         it("parseProberOutput: one result per target and the sentinel, else undefined", () => {
             const p = { status: 200, headers: { "x-color": "blue" }, body: "ok", detail: "ok" };
             assert.deepEqual(parseProberOutput(`${JSON.stringify(p)}\n${PROBER_SENTINEL}\n`, 1), [p]);

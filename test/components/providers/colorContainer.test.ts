@@ -248,6 +248,7 @@ describe("colorContainer", () => {
             await assert.rejects(colorContainerProvider.update!("dev-web-green", { ...outputs(news), status: "Stopped" }, news), (e: any) => {
                 assert.equal(e.id, "dev-web-green");
                 assert.match(e.message, /^dev-web-green stayed unhealthy after 3 health checks .*kept for forensics/s);
+                assert.match(e.message, /its log and HAProxy's: npm run local -- logs --stack \S+ --color green/);
                 return true;
             });
         });
