@@ -46,8 +46,12 @@ export function healthInputs(c: ComponentConfig): { healthStatus?: string; healt
 }
 
 /** Pure: a component's backend choices, carried only when not the default (as healthInputs). */
-export function edgeInputs(c: ComponentConfig): { balance?: string; haproxy?: readonly string[] } {
-    return { ...(c.balance && c.balance !== DEFAULT_BALANCE ? { balance: c.balance } : {}), ...(c.haproxy?.length ? { haproxy: c.haproxy } : {}) };
+export function edgeInputs(c: ComponentConfig): { hosts?: readonly string[]; balance?: string; haproxy?: readonly string[] } {
+    return {
+        ...(c.hosts?.length ? { hosts: c.hosts } : {}),
+        ...(c.balance && c.balance !== DEFAULT_BALANCE ? { balance: c.balance } : {}),
+        ...(c.haproxy?.length ? { haproxy: c.haproxy } : {}),
+    };
 }
 
 /** Pure: the HAProxy resource's inputs; with a placement, its member and routed address. */

@@ -17,6 +17,8 @@ export interface Probe {
 export interface ProbeOptions {
     /** false: done at the headers, for a caller that reads only status and headers (a stream route never ends). Default true. */
     readonly body?: boolean;
+    /** Request headers beside `connection: close`, e.g. the Host a host route matches. */
+    readonly headers?: Readonly<Record<string, string>>;
 }
 
 const BODY_LIMIT = 64 * 1024;
@@ -46,7 +48,7 @@ export function probe(url: string, timeoutMs: number, opts: ProbeOptions = {}): 
             finish({ status: answer!.status, headers: answer!.headers, body, detail: body.slice(0, 300).trim() });
         };
         const failed = (e: Error) => (answer ? answered() : finish({ status: 0, headers: {}, body: "", detail: e.message }));
-        req = http.get(url, { agent: false, headers: { connection: "close" } }, (res) => {
+        req = http.get(url, { agent: false, headers: { ...opts.headers, connection: "close" } }, (res) => {
             const headers: Record<string, string> = {};
             for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v[0] : v;
             answer = { status: res.statusCode ?? 0, headers };

@@ -15,6 +15,8 @@ export interface ProbeTarget {
     readonly timeoutMs: number;
     /** false: done at the headers (io/http.ts ProbeOptions). */
     readonly body?: boolean;
+    /** Request headers beside `connection: close`. */
+    readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** Ends the prober's output: without it, the exec's output was lost. */
@@ -38,7 +40,7 @@ function one(t) {
     };
     const failed = (e) => (answer ? answered() : finish({ status: 0, headers: {}, body: "", detail: e.message }));
     try {
-      req = http.get(t.url, { agent: false, headers: { connection: "close" } }, (res) => {
+      req = http.get(t.url, { agent: false, headers: Object.assign({}, t.headers, { connection: "close" }) }, (res) => {
         const headers = {};
         for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v[0] : v;
         answer = { status: res.statusCode || 0, headers };
@@ -69,7 +71,14 @@ const EXEC_MARGIN_MS = 20_000;
 export function proberCmd(route: Extract<ProbeRoute, { via: "exec" }>, targets: readonly ProbeTarget[]): Cmd {
     const slowest = Math.max(0, ...targets.map((t) => t.timeoutMs));
     return execCmd(route.target, route.instance, ["node", "-e", PROBER_SCRIPT], {
-        input: JSON.stringify(targets.map((t) => ({ url: t.url, timeoutMs: t.timeoutMs, ...(t.body === false ? { body: false } : {}) }))),
+        input: JSON.stringify(
+            targets.map((t) => ({
+                url: t.url,
+                timeoutMs: t.timeoutMs,
+                ...(t.body === false ? { body: false } : {}),
+                ...(t.headers ? { headers: t.headers } : {}),
+            })),
+        ),
         timeoutMs: slowest + EXEC_MARGIN_MS,
     });
 }
@@ -108,7 +117,10 @@ const ATTEMPTS = 3;
 /** Every target's probe, in order: here, or in one exec per attempt inside the HAProxy instance. */
 export async function probeAll(route: ProbeRoute, targets: readonly ProbeTarget[]): Promise<Probe[]> {
     if (targets.length === 0) return [];
-    if (route.via === "local") return Promise.all(targets.map((t) => probe(t.url, t.timeoutMs, t.body === false ? { body: false } : {})));
+    if (route.via === "local")
+        return Promise.all(
+            targets.map((t) => probe(t.url, t.timeoutMs, { ...(t.body === false ? { body: false } : {}), ...(t.headers ? { headers: t.headers } : {}) })),
+        );
     let why = "";
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
         const r = await run(proberCmd(route, targets));

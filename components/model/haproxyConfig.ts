@@ -5,7 +5,7 @@
 
 import { COLORS, Color, NOT_FOUND_BACKEND, haproxyBackendName, routePrefix, serverName, serviceBackendName } from "./naming";
 import { LOOPBACK, loopbackAddress } from "./topology";
-import { balanceLines } from "./edge/routing";
+import { balanceLines, frontendRules } from "./edge/routing";
 import { FULL_WEIGHT, Pool, TrafficSplit, colorOfServer, describeSplit, desiredWeights } from "./traffic";
 
 /** The weight of a color that takes all traffic. */
@@ -59,6 +59,8 @@ export interface BackendModel {
     /** Text the healthy answer's body contains. */
     readonly healthBody?: string;
     readonly servers: readonly ServerModel[];
+    /** components.<name>.hosts: matched on the Host header, the route within them; absent: any host. */
+    readonly hosts?: readonly string[];
     /** components.<name>.balance; absent: roundrobin. */
     readonly balance?: string;
     /** components.<name>.haproxy: the operator's own backend lines. */
@@ -95,11 +97,6 @@ export interface HaproxyModel {
     /** Absent or empty: no stateful service is routed. */
     readonly services?: readonly ServiceBackendModel[];
     readonly extra: { readonly global: readonly string[]; readonly defaults: readonly string[]; readonly frontend: readonly string[] };
-}
-
-function routeAcl(route: string): string {
-    const r = routePrefix(route);
-    return `{ path ${r} } || { path_beg ${r}/ }`;
 }
 
 /** The health check lines a backend of either kind starts with. */
@@ -153,22 +150,18 @@ export function renderConfig(m: HaproxyModel): string {
         ]),
     );
 
-    // Longest prefix first, so /api/v2 wins over /api whichever kind owns it.
-    const uses = [
-        ...m.backends.map((b) => ({ route: b.route, backend: haproxyBackendName(b.component) })),
-        ...(m.services ?? []).map((s) => ({ route: s.route, backend: serviceBackendName(s.service) })),
-    ];
-    const routed = uses.filter((b) => b.route !== "/").sort((a, b) => b.route.length - a.route.length || a.route.localeCompare(b.route));
-    const root = uses.find((b) => b.route === "/");
-    add("", "frontend fe_main");
-    add(
-        ...indent([
-            `bind ${loopbackAddress(m.frontendPort)}`,
-            ...routed.map((b) => `use_backend ${b.backend} if ${routeAcl(b.route)}`),
-            `default_backend ${root ? root.backend : NOT_FOUND_BACKEND}`,
-            ...m.extra.frontend,
-        ]),
+    // Longest prefix first, so /api/v2 wins over /api whichever kind owns it; a host's own routes first (model/edge/routing.ts).
+    const routing = frontendRules(
+        [
+            ...m.backends.map((b) => ({ route: b.route, backend: haproxyBackendName(b.component), ...(b.hosts?.length ? { hosts: b.hosts } : {}) })),
+            ...(m.services ?? []).map((s) => ({ route: s.route, backend: serviceBackendName(s.service) })),
+        ],
+        NOT_FOUND_BACKEND,
+        routePrefix,
     );
+    const root = routing.fallback !== NOT_FOUND_BACKEND;
+    add("", "frontend fe_main");
+    add(...indent([`bind ${loopbackAddress(m.frontendPort)}`, ...routing.rules, `default_backend ${routing.fallback}`, ...m.extra.frontend]));
     add("", "frontend fe_metrics");
     add(
         ...indent([

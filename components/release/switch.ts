@@ -80,6 +80,8 @@ export interface SwitchComponent {
     readonly healthBody?: string;
     /** bluegreen:network mode routed: each node's address, by color, in node order, reached at the app's `port`; absent: loopback ports. */
     readonly routed?: { readonly port: number; readonly addresses: Readonly<Record<Color, readonly string[]>> };
+    /** components.<name>.hosts when set: the route is matched within them. */
+    readonly hosts?: readonly string[];
     /** components.<name>.balance when not roundrobin. */
     readonly balance?: string;
     /** components.<name>.haproxy when set. */
@@ -151,6 +153,7 @@ export function modelOf(i: SwitchInputs, split: TrafficSplit = desiredSplit(i)):
             route: c.route,
             healthPath: c.healthPath,
             ...expectOf(c),
+            ...(c.hosts?.length ? { hosts: c.hosts } : {}),
             ...(c.balance ? { balance: c.balance } : {}),
             ...(c.haproxy?.length ? { extra: c.haproxy } : {}),
             servers: COLORS.flatMap((color) =>
@@ -272,7 +275,13 @@ async function verifyServing(i: SwitchInputs): Promise<void> {
             // Status and headers only: a stream route's body never ends.
             const probes = await probeAll(
                 probeRoute(i.host),
-                waiting.map((c) => ({ url: loopbackUrl(i.frontendPort, routePrefix(c.route)), timeoutMs: i.timeoutMs, body: false })),
+                // A host route answers only on its host: ask as its first host.
+                waiting.map((c) => ({
+                    url: loopbackUrl(i.frontendPort, routePrefix(c.route)),
+                    timeoutMs: i.timeoutMs,
+                    body: false,
+                    ...(c.hosts?.length ? { headers: { host: c.hosts[0] } } : {}),
+                })),
             );
             for (const [k, c] of waiting.entries()) {
                 const r = probes[k];

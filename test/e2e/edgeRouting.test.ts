@@ -1,5 +1,5 @@
 // The edge's routing on real Incus and HAProxy (issue 22 part 2): per-component balancing
-// and backend lines, host routing.
+// and backend lines; host routing, two components on one route told apart by the Host header.
 
 import assert from "node:assert/strict";
 import * as http from "http";
@@ -72,5 +72,22 @@ describe("e2e: edge routing", function () {
         assert.deepEqual([...new Set([...byPath.values()].flatMap((n) => [...n]))].sort(), ["1", "2"], "the hash spreads the tracks");
         assert.equal((await get(s.frontendPort, "/stream/x")).headers["x-edge-line"], "stream");
         assert.equal((await get(s.frontendPort, "/")).headers["x-edge-line"], undefined, "web's backend has no such line");
+    });
+
+    it("hosts: two components on the route / of one HAProxy, each reached on its own host; another host finds no route", async () => {
+        await s.publishOne("api", A);
+        s.config.components.web.hosts = ["www.h4.test"];
+        s.config.components.api = { hostPort: s.componentPort("backend", "blue"), route: "/", hosts: ["api.h4.test"] };
+        await s.upOk();
+        const component = async (p: string, host: string) => {
+            const r = await get(s.frontendPort, p, { host });
+            return `${r.status} ${r.headers["x-component"] ?? "-"} ${r.headers["x-bluegreen-color"] ?? "-"}`;
+        };
+        assert.equal(await component("/", "www.h4.test"), "200 web blue");
+        assert.equal(await component("/", `api.h4.test:${s.frontendPort}`), "200 api blue", "the Host header's port is not part of the name");
+        assert.equal(await component("/orders/1", "API.h4.test"), "200 api blue", "host names match in any case");
+        assert.equal(await component("/stream/track-1", "api.h4.test"), "200 api blue", "a host's own routes win over routes on any host");
+        assert.equal(await component("/stream/track-1", "other.h4.test"), "200 stream blue", "a route on any host still serves other hosts");
+        assert.equal(await component("/", "other.h4.test"), "404 - -", "no component serves / on another host");
     });
 });
