@@ -124,6 +124,7 @@ export function switchInputs(config: StackConfig, placement?: StackPlacement): S
         frontendPort: config.haproxy.frontendPort,
         exporterPort: config.haproxy.exporterPort,
         extra: config.haproxy.extra,
+        ...(config.preview ? { preview: config.preview } : {}),
         components: config.components.map((c) => ({
             name: c.name,
             route: c.route,

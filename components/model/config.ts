@@ -10,6 +10,7 @@ import { WARNING_RULES, WarningRule } from "./migrations";
 import { addressesNeeded, formatRange, parseAddressRange, rangeSize } from "./network";
 import { IncusTrust, TRUST_KEYS, trustSpec } from "./trust";
 import { balanceSpec, describeRoute, hostsSpec, routeKey } from "./edge/routing";
+import { PreviewSpec, previewSpec } from "./edge/preview";
 
 export const NAMESPACE = "bluegreen";
 
@@ -390,6 +391,8 @@ const schema = z.strictObject({
     /** Adopt what Incus holds of this stack when its state is empty (README: State backend). */
     adopt: z.boolean("expected true or false").optional(),
     network: networkSpec.optional(),
+    /** Requests to the idle color (model/edge/preview.ts). */
+    preview: previewSpec.optional(),
 });
 
 export type ArtifactStoreSpec = z.infer<typeof artifactsSpec>;
@@ -497,6 +500,8 @@ export interface StackConfig {
     readonly adopt?: true;
     /** bluegreen:network in routed mode; absent: proxy devices on loopback. */
     readonly network?: RoutedNetwork;
+    /** bluegreen:preview; absent: no preview route. */
+    readonly preview?: PreviewSpec;
 }
 
 export class ConfigError extends Error {
@@ -674,6 +679,13 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         }
     }
 
+    if (c.preview?.port !== undefined) {
+        if (c.haproxy.placement === "incus")
+            problems.push(
+                `${NAMESPACE}:preview.port: a preview port is not forwarded into the HAProxy instance yet; use preview.header, preview.cookie or preview.host`,
+            );
+        else claim(c.preview.port, `${NAMESPACE}:preview.port`);
+    }
     problems.push(...clusterProblems(c, components, stateful));
 
     if (problems.length > 0) throw new ConfigError(problems);
@@ -706,6 +718,7 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         ...(c.progressive ? { progressive: progressiveOf(c.progressive, c.canary) } : {}),
         ...(c.adopt ? { adopt: true as const } : {}),
         ...(c.network?.mode === "routed" ? { network: c.network } : {}),
+        ...(c.preview ? { preview: c.preview } : {}),
     };
 }
 

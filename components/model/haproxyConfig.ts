@@ -6,6 +6,7 @@
 import { COLORS, Color, NOT_FOUND_BACKEND, haproxyBackendName, routePrefix, serverName, serviceBackendName } from "./naming";
 import { LOOPBACK, loopbackAddress } from "./topology";
 import { balanceLines, frontendRules } from "./edge/routing";
+import { PREVIEW_ACL, PreviewSpec, previewAcls, previewBackendName, previewServerName } from "./edge/preview";
 import { FULL_WEIGHT, Pool, TrafficSplit, colorOfServer, describeSplit, desiredWeights } from "./traffic";
 
 /** The weight of a color that takes all traffic. */
@@ -97,6 +98,8 @@ export interface HaproxyModel {
     /** Absent or empty: no stateful service is routed. */
     readonly services?: readonly ServiceBackendModel[];
     readonly extra: { readonly global: readonly string[]; readonly defaults: readonly string[]; readonly frontend: readonly string[] };
+    /** bluegreen:preview, and the color it reaches (the one not active); absent: no preview route. */
+    readonly preview?: { readonly match: PreviewSpec; readonly color: Color };
 }
 
 /** The health check lines a backend of either kind starts with. */
@@ -160,8 +163,32 @@ export function renderConfig(m: HaproxyModel): string {
         routePrefix,
     );
     const root = routing.fallback !== NOT_FOUND_BACKEND;
+    // Preview requests first: every route of theirs, components' to the idle color's backends.
+    const preview = m.preview
+        ? [
+              ...previewAcls(m.preview.match),
+              ...frontendRules(
+                  [
+                      ...m.backends.map((b) => ({ route: b.route, backend: previewBackendName(b.component), ...(b.hosts?.length ? { hosts: b.hosts } : {}) })),
+                      ...(m.services ?? []).map((s) => ({ route: s.route, backend: serviceBackendName(s.service) })),
+                  ],
+                  NOT_FOUND_BACKEND,
+                  routePrefix,
+                  PREVIEW_ACL,
+              ).rules,
+          ]
+        : [];
     add("", "frontend fe_main");
-    add(...indent([`bind ${loopbackAddress(m.frontendPort)}`, ...routing.rules, `default_backend ${routing.fallback}`, ...m.extra.frontend]));
+    add(
+        ...indent([
+            `bind ${loopbackAddress(m.frontendPort)}`,
+            ...(m.preview?.match.port ? [`bind ${loopbackAddress(m.preview.match.port)}`] : []),
+            ...preview,
+            ...routing.rules,
+            `default_backend ${routing.fallback}`,
+            ...m.extra.frontend,
+        ]),
+    );
     add("", "frontend fe_metrics");
     add(
         ...indent([
@@ -187,6 +214,25 @@ export function renderConfig(m: HaproxyModel): string {
                     const name = serverName(s.color, s.node);
                     return `server ${name} ${s.address ?? LOOPBACK}:${s.port} check weight ${weights.get(`${backend}/${name}`) ?? 0}`;
                 }),
+            ]),
+        );
+    }
+    for (const b of m.preview ? [...m.backends].sort((x, y) => x.component.localeCompare(y.component)) : []) {
+        const color = m.preview!.color;
+        const servers = b.servers.filter((s) => s.color === color).map((s) => ({ ...s, name: serverName(s.color, s.node) }));
+        add("", `backend ${previewBackendName(b.component)}`);
+        // The idle color's servers alone, unweighted: no switch moves them.
+        add(
+            ...indent([
+                ...checkLines(b),
+                ...balanceLines(b.balance),
+                `http-response set-header ${COLOR_HEADER} ${color}`,
+                ...servers.map(
+                    (s) =>
+                        `http-response set-header ${RELEASE_HEADER} %[str(${s.name}),map(${m.releasesMap},unknown)] if { srv_name ${previewServerName(s.name)} }`,
+                ),
+                ...(b.extra ?? []),
+                ...servers.map((s) => `server ${previewServerName(s.name)} ${s.address ?? LOOPBACK}:${s.port} check`),
             ]),
         );
     }

@@ -19,6 +19,7 @@ const WATCHED: readonly (keyof SwitchInputs)[] = [
     "frontendPort",
     "exporterPort",
     "extra",
+    "preview",
     "components",
     "services",
     "remote",

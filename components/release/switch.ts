@@ -52,6 +52,7 @@ import { colorHostPort, haproxyChannel, haproxyTarget, incusTarget, loopbackUrl,
 import { probeAll } from "../io/prober";
 import { TrafficSplit, allOn, describeSplit, desiredWeights, servedSplit, weightCommands } from "../model/traffic";
 import { DEFAULT_EXPECT } from "./health";
+import type { PreviewSpec } from "../model/edge/preview";
 import { clearActiveColor, historyPath, readActiveColor, recordActiveColor } from "./history";
 import { drainServers, saveServerState } from "./drain";
 import { assertColorReady } from "./readiness";
@@ -100,6 +101,8 @@ export interface SwitchInputs {
     readonly frontendPort: number;
     readonly exporterPort: number;
     readonly extra: HaproxyModel["extra"];
+    /** bluegreen:preview; absent when unset. */
+    readonly preview?: PreviewSpec;
     readonly components: readonly SwitchComponent[];
     /** Routed stateful services; absent when none is (inputs carry only what is not a default). */
     readonly services?: readonly ServiceBackendModel[];
@@ -166,6 +169,7 @@ export function modelOf(i: SwitchInputs, split: TrafficSplit = desiredSplit(i)):
             ),
         })),
         ...(i.services?.length ? { services: i.services } : {}),
+        ...(i.preview ? { preview: { match: i.preview, color: otherColor(i.active) } } : {}),
     };
 }
 

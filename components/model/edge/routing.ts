@@ -30,8 +30,10 @@ export function balanceLines(balance: string | undefined): string[] {
 /** A DNS name HAProxy matches the Host header against: lowercase labels, no port, no wildcard. */
 const HOST = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
+export const hostSpec = z.string("expected a host name").regex(HOST, "expected a lowercase DNS name such as api.example.com (no port, scheme or wildcard)");
+
 export const hostsSpec = z
-    .array(z.string("expected a host name").regex(HOST, "expected a lowercase DNS name such as api.example.com (no port, scheme or wildcard)"))
+    .array(hostSpec)
     .min(1, "expected at least one host (leave the key out to match any host)")
     .superRefine((a, ctx) => {
         for (const h of new Set(a.filter((h, i) => a.indexOf(h) !== i))) ctx.addIssue({ code: "custom", message: `${h} is named twice` });
@@ -64,17 +66,24 @@ function hostAcl(hosts: readonly string[]): string {
  * before every rule without, so a host's own routes win; within each, the longest prefix first.
  * A path prefix matches itself and below (`/api`, `/api/..`), never `/apix`.
  */
-export function frontendRules(uses: readonly RouteUse[], notFound: string, prefixOf: (route: string) => string): { rules: string[]; fallback: string } {
+export function frontendRules(
+    uses: readonly RouteUse[],
+    notFound: string,
+    prefixOf: (route: string) => string,
+    /** An ACL every rule also needs (the preview's); then "/" on any host is a rule too, not the fallback. */
+    when?: string,
+): { rules: string[]; fallback: string } {
     const order = (a: RouteUse, b: RouteUse) => b.route.length - a.route.length || a.route.localeCompare(b.route) || a.backend.localeCompare(b.backend);
     const hosted = uses.filter((u) => u.hosts?.length).sort(order);
     const any = uses.filter((u) => !u.hosts?.length);
     const rule = (u: RouteUse) => {
-        const host = u.hosts?.length ? `${hostAcl(u.hosts)} ` : "";
-        if (u.route === "/") return `use_backend ${u.backend} if ${host.trimEnd()}`;
+        const conds = [...(when ? [when] : []), ...(u.hosts?.length ? [hostAcl(u.hosts)] : [])].join(" ");
+        if (u.route === "/") return `use_backend ${u.backend} if ${conds}`;
         const r = prefixOf(u.route);
-        return `use_backend ${u.backend} if ${host}{ path ${r} } || ${host}{ path_beg ${r}/ }`;
+        const c = conds ? `${conds} ` : "";
+        return `use_backend ${u.backend} if ${c}{ path ${r} } || ${c}{ path_beg ${r}/ }`;
     };
-    const root = any.find((u) => u.route === "/");
+    const root = when ? undefined : any.find((u) => u.route === "/");
     return {
         rules: [
             ...hosted.map(rule),
@@ -82,6 +91,7 @@ export function frontendRules(uses: readonly RouteUse[], notFound: string, prefi
                 .filter((u) => u.route !== "/")
                 .sort(order)
                 .map(rule),
+            ...(when ? any.filter((u) => u.route === "/").map(rule) : []),
         ],
         fallback: root ? root.backend : notFound,
     };
