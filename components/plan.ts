@@ -52,8 +52,12 @@ export function healthInputs(c: ComponentConfig): { healthStatus?: string; healt
 }
 
 /** Pure: a component's backend choices, carried only when not the default (as healthInputs). */
-export function edgeInputs(c: ComponentConfig): { balance?: string; haproxy?: readonly string[] } {
-    return { ...(c.balance && c.balance !== DEFAULT_BALANCE ? { balance: c.balance } : {}), ...(c.haproxy?.length ? { haproxy: c.haproxy } : {}) };
+export function edgeInputs(c: ComponentConfig): { hosts?: readonly string[]; balance?: string; haproxy?: readonly string[] } {
+    return {
+        ...(c.hosts?.length ? { hosts: c.hosts } : {}),
+        ...(c.balance && c.balance !== DEFAULT_BALANCE ? { balance: c.balance } : {}),
+        ...(c.haproxy?.length ? { haproxy: c.haproxy } : {}),
+    };
 }
 
 /** Pure: the HAProxy resource's inputs; with a placement, its member and routed address. */
@@ -163,6 +167,7 @@ export function switchInputs(config: StackConfig, placement?: StackPlacement): S
         exporterPort: config.haproxy.exporterPort,
         extra: config.haproxy.extra,
         ...(edgeOf(config) ? { edge: edgeOf(config) } : {}),
+        ...(config.preview ? { preview: config.preview } : {}),
         components: config.components.map((c) => ({
             name: c.name,
             route: c.route,

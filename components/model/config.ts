@@ -9,11 +9,12 @@ import { DEFAULT_QUERIES, templateProblems } from "./promql";
 import { WARNING_RULES, WarningRule } from "./migrations";
 import { addressesNeeded, formatRange, parseAddressRange, rangeSize } from "./network";
 import { IncusTrust, TRUST_KEYS, trustSpec } from "./trust";
-import { balanceSpec } from "./edge/routing";
 import { listenProblems, listenSpec } from "./edge/listen";
 import { CERTIFICATES_KEY, parseCertificates } from "./edge/tls";
 import { MaintenanceSpec, maintenanceSpec } from "./edge/maintenance";
 import { AccessLogSpec, accessLogPort, accessLogSpec } from "./edge/accessLog";
+import { balanceSpec, describeRoute, hostsSpec, routeKey } from "./edge/routing";
+import { PreviewSpec, previewSpec } from "./edge/preview";
 
 export const NAMESPACE = "bluegreen";
 
@@ -68,6 +69,8 @@ const componentSpec = z.strictObject({
     spread: z.boolean("expected true or false").optional(),
     /** A node whose member is offline goes on a live member instead of refusing the deploy. */
     allowReschedule: z.boolean("expected true or false").optional(),
+    /** Host names the route is matched within (the Host header); absent: any host. */
+    hosts: hostsSpec.optional(),
     /** How HAProxy balances the nodes (model/edge/routing.ts); absent: roundrobin. */
     balance: balanceSpec.optional(),
     /** Raw lines for this component's backend, checked as haproxy.extra's. */
@@ -398,6 +401,8 @@ const schema = z.strictObject({
     maintenance: maintenanceSpec.optional(),
     /** README: Edge. */
     accessLog: accessLogSpec.optional(),
+    /** Requests to the idle color (model/edge/preview.ts). */
+    preview: previewSpec.optional(),
 });
 
 export type ArtifactStoreSpec = z.infer<typeof artifactsSpec>;
@@ -462,6 +467,7 @@ export interface ComponentConfig {
     readonly secretEnv: readonly string[];
     readonly spread?: boolean;
     readonly allowReschedule?: boolean;
+    readonly hosts?: readonly string[];
     readonly balance?: string;
     readonly haproxy?: readonly string[];
 }
@@ -510,6 +516,8 @@ export interface StackConfig {
     readonly maintenance?: MaintenanceSpec;
     /** bluegreen:accessLog; absent: HAProxy logs no requests. */
     readonly accessLog?: AccessLogSpec;
+    /** bluegreen:preview; absent: no preview route. */
+    readonly preview?: PreviewSpec;
 }
 
 export class ConfigError extends Error {
@@ -618,10 +626,12 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         );
     }
     const routes = new Map<string, string>();
-    const claimRoute = (route: string, where: string, who: string) => {
-        const owner = routes.get(routePrefix(route));
-        if (owner) problems.push(`${where}: ${route} is already routed to ${owner}`);
-        else routes.set(routePrefix(route), who);
+    const claimRoute = (route: string, where: string, who: string, hosts: readonly (string | undefined)[] = [undefined]) => {
+        for (const host of hosts) {
+            const owner = routes.get(routeKey(routePrefix(route), host));
+            if (owner) problems.push(`${where}: ${describeRoute(route, host)} is already routed to ${owner}`);
+            else routes.set(routeKey(routePrefix(route), host), who);
+        }
     };
     for (const comp of components) {
         const where = `${NAMESPACE}:components.${comp.name}`;
@@ -640,7 +650,7 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
             claim(colorHostPort(comp.hostPort, "blue", node), `${where}.hostPort${offset("blue") ? ` + ${offset("blue")}` : ""} (blue${which})`);
             claim(colorHostPort(comp.hostPort, "green", node), `${where}.hostPort + ${offset("green")} (green${which})`);
         }
-        claimRoute(comp.route, `${where}.route`, comp.name);
+        claimRoute(comp.route, `${where}.route`, comp.name, comp.hosts);
         for (const color of COLORS) {
             const n = containerName(prefix, comp.name, color, nodesOf(comp.nodes).at(-1));
             if (n.length > 63) problems.push(`${where}: container name ${n} is longer than Incus's 63 characters; shorten the prefix or component name`);
@@ -688,6 +698,13 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         }
     }
 
+    if (c.preview?.port !== undefined) {
+        if (c.haproxy.placement === "incus")
+            problems.push(
+                `${NAMESPACE}:preview.port: a preview port is not forwarded into the HAProxy instance yet; use preview.header, preview.cookie or preview.host`,
+            );
+        else claim(c.preview.port, `${NAMESPACE}:preview.port`);
+    }
     problems.push(...clusterProblems(c, components, stateful));
 
     if (problems.length > 0) throw new ConfigError(problems);
@@ -722,6 +739,7 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         ...(c.network?.mode === "routed" ? { network: c.network } : {}),
         ...(c.maintenance ? { maintenance: c.maintenance } : {}),
         ...(c.accessLog ? { accessLog: c.accessLog } : {}),
+        ...(c.preview ? { preview: c.preview } : {}),
     };
 }
 

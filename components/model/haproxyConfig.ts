@@ -5,7 +5,8 @@
 
 import { COLORS, Color, NOT_FOUND_BACKEND, haproxyBackendName, routePrefix, serverName, serviceBackendName } from "./naming";
 import { LOOPBACK, loopbackAddress } from "./topology";
-import { balanceLines } from "./edge/routing";
+import { balanceLines, frontendRules } from "./edge/routing";
+import { PREVIEW_ACL, PreviewSpec, previewAcls, previewBackendName, previewServerName } from "./edge/preview";
 import { MaintenanceModel, maintenanceLines } from "./edge/maintenance";
 import { accessLogLines } from "./edge/accessLog";
 import { FULL_WEIGHT, Pool, TrafficSplit, colorOfServer, describeSplit, desiredWeights } from "./traffic";
@@ -62,6 +63,8 @@ export interface BackendModel {
     /** Text the healthy answer's body contains. */
     readonly healthBody?: string;
     readonly servers: readonly ServerModel[];
+    /** components.<name>.hosts: matched on the Host header, the route within them; absent: any host. */
+    readonly hosts?: readonly string[];
     /** components.<name>.balance; absent: roundrobin. */
     readonly balance?: string;
     /** components.<name>.haproxy: the operator's own backend lines. */
@@ -104,11 +107,8 @@ export interface HaproxyModel {
     readonly maintenance?: MaintenanceModel;
     /** bluegreen:accessLog: the receiver's UDP port on loopback; absent: no request log. */
     readonly accessLogPort?: number;
-}
-
-function routeAcl(route: string): string {
-    const r = routePrefix(route);
-    return `{ path ${r} } || { path_beg ${r}/ }`;
+    /** bluegreen:preview, and the color it reaches (the one not active); absent: no preview route. */
+    readonly preview?: { readonly match: PreviewSpec; readonly color: Color };
 }
 
 /** The health check lines a backend of either kind starts with. */
@@ -162,22 +162,43 @@ export function renderConfig(m: HaproxyModel): string {
         ]),
     );
 
-    // Longest prefix first, so /api/v2 wins over /api whichever kind owns it.
-    const uses = [
-        ...m.backends.map((b) => ({ route: b.route, backend: haproxyBackendName(b.component) })),
-        ...(m.services ?? []).map((s) => ({ route: s.route, backend: serviceBackendName(s.service) })),
-    ];
-    const routed = uses.filter((b) => b.route !== "/").sort((a, b) => b.route.length - a.route.length || a.route.localeCompare(b.route));
-    const root = uses.find((b) => b.route === "/");
+    // Longest prefix first, so /api/v2 wins over /api whichever kind owns it; a host's own routes first (model/edge/routing.ts).
+    const routing = frontendRules(
+        [
+            ...m.backends.map((b) => ({ route: b.route, backend: haproxyBackendName(b.component), ...(b.hosts?.length ? { hosts: b.hosts } : {}) })),
+            ...(m.services ?? []).map((s) => ({ route: s.route, backend: serviceBackendName(s.service) })),
+        ],
+        NOT_FOUND_BACKEND,
+        routePrefix,
+    );
+    const root = routing.fallback !== NOT_FOUND_BACKEND;
+    // Preview requests first: every route of theirs, components' to the idle color's backends.
+    const preview = m.preview
+        ? [
+              ...previewAcls(m.preview.match),
+              ...frontendRules(
+                  [
+                      ...m.backends.map((b) => ({ route: b.route, backend: previewBackendName(b.component), ...(b.hosts?.length ? { hosts: b.hosts } : {}) })),
+                      ...(m.services ?? []).map((s) => ({ route: s.route, backend: serviceBackendName(s.service) })),
+                  ],
+                  NOT_FOUND_BACKEND,
+                  routePrefix,
+                  PREVIEW_ACL,
+              ).rules,
+          ]
+        : [];
     add("", "frontend fe_main");
     add(
         ...indent([
             `bind ${loopbackAddress(m.frontendPort)}`,
             ...edgeFrontendLines(m.edge),
+            ...(m.preview?.match.port ? [`bind ${loopbackAddress(m.preview.match.port)}`] : []),
             ...(m.accessLogPort ? accessLogLines(m.accessLogPort) : []),
+            // Maintenance answers before any routing, the preview's included.
             ...(m.maintenance ? maintenanceLines(m.maintenance) : []),
-            ...routed.map((b) => `use_backend ${b.backend} if ${routeAcl(b.route)}`),
-            `default_backend ${root ? root.backend : NOT_FOUND_BACKEND}`,
+            ...preview,
+            ...routing.rules,
+            `default_backend ${routing.fallback}`,
             ...m.extra.frontend,
         ]),
     );
@@ -207,6 +228,25 @@ export function renderConfig(m: HaproxyModel): string {
                     const name = serverName(s.color, s.node);
                     return `server ${name} ${s.address ?? LOOPBACK}:${s.port} check weight ${weights.get(`${backend}/${name}`) ?? 0}`;
                 }),
+            ]),
+        );
+    }
+    for (const b of m.preview ? [...m.backends].sort((x, y) => x.component.localeCompare(y.component)) : []) {
+        const color = m.preview!.color;
+        const servers = b.servers.filter((s) => s.color === color).map((s) => ({ ...s, name: serverName(s.color, s.node) }));
+        add("", `backend ${previewBackendName(b.component)}`);
+        // The idle color's servers alone, unweighted: no switch moves them.
+        add(
+            ...indent([
+                ...checkLines(b),
+                ...balanceLines(b.balance),
+                `http-response set-header ${COLOR_HEADER} ${color}`,
+                ...servers.map(
+                    (s) =>
+                        `http-response set-header ${RELEASE_HEADER} %[str(${s.name}),map(${m.releasesMap},unknown)] if { srv_name ${previewServerName(s.name)} }`,
+                ),
+                ...(b.extra ?? []),
+                ...servers.map((s) => `server ${previewServerName(s.name)} ${s.address ?? LOOPBACK}:${s.port} check`),
             ]),
         );
     }

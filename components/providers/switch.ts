@@ -20,6 +20,7 @@ const WATCHED: readonly (keyof SwitchInputs)[] = [
     "exporterPort",
     "extra",
     "edge",
+    "preview",
     "components",
     "services",
     "remote",

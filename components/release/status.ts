@@ -2,6 +2,7 @@
 // read that fails becomes part of the report instead of an error, so the view is
 // there even when HAProxy or Incus is not.
 
+import { previewUrl } from "../model/edge/preview";
 import { HaproxyHost, describeHost, readHostFile, validateConfig } from "../io/haproxyHost";
 import type { Probe } from "../io/http";
 import { getInstance } from "../io/incus";
@@ -20,6 +21,7 @@ import {
     isComponentBackend,
     isServiceBackend,
     nodesOf,
+    otherColor,
     statefulName,
     statefulVolumeName,
 } from "../model/naming";
@@ -92,6 +94,8 @@ export interface StatusReport {
         readonly configActive?: string;
         readonly servers: readonly ServerStatus[];
         readonly error?: string;
+        /** bluegreen:preview: how to reach the idle color through the frontend; absent when unset. */
+        readonly preview?: string;
     };
     /** The last lines of the history file, oldest first. */
     readonly history: readonly string[];
@@ -333,7 +337,11 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
         stack: config.stack,
         active: { config: config.active, recorded: rec, served, drift: activeDrift(config.active, rec, served) },
         colors: Object.fromEntries(colors),
-        haproxy: { host: describeHost(host), ...haproxy },
+        haproxy: {
+            host: describeHost(host),
+            ...haproxy,
+            ...(config.preview ? { preview: previewUrl(config.preview, config.haproxy.frontendPort, otherColor(config.active)) } : {}),
+        },
         history: (history ?? "").split("\n").filter(Boolean).slice(-HISTORY_LINES),
         ...(canary ? { canary } : {}),
         ...(stateful ? { stateful } : {}),
@@ -452,6 +460,7 @@ export function describeStatus(r: StatusReport): string {
     if (h.configValid !== undefined)
         out.push(`  config: ${h.configValid ? "valid" : `INVALID: ${h.configError}`}${h.configActive ? `, names ${h.configActive}` : ""}`);
     if (h.error) out.push(`  runtime API: ${h.error}`);
+    if (h.preview) out.push(`  preview: ${h.preview}`);
     for (const s of h.servers)
         out.push(`  ${`${s.backend}/${s.server}`.padEnd(28)} weight ${String(s.weight).padEnd(4)} ${s.state}${s.admin !== "ready" ? ` (${s.admin})` : ""}`);
     if (r.canary) {

@@ -69,6 +69,7 @@ import { probeAll } from "../io/prober";
 import { TrafficSplit, allOn, describeSplit, desiredWeights, servedSplit, weightCommands } from "../model/traffic";
 import { DEFAULT_EXPECT } from "./health";
 import { activeColorPath, clearActiveColor, historyLine, historyPath, parseActiveColor, readActiveColor, recordActiveColor } from "./history";
+import type { PreviewSpec } from "../model/edge/preview";
 import { drainServers, saveServerState } from "./drain";
 import { assertColorReady } from "./readiness";
 import { auditChange, auditTo } from "./audit";
@@ -98,6 +99,8 @@ export interface SwitchComponent {
     readonly healthBody?: string;
     /** bluegreen:network mode routed: each node's address, by color, in node order, reached at the app's `port`; absent: loopback ports. */
     readonly routed?: { readonly port: number; readonly addresses: Readonly<Record<Color, readonly string[]>> };
+    /** components.<name>.hosts when set: the route is matched within them. */
+    readonly hosts?: readonly string[];
     /** components.<name>.balance when not roundrobin. */
     readonly balance?: string;
     /** components.<name>.haproxy when set. */
@@ -118,6 +121,8 @@ export interface SwitchInputs {
     readonly extra: HaproxyModel["extra"];
     /** bluegreen:haproxy.listen with its certificate files; absent when unset. */
     readonly edge?: HaproxyModel["edge"];
+    /** bluegreen:preview; absent when unset. */
+    readonly preview?: PreviewSpec;
     readonly components: readonly SwitchComponent[];
     /**
      * Nodes of the active color on a member that does not answer (model/placement.ts): HAProxy
@@ -182,6 +187,7 @@ export function modelOf(i: SwitchInputs, split: TrafficSplit = desiredSplit(i)):
             route: c.route,
             healthPath: c.healthPath,
             ...expectOf(c),
+            ...(c.hosts?.length ? { hosts: c.hosts } : {}),
             ...(c.balance ? { balance: c.balance } : {}),
             ...(c.haproxy?.length ? { extra: c.haproxy } : {}),
             servers: COLORS.flatMap((color) =>
@@ -196,6 +202,7 @@ export function modelOf(i: SwitchInputs, split: TrafficSplit = desiredSplit(i)):
         ...(i.services?.length ? { services: i.services } : {}),
         ...(i.maintenance ? { maintenance: i.maintenance } : {}),
         ...(i.accessLogPort ? { accessLogPort: i.accessLogPort } : {}),
+        ...(i.preview ? { preview: { match: i.preview, color: otherColor(i.active) } } : {}),
     };
 }
 
@@ -355,7 +362,6 @@ async function verifyServing(i: SwitchInputs): Promise<void> {
     let last = "";
     // Through maintenance (bluegreen:maintenance): the switch checks the color that will serve once it is off.
     const token = i.maintenance ? probeToken(await readHostFile(i.host, i.maintenance.mapFile)) : undefined;
-    const headers = token ? { headers: { [PROBE_HEADER]: token } } : {};
     const ok = await poll(
         async () => {
             // One batch per poll: with a remote, one exec into the HAProxy instance probes them all.
@@ -363,7 +369,16 @@ async function verifyServing(i: SwitchInputs): Promise<void> {
             // Status and headers only: a stream route's body never ends.
             const probes = await probeAll(
                 probeRoute(i.host),
-                waiting.map((c) => ({ url: loopbackUrl(i.frontendPort, routePrefix(c.route)), timeoutMs: i.timeoutMs, body: false, ...headers })),
+                // A host route answers only on its host: ask as its first host (and through maintenance, with the probe token).
+                waiting.map((c) => {
+                    const h = { ...(token ? { [PROBE_HEADER]: token } : {}), ...(c.hosts?.length ? { host: c.hosts[0] } : {}) };
+                    return {
+                        url: loopbackUrl(i.frontendPort, routePrefix(c.route)),
+                        timeoutMs: i.timeoutMs,
+                        body: false,
+                        ...(Object.keys(h).length ? { headers: h } : {}),
+                    };
+                }),
             );
             for (const [k, c] of waiting.entries()) {
                 const r = probes[k];

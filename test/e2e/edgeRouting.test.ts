@@ -1,11 +1,13 @@
 // The edge's routing on real Incus and HAProxy (issue 22 part 2): per-component balancing
-// and backend lines, host routing.
+// and backend lines; host routing, two components on one route told apart by the Host header.
 
 import assert from "node:assert/strict";
 import * as http from "http";
+import { startLoad } from "../../harness/load";
 import { TestStack } from "../../harness/stack";
 
 const A = "e4d0a01";
+const B = "e4d0b02";
 
 interface Answer {
     readonly status: number;
@@ -72,5 +74,74 @@ describe("e2e: edge routing", function () {
         assert.deepEqual([...new Set([...byPath.values()].flatMap((n) => [...n]))].sort(), ["1", "2"], "the hash spreads the tracks");
         assert.equal((await get(s.frontendPort, "/stream/x")).headers["x-edge-line"], "stream");
         assert.equal((await get(s.frontendPort, "/")).headers["x-edge-line"], undefined, "web's backend has no such line");
+    });
+
+    it("hosts: two components on the route / of one HAProxy, each reached on its own host; another host finds no route", async () => {
+        await s.publishOne("api", A);
+        s.config.components.web.hosts = ["www.h4.test"];
+        s.config.components.api = { hostPort: s.componentPort("backend", "blue"), route: "/", hosts: ["api.h4.test"] };
+        await s.upOk();
+        const component = async (p: string, host: string) => {
+            const r = await get(s.frontendPort, p, { host });
+            return `${r.status} ${r.headers["x-component"] ?? "-"} ${r.headers["x-bluegreen-color"] ?? "-"}`;
+        };
+        assert.equal(await component("/", "www.h4.test"), "200 web blue");
+        assert.equal(await component("/", `api.h4.test:${s.frontendPort}`), "200 api blue", "the Host header's port is not part of the name");
+        assert.equal(await component("/orders/1", "API.h4.test"), "200 api blue", "host names match in any case");
+        assert.equal(await component("/stream/track-1", "api.h4.test"), "200 api blue", "a host's own routes win over routes on any host");
+        assert.equal(await component("/stream/track-1", "other.h4.test"), "200 stream blue", "a route on any host still serves other hosts");
+        assert.equal(await component("/", "other.h4.test"), "404 - -", "no component serves / on another host");
+    });
+
+    /** `n` requests to `p` with `headers`, one at a time: each one's color and release, as HAProxy names them. */
+    async function served(p: string, headers: Record<string, string>, n: number): Promise<string[]> {
+        const out: string[] = [];
+        for (let k = 0; k < n; k++) {
+            const r = await get(s.frontendPort, p, headers);
+            // The color alone: the releases map names only releases a color served (a never-served idle color's is "-").
+            out.push(`${r.status} ${r.headers["x-bluegreen-color"] ?? "-"}`);
+        }
+        return [...new Set(out)];
+    }
+
+    it("preview under load: header and cookie requests reach only the idle color, normal requests only the active one; status shows it", async () => {
+        await s.publish(B);
+        await s.publishOne("api", B);
+        s.config.preview = { header: "x-preview", cookie: "bg_preview" };
+        // wrk's paths (/api/items, /stream/1, /) on any host.
+        delete s.config.components.web.hosts;
+        s.config.components.api = { hostPort: s.componentPort("backend", "blue"), route: "/api" };
+        s.setColors({ blue: A, green: B }, "blue");
+        await s.upOk();
+        const load = startLoad({ url: `http://127.0.0.1:${s.frontendPort}`, connections: 4, threads: 1, keepAlive: true });
+        let header: string[], cookie: string[], hosted: string[];
+        try {
+            [header, cookie, hosted] = await Promise.all([
+                served("/stream/track-2", { "x-preview": "1" }, 40),
+                served("/stream/track-3", { cookie: "a=b; bg_preview=qa" }, 40),
+                served("/api/items", { "x-preview": "yes" }, 10),
+            ]);
+        } finally {
+            const res = await load.stop();
+            assert.ok(res.requests > 50, `load ran: ${JSON.stringify(res)}`);
+            assert.deepEqual(
+                { green: res.green, other: res.other, status: res.status, connect: res.connect, read: res.read, timeout: res.timeout },
+                { green: 0, other: 0, status: 0, connect: 0, read: 0, timeout: 0 },
+                `no normal request reached the idle color: ${JSON.stringify(res)}`,
+            );
+        }
+        assert.deepEqual(header, ["200 green"]);
+        assert.deepEqual(cookie, ["200 green"]);
+        assert.deepEqual(hosted, ["200 green"], "every component has its preview");
+        const st = await s.run(["status"]);
+        assert.equal(st.code, 0, st.stderr);
+        assert.match(st.stdout, new RegExp(`preview: http://127\\.0\\.0\\.1:${s.frontendPort}/ with header x-preview or cookie bg_preview \\(green\\)`));
+    });
+
+    it("preview after a switch: it follows the new idle color", async () => {
+        s.config.active = "green";
+        await s.upOk();
+        assert.deepEqual(await served("/stream/track-2", { "x-preview": "1" }, 10), ["200 blue"]);
+        assert.deepEqual(await served("/stream/track-2", {}, 10), ["200 green"]);
     });
 });

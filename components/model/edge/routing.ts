@@ -26,3 +26,73 @@ export function balanceLines(balance: string | undefined): string[] {
     if (!balance || balance === DEFAULT_BALANCE) return [];
     return [`balance ${balance}`, ...(isHashBalance(balance) ? ["hash-type consistent"] : [])];
 }
+
+/** A DNS name HAProxy matches the Host header against: lowercase labels, no port, no wildcard. */
+const HOST = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+export const hostSpec = z.string("expected a host name").regex(HOST, "expected a lowercase DNS name such as api.example.com (no port, scheme or wildcard)");
+
+export const hostsSpec = z
+    .array(hostSpec)
+    .min(1, "expected at least one host (leave the key out to match any host)")
+    .superRefine((a, ctx) => {
+        for (const h of new Set(a.filter((h, i) => a.indexOf(h) !== i))) ctx.addIssue({ code: "custom", message: `${h} is named twice` });
+    });
+
+/** Pure: the route a request claims, for overlap checks: a path prefix within a host, or within any host. */
+export function routeKey(prefix: string, host?: string): string {
+    return `${host ?? "*"} ${prefix}`;
+}
+
+/** Pure: the route's name in messages: `/api` or `/api on api.example.com`. */
+export function describeRoute(route: string, host?: string): string {
+    return host ? `${route} on ${host}` : route;
+}
+
+/** One frontend rule: requests on `route` (a prefix, "/" for all), on any of `hosts` when set, go to `backend`. */
+export interface RouteUse {
+    readonly route: string;
+    readonly backend: string;
+    readonly hosts?: readonly string[];
+}
+
+/** Pure: the Host header without its port, matched case-insensitively against the names. */
+function hostAcl(hosts: readonly string[]): string {
+    return `{ hdr(host),field(1,:) -m str -i ${hosts.join(" ")} }`;
+}
+
+/**
+ * Pure: the frontend's `use_backend` lines and its default backend. A rule with hosts comes
+ * before every rule without, so a host's own routes win; within each, the longest prefix first.
+ * A path prefix matches itself and below (`/api`, `/api/..`), never `/apix`.
+ */
+export function frontendRules(
+    uses: readonly RouteUse[],
+    notFound: string,
+    prefixOf: (route: string) => string,
+    /** An ACL every rule also needs (the preview's); then "/" on any host is a rule too, not the fallback. */
+    when?: string,
+): { rules: string[]; fallback: string } {
+    const order = (a: RouteUse, b: RouteUse) => b.route.length - a.route.length || a.route.localeCompare(b.route) || a.backend.localeCompare(b.backend);
+    const hosted = uses.filter((u) => u.hosts?.length).sort(order);
+    const any = uses.filter((u) => !u.hosts?.length);
+    const rule = (u: RouteUse) => {
+        const conds = [...(when ? [when] : []), ...(u.hosts?.length ? [hostAcl(u.hosts)] : [])].join(" ");
+        if (u.route === "/") return `use_backend ${u.backend} if ${conds}`;
+        const r = prefixOf(u.route);
+        const c = conds ? `${conds} ` : "";
+        return `use_backend ${u.backend} if ${c}{ path ${r} } || ${c}{ path_beg ${r}/ }`;
+    };
+    const root = when ? undefined : any.find((u) => u.route === "/");
+    return {
+        rules: [
+            ...hosted.map(rule),
+            ...any
+                .filter((u) => u.route !== "/")
+                .sort(order)
+                .map(rule),
+            ...(when ? any.filter((u) => u.route === "/").map(rule) : []),
+        ],
+        fallback: root ? root.backend : notFound,
+    };
+}

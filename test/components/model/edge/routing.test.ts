@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { balanceLines, balanceSpec, isHashBalance } from "../../../../components/model/edge/routing";
+import { balanceLines, balanceSpec, frontendRules, isHashBalance } from "../../../../components/model/edge/routing";
 import { ConfigError } from "../../../../components/model/config";
 import { configShape, renderConfig, renderReleasesMap } from "../../../../components/model/haproxyConfig";
 import { switchInputs } from "../../../../components/plan";
@@ -111,5 +111,106 @@ describe("edge routing: config, inputs and rendered backends", () => {
     it("a changed balance changes the config's shape, so the switch reloads instead of flipping weights", () => {
         assert.notEqual(configShape(rendered({})), configShape(rendered({ balance: "leastconn" })));
         assert.equal(configShape(rendered({})), configShape(rendered({ balance: "roundrobin" })));
+    });
+});
+
+describe("edge routing: hosts", () => {
+    const two = (api: Record<string, unknown>, www: Record<string, unknown>) =>
+        stackConfig({ components: { api: { hostPort: 18110, route: "/", ...api }, www: { hostPort: 18130, route: "/", ...www } } });
+    const problemsOf = (f: () => unknown) => {
+        try {
+            f();
+        } catch (e) {
+            assert.ok(e instanceof ConfigError, String(e));
+            return [...e.problems];
+        }
+        return assert.fail("accepted");
+    };
+
+    it("config: two components on one route are fine on two hosts", () => {
+        const c = two({ hosts: ["api.example.com"] }, { hosts: ["www.example.com", "example.com"] });
+        assert.deepEqual(
+            c.components.map((x) => x.hosts),
+            [["api.example.com"], ["www.example.com", "example.com"]],
+        );
+    });
+
+    it("config: refuses the same route on a shared host, naming both; a route on a host beside the same route on any host is no overlap", () => {
+        assert.deepEqual(
+            problemsOf(() => two({ hosts: ["api.example.com", "example.com"] }, { hosts: ["example.com"] })),
+            ["bluegreen:components.www.route: / on example.com is already routed to api"],
+        );
+        assert.deepEqual(
+            problemsOf(() => two({}, {})),
+            ["bluegreen:components.www.route: / is already routed to api"],
+        );
+        assert.equal(two({ hosts: ["api.example.com"] }, {}).components.length, 2);
+    });
+
+    it("config: refuses a host with a port, upper case, a wildcard or twice, and an empty list", () => {
+        assert.deepEqual(
+            problemsOf(() => two({ hosts: ["api.example.com:443", "API.example.com", "*.example.com"] }, { hosts: ["a.example", "a.example"] })),
+            [
+                "bluegreen:components.api.hosts[0]: expected a lowercase DNS name such as api.example.com (no port, scheme or wildcard)",
+                "bluegreen:components.api.hosts[1]: expected a lowercase DNS name such as api.example.com (no port, scheme or wildcard)",
+                "bluegreen:components.api.hosts[2]: expected a lowercase DNS name such as api.example.com (no port, scheme or wildcard)",
+                "bluegreen:components.www.hosts: a.example is named twice",
+            ],
+        );
+        assert.deepEqual(
+            problemsOf(() => two({ hosts: [] }, {})),
+            ["bluegreen:components.api.hosts: expected at least one host (leave the key out to match any host)"],
+        );
+    });
+
+    it("frontendRules: a host's routes first, each longest prefix first, then routes on any host; '/' on any host is the default", () => {
+        const r = frontendRules(
+            [
+                { route: "/", backend: "be_web" },
+                { route: "/api", backend: "be_backend" },
+                { route: "/", backend: "be_www", hosts: ["www.example.com", "example.com"] },
+                { route: "/v2", backend: "be_api2", hosts: ["api.example.com"] },
+                { route: "/", backend: "be_api", hosts: ["api.example.com"] },
+            ],
+            "be_notfound",
+            (x) => x,
+        );
+        assert.deepEqual(r, {
+            rules: [
+                "use_backend be_api2 if { hdr(host),field(1,:) -m str -i api.example.com } { path /v2 } || { hdr(host),field(1,:) -m str -i api.example.com } { path_beg /v2/ }",
+                "use_backend be_api if { hdr(host),field(1,:) -m str -i api.example.com }",
+                "use_backend be_www if { hdr(host),field(1,:) -m str -i www.example.com example.com }",
+                "use_backend be_backend if { path /api } || { path_beg /api/ }",
+            ],
+            fallback: "be_web",
+        });
+        assert.equal(frontendRules([{ route: "/", backend: "be_x", hosts: ["x.example"] }], "be_notfound", (x) => x).fallback, "be_notfound");
+    });
+
+    it("the switch's inputs carry the hosts, and HAProxy accepts the rendered config", () => {
+        const c = two({ hosts: ["api.example.com"] }, { hosts: ["www.example.com"] });
+        const i = switchInputs(c);
+        assert.deepEqual(
+            i.components.map((x) => x.hosts),
+            [["api.example.com"], ["www.example.com"]],
+        );
+        const dir = makeTmp("edge-hosts");
+        try {
+            fs.writeFileSync(path.join(dir, "releases.map"), renderReleasesMap({ blue: "abc1234" }));
+            const m = modelOf(i);
+            const text = renderConfig({
+                ...m,
+                adminSocket: path.join(dir, "admin.sock"),
+                pidFile: path.join(dir, "haproxy.pid"),
+                serverStateFile: path.join(dir, "server-state"),
+                releasesMap: path.join(dir, "releases.map"),
+            });
+            assert.match(text, /default_backend be_no_route/);
+            fs.writeFileSync(path.join(dir, "haproxy.cfg"), text);
+            const r = spawnSync("/usr/sbin/haproxy", ["-c", "-q", "-f", path.join(dir, "haproxy.cfg")], { encoding: "utf8", timeout: 10_000 });
+            assert.equal(r.status, 0, r.stderr);
+        } finally {
+            removeTmp(dir);
+        }
     });
 });
