@@ -32,6 +32,7 @@ export = async () => {
     const secrets = new pulumi.Config("bluegreen");
     const artifactToken = secrets.getSecret("artifactToken");
     const secretEnv = secrets.getSecret("secretEnv");
+    const tlsCertificates = secrets.getSecret("tls.certificates");
 
     const adoptOnce = adoptFromEnv(process.env.BLUEGREEN_ADOPT);
 
@@ -49,7 +50,7 @@ export = async () => {
     const placement = await readPlacement(config);
     if (placement) for (const line of describePlacement(placement)) progress(`placement: ${line}`);
 
-    const app = new BlueGreenApp(config.prefix.replace(/-$/, "") || "app", { config, artifactToken, secretEnv, adoptOnce, placement });
+    const app = new BlueGreenApp(config.prefix.replace(/-$/, "") || "app", { config, artifactToken, secretEnv, adoptOnce, placement, tlsCertificates });
 
     return {
         /** The frontend URL: HAProxy's loopback frontend. */

@@ -10,6 +10,7 @@ import type { StackPlacement } from "./model/placement";
 import { hookCommand } from "./hooks";
 import {
     canaryInputs,
+    certificatesInputs,
     frontendUrl,
     haproxyInputs,
     hookContext,
@@ -27,6 +28,8 @@ import { Prometheus } from "./providers/prometheus";
 import { Retention } from "./providers/retention";
 import { StatefulService } from "./providers/stateful";
 import { Switch } from "./providers/switch";
+import { Certificates } from "./providers/tls";
+import { parseCertificates } from "./model/edge/tls";
 
 export interface BlueGreenAppArgs {
     /** The validated stack config (see components/model/config.ts). */
@@ -39,6 +42,8 @@ export interface BlueGreenAppArgs {
     readonly adoptOnce?: boolean;
     /** On a cluster: every instance's member and routed address, read and placed before planning (index.ts). */
     readonly placement?: StackPlacement;
+    /** bluegreen:tls.certificates' text (validated by loadConfig); stays a Pulumi secret. */
+    readonly tlsCertificates?: pulumi.Input<string>;
 }
 
 export class BlueGreenApp extends pulumi.ComponentResource {
@@ -53,6 +58,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
     /** Present with bluegreen:prometheus (or a canary): the scrape targets, and on dev the server. */
     public readonly prometheus?: Prometheus;
     public readonly switch: Switch;
+    /** Present with bluegreen:tls.certificates: the files HAProxy's TLS listeners load. */
+    public readonly certificates?: Certificates;
     /** Taken by every up before any other step; everything depends on it. */
     public readonly lock: DeployLock;
     /** One per bluegreen:stateful entry: singletons beside the colors, upgraded under guard. */
@@ -72,6 +79,15 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         // In the HAProxy instance (prometheus.placement: incus), it needs that instance first.
         if (scraping)
             this.prometheus = new Prometheus(`${name}-prometheus`, scraping, scraping.instance ? { ...locked, dependsOn: [this.lock, this.haproxy] } : locked);
+        const certs = certificatesInputs(config);
+        if (certs && args.tlsCertificates) {
+            const bundles = pulumi.secret(args.tlsCertificates).apply((t) => parseCertificates(t).bundles);
+            this.certificates = new Certificates(
+                `${name}-certificates`,
+                { ...certs, certificates: bundles },
+                { ...locked, dependsOn: [this.lock, this.haproxy] },
+            );
+        }
         const canary = canaryInputs(config, args.placement);
         if (canary) {
             this.canary = new Canary(
@@ -132,9 +148,11 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             : [];
         // A progressive shift reads SLIs: Prometheus must scrape both colors first.
         const sli = config.progressive && this.prometheus ? [this.prometheus] : [];
+        // The config it writes loads the certificate files: they are on the host first.
+        const tls = this.certificates ? [this.certificates] : [];
         this.switch = new Switch(`${name}-switch`, switchInputs(config, args.placement), {
             parent: this,
-            dependsOn: [this.haproxy, ...targets, ...deployed, ...preSwitch, ...sli],
+            dependsOn: [this.haproxy, ...targets, ...deployed, ...preSwitch, ...sli, ...tls],
         });
         const postSwitch = hooks.postSwitch
             ? [
@@ -173,6 +191,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             ...(this.canary ? [this.canary] : []),
             ...(this.prometheus ? [this.prometheus] : []),
             ...(retained ? [retained] : []),
+            ...tls,
         ];
         new DeployUnlock(`${name}-unlock`, lockArgs, { parent: this, dependsOn: steps });
 

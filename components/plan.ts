@@ -19,6 +19,9 @@ import type { RetentionInputs } from "./release/retention";
 import type { HookContext, HookName, HookOperation } from "./model/hooks";
 import { lockPath } from "./model/lock";
 import type { Place, StackPlacement } from "./model/placement";
+import type { EdgeModel } from "./model/edge/listen";
+import { certificatePath } from "./model/edge/tls";
+import type { CertificatesInputs } from "./release/edge/tls";
 
 /** Pure: the machine HAProxy runs on for this stack. */
 export function haproxyHostOf(config: StackConfig): HaproxyHost {
@@ -68,7 +71,25 @@ export function haproxyInputs(config: StackConfig, placement?: StackPlacement): 
         profiles: config.incus.profiles,
         ...place,
         ...(address ? { routedAddress: address } : {}),
+        ...(host.placement === "incus" && config.haproxy.listen ? { listen: config.haproxy.listen } : {}),
     };
+}
+
+/** Pure: bluegreen:haproxy.listen as the switch renders it; undefined when unset, so other stacks keep their inputs. */
+export function edgeOf(config: StackConfig): EdgeModel | undefined {
+    if (!config.haproxy.listen) return undefined;
+    const layout = layoutOf(config);
+    return {
+        listen: config.haproxy.listen,
+        proxyProtocol: config.haproxy.placement === "incus",
+        certificates: (config.tlsCertificates ?? []).map((n) => certificatePath(layout, n)),
+    };
+}
+
+/** Pure: the Certificates resource's inputs but the bundles (a secret the app adds); undefined without bluegreen:tls.certificates. */
+export function certificatesInputs(config: StackConfig): Omit<CertificatesInputs, "certificates"> | undefined {
+    if (!config.tlsCertificates?.length) return undefined;
+    return { stack: config.stack, host: haproxyHostOf(config), layout: layoutOf(config) };
 }
 
 /** Pure: the stateful services HAProxy routes to, as the switch renders them. */
@@ -114,6 +135,7 @@ export function switchInputs(config: StackConfig, placement?: StackPlacement): S
         frontendPort: config.haproxy.frontendPort,
         exporterPort: config.haproxy.exporterPort,
         extra: config.haproxy.extra,
+        ...(edgeOf(config) ? { edge: edgeOf(config) } : {}),
         components: config.components.map((c) => ({
             name: c.name,
             route: c.route,

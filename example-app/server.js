@@ -108,6 +108,15 @@ const server = http.createServer((req, res) => {
       JSON.stringify({ name: env[1], sha256: v === undefined ? null : crypto.createHash("sha256").update(v).digest("hex") }) + "\n",
     );
   }
+  // Who the client is, as the proxies in front say (README "Edge"): X-Forwarded-For and -Proto, and the peer.
+  if (url === "/client-address") {
+    const h = (n) => req.headers[n] ?? null;
+    return send(
+      res,
+      200,
+      JSON.stringify({ forwardedFor: h("x-forwarded-for"), forwardedProto: h("x-forwarded-proto"), peer: req.socket.remoteAddress }) + "\n",
+    );
+  }
   const key = dataDir ? DATA_KEY.exec(url) : null;
   if (key) return data(req, res, path.join(dataDir, key[1]));
   if (streamPath && url === streamPath) return stream(res);

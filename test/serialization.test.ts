@@ -28,6 +28,7 @@ describe("provider serialization", function () {
     it("the registry holds every provider the program declares", () => {
         assert.deepEqual(Object.keys(PROVIDERS).sort(), [
             "canary",
+            "certificates",
             "colorContainer",
             "haproxy",
             "lock",

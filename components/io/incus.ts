@@ -23,6 +23,8 @@ export type ProxyDevice =
           readonly listenAddress?: string;
           /** `instance`: listen inside the instance and connect on the host. */
           readonly bind?: "host" | "instance";
+          /** Send the client's address to the instance's listener in a PROXY protocol header (HAProxy's `accept-proxy`). */
+          readonly proxyProtocol?: boolean;
       }
     | {
           /** The socket on the host; its directory must exist. */
@@ -83,6 +85,7 @@ export function proxyDevice(p: ProxyDevice): Record<string, string> {
         listen: `tcp:${p.listenAddress ? `${p.listenAddress}:${p.listenPort}` : loopbackAddress(p.listenPort)}`,
         connect: `tcp:${loopbackAddress(p.connectPort)}`,
         ...(p.bind === "instance" ? { bind: "instance" } : {}),
+        ...(p.proxyProtocol ? { proxy_protocol: "true" } : {}),
     };
 }
 

@@ -9,6 +9,8 @@ import { DEFAULT_QUERIES, templateProblems } from "./promql";
 import { WARNING_RULES, WarningRule } from "./migrations";
 import { addressesNeeded, formatRange, parseAddressRange, rangeSize } from "./network";
 import { IncusTrust, TRUST_KEYS, trustSpec } from "./trust";
+import { listenProblems, listenSpec } from "./edge/listen";
+import { CERTIFICATES_KEY, parseCertificates } from "./edge/tls";
 
 export const NAMESPACE = "bluegreen";
 
@@ -151,6 +153,8 @@ const haproxySpec = z.strictObject({
     settleMs: z.int().min(1000).max(300_000).default(15_000),
     /** Incus placement: the cluster member of the HAProxy instance; absent: the first member in use. */
     member: safeName.optional(),
+    /** Where HAProxy answers clients (model/edge/listen.ts); absent: 127.0.0.1:<frontendPort> only. */
+    listen: listenSpec,
     extra: z
         .strictObject({
             global: z.array(haproxyLine).default([]),
@@ -450,6 +454,8 @@ export interface ComponentConfig {
 }
 
 export interface StackConfig {
+    /** The names of bluegreen:tls.certificates' bundles (the bundles stay Pulumi secrets); absent: none. */
+    readonly tlsCertificates?: readonly string[];
     readonly stack: string;
     readonly app: string;
     readonly prefix: string;
@@ -565,6 +571,8 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
     };
     claim(c.haproxy.frontendPort, `${NAMESPACE}:haproxy.frontendPort`);
     claim(c.haproxy.exporterPort, `${NAMESPACE}:haproxy.exporterPort`);
+    problems.push(...listenProblems(c.haproxy.listen, `${NAMESPACE}:haproxy.listen`));
+    (c.haproxy.listen ?? []).forEach((l, i) => claim(l.port, `${NAMESPACE}:haproxy.listen[${i}].port`));
     const prometheus = prometheusOf(
         c.prometheus ?? (c.canary || c.progressive ? DEFAULT_PROMETHEUS : undefined),
         c.haproxy.placement,
@@ -831,9 +839,12 @@ export function loadConfig(all: Record<string, string>, isSecret: (key: string) 
     const raw = rawFromPulumiConfig(all, secretKeys);
     for (const k of SECRET_KEYS) delete raw[k];
     for (const k of Object.values(TRUST_KEYS)) delete raw[k];
+    delete raw[CERTIFICATES_KEY];
     const secrets = secretEnvNames(all[`${NAMESPACE}:secretEnv`]);
     problems.push(...secrets.problems);
     problems.push(...trustProblems(all, isSecret));
+    const tls = certificateNames(all, isSecret);
+    problems.push(...tls.problems);
     if (problems.length > 0) {
         // Report the secret problems together with any schema problems.
         try {
@@ -843,7 +854,29 @@ export function loadConfig(all: Record<string, string>, isSecret: (key: string) 
         }
         throw new ConfigError(problems);
     }
-    return parseConfig(raw, stack, secrets.names);
+    const config = parseConfig(raw, stack, secrets.names);
+    const needed = (config.haproxy.listen ?? []).findIndex((l) => l.tls);
+    if (needed >= 0 && tls.names.length === 0) {
+        throw new ConfigError([
+            `${NAMESPACE}:haproxy.listen[${needed}]: tls: true needs certificates; set them with ` +
+                `\`pulumi config set --secret ${NAMESPACE}:${CERTIFICATES_KEY} < bundle.pem\` (certificate chain and key, PEM)`,
+        ]);
+    }
+    return tls.names.length ? { ...config, tlsCertificates: tls.names } : config;
+}
+
+/** Pure: bluegreen:tls.certificates' names; it must be a secret, and its problems never show a value. */
+export function certificateNames(all: Record<string, string>, isSecret: (key: string) => boolean): { names: string[]; problems: string[] } {
+    const key = `${NAMESPACE}:${CERTIFICATES_KEY}`;
+    if (!(key in all)) return { names: [], problems: [] };
+    if (!isSecret(key)) {
+        return {
+            names: [],
+            problems: [`${key}: expected a secret; set it with \`pulumi config set --secret ${key} < bundle.pem\` (and remove the plain value)`],
+        };
+    }
+    const r = parseCertificates(all[key], key);
+    return { names: Object.keys(r.bundles).sort(), problems: r.problems };
 }
 
 /** The trust keys present, by field. */

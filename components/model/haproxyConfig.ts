@@ -6,6 +6,7 @@
 import { COLORS, Color, NOT_FOUND_BACKEND, haproxyBackendName, routePrefix, serverName, serviceBackendName } from "./naming";
 import { LOOPBACK, loopbackAddress } from "./topology";
 import { FULL_WEIGHT, Pool, TrafficSplit, colorOfServer, describeSplit, desiredWeights } from "./traffic";
+import { EdgeModel, edgeFrontendLines, edgeRedirectSections } from "./edge/listen";
 
 /** The weight of a color that takes all traffic. */
 export const ACTIVE_WEIGHT = FULL_WEIGHT;
@@ -90,6 +91,8 @@ export interface HaproxyModel {
     /** Absent or empty: no stateful service is routed. */
     readonly services?: readonly ServiceBackendModel[];
     readonly extra: { readonly global: readonly string[]; readonly defaults: readonly string[]; readonly frontend: readonly string[] };
+    /** bluegreen:haproxy.listen; absent: only the loopback frontend. */
+    readonly edge?: EdgeModel;
 }
 
 function routeAcl(route: string): string {
@@ -159,11 +162,13 @@ export function renderConfig(m: HaproxyModel): string {
     add(
         ...indent([
             `bind ${loopbackAddress(m.frontendPort)}`,
+            ...edgeFrontendLines(m.edge),
             ...routed.map((b) => `use_backend ${b.backend} if ${routeAcl(b.route)}`),
             `default_backend ${root ? root.backend : NOT_FOUND_BACKEND}`,
             ...m.extra.frontend,
         ]),
     );
+    add(...edgeRedirectSections(m.edge));
     add("", "frontend fe_metrics");
     add(
         ...indent([

@@ -10,7 +10,7 @@ import type { HaproxyLayout } from "../model/naming";
 import { HaproxyInputs, HaproxyOutputs, ensureHaproxy, isRunning, readHaproxy, removeHaproxy } from "../release/haproxy";
 
 /** Inputs that change in place. */
-const UPDATE_ON = ["frontendPort", "exporterPort", "backendPorts", "image", "profiles", "stack", "layout"] as const;
+const UPDATE_ON = ["frontendPort", "exporterPort", "backendPorts", "image", "profiles", "stack", "layout", "listen"] as const;
 
 /** Where this host reaches the sockets is a proxy device (or the same path): an update, not a replace. */
 function fixedLayout(l: HaproxyLayout | undefined) {

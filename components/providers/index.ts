@@ -11,9 +11,11 @@ import { prometheusProvider } from "./prometheus";
 import { retentionProvider } from "./retention";
 import { statefulProvider } from "./stateful";
 import { switchProvider } from "./switch";
+import { certificatesProvider } from "./tls";
 
 export const PROVIDERS: Readonly<Record<string, pulumi.dynamic.ResourceProvider>> = {
     canary: canaryProvider,
+    certificates: certificatesProvider,
     colorContainer: colorContainerProvider,
     haproxy: haproxyProvider,
     lock: deployLockProvider,

@@ -19,6 +19,7 @@ const WATCHED: readonly (keyof SwitchInputs)[] = [
     "frontendPort",
     "exporterPort",
     "extra",
+    "edge",
     "components",
     "services",
     "remote",

@@ -33,6 +33,8 @@ import { PROMETHEUS_DEVICE } from "../model/prometheusConfig";
 import { ADDRESS_KEY } from "../model/network";
 import { haproxyChannel, haproxyTarget, loopbackAddress } from "../model/topology";
 import { activeColorPath, readActiveColor } from "./history";
+import type { Listener } from "../model/edge/listen";
+import { listenerProxies } from "./edge/listen";
 
 export interface HaproxyInputs {
     readonly stack: string;
@@ -49,6 +51,8 @@ export interface HaproxyInputs {
     /** bluegreen:network mode routed: its address on a routed NIC off `parent` (`address` is the frontend's, an output). */
     readonly routedAddress?: string;
     readonly parent?: string;
+    /** bluegreen:haproxy.listen on incus placement: one proxy device each; absent when unset. */
+    readonly listen?: readonly Listener[];
 }
 
 export interface HaproxyOutputs extends HaproxyInputs {
@@ -78,7 +82,7 @@ export function haproxyArgv(layout: HaproxyLayout): string[] {
  * over `incus exec socat` then).
  */
 export function instanceProxies(
-    i: Pick<HaproxyInputs, "frontendPort" | "exporterPort" | "backendPorts" | "layout">,
+    i: Pick<HaproxyInputs, "frontendPort" | "exporterPort" | "backendPorts" | "layout" | "listen">,
     address?: string,
 ): Record<string, ProxyDevice> {
     const at = address ? { listenAddress: address } : {};
@@ -95,7 +99,7 @@ export function instanceProxies(
     };
     // Inside the instance, 127.0.0.1:<port> leads to the app container's proxy on the host.
     for (const p of i.backendPorts) proxies[`${BACKEND_DEVICE}${p}`] = { listenPort: p, connectPort: p, bind: "instance" };
-    return proxies;
+    return { ...proxies, ...listenerProxies(i.listen) };
 }
 
 /**

@@ -94,6 +94,8 @@ export interface SwitchInputs {
     readonly frontendPort: number;
     readonly exporterPort: number;
     readonly extra: HaproxyModel["extra"];
+    /** bluegreen:haproxy.listen with its certificate files; absent when unset. */
+    readonly edge?: HaproxyModel["edge"];
     readonly components: readonly SwitchComponent[];
     /** Routed stateful services; absent when none is (inputs carry only what is not a default). */
     readonly services?: readonly ServiceBackendModel[];
@@ -142,6 +144,7 @@ export function modelOf(i: SwitchInputs, split: TrafficSplit = desiredSplit(i)):
         serverStateFile: serverStatePath(i.layout),
         releasesMap: releasesMapPath(i.layout),
         extra: i.extra,
+        ...(i.edge ? { edge: i.edge } : {}),
         backends: i.components.map((c) => ({
             component: c.name,
             route: c.route,

@@ -246,6 +246,30 @@ describe("example-app/server.js", function () {
         assert.equal((await get(port, "/env-sha256/NOT_SET")).status, 404);
     });
 
+    it("tells the client's address as the proxies in front forwarded it", async () => {
+        const port = await start({ release: "abc1234" });
+        const plain = JSON.parse((await get(port, "/client-address")).body);
+        assert.deepEqual({ ...plain, peer: typeof plain.peer }, { forwardedFor: null, forwardedProto: null, peer: "string" });
+        const r = await new Promise<string>((resolve, reject) => {
+            http.get(
+                {
+                    port,
+                    host: "127.0.0.1",
+                    path: "/client-address",
+                    agent: false,
+                    headers: { connection: "close", "x-forwarded-for": "192.0.2.7", "x-forwarded-proto": "https" },
+                },
+                (res) => {
+                    let body = "";
+                    res.on("data", (b) => (body += b));
+                    res.on("end", () => resolve(body));
+                },
+            ).on("error", reject);
+        });
+        assert.deepEqual(JSON.parse(r).forwardedFor, "192.0.2.7");
+        assert.deepEqual(JSON.parse(r).forwardedProto, "https");
+    });
+
     it("stops cleanly on SIGTERM", async () => {
         await start({ release: "abc1234" });
         const c = child!;
