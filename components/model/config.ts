@@ -11,6 +11,7 @@ import { addressesNeeded, formatRange, parseAddressRange, rangeSize } from "./ne
 import { IncusTrust, TRUST_KEYS, trustSpec } from "./trust";
 import { listenProblems, listenSpec } from "./edge/listen";
 import { CERTIFICATES_KEY, parseCertificates } from "./edge/tls";
+import { AcmeConfig, acmeProblems, acmeSpec } from "./edge/acme";
 
 export const NAMESPACE = "bluegreen";
 
@@ -387,6 +388,8 @@ const schema = z.strictObject({
     /** Adopt what Incus holds of this stack when its state is empty (README: State backend). */
     adopt: z.boolean("expected true or false").optional(),
     network: networkSpec.optional(),
+    /** bluegreen:tls.acme (model/edge/acme.ts); the certificates themselves are the secret key tls.certificates. */
+    tls: z.strictObject({ acme: acmeSpec.optional() }).optional(),
 });
 
 export type ArtifactStoreSpec = z.infer<typeof artifactsSpec>;
@@ -456,6 +459,8 @@ export interface ComponentConfig {
 export interface StackConfig {
     /** The names of bluegreen:tls.certificates' bundles (the bundles stay Pulumi secrets); absent: none. */
     readonly tlsCertificates?: readonly string[];
+    /** bluegreen:tls.acme: a certificate ordered and renewed by bluegreen; absent: none. */
+    readonly acme?: AcmeConfig;
     readonly stack: string;
     readonly app: string;
     readonly prefix: string;
@@ -573,6 +578,16 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
     claim(c.haproxy.exporterPort, `${NAMESPACE}:haproxy.exporterPort`);
     problems.push(...listenProblems(c.haproxy.listen, `${NAMESPACE}:haproxy.listen`));
     (c.haproxy.listen ?? []).forEach((l, i) => claim(l.port, `${NAMESPACE}:haproxy.listen[${i}].port`));
+    const acme = c.tls?.acme;
+    problems.push(...acmeProblems(acme, `${NAMESPACE}:tls.acme`));
+    if (acme && !(c.haproxy.listen ?? []).some((l) => l.tls)) {
+        problems.push(`${NAMESPACE}:tls.acme: no listener serves TLS; add one to bluegreen:haproxy.listen with tls: true (port 443 in production)`);
+    }
+    if (acme && !(c.haproxy.listen ?? []).some((l) => !l.tls)) {
+        problems.push(
+            `${NAMESPACE}:tls.acme: the CA checks HTTP-01 on plain HTTP; add a listener without tls to bluegreen:haproxy.listen (port 80 in production; redirect: https is fine)`,
+        );
+    }
     const prometheus = prometheusOf(
         c.prometheus ?? (c.canary || c.progressive ? DEFAULT_PROMETHEUS : undefined),
         c.haproxy.placement,
@@ -702,6 +717,7 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         ...(c.progressive ? { progressive: progressiveOf(c.progressive, c.canary) } : {}),
         ...(c.adopt ? { adopt: true as const } : {}),
         ...(c.network?.mode === "routed" ? { network: c.network } : {}),
+        ...(acme ? { acme } : {}),
     };
 }
 
@@ -856,10 +872,11 @@ export function loadConfig(all: Record<string, string>, isSecret: (key: string) 
     }
     const config = parseConfig(raw, stack, secrets.names);
     const needed = (config.haproxy.listen ?? []).findIndex((l) => l.tls);
-    if (needed >= 0 && tls.names.length === 0) {
+    if (needed >= 0 && tls.names.length === 0 && !config.acme) {
         throw new ConfigError([
             `${NAMESPACE}:haproxy.listen[${needed}]: tls: true needs certificates; set them with ` +
-                `\`pulumi config set --secret ${NAMESPACE}:${CERTIFICATES_KEY} < bundle.pem\` (certificate chain and key, PEM)`,
+                `\`pulumi config set --secret ${NAMESPACE}:${CERTIFICATES_KEY} < bundle.pem\` (certificate chain and key, PEM), ` +
+                `or order them with ${NAMESPACE}:tls.acme`,
         ]);
     }
     return tls.names.length ? { ...config, tlsCertificates: tls.names } : config;

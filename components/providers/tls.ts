@@ -15,7 +15,7 @@ export interface CertificatesOutputs extends CertificatesInputs {
 export const certificatesProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
     async diff(_id: string, olds: CertificatesOutputs, news: CertificatesInputs) {
         const replaces = changedKeys(olds, news, ["host", "layout"]);
-        const changed = changedKeys(olds, news, ["stack", "certificates"]).length > 0 || (olds.pending ?? []).length > 0;
+        const changed = changedKeys(olds, news, ["stack", "certificates", "acmeDomains"]).length > 0 || (olds.pending ?? []).length > 0;
         return { changes: replaces.length > 0 || changed, replaces, deleteBeforeReplace: true };
     },
 
