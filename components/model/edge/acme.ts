@@ -3,6 +3,7 @@
 // an order is open, so nothing else listens and it works wherever HAProxy is placed.
 // Pure: the schema, when to renew, the challenge rule and the files on the HAProxy host.
 
+import * as crypto from "crypto";
 import { z } from "zod";
 import type { HaproxyLayout } from "../naming";
 
@@ -118,4 +119,34 @@ export function delChallengeCommand(mapFile: string, token: string): string {
 // RFC 8555 tokens and thumbprints are base64url: nothing that could split a runtime API command.
 function assertToken(t: string): void {
     if (!/^[A-Za-z0-9_-]{16,}$/.test(t)) throw new Error("an ACME token or key authorization is not base64url; refusing to pass it to HAProxy");
+}
+
+/** A served certificate as status shows it (a tls.certificates bundle or the ACME one). */
+export interface CertificateView {
+    readonly name: string;
+    readonly domains: readonly string[];
+    readonly notAfter: string;
+    readonly serial: string;
+}
+
+/** Pure: what status shows of a bundle's leaf; the key in the same text is never read. Undefined when unreadable. */
+export function certificateView(name: string, pem: string): CertificateView | undefined {
+    const end = pem.indexOf("-----END CERTIFICATE-----");
+    if (end < 0) return undefined;
+    try {
+        const leaf = new crypto.X509Certificate(pem.slice(0, end + 25));
+        const domains = (leaf.subjectAltName ?? "")
+            .split(",")
+            .map((s) => s.trim())
+            .filter((s) => s.startsWith("DNS:"))
+            .map((s) => s.slice(4));
+        return { name, domains, notAfter: new Date(leaf.validTo).toISOString(), serial: leaf.serialNumber };
+    } catch {
+        return undefined;
+    }
+}
+
+/** Pure: one status line. */
+export function describeCertificateView(c: CertificateView, now: Date): string {
+    return `${c.name} (${describeCertificate({ ...c, directory: "", fingerprint: "" }, now)})`;
 }
