@@ -5,6 +5,7 @@
 
 import * as crypto from "crypto";
 import * as acme from "acme-client";
+import * as x509 from "@peculiar/x509";
 import { AcmeConfig, IssuedCertificate } from "../model/edge/acme";
 import { progress } from "./progress";
 
@@ -73,7 +74,6 @@ export function describeIssued(chain: string, a: Pick<AcmeConfig, "directory" | 
  * certificate is issued (HAProxy does not start on a `crt` that is missing), swapped out then.
  */
 export async function placeholderBundle(names: readonly string[]): Promise<string> {
-    const x509 = await import("@peculiar/x509");
     const webcrypto = crypto.webcrypto as unknown as Crypto;
     const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
     const keys = await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"]);
