@@ -10,6 +10,7 @@ import type { StackPlacement } from "./model/placement";
 import { hookCommand } from "./hooks";
 import {
     canaryInputs,
+    acmeInputs,
     certificatesInputs,
     frontendUrl,
     haproxyInputs,
@@ -30,6 +31,7 @@ import { Retention } from "./providers/retention";
 import { StatefulService } from "./providers/stateful";
 import { Switch } from "./providers/switch";
 import { Certificates } from "./providers/tls";
+import { AcmeCertificate } from "./providers/acme";
 import { parseCertificates } from "./model/edge/tls";
 import { Maintenance } from "./providers/maintenance";
 
@@ -62,6 +64,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
     public readonly switch: Switch;
     /** Present with bluegreen:tls.certificates: the files HAProxy's TLS listeners load. */
     public readonly certificates?: Certificates;
+    /** Present with bluegreen:tls.acme: the certificate ordered and renewed from the CA. */
+    public readonly acme?: AcmeCertificate;
     /** Taken by every up before any other step; everything depends on it. */
     public readonly lock: DeployLock;
     /** One per bluegreen:stateful entry: singletons beside the colors, upgraded under guard. */
@@ -82,8 +86,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         if (scraping)
             this.prometheus = new Prometheus(`${name}-prometheus`, scraping, scraping.instance ? { ...locked, dependsOn: [this.lock, this.haproxy] } : locked);
         const certs = certificatesInputs(config);
-        if (certs && args.tlsCertificates) {
-            const bundles = pulumi.secret(args.tlsCertificates).apply((t) => parseCertificates(t).bundles);
+        if (certs && (args.tlsCertificates || config.acme)) {
+            const bundles = args.tlsCertificates ? pulumi.secret(args.tlsCertificates).apply((t) => parseCertificates(t).bundles) : {};
             this.certificates = new Certificates(
                 `${name}-certificates`,
                 { ...certs, certificates: bundles },
@@ -159,6 +163,9 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         // After the switch, which renders the rule that reads the map it sets.
         const maintenance = maintenanceInputs(config);
         const maint = maintenance ? [new Maintenance(`${name}-maintenance`, maintenance, { parent: this, dependsOn: [this.switch] })] : [];
+        // After the switch: the CA's HTTP-01 request is answered by the config the switch loaded.
+        const acme = acmeInputs(config);
+        if (acme) this.acme = new AcmeCertificate(`${name}-acme`, acme, { ...locked, dependsOn: [this.lock, this.switch] });
         const postSwitch = hooks.postSwitch
             ? [
                   hookCommand(`${name}-postSwitch`, hooks.postSwitch, hookContext(config, "postSwitch", config.active), {
@@ -198,6 +205,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             ...(this.prometheus ? [this.prometheus] : []),
             ...(retained ? [retained] : []),
             ...tls,
+            ...(this.acme ? [this.acme] : []),
         ];
         new DeployUnlock(`${name}-unlock`, lockArgs, { parent: this, dependsOn: steps });
 

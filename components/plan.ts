@@ -26,6 +26,8 @@ import type { Place, StackPlacement } from "./model/placement";
 import type { EdgeModel } from "./model/edge/listen";
 import { certificatePath } from "./model/edge/tls";
 import type { CertificatesInputs } from "./release/edge/tls";
+import type { AcmeInputs } from "./release/edge/acme";
+import { ACME_CERTIFICATE, challengeMapPath } from "./model/edge/acme";
 
 /** Pure: the machine HAProxy runs on for this stack. */
 export function haproxyHostOf(config: StackConfig): HaproxyHost {
@@ -105,14 +107,21 @@ export function edgeOf(config: StackConfig): EdgeModel | undefined {
     return {
         listen: config.haproxy.listen,
         proxyProtocol: config.haproxy.placement === "incus",
-        certificates: (config.tlsCertificates ?? []).map((n) => certificatePath(layout, n)),
+        certificates: [...(config.tlsCertificates ?? []), ...(config.acme ? [ACME_CERTIFICATE] : [])].map((n) => certificatePath(layout, n)),
+        ...(config.acme ? { challengeMap: challengeMapPath(layout) } : {}),
     };
 }
 
 /** Pure: the Certificates resource's inputs but the bundles (a secret the app adds); undefined without bluegreen:tls.certificates. */
 export function certificatesInputs(config: StackConfig): Omit<CertificatesInputs, "certificates"> | undefined {
-    if (!config.tlsCertificates?.length) return undefined;
-    return { stack: config.stack, host: haproxyHostOf(config), layout: layoutOf(config) };
+    if (!config.tlsCertificates?.length && !config.acme) return undefined;
+    return { stack: config.stack, host: haproxyHostOf(config), layout: layoutOf(config), ...(config.acme ? { acmeDomains: config.acme.domains } : {}) };
+}
+
+/** Pure: the AcmeCertificate resource's inputs; undefined without bluegreen:tls.acme. */
+export function acmeInputs(config: StackConfig): AcmeInputs | undefined {
+    if (!config.acme) return undefined;
+    return { stack: config.stack, host: haproxyHostOf(config), layout: layoutOf(config), acme: config.acme };
 }
 
 /** Pure: the stateful services HAProxy routes to, as the switch renders them. */

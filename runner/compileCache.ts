@@ -23,9 +23,12 @@ export function installCompileCache(req: NodeRequire, dir: string): void {
     } catch {
         return; // no cache, same behaviour
     }
-    const compile = function (this: any, content: string, filename: string) {
-        // A shebang line, and code that uses import(), which a vm.Script cannot run without a callback.
-        if (content.startsWith("#!") || content.includes("import(")) return original.call(this, content, filename);
+    const compile = function (this: any, content: string, filename: string, format?: string) {
+        // A shebang line, and code that uses import(), which a vm.Script cannot run without a callback;
+        // an ES module (require(esm) in Node 20.19+: a package's module-sync export) is Node's to load.
+        if (content.startsWith("#!") || content.includes("import(") || format === "module" || filename.endsWith(".mjs")) {
+            return original.call(this, content, filename, format);
+        }
         const key = path.join(dir, crypto.createHash("sha1").update(filename).update("\0").update(content).digest("hex"));
         let cached: Buffer | undefined;
         try {

@@ -36,7 +36,7 @@ SRC
     mv "$src.tmp" "$src"
   fi
   local missing=()
-  for p in incus haproxy socat debootstrap wrk btrfs-progs jq iproute2; do
+  for p in incus haproxy socat debootstrap wrk btrfs-progs jq iproute2 pebble; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if [ "${#missing[@]}" -eq 0 ]; then
@@ -48,8 +48,9 @@ SRC
   apt-get install -y -qq --no-install-recommends -t bookworm-backports incus >/dev/null
   # wrk is the load generator of the e2e load test and the benchmark; btrfs-progs makes
   # the btrfs pool whose volume snapshots are copy-on-write (stateful services); jq and
-  # iproute2 (network namespaces) for scripts/cluster.sh, the test cluster.
-  apt-get install -y -qq --no-install-recommends haproxy socat debootstrap wrk btrfs-progs jq iproute2 >/dev/null
+  # iproute2 (network namespaces) for scripts/cluster.sh, the test cluster; pebble, the ACME
+  # test server Let's Encrypt publishes, for the e2e of bluegreen:tls.acme (never run as a service).
+  apt-get install -y -qq --no-install-recommends haproxy socat debootstrap wrk btrfs-progs jq iproute2 pebble >/dev/null
 }
 
 # Prometheus for the SLI analysis of canaries. bluegreen starts its own per stack, on

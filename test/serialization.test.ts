@@ -27,6 +27,7 @@ describe("provider serialization", function () {
     this.timeout(60_000);
     it("the registry holds every provider the program declares", () => {
         assert.deepEqual(Object.keys(PROVIDERS).sort(), [
+            "acme",
             "canary",
             "certificates",
             "colorContainer",

@@ -15,6 +15,7 @@ import { MaintenanceSpec, maintenanceSpec } from "./edge/maintenance";
 import { AccessLogSpec, accessLogPort, accessLogSpec } from "./edge/accessLog";
 import { balanceSpec, describeRoute, hostsSpec, routeKey } from "./edge/routing";
 import { PreviewSpec, previewSpec } from "./edge/preview";
+import { AcmeConfig, acmeProblems, acmeSpec } from "./edge/acme";
 
 export const NAMESPACE = "bluegreen";
 
@@ -403,6 +404,8 @@ const schema = z.strictObject({
     accessLog: accessLogSpec.optional(),
     /** Requests to the idle color (model/edge/preview.ts). */
     preview: previewSpec.optional(),
+    /** bluegreen:tls.acme (model/edge/acme.ts); the certificates themselves are the secret key tls.certificates. */
+    tls: z.strictObject({ acme: acmeSpec.optional() }).optional(),
 });
 
 export type ArtifactStoreSpec = z.infer<typeof artifactsSpec>;
@@ -475,6 +478,8 @@ export interface ComponentConfig {
 export interface StackConfig {
     /** The names of bluegreen:tls.certificates' bundles (the bundles stay Pulumi secrets); absent: none. */
     readonly tlsCertificates?: readonly string[];
+    /** bluegreen:tls.acme: a certificate ordered and renewed by bluegreen; absent: none. */
+    readonly acme?: AcmeConfig;
     readonly stack: string;
     readonly app: string;
     readonly prefix: string;
@@ -599,6 +604,16 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
     problems.push(...listenProblems(c.haproxy.listen, `${NAMESPACE}:haproxy.listen`));
     (c.haproxy.listen ?? []).forEach((l, i) => claim(l.port, `${NAMESPACE}:haproxy.listen[${i}].port`));
     if (c.accessLog) claim(accessLogPort(c.accessLog, c.haproxy.frontendPort), `${NAMESPACE}:accessLog.port`);
+    const acme = c.tls?.acme;
+    problems.push(...acmeProblems(acme, `${NAMESPACE}:tls.acme`));
+    if (acme && !(c.haproxy.listen ?? []).some((l) => l.tls)) {
+        problems.push(`${NAMESPACE}:tls.acme: no listener serves TLS; add one to bluegreen:haproxy.listen with tls: true (port 443 in production)`);
+    }
+    if (acme && !(c.haproxy.listen ?? []).some((l) => !l.tls)) {
+        problems.push(
+            `${NAMESPACE}:tls.acme: the CA checks HTTP-01 on plain HTTP; add a listener without tls to bluegreen:haproxy.listen (port 80 in production; redirect: https is fine)`,
+        );
+    }
     const prometheus = prometheusOf(
         c.prometheus ?? (c.canary || c.progressive ? DEFAULT_PROMETHEUS : undefined),
         c.haproxy.placement,
@@ -740,6 +755,7 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         ...(c.maintenance ? { maintenance: c.maintenance } : {}),
         ...(c.accessLog ? { accessLog: c.accessLog } : {}),
         ...(c.preview ? { preview: c.preview } : {}),
+        ...(acme ? { acme } : {}),
     };
 }
 
@@ -894,10 +910,11 @@ export function loadConfig(all: Record<string, string>, isSecret: (key: string) 
     }
     const config = parseConfig(raw, stack, secrets.names);
     const needed = (config.haproxy.listen ?? []).findIndex((l) => l.tls);
-    if (needed >= 0 && tls.names.length === 0) {
+    if (needed >= 0 && tls.names.length === 0 && !config.acme) {
         throw new ConfigError([
             `${NAMESPACE}:haproxy.listen[${needed}]: tls: true needs certificates; set them with ` +
-                `\`pulumi config set --secret ${NAMESPACE}:${CERTIFICATES_KEY} < bundle.pem\` (certificate chain and key, PEM)`,
+                `\`pulumi config set --secret ${NAMESPACE}:${CERTIFICATES_KEY} < bundle.pem\` (certificate chain and key, PEM), ` +
+                `or order them with ${NAMESPACE}:tls.acme`,
         ]);
     }
     return tls.names.length ? { ...config, tlsCertificates: tls.names } : config;

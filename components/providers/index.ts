@@ -3,6 +3,7 @@
 // otherwise only show as a hang under the runner).
 
 import type * as pulumi from "@pulumi/pulumi";
+import { acmeProvider } from "./acme";
 import { canaryProvider } from "./canary";
 import { colorContainerProvider } from "./colorContainer";
 import { haproxyProvider } from "./haproxy";
@@ -15,6 +16,7 @@ import { switchProvider } from "./switch";
 import { certificatesProvider } from "./tls";
 
 export const PROVIDERS: Readonly<Record<string, pulumi.dynamic.ResourceProvider>> = {
+    acme: acmeProvider,
     canary: canaryProvider,
     certificates: certificatesProvider,
     colorContainer: colorContainerProvider,

@@ -15,7 +15,7 @@ export interface CertificatesOutputs extends CertificatesInputs {
 export const certificatesProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
     async diff(_id: string, olds: CertificatesOutputs, news: CertificatesInputs) {
         const replaces = changedKeys(olds, news, ["host", "layout"]);
-        const changed = changedKeys(olds, news, ["stack", "certificates"]).length > 0 || (olds.pending ?? []).length > 0;
+        const changed = changedKeys(olds, news, ["stack", "certificates", "acmeDomains"]).length > 0 || (olds.pending ?? []).length > 0;
         // A rebuilt HAProxy instance has none of the files: the next up writes them again.
         const missing = replaces.length === 0 && !changed && !(await certificatesPresent(news));
         return { changes: replaces.length > 0 || changed || missing, replaces, deleteBeforeReplace: true };

@@ -39,6 +39,8 @@ import { ShiftRecord, parseShiftRecord } from "../model/shift";
 import { shiftRecordPath } from "./shift";
 import { describeServed } from "./switch";
 import { PlacementView, placementView } from "./placement";
+import { ACME_CERTIFICATE, CertificateView, certificateView, describeCertificateView } from "../model/edge/acme";
+import { certificatePath } from "../model/edge/tls";
 
 /** Bumped only when a field changes meaning or goes away; new sections may be added. */
 export const STATUS_VERSION = 1;
@@ -115,6 +117,8 @@ export interface StatusReport {
     readonly shift?: ShiftRecord;
     /** On a cluster: each member's state and each instance's member and address; absent on this host. */
     readonly placement?: PlacementView;
+    /** Each certificate HAProxy's TLS listeners load (tls.certificates, tls.acme): names and expiry; absent without TLS. */
+    readonly certificates?: readonly (CertificateView | { readonly name: string; readonly error: string })[];
 }
 
 export interface StatefulStatus {
@@ -332,6 +336,7 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
         ? await statefulStatus(config, addresses, probed, host, layout.stateDir, await readAlerts(host, layout.stateDir, 50).catch(() => []))
         : undefined;
     const rec = recorded ?? "none";
+    const certificates = await certificatesStatus(config, host, layout);
     return {
         version: STATUS_VERSION,
         stack: config.stack,
@@ -349,7 +354,23 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
         audit: auditLines,
         ...(shift ? { shift } : {}),
         ...(placement ? { placement } : {}),
+        ...(certificates.length ? { certificates } : {}),
     };
+}
+
+async function certificatesStatus(
+    config: StackConfig,
+    host: HaproxyHost,
+    layout: ReturnType<typeof haproxyLayout>,
+): Promise<NonNullable<StatusReport["certificates"]>> {
+    const names = [...(config.tlsCertificates ?? []), ...(config.acme ? [ACME_CERTIFICATE] : [])];
+    return Promise.all(
+        names.map(async (name) => {
+            const text = await readHostFile(host, certificatePath(layout, name)).catch(() => undefined);
+            const view = text === undefined ? undefined : certificateView(name, text);
+            return view ?? { name, error: text === undefined ? "not on the HAProxy host (`up` writes it)" : "unreadable" };
+        }),
+    );
 }
 
 /** Pure: the lock as status shows it. */
@@ -485,6 +506,10 @@ export function describeStatus(r: StatusReport): string {
         for (const why of sh.reasons ?? []) out.push(`  ${why}`);
     }
     if (r.placement) out.push("", ...describePlacementView(r.placement));
+    if (r.certificates) {
+        out.push("", "certificates:");
+        for (const c of r.certificates) out.push(`  ${"error" in c ? `${c.name}: ${c.error}` : describeCertificateView(c, new Date())}`);
+    }
     const lk = r.lock;
     out.push("", `deploy lock: ${lk.state}${lk.holder ? `, ${lk.holder}` : ""}${lk.why ? ` (${lk.why})` : ""}`);
     out.push("", "audit (last lines):");

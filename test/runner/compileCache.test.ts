@@ -48,6 +48,26 @@ describe("runner/compileCache", function () {
 
     const run = () => JSON.parse(execFileSync(process.execPath, [path.join(dir, "main.js")], { encoding: "utf8" }));
 
+    it("leaves an ES module to Node: a package's module-sync export (require(esm), Node 20.19+) loads as without the cache", () => {
+        // get-intrinsic (via axios, under acme-client) requires async-function, whose module-sync export is require.mjs.
+        fs.mkdirSync(path.join(dir, "node_modules", "esm-dep"), { recursive: true });
+        fs.writeFileSync(
+            path.join(dir, "node_modules", "esm-dep", "package.json"),
+            JSON.stringify({ name: "esm-dep", exports: { ".": [{ "module-sync": "./require.mjs", default: "./index.js" }, "./index.js"] } }),
+        );
+        fs.writeFileSync(path.join(dir, "node_modules", "esm-dep", "require.mjs"), "import value from './index.js';\nexport default value;\n");
+        fs.writeFileSync(path.join(dir, "node_modules", "esm-dep", "index.js"), "module.exports = 7;\n");
+        const main = path.join(dir, "esm-main.js");
+        const load = "let v = require('esm-dep'); if (v && v.default !== undefined) v = v.default; process.stdout.write(JSON.stringify(v));\n";
+        fs.writeFileSync(path.join(dir, "plain.js"), load);
+        fs.writeFileSync(
+            main,
+            `require(${JSON.stringify(path.join(OUT, "runner", "compileCache.js"))}).installCompileCache(require, ${JSON.stringify(cache)});\n` + load,
+        );
+        const without = execFileSync(process.execPath, [path.join(dir, "plain.js")], { encoding: "utf8" });
+        assert.equal(execFileSync(process.execPath, [main], { encoding: "utf8" }), without);
+    });
+
     it("loads modules as Node does and writes one entry per module", () => {
         const first = run();
         assert.equal(first.answer, 42);

@@ -2,6 +2,7 @@
 // or a redirect to it. Pure: schema, validation and the config lines they render to.
 
 import { z } from "zod";
+import { challengeRule } from "./acme";
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const port = z.int("expected an integer port").min(1, "expected a port from 1 to 65535").max(65535, "expected a port from 1 to 65535");
@@ -58,6 +59,8 @@ export interface EdgeModel {
     readonly proxyProtocol: boolean;
     /** The certificate files a TLS bind loads (model/edge/tls.ts certificatePath), sorted. */
     readonly certificates: readonly string[];
+    /** bluegreen:tls.acme: the map HAProxy answers HTTP-01 challenges from (model/edge/acme.ts). */
+    readonly challengeMap?: string;
 }
 
 /** Pure: where HAProxy binds for a listener: inside the instance, loopback behind the proxy device. */
@@ -77,6 +80,7 @@ export function edgeFrontendLines(e: EdgeModel | undefined): string[] {
     const hsts = e.listen.find((l) => l.tls && l.hsts !== undefined)?.hsts;
     return [
         ...served.map((l) => bindLine(l, e)),
+        ...(e.challengeMap ? [challengeRule(e.challengeMap)] : []),
         // The client's address (PROXY protocol behind Incus), for the app; what a client sent is dropped first.
         "http-request del-header X-Forwarded-For",
         "option forwardfor",
@@ -103,5 +107,12 @@ export function edgeRedirectSections(e: EdgeModel | undefined): string[] {
     if (to === undefined) return [];
     return e.listen
         .filter((l) => l.redirect === "https")
-        .flatMap((l) => ["", `frontend fe_redirect_${l.port}`, `    ${bindLine(l, e)}`, `    http-request redirect location ${redirectLocation(to)} code 301`]);
+        .flatMap((l) => [
+            "",
+            `frontend fe_redirect_${l.port}`,
+            `    ${bindLine(l, e)}`,
+            // The CA asks on plain HTTP; it would follow the redirect, but answering here needs no TLS yet.
+            ...(e.challengeMap ? [`    ${challengeRule(e.challengeMap)}`] : []),
+            `    http-request redirect location ${redirectLocation(to)} code 301`,
+        ]);
 }

@@ -5,6 +5,8 @@
 
 import { HaproxyHost, describeHost, hostPathExists, hostState, readHostFile, removeHostFile, writeHostFile } from "../../io/haproxyHost";
 import { progress } from "../../io/progress";
+import { placeholderBundle } from "../../io/acme";
+import { ACME_CERTIFICATE, challengeMapPath } from "../../model/edge/acme";
 import { Channel, adminCommands, converse, readyHint } from "../../io/runtimeApi";
 import { certificateChanges, certificatePath, commitSslCertCommand, parseShowSslCert, setSslCertCommand } from "../../model/edge/tls";
 import type { HaproxyLayout } from "../../model/naming";
@@ -16,6 +18,8 @@ export interface CertificatesInputs {
     readonly layout: HaproxyLayout;
     /** Normalized PEM bundles by name (model/edge/tls.ts parseCertificates); a Pulumi secret. */
     readonly certificates: Readonly<Record<string, string>>;
+    /** bluegreen:tls.acme's domains: its placeholder and challenge map must exist before HAProxy loads a config naming them. */
+    readonly acmeDomains?: readonly string[];
 }
 
 /** What a hot swap did, for the caller's progress and the tests. */
@@ -99,7 +103,23 @@ export async function applyCertificates(
         removed.push(name);
     }
     if (written.length) progress(`tls: ${written.length} certificate file(s) on ${describeHost(i.host)} (0600)`);
+    if (i.acmeDomains?.length) await ensureAcmeFiles(i.host, i.layout, i.acmeDomains);
     return { written, swapped, removed, kept };
+}
+
+/**
+ * What a config with bluegreen:tls.acme loads: the certificate file (a one-day self-signed
+ * placeholder until the first order: HAProxy does not start on a missing `crt`) and an empty
+ * challenge map. Never overwrites either.
+ */
+export async function ensureAcmeFiles(host: HaproxyHost, layout: HaproxyLayout, domains: readonly string[]): Promise<void> {
+    const file = certificatePath(layout, ACME_CERTIFICATE);
+    if ((await readHostFile(host, file)) === undefined) {
+        await writeHostFile(host, file, await placeholderBundle(domains));
+        progress(`acme: a one-day self-signed placeholder for ${domains.join(", ")} until the first certificate is issued`);
+    }
+    const map = challengeMapPath(layout);
+    if ((await readHostFile(host, map)) === undefined) await writeHostFile(host, map, "");
 }
 
 /** Removes every certificate file; nothing to do when the HAProxy instance is already gone. */
