@@ -148,7 +148,8 @@ describe("e2e: a state of serialized provider closures upgrades to the short pro
             assert.equal(now.id, old.id, `${old.name} kept its id`);
             const { __provider: newText, ...inputs } = now.inputs;
             const { __provider: _o, ...oldInputs } = old.inputs;
-            assert.deepEqual(inputs, oldInputs, `${old.name}: inputs but __provider`);
+            // Every old input as it was; keys added to the program after the fixture's commit (migrations) come in on this same step.
+            assert.deepEqual(Object.fromEntries(Object.keys(oldInputs).map((k) => [k, inputs[k]])), oldInputs, `${old.name}: inputs but __provider`);
             assert.ok(Buffer.byteLength(newText) < MAX_TEXT_BYTES, `${old.name}: ${Buffer.byteLength(newText)} bytes`);
             assert.match(newText, new RegExp(`require\\("bluegreen-providers"\\)\\.provider\\("${providerOf(old.name)}"`));
             // A same step keeps the outputs: the old text stays there until the resource is next updated.
