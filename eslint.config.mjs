@@ -46,7 +46,7 @@ export default tseslint.config(
         },
     },
     {
-        files: ["scripts/**/*.js"],
+        files: ["scripts/**/*.js", "packages/**/*.js"],
         languageOptions: {
             sourceType: "commonjs",
             globals: { require: "readonly", module: "writable", process: "readonly", console: "readonly", __dirname: "readonly", __filename: "readonly" },

@@ -3,8 +3,8 @@
 // `npm run local` starts without compiling at run time. Kept in sync by content: a file
 // whose SHA-1 differs from the manifest is compiled again, a removed one is removed, so a
 // stale build never runs. `npm ci` runs it (prepare); `scripts/local.js` runs it each time.
-// Then it serializes the dynamic providers of that build once (components/providers/
-// serialized.ts), so a run does not.
+// Then it hashes the provider code of that build, for the providers' short `__provider`
+// texts (components/providers/serialized.ts).
 //
 //   node scripts/build.js          build what changed; prints nothing when nothing did
 //   node scripts/build.js --check  exit 1 if the build is stale (changes nothing)
@@ -18,7 +18,7 @@ const ROOT = path.resolve(__dirname, "..");
 const OUT = path.join(ROOT, "bin");
 const MANIFEST = path.join(OUT, ".manifest.json");
 const LOCK = path.join(OUT, ".build-lock");
-/** The build's serialized providers, and the key they were made for (read without parsing them). */
+/** The build's provider code hash, and the key it was made for (read without parsing it). */
 const SERIALIZED = path.join(OUT, ".providers.json");
 const SERIALIZED_KEY = path.join(OUT, ".providers.key");
 /** runner/compileCache.ts's entries, named by content: emptied by every build that compiles. */
@@ -124,7 +124,7 @@ function withLock(f) {
     }
 }
 
-/** What the serialized providers of this build must carry: its manifest, the SDK and Node all shape the text. */
+/** The key of this build's provider file: its manifest (the code), the SDK and Node. */
 function serializedKey() {
     let manifest = "";
     try {
@@ -148,26 +148,55 @@ function serializedCurrent() {
 }
 
 /**
- * In a child, as the program would: load the build's providers with the SDK and serialize
- * them. A failure is only reported: a run then serializes as the SDK does, and fails there
- * if a provider cannot be serialized at all.
+ * The content hash of the provider code: the sources of every file of the build that
+ * bin/components/providers/index.js reaches through relative requires. By the sources'
+ * SHA-1s, not the compiled files, whose source maps name this checkout's paths.
+ */
+function providerCode(manifest) {
+    const seen = new Set();
+    const todo = [path.join(OUT, "components", "providers", "index.js")];
+    while (todo.length > 0) {
+        const file = todo.pop();
+        if (seen.has(file)) continue;
+        seen.add(file);
+        const text = fs.readFileSync(file, "utf8");
+        for (const m of text.matchAll(/require\("(\.\.?\/[^"]*)"\)/g)) {
+            const base = path.resolve(path.dirname(file), m[1]);
+            const found = [base, `${base}.js`, path.join(base, "index.js")].find((f) => fs.existsSync(f) && fs.statSync(f).isFile());
+            if (found) todo.push(found);
+        }
+    }
+    const lines = [...seen]
+        .map((f) => {
+            const src = path.relative(OUT, f).replace(/\.js$/, ".ts").split(path.sep).join("/");
+            return `${src}\0${manifest.files[src] ?? crypto.createHash("sha1").update(fs.readFileSync(f)).digest("hex")}`;
+        })
+        .sort();
+    return crypto.createHash("sha256").update(lines.join("\n")).digest("hex").slice(0, 20);
+}
+
+/**
+ * Writes what a run puts in each provider's `__provider` text (components/providers/
+ * serialized.ts): the hash of the provider code, under the build's key. A failure is only
+ * reported: a run then serializes the providers as the SDK does, slower and larger.
  */
 function serializeProviders() {
     const key = serializedKey();
-    const r = require("child_process").spawnSync(process.execPath, [path.join(__dirname, "serialize-providers.js"), SERIALIZED, key], {
-        cwd: ROOT,
-        stdio: ["ignore", "ignore", "pipe"],
-        encoding: "utf8",
-        timeout: 120_000,
-    });
-    if (r.status !== 0) {
-        process.stderr.write(`warning: cannot serialize the providers at build time (runs will, slower): ${(r.stderr || r.error?.message || "").trim()}\n`);
+    try {
+        const out = JSON.stringify({ key, code: providerCode(readManifest()) });
+        for (const [file, text] of [
+            [SERIALIZED, out],
+            [SERIALIZED_KEY, key],
+        ]) {
+            const tmp = `${file}.tmp-${process.pid}`;
+            fs.writeFileSync(tmp, text);
+            fs.renameSync(tmp, file);
+        }
+        return true;
+    } catch (e) {
+        process.stderr.write(`warning: cannot hash the provider code at build time (runs will serialize the providers, slower): ${e.message}\n`);
         return false;
     }
-    const tmp = `${SERIALIZED_KEY}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, key);
-    fs.renameSync(tmp, SERIALIZED_KEY);
-    return true;
 }
 
 /** Brings bin/ in line with the sources. Returns the number of files compiled or removed. */
@@ -212,7 +241,7 @@ function isFresh() {
     return p.compile.length === 0 && p.remove.length === 0;
 }
 
-module.exports = { build, isFresh, plan, fingerprint, serializedKey, ROOT, OUT, SERIALIZED, COMPILE_CACHE };
+module.exports = { build, isFresh, plan, fingerprint, serializedKey, providerCode, readManifest, ROOT, OUT, SERIALIZED, COMPILE_CACHE };
 
 if (require.main === module) {
     if (process.argv.includes("--check")) {

@@ -1,39 +1,75 @@
-// The serialized provider: a dynamic resource carries its provider as code (`__provider`),
-// which the SDK serializes from the live closure with V8's inspector and TypeScript's
-// parser. That took about 0.8 s of a 2.5 s fast rollback, and gives the same text on every
-// run of the same build. So the build serializes each provider once (scripts/build.js
-// calls writeSerialized), and a run of that build takes the text from the file. Anything
-// else (ts-node, the Pulumi CLI on index.ts, a stale or missing file) serializes as the SDK does.
+// The provider text: a dynamic resource carries its provider as code (`__provider`), which
+// the dynamic-provider host loads with require-from-string and calls `.handler()` on. The SDK
+// serializes the provider's whole closure: 20-150 KB per resource, kept in its inputs and
+// outputs and sent several times per step. A run of the build puts a few hundred bytes there
+// instead (providerText): a require of the bluegreen-providers package by name, which loads
+// this build's registry, and the build's hash of the provider code (scripts/build.js
+// providerCode), so a code change still shows as a provider change. Hand-written, not the
+// SDK's serializer: that inlines every module whose real path is outside node_modules, and a
+// `file:` dependency is a link into the project. Used only when the host will load the same
+// code: a build whose file is current, and the package resolving to this checkout from the
+// working directory, as the host resolves it. Anything else serializes as the SDK does.
 
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 
+/** The package the short texts require (packages/bluegreen-providers, a `file:` dependency). */
+export const PROVIDER_PACKAGE = "bluegreen-providers";
+
 export interface SerializedProviders {
     /** The key of the build that wrote it (scripts/build.js serializedKey: its manifest, the SDK, Node). */
     readonly key: string;
-    readonly texts: Readonly<Record<string, string>>;
+    /** The build's content hash of the provider code (scripts/build.js providerCode). */
+    readonly code: string;
 }
 
 interface BuildScript {
     readonly SERIALIZED: string;
+    readonly ROOT: string;
+    readonly OUT: string;
     serializedKey(): string;
+    isFresh(): boolean;
+}
+
+/** Pure: the `__provider` text of provider `name` of a build whose provider code hashes to `code`. */
+export function providerText(name: string, code: string): string {
+    const args = [name, code].map((a) => JSON.stringify(a)).join(", ");
+    return `// bluegreen's provider ${name}, code ${code}: loaded by name from the project (README: Provider code in state)
+exports.handler = () => require(${JSON.stringify(PROVIDER_PACKAGE)}).provider(${args});
+`;
 }
 
 /** Pure: the text for a provider, only from a file of this very build. */
 export function pick(file: SerializedProviders | undefined, key: string, name: string | undefined): string | undefined {
-    if (!file || file.key !== key || name === undefined) return undefined;
-    return file.texts[name];
+    if (!file || file.key !== key || name === undefined || typeof file.code !== "string" || file.code === "") return undefined;
+    return providerText(name, file.code);
 }
 
-/** scripts/build.js, when this module runs from the build it writes (bin/components/providers/). */
+/**
+ * scripts/build.js of the build whose code the host would load: this module's own build
+ * (bin/components/providers/), or, run from the sources (ts-node, the Pulumi CLI on
+ * index.ts), the checkout's build when it is fresh.
+ */
 function buildScript(): BuildScript | undefined {
-    const bin = path.resolve(__dirname, "..", "..");
-    const script = path.join(bin, "..", "scripts", "build.js");
-    if (path.basename(bin) !== "bin" || !fs.existsSync(script)) return undefined;
+    const here = path.resolve(__dirname, "..", "..");
+    const fromBin = path.basename(here) === "bin";
+    const script = path.join(fromBin ? path.join(here, "..") : here, "scripts", "build.js");
+    if (!fs.existsSync(script)) return undefined;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const b = require(script) as BuildScript & { OUT: string };
-    return path.resolve(b.OUT) === bin ? b : undefined;
+    const b = require(script) as BuildScript;
+    if (fromBin) return path.resolve(b.OUT) === here ? b : undefined;
+    return path.resolve(b.ROOT) === here && b.isFresh() ? b : undefined;
+}
+
+/** Whether the host, started in this working directory, would load `root`'s package (and so its build). */
+function linkedTo(root: string): boolean {
+    try {
+        const found = require.resolve(PROVIDER_PACKAGE, { paths: [process.cwd()] });
+        return fs.realpathSync(found) === fs.realpathSync(path.join(root, "packages", PROVIDER_PACKAGE, "index.js"));
+    } catch {
+        return false; // not installed (npm install links it), or another checkout's
+    }
 }
 
 /** The build's file and the current key, read once per process; undefined when not running from a build. */
@@ -45,7 +81,7 @@ function loadFile(): { key: string; file?: SerializedProviders } | undefined {
     looked = true;
     try {
         const b = buildScript();
-        if (!b) return undefined;
+        if (!b || !linkedTo(b.ROOT)) return undefined;
         let file: SerializedProviders | undefined;
         try {
             file = JSON.parse(fs.readFileSync(b.SERIALIZED, "utf8")) as SerializedProviders;
@@ -80,7 +116,7 @@ function sdkSerialize(provider: pulumi.dynamic.ResourceProvider): pulumi.Output<
 
 const cache = new WeakMap<pulumi.dynamic.ResourceProvider, pulumi.Input<string>>();
 
-/** `__provider` for a resource: the build's text when it is this build's, else the SDK's serialization (once per provider, as the SDK caches). */
+/** `__provider` for a resource: the short text when the host loads this build, else the SDK's serialization (once per provider, as the SDK caches). */
 export function serializedProvider(provider: pulumi.dynamic.ResourceProvider): pulumi.Input<string> {
     let text = cache.get(provider);
     if (text === undefined) {
@@ -92,28 +128,12 @@ export function serializedProvider(provider: pulumi.dynamic.ResourceProvider): p
 }
 
 /**
- * pulumi.dynamic.Resource, with `__provider` from serializedProvider: the same type token,
- * the same property, the same text; the engine and the provider host see no difference.
+ * pulumi.dynamic.Resource, with `__provider` from serializedProvider: the same type token and
+ * the same property, which the provider host loads as it loads the SDK's text.
  */
 export abstract class DynamicResource extends pulumi.CustomResource {
     constructor(provider: pulumi.dynamic.ResourceProvider, name: string, props: pulumi.Inputs, opts?: pulumi.CustomResourceOptions) {
         if (props.__provider) throw new Error("A dynamic resource must not define the __provider key");
         super("pulumi-nodejs:dynamic:Resource", name, { ...props, __provider: serializedProvider(provider) }, opts);
     }
-}
-
-/** The build's step (scripts/build.js runs it in a child): serializes every provider of the registry and writes them under `key`, atomically. */
-export async function writeSerialized(file: string, key: string): Promise<number> {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { PROVIDERS } = require("./index") as typeof import("./index");
-    const texts: Record<string, string> = {};
-    for (const [name, provider] of Object.entries(PROVIDERS)) {
-        const sf = await serialize(provider);
-        if (!sf.containsSecrets) texts[name] = sf.text; // a secret text is left to the run, which marks it secret
-    }
-    const out: SerializedProviders = { key, texts };
-    const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify(out));
-    fs.renameSync(tmp, file);
-    return Object.keys(texts).length;
 }
