@@ -3,13 +3,13 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { BlueGreenApp } from "./components/app";
-import { adoptFromEnv } from "./components/model/adoption";
+import { adoptFromEnv } from "./components/model/stateful/adoption";
 import { ConfigError, StackConfig, incusTrustOf, loadConfig } from "./components/model/config";
 import { TRUST_INPUT } from "./components/providers/trust";
 import { useIncusTrust } from "./components/io/incusTrust";
 import { progress } from "./components/io/progress";
-import { describePlacement } from "./components/model/placement";
-import { readPlacement } from "./components/release/placement";
+import { describePlacement } from "./components/model/cluster/placement";
+import { readPlacement } from "./components/release/cluster/placement";
 
 // Internal to the SDK (its version is pinned): tells secret keys from plain ones.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -45,7 +45,7 @@ export = async () => {
             r.type === "pulumi-nodejs:dynamic:Resource" ? { props: { ...r.props, [TRUST_INPUT]: incusTrust }, opts: r.opts } : undefined,
         );
     }
-    // On a cluster: every instance's member and routed address (components/release/placement.ts).
+    // On a cluster: every instance's member and routed address (components/release/cluster/placement.ts).
     await useIncusTrust(trust);
     const placement = await readPlacement(config);
     if (placement) for (const line of describePlacement(placement)) progress(`placement: ${line}`);

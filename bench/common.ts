@@ -6,7 +6,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { stopPrometheus } from "../components/release/prometheus";
+import { stopPrometheus } from "../components/release/rollout/prometheus";
 import type { ClusterStatus } from "../harness/cluster";
 import type { RunningLoad } from "../harness/load";
 import type { TestStack } from "../harness/stack";

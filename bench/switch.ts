@@ -21,12 +21,12 @@ import { switchInputs } from "../components/plan";
 import { parseConfig, StackConfig } from "../components/model/config";
 import { Color, otherColor } from "../components/model/naming";
 import { switchProvider } from "../components/providers/switch";
-import type { SwitchOutputs } from "../components/release/switch";
+import type { SwitchOutputs } from "../components/release/traffic/switch";
 import { ColorProbe, LoadResult, startLoad } from "../harness/load";
 import { TestStack } from "../harness/stack";
 import { launchRemote, remoteStatus } from "./common";
 import { COUNT_INCUS_FILE } from "../components/io/exec";
-import { incusCounts } from "../components/model/incusCount";
+import { incusCounts } from "../components/model/cluster/incusCount";
 
 const A = "aaa9001";
 const B = "bbb9002";

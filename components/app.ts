@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ColorStack } from "./colorStack";
 import type { StackConfig } from "./model/config";
 import { COLORS, Color } from "./model/naming";
-import type { StackPlacement } from "./model/placement";
+import type { StackPlacement } from "./model/cluster/placement";
 import { hookCommand } from "./hooks";
 import {
     canaryInputs,

@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { StackConfig, secretEnvOf } from "./model/config";
 import type { Color } from "./model/naming";
 import { colorContainerInputs } from "./plan";
-import type { StackPlacement } from "./model/placement";
+import type { StackPlacement } from "./model/cluster/placement";
 import { ColorContainer } from "./providers/colorContainer";
 import type { ServingGuard } from "./release/cleanup";
 import { bootGroup, groupSize } from "./model/boot";
@@ -12,7 +12,7 @@ import { bootGroup, groupSize } from "./model/boot";
 export interface ColorStackArgs {
     /** The validated stack config. */
     readonly config: StackConfig;
-    /** On a cluster: each container's member and routed address (model/placement.ts). */
+    /** On a cluster: each container's member and routed address (model/cluster/placement.ts). */
     readonly placement?: StackPlacement;
     readonly color: Color;
     /** The release (git SHA) every component of this color runs. */

@@ -1,11 +1,11 @@
 // The operator's hooks as @pulumi/command local.Command resources, placed in the graph at
-// their moment by app.ts (model/hooks.ts says what they get). postRollback is not one: a
+// their moment by app.ts (model/safety/hooks.ts says what they get). postRollback is not one: a
 // rollback fails its step, and the engine runs nothing that depends on a failed step, so
-// the canary and the stateful service run it themselves (release/hooks.ts).
+// the canary and the stateful service run it themselves (release/safety/hooks.ts).
 
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { HOOK_INTERPRETER, HookContext, hookEnv, hookTriggers } from "./model/hooks";
+import { HOOK_INTERPRETER, HookContext, hookEnv, hookTriggers } from "./model/safety/hooks";
 
 /** One hook: runs on create, and again (a replace) when its release, color or the active color changes. */
 export function hookCommand(name: string, script: string, ctx: HookContext, opts: pulumi.CustomResourceOptions): command.local.Command {

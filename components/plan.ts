@@ -4,25 +4,25 @@
 import { ComponentConfig, DEFAULT_HEALTH_STATUS, StackConfig } from "./model/config";
 import { DEFAULT_BALANCE } from "./model/edge/routing";
 import { COLORS, Color, Node, containerName, haproxyLayout, nodesOf, otherColor, statefulName, statefulVolumeName } from "./model/naming";
-import { HaproxyHost, colorHostPort, haproxyHostOf as hostOf, haproxyInstanceRef, incusTarget, loopbackUrl } from "./model/topology";
-import type { CanaryInputs } from "./release/canary";
-import type { ServiceBackendModel } from "./model/haproxyConfig";
+import { HaproxyHost, colorHostPort, haproxyHostOf as hostOf, haproxyInstanceRef, incusTarget, loopbackUrl } from "./model/traffic/topology";
+import type { CanaryInputs } from "./release/rollout/canary";
+import type { ServiceBackendModel } from "./model/traffic/haproxyConfig";
 import type { ServingGuard } from "./release/cleanup";
 import type { ColorContainerInputs } from "./release/deploy";
-import type { HaproxyInputs } from "./release/haproxy";
-import type { ScrapingInputs } from "./release/prometheus";
-import { INSTANCE_PROMETHEUS_DIR, PrometheusInstance, prometheusServerUrl, scrapeTargets } from "./model/prometheusConfig";
-import type { StatefulInputs } from "./release/stateful";
-import type { SwitchComponent, SwitchInputs } from "./release/switch";
-import type { AuditContext } from "./release/audit";
+import type { HaproxyInputs } from "./release/traffic/haproxy";
+import type { ScrapingInputs } from "./release/rollout/prometheus";
+import { INSTANCE_PROMETHEUS_DIR, PrometheusInstance, prometheusServerUrl, scrapeTargets } from "./model/rollout/prometheusConfig";
+import type { StatefulInputs } from "./release/stateful/stateful";
+import type { SwitchComponent, SwitchInputs } from "./release/traffic/switch";
+import type { AuditContext } from "./release/safety/audit";
 import type { DeployLockInputs } from "./providers/lock";
-import type { RetentionInputs } from "./release/retention";
-import type { HookContext, HookName, HookOperation } from "./model/hooks";
-import { lockPath } from "./model/lock";
+import type { RetentionInputs } from "./release/safety/retention";
+import type { HookContext, HookName, HookOperation } from "./model/safety/hooks";
+import { lockPath } from "./model/safety/lock";
 import { MaintenanceModel, maintenanceMapPath } from "./model/edge/maintenance";
 import { accessLogPath, accessLogPort } from "./model/edge/accessLog";
 import type { MaintenanceInputs } from "./release/edge/maintenance";
-import type { Place, StackPlacement } from "./model/placement";
+import type { Place, StackPlacement } from "./model/cluster/placement";
 import type { EdgeModel } from "./model/edge/listen";
 import { certificatePath } from "./model/edge/tls";
 import type { CertificatesInputs } from "./release/edge/tls";
@@ -197,7 +197,7 @@ export function switchInputs(config: StackConfig, placement?: StackPlacement): S
             ? {
                   progressive: {
                       ...config.progressive,
-                      // With a remote, its address is resolved when the shift runs (release/shift.ts).
+                      // With a remote, its address is resolved when the shift runs (release/rollout/shift.ts).
                       ...(config.incus.remote && !config.prometheus!.url
                           ? { prometheusPort: config.prometheus!.port }
                           : { prometheusUrl: config.prometheus!.url ?? prometheusServerUrl(config.prometheus!.port) }),
@@ -242,7 +242,7 @@ export function colorContainerInputs(
     guard: ServingGuard,
     placement?: StackPlacement,
 ): ColorContainerInputs[] {
-    // With a canary, the serving color's releases are installed in place (release/canary.ts).
+    // With a canary, the serving color's releases are installed in place (release/rollout/canary.ts).
     const inPlace = config.canary !== undefined && color === config.active;
     return config.components.flatMap((c) =>
         nodesOf(c.nodes).map((node) => ({
@@ -377,7 +377,7 @@ function passEnvOf(config: StackConfig): { passEnv?: readonly string[] } {
     return config.hooks.passEnv?.length ? { passEnv: config.hooks.passEnv } : {};
 }
 
-/** Pure: where the stack's audit events go (release/audit.ts). */
+/** Pure: where the stack's audit events go (release/safety/audit.ts). */
 export function auditContext(config: StackConfig): AuditContext {
     return {
         host: haproxyHostOf(config),
@@ -389,7 +389,7 @@ export function auditContext(config: StackConfig): AuditContext {
 
 /**
  * Pure: the deploy lock's inputs. The release is only what the record tells whoever meets it.
- * What finds a lost state (release/adoption.ts) is carried only when set, so older state keeps its inputs.
+ * What finds a lost state (release/stateful/adoption.ts) is carried only when set, so older state keeps its inputs.
  */
 export function lockInputs(config: StackConfig, mode: DeployLockInputs["mode"], adoptOnce: boolean): DeployLockInputs {
     const volumes = config.stateful.flatMap((s) => s.volumes.map((v) => ({ pool: s.pool, volume: statefulVolumeName(config.prefix, s.name, v.name) })));
@@ -404,7 +404,7 @@ export function lockInputs(config: StackConfig, mode: DeployLockInputs["mode"], 
     };
 }
 
-/** Pure: what a hook of `color` gets before it runs (model/hooks.ts's script adds the rest). */
+/** Pure: what a hook of `color` gets before it runs (model/safety/hooks.ts's script adds the rest). */
 export function hookContext(config: StackConfig, hook: HookName, color: Color): HookContext {
     const instance = haproxyInstanceRef(haproxyHostOf(config));
     const operation: HookOperation = hook === "preDeploy" || hook === "postDeploy" ? "deploy" : hook === "postRollback" ? "rollback" : "switch";

@@ -12,10 +12,10 @@ import { StackConfig, incusTrustOf, loadConfig } from "../components/model/confi
 import { useIncusTrust } from "../components/io/incusTrust";
 import { refusal } from "../components/model/errors";
 import { COLORS, Color, containerName, nodesOf, statefulName } from "../components/model/naming";
-import { IncusTarget, incusTarget, instanceRef } from "../components/model/topology";
+import { IncusTarget, incusTarget, instanceRef } from "../components/model/traffic/topology";
 import { auditContext } from "../components/plan";
 import { APP_LOG } from "../components/release/deploy";
-import { activeColorPath, readActiveColor } from "../components/release/history";
+import { activeColorPath, readActiveColor } from "../components/release/safety/history";
 import { describeHost, readHostFile } from "../components/io/haproxyHost";
 import { accessLogPath, mergeByTime } from "../components/model/edge/accessLog";
 import { Project, UsageError, loadProject, loadStackConfig } from "../runner/project";

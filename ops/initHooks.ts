@@ -3,7 +3,7 @@
 
 import * as fs from "fs";
 import * as path from "path";
-import { HOOK_NAMES, HookName } from "../components/model/hooks";
+import { HOOK_NAMES, HookName } from "../components/model/safety/hooks";
 
 const DIR = ".bluegreen/hooks";
 

@@ -1,12 +1,12 @@
 // `npm run local -- lock acquire -m "<message>" | release [--force] | status [--json] --stack <name>`:
-// the deploy lock held by hand, as `kamal lock` does (components/release/lock.ts). Works with
+// the deploy lock held by hand, as `kamal lock` does (components/release/safety/lock.ts). Works with
 // or without the Pulumi CLI: it needs only the stack's config and the HAProxy host.
 
 import { incusTrustOf, loadConfig } from "../components/model/config";
 import { useIncusTrust } from "../components/io/incusTrust";
-import { describeHolder, lockPath } from "../components/model/lock";
+import { describeHolder, lockPath } from "../components/model/safety/lock";
 import { auditContext } from "../components/plan";
-import { acquireLock, readLockState, releaseLock } from "../components/release/lock";
+import { acquireLock, readLockState, releaseLock } from "../components/release/safety/lock";
 import { Project, UsageError, loadStackConfig } from "../runner/project";
 
 export async function lockCommand(

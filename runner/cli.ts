@@ -373,7 +373,7 @@ function countIncus(): () => void {
     const file = (process.env.BLUEGREEN_COUNT_INCUS_FILE = path.join(dir, "incus"));
     fs.writeFileSync(file, "");
     return () => {
-        const { incusCountLine } = require("../components/model/incusCount") as typeof import("../components/model/incusCount");
+        const { incusCountLine } = require("../components/model/cluster/incusCount") as typeof import("../components/model/cluster/incusCount");
         process.stderr.write(`${incusCountLine(fs.readFileSync(file, "utf8"))}\n`);
         delete process.env.BLUEGREEN_COUNT_INCUS_FILE;
         fs.rmSync(dir, { recursive: true, force: true });

@@ -54,7 +54,7 @@ SRC
 }
 
 # Prometheus for the SLI analysis of canaries. bluegreen starts its own per stack, on
-# loopback with its own config and data directory (components/release/prometheus.ts),
+# loopback with its own config and data directory (components/release/rollout/prometheus.ts),
 # never the package's service, which would listen on 0.0.0.0:9090. Without systemd the
 # postinst starts nothing (measured); a policy-rc.d that denies starts makes sure of it
 # on hosts that do have a runlevel, and is removed again unless it was already there.

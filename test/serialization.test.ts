@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { clearIncusTrust } from "../components/io/incusTrust";
-import { trustDirName } from "../components/model/trust";
+import { trustDirName } from "../components/model/cluster/trust";
 import { setEnv } from "./helpers/tmp";
 import { initFailure, refused } from "../components/model/errors";
 import { colorContainerProvider } from "../components/providers/colorContainer";

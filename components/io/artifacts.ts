@@ -7,8 +7,8 @@ import * as fs from "fs";
 import * as path from "path";
 import * as zlib from "zlib";
 import type { ArtifactStoreSpec } from "../model/config";
-import { migrationsOf } from "../model/migrations";
-import { MAX_RELEASE_UNPACKED_BYTES, readTar } from "../model/tar";
+import { migrationsOf } from "../model/stateful/migrations";
+import { MAX_RELEASE_UNPACKED_BYTES, readTar } from "../model/stateful/tar";
 import { progress } from "./progress";
 
 export interface ArtifactRef {

@@ -3,8 +3,8 @@
 
 import { spawn } from "child_process";
 import * as fs from "fs";
-import { incusKind } from "../model/incusCount";
-import { incusConfEnv } from "../model/trust";
+import { incusKind } from "../model/cluster/incusCount";
+import { incusConfEnv } from "../model/cluster/trust";
 
 /** A command is a value: build it with a pure function, run it here. */
 export interface Cmd {

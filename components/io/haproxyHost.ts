@@ -5,12 +5,12 @@
 
 import * as fs from "fs";
 import * as path from "path";
-import { HaproxyHost, haproxyTarget } from "../model/topology";
+import { HaproxyHost, haproxyTarget } from "../model/traffic/topology";
 import { Cmd, CmdResult, cmdError, runOrThrow, run } from "./exec";
 import { execCmd, getInstance, readInstanceFile } from "./incus";
 import { writeFileAtomic } from "./tmp";
 
-export type { HaproxyHost } from "../model/topology";
+export type { HaproxyHost } from "../model/traffic/topology";
 
 /** Wraps argv so it runs on the HAProxy host. */
 export function onHost(host: HaproxyHost, argv: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Cmd {

@@ -10,7 +10,7 @@ import { createHash } from "crypto";
 import { Cmd, run } from "./exec";
 import { execCmd } from "./incus";
 import { EXEC_SENTINEL, parseSentinel } from "./runtimeApi";
-import { IncusTarget } from "../model/topology";
+import { IncusTarget } from "../model/traffic/topology";
 import { sleep } from "./poll";
 
 /** Heads each part of the read script's output: `<marker> <rc|-> <bytes>`. */

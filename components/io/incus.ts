@@ -1,13 +1,13 @@
 // Incus through its CLI. Builders return commands as values (argv arrays) so tests
 // can assert them exactly; the few helpers below run them through the exec seam.
 
-import { IncusTarget, instanceRef, loopbackAddress } from "../model/topology";
-import { Member, memberState } from "../model/placement";
-import { memberAddress } from "../model/network";
+import { IncusTarget, instanceRef, loopbackAddress } from "../model/traffic/topology";
+import { Member, memberState } from "../model/cluster/placement";
+import { memberAddress } from "../model/cluster/network";
 import { Cmd, cmdError, run } from "./exec";
 import { progress } from "./progress";
 
-export type { IncusTarget } from "../model/topology";
+export type { IncusTarget } from "../model/traffic/topology";
 
 /** `remote:name`, or just `name` for the local daemon. */
 export function ref(target: IncusTarget, name: string): string {

@@ -1,4 +1,4 @@
-// The private incus client config made from the stack's trust secrets (model/trust.ts): written
+// The private incus client config made from the stack's trust secrets (model/cluster/trust.ts): written
 // once per content under a per-user runtime directory, then named by INCUS_CONF on every incus
 // command of this process (io/exec.ts). The program and each provider process materialize it
 // from their own inputs: a destroy does not run the program.
@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { IncusTrust, TRUST_KEYS, clientConfigFiles, trustDirName } from "../model/trust";
+import { IncusTrust, TRUST_KEYS, clientConfigFiles, trustDirName } from "../model/cluster/trust";
 import { NAMESPACE } from "../model/config";
 import { refusal } from "../model/errors";
 import { Cmd, run, setIncusConf } from "./exec";

@@ -4,7 +4,7 @@
 // sentinel, so an exec whose output Incus lost is told from an answer and asked again (a probe
 // is a read). Never throws: a failure is a probe with status 0, as io/http.ts.
 
-import { ProbeRoute, describeChannel } from "../model/topology";
+import { ProbeRoute, describeChannel } from "../model/traffic/topology";
 import { Cmd, run } from "./exec";
 import { Probe, ProbeOptions, probe } from "./http";
 import { execCmd } from "./incus";

@@ -3,7 +3,7 @@
 
 import * as fs from "fs";
 import * as os from "os";
-import type { ProcessSpace } from "../model/lock";
+import type { ProcessSpace } from "../model/safety/lock";
 
 function read(file: string): string | undefined {
     try {

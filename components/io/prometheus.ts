@@ -9,10 +9,10 @@
 // that an error names its query and URL; it hands scalars back as raw `[ts, "1"]` pairs;
 // and it is only lightly maintained (dependency bumps). What we need from it, telling a
 // number from NaN from an empty result from an error from a timeout, is the part we have
-// to write ourselves either way (parseInstantAnswer in model/promql.ts, pure and tested).
+// to write ourselves either way (parseInstantAnswer in model/rollout/promql.ts, pure and tested).
 // fetch with AbortSignal.timeout bounds the whole exchange, body included.
 
-import { InstantValue, parseInstantAnswer, redactUrl } from "../model/promql";
+import { InstantValue, parseInstantAnswer, redactUrl } from "../model/rollout/promql";
 
 export interface PrometheusClientOptions {
     /** Base URL, e.g. http://127.0.0.1:19090. Credentials in it go into a Basic auth header, never into a message. */

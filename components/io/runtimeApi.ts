@@ -1,11 +1,11 @@
 // HAProxy's runtime API (admin socket) and master CLI (master socket), over a channel
-// (model/topology.ts AdminChannel): a unix socket on this host (HAProxy's own in dev, an
+// (model/traffic/topology.ts AdminChannel): a unix socket on this host (HAProxy's own in dev, an
 // Incus proxy device into the instance in staging/prod), or, with an Incus remote, one
 // `incus exec` of socat inside the instance per batch. Builders and parsers are pure.
 
 import * as net from "net";
-import { AdminChannel, describeChannel, instanceRef } from "../model/topology";
-import type { LiveServer } from "../model/traffic";
+import { AdminChannel, describeChannel, instanceRef } from "../model/traffic/topology";
+import type { LiveServer } from "../model/traffic/traffic";
 import { Cmd, CmdResult, run } from "./exec";
 import { execCmd } from "./incus";
 import { poll, sleep } from "./poll";

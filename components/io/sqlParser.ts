@@ -9,10 +9,10 @@
 // rules we do not gate on, and ships a per-platform binary through optional dependencies.
 //
 // Loading reads the .wasm file from node_modules, so the parser lives here in io/;
-// the rules in model/migrations.ts work on the parse tree it returns.
+// the rules in model/stateful/migrations.ts work on the parse tree it returns.
 
 import type * as LibPgQuery from "libpg-query";
-import type { ParseOutcome, SqlParser } from "../model/migrations";
+import type { ParseOutcome, SqlParser } from "../model/stateful/migrations";
 
 interface SqlErrorLike {
     readonly message: string;

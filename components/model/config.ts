@@ -3,12 +3,12 @@
 
 import { z } from "zod";
 import { COLORS, Color, containerName, haproxyInstanceName, nodesOf, otherColor, routePrefix, statefulName, statefulVolumeName } from "./naming";
-import { colorOfServer } from "./traffic";
-import { colorHostPort, lastHostPort } from "./topology";
-import { DEFAULT_QUERIES, templateProblems } from "./promql";
-import { WARNING_RULES, WarningRule } from "./migrations";
-import { addressesNeeded, formatRange, parseAddressRange, rangeSize } from "./network";
-import { IncusTrust, TRUST_KEYS, trustSpec } from "./trust";
+import { colorOfServer } from "./traffic/traffic";
+import { colorHostPort, lastHostPort } from "./traffic/topology";
+import { DEFAULT_QUERIES, templateProblems } from "./rollout/promql";
+import { WARNING_RULES, WarningRule } from "./stateful/migrations";
+import { addressesNeeded, formatRange, parseAddressRange, rangeSize } from "./cluster/network";
+import { IncusTrust, TRUST_KEYS, trustSpec } from "./cluster/trust";
 import { listenProblems, listenSpec } from "./edge/listen";
 import { CERTIFICATES_KEY, parseCertificates } from "./edge/tls";
 import { MaintenanceSpec, maintenanceSpec } from "./edge/maintenance";
@@ -66,7 +66,7 @@ const componentSpec = z.strictObject({
     healthBody: bodyMatch.optional(),
     /** Plain environment of the app; secrets go in bluegreen:secretEnv. */
     env: envMap.default({}),
-    /** On a cluster: node n on member n mod M (model/placement.ts). Default: true when more than one member is in use. */
+    /** On a cluster: node n on member n mod M (model/cluster/placement.ts). Default: true when more than one member is in use. */
     spread: z.boolean("expected true or false").optional(),
     /** A node whose member is offline goes on a live member instead of refusing the deploy. */
     allowReschedule: z.boolean("expected true or false").optional(),
@@ -102,7 +102,7 @@ const incusSpec = z.strictObject({
         .optional(),
 });
 
-/** `proxy`: proxy devices on loopback (today's model). `routed`: a routed NIC per instance, addresses from a range (model/network.ts). */
+/** `proxy`: proxy devices on loopback (today's model). `routed`: a routed NIC per instance, addresses from a range (model/cluster/network.ts). */
 const networkSpec = z.discriminatedUnion(
     "mode",
     [
@@ -195,13 +195,13 @@ const secretEnvSpec = z.record(safeName, envMap);
 const migrationsSpec = z.strictObject({
     /** Roll out despite the migration guard's findings (the seed's FORCE_MIGRATE=1); each overridden finding is logged. */
     force: z.boolean("expected true or false").default(false),
-    /** Warning rules (model/migrations.ts WARNING_RULES) that refuse a rollout like the blocking ones. */
+    /** Warning rules (model/stateful/migrations.ts WARNING_RULES) that refuse a rollout like the blocking ones. */
     block: z
         .array(z.enum(Object.keys(WARNING_RULES) as [WarningRule, ...WarningRule[]], `expected one of ${Object.keys(WARNING_RULES).join(", ")}`))
         .default([]),
 });
 
-/** A PromQL template; see model/promql.ts for its placeholders. */
+/** A PromQL template; see model/rollout/promql.ts for its placeholders. */
 const promqlTemplate = z.string("expected a PromQL query as a string").superRefine((t, ctx) => {
     for (const message of templateProblems(t)) ctx.addIssue({ code: "custom", message });
 });
@@ -230,7 +230,7 @@ const canarySpec = z.strictObject({
         .default({ ...DEFAULT_QUERIES }),
 });
 
-/** A progressive traffic shift between the colors (release/shift.ts), gated by the canary's SLIs. */
+/** A progressive traffic shift between the colors (release/rollout/shift.ts), gated by the canary's SLIs. */
 const progressiveSpec = z.strictObject({
     /** Percent of traffic on the new color at each step; increasing, the last is 100. */
     steps: z
@@ -268,7 +268,7 @@ const prometheusSpec = z.strictObject({
     placement: z.enum(["host", "incus"], "expected host or incus").optional(),
 });
 
-/** Incus snapshot names of our own scheme (model/stateful.ts snapshotId). */
+/** Incus snapshot names of our own scheme (model/stateful/stateful.ts snapshotId). */
 const SNAPSHOT_ID = /^kg-\d{8}t\d{6}z-(?:[0-9a-f]{7,40}|unknown)$/;
 
 const statefulSpec = z.strictObject({
@@ -320,7 +320,7 @@ const hooksSpec = z.strictObject({
         .optional(),
 });
 
-/** Release retention in the artifact store (release/retention.ts). */
+/** Release retention in the artifact store (release/safety/retention.ts). */
 const retainSpec = z.strictObject({
     /** Releases kept per component, newest first; rollback targets are kept beyond it. */
     releases: z.int("expected a whole number").min(1, "expected at least 1").max(1000, "expected at most 1000"),
@@ -434,7 +434,7 @@ export interface ProgressiveConfig {
     readonly queries: CanarySpec["queries"];
 }
 
-/** A singleton beside the colors, with a guarded upgrade instead of a switch (release/stateful.ts). */
+/** A singleton beside the colors, with a guarded upgrade instead of a switch (release/stateful/stateful.ts). */
 export interface StatefulConfig {
     readonly name: string;
     readonly release: string;
@@ -493,7 +493,7 @@ export interface StackConfig {
     readonly haproxy: HaproxySpec;
     readonly health: HealthSpec;
     readonly cleanup: CleanupSpec;
-    /** The migration guard (release/migrationGuard.ts). */
+    /** The migration guard (release/stateful/migrationGuard.ts). */
     readonly migrations: MigrationsSpec;
     /** Absent: no canary. */
     readonly canary?: CanarySpec;

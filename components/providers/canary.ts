@@ -1,10 +1,10 @@
-// The Canary resource: a thin lifecycle adapter onto release/canary.ts. Its state holds
+// The Canary resource: a thin lifecycle adapter onto release/rollout/canary.ts. Its state holds
 // the release the serving color last ran healthily: the last-known-good of the next canary.
 
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
 import { lockGuarded } from "./lock";
-import { CanaryInputs, CanaryOutputs, converge, createCanary, needsConverge, runCanary } from "../release/canary";
+import { CanaryInputs, CanaryOutputs, converge, createCanary, needsConverge, runCanary } from "../release/rollout/canary";
 
 /** The single, static provider instance every Canary shares. */
 export const canaryProvider: pulumi.dynamic.ResourceProvider = lockGuarded({

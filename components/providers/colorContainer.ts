@@ -20,7 +20,7 @@ import {
     rolloutReplaces,
 } from "../release/deploy";
 import { progress } from "../io/progress";
-import { rolloutMigrationProblem } from "../release/migrationGuard";
+import { rolloutMigrationProblem } from "../release/stateful/migrationGuard";
 
 /** The single, static provider instance every ColorContainer shares. */
 export const colorContainerProvider: pulumi.dynamic.ResourceProvider = lockGuarded({

@@ -1,4 +1,4 @@
-// The Haproxy resource: a thin lifecycle adapter onto release/haproxy.ts.
+// The Haproxy resource: a thin lifecycle adapter onto release/traffic/haproxy.ts.
 
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
@@ -7,7 +7,7 @@ import { describeHost } from "../io/haproxyHost";
 import { progress } from "../io/progress";
 import { changedKeys } from "../model/diff";
 import type { HaproxyLayout } from "../model/naming";
-import { HaproxyInputs, HaproxyOutputs, ensureHaproxy, isRunning, readHaproxy, removeHaproxy } from "../release/haproxy";
+import { HaproxyInputs, HaproxyOutputs, ensureHaproxy, isRunning, readHaproxy, removeHaproxy } from "../release/traffic/haproxy";
 
 /** Inputs that change in place. */
 const UPDATE_ON = ["frontendPort", "exporterPort", "backendPorts", "image", "profiles", "stack", "layout", "listen", "accessLog"] as const;

@@ -15,10 +15,10 @@ import { trusted } from "./trust";
 import { HaproxyHost, hostState } from "../io/haproxyHost";
 import { progress } from "../io/progress";
 import { refused } from "../model/errors";
-import { heldRefusal, lockPath } from "../model/lock";
-import { AdoptionInputs, checkStateLoss } from "../release/adoption";
-import { AuditContext, auditTo } from "../release/audit";
-import { HoldOptions, assertDeployLockKept, finishDeployLock, holdDeployLock, readLockState, stoppedRefusal, withDeployLock } from "../release/lock";
+import { heldRefusal, lockPath } from "../model/safety/lock";
+import { AdoptionInputs, checkStateLoss } from "../release/stateful/adoption";
+import { AuditContext, auditTo } from "../release/safety/audit";
+import { HoldOptions, assertDeployLockKept, finishDeployLock, holdDeployLock, readLockState, stoppedRefusal, withDeployLock } from "../release/safety/lock";
 
 export interface DeployLockInputs extends AuditContext, AdoptionInputs {
     /** The release the active color is set to: written in the lock for whoever meets it. */

@@ -1,13 +1,13 @@
 // The Prometheus resource: the scrape targets of every pool, on every `up`, and on dev
-// the server that reads them. A thin lifecycle adapter onto release/prometheus.ts.
+// the server that reads them. A thin lifecycle adapter onto release/rollout/prometheus.ts.
 
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
 import { lockGuarded } from "./lock";
 import { progress } from "../io/progress";
 import { initFailure } from "../model/errors";
-import { ScrapingInputs, ScrapingOutputs, ensureScraping, removeScraping, scrapingDrift } from "../release/prometheus";
-import { ensureInstanceScraping, instanceScrapingDrift, removeInstancePrometheus } from "../release/prometheusInstance";
+import { ScrapingInputs, ScrapingOutputs, ensureScraping, removeScraping, scrapingDrift } from "../release/rollout/prometheus";
+import { ensureInstanceScraping, instanceScrapingDrift, removeInstancePrometheus } from "../release/rollout/prometheusInstance";
 
 /** prometheus.placement: incus runs it in the HAProxy instance; host, on this machine. */
 function ensure(i: ScrapingInputs): Promise<ScrapingOutputs> {

@@ -1,12 +1,12 @@
 // The Retention resource: after every successful up (it depends on every other step, so a
-// failed one skips it), the artifact store is pruned (release/retention.ts). Like the deploy
+// failed one skips it), the artifact store is pruned (release/safety/retention.ts). Like the deploy
 // lock it works in `diff`, which the engine calls on every up, so a no-op up stays a no-op
 // in the plan; `mode` tells an up from a preview, which only reports.
 
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
 import { lockGuarded } from "./lock";
-import { RetentionInputs, applyRetention } from "../release/retention";
+import { RetentionInputs, applyRetention } from "../release/safety/retention";
 
 export const retentionProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
     async check(_olds: RetentionInputs | undefined, news: RetentionInputs) {

@@ -1,13 +1,13 @@
-// The StatefulService resource: a thin lifecycle adapter onto release/stateful.ts.
+// The StatefulService resource: a thin lifecycle adapter onto release/stateful/stateful.ts.
 
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
 import { lockGuarded, lockedDelete } from "./lock";
 import { probeAt } from "../io/prober";
-import { probeRoute } from "../model/topology";
+import { probeRoute } from "../model/traffic/topology";
 import { INSTANCE_NAME, RELEASE_SHA } from "../model/naming";
-import { statefulMoveRefusal } from "../model/placement";
-import { judge } from "../release/health";
+import { statefulMoveRefusal } from "../model/cluster/placement";
+import { judge } from "../release/traffic/health";
 import { expectOf, fetchArtifact } from "../release/deploy";
 import {
     STATEFUL_PLACE,
@@ -20,8 +20,8 @@ import {
     removeService,
     statefulHealthUrl,
     storeOf,
-} from "../release/stateful";
-import { readUpgradeRecord } from "../release/snapshot";
+} from "../release/stateful/stateful";
+import { readUpgradeRecord } from "../release/stateful/snapshot";
 
 const OUTPUT_ONLY = ["status", "healthy", "url", "lastGood", "snapshot", "appliedRestore", "owner"] as const;
 

@@ -1,4 +1,4 @@
-// The Switch resource: a thin lifecycle adapter onto release/switch.ts.
+// The Switch resource: a thin lifecycle adapter onto release/traffic/switch.ts.
 
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
@@ -7,7 +7,7 @@ import { lockGuarded, lockedDelete } from "./lock";
 import { changedKeys } from "../model/diff";
 import { initFailure } from "../model/errors";
 import type { Color } from "../model/naming";
-import { SwitchInputs, SwitchOutputs, applySwitch, claimSwitch, drifted, readSwitch, removeSwitch } from "../release/switch";
+import { SwitchInputs, SwitchOutputs, applySwitch, claimSwitch, drifted, readSwitch, removeSwitch } from "../release/traffic/switch";
 
 const WATCHED: readonly (keyof SwitchInputs)[] = [
     "stack",

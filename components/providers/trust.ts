@@ -3,7 +3,7 @@
 // process, and a destroy does not run the program.
 
 import type * as pulumi from "@pulumi/pulumi";
-import type { IncusTrust } from "../model/trust";
+import type { IncusTrust } from "../model/cluster/trust";
 import { useIncusTrust } from "../io/incusTrust";
 
 /** The input every resource carries when the stack has trust secrets. */

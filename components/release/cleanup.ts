@@ -7,12 +7,12 @@
 
 import { HaproxyHost, describeHost, haproxyRuns, hostState, readHostFile } from "../io/haproxyHost";
 import { serversState } from "../io/runtimeApi";
-import { haproxyChannel } from "../model/topology";
+import { haproxyChannel } from "../model/traffic/topology";
 import { refused } from "../model/errors";
-import { configWeights } from "../model/haproxyConfig";
+import { configWeights } from "../model/traffic/haproxyConfig";
 import { Color, haproxyLayout, otherColor } from "../model/naming";
-import { colorOfServer } from "../model/traffic";
-import { activeColorPath, readActiveColor } from "./history";
+import { colorOfServer } from "../model/traffic/traffic";
+import { activeColorPath, readActiveColor } from "./safety/history";
 
 /** Where to find the live active color; carried in every container's inputs. */
 export interface ServingGuard {

@@ -11,18 +11,18 @@ import { InstanceInfo, createCmd, deleteInstance, filePushCmd, getInstance, prox
 import { sleep } from "../io/poll";
 import { progress } from "../io/progress";
 import { withTempDir } from "../io/tmp";
-import { SECRET_ENV_LABEL, secretEnvDigest } from "../model/adoption";
+import { SECRET_ENV_LABEL, secretEnvDigest } from "../model/stateful/adoption";
 import type { ArtifactStoreSpec, HealthSpec } from "../model/config";
 import { changedKeys } from "../model/diff";
 import { InitFailure, initFailure } from "../model/errors";
 import { Color, haproxyBackendName, serverName } from "../model/naming";
-import { appUrl, incusTarget, loopbackUrl, probeRoute } from "../model/topology";
-import { ADDRESS_KEY } from "../model/network";
-import { routedConfig, routedNics } from "./haproxy";
-import { assertMemberLive, readMember, strandedRefusal, unreachable } from "./placement";
+import { appUrl, incusTarget, loopbackUrl, probeRoute } from "../model/traffic/topology";
+import { ADDRESS_KEY } from "../model/cluster/network";
+import { routedConfig, routedNics } from "./traffic/haproxy";
+import { assertMemberLive, readMember, strandedRefusal, unreachable } from "./cluster/placement";
 import { ServingGuard, mightServe, refuseIfRouted, refuseIfServing } from "./cleanup";
-import { DEFAULT_EXPECT, HealthExpect, judge, waitHealthy } from "./health";
-import { AuditContext, audit, auditChange, auditTo } from "./audit";
+import { DEFAULT_EXPECT, HealthExpect, judge, waitHealthy } from "./traffic/health";
+import { AuditContext, audit, auditChange, auditTo } from "./safety/audit";
 
 /** Where a release tarball lands; the image's init unpacks it on first start. */
 export const RELEASE_PATH = "/opt/bluegreen/release.tar.gz";
@@ -68,7 +68,7 @@ export interface ColorContainerInputs extends AppContainerInputs {
     readonly guard: ServingGuard;
     /**
      * Set on the serving color's pools while bluegreen:canary is: a release change is then
-     * installed in place by the canary (release/canary.ts), which runs first, and only
+     * installed in place by the canary (release/rollout/canary.ts), which runs first, and only
      * recorded here. Absent otherwise.
      */
     readonly inPlace?: boolean;
@@ -79,7 +79,7 @@ export interface ColorContainerInputs extends AppContainerInputs {
      * keeps serving against the migrated schema. Absent when there is no other color.
      */
     readonly migrations?: { readonly running: string; readonly force: boolean; readonly block: readonly string[] };
-    /** On a cluster, the member it runs on (model/placement.ts); absent: Incus's scheduler. */
+    /** On a cluster, the member it runs on (model/cluster/placement.ts); absent: Incus's scheduler. */
     readonly member?: string;
     /** Its routed address (bluegreen:network mode routed), kept across replacements. */
     readonly address?: string;

@@ -8,9 +8,9 @@ import type { Probe } from "../io/http";
 import { getInstance } from "../io/incus";
 import { probeAll } from "../io/prober";
 import { serversState, showProc } from "../io/runtimeApi";
-import type { CanaryRecord } from "../model/canary";
+import type { CanaryRecord } from "../model/rollout/canary";
 import type { StackConfig } from "../model/config";
-import { fileActive } from "../model/haproxyConfig";
+import { fileActive } from "../model/traffic/haproxyConfig";
 import {
     COLORS,
     Color,
@@ -25,20 +25,20 @@ import {
     statefulName,
     statefulVolumeName,
 } from "../model/naming";
-import { appUrl, colorHostPort, haproxyChannel, haproxyHostOf, incusTarget, loopbackUrl, probeRoute } from "../model/topology";
-import { canaryRecordPath, parseCanaryRecord } from "./canary";
-import { historyPath, readActiveColor } from "./history";
-import { judge } from "./health";
-import { readAlerts, readLastGood, readSnapshotMeta } from "./snapshot";
-import type { RollbackAlert } from "../model/stateful";
-import { AuditEvent, describeEvent } from "../model/audit";
-import { LockRecord, LockState, describeHolder } from "../model/lock";
-import { readAudit } from "./audit";
-import { readLockState } from "./lock";
-import { ShiftRecord, parseShiftRecord } from "../model/shift";
-import { shiftRecordPath } from "./shift";
-import { describeServed } from "./switch";
-import { PlacementView, placementView } from "./placement";
+import { appUrl, colorHostPort, haproxyChannel, haproxyHostOf, incusTarget, loopbackUrl, probeRoute } from "../model/traffic/topology";
+import { canaryRecordPath, parseCanaryRecord } from "./rollout/canary";
+import { historyPath, readActiveColor } from "./safety/history";
+import { judge } from "./traffic/health";
+import { readAlerts, readLastGood, readSnapshotMeta } from "./stateful/snapshot";
+import type { RollbackAlert } from "../model/stateful/stateful";
+import { AuditEvent, describeEvent } from "../model/safety/audit";
+import { LockRecord, LockState, describeHolder } from "../model/safety/lock";
+import { readAudit } from "./safety/audit";
+import { readLockState } from "./safety/lock";
+import { ShiftRecord, parseShiftRecord } from "../model/rollout/shift";
+import { shiftRecordPath } from "./rollout/shift";
+import { describeServed } from "./traffic/switch";
+import { PlacementView, placementView } from "./cluster/placement";
 import { ACME_CERTIFICATE, CertificateView, certificateView, describeCertificateView } from "../model/edge/acme";
 import { certificatePath } from "../model/edge/tls";
 

@@ -4,15 +4,15 @@
 // created on their member with a routed NIC and their address recorded.
 import assert from "node:assert/strict";
 import { canaryInputs, haproxyInputs, prometheusInputs, statefulInputs, switchInputs } from "../../components/plan";
-import { renderTargets } from "../../components/model/prometheusConfig";
-import { planCanary } from "../../components/model/canary";
-import { nodeHealthUrl } from "../../components/release/canary";
-import { placeStack } from "../../components/model/placement";
-import { renderConfig } from "../../components/model/haproxyConfig";
-import { ADDRESS_KEY } from "../../components/model/network";
+import { renderTargets } from "../../components/model/rollout/prometheusConfig";
+import { planCanary } from "../../components/model/rollout/canary";
+import { nodeHealthUrl } from "../../components/release/rollout/canary";
+import { placeStack } from "../../components/model/cluster/placement";
+import { renderConfig } from "../../components/model/traffic/haproxyConfig";
+import { ADDRESS_KEY } from "../../components/model/cluster/network";
 import { Cmd, CmdResult, setRunner } from "../../components/io/exec";
 import { healthUrl, instanceConfig, liveDifferences } from "../../components/release/deploy";
-import { frontendAddress, routedConfig, routedNics } from "../../components/release/haproxy";
+import { frontendAddress, routedConfig, routedNics } from "../../components/release/traffic/haproxy";
 import {
     assertMemberLive,
     proxyOnClusterProblems,
@@ -24,10 +24,10 @@ import {
     strandedRefusal,
     unreachable,
     wantsPlacement,
-} from "../../components/release/placement";
+} from "../../components/release/cluster/placement";
 import { describePlacementView } from "../../components/release/status";
-import { statefulHealthUrl, statefulMismatch } from "../../components/release/stateful";
-import { modelOf, nodeTargets } from "../../components/release/switch";
+import { statefulHealthUrl, statefulMismatch } from "../../components/release/stateful/stateful";
+import { modelOf, nodeTargets } from "../../components/release/traffic/switch";
 import { stackConfig } from "./../helpers/stackConfig";
 import { containerInputs } from "../helpers/containerInputs";
 

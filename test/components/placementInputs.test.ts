@@ -3,7 +3,7 @@
 // service's member never changes by replacement.
 import assert from "node:assert/strict";
 import { colorContainerInputs, statefulInputs } from "../../components/plan";
-import { placeStack } from "../../components/model/placement";
+import { placeStack } from "../../components/model/cluster/placement";
 import { colorContainerProvider } from "../../components/providers/colorContainer";
 import { statefulProvider } from "../../components/providers/stateful";
 import { ColorContainerInputs, ColorContainerOutputs } from "../../components/release/deploy";

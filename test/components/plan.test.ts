@@ -10,7 +10,7 @@ import {
     statefulInputs,
     switchInputs,
 } from "../../components/plan";
-import { statefulDisks, statefulInstanceConfig } from "../../components/release/stateful";
+import { statefulDisks, statefulInstanceConfig } from "../../components/release/stateful/stateful";
 import { ServingGuard } from "../../components/release/cleanup";
 import { stackConfig } from "../helpers/stackConfig";
 

@@ -3,14 +3,14 @@
 
 import assert from "node:assert/strict";
 import { ConfigError } from "../../components/model/config";
-import { parseReleasesMap, poolsOf, renderConfig, renderReleasesMap, serverNames } from "../../components/model/haproxyConfig";
+import { parseReleasesMap, poolsOf, renderConfig, renderReleasesMap, serverNames } from "../../components/model/traffic/haproxyConfig";
 import { containerName, nodesOf, serverName } from "../../components/model/naming";
-import { colorHostPort, lastHostPort } from "../../components/model/topology";
-import { desiredWeights } from "../../components/model/traffic";
+import { colorHostPort, lastHostPort } from "../../components/model/traffic/topology";
+import { desiredWeights } from "../../components/model/traffic/traffic";
 import { drainCommand, parseStatSessions } from "../../components/io/runtimeApi";
 import { colorContainerInputs, haproxyInputs, switchInputs } from "../../components/plan";
 import { ServingGuard } from "../../components/release/cleanup";
-import { describeServed, leavingServers, modelOf, nodeTargets } from "../../components/release/switch";
+import { describeServed, leavingServers, modelOf, nodeTargets } from "../../components/release/traffic/switch";
 import { stackConfig } from "../helpers/stackConfig";
 
 const GUARD: ServingGuard = { host: { placement: "host" }, stateDir: "/var/lib/bluegreen/dev", adminSocket: "/var/lib/bluegreen/dev/admin.sock" };

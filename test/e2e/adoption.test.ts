@@ -9,7 +9,7 @@ import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { stopPrometheus } from "../../components/release/prometheus";
+import { stopPrometheus } from "../../components/release/rollout/prometheus";
 import { buildExampleArtifact } from "../../example-app/artifact";
 import { APP_HEADERS, TestStack, httpGet, instance, volumeSnapshotNames } from "../../harness/stack";
 

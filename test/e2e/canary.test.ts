@@ -11,7 +11,7 @@ import * as path from "path";
 import { reloadAndWait } from "../../components/io/runtimeApi";
 import { startLoad } from "../../harness/load";
 import { TestStack, instance } from "../../harness/stack";
-import { stopPrometheus } from "../../components/release/prometheus";
+import { stopPrometheus } from "../../components/release/rollout/prometheus";
 
 const A = "ca1a0001";
 const B = "cb1b0002";

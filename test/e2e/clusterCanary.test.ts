@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { ClusterStatus, TestCluster } from "../../harness/cluster";
 import { startLoad } from "../../harness/load";
 import { TestStack } from "../../harness/stack";
-import { ADDRESS_KEY } from "../../components/model/network";
+import { ADDRESS_KEY } from "../../components/model/cluster/network";
 
 const A = "a21c9001";
 const B = "b21c9002";

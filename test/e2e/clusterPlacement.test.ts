@@ -8,7 +8,7 @@ import { ClusterStatus, TestCluster } from "../../harness/cluster";
 import { eventually } from "../../harness/stack";
 import { clusterListCmd, createCmd, deleteCmd, execCmd, parseClusterMembers, parseInstances, queryCmd, startCmd } from "../../components/io/incus";
 import { Cmd } from "../../components/io/exec";
-import { offlineRefusal, placePool } from "../../components/model/placement";
+import { offlineRefusal, placePool } from "../../components/model/cluster/placement";
 import {
     ADDRESS_KEY,
     addressKeys,
@@ -17,7 +17,7 @@ import {
     overlapProblems,
     parseAddressRange,
     recordedAddresses,
-} from "../../components/model/network";
+} from "../../components/model/cluster/network";
 import { containerName, haproxyInstanceName } from "../../components/model/naming";
 
 const NS = process.env.BLUEGREEN_E2E_NS ?? "";

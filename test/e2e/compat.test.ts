@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { HaproxyInputs, ensureHaproxy } from "../../components/release/haproxy";
+import { HaproxyInputs, ensureHaproxy } from "../../components/release/traffic/haproxy";
 import { ROOT, killHaproxyIn } from "../../harness/stack";
 import { TestServer, reply, startServer } from "../helpers/httpServer";
 import { quietProgress } from "../helpers/quiet";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { stopPrometheus } from "../../components/release/prometheus";
+import { stopPrometheus } from "../../components/release/rollout/prometheus";
 import { TestStack, eventually, instance } from "../../harness/stack";
 
 const A = "f20a001";

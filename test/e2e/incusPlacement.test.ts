@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as http from "http";
 import { readHostFile } from "../../components/io/haproxyHost";
 import { serversState } from "../../components/io/runtimeApi";
-import { fileActive } from "../../components/model/haproxyConfig";
+import { fileActive } from "../../components/model/traffic/haproxyConfig";
 import { parseConfig } from "../../components/model/config";
 import { isRefused } from "../../components/model/errors";
 import { servingGuard } from "../../components/plan";

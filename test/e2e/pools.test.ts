@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { poll } from "../../components/io/poll";
 import { prometheusClient } from "../../components/io/prometheus";
-import { prometheusRunning, stopPrometheus } from "../../components/release/prometheus";
+import { prometheusRunning, stopPrometheus } from "../../components/release/rollout/prometheus";
 import { startLoad } from "../../harness/load";
 import { TestStack, instance } from "../../harness/stack";
 

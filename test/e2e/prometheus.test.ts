@@ -12,10 +12,10 @@ import * as path from "path";
 import { run } from "../../components/io/exec";
 import { poll } from "../../components/io/poll";
 import { prometheusClient } from "../../components/io/prometheus";
-import { DEFAULT_QUERIES, InstantValue, Selector, lookbackSeconds, renderQuery } from "../../components/model/promql";
-import { prometheusLayout } from "../../components/model/prometheusConfig";
-import { runAnalysis } from "../../components/release/analysis";
-import { ensurePrometheus, isOurPrometheus, stopPrometheus, writeTargets } from "../../components/release/prometheus";
+import { DEFAULT_QUERIES, InstantValue, Selector, lookbackSeconds, renderQuery } from "../../components/model/rollout/promql";
+import { prometheusLayout } from "../../components/model/rollout/prometheusConfig";
+import { runAnalysis } from "../../components/release/rollout/analysis";
+import { ensurePrometheus, isOurPrometheus, stopPrometheus, writeTargets } from "../../components/release/rollout/prometheus";
 import { setEnv } from "../helpers/tmp";
 
 const SERVER_JS = path.resolve(__dirname, "..", "..", "example-app", "server.js");

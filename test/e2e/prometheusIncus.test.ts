@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import { prometheusClient } from "../../components/io/prometheus";
-import { ssdArgv } from "../../components/model/prometheusConfig";
-import { prometheusRunning, stopPrometheus } from "../../components/release/prometheus";
+import { ssdArgv } from "../../components/model/rollout/prometheusConfig";
+import { prometheusRunning, stopPrometheus } from "../../components/release/rollout/prometheus";
 import { startLoad } from "../../harness/load";
 import { TestStack, instance } from "../../harness/stack";
 

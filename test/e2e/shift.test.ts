@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
 import { spawnSync } from "child_process";
-import { fileActive } from "../../components/model/haproxyConfig";
+import { fileActive } from "../../components/model/traffic/haproxyConfig";
 import { ColorProbe, startLoad } from "../../harness/load";
 import { TestStack, eventually } from "../../harness/stack";
-import { stopPrometheus } from "../../components/release/prometheus";
+import { stopPrometheus } from "../../components/release/rollout/prometheus";
 
 const A = "a13a0001";
 const B = "b13b0002";

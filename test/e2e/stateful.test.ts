@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import { TestStack, instance, volumeSnapshotNames } from "../../harness/stack";
-import { takeSnapshot } from "../../components/release/snapshot";
+import { takeSnapshot } from "../../components/release/stateful/snapshot";
 
 const A = "aaa1101";
 const B = "bbb1102";

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as net from "net";
 import { spawnSync } from "child_process";
-import { fileActive } from "../../components/model/haproxyConfig";
+import { fileActive } from "../../components/model/traffic/haproxyConfig";
 import { COMPONENTS, TestStack, eventually, httpGet, instance } from "../../harness/stack";
 
 const A = "aaa1001";

@@ -1,7 +1,7 @@
-// A process that races for a lock when told to: started by test/components/release/lockRace.test.ts
+// A process that races for a lock when told to: started by test/components/release/safety/lockRace.test.ts
 // and test/runner/stateLock.test.ts, one per contender, so two real processes compete on real
 // files. It reads one JSON command per line on stdin and answers one JSON line on stdout.
-//   {"op":"deploy", "ms"}: for `ms`, takes the deploy lock of the stack in <dir> (release/lock.ts), breaking a
+//   {"op":"deploy", "ms"}: for `ms`, takes the deploy lock of the stack in <dir> (release/safety/lock.ts), breaking a
 //                     stale one, holds it a moment, then leaves it stale as a killed up does; counts double holds.
 //   {"op":"renew", "record": {...}}: renews that record's lease in a tight loop for `ms`.
 //   {"op":"takeover"}: takes the deploy lock, then checks a moment later that the file still holds its record.
@@ -12,8 +12,8 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as readline from "readline";
-import { parseLock, lockPath } from "../../components/model/lock";
-import { acquireLock, releaseLock, renewLease } from "../../components/release/lock";
+import { parseLock, lockPath } from "../../components/model/safety/lock";
+import { acquireLock, releaseLock, renewLease } from "../../components/release/safety/lock";
 import { takeStateLock } from "../../runner/state";
 import { writeFileAtomic } from "../../components/io/tmp";
 

@@ -1,6 +1,6 @@
 // Inputs and outputs of one StatefulService, for unit tests.
 
-import { StatefulInputs, StatefulOutputs, statefulHealthUrl } from "../../components/release/stateful";
+import { StatefulInputs, StatefulOutputs, statefulHealthUrl } from "../../components/release/stateful/stateful";
 
 export function statefulInputs(over: Partial<StatefulInputs> = {}): StatefulInputs {
     return {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
 import { initHooks, sampleHook } from "../../ops/initHooks";
-import { HOOK_NAMES } from "../../components/model/hooks";
+import { HOOK_NAMES } from "../../components/model/safety/hooks";
 import { makeTmp, removeTmp } from "../helpers/tmp";
 
 describe("init-hooks", () => {

@@ -26,7 +26,7 @@ describe("scripts/build.js", () => {
 
     it("fingerprints every source the runner loads by content", () => {
         const f = build.fingerprint();
-        for (const file of ["index.ts", "runner/cli.ts", "runner/engine.ts", "components/release/switch.ts", "test/fixtures/engine-program/index.ts"]) {
+        for (const file of ["index.ts", "runner/cli.ts", "runner/engine.ts", "components/release/traffic/switch.ts", "test/fixtures/engine-program/index.ts"]) {
             assert.match(f.files[file] ?? "", /^[0-9a-f]{40}$/, file);
         }
         assert.ok(!Object.keys(f.files).some((k) => k.startsWith("test/runner/")), "tests are not part of the build");

@@ -19,7 +19,7 @@ import { colorContainerProvider } from "../../components/providers/colorContaine
 import { haproxyProvider } from "../../components/providers/haproxy";
 import { switchProvider } from "../../components/providers/switch";
 import { ColorContainerInputs } from "../../components/release/deploy";
-import { finishDeployLock } from "../../components/release/lock";
+import { finishDeployLock } from "../../components/release/safety/lock";
 import { ProviderError, ProviderHost } from "../../runner/host";
 import { decide } from "../../runner/plan";
 import { haproxyCliSocket } from "../helpers/haproxySocket";

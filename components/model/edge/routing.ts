@@ -1,5 +1,5 @@
 // The edge's routing choices per component: how a backend balances its nodes, and the
-// operator's own backend lines. Pure: rendered into haproxy.cfg by model/haproxyConfig.ts.
+// operator's own backend lines. Pure: rendered into haproxy.cfg by model/traffic/haproxyConfig.ts.
 
 import { z } from "zod";
 

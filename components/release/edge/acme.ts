@@ -22,7 +22,7 @@ import {
 } from "../../model/edge/acme";
 import { certificatePath, normalizePem, parseShowSslCert } from "../../model/edge/tls";
 import type { HaproxyLayout } from "../../model/naming";
-import { haproxyChannel } from "../../model/topology";
+import { haproxyChannel } from "../../model/traffic/topology";
 import { ensureAcmeFiles, hotSwap } from "./tls";
 
 export interface AcmeInputs {

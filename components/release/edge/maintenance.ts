@@ -8,8 +8,8 @@ import * as crypto from "crypto";
 import { maintenanceCommand, maintenanceMapText, parseMaintenanceMap, probeToken } from "../../model/edge/maintenance";
 import { refusal } from "../../model/errors";
 import type { HaproxyLayout } from "../../model/naming";
-import { haproxyChannel } from "../../model/topology";
-import { audit, auditTo } from "../audit";
+import { haproxyChannel } from "../../model/traffic/topology";
+import { audit, auditTo } from "../safety/audit";
 
 export interface MaintenanceInputs {
     readonly stack: string;

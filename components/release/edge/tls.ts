@@ -10,7 +10,7 @@ import { ACME_CERTIFICATE, challengeMapPath } from "../../model/edge/acme";
 import { Channel, adminCommands, converse, readyHint } from "../../io/runtimeApi";
 import { certificateChanges, certificatePath, commitSslCertCommand, parseShowSslCert, setSslCertCommand } from "../../model/edge/tls";
 import type { HaproxyLayout } from "../../model/naming";
-import { haproxyChannel } from "../../model/topology";
+import { haproxyChannel } from "../../model/traffic/topology";
 
 export interface CertificatesInputs {
     readonly stack: string;

@@ -4,7 +4,7 @@ import * as path from "path";
 import { Cmd, CmdResult, run, runLive, setIncusConf, setRunner } from "../../../components/io/exec";
 import { clearIncusTrust, materializeTrust, trustBaseDir, trustCheckCmd, useIncusTrust } from "../../../components/io/incusTrust";
 import { trusted } from "../../../components/providers/trust";
-import { IncusTrust, clientConfigFiles, trustDirName } from "../../../components/model/trust";
+import { IncusTrust, clientConfigFiles, trustDirName } from "../../../components/model/cluster/trust";
 import { makeTmp, removeTmp, setEnv } from "../../helpers/tmp";
 
 const KEY_BODY = "c2VjcmV0LWtleS1pby10ZXN0LXVuaXF1ZQ==";

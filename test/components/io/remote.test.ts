@@ -17,9 +17,9 @@ import { PROBER_SCRIPT, PROBER_SENTINEL, parseProberOutput, probeAll, proberCmd 
 import { EXEC_SENTINEL, SOCAT_SCRIPT, adminCommands, parseSentinel, readyHint, reloadAndWait, socatExecCmd } from "../../../components/io/runtimeApi";
 import { parseConfig } from "../../../components/model/config";
 import { haproxyLayout } from "../../../components/model/naming";
-import { AdminChannel, haproxyChannel, haproxyHostOf, probeRoute, probeRouteOf } from "../../../components/model/topology";
+import { AdminChannel, haproxyChannel, haproxyHostOf, probeRoute, probeRouteOf } from "../../../components/model/traffic/topology";
 import { frontendUrl, haproxyInputs, switchInputs } from "../../../components/plan";
-import { instanceProxies } from "../../../components/release/haproxy";
+import { instanceProxies } from "../../../components/release/traffic/haproxy";
 import { minimalRaw, stackConfig } from "../../helpers/stackConfig";
 
 const EXEC: Extract<AdminChannel, { via: "exec" }> = { via: "exec", target: { remote: "prod" }, instance: "prod-haproxy", socket: "/run/haproxy/admin.sock" };

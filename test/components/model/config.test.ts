@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError, SECRET_KEYS, loadConfig, parseConfig, rawFromPulumiConfig } from "../../../components/model/config";
-import { DEFAULT_QUERIES } from "../../../components/model/promql";
+import { DEFAULT_QUERIES } from "../../../components/model/rollout/promql";
 import { minimalRaw } from "../../helpers/stackConfig";
 
 /** The problems parseConfig reports for `raw` (fails the test when it accepts it). */

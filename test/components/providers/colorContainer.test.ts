@@ -4,7 +4,7 @@ import * as path from "path";
 import { dirStore, storeCacheDir } from "../../../components/io/artifacts";
 import { colorContainerProvider } from "../../../components/providers/colorContainer";
 import { ColorContainerInputs, ColorContainerOutputs } from "../../../components/release/deploy";
-import { finishDeployLock } from "../../../components/release/lock";
+import { finishDeployLock } from "../../../components/release/safety/lock";
 import { TOKEN, containerInputs as inputs, containerOutputs as outputs } from "../../helpers/containerInputs";
 import { TestServer, closedPort, reply, startServer } from "../../helpers/httpServer";
 import { quietProgress } from "../../helpers/quiet";

@@ -4,7 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { haproxyInputs } from "../../../components/plan";
 import { haproxyProvider } from "../../../components/providers/haproxy";
-import { HaproxyInputs, HaproxyOutputs } from "../../../components/release/haproxy";
+import { HaproxyInputs, HaproxyOutputs } from "../../../components/release/traffic/haproxy";
 import { CliSocket, haproxyCliSocket } from "../../helpers/haproxySocket";
 import { quietProgress } from "../../helpers/quiet";
 import { stackConfig } from "../../helpers/stackConfig";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { prometheusInputs } from "../../../components/plan";
 import { prometheusProvider } from "../../../components/providers/prometheus";
-import { ScrapingInputs, ScrapingOutputs } from "../../../components/release/prometheus";
+import { ScrapingInputs, ScrapingOutputs } from "../../../components/release/rollout/prometheus";
 import { quietProgress } from "../../helpers/quiet";
 import { stackConfig } from "../../helpers/stackConfig";
 

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { switchInputs } from "../../../components/plan";
 import { switchProvider } from "../../../components/providers/switch";
-import { SwitchOutputs } from "../../../components/release/switch";
+import { SwitchOutputs } from "../../../components/release/traffic/switch";
 import { CliSocket, haproxyCliSocket } from "../../helpers/haproxySocket";
 import { quietProgress } from "../../helpers/quiet";
 import { INCUS_NOT_FOUND, RunnerStub, ok, stubRunner } from "../../helpers/runnerStub";

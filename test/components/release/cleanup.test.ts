@@ -6,8 +6,8 @@ import { isRefused } from "../../../components/model/errors";
 import { INCUS_NOT_FOUND, RunnerStub, fail, ok, stubRunner } from "../../helpers/runnerStub";
 import { haproxyCliSocket } from "../../helpers/haproxySocket";
 import { makeTmp, removeTmp } from "../../helpers/tmp";
-import { renderConfig } from "../../../components/model/haproxyConfig";
-import { allOn } from "../../../components/model/traffic";
+import { renderConfig } from "../../../components/model/traffic/haproxyConfig";
+import { allOn } from "../../../components/model/traffic/traffic";
 import { ChildProcess, spawn } from "child_process";
 
 /** The stack's config as the switch renders it on this host (dir = the stack's HAProxy dir), all traffic on `color`. */

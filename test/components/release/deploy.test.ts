@@ -14,7 +14,7 @@ import {
     secretEnvFile,
 } from "../../../components/release/deploy";
 import { proxyDevice } from "../../../components/io/incus";
-import { SECRET_ENV_LABEL, secretEnvDigest } from "../../../components/model/adoption";
+import { SECRET_ENV_LABEL, secretEnvDigest } from "../../../components/model/stateful/adoption";
 import { makeTmp, removeTmp } from "../../helpers/tmp";
 import { TOKEN, containerInputs as inputs, containerOutputs as outputs } from "../../helpers/containerInputs";
 

@@ -3,7 +3,7 @@ import { spawn } from "child_process";
 import * as http from "http";
 import { AddressInfo } from "net";
 import { PROBER_SCRIPT, parseProberOutput, probeAll, proberCmd } from "../../../../components/io/prober";
-import { LOCAL_PROBE } from "../../../../components/model/topology";
+import { LOCAL_PROBE } from "../../../../components/model/traffic/topology";
 
 /** A host route is verified as its host: the probe sends the Host header, here and in the instance's prober. */
 describe("probes with request headers (host routes)", () => {

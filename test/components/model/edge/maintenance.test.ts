@@ -14,8 +14,8 @@ import {
     parseMaintenanceMap,
     probeToken,
 } from "../../../../components/model/edge/maintenance";
-import { renderConfig, renderReleasesMap } from "../../../../components/model/haproxyConfig";
-import { allOn } from "../../../../components/model/traffic";
+import { renderConfig, renderReleasesMap } from "../../../../components/model/traffic/haproxyConfig";
+import { allOn } from "../../../../components/model/traffic/traffic";
 import { maintenanceInputs, switchInputs } from "../../../../components/plan";
 import { minimalRaw, stackConfig } from "../../../helpers/stackConfig";
 import { makeTmp, removeTmp } from "../../../helpers/tmp";

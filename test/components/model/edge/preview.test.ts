@@ -4,9 +4,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { ConfigError } from "../../../../components/model/config";
 import { previewAcls, previewUrl } from "../../../../components/model/edge/preview";
-import { configShape, configWeights, renderConfig, renderReleasesMap } from "../../../../components/model/haproxyConfig";
+import { configShape, configWeights, renderConfig, renderReleasesMap } from "../../../../components/model/traffic/haproxyConfig";
 import { switchInputs } from "../../../../components/plan";
-import { modelOf } from "../../../../components/release/switch";
+import { modelOf } from "../../../../components/release/traffic/switch";
 import { stackConfig } from "../../../helpers/stackConfig";
 import { makeTmp, removeTmp } from "../../../helpers/tmp";
 

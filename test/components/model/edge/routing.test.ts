@@ -4,9 +4,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { balanceLines, balanceSpec, frontendRules, isHashBalance } from "../../../../components/model/edge/routing";
 import { ConfigError } from "../../../../components/model/config";
-import { configShape, renderConfig, renderReleasesMap } from "../../../../components/model/haproxyConfig";
+import { configShape, renderConfig, renderReleasesMap } from "../../../../components/model/traffic/haproxyConfig";
 import { switchInputs } from "../../../../components/plan";
-import { modelOf } from "../../../../components/release/switch";
+import { modelOf } from "../../../../components/release/traffic/switch";
 import { stackConfig } from "../../../helpers/stackConfig";
 import { makeTmp, removeTmp } from "../../../helpers/tmp";
 

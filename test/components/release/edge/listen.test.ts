@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { loadConfig } from "../../../../components/model/config";
 import { proxyDevice } from "../../../../components/io/incus";
 import { certificatesInputs, edgeOf, haproxyInputs, switchInputs } from "../../../../components/plan";
-import { instanceProxies } from "../../../../components/release/haproxy";
+import { instanceProxies } from "../../../../components/release/traffic/haproxy";
 import { listenerProxies } from "../../../../components/release/edge/listen";
 import { stackConfig } from "../../../helpers/stackConfig";
 

@@ -1,0 +1,139 @@
+// The canary (seed 002, the canary runbook), as a small explicit state machine, after
+// Argo Rollouts' rollout/canary.go: which node goes first, what each step does, and what
+// the record of a rollout says so a re-run resumes it. The analysis is its own concept
+// (model/rollout/analysis.ts, release/rollout/analysis.ts). Pure.
+
+import { Color, containerName, haproxyBackendName, nodesOf, serverName } from "../naming";
+import { colorHostPort } from "../traffic/topology";
+
+/** One node of a pool the canary touches. */
+export interface PoolNode {
+    readonly component: string;
+    readonly node: number;
+    readonly container: string;
+    readonly backend: string;
+    readonly server: string;
+    /** Its loopback port on this host (health checks, Prometheus's target); with `address`, the app's own port. */
+    readonly port: number;
+    /** A routed node's address: probed there from the HAProxy instance. */
+    readonly address?: string;
+}
+
+export interface PoolSpec {
+    readonly component: string;
+    readonly nodes: number;
+    readonly hostPort: number;
+    /** Routed: each node's address per color (node order), reached at the app's `port`. */
+    readonly routed?: { readonly port: number; readonly addresses: Readonly<Record<Color, readonly string[]>> };
+}
+
+export interface CanaryPlan {
+    /** One per pool: the node that gets the release first and the SLI window. */
+    readonly canaries: readonly PoolNode[];
+    /** The rest, rolled one at a time after a green window. */
+    readonly peers: readonly PoolNode[];
+}
+
+/** Pure: every node of a component's pool of `color`. */
+export function poolNodes(prefix: string, color: Color, p: PoolSpec): PoolNode[] {
+    return nodesOf(p.nodes)
+        .filter((n): n is number => n !== undefined)
+        .map((node) => ({
+            component: p.component,
+            node,
+            container: containerName(prefix, p.component, color, node),
+            backend: haproxyBackendName(p.component),
+            server: serverName(color, node),
+            ...(p.routed ? { port: p.routed.port, address: p.routed.addresses[color][node - 1] } : { port: colorHostPort(p.hostPort, color, node) }),
+        }));
+}
+
+/**
+ * Pure: the canary node of every pool (bluegreen:canary.node, default the last; seed:
+ * backend-api-2) and the peers. A pool of one cannot be canaried without an outage, so
+ * it is a problem, as is a canary node the pool does not have.
+ */
+export function planCanary(prefix: string, color: Color, pools: readonly PoolSpec[], node?: number): { plan?: CanaryPlan; problems: string[] } {
+    const problems: string[] = [];
+    const canaries: PoolNode[] = [];
+    const peers: PoolNode[] = [];
+    for (const p of pools) {
+        if (p.nodes < 2) {
+            problems.push(
+                `${p.component} has a pool of one node on ${color}, which a canary cannot update without an outage. ` +
+                    `Deploy the release to the other color and switch (bluegreen:colors.<other>.release, bluegreen:active), or raise bluegreen:components.${p.component}.nodes`,
+            );
+            continue;
+        }
+        const pick = node ?? p.nodes;
+        if (pick > p.nodes) {
+            problems.push(
+                `bluegreen:canary.node is ${pick}, but ${p.component} has ${p.nodes} nodes; set it to at most ${p.nodes}, or leave it out for the last node`,
+            );
+            continue;
+        }
+        const all = poolNodes(prefix, color, p);
+        canaries.push(all[pick - 1]);
+        peers.push(...all.filter((n) => n.node !== pick));
+    }
+    return problems.length > 0 ? { problems } : { plan: { canaries, peers }, problems };
+}
+
+/** What the stack's canary record says: where the last rollout of the serving color stands. */
+export interface CanaryRecord {
+    /** The release being rolled out. */
+    readonly release: string;
+    /** The last-known-good release it replaces. */
+    readonly from: string;
+    readonly color: Color;
+    readonly phase: CanaryPhase;
+    /** When the SLI window started (ms since the epoch): a resumed run keeps the window. */
+    readonly startedAt?: number;
+    /** Why it went red or paused, naming the probe and its values. */
+    readonly reasons?: readonly string[];
+    /** The last probe's values, for `status`. */
+    readonly lastProbe?: string;
+    readonly updatedAt: string;
+}
+
+/**
+ * The phases, in order: the canary nodes are installed, then judged, then the peers
+ * follow. `rolledBack` and `paused` end a red window; `done` a green rollout.
+ */
+export type CanaryPhase = "canary" | "analysis" | "peers" | "done" | "rolledBack" | "paused";
+
+/** What a run does, given the record it finds and the release it is asked for. */
+export type CanaryStart =
+    | { readonly kind: "fresh" }
+    | { readonly kind: "resume"; readonly startedAt?: number }
+    | { readonly kind: "finishPeers" }
+    | { readonly kind: "refuse"; readonly why: string };
+
+/** Pure: how a run starts from the record left by the last one (none, or a killed, red, paused or finished run). */
+export function canaryStart(record: CanaryRecord | undefined, color: Color, release: string): CanaryStart {
+    if (!record || record.release !== release || record.color !== color) return { kind: "fresh" };
+    switch (record.phase) {
+        case "canary":
+            return { kind: "resume" };
+        case "analysis":
+            return { kind: "resume", startedAt: record.startedAt };
+        case "paused":
+            // A human looked and runs it again: a new window.
+            return { kind: "resume" };
+        case "peers":
+        case "done":
+            return { kind: "finishPeers" };
+        case "rolledBack":
+            return {
+                kind: "refuse",
+                why:
+                    `release ${release} already failed its canary on ${color} and was rolled back to ${record.from} (${(record.reasons ?? []).join("; ") || "see the history"}). ` +
+                    `Set bluegreen:colors.${color}.release back to ${record.from}, or publish a fixed release and set that`,
+            };
+    }
+}
+
+/** Pure: puts a drained server back in rotation. */
+export function readyCommand(backend: string, server: string): string {
+    return `set server ${backend}/${server} state ready`;
+}

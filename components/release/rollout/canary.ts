@@ -1,0 +1,489 @@
+// The canary (seed 002, "What happens, in order"): a release change of the color that
+// serves, rolled out in place across its pools. Pre-flight (migration guard, both
+// artifacts) -> every pool's canary node: drain, install, health, ready, LB check ->
+// one SLI window over all of them -> the peers, one at a time. A red window puts every
+// canary node of the release back on the last-known-good release at once (or, with
+// onRed: pause, leaves them drained). A record on the HAProxy host lets a re-run after a
+// kill resume where it stood, without restarting the window.
+
+import * as fs from "fs";
+import * as path from "path";
+import { runOrThrow } from "../../io/exec";
+import { HaproxyHost, readHostFile, writeHostFile } from "../../io/haproxyHost";
+import { configSetCmd, execCmd, filePushCmd, getInstance, restartCmd } from "../../io/incus";
+import { poll } from "../../io/poll";
+import { progress } from "../../io/progress";
+import { prometheusClient } from "../../io/prometheus";
+import { adminCommands, serversState, setMapCommand } from "../../io/runtimeApi";
+import { withTempDir } from "../../io/tmp";
+import { CanaryRecord, CanaryStart, PoolNode, PoolSpec, canaryStart, planCanary, poolNodes, readyCommand } from "../../model/rollout/canary";
+import type { ArtifactStoreSpec, CanarySpec, HealthSpec } from "../../model/config";
+import { refused } from "../../model/errors";
+import { lookbackSeconds } from "../../model/rollout/promql";
+import type { PrometheusInstance } from "../../model/rollout/prometheusConfig";
+import { Color, HaproxyLayout, containerName, nodesOf, releasesMapPath } from "../../model/naming";
+import { appUrl, haproxyChannel, incusTarget, probeRoute } from "../../model/traffic/topology";
+import { runAnalysis } from "./analysis";
+import { RELEASE_PATH, fetchArtifact } from "../deploy";
+import { drainServers, saveServerState } from "../traffic/drain";
+import { DEFAULT_EXPECT, waitHealthy } from "../traffic/health";
+import { checkMigrations } from "../stateful/migrationGuard";
+import { ensurePrometheus } from "./prometheus";
+import { ensureInstancePrometheus } from "./prometheusInstance";
+import { audit, auditTo } from "../safety/audit";
+import { runPostRollback } from "../safety/hooks";
+
+/** Where the image's init unpacks a release (only when it is not there yet). */
+const APP_DIR = "/opt/bluegreen/app";
+
+export interface CanaryComponent extends PoolSpec {
+    readonly healthPath: string;
+    readonly healthStatus?: string;
+    readonly healthBody?: string;
+}
+
+export interface CanaryInputs {
+    readonly stack: string;
+    readonly prefix: string;
+    /** The color that serves: the canary rolls its release in place. */
+    readonly active: Color;
+    readonly release: string;
+    readonly components: readonly CanaryComponent[];
+    readonly canary: CanarySpec;
+    /** An operator's server (`url`), or the one the program runs in `dir` on `port`. */
+    readonly prometheus: {
+        readonly url?: string;
+        readonly dir: string;
+        readonly port: number;
+        readonly scrapeIntervalSeconds: number;
+        /** prometheus.placement: incus: the HAProxy instance it runs in. */
+        readonly instance?: PrometheusInstance;
+    };
+    readonly host: HaproxyHost;
+    readonly layout: HaproxyLayout;
+    readonly exporterPort: number;
+    readonly artifacts: ArtifactStoreSpec;
+    readonly artifactToken?: string;
+    readonly migrationsForce: boolean;
+    /** bluegreen:migrations.block. */
+    readonly migrationsBlock: readonly string[];
+    readonly health: HealthSpec;
+    readonly remote?: string;
+    readonly settleMs: number;
+    /** bluegreen:broadcast; absent when unset. */
+    readonly broadcast?: string;
+    /** bluegreen:hooks.passEnv, for the broadcast and postRollback; absent when unset. */
+    readonly passEnv?: readonly string[];
+    /** bluegreen:hooks.postRollback: run after the canary rolled itself back. */
+    readonly postRollback?: string;
+}
+
+export interface CanaryOutputs extends Omit<CanaryInputs, "artifactToken"> {
+    /** The phase the last run ended in ("done" when the release runs on every node). */
+    readonly phase: string;
+}
+
+/** Pure: the record's path, beside the active-color file. */
+export function canaryRecordPath(layout: Pick<HaproxyLayout, "stateDir">): string {
+    return `${layout.stateDir}/canary.json`;
+}
+
+/** Pure: the record file's content; undefined when absent or unreadable. */
+export function parseCanaryRecord(text: string | undefined): CanaryRecord | undefined {
+    try {
+        return text ? (JSON.parse(text) as CanaryRecord) : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+async function readRecord(i: CanaryInputs): Promise<CanaryRecord | undefined> {
+    return parseCanaryRecord(await readHostFile(i.host, canaryRecordPath(i.layout)));
+}
+
+/** Pure: what the Canary resource stores: its inputs without the token, and the phase. */
+export function canaryOutputs(i: CanaryInputs, phase: string): CanaryOutputs {
+    const { artifactToken: _secret, ...rest } = i;
+    return { ...rest, phase };
+}
+
+async function writeRecord(i: CanaryInputs, r: Omit<CanaryRecord, "updatedAt">): Promise<void> {
+    await writeHostFile(i.host, canaryRecordPath(i.layout), JSON.stringify({ ...r, updatedAt: new Date().toISOString() }, null, 2) + "\n");
+}
+
+function componentOf(i: Pick<CanaryInputs, "components">, n: PoolNode): CanaryComponent {
+    return i.components.find((c) => c.component === n.component)!;
+}
+
+/** The release a node's own record names, or undefined when it is gone. */
+async function liveRelease(i: CanaryInputs, n: PoolNode): Promise<string | undefined> {
+    const inst = await getInstance(incusTarget(i.remote), n.container);
+    return inst?.config["user.bluegreen.release"];
+}
+
+/** Pushes the release into the node and restarts it (seed: push and restart, not a new container). */
+async function install(i: CanaryInputs, n: PoolNode, release: string): Promise<void> {
+    const target = incusTarget(i.remote);
+    const artifact = await fetchArtifact({ artifacts: i.artifacts, artifactToken: i.artifactToken, component: n.component, release });
+    progress(`${n.container}: installing ${release} in place`);
+    // The push and the removal touch different paths, so they run at once (each Incus call
+    // is 0.1-0.3 s of a rollback); the label comes only after both, so a node never names a
+    // release it does not hold.
+    const pushed = withTempDir(async (dir) => {
+        const file = path.join(dir, "release.tar.gz");
+        fs.writeFileSync(file, new Uint8Array(artifact));
+        await runOrThrow(filePushCmd(target, n.container, file, RELEASE_PATH), `cannot push ${release} into ${n.container}`);
+    });
+    const removed = runOrThrow(execCmd(target, n.container, ["rm", "-rf", APP_DIR]), `cannot remove the old release in ${n.container}`);
+    for (const x of await Promise.allSettled([pushed, removed])) if (x.status === "rejected") throw x.reason;
+    await runOrThrow(
+        configSetCmd(target, n.container, { "user.bluegreen.release": release, "environment.BLUEGREEN_RELEASE": release }),
+        `cannot label ${n.container} with ${release}`,
+    );
+    await runOrThrow(restartCmd(target, n.container), `cannot restart ${n.container}`);
+}
+
+/** Pure: where a node's health is probed: its routed address at the app's port, else its loopback port. */
+export function nodeHealthUrl(i: Pick<CanaryInputs, "components">, n: PoolNode): string {
+    return appUrl(n.port, componentOf(i, n).healthPath, n.address);
+}
+
+async function healthy(i: CanaryInputs, n: PoolNode): Promise<{ healthy: boolean; reason: string }> {
+    const c = componentOf(i, n);
+    const attempts = Math.max(1, Math.ceil((i.canary.healthTimeoutSeconds * 1000) / i.health.intervalMs));
+    const w = await waitHealthy(
+        n.container,
+        nodeHealthUrl(i, n),
+        { ...i.health, attempts },
+        {
+            status: c.healthStatus ?? DEFAULT_EXPECT.status,
+            ...(c.healthBody ? { body: c.healthBody } : {}),
+        },
+        probeRoute(i.host),
+    );
+    return { healthy: w.healthy, reason: w.reason };
+}
+
+/** Re-enables the node, names its release in HAProxy's map, and waits for HAProxy's own check to see it UP. */
+async function enable(i: CanaryInputs, n: PoolNode, release: string): Promise<void> {
+    await adminCommands(haproxyChannel(i.host, i.layout, "admin"), [
+        setMapCommand(releasesMapPath(i.layout), n.server, release),
+        readyCommand(n.backend, n.server),
+    ]);
+    let last = "not checked";
+    const up = await poll(
+        async () => {
+            const s = (await serversState(haproxyChannel(i.host, i.layout, "admin"))).find((x) => x.backend === n.backend && x.server === n.server);
+            last = s ? `opState ${s.opState}, adminState ${s.adminState}` : "absent";
+            return s && s.opState === 2 && s.adminState === 0 ? true : undefined;
+        },
+        { intervalMs: 100, timeoutMs: i.settleMs },
+    );
+    if (!up) throw new Error(`HAProxy's check did not see ${n.backend}/${n.server} UP within ${i.settleMs} ms (${last})`);
+    await saveServerState(i.host, i.layout);
+    progress(`${n.container}: ${release} serves through HAProxy (${n.backend}/${n.server} UP, ready)`);
+}
+
+/**
+ * One node onto `release`: drain, install, health, ready, LB check. A node already on it
+ * and healthy (a re-run after a kill) is only put back in rotation. Returns the health
+ * failure, if any; the node is then left drained.
+ */
+async function roll(i: CanaryInputs, n: PoolNode, release: string): Promise<string | undefined> {
+    if ((await liveRelease(i, n)) === release) {
+        const h = await healthy(i, n);
+        if (h.healthy) {
+            await enable(i, n, release);
+            return undefined;
+        }
+    }
+    await drainServers(haproxyChannel(i.host, i.layout, "admin"), [{ backend: n.backend, server: n.server }]);
+    // Before anything else can reload HAProxy: the drain must outlive a reload.
+    await saveServerState(i.host, i.layout);
+    await install(i, n, release);
+    const h = await healthy(i, n);
+    if (!h.healthy) return `${n.container} stayed unhealthy on ${release} for ${i.canary.healthTimeoutSeconds} s: ${h.reason}`;
+    await enable(i, n, release);
+    return undefined;
+}
+
+/** Every canary node back on the last-known-good release, health-checked and re-enabled. */
+async function rollBack(i: CanaryInputs, nodes: readonly PoolNode[], from: string): Promise<string[]> {
+    const failed: string[] = [];
+    for (const n of nodes) {
+        progress(`canary: rolling ${n.container} back to ${from}`);
+        const f = await roll(i, n, from).catch((e: Error) => e.message);
+        if (f) failed.push(f);
+    }
+    return failed;
+}
+
+/** Pre-flight: nothing is touched unless the guard passes and both releases are in the store. */
+async function preflight(i: CanaryInputs, from: string): Promise<void> {
+    for (const c of i.components) {
+        let next: Buffer;
+        let running: Buffer;
+        try {
+            [next, running] = await Promise.all(
+                [i.release, from].map((release) => fetchArtifact({ artifacts: i.artifacts, artifactToken: i.artifactToken, component: c.component, release })),
+            );
+        } catch (e) {
+            throw refused(
+                `canary of ${i.release} on ${i.active} refused before anything was drained: ${(e as Error).message}. ` +
+                    `Both the new release and the last-known-good ${from} must be in the artifact store (a rollback installs ${from}); ` +
+                    `publish them, then run pulumi up again. Nothing was touched.`,
+            );
+        }
+        await checkMigrations({
+            component: c.component,
+            release: i.release,
+            next,
+            running,
+            runningRelease: from,
+            force: i.migrationsForce,
+            block: i.migrationsBlock,
+        });
+    }
+}
+
+/** Pure: the refusal when the pools cannot be canaried. */
+export function canaryPlanRefusal(problems: readonly string[]): string {
+    return `the canary cannot start: ${problems.join("; ")}. Nothing was touched.`;
+}
+
+/**
+ * The URL to ask. The Prometheus resource, which runs before the canary, writes the
+ * targets; a server of ours that died since is started again here.
+ */
+async function sliServer(i: CanaryInputs): Promise<string> {
+    if (i.prometheus.url) return i.prometheus.url;
+    if (i.prometheus.instance) {
+        const { url } = await ensureInstancePrometheus({
+            instance: i.prometheus.instance,
+            port: i.prometheus.port,
+            scrapeIntervalSeconds: i.prometheus.scrapeIntervalSeconds,
+            haproxyExporterPort: i.exporterPort,
+        });
+        return url;
+    }
+    const p = await ensurePrometheus({
+        dir: i.prometheus.dir,
+        port: i.prometheus.port,
+        scrapeIntervalSeconds: i.prometheus.scrapeIntervalSeconds,
+        haproxyExporterPort: i.exporterPort,
+    });
+    return p.url;
+}
+
+/** Pure: how many of the color's app targets Prometheus scrapes successfully. */
+export function scrapedQuery(color: Color, components: readonly string[]): string {
+    return `count(up{color="${color}",component=~"${components.join("|")}"} == 1)`;
+}
+
+/**
+ * Before the window opens: Prometheus must scrape every node of the color (a server just
+ * started, or targets just written, has not yet), or the first probes would be "no data"
+ * for a reason that says nothing of the release. Bounded; past the bound the window opens
+ * anyway, and no data stays red.
+ */
+async function waitScraped(i: CanaryInputs, url: string, nodes: number): Promise<void> {
+    const client = prometheusClient({ url });
+    const query = scrapedQuery(
+        i.active,
+        i.components.map((c) => c.component),
+    );
+    const boundMs = Math.max(30_000, 5 * i.prometheus.scrapeIntervalSeconds * 1000);
+    let seen = 0;
+    const ok = await poll(
+        async () => {
+            const v = await client.query(query);
+            seen = v.kind === "number" ? v.value : 0;
+            return seen >= nodes ? true : undefined;
+        },
+        { intervalMs: 500, timeoutMs: boundMs },
+    );
+    if (ok) progress(`canary: Prometheus scrapes all ${nodes} nodes of ${i.active}; the window opens`);
+    else
+        progress(
+            `canary: Prometheus scrapes ${seen} of ${nodes} nodes of ${i.active} after ${boundMs / 1000} s (is the target file in its scrape config?); the window opens anyway, and no data is red`,
+        );
+}
+
+/** Rolls `i.release` out over the serving color's pools, from the last-known-good `from`. */
+export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOutputs> {
+    const planned = planCanary(i.prefix, i.active, i.components, i.canary.node);
+    if (!planned.plan) throw refused(canaryPlanRefusal(planned.problems));
+    const { canaries, peers } = planned.plan;
+    const start: CanaryStart = canaryStart(await readRecord(i), i.active, i.release);
+    if (start.kind === "refuse") throw refused(`${start.why}. Nothing was touched.`);
+    const ctx = auditTo(i.host, i.layout.stateDir, i.stack, i.broadcast, i.passEnv);
+    let lastPhase: string | undefined;
+    const record = async (phase: CanaryRecord["phase"], extra: Partial<CanaryRecord> = {}) => {
+        await writeRecord(i, { release: i.release, from, color: i.active, phase, ...extra });
+        // One audit line per step, not per probe.
+        if (phase !== lastPhase) {
+            lastPhase = phase;
+            await audit(ctx, {
+                operation: "canary",
+                color: i.active,
+                release: i.release,
+                details: { phase, from, ...(extra.reasons ? { reasons: extra.reasons.join("; ") } : {}) },
+            });
+        }
+    };
+    const hookAfterRollback = () =>
+        runPostRollback({ ...i, stateDir: i.layout.stateDir }, { operation: "canary", color: i.active, release: from, failedRelease: i.release });
+
+    if (start.kind !== "finishPeers") {
+        if (start.kind === "fresh") await preflight(i, from);
+        const url = await sliServer(i);
+        await record("canary");
+        progress(`canary: ${i.release} on ${canaries.map((n) => n.container).join(", ")} first (${from} is the last-known-good)`);
+        for (const n of canaries) {
+            const failure = await roll(i, n, i.release);
+            if (failure) {
+                const back = await rollBack(i, canaries, from);
+                await record("rolledBack", { reasons: [failure] });
+                const hook = await hookAfterRollback();
+                throw new Error(
+                    `canary of ${i.release} failed its node health check: ${failure}. ` +
+                        (back.length === 0 ? `Every canary node is back on ${from} and serving. ` : `Rolling back also failed: ${back.join("; ")}. `) +
+                        `Fix the release and set bluegreen:colors.${i.active}.release to it, or set it back to ${from}.` +
+                        hook,
+                );
+            }
+        }
+        const resumed = start.kind === "resume" && start.startedAt !== undefined;
+        if (!resumed) await waitScraped(i, url, canaries.length + peers.length);
+        const startedAt = resumed ? start.startedAt! : Date.now();
+        await record("analysis", { startedAt });
+        const c = i.canary;
+        const result = await runAnalysis({
+            client: prometheusClient({ url }),
+            queries: c.queries,
+            selector: { color: i.active, release: i.release },
+            thresholds: { p95Seconds: c.p95Seconds, errorRatio: c.errorRatio, minRequests: c.minRequests },
+            windowSeconds: c.windowSeconds,
+            probeIntervalSeconds: c.probeIntervalSeconds,
+            lookbackSeconds: lookbackSeconds(c.probeIntervalSeconds, i.prometheus.url ? c.probeIntervalSeconds : i.prometheus.scrapeIntervalSeconds),
+            label: `canary ${i.release} on ${i.active}`,
+            startedAt,
+            onProbe: (p) => record("analysis", { startedAt, lastProbe: `${p.index}/${p.total} ${p.verdict}` }),
+        });
+        if (result.verdict === "red") {
+            if (c.onRed === "pause") {
+                await drainServers(
+                    haproxyChannel(i.host, i.layout, "admin"),
+                    canaries.map((n) => ({ backend: n.backend, server: n.server })),
+                ).catch(() => undefined);
+                await saveServerState(i.host, i.layout).catch(() => undefined);
+                await record("paused", { startedAt, reasons: result.reasons });
+                throw new Error(
+                    `canary of ${i.release} is red and paused (bluegreen:canary.onRed: pause): ${result.reasons.join("; ")}. ` +
+                        `The canary nodes (${canaries.map((n) => n.container).join(", ")}) stay drained on ${i.release}; their peers still run ${from}. ` +
+                        `Run pulumi up again to judge it in a new window, or set bluegreen:colors.${i.active}.release back to ${from} to roll back.`,
+                );
+            }
+            const back = await rollBack(i, canaries, from);
+            await record("rolledBack", { startedAt, reasons: result.reasons });
+            const hook = await hookAfterRollback();
+            throw new Error(
+                `canary of ${i.release} rolled back: ${result.reasons.join("; ")}. ` +
+                    (back.length === 0
+                        ? `Every canary node is back on ${from} and serving; every request is answered by ${from}. `
+                        : `Rolling back also failed: ${back.join("; ")}. `) +
+                    `Fix the release and set bluegreen:colors.${i.active}.release to it, or set it back to ${from}.` +
+                    hook,
+            );
+        }
+        progress(`canary: ${result.reasons.join("; ")}; rolling the peers`);
+    }
+    await record("peers");
+    for (const n of peers) {
+        // Peers are not rolled back (seed 002: the canary already judged the release).
+        const failure = await roll(i, n, i.release);
+        if (failure) {
+            throw new Error(
+                `the rollout of ${i.release} stopped at ${n.container}: ${failure}. It stays drained; the other nodes serve. ` +
+                    `Peers are not rolled back automatically. Run pulumi up again to retry it, or set bluegreen:colors.${i.active}.release back to ${from}.`,
+            );
+        }
+    }
+    await record("done");
+    progress(`canary: ${i.release} runs on every node of ${i.active}`);
+    return canaryOutputs(i, "done");
+}
+
+/** Pure: a record of a rollout that stopped half-way: paused, or killed before its end. */
+export function unfinished(r: CanaryRecord | undefined): boolean {
+    return r !== undefined && (r.phase === "paused" || r.phase === "canary" || r.phase === "analysis" || r.phase === "peers");
+}
+
+/** True when the last rollout of this color stopped half-way and the config names another release (diff asks this). */
+export async function needsConverge(i: CanaryInputs): Promise<boolean> {
+    const r = await readRecord(i).catch(() => undefined);
+    return unfinished(r) && r!.color === i.active && r!.release !== i.release;
+}
+
+/**
+ * The config names a release again that a paused or interrupted rollout left behind (seed:
+ * setting the old release rolls back): every node not on it, or left drained, is rolled
+ * back to it, one at a time, and the record says so.
+ */
+export async function converge(i: CanaryInputs): Promise<CanaryOutputs> {
+    const record = await readRecord(i);
+    if (!unfinished(record) || record!.color !== i.active || record!.release === i.release) return canaryOutputs(i, "done");
+    const planned = planCanary(i.prefix, i.active, i.components, i.canary.node);
+    const nodes = planned.plan ? [...planned.plan.canaries, ...planned.plan.peers] : [];
+    progress(`canary: ${record!.release} stopped in phase ${record!.phase}; the config names ${i.release} again, so every node goes back to it`);
+    const failed = await rollBack(i, nodes, i.release);
+    if (failed.length > 0) throw new Error(`rolling back to ${i.release} failed: ${failed.join("; ")}. Run pulumi up again to retry.`);
+    await writeRecord(i, { ...record!, phase: "rolledBack", reasons: [...(record!.reasons ?? []), `rolled back to ${i.release} by config`] });
+    return canaryOutputs(i, "done");
+}
+
+/** What a create does: the resource is new (a first up, or a lost state), so only the host and the nodes say where a rollout stands. */
+export type CreateStart =
+    | { readonly kind: "done" }
+    | { readonly kind: "canary"; readonly from: string }
+    | { readonly kind: "converge" }
+    | { readonly kind: "refuse"; readonly why: string };
+
+/**
+ * Pure: a create never takes a half-done rollout for done. An unfinished record of this color
+ * is resumed (or, when the config names its last-known-good, converged back, as an update
+ * does); without one, nodes that disagree are rolled to the configured release from the one
+ * other release they run. `live`: what each node runs, undefined for one that does not exist.
+ */
+export function createStart(record: CanaryRecord | undefined, live: readonly (string | undefined)[], color: Color, release: string): CreateStart {
+    if (unfinished(record) && record!.color === color) {
+        if (record!.release !== release && record!.from === release) return { kind: "converge" };
+        return { kind: "canary", from: record!.from };
+    }
+    const running = [...new Set(live.filter((r): r is string => r !== undefined))].sort();
+    const others = running.filter((r) => r !== release);
+    if (others.length === 0) return { kind: "done" };
+    if (others.length === 1) return { kind: "canary", from: others[0] };
+    return {
+        kind: "refuse",
+        why:
+            `the nodes of ${color} run ${running.join(", ")} and no canary record says which is the last-known-good, so a canary of ${release} has none to roll back to. ` +
+            `Set bluegreen:colors.${color}.release to one of them: up then rolls the other nodes to it`,
+    };
+}
+
+/** The create: resumes or converges what the host and the nodes say is unfinished; `done` only when it is. */
+export async function createCanary(i: CanaryInputs): Promise<CanaryOutputs> {
+    const nodes = i.components.flatMap((c) => poolNodes(i.prefix, i.active, c));
+    const live = await Promise.all(nodes.map((n) => liveRelease(i, n)));
+    const start = createStart(await readRecord(i), live, i.active, i.release);
+    if (start.kind === "refuse") throw refused(`${start.why}. Nothing was touched.`);
+    if (start.kind === "converge") return converge(i);
+    if (start.kind === "canary") return runCanary(i, start.from);
+    return canaryOutputs(i, "done");
+}
+
+/** Pure: the containers a canary of this color touches, by component (for the plan and status). */
+export function canaryContainers(i: Pick<CanaryInputs, "prefix" | "active" | "components">): string[] {
+    return i.components.flatMap((c) => nodesOf(c.nodes).map((n) => containerName(i.prefix, c.component, i.active, n)));
+}

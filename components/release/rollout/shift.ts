@@ -1,0 +1,116 @@
+// The progressive shift (issue 13: Argo Rollouts' and Flagger's analysis, without Kubernetes):
+// the switch moves traffic to the new color by steps over the runtime API, with no reload;
+// each step watches the new color's SLIs for stepSeconds and compares them with the old
+// color's over the same window. Any red probe puts all traffic back on the old color at once.
+
+import { HaproxyHost, appendHostFile, writeHostFile } from "../../io/haproxyHost";
+import { serverAddress } from "../../io/incus";
+import { poll } from "../../io/poll";
+import { progress } from "../../io/progress";
+import { prometheusClient } from "../../io/prometheus";
+import type { ProgressiveConfig } from "../../model/config";
+import { prometheusServerUrl } from "../../model/rollout/prometheusConfig";
+import type { Color, HaproxyLayout } from "../../model/naming";
+import { lookbackSeconds } from "../../model/rollout/promql";
+import { ShiftRecord, stepSplit } from "../../model/rollout/shift";
+import { haproxyTarget } from "../../model/traffic/topology";
+import { TrafficSplit, describeSplit } from "../../model/traffic/traffic";
+import { runAnalysis } from "./analysis";
+import { AuditContext, audit } from "../safety/audit";
+import { historyPath } from "../safety/history";
+
+/** The switch's bluegreen:progressive, with where its SLIs are read. */
+export interface ShiftSpec extends ProgressiveConfig {
+    /** Absent with a remote: then `prometheusPort`, in the HAProxy instance, at the remote's address (known to its Incus only). */
+    readonly prometheusUrl?: string;
+    readonly prometheusPort?: number;
+    readonly scrapeIntervalSeconds: number;
+}
+
+export function shiftRecordPath(layout: Pick<HaproxyLayout, "stateDir">): string {
+    return `${layout.stateDir}/shift.json`;
+}
+
+export interface ShiftRun {
+    readonly spec: ShiftSpec;
+    readonly from: Color;
+    readonly to: Color;
+    readonly release: string;
+    readonly host: HaproxyHost;
+    readonly layout: HaproxyLayout;
+    readonly audit: AuditContext;
+    /** Makes a split live: the weights, then the config on disk and the saved server state, so a restart keeps it. */
+    readonly apply: (split: TrafficSplit) => Promise<void>;
+}
+
+async function setSplit(r: ShiftRun, percent: number): Promise<void> {
+    await r.apply(stepSplit(r.from, r.to, percent));
+}
+
+/** Before the first step: Prometheus scrapes the new color, or its first probes could only say "no data". Bounded. */
+async function waitScraped(r: ShiftRun, client: ReturnType<typeof prometheusClient>): Promise<void> {
+    const boundMs = Math.max(10_000, 5 * r.spec.scrapeIntervalSeconds * 1000);
+    const ok = await poll(
+        async () => {
+            const v = await client.query(`count(up{color="${r.to}"} == 1)`).catch(() => undefined);
+            return v?.kind === "number" && v.value > 0 ? true : undefined;
+        },
+        { intervalMs: 500, timeoutMs: boundMs },
+    );
+    if (!ok) progress(`shift: Prometheus does not scrape ${r.to} after ${boundMs / 1000} s; the first step starts anyway, and no data is red`);
+}
+
+/**
+ * Runs every step below 100%, then puts all traffic on the new color once the last one is
+ * green; on red, all traffic is back on the old color when it throws. The record says
+ * "shifting" until all traffic is on the new color: a shift killed before restarts from step 1.
+ */
+export async function runShift(r: ShiftRun): Promise<void> {
+    const steps = r.spec.steps.filter((p) => p < 100);
+    const write = (rec: Omit<ShiftRecord, "from" | "to" | "release" | "steps" | "time">) =>
+        writeHostFile(
+            r.host,
+            shiftRecordPath(r.layout),
+            JSON.stringify({ from: r.from, to: r.to, release: r.release, steps: r.spec.steps.length, ...rec, time: new Date().toISOString() }, null, 2) + "\n",
+        );
+    const url = r.spec.prometheusUrl ?? prometheusServerUrl(r.spec.prometheusPort!, await serverAddress(haproxyTarget(r.host)));
+    const client = prometheusClient({ url });
+    await waitScraped(r, client);
+    for (const [n, percent] of steps.entries()) {
+        const step = n + 1;
+        const split = stepSplit(r.from, r.to, percent);
+        await setSplit(r, percent);
+        progress(`shift: step ${step}/${r.spec.steps.length}: ${percent}% on ${r.to} (${describeSplit(split)}), watching its SLIs for ${r.spec.stepSeconds}s`);
+        await write({ step, percent, phase: "shifting" });
+        await appendHostFile(
+            r.host,
+            historyPath(r.layout.stateDir),
+            `${new Date().toISOString().replace(/\.\d{3}Z$/, "Z")} ${describeSplit(split)} ${r.release}\n`,
+        );
+        await audit(r.audit, { operation: "switch", color: r.to, release: r.release, details: { step, percent, from: r.from } });
+        const result = await runAnalysis({
+            client,
+            queries: r.spec.queries,
+            selector: { color: r.to },
+            baseline: { selector: { color: r.from }, limits: { maxP95Factor: r.spec.maxP95Factor, maxErrorRatioDelta: r.spec.maxErrorRatioDelta } },
+            thresholds: { p95Seconds: r.spec.p95Seconds, errorRatio: r.spec.errorRatio, minRequests: r.spec.minRequests },
+            windowSeconds: r.spec.stepSeconds,
+            probeIntervalSeconds: r.spec.probeIntervalSeconds,
+            lookbackSeconds: Math.min(lookbackSeconds(r.spec.probeIntervalSeconds, r.spec.scrapeIntervalSeconds), r.spec.stepSeconds),
+            label: `shift step ${step} (${percent}% on ${r.to})`,
+            onProbe: (p) => write({ step, percent, phase: "shifting", lastProbe: `${p.index}/${p.total} ${p.verdict}` }),
+        });
+        if (result.verdict === "red") {
+            await setSplit(r, 0);
+            progress(`shift: red at step ${step}; all traffic is back on ${r.from}`);
+            await write({ step, percent, phase: "rolledBack", reasons: result.reasons });
+            await audit(r.audit, { operation: "rollback", color: r.from, details: { kind: "shift", attempted: r.release, step, percent } });
+            throw new Error(
+                `progressive shift to ${r.to} (${r.release}) rolled back at step ${step} (${percent}%): ${result.reasons.join("; ")}. ` +
+                    `All traffic is back on ${r.from}`,
+            );
+        }
+    }
+    await setSplit(r, 100);
+    await write({ step: r.spec.steps.length, percent: 100, phase: "done" });
+}
