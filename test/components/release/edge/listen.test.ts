@@ -65,7 +65,7 @@ describe("edge: wiring", () => {
             assert.deepEqual(
                 problems(all(), () => false),
                 [
-                    "bluegreen:haproxy.listen[0]: tls: true needs certificates; set them with `pulumi config set --secret bluegreen:tls.certificates < bundle.pem` (certificate chain and key, PEM)",
+                    "bluegreen:haproxy.listen[0]: tls: true needs certificates; set them with `pulumi config set --secret bluegreen:tls.certificates < bundle.pem` (certificate chain and key, PEM), or order them with bluegreen:tls.acme",
                 ],
             );
         });
