@@ -251,7 +251,11 @@ async function main(argv: readonly string[]): Promise<number> {
         const stop = new AbortController();
         onInterrupt = () => stop.abort();
         interruptNote =
-            argv[0] === "logs" || argv[1] === "logs" ? "logs stops after its current pull" : "the command in flight gets it too, and nothing more starts";
+            argv[0] === "logs"
+                ? "logs stops after its current pull"
+                : argv[1] === "logs"
+                  ? "app logs stops after its current pull"
+                  : "the command in flight gets it too, and nothing more starts";
         return appCommand(argv, stop.signal);
     }
     const args = parseArgs(argv);

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { TestStack, instance } from "../../harness/stack";
+import { RunResult, TestStack, instance } from "../../harness/stack";
 
 const A = "aaa1201";
 const B = "bbb1202";
@@ -168,15 +168,34 @@ describe("e2e: hooks, the deploy lock, the audit log", function () {
         // A second checkout: the same stack, its own copy of the state.
         const other = path.join(s.dir, "state2");
         fs.cpSync(path.join(s.dir, "state"), other, { recursive: true });
-        s.setColors({ blue: A, green: B }, "green");
-        const first = s.start(["up"]);
-        const second = s.start(["up"], undefined, { PULUMI_BACKEND_URL: `file://${other}` });
-        const [r1, r2] = await Promise.all([first.done, second.done]);
-        const codes = [r1.code, r2.code].sort();
-        assert.deepEqual(codes[0], 0, `${r1.stderr}\n----\n${r2.stderr}`);
-        assert.notEqual(codes[1], 0, `${r1.stderr}\n----\n${r2.stderr}`);
-        const refused = r1.code === 0 ? r2 : r1;
-        assert.match(refused.stderr, new RegExp(`the deploy lock of stack ${s.stack} is held by .* by an up \\(pid \\d+ on `));
+        // The first holds the lock in its preDeploy hook until the second has ended, so the two
+        // overlap however fast an up is (a no-op up holds the lock for well under a second).
+        const gate = path.join(s.dir, "gate");
+        const hold = path.join(hooks, "hold");
+        fs.writeFileSync(hold, `#!/bin/sh\ni=0\nwhile [ ! -e ${gate} ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done\n`, { mode: 0o755 });
+        const saved = s.config.hooks;
+        s.config.hooks = { ...saved, preDeploy: hold };
+        s.setColors({ blue: C, green: B }, "green");
+        let second: Promise<RunResult> | undefined;
+        const first = s.start(["up"], (err) => {
+            if (!second && err.includes(`lock: stack ${s.stack} is locked for this run`)) {
+                second = s.start(["up"], undefined, { PULUMI_BACKEND_URL: `file://${other}` }).done;
+            }
+        });
+        try {
+            for (let i = 0; i < 600 && !second; i++) await new Promise((r) => setTimeout(r, 100));
+            assert.ok(second, "the first up took the lock");
+            const r2 = await second;
+            fs.writeFileSync(gate, "");
+            const r1 = await first.done;
+            assert.equal(r1.code, 0, `${r1.stderr}\n----\n${r2.stderr}`);
+            assert.notEqual(r2.code, 0, `${r1.stderr}\n----\n${r2.stderr}`);
+            assert.match(r2.stderr, new RegExp(`the deploy lock of stack ${s.stack} is held by .* by an up \\(pid \\d+ on `));
+        } finally {
+            fs.writeFileSync(gate, "");
+            await first.done;
+            s.config.hooks = saved;
+        }
     });
 
     it("a killed up leaves a lock that is recognised as stale, and `lock release --force` clears it", async () => {
