@@ -8,7 +8,7 @@ import * as acme from "acme-client";
 // A plain require keeps the module itself, which the SDK serializes as require() (an __importStar copy it cannot walk).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 import x509 = require("@peculiar/x509");
-import { AcmeConfig, IssuedCertificate } from "../model/edge/acme";
+import { AcmeConfig, IssuedCertificate, leafCertificate } from "../model/edge/acme";
 import { progress } from "./progress";
 
 export interface Challenge {
@@ -61,7 +61,8 @@ export async function obtainCertificate(o: ObtainOptions): Promise<Obtained> {
 
 /** What the state keeps of a chain (leaf first): never the key. */
 export function describeIssued(chain: string, a: Pick<AcmeConfig, "directory" | "domains">): IssuedCertificate {
-    const leaf = new crypto.X509Certificate(chain.slice(0, chain.indexOf("-----END CERTIFICATE-----") + 25));
+    const leaf = leafCertificate(chain);
+    if (!leaf) throw new Error("the CA's answer holds no readable certificate; run up again");
     return {
         domains: [...a.domains],
         directory: a.directory,

@@ -78,7 +78,7 @@ function describeDays(d: number): string {
 }
 
 /** Pure: one line for status and progress. */
-export function describeCertificate(issued: IssuedCertificate, now: Date): string {
+export function describeCertificate(issued: Pick<IssuedCertificate, "domains" | "notAfter" | "serial">, now: Date): string {
     const left = daysLeft(issued, now);
     return `${issued.domains.join(", ")}: expires ${issued.notAfter.slice(0, 10)} (${left < 0 ? "expired" : `${Math.floor(left)} days left`}), serial ${issued.serial}`;
 }
@@ -129,24 +129,30 @@ export interface CertificateView {
     readonly serial: string;
 }
 
-/** Pure: what status shows of a bundle's leaf; the key in the same text is never read. Undefined when unreadable. */
-export function certificateView(name: string, pem: string): CertificateView | undefined {
+/** Pure: the first certificate of a PEM text (the leaf of a bundle), or undefined when there is none readable. */
+export function leafCertificate(pem: string): crypto.X509Certificate | undefined {
     const end = pem.indexOf("-----END CERTIFICATE-----");
     if (end < 0) return undefined;
     try {
-        const leaf = new crypto.X509Certificate(pem.slice(0, end + 25));
-        const domains = (leaf.subjectAltName ?? "")
-            .split(",")
-            .map((s) => s.trim())
-            .filter((s) => s.startsWith("DNS:"))
-            .map((s) => s.slice(4));
-        return { name, domains, notAfter: new Date(leaf.validTo).toISOString(), serial: leaf.serialNumber };
+        return new crypto.X509Certificate(pem.slice(0, end + "-----END CERTIFICATE-----".length));
     } catch {
         return undefined;
     }
 }
 
+/** Pure: what status shows of a bundle's leaf; the key in the same text is never read. Undefined when unreadable. */
+export function certificateView(name: string, pem: string): CertificateView | undefined {
+    const leaf = leafCertificate(pem);
+    if (!leaf) return undefined;
+    const domains = (leaf.subjectAltName ?? "")
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s.startsWith("DNS:"))
+        .map((s) => s.slice(4));
+    return { name, domains, notAfter: new Date(leaf.validTo).toISOString(), serial: leaf.serialNumber };
+}
+
 /** Pure: one status line. */
 export function describeCertificateView(c: CertificateView, now: Date): string {
-    return `${c.name} (${describeCertificate({ ...c, directory: "", fingerprint: "" }, now)})`;
+    return `${c.name} (${describeCertificate(c, now)})`;
 }

@@ -20,10 +20,10 @@ import {
     describeCertificate,
     renewalReason,
 } from "../../model/edge/acme";
-import { certificatePath, normalizePem, parseShowSslCert } from "../../model/edge/tls";
+import { certificatePath, normalizePem } from "../../model/edge/tls";
 import type { HaproxyLayout } from "../../model/naming";
 import { haproxyChannel } from "../../model/traffic/topology";
-import { ensureAcmeFiles, hotSwap } from "./tls";
+import { ensureAcmeFiles, hotSwap, loadedFiles } from "./tls";
 
 export interface AcmeInputs {
     readonly stack: string;
@@ -58,8 +58,7 @@ export async function issueCertificate(i: AcmeInputs, why: string): Promise<Issu
     if (!accountKey?.trim()) await writeHostFile(i.host, keyFile, got.accountKey);
     const file = certificatePath(i.layout, ACME_CERTIFICATE);
     const bundle = normalizePem(got.bundle);
-    const loaded = parseShowSslCert(await adminCommands(channel, ["show ssl cert"]).catch(() => ""));
-    if (loaded.includes(file)) {
+    if ((await loadedFiles(channel))?.includes(file)) {
         await hotSwap(channel, file, bundle);
         progress(`acme: certificate swapped in HAProxy over the runtime API (no reload)`);
     }

@@ -32,7 +32,7 @@ export interface CertificatesResult {
 }
 
 /** The files HAProxy has loaded; undefined while it does not answer (then there is nothing to swap). */
-async function loadedFiles(channel: Channel): Promise<string[] | undefined> {
+export async function loadedFiles(channel: Channel): Promise<string[] | undefined> {
     try {
         return parseShowSslCert(await adminCommands(channel, ["show ssl cert"]));
     } catch {
