@@ -4,7 +4,7 @@
 import { IncusTarget, instanceRef, loopbackAddress } from "../model/traffic/topology";
 import { Member, memberState } from "../model/cluster/placement";
 import { memberAddress } from "../model/cluster/network";
-import { Cmd, cmdError, run } from "./exec";
+import { Cmd, CmdResult, cmdError, run } from "./exec";
 import { progress } from "./progress";
 
 export type { IncusTarget } from "../model/traffic/topology";
@@ -253,7 +253,7 @@ export function parseServerAddress(json: string): string | undefined {
 /** The remote's own address (parseServerAddress); throws when it cannot be read or names none. */
 export async function serverAddress(target: IncusTarget): Promise<string> {
     const cmd = queryCmd(target, "/1.0");
-    const r = await run(cmd);
+    const r = await runIdempotent(cmd);
     if (r.code !== 0) throw cmdError(cmd, r, `cannot read the address of ${target.remote ?? "the local Incus"}`);
     const a = parseServerAddress(r.stdout);
     if (!a)
@@ -281,7 +281,7 @@ export function imageImportCmd(target: IncusTarget & { remote: string }, files: 
 export async function ensureImage(target: IncusTarget, alias: string, files?: () => Promise<readonly string[] | undefined>): Promise<void> {
     if (!target.remote) return;
     const q = queryCmd(target, `/1.0/images/aliases/${encodeURIComponent(alias)}`);
-    const r = await run(q);
+    const r = await runIdempotent(q);
     if (r.code === 0) return;
     if (!isNotFound(r.stderr)) throw cmdError(q, r, `cannot tell whether ${target.remote} has the image ${alias}`);
     const local = await files?.();
@@ -323,10 +323,38 @@ function isNotFound(stderr: string): boolean {
     return /not found/i.test(stderr);
 }
 
+/** Incus's client lost its connection to the daemon mid-request: safe to repeat a request that only reads or overwrites. */
+export function isDroppedConnection(r: CmdResult): boolean {
+    return (
+        r.code !== 0 &&
+        !r.timedOut &&
+        /\b(unexpected )?EOF\b|connection reset by peer|broken pipe|use of closed network connection|server unexpectedly closed/i.test(r.stderr)
+    );
+}
+
+const IDEMPOTENT_TRIES = 3;
+
+/** Runs an idempotent command (a query, a file pull or push), again after a dropped connection (isDroppedConnection). */
+export async function runIdempotent(cmd: Cmd): Promise<CmdResult> {
+    let r = await run(cmd);
+    for (let i = 1; i < IDEMPOTENT_TRIES && isDroppedConnection(r); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 200 * i));
+        r = await run(cmd);
+    }
+    return r;
+}
+
+/** runIdempotent, throwing as runOrThrow does. */
+export async function runIdempotentOrThrow(cmd: Cmd, context?: string): Promise<CmdResult> {
+    const r = await runIdempotent(cmd);
+    if (r.code !== 0) throw cmdError(cmd, r, context);
+    return r;
+}
+
 /** The instance, or undefined when it does not exist. */
 export async function getInstance(target: IncusTarget, name: string): Promise<InstanceInfo | undefined> {
     const cmd = queryCmd(target, `/1.0/instances/${name}`);
-    const r = await run(cmd);
+    const r = await runIdempotent(cmd);
     if (r.code === 0) return parseInstance(r.stdout);
     if (isNotFound(r.stderr)) return undefined;
     throw cmdError(cmd, r, `cannot read instance ${ref(target, name)} (is incusd running? run scripts/setup-host.sh)`);
@@ -335,7 +363,7 @@ export async function getInstance(target: IncusTarget, name: string): Promise<In
 /** Every instance with its config (`incus query /1.0/instances?recursion=1`). */
 export async function listInstances(target: IncusTarget): Promise<InstanceInfo[]> {
     const cmd = queryCmd(target, "/1.0/instances?recursion=1");
-    const r = await run(cmd);
+    const r = await runIdempotent(cmd);
     if (r.code !== 0)
         throw cmdError(cmd, r, `cannot list the instances of ${target.remote ?? "the local Incus"} (is incusd running? run scripts/setup-host.sh)`);
     return parseInstances(r.stdout);
@@ -351,7 +379,7 @@ export function parseInstances(json: string): InstanceInfo[] {
 /** A file of the instance, or undefined when it does not exist. */
 export async function readInstanceFile(target: IncusTarget, name: string, file: string): Promise<string | undefined> {
     const cmd = filePullCmd(target, name, file);
-    const r = await run(cmd);
+    const r = await runIdempotent(cmd);
     if (r.code === 0) return r.stdout;
     if (/file does not exist/i.test(r.stderr)) return undefined;
     throw cmdError(cmd, r, `cannot read ${file} in ${ref(target, name)}`);
@@ -369,7 +397,7 @@ export async function deleteInstance(target: IncusTarget, name: string): Promise
 /** Whether the custom volume exists. */
 export async function volumeExists(target: IncusTarget, pool: string, volume: string): Promise<boolean> {
     const cmd = queryCmd(target, volumePath(pool, volume));
-    const r = await run(cmd);
+    const r = await runIdempotent(cmd);
     if (r.code === 0) return true;
     if (isNotFound(r.stderr)) return false;
     throw cmdError(cmd, r, `cannot read volume ${volume} of pool ${pool}`);
@@ -378,7 +406,7 @@ export async function volumeExists(target: IncusTarget, pool: string, volume: st
 /** The volume's snapshot names; none when the volume does not exist. */
 export async function volumeSnapshots(target: IncusTarget, pool: string, volume: string): Promise<string[]> {
     const cmd = queryCmd(target, volumePath(pool, volume, true));
-    const r = await run(cmd);
+    const r = await runIdempotent(cmd);
     if (r.code === 0) return parseSnapshotNames(r.stdout);
     if (isNotFound(r.stderr)) return [];
     throw cmdError(cmd, r, `cannot list snapshots of volume ${volume} of pool ${pool}`);
@@ -413,7 +441,7 @@ export function parseClusterMembers(json: string): Member[] {
 /** The members, none when the target is not a cluster; fails closed when they cannot be read. */
 export async function readClusterMembers(target: IncusTarget): Promise<Member[]> {
     const cmd = clusterListCmd(target);
-    const r = await run(cmd);
+    const r = await runIdempotent(cmd);
     if (r.code === 0) return parseClusterMembers(r.stdout);
     if (/isn't part of a cluster/i.test(r.stderr)) return [];
     throw cmdError(

@@ -7,7 +7,7 @@ import * as path from "path";
 import { fetchCached, openStore } from "../io/artifacts";
 import { runOrThrow } from "../io/exec";
 import { probeAt } from "../io/prober";
-import { InstanceInfo, createCmd, deleteInstance, filePushCmd, getInstance, proxyDevice, readInstanceFile, startCmd } from "../io/incus";
+import { createCmd, deleteInstance, filePushCmd, getInstance, InstanceInfo, proxyDevice, readInstanceFile, runIdempotentOrThrow, startCmd } from "../io/incus";
 import { sleep } from "../io/poll";
 import { progress } from "../io/progress";
 import { withTempDir } from "../io/tmp";
@@ -304,12 +304,12 @@ export async function launch(i: ColorContainerInputs): Promise<{ id: string; out
             `cannot create ${i.name}`,
         );
         try {
-            await runOrThrow(filePushCmd(target, i.name, file, RELEASE_PATH), `cannot install the release in ${i.name}`);
+            await runIdempotentOrThrow(filePushCmd(target, i.name, file, RELEASE_PATH), `cannot install the release in ${i.name}`);
             if (i.secretEnv && Object.keys(i.secretEnv).length > 0) {
                 const secrets = path.join(dir, "secret.env");
                 fs.writeFileSync(secrets, secretEnvFile(i.secretEnv), { mode: 0o600 });
                 // Pushed, never passed as instance config: `incus config show` must not show it.
-                await runOrThrow(filePushCmd(target, i.name, secrets, SECRET_ENV_PATH, "0600"), `cannot install the secret environment in ${i.name}`);
+                await runIdempotentOrThrow(filePushCmd(target, i.name, secrets, SECRET_ENV_PATH, "0600"), `cannot install the secret environment in ${i.name}`);
             }
             await runOrThrow(startCmd(target, i.name), `cannot start ${i.name}`);
         } catch (e) {

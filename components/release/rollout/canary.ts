@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { runOrThrow } from "../../io/exec";
 import { HaproxyHost, readHostFile, writeHostFile } from "../../io/haproxyHost";
-import { configSetCmd, execCmd, filePushCmd, getInstance, restartCmd } from "../../io/incus";
+import { configSetCmd, execCmd, filePushCmd, getInstance, restartCmd, runIdempotentOrThrow } from "../../io/incus";
 import { poll } from "../../io/poll";
 import { progress } from "../../io/progress";
 import { prometheusClient } from "../../io/prometheus";
@@ -132,7 +132,7 @@ async function install(i: CanaryInputs, n: PoolNode, release: string): Promise<v
     const pushed = withTempDir(async (dir) => {
         const file = path.join(dir, "release.tar.gz");
         fs.writeFileSync(file, new Uint8Array(artifact));
-        await runOrThrow(filePushCmd(target, n.container, file, RELEASE_PATH), `cannot push ${release} into ${n.container}`);
+        await runIdempotentOrThrow(filePushCmd(target, n.container, file, RELEASE_PATH), `cannot push ${release} into ${n.container}`);
     });
     const removed = runOrThrow(execCmd(target, n.container, ["rm", "-rf", APP_DIR]), `cannot remove the old release in ${n.container}`);
     for (const x of await Promise.allSettled([pushed, removed])) if (x.status === "rejected") throw x.reason;

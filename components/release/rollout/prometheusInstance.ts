@@ -8,7 +8,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { Cmd, cmdError, run, runOrThrow } from "../../io/exec";
-import { addDeviceCmd, execCmd, filePushCmd, getInstance, readInstanceFile, removeDeviceCmd, serverAddress } from "../../io/incus";
+import { addDeviceCmd, execCmd, filePushCmd, getInstance, readInstanceFile, removeDeviceCmd, runIdempotentOrThrow, serverAddress } from "../../io/incus";
 import { poll } from "../../io/poll";
 import { progress } from "../../io/progress";
 import { prometheusClient } from "../../io/prometheus";
@@ -85,7 +85,7 @@ async function pushAtomic(i: PrometheusInstance, dest: string, content: string |
             local = path.join(dir, "f");
             fs.writeFileSync(local, content, { mode: 0o600 });
         }
-        await runOrThrow(filePushCmd(targetOf(i), i.name, local, part, mode), `cannot push ${dest} to ${where(i)}`);
+        await runIdempotentOrThrow(filePushCmd(targetOf(i), i.name, local, part, mode), `cannot push ${dest} to ${where(i)}`);
     });
     await execOrThrow(i, ["mv", "-f", part, dest], `cannot move ${part} to ${dest}`);
 }

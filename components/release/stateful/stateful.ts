@@ -13,15 +13,16 @@ import { runOrThrow } from "../../io/exec";
 import { HaproxyHost, removeHostFile } from "../../io/haproxyHost";
 import { probeAt } from "../../io/prober";
 import {
-    IncusTarget,
-    InstanceInfo,
     createCmd,
     deleteInstance,
     diskDevice,
     filePushCmd,
     getInstance,
+    IncusTarget,
+    InstanceInfo,
     proxyDevice,
     routedNicDevice,
+    runIdempotentOrThrow,
     startCmd,
     stopCmd,
     volumeCreateCmd,
@@ -298,7 +299,7 @@ async function deployRelease(i: StatefulInputs, release: string): Promise<void> 
             }),
             `cannot create ${i.name}`,
         );
-        await runOrThrow(filePushCmd(target, i.name, file, RELEASE_PATH), `cannot install release ${release} in ${i.name}`);
+        await runIdempotentOrThrow(filePushCmd(target, i.name, file, RELEASE_PATH), `cannot install release ${release} in ${i.name}`);
         await runOrThrow(startCmd(target, i.name), `cannot start ${i.name}`);
     });
 }

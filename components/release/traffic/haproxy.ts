@@ -8,8 +8,6 @@ import * as path from "path";
 import { cmdError, run, runOrThrow, startDetached } from "../../io/exec";
 import { HaproxyHost, describeHost, onHost, readHostFile, writeHostFile } from "../../io/haproxyHost";
 import {
-    ProxyDevice,
-    RoutedNic,
     addProxyCmd,
     createCmd,
     deleteInstance,
@@ -17,7 +15,10 @@ import {
     filePushCmd,
     getInstance,
     proxyDevice,
+    ProxyDevice,
     removeDeviceCmd,
+    RoutedNic,
+    runIdempotentOrThrow,
     serverAddress,
     startCmd,
 } from "../../io/incus";
@@ -244,7 +245,7 @@ async function ensureInInstance(i: HaproxyInputs, address: string | undefined): 
     await withTempDir(async (dir) => {
         const start = path.join(dir, "start");
         fs.writeFileSync(start, INSTANCE_START_SCRIPT, { mode: 0o755 });
-        await runOrThrow(filePushCmd(target, name, start, "/opt/bluegreen/app/start", "0755"), `cannot install the haproxy start script in ${name}`);
+        await runIdempotentOrThrow(filePushCmd(target, name, start, "/opt/bluegreen/app/start", "0755"), `cannot install the haproxy start script in ${name}`);
     });
     return waitForMaster(i);
 }

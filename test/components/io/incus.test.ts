@@ -12,6 +12,7 @@ import {
     listInstances,
     parseInstance,
     queryCmd,
+    readInstanceFile,
     ref,
     removeDeviceCmd,
     startCmd,
@@ -329,5 +330,39 @@ describe("incus volumes", () => {
         } finally {
             stub.restore();
         }
+    });
+});
+
+describe("incus reads over a flaky connection", () => {
+    let stub: RunnerStub | undefined;
+    afterEach(() => stub?.restore());
+
+    it("readInstanceFile retries a dropped connection (`Error: EOF`) and returns the file", async () => {
+        stub = stubRunner((_c, n) => (n < 3 ? fail(1, "Error: EOF\n") : ok("owner-1")));
+        assert.equal(await readInstanceFile(REMOTE, "h", "/var/lib/x/switch-owner"), "owner-1");
+        assert.equal(stub.calls.length, 3);
+        assert.deepEqual(stub.argvs()[2], ["incus", "file", "pull", "prod:h/var/lib/x/switch-owner", "-"]);
+    });
+
+    it("getInstance retries a reset connection; a missing instance is not retried", async () => {
+        stub = stubRunner((_c, n) => (n === 1 ? fail(1, "Error: read tcp 10.0.0.1:443: connection reset by peer") : ok(instanceJson("a", "Running"))));
+        assert.equal((await getInstance(REMOTE, "a"))?.status, "Running");
+        assert.equal(stub.calls.length, 2);
+        stub.restore();
+        stub = stubRunner(() => INCUS_NOT_FOUND);
+        assert.equal(await getInstance(REMOTE, "a"), undefined);
+        assert.equal(stub.calls.length, 1);
+    });
+
+    it("gives up after three tries, with the last error", async () => {
+        stub = stubRunner(() => fail(1, "Error: EOF"));
+        await assert.rejects(readInstanceFile(REMOTE, "h", "/f"), /cannot read \/f in prod:h: `incus file pull prod:h\/f -` exited 1: Error: EOF/);
+        assert.equal(stub.calls.length, 3);
+    });
+
+    it("does not retry an error that is not the connection's", async () => {
+        stub = stubRunner(() => fail(1, "Error: permission denied"));
+        await assert.rejects(readInstanceFile(REMOTE, "h", "/f"), /permission denied/);
+        assert.equal(stub.calls.length, 1);
     });
 });
