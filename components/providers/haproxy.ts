@@ -7,6 +7,7 @@ import { describeHost } from "../io/haproxyHost";
 import { progress } from "../io/progress";
 import { changedKeys } from "../model/diff";
 import type { HaproxyLayout } from "../model/naming";
+import { receiverAliveOnHost } from "../release/edge/accessLog";
 import { HaproxyInputs, HaproxyOutputs, ensureHaproxy, isRunning, readHaproxy, removeHaproxy } from "../release/traffic/haproxy";
 
 /** Inputs that change in place. */
@@ -30,7 +31,10 @@ export const haproxyProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
         // Supervision: a haproxy that died (or a rebooted host) is started again by the next `up`.
         const alive = replaces.length > 0 || (await isRunning(news));
         if (!alive) progress(`haproxy: not running on ${describeHost(news.host)}; pulumi up will start it`);
-        return { changes: replaces.length > 0 || changed || !alive, replaces, deleteBeforeReplace: true };
+        // In an instance, the receiver's own supervisor restarts it.
+        const logging = replaces.length > 0 || !news.accessLog || news.host.placement !== "host" || (await receiverAliveOnHost(news.accessLog));
+        if (!logging) progress(`access log: the receiver on udp 127.0.0.1:${news.accessLog?.port} is gone; pulumi up will start it`);
+        return { changes: replaces.length > 0 || changed || !alive || !logging, replaces, deleteBeforeReplace: true };
     },
 
     async create(inputs: HaproxyInputs) {
@@ -38,8 +42,8 @@ export const haproxyProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
         return { id: inputs.host.placement === "host" ? `host:${inputs.layout.configPath}` : inputs.host.instance, outs };
     },
 
-    async update(_id: string, _olds: HaproxyOutputs, news: HaproxyInputs) {
-        return { outs: await ensureHaproxy(news) };
+    async update(_id: string, olds: HaproxyOutputs, news: HaproxyInputs) {
+        return { outs: await ensureHaproxy(news, false, olds) };
     },
 
     async delete(_id: string, props: HaproxyOutputs) {

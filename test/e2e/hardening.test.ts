@@ -182,8 +182,13 @@ describe("e2e: private state inside the HAProxy instance (staging/prod placement
         s.config.components = { web: { hostPort: s.componentPort("web", "blue"), route: "/" } };
         await s.publishOne("web", C);
         s.setColors({ blue: C }, "blue");
+        s.config.accessLog = {};
     });
     after(() => s.teardown());
+
+    /** Whether a receiver runs in the instance; exec's exit code is reliable where its output is not. */
+    const receiverRuns = (): boolean =>
+        spawnSync("incus", ["exec", inst, "--", "sh", "-c", 'kill -0 "$(cat /opt/bluegreen/accesslog.pid)"'], { stdio: "ignore" }).status === 0;
 
     it("the state dir is 0700, its files 0600, the config 0600, and both HAProxy sockets 0600", async () => {
         await s.upOk();
@@ -196,5 +201,29 @@ describe("e2e: private state inside the HAProxy instance (staging/prod placement
         assert.equal(modes("/etc/haproxy/bluegreen.cfg").get("/etc/haproxy/bluegreen.cfg"), "600 f");
         const socks = modes("/run/haproxy/master.sock", "/run/haproxy/admin.sock");
         assert.deepEqual([socks.get("/run/haproxy/master.sock"), socks.get("/run/haproxy/admin.sock")], ["600 s", "600 s"]);
+    });
+
+    it("the access log: the receiver runs in the instance, is restarted if it dies, and `logs --proxy` reads it; unset, it stops", async () => {
+        const file = `${s.layout().stateDir}/access.log`;
+        const hit = async (p: string) => void (await (await fetch(`http://127.0.0.1:${s.frontendPort}${p}`)).text());
+        await hit("/no-such-page-1");
+        await eventually(() => (s.readHaproxyFile(file) ?? "").includes("/no-such-page-1"), "the first request in the instance's access.log");
+        assert.equal(modes(file).get(file), "600 f");
+        // Its supervisor starts it again.
+        assert.equal(spawnSync("incus", ["exec", inst, "--", "sh", "-c", 'kill "$(cat /opt/bluegreen/accesslog.pid)"']).status, 0);
+        await eventually(receiverRuns, "a receiver again after it was killed");
+        await eventually(async () => {
+            await hit("/no-such-page-2");
+            return (s.readHaproxyFile(file) ?? "").includes("/no-such-page-2");
+        }, "a request after the restart logged");
+        const only = await s.run(["logs", "--proxy", "-n", "5"]);
+        assert.equal(only.code, 0, only.stderr);
+        assert.match(only.stdout, /^\[haproxy\] \d{4}-.*no-such-page-2/m);
+
+        delete s.config.accessLog;
+        const up = await s.up();
+        assert.equal(up.code, 0, up.stderr);
+        assert.match(up.stderr, /access log: bluegreen:accessLog is unset; its receiver is stopped/);
+        assert.equal(receiverRuns(), false);
     });
 });

@@ -38,7 +38,7 @@ import { readMember } from "../cluster/placement";
 import type { Listener } from "../../model/edge/listen";
 import { listenerProxies } from "../edge/listen";
 import type { AccessLogModel } from "../../model/edge/accessLog";
-import { ensureReceiverOnHost, stopReceiverOnHost } from "../edge/accessLog";
+import { INSTANCE_RECEIVER, ensureReceiverInInstance, ensureReceiverOnHost, stopReceiverInInstance, stopReceiverOnHost } from "../edge/accessLog";
 
 export interface HaproxyInputs {
     readonly stack: string;
@@ -71,6 +71,7 @@ export interface HaproxyOutputs extends HaproxyInputs {
 /** Inside the instance, the image's init runs and restarts this. Constant: nothing from input. */
 export const INSTANCE_START_SCRIPT =
     "#!/bin/sh\n# Started and restarted by the bluegreen image's init.\nmkdir -p /run/haproxy\n" +
+    `[ -f ${INSTANCE_RECEIVER.supervisor} ] && sh ${INSTANCE_RECEIVER.supervisor}\n` +
     "exec haproxy -W -f /etc/haproxy/bluegreen.cfg -S /run/haproxy/master.sock,mode,600\n";
 
 /** The instance's proxy to an app container's port: `be-<port>`. */
@@ -242,6 +243,7 @@ async function ensureInInstance(i: HaproxyInputs, address: string | undefined): 
     if (inst?.status !== "Running") await runOrThrow(startCmd(target, name), `cannot start ${name}`);
     // The config goes first: the init starts haproxy as soon as the start script appears.
     await ensureConfig(i);
+    if (i.accessLog) await ensureReceiverInInstance(target, name, i.accessLog);
     await withTempDir(async (dir) => {
         const start = path.join(dir, "start");
         fs.writeFileSync(start, INSTANCE_START_SCRIPT, { mode: 0o755 });
@@ -260,12 +262,20 @@ export function routedNics(i: { readonly address?: string; readonly parent?: str
     return i.address && i.parent ? { nics: { eth0: { parent: i.parent, address: i.address } } } : {};
 }
 
-/** Provisions HAProxy and makes sure it runs; idempotent. `fresh`: the resource is being created. */
-export async function ensureHaproxy(i: HaproxyInputs, fresh = false): Promise<HaproxyOutputs> {
+/** Provisions HAProxy and makes sure it runs; idempotent. `fresh`: the resource is being created; `olds`: it is being updated. */
+export async function ensureHaproxy(i: HaproxyInputs, fresh = false, olds?: HaproxyOutputs): Promise<HaproxyOutputs> {
+    if (olds?.accessLog && !i.accessLog) await stopAccessLog(olds);
     const address = i.host.placement === "incus" && i.host.remote ? await frontendAddress(haproxyTarget(i.host), i.member) : undefined;
     if (address) await ensureImage(haproxyTarget(i.host), i.image, () => baseImageFiles(i.image));
     const masterPid = i.host.placement === "host" ? await ensureOnHost(i, fresh) : await ensureInInstance(i, address);
     return { ...i, running: true, masterPid, ...(address ? { address } : {}) };
+}
+
+/** bluegreen:accessLog was unset: its receiver goes (HAProxy no longer logs to it). */
+async function stopAccessLog(olds: HaproxyOutputs): Promise<void> {
+    if (olds.host.placement === "incus") await stopReceiverInInstance(haproxyTarget(olds.host), olds.host.instance);
+    else if (olds.accessLog) stopReceiverOnHost(olds.accessLog);
+    progress("access log: bluegreen:accessLog is unset; its receiver is stopped");
 }
 
 export async function isRunning(i: HaproxyInputs): Promise<boolean> {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import * as dgram from "dgram";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -45,6 +46,21 @@ describe("haproxy", () => {
                 replaces: [],
                 deleteBeforeReplace: true,
             });
+        });
+
+        it("host placement: is an update when the access log's receiver is gone, so the next up starts it again", async () => {
+            const port = 30000 + Math.floor(Math.random() * 20000);
+            const host = haproxyInputs(stackConfig({ accessLog: { port } }));
+            inputs = { ...host, layout: { ...host.layout, masterSocket: inputs.layout.hostMasterSocket, hostMasterSocket: inputs.layout.hostMasterSocket } };
+            await running();
+            assert.equal((await haproxyProvider.diff!("dev-haproxy", outputs(inputs), inputs)).changes, true);
+            const receiver = dgram.createSocket("udp4");
+            await new Promise<void>((r) => receiver.bind(port, "127.0.0.1", () => r()));
+            try {
+                assert.equal((await haproxyProvider.diff!("dev-haproxy", outputs(inputs), inputs)).changes, false);
+            } finally {
+                receiver.close();
+            }
         });
 
         it("is an update when haproxy does not answer: the next up starts it", async () => {

@@ -6,7 +6,17 @@ import * as path from "path";
 import { ConfigError, parseConfig } from "../../../../components/model/config";
 import { DEFAULT_KEEP, DEFAULT_MAX_BYTES, accessLogLines, lineTime, mergeByTime } from "../../../../components/model/edge/accessLog";
 import { haproxyInputs, switchInputs } from "../../../../components/plan";
-import { RECEIVER_SCRIPT, receiverArgv, receiverPidFile, stopReceiverOnHost } from "../../../../components/release/edge/accessLog";
+import {
+    INSTANCE_RECEIVER,
+    INSTANCE_SUPERVISOR_SCRIPT,
+    RECEIVER_SCRIPT,
+    receiverArgv,
+    receiverConf,
+    receiverPidFile,
+    stopReceiverOnHost,
+    supervisorCmd,
+} from "../../../../components/release/edge/accessLog";
+import { INSTANCE_START_SCRIPT } from "../../../../components/release/traffic/haproxy";
 import { minimalRaw, stackConfig } from "../../../helpers/stackConfig";
 import { makeTmp, removeTmp } from "../../../helpers/tmp";
 
@@ -84,6 +94,47 @@ describe("model/edge/accessLog", () => {
             stopReceiverOnHost({ file });
             await exited;
             assert.ok(!fs.existsSync(receiverPidFile({ file })));
+        } finally {
+            child.kill();
+            removeTmp(dir);
+        }
+    });
+
+    it("in an HAProxy instance: the init's start script starts the supervisor, whose exec is exact argv", () => {
+        assert.match(INSTANCE_START_SCRIPT, /\[ -f \/opt\/bluegreen\/accesslog\.sh \] && sh \/opt\/bluegreen\/accesslog\.sh\nexec haproxy /);
+        assert.deepEqual(supervisorCmd({ remote: "prod" }, "p-haproxy").argv, ["incus", "exec", "prod:p-haproxy", "--", "sh", "/opt/bluegreen/accesslog.sh"]);
+        assert.deepEqual(supervisorCmd({}, "p-haproxy", "stop").argv, ["incus", "exec", "p-haproxy", "--", "sh", "/opt/bluegreen/accesslog.sh", "stop"]);
+        // The supervisor restarts a receiver that crashed, and ends when one exits 0 (another holds the port).
+        assert.match(INSTANCE_SUPERVISOR_SCRIPT, /until node "\$JS" "\$CONF"; do/);
+        assert.equal(INSTANCE_RECEIVER.conf, "/opt/bluegreen/accesslog.json");
+    });
+
+    it("the receiver run as a file reads its settings from a JSON file", async () => {
+        const dir = makeTmp("alogf-");
+        const file = path.join(dir, "access.log");
+        const port = 20000 + Math.floor(Math.random() * 20000);
+        const script = path.join(dir, "accesslog.js");
+        const conf = path.join(dir, "accesslog.json");
+        fs.writeFileSync(script, RECEIVER_SCRIPT);
+        const pidFile = path.join(dir, "accesslog.pid");
+        fs.writeFileSync(conf, JSON.stringify({ ...JSON.parse(receiverConf({ port, file, maxBytes: 4096, keep: 2 })), pidFile }));
+        assert.deepEqual(JSON.parse(receiverConf({ port, file, maxBytes: 4096, keep: 2 })), {
+            port,
+            file,
+            maxBytes: 4096,
+            keep: 2,
+            pidFile: INSTANCE_RECEIVER.pid,
+        });
+        const { spawn } = await import("child_process");
+        const child = spawn(process.execPath, [script, conf], { stdio: "ignore" });
+        try {
+            await new Promise((r) => setTimeout(r, 700));
+            const sock = dgram.createSocket("udp4");
+            await new Promise<void>((r) => sock.send("GET /from-a-file\n", port, "127.0.0.1", () => r()));
+            sock.close();
+            await new Promise((r) => setTimeout(r, 300));
+            assert.match(fs.readFileSync(file, "utf8"), /^\d{4}-\d\d-\d\dT[\d:.]+Z GET \/from-a-file\n$/);
+            assert.equal(fs.readFileSync(pidFile, "utf8"), `${child.pid}\n`, "the receiver that holds the port names itself");
         } finally {
             child.kill();
             removeTmp(dir);
