@@ -26,7 +26,7 @@ for f in test/e2e/*.test.ts; do
 done
 jobs="${BLUEGREEN_E2E_JOBS:-3}"
 if [ "$jobs" -gt 1 ]; then
-  npx mocha --parallel --jobs "$jobs" "${e2e[@]}"
+  npx mocha --require ts-node/register/transpile-only --require test/helpers/fileTimes.ts --parallel --jobs "$jobs" "${e2e[@]}"
 else
-  npx mocha "${e2e[@]}"
+  npx mocha --require ts-node/register/transpile-only --require test/helpers/fileTimes.ts "${e2e[@]}"
 fi
