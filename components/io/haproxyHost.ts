@@ -196,16 +196,25 @@ export async function createHostFileExclusive(host: HaproxyHost, file: string, c
             fs.rmSync(tmp, { force: true });
         }
     }
-    await writeHostFile(host, tmp, content);
-    try {
-        const r = await run(onHost(host, ["ln", "--", tmp, file]));
-        if (r.code === 0) return true;
-        if ((await readHostFile(host, file)) !== undefined) return false;
-        throw new Error(`cannot create ${file} on ${describeHost(host)}: ${(r.stderr || r.stdout).trim()}`);
-    } finally {
-        await removeHostFile(host, tmp);
-    }
+    // One exec (one round trip over a remote; the lock is taken this way before every up's first step).
+    const r = await run(onHost(host, ["sh", "-c", CREATE_SCRIPT, "sh", file, `${process.pid}`, `${Buffer.byteLength(content)}`], { input: content }));
+    if (r.code === 0) return true;
+    if (r.code === CREATE_EXISTS) return false;
+    throw new Error(`cannot create ${file} on ${describeHost(host)}: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`);
 }
+
+/** CREATE_SCRIPT's exit code when the file was already there (EEXIST). */
+export const CREATE_EXISTS = 17;
+
+/**
+ * Creates the file `$1` inside an instance from stdin only if it does not exist: a 0600 temp
+ * file beside it (`$1.new-$2`) holding exactly `$3` bytes, hard-linked into place (ln fails
+ * if the name exists), then removed. Exit 0: made; 17: already there; else an error.
+ */
+export const CREATE_SCRIPT =
+    'd=$(dirname -- "$1") && mkdir -p -- "$d" && t="$1.new-$2" && (umask 077 && cat > "$t") && chmod 600 -- "$t" && ' +
+    '[ "$(wc -c < "$t")" -eq "$3" ] || { rm -f -- "$t"; exit 1; }; ' +
+    'if ln -- "$t" "$1" 2>/dev/null; then rm -f -- "$t"; exit 0; fi; rm -f -- "$t"; [ -e "$1" ] && exit 17; exit 1';
 
 /** Whether a file or directory exists on the HAProxy host (an instance: `test -e`, by exit code). */
 export async function hostPathExists(host: HaproxyHost, file: string): Promise<boolean> {

@@ -74,13 +74,16 @@ export async function checkTargets(
     targets: readonly TargetContainer[],
     timeoutMs: number,
     route: ProbeRoute = LOCAL_PROBE,
+    probe = true,
 ): Promise<ContainerCheck[]> {
     // One batch of probes (one exec with a remote), beside the Incus queries.
     const [probes, insts] = await Promise.all([
-        probeAll(
-            route,
-            targets.map((t) => ({ url: appUrl(t.port, t.healthPath, t.address), timeoutMs })),
-        ),
+        probe
+            ? probeAll(
+                  route,
+                  targets.map((t) => ({ url: appUrl(t.port, t.healthPath, t.address), timeoutMs })),
+              )
+            : undefined,
         // Several containers: one listing (one round trip), not a query each. A failed listing throws, as a failed query does.
         targets.length > 1
             ? listInstances(target).then((all) => targets.map((t) => all.find((i) => i.name === t.container)))
@@ -88,7 +91,7 @@ export async function checkTargets(
     ]);
     return Promise.all(
         targets.map(async (t, k) => {
-            const [p, inst] = [probes[k], insts[k]];
+            const [p, inst] = [probes?.[k], insts[k]];
             if (!inst) return { container: t.container, status: "ABSENT", healthy: false, reason: "absent" };
             const status = inst.status.toUpperCase();
             if (status !== "RUNNING") return { container: t.container, status, healthy: false, reason: status };
@@ -101,20 +104,27 @@ export async function checkTargets(
                     reason: `it is ${labels.color ?? "?"} ${labels.release ?? "?"}, not ${color} ${t.release}`,
                 };
             }
+            // Without a probe, health is HAProxy's own check's to judge, before any traffic moves.
+            if (!p) return { container: t.container, status, healthy: true, reason: "left to HAProxy's health check" };
             const v = judge(p, t.expect);
             return { container: t.container, status, healthy: v.healthy, reason: v.reason };
         }),
     );
 }
 
-/** Throws a refusal unless every target container can take traffic. */
+/**
+ * Throws a refusal unless every target container can take traffic. `probe` false: only
+ * Incus's record (exists, RUNNING, this color and release); the caller has HAProxy's own
+ * health check gate the flip instead (the remote hot path: no prober exec on it).
+ */
 export async function assertColorReady(
     target: IncusTarget,
     color: Color,
     targets: readonly TargetContainer[],
     timeoutMs: number,
     route: ProbeRoute = LOCAL_PROBE,
+    probe = true,
 ): Promise<void> {
-    const why = precheckRefusal(color, await checkTargets(target, color, targets, timeoutMs, route));
+    const why = precheckRefusal(color, await checkTargets(target, color, targets, timeoutMs, route, probe));
     if (why) throw refused(why);
 }

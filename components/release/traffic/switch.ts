@@ -481,7 +481,7 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     const mapFile = releasesMapPath(L);
     const wantMap = (had: string | undefined) =>
         renderReleasesMap({ ...parseReleasesMap(had), ...Object.fromEntries(activeServers.map((s) => [s, i.release])) }, serverNames(model));
-    const ready = () => assertColorReady(incusTarget(i.remote), i.active, targets, i.timeoutMs, probeRoute(i.host));
+    const ready = (probe = true) => assertColorReady(incusTarget(i.remote), i.active, targets, i.timeoutMs, probeRoute(i.host), probe);
     // The maintenance map is its resource's to write (release/edge/maintenance.ts); a first one says off.
     const maintenanceMap = () =>
         i.maintenance ? createHostFileExclusive(i.host, i.maintenance.mapFile, maintenanceMapText(false, newProbeToken())) : Promise.resolve();
@@ -492,9 +492,10 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     let v: CmdResult | undefined;
     let history: string | undefined;
     if (remote) {
-        // One exec of reads beside the readiness check; the map, the candidate and its
-        // validation go with the flip's one exec, after the decision.
-        const [, r] = await Promise.all([ready(), readBeforeRemote(i, remote, mapFile), maintenanceMap()]);
+        // One exec of reads beside Incus's record of the targets (one query, no prober exec:
+        // on the hot path HAProxy's own checks gate the flip, in its exec); the map, the
+        // candidate and its validation go with the flip's one exec, after the decision.
+        const [, r] = await Promise.all([ready(false), readBeforeRemote(i, remote, mapFile), maintenanceMap()]);
         ({ before, current, recorded, history } = r);
         map = { had: r.mapHad, want: wantMap(r.mapHad) };
     } else {
@@ -560,6 +561,8 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
         });
     }
     const hot = i.method === "runtime" && current !== undefined && configShape(current) === configShape(text) && runsModel(before.states, model);
+    // A reload is not gated by HAProxy's checks: over a remote, the targets are probed first, as locally.
+    if (remote && !hot) await ready();
     const from =
         hot && i.progressive
             ? shiftsFrom({
@@ -612,7 +615,7 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
         if (r.code === FLIP.notUp) {
             throw new Error(
                 `HAProxy's health checks did not see ${i.active} UP within ${i.settleMs} ms (${said}). Nothing was changed; ${previous} still serves. ` +
-                    `Run pulumi up again once they pass.`,
+                    `Run pulumi up again once they pass, or keep bluegreen:active: ${otherColor(i.active)}.`,
             );
         }
         if (([FLIP.candidateWrite, FLIP.mapWrite, FLIP.changed, FLIP.swap] as number[]).includes(r.code)) {

@@ -5,6 +5,7 @@ import { spawnSync } from "child_process";
 import {
     APPEND_SCRIPT,
     WRITE_SCRIPT,
+    CREATE_SCRIPT,
     writeHostFileThenRename,
     HaproxyHost,
     appendHostFile,
@@ -278,6 +279,42 @@ describe("haproxyHost", () => {
                 assert.equal(w("two\n", 4).status, 0);
                 assert.equal(fs.readFileSync(f, "utf8"), "two\n");
                 assert.deepEqual(fs.readdirSync(path.dirname(f)), ["bluegreen.cfg"], "no temp file left");
+            } finally {
+                removeTmp(dir);
+            }
+        });
+
+        it("createHostFileExclusive is one exec (one Incus round trip): exit 0 made it, 17 found it there; anything else is an error", async () => {
+            stub = stubRunner(() => ok());
+            assert.equal(await createHostFileExclusive(INST, "/var/lib/app/prod/lock.json", "{}\n"), true);
+            assert.deepEqual(stub.argvs(), [
+                ["incus", "exec", "prod:prod-haproxy", "--", "sh", "-c", CREATE_SCRIPT, "sh", "/var/lib/app/prod/lock.json", `${process.pid}`, "3"],
+            ]);
+            assert.equal(stub.calls[0].input, "{}\n");
+            stub.restore();
+            stub = stubRunner(() => fail(17, ""));
+            assert.equal(await createHostFileExclusive(INST, "/var/lib/app/prod/lock.json", "{}\n"), false);
+            stub.restore();
+            stub = stubRunner(() => fail(1, "Error: Instance is not running"));
+            await assert.rejects(createHostFileExclusive(INST, "/var/lib/app/prod/lock.json", "{}\n"), {
+                message: /^cannot create \/var\/lib\/app\/prod\/lock\.json on instance prod:prod-haproxy: .*Instance is not running/,
+            });
+            assert.equal(stub.calls.length, 1);
+        });
+
+        it("the create script: makes the file 0600 with its whole content only when absent, and leaves no temp file", () => {
+            const dir = makeTmp();
+            try {
+                const f = path.join(dir, "a", "lock.json");
+                const c = (input: string, size: number) => spawnSync("sh", ["-c", CREATE_SCRIPT, "sh", f, "7", String(size)], { input, encoding: "utf8" });
+                assert.equal(c("on", 4).status, 1, "a short stdin is an error");
+                assert.equal(fs.existsSync(f), false);
+                assert.equal(c("one\n", 4).status, 0);
+                assert.equal(fs.readFileSync(f, "utf8"), "one\n");
+                assert.equal(fs.statSync(f).mode & 0o777, 0o600);
+                assert.equal(c("two\n", 4).status, 17, "already there");
+                assert.equal(fs.readFileSync(f, "utf8"), "one\n", "left as it was");
+                assert.deepEqual(fs.readdirSync(path.dirname(f)), ["lock.json"], "no temp file left");
             } finally {
                 removeTmp(dir);
             }

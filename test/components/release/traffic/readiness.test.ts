@@ -119,6 +119,31 @@ describe("rollback", () => {
             assert.deepEqual(stub.argvs(), [["incus", "query", "prod:/1.0/instances?recursion=1"]], "one Incus query for all the containers (one round trip)");
         });
 
+        it("without a probe (HAProxy's own check judges health): Incus's record only, no probe sent", async () => {
+            let hits = 0;
+            server = await startServer((_req, res) => {
+                hits++;
+                res.writeHead(500);
+                res.end("crashed");
+            });
+            stub = incus();
+            const checks = await checkTargets(
+                { remote: "prod" },
+                "blue",
+                [t("dev-web-blue", "/err", server.port), t("dev-old-blue", "/err", server.port), t("dev-stopped-blue", "/err", server.port)],
+                1000,
+                { via: "exec", target: { remote: "prod" }, instance: "prod-haproxy" },
+                false,
+            );
+            assert.deepEqual(checks, [
+                { container: "dev-web-blue", status: "RUNNING", healthy: true, reason: "left to HAProxy's health check" },
+                { container: "dev-old-blue", status: "RUNNING", healthy: false, reason: "it is blue def5678, not blue abc1234" },
+                { container: "dev-stopped-blue", status: "STOPPED", healthy: false, reason: "STOPPED" },
+            ]);
+            assert.deepEqual(stub.argvs(), [["incus", "query", "prod:/1.0/instances?recursion=1"]], "no prober exec");
+            assert.equal(hits, 0);
+        });
+
         it("a healthy container of the other color is not the target container", async () => {
             server = await app();
             stub = incus();

@@ -100,19 +100,20 @@ describe("applySwitch over an Incus remote (stubbed Incus)", () => {
     quietProgress();
     afterEach(() => stub?.restore());
 
-    it("from the decision to traffic moved is one exec: reads and readiness at once, then the flip; the rest after", async () => {
+    it("from the decision to traffic moved is one exec: the read and Incus's record at once (no prober), then the flip; the rest after", async () => {
         stub = remoteStub(ok(`Configuration file is valid\n\n2.6.12\n\n${EXEC_SENTINEL} 0\n`));
         const out = await applySwitch(INPUTS);
         assert.equal(out.served, "blue");
         const kinds = stub.calls.map(kindOf);
-        assert.deepEqual(kinds.slice(0, 3).sort(), ["probe", "query", "read"], "readiness (probe + query) beside one read exec");
-        assert.equal(kinds[3], "flip", "then the flip, and nothing between");
+        assert.deepEqual(kinds.slice(0, 2).sort(), ["query", "read"], "readiness (the query; HAProxy's checks judge health) beside one read exec");
+        assert.equal(kinds[2], "flip", "then the flip, and nothing between");
         assert.deepEqual(
-            kinds.slice(4),
+            kinds.slice(3),
             ["probe", "write", "append", "append", "query"],
             "verify, record, audit (the history from the read), prune: after traffic moved",
         );
-        const f = stub.calls[3].argv.slice(8);
+        assert.deepEqual(stub.calls[0].argv, ["incus", "query", "prod:/1.0/instances/prod-blue-web"]);
+        const f = stub.calls[2].argv.slice(8);
         const map = "/var/lib/app/releases.map";
         assert.deepEqual(f.slice(0, 2), ["/etc/haproxy/bluegreen.cfg", `${process.pid}`]);
         assert.deepEqual(f.slice(5), [
@@ -123,7 +124,31 @@ describe("applySwitch over an Incus remote (stubbed Incus)", () => {
             "be_web/blue",
             `set map ${map} blue r2; set server be_web/blue weight 100; set server be_web/green weight 0`,
         ]);
-        assert.ok(String(stub.calls[3].input).startsWith(renderConfig(modelOf(INPUTS))));
+        assert.ok(String(stub.calls[2].input).startsWith(renderConfig(modelOf(INPUTS))));
+    });
+
+    it("on the hot path a target on another release is still refused by Incus's record, with no prober and no flip", async () => {
+        const rest = answers(ok(`\n${EXEC_SENTINEL} 0\n`));
+        stub = stubRunner((c) =>
+            kindOf(c) === "query" ? ok(instanceJson("prod-blue-web", "Running", { "user.bluegreen.color": "blue", "user.bluegreen.release": "r1" })) : rest(c),
+        );
+        await assert.rejects(applySwitch(INPUTS), /prod-blue-web is unhealthy \(it is blue r1, not blue r2\).*HAProxy was not touched/s);
+        assert.deepEqual(stub.calls.map(kindOf).sort(), ["query", "read"]);
+    });
+
+    it("a switch that reloads (no live config to weigh against) probes the targets before the flip, and an unhealthy one is refused, nothing written", async () => {
+        const read = READ_OUT.replace(part(0, LIVE), part("-", ""));
+        const rest = answers(ok(`\n${EXEC_SENTINEL} 0\n`), read);
+        stub = stubRunner((c) => {
+            if (kindOf(c) !== "probe") return rest(c);
+            const one = JSON.stringify({ status: 503, headers: {}, body: "down", detail: "down" });
+            return ok(`${one}\n${PROBER_SENTINEL}\n`);
+        });
+        await assert.rejects(applySwitch(INPUTS), /prod-blue-web is unhealthy \(HTTP 503.*HAProxy was not touched/s);
+        const kinds = stub.calls.map(kindOf);
+        assert.deepEqual(kinds.slice(0, 2).sort(), ["query", "read"]);
+        assert.deepEqual(kinds.slice(2).sort(), ["probe", "query"], "the readiness check with its probe, after the decision; no flip");
+        assert.deepEqual(stub.calls.find((c) => kindOf(c) === "probe")!.argv.slice(0, 6), ["incus", "exec", "prod:prod-haproxy", "--", "node", "-e"]);
     });
 
     it("a fast rollback is audited as one from the history the one read brought, with no pull of it", async () => {
