@@ -3,7 +3,19 @@
 
 import { ComponentConfig, DEFAULT_HEALTH_STATUS, StackConfig } from "./model/config";
 import { DEFAULT_BALANCE } from "./model/edge/routing";
-import { COLORS, Color, Node, containerName, haproxyLayout, nodesOf, otherColor, statefulName, statefulVolumeName } from "./model/naming";
+import {
+    COLORS,
+    Color,
+    Node,
+    containerName,
+    haproxyBackendName,
+    haproxyLayout,
+    nodesOf,
+    otherColor,
+    serverName,
+    statefulName,
+    statefulVolumeName,
+} from "./model/naming";
 import { HaproxyHost, colorHostPort, haproxyHostOf as hostOf, haproxyInstanceRef, incusTarget, loopbackUrl } from "./model/traffic/topology";
 import type { CanaryInputs } from "./release/rollout/canary";
 import type { ServiceBackendModel } from "./model/traffic/haproxyConfig";
@@ -164,6 +176,16 @@ function waitingOf(config: StackConfig, placement?: StackPlacement): { waiting?:
     return waiting.length ? { waiting } : {};
 }
 
+/** Pure: bluegreen:incus.drain's servers, `backend/server`; absent when none (the inputs stay as they were). */
+function drainedOf(config: StackConfig, placement?: StackPlacement): { drained?: string[] } {
+    const drained = (placement?.pools ?? []).flatMap((p) =>
+        p.nodes
+            .filter((n) => placement!.drained.includes(containerName(config.prefix, p.component, p.color, n.node)))
+            .map((n) => `${haproxyBackendName(p.component)}/${serverName(p.color, n.node)}`),
+    );
+    return drained.length ? { drained } : {};
+}
+
 export function switchInputs(config: StackConfig, placement?: StackPlacement): SwitchInputs {
     return {
         stack: config.stack,
@@ -190,6 +212,7 @@ export function switchInputs(config: StackConfig, placement?: StackPlacement): S
         })),
         ...(routedServices(config).length ? { services: routedServices(config, placement) } : {}),
         ...waitingOf(config, placement),
+        ...drainedOf(config, placement),
         ...incusTarget(config.incus.remote),
         ...(config.incus.remote && config.stateful.length ? { probePorts: config.stateful.map((s) => s.hostPort) } : {}),
         ...broadcastOf(config),

@@ -171,6 +171,11 @@ export function liveServer(s: ServerState): LiveServer {
     return { backend: s.backend, server: s.server, weight: s.weight, draining: s.adminState !== 0 };
 }
 
+/** Pure: takes a server out of drain or maintenance: it takes requests again. */
+export function readyCommand(backend: string, server: string): string {
+    return `set server ${backend}/${server} state ready`;
+}
+
 /** Pure: puts a server in drain: no new requests, its sessions finish (seed 002: `set server … state drain`). */
 export function drainCommand(backend: string, server: string): string {
     return `set server ${backend}/${server} state drain`;

@@ -100,6 +100,13 @@ const incusSpec = z.strictObject({
             for (const m of new Set(a.filter((m, i) => a.indexOf(m) !== i))) ctx.addIssue({ code: "custom", message: `${m} is named twice` });
         })
         .optional(),
+    /** Members whose nodes take no new requests: drained before `incus cluster evacuate` (model/cluster/placement.ts memberDrain). */
+    drain: z
+        .array(safeName)
+        .superRefine((a, ctx) => {
+            for (const m of new Set(a.filter((m, i) => a.indexOf(m) !== i))) ctx.addIssue({ code: "custom", message: `${m} is named twice` });
+        })
+        .optional(),
 });
 
 /** `proxy`: proxy devices on loopback (today's model). `routed`: a routed NIC per instance, addresses from a range (model/cluster/network.ts). */
@@ -767,6 +774,7 @@ function clusterProblems(c: z.infer<typeof schema>, components: readonly Compone
         if (m !== undefined && members && !members.includes(m)) problems.push(`${where}: ${m} is not in bluegreen:incus.members (${members.join(", ")})`);
     };
     pinned(`${NAMESPACE}:haproxy.member`, c.haproxy.member);
+    (c.incus.drain ?? []).forEach((m, i) => pinned(`${NAMESPACE}:incus.drain[${i}]`, m));
     for (const s of stateful) {
         pinned(`${NAMESPACE}:stateful.${s.name}.member`, s.member);
         if (s.member === undefined && members && members.length > 1) {

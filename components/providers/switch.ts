@@ -27,6 +27,7 @@ const WATCHED: readonly (keyof SwitchInputs)[] = [
     "probePorts",
     "maintenance",
     "accessLogPort",
+    "drained",
 ];
 
 export const switchProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
@@ -47,9 +48,9 @@ export const switchProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
         }
     },
 
-    async update(id: string, _olds: SwitchOutputs, news: SwitchInputs) {
+    async update(id: string, olds: SwitchOutputs, news: SwitchInputs) {
         // Beside the switch, not before it: the switch never reads the owner file, and a claim is one round trip over a remote.
-        const [claim, outs] = await Promise.allSettled([claimSwitch(news, id), applySwitch(news)]);
+        const [claim, outs] = await Promise.allSettled([claimSwitch(news, id), applySwitch(news, olds.drained ?? [])]);
         if (outs.status === "rejected") throw outs.reason;
         if (claim.status === "rejected") throw claim.reason;
         return { outs: outs.value };

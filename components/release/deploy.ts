@@ -438,7 +438,8 @@ export async function heal(olds: ColorContainerOutputs, news: ColorContainerInpu
     if (first.healthy) return containerOutputs(news, "Running", true);
     if (news.member) {
         const m = await readMember(target, news.member, `so ${news.name} was not healed`);
-        if (unreachable(m)) {
+        // Evacuated: Incus stopped it there, and `incus cluster restore` starts it.
+        if (unreachable(m) || m.state === "evacuated") {
             progress(`${news.name}: on member ${m.name}, which is ${m.state}; it waits for its member (HAProxy keeps it DOWN)`);
             return containerOutputs(news, "Unreachable", false);
         }

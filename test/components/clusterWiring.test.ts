@@ -276,7 +276,9 @@ describe("placement wired into the program", () => {
                     (e: Error) =>
                         e.name === "RefusedError" &&
                         new RegExp(`prod-api-blue-2 belongs on member m2, which is ${status.toLowerCase()}`).test(e.message) &&
-                        /bring m2 back online/.test(e.message) &&
+                        (status === "Offline" ? /bring m2 back online/ : /restore m2 \(incus cluster restore m2\) once its maintenance is done/).test(
+                            e.message,
+                        ) &&
                         /allowReschedule/.test(e.message) &&
                         /Nothing of prod-api-blue-2 was touched/.test(e.message),
                 );

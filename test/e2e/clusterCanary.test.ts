@@ -14,6 +14,7 @@ import { ADDRESS_KEY } from "../../components/model/cluster/network";
 const A = "a21c9001";
 const B = "b21c9002";
 const BAD = "c21c9003";
+const G = "e21e1004";
 
 interface Live {
     readonly name: string;
@@ -63,6 +64,7 @@ describe("e2e: a canary of a pool spread over 3 cluster members on routed addres
         s.config.prometheus = { port: promPort(), scrapeIntervalSeconds: 1 };
         for (const r of [A, B]) await s.publishOne("web", r);
         await s.publishOne("web", BAD, "errors");
+        await s.publishOne("web", G);
     });
     after(async () => {
         if (s) await s.run(["destroy"]).catch(() => undefined);
@@ -110,5 +112,28 @@ describe("e2e: a canary of a pool spread over 3 cluster members on routed addres
         assert.notEqual(r.code, 0);
         assert.match(r.stderr, new RegExp(`canary of ${BAD} rolled back: .*error ratio \\S+ is above the threshold of`));
         assert.deepEqual(await nodeReleases(), [B, B, B]);
+    });
+
+    it("a progressive shift to a green pool spread over m1..m3 steps through 50% on that Prometheus under load, with zero failed requests", async function () {
+        this.timeout(600_000);
+        // What blue runs (B after the canaries above): no canary here, only green's deploy and the shift.
+        const [blue] = await nodeReleases();
+        s.setColors({ blue: blue!, green: G }, "blue");
+        s.config.progressive = { steps: [50, 100], stepSeconds: 4, probeIntervalSeconds: 2, minRequests: 3, p95Seconds: 0.5, errorRatio: 0.05 };
+        const deployed = await s.up();
+        assert.equal(deployed.code, 0, deployed.stderr);
+        const insts = await live();
+        assert.deepEqual(
+            [1, 2, 3].map((n) => insts.find((i) => i.name === `${s.prefix}web-green-${n}`)?.location),
+            ["m1", "m2", "m3"],
+        );
+        s.config.active = "green";
+        const { r, res } = await upUnderLoad();
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /shift: step 1\/2: 50% on green/);
+        assert.match(r.stderr, new RegExp(`switch: green \\(${G}\\) serves traffic`));
+        assert.equal(await c.served(frontend()), `green ${G}`);
+        assert.ok(res.requests > 20, JSON.stringify(res));
+        assert.equal(res.status + res.connect + res.read + res.write + res.timeout, 0, `nothing failed: ${JSON.stringify(res)}`);
     });
 });

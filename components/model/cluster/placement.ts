@@ -77,9 +77,11 @@ export interface PoolPlacement {
  * allowReschedule, to the least loaded live member (counting the nodes before it only, so a
  * pool that grows or shrinks never moves one); ties go to the member whose own next node
  * comes last, which keeps the first two nodes apart whenever two members are live.
- * A node on an evacuated member (leaving, still reachable) always moves. A node whose
- * instance is on an unreachable member (`located`) stays: it cannot be deleted from there;
- * one already on a live member stays there.
+ * A node of an evacuated member (leaving) that must be created goes on a live member. A node
+ * whose instance is on a member that is not online (`located`) stays: unreachable, it cannot be
+ * deleted; evacuated, Incus stopped it there and `incus cluster restore` starts it, while a
+ * delete-first replacement would take a serving node away unasked. One already on a live member
+ * (Incus migrated it) stays there.
  */
 export function placePool(
     pool: { readonly component: string; readonly color: Color; readonly nodes: number; readonly allowReschedule?: boolean },
@@ -96,7 +98,8 @@ export function placePool(
         let member = base.name;
         let flag: Pick<NodePlace, "offline" | "rescheduled" | "leaving"> = {};
         const leaving = base.state === "evacuated";
-        const stranded = !isLive(base) && !leaving && located(node) === base.name;
+        // Its instance is still there (unreachable, or stopped by Incus's evacuation): it waits for its member, never replaced from afar.
+        const stranded = !isLive(base) && located(node) === base.name;
         // Already on a live member (Incus's evacuation migrates it, keeping its address): it stays.
         const moved = !isLive(base) && (leaving || pool.allowReschedule) ? members.find((m) => m.name === located(node) && isLive(m)) : undefined;
         if (moved) {
@@ -201,6 +204,8 @@ export interface StackPlacement {
     readonly haproxy: Place;
     /** Stateful instance name to its place. */
     readonly stateful: Readonly<Record<string, Place>>;
+    /** Containers whose HAProxy servers are drained for bluegreen:incus.drain (memberDrain). */
+    readonly drained: readonly string[];
     readonly problems: readonly string[];
 }
 
@@ -285,7 +290,49 @@ export function placeStack(config: StackConfig, view: ClusterView): StackPlaceme
         }
         stateful[statefulName(config.prefix, s.name)] = at(statefulName(config.prefix, s.name), s.member);
     }
-    return { prefix: config.prefix, members, containers, pools, haproxy, stateful, problems };
+    const drain = memberDrain(config.prefix, config.incus.drain, members, pools, config.colors[config.active] ? config.active : undefined);
+    problems.push(...drain.problems);
+    return { prefix: config.prefix, members, containers, pools, haproxy, stateful, drained: drain.drained, problems };
+}
+
+/**
+ * Pure: bluegreen:incus.drain. The nodes of spread pools (both colors) that belong to a listed
+ * member by n mod M, or are on one, take no new requests: drained before the operator's
+ * `incus cluster evacuate`, they stay drained while Incus moves them off and back
+ * (`incus cluster restore`), so no request is in flight on them when Incus stops them.
+ * Refused: a member not in use, and a drain that leaves a pool of the serving color no node.
+ */
+export function memberDrain(
+    prefix: string,
+    drain: readonly string[] | undefined,
+    members: readonly Member[],
+    pools: readonly PoolPlacement[],
+    active: Color | undefined,
+): { drained: string[]; problems: string[] } {
+    if (!drain?.length) return { drained: [], problems: [] };
+    const names = members.map((m) => m.name);
+    const problems = drain.flatMap((m, i) =>
+        names.includes(m)
+            ? []
+            : [
+                  names.length === 0
+                      ? `bluegreen:incus.drain[${i}]: ${m}: the target is not a cluster, so there is no member to drain; remove the key`
+                      : `bluegreen:incus.drain[${i}]: ${m} is not a member in use (${names.join(", ")}); fix the name or remove it`,
+              ],
+    );
+    const listed = new Set(drain);
+    const drained: string[] = [];
+    for (const pool of pools) {
+        const out = pool.nodes.filter((n) => listed.has(n.base) || listed.has(n.member));
+        drained.push(...out.map((n) => containerName(prefix, pool.component, pool.color, n.node)));
+        if (pool.color === active && out.length === pool.nodes.length) {
+            problems.push(
+                `bluegreen:incus.drain: ${pool.component}'s ${pool.color} serves traffic, and every node of it belongs to ${[...new Set(out.flatMap((n) => [n.base, n.member]))].filter((m) => listed.has(m)).join(", ")}: ` +
+                    `draining would leave it none. Drain one member at a time, or grow the pool (bluegreen:components.${pool.component}.nodes)`,
+            );
+        }
+    }
+    return { drained, problems };
 }
 
 /** Pure: the Incus config that records an instance's place (its member is Incus's own `location`). */
@@ -302,6 +349,7 @@ export function describePlacement(s: StackPlacement): string[] {
     for (const pool of s.pools) {
         const nodes = pool.nodes.map((n) => {
             const p = s.containers[containerName(s.prefix, pool.component, pool.color, n.node)] ?? { member: n.member };
+            const drained = s.drained.includes(containerName(s.prefix, pool.component, pool.color, n.node)) ? " (drained)" : "";
             const note = n.leaving
                 ? ` (moved off ${n.base}, evacuated)`
                 : n.rescheduled
@@ -309,7 +357,7 @@ export function describePlacement(s: StackPlacement): string[] {
                   : n.offline
                     ? ` (${n.member} ${state.get(n.member)})`
                     : "";
-            return `${n.node ?? 1} ${where(p)}${note}`;
+            return `${n.node ?? 1} ${where(p)}${note}${drained}`;
         });
         lines.push(`${pool.component} ${pool.color}: ${nodes.join(", ")}`);
     }

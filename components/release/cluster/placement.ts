@@ -90,7 +90,12 @@ export async function assertMemberLive(target: IncusTarget, member: string, inst
     if (isLive(m)) return;
     throw refusal({
         what: `${instance} belongs on member ${member}, which is ${m.state}; it cannot be created there`,
-        next: [`bring ${member} back online (incus cluster list shows each member's state)`, ...next],
+        next: [
+            m.state === "evacuated"
+                ? `restore ${member} (incus cluster restore ${member}) once its maintenance is done`
+                : `bring ${member} back online (incus cluster list shows each member's state)`,
+            ...next,
+        ],
         untouched: `Nothing of ${instance} was touched`,
     });
 }

@@ -279,7 +279,11 @@ async function deployRelease(i: StatefulInputs, release: string): Promise<void> 
         );
     }
     // Its volumes live on its member: it never goes elsewhere.
-    if (i.member) await assertMemberLive(target, i.member, i.name, [`keep bluegreen:stateful.${i.service}.release as it is until then`]);
+    if (i.member)
+        await assertMemberLive(target, i.member, i.name, [
+            `keep bluegreen:stateful.${i.service}.release as it is until then`,
+            `move it for good with the service stopped (incus move ${i.name} --target <member>, and incus storage volume copy for each volume), then set bluegreen:stateful.${i.service}.member`,
+        ]);
     await ensureVolumes(i);
     const artifact = await fetchArtifact({ artifacts: i.artifacts, artifactToken: i.artifactToken, component: i.service, release });
     if (existing) await deleteWhenIdle(target, i.name);

@@ -26,6 +26,7 @@ import {
     liveServer,
     parseServersState,
     parseShowProc,
+    readyCommand,
     readyHint,
     refusedLine,
     reloadAndWait,
@@ -130,6 +131,11 @@ export interface SwitchInputs {
      * switch onto such a color is refused before (release/cluster/placement.ts flipProblems).
      */
     readonly waiting?: readonly string[];
+    /**
+     * `backend/server` of either color drained for bluegreen:incus.drain (model/cluster/placement.ts
+     * memberDrain): they take no new requests and the readiness checks skip them. Absent when none.
+     */
+    readonly drained?: readonly string[];
     /** Routed stateful services; absent when none is (inputs carry only what is not a default). */
     readonly services?: readonly ServiceBackendModel[];
     /** The Incus remote of the app containers. */
@@ -314,7 +320,48 @@ type ServerRef = { readonly backend: string; readonly server: string };
 
 /** Pure: the target color's servers in every backend. */
 function targetServers(i: SwitchInputs): ServerRef[] {
-    return i.components.flatMap((c) => nodeTargets(c, i.active).map((t) => ({ backend: haproxyBackendName(c.name), server: t.server })));
+    return i.components
+        .flatMap((c) => nodeTargets(c, i.active).map((t) => ({ backend: haproxyBackendName(c.name), server: t.server })))
+        .filter((r) => !i.drained?.includes(`${r.backend}/${r.server}`));
+}
+
+/**
+ * Pure: bluegreen:incus.drain against HAProxy's live state: the listed servers that still take
+ * requests are drained; those it listed before (`was`) and no longer does are made ready, unless
+ * something else holds them (maintenance). A server drained by anything else (a paused canary) is
+ * never made ready here.
+ */
+export function memberDrainPlan(
+    states: readonly ServerState[],
+    drained: readonly string[],
+    was: readonly string[],
+): { drain: ServerRef[]; ready: ServerRef[] } {
+    const key = (s: ServerRef) => `${s.backend}/${s.server}`;
+    const FDRAIN = 0x08;
+    return {
+        drain: states.filter((s) => drained.includes(key(s)) && s.adminState === 0).map((s) => ({ backend: s.backend, server: s.server })),
+        ready: states
+            .filter((s) => was.includes(key(s)) && !drained.includes(key(s)) && s.adminState === FDRAIN)
+            .map((s) => ({ backend: s.backend, server: s.server })),
+    };
+}
+
+/** Applies memberDrainPlan, waiting (bounded) for the drained servers' sessions; saves the state so a reload keeps it. */
+async function applyMemberDrain(i: SwitchInputs, states: readonly ServerState[], was: readonly string[]): Promise<void> {
+    const p = memberDrainPlan(states, i.drained ?? [], was);
+    if (p.drain.length === 0 && p.ready.length === 0) return;
+    const channel = haproxyChannel(i.host, i.layout, "admin");
+    if (p.ready.length > 0) {
+        await adminCommands(
+            channel,
+            p.ready.map((r) => readyCommand(r.backend, r.server)),
+        );
+        progress(
+            `drain: ${p.ready.map((r) => `${r.backend}/${r.server}`).join(", ")} take requests again (bluegreen:incus.drain no longer lists their member)`,
+        );
+    }
+    await drainServers(channel, p.drain);
+    await saveServerState(i.host, i.layout);
 }
 
 /** Pure: the wanted servers HAProxy has drained or put in maintenance (srv_admin_state), and which. */
@@ -446,14 +493,15 @@ async function pruneBackendDevices(i: SwitchInputs, model: HaproxyModel): Promis
 }
 
 /** Applies the switch. Idempotent: the same state again is a no-op with no reload. */
-export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
+/** `wasDrained`: the `drained` of the previous run, whose servers no longer listed are made ready. */
+export async function applySwitch(i: SwitchInputs, wasDrained: readonly string[] = []): Promise<SwitchOutputs> {
     const started = Date.now();
     const L = i.layout;
     const ctx = auditTo(i.host, L.stateDir, i.stack, i.broadcast, i.passEnv);
     const targets = i.components.flatMap((c) => {
         const e = expectOf(c);
         return nodeTargets(c, i.active)
-            .filter((t) => !i.waiting?.includes(t.container))
+            .filter((t) => !i.waiting?.includes(t.container) && !i.drained?.includes(`${haproxyBackendName(c.name)}/${t.server}`))
             .map((t) => ({
                 container: t.container,
                 port: t.port,
@@ -535,6 +583,7 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     if (current === text && before.served === wanted && recorded === i.active && map.had === map.want) {
         await discard();
         progress(`switch: ${i.active} already serves; nothing to do`);
+        await applyMemberDrain(i, before.states, wasDrained);
         return { ...i, served: wanted, recorded: i.active };
     }
     if (v && v.code !== 0) {
@@ -678,6 +727,8 @@ export async function applySwitch(i: SwitchInputs): Promise<SwitchOutputs> {
     // The history as now recorded, from the one read plus the line just appended.
     const known = history === undefined ? undefined : history + historyLine(at, i.active, i.release);
     await auditChange(ctx, "switch", { color: i.active, release: i.release }, { from: previous, ms: Date.now() - started }, known);
+    // One more read, only while a member is drained (or was): a switch's round trips stay as they were.
+    if ((i.drained?.length ?? 0) > 0 || wasDrained.length > 0) await applyMemberDrain(i, await serversState(channel), wasDrained);
     // Only now: a device goes once HAProxy no longer routes to it (a node that left a pool was drained and dropped).
     await pruneBackendDevices(i, model);
     return { ...i, served: wanted, recorded: i.active };

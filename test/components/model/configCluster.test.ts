@@ -91,6 +91,10 @@ describe("config: cluster placement and routed network", () => {
 
     it("refuses members named twice, pins outside the members, and allowReschedule without spread", () => {
         assert.match(problems(cfg({ incus: { ...REMOTE, members: ["m1", "m1"] } }))[0], /^bluegreen:incus\.members: m1 is named twice/);
+        assert.match(problems(cfg({ incus: { ...REMOTE, drain: ["m2", "m2"] } }))[0], /^bluegreen:incus\.drain: m2 is named twice/);
+        assert.deepEqual(problems(cfg({ incus: { ...REMOTE, members: ["m1", "m2"], drain: ["m3"] } })), [
+            "bluegreen:incus.drain[0]: m3 is not in bluegreen:incus.members (m1, m2)",
+        ]);
         assert.match(problems(cfg({ incus: { ...REMOTE, members: [] } }))[0], /^bluegreen:incus\.members: expected at least one member/);
         assert.match(problems(cfg({ incus: { ...REMOTE, members: ["m1", "M2"] } }))[0], /^bluegreen:incus\.members\[1\]: /);
         assert.match(

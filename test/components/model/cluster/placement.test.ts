@@ -139,8 +139,21 @@ describe("placement (pure)", () => {
             ],
         );
         assert.equal(offlineRefusal(r), undefined, "nothing is refused: the operator said the member leaves");
-        // Even where an instance still is: an evacuated member answers, so it can be removed from there.
-        assert.deepEqual(membersOf(pool(6, members, false, () => "m2").nodes), ["m1", "m3", "m3", "m1", "m1", "m3"]);
+        // Where its instance still is (Incus's evacuation stopped it there): it stays, waiting for its member, never replaced from afar.
+        const stopped = pool(6, members, false, (n) => (n === 2 || n === 5 ? "m2" : undefined));
+        assert.deepEqual(membersOf(stopped.nodes), ["m1", "m2", "m3", "m1", "m2", "m3"]);
+        assert.deepEqual(
+            stopped.nodes.filter((x) => x.offline).map((x) => [x.node, x.baseState]),
+            [
+                [2, "evacuated"],
+                [5, "evacuated"],
+            ],
+        );
+        assert.deepEqual(
+            missingOnOffline(stopped, () => true),
+            [],
+            "nothing to create there",
+        );
         assert.match(pool(2, [m("m1"), m("m2", "evacuated")]).problems[0], /its 2 nodes would all be on m1, the only live member/);
         // Incus's evacuation migrated node 2 to m1 (with its config and address): it stays there, no second move.
         const migrated = pool(6, members, false, (n) => (n === 2 ? "m1" : undefined));
@@ -301,10 +314,56 @@ describe("placement (pure)", () => {
             assert.match(p, /^api's blue node 5 belongs on member m2, which is offline, and must be created/);
             const both = parseConfig({ ...base, colors: { blue: { release: "aaaaaaa" }, green: { release: "ccccccc" } } }, "s");
             assert.match(placeStack(both, { members: cluster(3, [2]), recorded: {}, located }).problems.join("\n"), /api's green node 2 belongs on member m2/);
-            const ev = placeStack(config, { members: [m("m1"), m("m2", "evacuated"), m("m3")], recorded: {}, located });
+            const evacuated = [m("m1"), m("m2", "evacuated"), m("m3")];
+            // Incus migrated blue-2 to m3: recorded there.
+            const ev = placeStack(config, { members: evacuated, recorded: {}, located: { ...located, "p-api-blue-2": "m3" } });
             assert.deepEqual(ev.problems, []);
             assert.equal(ev.containers["p-api-blue-2"]!.member, "m3");
             assert.match(describePlacement(ev).join("\n"), /api blue: 1 m1 10\.9\.0\.101, 2 m3 10\.9\.0\.102 \(moved off m2, evacuated\), 3 m3/);
+            // Incus stopped it on m2: it waits there for the restore.
+            const stopped = placeStack(config, { members: evacuated, recorded: {}, located });
+            assert.deepEqual(stopped.problems, []);
+            assert.equal(stopped.containers["p-api-blue-2"]!.member, "m2");
+            assert.match(describePlacement(stopped).join("\n"), /api blue: 1 m1 10\.9\.0\.101, 2 m2 10\.9\.0\.102 \(m2 evacuated\), 3 m3/);
+        });
+
+        it("incus.drain: the nodes that belong to a listed member, or are on it, are drained (both colors), through evacuation and restore; status says so", () => {
+            const both = { ...base, colors: { blue: { release: "aaaaaaa" }, green: { release: "ccccccc" } }, incus: { remote: "prod", drain: ["m2"] } };
+            const config = parseConfig(both, "s");
+            const located = { "p-api-blue-1": "m1", "p-api-blue-2": "m2", "p-api-blue-3": "m3" };
+            const before = placeStack(config, { members: cluster(3), recorded: {}, located });
+            assert.deepEqual(before.problems, []);
+            assert.deepEqual(before.drained, ["p-api-blue-2", "p-api-green-2"], "web's pool of one is on m1");
+            assert.match(describePlacement(before).join("\n"), /api blue: 1 m1 10\.9\.0\.101, 2 m2 10\.9\.0\.102 \(drained\), 3 m3 10\.9\.0\.103$/m);
+            // Incus moved blue-2 to m3: it stays drained (it goes home on restore), and is recorded there.
+            const moved = placeStack(config, {
+                members: [m("m1"), m("m2", "evacuated"), m("m3")],
+                recorded: {},
+                located: { ...located, "p-api-blue-2": "m3" },
+            });
+            assert.deepEqual(moved.drained, ["p-api-blue-2", "p-api-green-2"]);
+            assert.equal(moved.containers["p-api-blue-2"]!.member, "m3");
+            assert.match(describePlacement(moved).join("\n"), /2 m3 10\.9\.0\.102 \(moved off m2, evacuated\) \(drained\)/);
+            // Without the key nothing is drained.
+            assert.deepEqual(placeStack(parseConfig(base, "s"), { members: cluster(3), recorded: {} }).drained, []);
+        });
+
+        it("incus.drain refuses a member not in use, and a drain that leaves a serving pool no node", () => {
+            const named = placeStack(parseConfig({ ...base, incus: { remote: "prod", drain: ["m9"] } }, "s"), { members: cluster(3), recorded: {} });
+            assert.deepEqual(named.problems, ["bluegreen:incus.drain[0]: m9 is not a member in use (m1, m2, m3); fix the name or remove it"]);
+            const two = { ...base, components: { api: { hostPort: 18110, route: "/api", nodes: 2 } }, incus: { remote: "prod", drain: ["m1", "m2"] } };
+            const all = placeStack(parseConfig(two, "s"), { members: cluster(3), recorded: {} });
+            assert.deepEqual(all.problems, [
+                "bluegreen:incus.drain: api's blue serves traffic, and every node of it belongs to m1, m2: draining would leave it none. " +
+                    "Drain one member at a time, or grow the pool (bluegreen:components.api.nodes)",
+            ]);
+            assert.match(
+                placeStack(parseConfig({ ...base, network: undefined, incus: { remote: "prod", drain: ["m2"] } }, "s"), {
+                    members: [],
+                    recorded: {},
+                }).problems.join("\n"),
+                /incus\.drain\[0\]: m2: the target is not a cluster, so there is no member to drain; remove the key/,
+            );
         });
 
         it("records are reused: a replaced node keeps its address", () => {

@@ -3,7 +3,7 @@ import { HaproxyModel, fileActive, poolsOf, renderConfig } from "../../../../com
 import { desiredWeights, weightCommands as commandsFor } from "../../../../components/model/traffic/traffic";
 import { haproxyLayout, routePrefix } from "../../../../components/model/naming";
 import { ServerState } from "../../../../components/io/runtimeApi";
-import { SwitchInputs, backendPortsOf, modelOf, notReady, runsModel, unavailable } from "../../../../components/release/traffic/switch";
+import { SwitchInputs, backendPortsOf, memberDrainPlan, modelOf, notReady, runsModel, unavailable } from "../../../../components/release/traffic/switch";
 
 /** The runtime commands that give the model its weights. */
 function weightCommands(m: HaproxyModel): string[] {
@@ -187,6 +187,22 @@ describe("switch (pure parts)", () => {
                     { backend: "be_api", server: "green-2", admin: "drain" },
                 ],
             );
+        });
+
+        it("memberDrainPlan (bluegreen:incus.drain): drains the listed servers still taking requests; makes ready only those it drained before and no longer lists", () => {
+            const live = [
+                st("be_web", "blue-1"),
+                { ...st("be_web", "blue-2"), adminState: 0x08 },
+                st("be_web", "blue-3"),
+                { ...st("be_web", "green-2"), adminState: 0x08 },
+            ];
+            const ref = (server: string) => ({ backend: "be_web", server });
+            assert.deepEqual(memberDrainPlan(live, ["be_web/blue-2", "be_web/blue-3"], ["be_web/blue-2"]), { drain: [ref("blue-3")], ready: [] });
+            // green-2 was drained by something else (a paused canary): never made ready here.
+            assert.deepEqual(memberDrainPlan(live, [], ["be_web/blue-2"]), { drain: [], ready: [ref("blue-2")] });
+            // One in maintenance as well stays as the operator left it.
+            assert.deepEqual(memberDrainPlan([{ ...live[1], adminState: 0x09 }], [], ["be_web/blue-2"]), { drain: [], ready: [] });
+            assert.deepEqual(memberDrainPlan(live, [], []), { drain: [], ready: [] });
         });
 
         it("unavailable: a server counts as UP only when running and ready; a drained or maintained one does not", () => {
