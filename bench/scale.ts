@@ -211,6 +211,39 @@ function uptime(): string {
         .join(", ")}`;
 }
 
+/**
+ * How a figure grows with the containers, from its values at the sizes measured: constant when
+ * the largest is under twice the smallest; worse than linear when the cost per added container
+ * between the last two sizes is over twice that between the first two; else linear. Also the
+ * least-squares line a + b·n.
+ */
+export function growth(points: readonly { n: number; y: number }[]): { kind: "constant" | "linear" | "worse than linear"; a: number; b: number } {
+    const p = [...points].sort((x, y) => x.n - y.n);
+    const k = p.length;
+    const mn = p.reduce((s, q) => s + q.n, 0) / k;
+    const my = p.reduce((s, q) => s + q.y, 0) / k;
+    const b = p.reduce((s, q) => s + (q.n - mn) * (q.y - my), 0) / (p.reduce((s, q) => s + (q.n - mn) ** 2, 0) || 1);
+    const a = my - b * mn;
+    if (k < 2 || p[k - 1]!.y < 2 * p[0]!.y) return { kind: "constant", a, b };
+    const first = (p[1]!.y - p[0]!.y) / (p[1]!.n - p[0]!.n);
+    const last = (p[k - 1]!.y - p[k - 2]!.y) / (p[k - 1]!.n - p[k - 2]!.n);
+    return { kind: k >= 3 && last > 2 * Math.max(first, 0) && last > 0 ? "worse than linear" : "linear", a, b };
+}
+
+const FIGURES: (keyof Row)[] = [
+    "firstUpMs",
+    "noopUpMs",
+    "noopPreviewMs",
+    "rollbackUpMs",
+    "oneNodePreviewMs",
+    "oneNodeUpMs",
+    "stateBytes",
+    "bytesFirstUp",
+    "bytesNoopUp",
+    "runnerPeakMB",
+    "hostPeakMB",
+];
+
 async function main(): Promise<void> {
     const sizes = arg("sizes", "6,24,48,96").split(",").map(Number);
     const out = arg("out", path.join(__dirname, "results", "scale.json"));
@@ -218,6 +251,7 @@ async function main(): Promise<void> {
     process.env.BLUEGREEN_QUIET = "1";
     const rows: Row[] = [];
     const previous = fs.existsSync(out) ? ((JSON.parse(fs.readFileSync(out, "utf8")) as { rows?: Row[] }).rows ?? []) : [];
+    if (process.argv.includes("--fit")) return printFit(previous);
     for (const n of sizes) {
         rows.push(await size(n));
         // Each size is kept as soon as it is measured (a 96-container run is long).
@@ -232,6 +266,17 @@ async function main(): Promise<void> {
         console.log(
             `| ${r.containers} | ${r.firstUpMs} ms | ${r.noopUpMs} ms | ${r.noopPreviewMs} ms | ${r.rollbackUpMs} ms | ${r.oneNodePreviewMs} ms | ${r.oneNodeUpMs} ms | ${r.stateBytes} B (${r.resources} resources) | ${r.bytesFirstUp}, ${r.bytesNoopUp} | ${r.runnerPeakMB} MB | ${r.hostPeakMB} MB |`,
         );
+    }
+}
+
+function printFit(rows: readonly Row[]): void {
+    console.log("| figure | growth | fit a + b·n |");
+    console.log("|---|---|---|");
+    for (const f of FIGURES) {
+        const pts = rows.filter((r) => typeof r[f] === "number").map((r) => ({ n: r.containers, y: r[f] as number }));
+        if (pts.length < 2) continue;
+        const g = growth(pts);
+        console.log(`| ${f} | ${g.kind} | ${g.a.toFixed(0)} + ${g.b.toFixed(1)}·n |`);
     }
 }
 
