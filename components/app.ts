@@ -34,6 +34,7 @@ import { Certificates } from "./providers/tls";
 import { AcmeCertificate } from "./providers/acme";
 import { parseCertificates } from "./model/edge/tls";
 import { Maintenance } from "./providers/maintenance";
+import { watchHealthy } from "./upProgress";
 
 export interface BlueGreenAppArgs {
     /** The validated stack config (see components/model/config.ts). */
@@ -141,6 +142,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                 });
             }
         }
+        // "N of M containers healthy, ~T left" while a long up creates them.
+        watchHealthy(Object.values(this.stacks).flatMap((s) => Object.values(s!.containers).map((c) => c.healthy)));
         // Only the target color gates the switch: a failed inactive color must never block a flip.
         const targets = Object.values(this.stacks[config.active]!.containers);
         const deployed = postDeploy[config.active] ? [postDeploy[config.active]!] : [];

@@ -283,7 +283,14 @@ export class ProviderHost implements Provider {
         return host;
     }
 
+    /** BLUEGREEN_COUNT_BYTES=1: request bytes sent to the host and calls made, printed when it closes (bench/scale.ts). */
+    private sent = process.env.BLUEGREEN_COUNT_BYTES ? { bytes: 0, calls: 0 } : undefined;
+
     private call<T>(method: string, req: unknown): Promise<T> {
+        if (this.sent) {
+            this.sent.bytes += (req as { serializeBinary(): Uint8Array }).serializeBinary().length;
+            this.sent.calls++;
+        }
         // A call in flight must keep the runner alive: gRPC's socket does not, and when every
         // other step has finished (one failed, the rest skipped) the event loop would drain
         // while a create is still waiting on its health checks.
@@ -399,6 +406,8 @@ export class ProviderHost implements Provider {
      * be in the pipe, and the runner exits right after. Bounded: a second at most.
      */
     async close(): Promise<void> {
+        if (this.sent) process.stderr.write(`[host] ${this.sent.bytes} bytes sent in ${this.sent.calls} calls\n`);
+        this.sent = undefined;
         this.client.close();
         const drained = Promise.all(
             [this.child.stdout, this.child.stderr].map((s) => (s && !s.readableEnded ? new Promise<void>((r) => s.once("close", () => r())) : undefined)),

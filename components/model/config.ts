@@ -92,6 +92,8 @@ const incusSpec = z.strictObject({
         .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "expected an image alias of letters, digits and ._-")
         .default("bluegreen-base"),
     profiles: z.array(safeName).min(1).default(["default"]),
+    /** Containers created, installed and started (or deleted) at once by one up; absent: 4 (README: Scale). */
+    parallel: z.int("expected a whole number").min(1, "expected at least 1").max(64, "expected at most 64").optional(),
     /** The cluster members to use, in placement's order; absent: every member the cluster lists, by name. */
     members: z
         .array(safeName)

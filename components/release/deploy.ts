@@ -23,6 +23,7 @@ import { assertMemberLive, readMember, strandedRefusal, unreachable } from "./cl
 import { ServingGuard, mightServe, refuseIfRouted, refuseIfServing } from "./cleanup";
 import { DEFAULT_EXPECT, HealthExpect, judge, waitHealthy } from "./traffic/health";
 import { AuditContext, audit, auditChange, auditTo } from "./safety/audit";
+import { withIncusSlot } from "../io/incusSlots";
 
 /** Where a release tarball lands; the image's init unpacks it on first start. */
 export const RELEASE_PATH = "/opt/bluegreen/release.tar.gz";
@@ -66,6 +67,8 @@ export interface ColorContainerInputs extends AppContainerInputs {
     /** The app's secret environment, a Pulumi secret; absent when none. */
     readonly secretEnv?: Readonly<Record<string, string>>;
     readonly guard: ServingGuard;
+    /** bluegreen:incus.parallel: heavy Incus work at once in the provider host; absent: the default. */
+    readonly incusParallel?: number;
     /**
      * Set on the serving color's pools while bluegreen:canary is: a release change is then
      * installed in place by the canary (release/rollout/canary.ts), which runs first, and only
@@ -287,39 +290,45 @@ export async function launch(i: ColorContainerInputs): Promise<{ id: string; out
         progress(`${i.name}: boot group waits ${i.bootWaitSeconds} s after the group before it`);
         await sleep(i.bootWaitSeconds * 1000);
     }
-    await withTempDir(async (dir) => {
-        const file = path.join(dir, "release.tar.gz");
-        fs.writeFileSync(file, new Uint8Array(artifact));
-        progress(`${i.name}: creating from ${i.image} with release ${i.release}`);
-        await runOrThrow(
-            createCmd(target, i.name, {
-                image: i.image,
-                profiles: i.profiles,
-                config: { ...instanceConfig(i), ...routedConfig(i) },
-                // Routed: HAProxy and the probes reach it on its own address, through no proxy device.
-                proxies: i.address ? {} : { http: { listenPort: i.hostPort, connectPort: i.port } },
-                ...(i.member ? { member: i.member } : {}),
-                ...routedNics(i),
-            }),
-            `cannot create ${i.name}`,
-        );
-        try {
-            await runIdempotentOrThrow(filePushCmd(target, i.name, file, RELEASE_PATH), `cannot install the release in ${i.name}`);
-            if (i.secretEnv && Object.keys(i.secretEnv).length > 0) {
-                const secrets = path.join(dir, "secret.env");
-                fs.writeFileSync(secrets, secretEnvFile(i.secretEnv), { mode: 0o600 });
-                // Pushed, never passed as instance config: `incus config show` must not show it.
-                await runIdempotentOrThrow(filePushCmd(target, i.name, secrets, SECRET_ENV_PATH, "0600"), `cannot install the secret environment in ${i.name}`);
-            }
-            await runOrThrow(startCmd(target, i.name), `cannot start ${i.name}`);
-        } catch (e) {
-            throw initFailure(
-                `${(e as Error).message}. The instance is kept for forensics; remove ${i.color} from bluegreen:colors to clean it up.`,
-                i.name,
-                containerOutputs(i, "Stopped", false) as unknown as Record<string, unknown>,
+    // Create, install and start in one of the host's Incus slots; the health wait runs outside it.
+    await withIncusSlot(i.incusParallel, () =>
+        withTempDir(async (dir) => {
+            const file = path.join(dir, "release.tar.gz");
+            fs.writeFileSync(file, new Uint8Array(artifact));
+            progress(`${i.name}: creating from ${i.image} with release ${i.release}`);
+            await runOrThrow(
+                createCmd(target, i.name, {
+                    image: i.image,
+                    profiles: i.profiles,
+                    config: { ...instanceConfig(i), ...routedConfig(i) },
+                    // Routed: HAProxy and the probes reach it on its own address, through no proxy device.
+                    proxies: i.address ? {} : { http: { listenPort: i.hostPort, connectPort: i.port } },
+                    ...(i.member ? { member: i.member } : {}),
+                    ...routedNics(i),
+                }),
+                `cannot create ${i.name}`,
             );
-        }
-    });
+            try {
+                await runIdempotentOrThrow(filePushCmd(target, i.name, file, RELEASE_PATH), `cannot install the release in ${i.name}`);
+                if (i.secretEnv && Object.keys(i.secretEnv).length > 0) {
+                    const secrets = path.join(dir, "secret.env");
+                    fs.writeFileSync(secrets, secretEnvFile(i.secretEnv), { mode: 0o600 });
+                    // Pushed, never passed as instance config: `incus config show` must not show it.
+                    await runIdempotentOrThrow(
+                        filePushCmd(target, i.name, secrets, SECRET_ENV_PATH, "0600"),
+                        `cannot install the secret environment in ${i.name}`,
+                    );
+                }
+                await runOrThrow(startCmd(target, i.name), `cannot start ${i.name}`);
+            } catch (e) {
+                throw initFailure(
+                    `${(e as Error).message}. The instance is kept for forensics; remove ${i.color} from bluegreen:colors to clean it up.`,
+                    i.name,
+                    containerOutputs(i, "Stopped", false) as unknown as Record<string, unknown>,
+                );
+            }
+        }),
+    );
     const w = await waitHealthy(i.name, healthUrl(i), i.health, expectOf(i), probeRoute(i.guard.host));
     if (!w.healthy) throw await unhealthy(i, w.reason, w.attempts);
     await auditChange(auditOf(i), "deploy", { color: i.color, release: i.release }, { container: i.name, component: i.component });
@@ -499,7 +508,7 @@ export async function removeContainer(id: string, props: ColorContainerOutputs):
         return;
     }
     await refuseIfRouted(props.guard, props.color, id, haproxyBackendName(props.component), serverName(props.color, props.node));
-    const gone = await deleteInstance(incusTarget(props.remote), id);
+    const gone = await withIncusSlot(props.incusParallel, () => deleteInstance(incusTarget(props.remote), id));
     progress(gone ? `${id}: deleted` : `${id}: already absent`);
     if (gone) await audit(auditOf(props), { operation: "cleanup", color: props.color, release: props.release, details: { container: id } });
 }
