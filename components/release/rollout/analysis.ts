@@ -259,3 +259,21 @@ export async function runAnalysis(o: AnalysisOptions): Promise<AnalysisResult> {
     );
     return outcome ?? { verdict: "red", probes, startedAt, reasons: [`${o.label}: the analysis ended without a verdict`] };
 }
+
+/**
+ * Before anything is touched: Prometheus's own parser on each custom metric, filled in as a
+ * probe fills it. A parse error (HTTP 400, bad_data) is a refusal naming the metric; any
+ * other answer (no data, even an unreachable server) is left to the probes, where it is red.
+ */
+export async function metricParseProblems(
+    client: SliClient,
+    metrics: readonly CustomMetric[],
+    o: { readonly selector: Selector; readonly lookbackSeconds: number; readonly key: string },
+): Promise<string[]> {
+    const answers = await Promise.all(metrics.map((m) => client.query(renderQuery(m.query, { selector: o.selector, windowSeconds: o.lookbackSeconds }))));
+    return answers.flatMap((a, i) =>
+        a.kind === "error" && (a.status === 400 || /\(bad_data\)/.test(a.message))
+            ? [`${o.key}[${i}] (${metrics[i].name}): Prometheus cannot parse it: ${a.message}`]
+            : [],
+    );
+}

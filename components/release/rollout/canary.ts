@@ -23,7 +23,9 @@ import { lookbackSeconds } from "../../model/rollout/promql";
 import type { PrometheusInstance } from "../../model/rollout/prometheusConfig";
 import { Color, HaproxyLayout, containerName, nodesOf, releasesMapPath } from "../../model/naming";
 import { appUrl, haproxyChannel, incusTarget, probeRoute } from "../../model/traffic/topology";
-import { runAnalysis } from "./analysis";
+import { metricParseProblems, runAnalysis } from "./analysis";
+import { frontendBaseUrl, withLoad } from "../../io/load";
+import { describeCounts } from "../../model/rollout/analysis";
 import { RELEASE_PATH, fetchArtifact } from "../deploy";
 import { drainServers, saveServerState } from "../traffic/drain";
 import { DEFAULT_EXPECT, waitHealthy } from "../traffic/health";
@@ -76,6 +78,8 @@ export interface CanaryInputs {
     readonly passEnv?: readonly string[];
     /** bluegreen:hooks.postRollback: run after the canary rolled itself back. */
     readonly postRollback?: string;
+    /** bluegreen:haproxy.frontendPort, where bluegreen:canary.load enters; only with a load. */
+    readonly frontendPort?: number;
 }
 
 export interface CanaryOutputs extends Omit<CanaryInputs, "artifactToken"> {
@@ -309,6 +313,29 @@ async function waitScraped(i: CanaryInputs, url: string, nodes: number): Promise
         );
 }
 
+/** Pure: `$window` of the canary's probes. */
+export function canaryLookback(i: Pick<CanaryInputs, "canary" | "prometheus">): number {
+    const c = i.canary;
+    return lookbackSeconds(c.probeIntervalSeconds, i.prometheus.url ? c.probeIntervalSeconds : i.prometheus.scrapeIntervalSeconds);
+}
+
+/** Custom metrics through Prometheus's own parser, before the canary drains anything. */
+async function checkMetrics(i: CanaryInputs, url: string, fresh: boolean): Promise<void> {
+    const metrics = i.canary.metrics ?? [];
+    if (metrics.length === 0) return;
+    const problems = await metricParseProblems(prometheusClient({ url }), metrics, {
+        selector: { color: i.active, release: i.release },
+        lookbackSeconds: canaryLookback(i),
+        key: "bluegreen:canary.metrics",
+    });
+    if (problems.length > 0) {
+        throw refused(
+            `canary of ${i.release} refused: ${problems.join("; ")}. Fix the query (its placeholders are $selector and $window), then run pulumi up again.` +
+                (fresh ? " Nothing was touched." : ""),
+        );
+    }
+}
+
 /** Rolls `i.release` out over the serving color's pools, from the last-known-good `from`. */
 export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOutputs> {
     const planned = planCanary(i.prefix, i.active, i.components, i.canary.node);
@@ -337,6 +364,7 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
     if (start.kind !== "finishPeers") {
         if (start.kind === "fresh") await preflight(i, from);
         const url = await sliServer(i);
+        await checkMetrics(i, url, start.kind === "fresh");
         await record("canary");
         progress(`canary: ${i.release} on ${canaries.map((n) => n.container).join(", ")} first (${from} is the last-known-good)`);
         for (const n of canaries) {
@@ -358,18 +386,33 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
         const startedAt = resumed ? start.startedAt! : Date.now();
         await record("analysis", { startedAt });
         const c = i.canary;
-        const result = await runAnalysis({
-            client: prometheusClient({ url }),
-            queries: c.queries,
-            selector: { color: i.active, release: i.release },
-            thresholds: { p95Seconds: c.p95Seconds, errorRatio: c.errorRatio, minRequests: c.minRequests },
-            windowSeconds: c.windowSeconds,
-            probeIntervalSeconds: c.probeIntervalSeconds,
-            lookbackSeconds: lookbackSeconds(c.probeIntervalSeconds, i.prometheus.url ? c.probeIntervalSeconds : i.prometheus.scrapeIntervalSeconds),
-            label: `canary ${i.release} on ${i.active}`,
-            startedAt,
-            onProbe: (p) => record("analysis", { startedAt, lastProbe: `${p.index}/${p.total} ${p.verdict}` }),
-        });
+        const limits = { failureLimit: c.failureLimit ?? 0, inconclusiveLimit: c.inconclusiveLimit ?? 0 };
+        const analysis = () =>
+            runAnalysis({
+                client: prometheusClient({ url }),
+                queries: c.queries,
+                selector: { color: i.active, release: i.release },
+                thresholds: { p95Seconds: c.p95Seconds, errorRatio: c.errorRatio, minRequests: c.minRequests },
+                windowSeconds: c.windowSeconds,
+                probeIntervalSeconds: c.probeIntervalSeconds,
+                lookbackSeconds: canaryLookback(i),
+                label: `canary ${i.release} on ${i.active}`,
+                startedAt,
+                ...(c.metrics ? { metrics: c.metrics } : {}),
+                limits,
+                onProbe: (p) =>
+                    record("analysis", { startedAt, lastProbe: `${p.index}/${p.total} ${p.verdict} (${p.outcome}; ${describeCounts(p.counts, limits)})` }),
+            });
+        const result = await withLoad(
+            {
+                spec: c.load,
+                baseUrl: () => frontendBaseUrl(i.host, i.frontendPort!),
+                // The rest of the window, and one probe's lookback past its end: the last probe still sees load.
+                seconds: Math.max(1, Math.ceil((startedAt + c.windowSeconds * 1000 - Date.now()) / 1000)) + c.probeIntervalSeconds + 2,
+                label: `canary ${i.release} on ${i.active}`,
+            },
+            analysis,
+        );
         if (result.verdict === "red") {
             if (c.onRed === "pause") {
                 await drainServers(

@@ -15,7 +15,10 @@ import { lookbackSeconds } from "../../model/rollout/promql";
 import { ShiftRecord, stepSplit } from "../../model/rollout/shift";
 import { haproxyTarget } from "../../model/traffic/topology";
 import { TrafficSplit, describeSplit } from "../../model/traffic/traffic";
-import { runAnalysis } from "./analysis";
+import { metricParseProblems, runAnalysis } from "./analysis";
+import { frontendBaseUrl, withLoad } from "../../io/load";
+import { describeCounts } from "../../model/rollout/analysis";
+import { refused } from "../../model/errors";
 import { AuditContext, audit } from "../safety/audit";
 import { historyPath } from "../safety/history";
 
@@ -41,6 +44,8 @@ export interface ShiftRun {
     readonly audit: AuditContext;
     /** Makes a split live: the weights, then the config on disk and the saved server state, so a restart keeps it. */
     readonly apply: (split: TrafficSplit) => Promise<void>;
+    /** Where bluegreen:progressive.load enters. */
+    readonly frontendPort?: number;
 }
 
 async function setSplit(r: ShiftRun, percent: number): Promise<void> {
@@ -75,6 +80,16 @@ export async function runShift(r: ShiftRun): Promise<void> {
         );
     const url = r.spec.prometheusUrl ?? prometheusServerUrl(r.spec.prometheusPort!, await serverAddress(haproxyTarget(r.host)));
     const client = prometheusClient({ url });
+    const lookback = Math.min(lookbackSeconds(r.spec.probeIntervalSeconds, r.spec.scrapeIntervalSeconds), r.spec.stepSeconds);
+    const limits = { failureLimit: r.spec.failureLimit, inconclusiveLimit: r.spec.inconclusiveLimit };
+    const metrics = r.spec.metrics ?? [];
+    const bad = await metricParseProblems(client, metrics, { selector: { color: r.to }, lookbackSeconds: lookback, key: "bluegreen:canary.metrics" });
+    if (bad.length > 0) {
+        throw refused(
+            `progressive shift to ${r.to} refused: ${bad.join("; ")}. Fix the query (its placeholders are $selector and $window), then run pulumi up again. ` +
+                `All traffic is still on ${r.from}.`,
+        );
+    }
     await waitScraped(r, client);
     for (const [n, percent] of steps.entries()) {
         const step = n + 1;
@@ -88,18 +103,36 @@ export async function runShift(r: ShiftRun): Promise<void> {
             `${new Date().toISOString().replace(/\.\d{3}Z$/, "Z")} ${describeSplit(split)} ${r.release}\n`,
         );
         await audit(r.audit, { operation: "switch", color: r.to, release: r.release, details: { step, percent, from: r.from } });
-        const result = await runAnalysis({
-            client,
-            queries: r.spec.queries,
-            selector: { color: r.to },
-            baseline: { selector: { color: r.from }, limits: { maxP95Factor: r.spec.maxP95Factor, maxErrorRatioDelta: r.spec.maxErrorRatioDelta } },
-            thresholds: { p95Seconds: r.spec.p95Seconds, errorRatio: r.spec.errorRatio, minRequests: r.spec.minRequests },
-            windowSeconds: r.spec.stepSeconds,
-            probeIntervalSeconds: r.spec.probeIntervalSeconds,
-            lookbackSeconds: Math.min(lookbackSeconds(r.spec.probeIntervalSeconds, r.spec.scrapeIntervalSeconds), r.spec.stepSeconds),
-            label: `shift step ${step} (${percent}% on ${r.to})`,
-            onProbe: (p) => write({ step, percent, phase: "shifting", lastProbe: `${p.index}/${p.total} ${p.verdict}` }),
-        });
+        const analysis = () =>
+            runAnalysis({
+                client,
+                queries: r.spec.queries,
+                selector: { color: r.to },
+                baseline: { selector: { color: r.from }, limits: { maxP95Factor: r.spec.maxP95Factor, maxErrorRatioDelta: r.spec.maxErrorRatioDelta } },
+                thresholds: { p95Seconds: r.spec.p95Seconds, errorRatio: r.spec.errorRatio, minRequests: r.spec.minRequests },
+                windowSeconds: r.spec.stepSeconds,
+                probeIntervalSeconds: r.spec.probeIntervalSeconds,
+                lookbackSeconds: lookback,
+                label: `shift step ${step} (${percent}% on ${r.to})`,
+                ...(metrics.length > 0 ? { metrics } : {}),
+                limits,
+                onProbe: (p) =>
+                    write({
+                        step,
+                        percent,
+                        phase: "shifting",
+                        lastProbe: `${p.index}/${p.total} ${p.verdict} (${p.outcome}; ${describeCounts(p.counts, limits)})`,
+                    }),
+            });
+        const result = await withLoad(
+            {
+                spec: r.spec.load,
+                baseUrl: () => frontendBaseUrl(r.host, r.frontendPort!),
+                seconds: r.spec.stepSeconds + r.spec.probeIntervalSeconds + 2,
+                label: `shift step ${step}`,
+            },
+            analysis,
+        );
         if (result.verdict === "red") {
             await setSplit(r, 0);
             progress(`shift: red at step ${step}; all traffic is back on ${r.from}`);
