@@ -279,6 +279,11 @@ async function sliServer(i: CanaryInputs): Promise<string> {
     return p.url;
 }
 
+/** Pure: the bound on the wait for Prometheus to scrape every node before the window. */
+export function scrapeWaitSeconds(i: Pick<CanaryInputs, "prometheus">): number {
+    return Math.max(30, 5 * i.prometheus.scrapeIntervalSeconds);
+}
+
 /** Pure: how many of the color's app targets Prometheus scrapes successfully. */
 export function scrapedQuery(color: Color, components: readonly string[]): string {
     return `count(up{color="${color}",component=~"${components.join("|")}"} == 1)`;
@@ -296,7 +301,7 @@ async function waitScraped(i: CanaryInputs, url: string, nodes: number): Promise
         i.active,
         i.components.map((c) => c.component),
     );
-    const boundMs = Math.max(30_000, 5 * i.prometheus.scrapeIntervalSeconds * 1000);
+    const boundMs = scrapeWaitSeconds(i) * 1000;
     let seen = 0;
     const ok = await poll(
         async () => {
@@ -317,6 +322,13 @@ async function waitScraped(i: CanaryInputs, url: string, nodes: number): Promise
 export function canaryLookback(i: Pick<CanaryInputs, "canary" | "prometheus">): number {
     const c = i.canary;
     return lookbackSeconds(c.probeIntervalSeconds, i.prometheus.url ? c.probeIntervalSeconds : i.prometheus.scrapeIntervalSeconds);
+}
+
+/** Pure: how long the load may run: the wait for scrapes (fresh) or nothing (resumed), the rest of the window, and one probe past its end. */
+export function canaryLoadSeconds(i: Pick<CanaryInputs, "canary" | "prometheus">, startedAt: number | undefined, now: number): number {
+    const c = i.canary;
+    const rest = startedAt !== undefined ? Math.ceil((startedAt + c.windowSeconds * 1000 - now) / 1000) : scrapeWaitSeconds(i) + c.windowSeconds;
+    return Math.max(1, rest) + c.probeIntervalSeconds + 2;
 }
 
 /** Custom metrics through Prometheus's own parser, before the canary drains anything. */
@@ -382,13 +394,14 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
             }
         }
         const resumed = start.kind === "resume" && start.startedAt !== undefined;
-        if (!resumed) await waitScraped(i, url, canaries.length + peers.length);
-        const startedAt = resumed ? start.startedAt! : Date.now();
-        await record("analysis", { startedAt });
         const c = i.canary;
         const limits = { failureLimit: c.failureLimit ?? 0, inconclusiveLimit: c.inconclusiveLimit ?? 0 };
-        const analysis = () =>
-            runAnalysis({
+        const label = `canary ${i.release} on ${i.active}`;
+        const window = async () => {
+            if (!resumed) await waitScraped(i, url, canaries.length + peers.length);
+            const startedAt = resumed ? start.startedAt! : Date.now();
+            await record("analysis", { startedAt });
+            return runAnalysis({
                 client: prometheusClient({ url }),
                 queries: c.queries,
                 selector: { color: i.active, release: i.release },
@@ -396,23 +409,25 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
                 windowSeconds: c.windowSeconds,
                 probeIntervalSeconds: c.probeIntervalSeconds,
                 lookbackSeconds: canaryLookback(i),
-                label: `canary ${i.release} on ${i.active}`,
+                label,
                 startedAt,
                 ...(c.metrics ? { metrics: c.metrics } : {}),
                 limits,
                 onProbe: (p) =>
                     record("analysis", { startedAt, lastProbe: `${p.index}/${p.total} ${p.verdict} (${p.outcome}; ${describeCounts(p.counts, limits)})` }),
             });
+        };
+        // The load starts before the wait for scrapes: a counter needs two scrapes before increase() has data, and the first probe needs it.
         const result = await withLoad(
             {
                 spec: c.load,
                 baseUrl: () => frontendBaseUrl(i.host, i.frontendPort!),
-                // The rest of the window, and one probe's lookback past its end: the last probe still sees load.
-                seconds: Math.max(1, Math.ceil((startedAt + c.windowSeconds * 1000 - Date.now()) / 1000)) + c.probeIntervalSeconds + 2,
-                label: `canary ${i.release} on ${i.active}`,
+                seconds: canaryLoadSeconds(i, resumed ? start.startedAt : undefined, Date.now()),
+                label,
             },
-            analysis,
+            window,
         );
+        const startedAt = result.startedAt;
         if (result.verdict === "red") {
             if (c.onRed === "pause") {
                 await drainServers(

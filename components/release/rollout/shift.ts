@@ -17,7 +17,7 @@ import { haproxyTarget } from "../../model/traffic/topology";
 import { TrafficSplit, describeSplit } from "../../model/traffic/traffic";
 import { metricParseProblems, runAnalysis } from "./analysis";
 import { frontendBaseUrl, withLoad } from "../../io/load";
-import { describeCounts } from "../../model/rollout/analysis";
+import { CustomMetric, ProbeLimits, describeCounts } from "../../model/rollout/analysis";
 import { refused } from "../../model/errors";
 import { AuditContext, audit } from "../safety/audit";
 import { historyPath } from "../safety/history";
@@ -52,9 +52,13 @@ async function setSplit(r: ShiftRun, percent: number): Promise<void> {
     await r.apply(stepSplit(r.from, r.to, percent));
 }
 
+function scrapeBoundSeconds(r: ShiftRun): number {
+    return Math.max(10, 5 * r.spec.scrapeIntervalSeconds);
+}
+
 /** Before the first step: Prometheus scrapes the new color, or its first probes could only say "no data". Bounded. */
 async function waitScraped(r: ShiftRun, client: ReturnType<typeof prometheusClient>): Promise<void> {
-    const boundMs = Math.max(10_000, 5 * r.spec.scrapeIntervalSeconds * 1000);
+    const boundMs = scrapeBoundSeconds(r) * 1000;
     const ok = await poll(
         async () => {
             const v = await client.query(`count(up{color="${r.to}"} == 1)`).catch(() => undefined);
@@ -90,6 +94,29 @@ export async function runShift(r: ShiftRun): Promise<void> {
                 `All traffic is still on ${r.from}.`,
         );
     }
+    // One load for every step, started before the wait for scrapes: the first probe of step 1 needs counters scraped twice.
+    await withLoad(
+        {
+            spec: r.spec.load,
+            baseUrl: () => frontendBaseUrl(r.host, r.frontendPort!),
+            seconds: scrapeBoundSeconds(r) + steps.length * (r.spec.stepSeconds + r.spec.probeIntervalSeconds + 2),
+            label: `shift to ${r.to}`,
+        },
+        () => runSteps(r, steps, client, write, { lookback, limits, metrics }),
+    );
+    await setSplit(r, 100);
+    await write({ step: r.spec.steps.length, percent: 100, phase: "done" });
+}
+
+/** Every step below 100%, each judged; throws with all traffic back on the old color at the first red one. */
+async function runSteps(
+    r: ShiftRun,
+    steps: readonly number[],
+    client: ReturnType<typeof prometheusClient>,
+    write: (rec: Omit<ShiftRecord, "from" | "to" | "release" | "steps" | "time">) => Promise<void>,
+    o: { readonly lookback: number; readonly limits: ProbeLimits; readonly metrics: readonly CustomMetric[] },
+): Promise<void> {
+    const { lookback, limits, metrics } = o;
     await waitScraped(r, client);
     for (const [n, percent] of steps.entries()) {
         const step = n + 1;
@@ -103,36 +130,26 @@ export async function runShift(r: ShiftRun): Promise<void> {
             `${new Date().toISOString().replace(/\.\d{3}Z$/, "Z")} ${describeSplit(split)} ${r.release}\n`,
         );
         await audit(r.audit, { operation: "switch", color: r.to, release: r.release, details: { step, percent, from: r.from } });
-        const analysis = () =>
-            runAnalysis({
-                client,
-                queries: r.spec.queries,
-                selector: { color: r.to },
-                baseline: { selector: { color: r.from }, limits: { maxP95Factor: r.spec.maxP95Factor, maxErrorRatioDelta: r.spec.maxErrorRatioDelta } },
-                thresholds: { p95Seconds: r.spec.p95Seconds, errorRatio: r.spec.errorRatio, minRequests: r.spec.minRequests },
-                windowSeconds: r.spec.stepSeconds,
-                probeIntervalSeconds: r.spec.probeIntervalSeconds,
-                lookbackSeconds: lookback,
-                label: `shift step ${step} (${percent}% on ${r.to})`,
-                ...(metrics.length > 0 ? { metrics } : {}),
-                limits,
-                onProbe: (p) =>
-                    write({
-                        step,
-                        percent,
-                        phase: "shifting",
-                        lastProbe: `${p.index}/${p.total} ${p.verdict} (${p.outcome}; ${describeCounts(p.counts, limits)})`,
-                    }),
-            });
-        const result = await withLoad(
-            {
-                spec: r.spec.load,
-                baseUrl: () => frontendBaseUrl(r.host, r.frontendPort!),
-                seconds: r.spec.stepSeconds + r.spec.probeIntervalSeconds + 2,
-                label: `shift step ${step}`,
-            },
-            analysis,
-        );
+        const result = await runAnalysis({
+            client,
+            queries: r.spec.queries,
+            selector: { color: r.to },
+            baseline: { selector: { color: r.from }, limits: { maxP95Factor: r.spec.maxP95Factor, maxErrorRatioDelta: r.spec.maxErrorRatioDelta } },
+            thresholds: { p95Seconds: r.spec.p95Seconds, errorRatio: r.spec.errorRatio, minRequests: r.spec.minRequests },
+            windowSeconds: r.spec.stepSeconds,
+            probeIntervalSeconds: r.spec.probeIntervalSeconds,
+            lookbackSeconds: lookback,
+            label: `shift step ${step} (${percent}% on ${r.to})`,
+            ...(metrics.length > 0 ? { metrics } : {}),
+            limits,
+            onProbe: (p) =>
+                write({
+                    step,
+                    percent,
+                    phase: "shifting",
+                    lastProbe: `${p.index}/${p.total} ${p.verdict} (${p.outcome}; ${describeCounts(p.counts, limits)})`,
+                }),
+        });
         if (result.verdict === "red") {
             await setSplit(r, 0);
             progress(`shift: red at step ${step}; all traffic is back on ${r.from}`);
@@ -144,6 +161,4 @@ export async function runShift(r: ShiftRun): Promise<void> {
             );
         }
     }
-    await setSplit(r, 100);
-    await write({ step: r.spec.steps.length, percent: 100, phase: "done" });
 }
