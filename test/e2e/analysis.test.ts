@@ -1,9 +1,11 @@
 // Issue 23 part 3 on real Incus, HAProxy, Prometheus and wrk: a quiet stack (no traffic but
 // what bluegreen itself drives with bluegreen:canary.load) passes a healthy canary and rolls
 // back a 5xx one; failureLimit: 2 rides out an injected red probe; a custom metric is
-// enforced, and one Prometheus cannot parse is refused before anything is touched.
+// enforced, and one Prometheus cannot parse is refused before anything is touched. Issue 23
+// part 5: a configured postRollback hook runs after the canary's automatic rollback.
 
 import assert from "node:assert/strict";
+import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
 import { TestStack, instance } from "../../harness/stack";
@@ -94,12 +96,18 @@ describe("e2e: analysis a quiet stack can pass (generated load, failure limits, 
         assert.deepEqual(nodeReleases(), [B, B, B]);
     });
 
-    it("a quiet stack with load rolls back a 5xx canary", async () => {
+    it("a quiet stack with load rolls back a 5xx canary; the configured postRollback hook runs with the failed release", async () => {
         delete s.config.canary.metrics;
+        const hookOut = path.join(s.dir, "postRollback.txt");
+        s.config.hooks = {
+            postRollback: `echo "$BLUEGREEN_HOOK $BLUEGREEN_OPERATION $BLUEGREEN_COLOR $BLUEGREEN_RELEASE $BLUEGREEN_FAILED_RELEASE" > ${hookOut}`,
+        };
         s.setColors({ blue: ERRORS_BROKEN }, "blue");
-        const r = await s.up();
+        const r = await s.up().finally(() => delete s.config.hooks);
         assert.notEqual(r.code, 0);
         assert.match(r.stderr, new RegExp(`canary of ${ERRORS_BROKEN} rolled back: .*error ratio \\S+ is above the threshold of`));
+        assert.match(r.stderr, /The postRollback hook ran\./);
+        assert.equal(fs.readFileSync(hookOut, "utf8"), `postRollback canary blue ${B} ${ERRORS_BROKEN}\n`);
         assert.deepEqual(nodeReleases(), [B, B, B]);
         // The load was stopped with the window: no wrk of this run is left.
         const pid = /\(wrk, pid (\d+)\)/.exec(r.stderr)?.[1];
