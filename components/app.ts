@@ -2,6 +2,7 @@
 // front, and the switch that points HAProxy at the active color. Wiring only: every
 // input comes from plan.ts.
 
+import { shortWindowWarnings } from "./model/rollout/load";
 import * as pulumi from "@pulumi/pulumi";
 import { ColorStack } from "./colorStack";
 import type { StackConfig } from "./model/config";
@@ -78,6 +79,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         const guard = servingGuard(config);
         const hooks = config.hooks;
         const mode = pulumi.runtime.isDryRun() ? "preview" : "up";
+        // Seed 002: 300 s at least on a real stack; short windows stay possible for tests.
+        if (mode === "preview") for (const w of shortWindowWarnings(config)) void pulumi.log.warn(w);
         const lockArgs = lockInputs(config, mode, args.adoptOnce ?? false);
         this.lock = new DeployLock(`${name}-lock`, lockArgs, { parent: this });
         const locked = { parent: this, dependsOn: [this.lock] };

@@ -326,6 +326,7 @@ export function canaryInputs(config: StackConfig, placement?: StackPlacement): C
             ...routedOf(config, c, placement),
         })),
         canary: config.canary,
+        ...(config.canary.load ? { frontendPort: config.haproxy.frontendPort } : {}),
         prometheus: {
             ...(prom.url ? { url: prom.url } : {}),
             dir: prometheusDir(config),

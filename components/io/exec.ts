@@ -212,3 +212,56 @@ export function runLive(
         });
     });
 }
+
+export interface Started {
+    readonly pid: number;
+    /** Resolves with the output once it ends (by itself, by `stop`, or killed at its timeout). */
+    readonly done: Promise<CmdResult>;
+    /** SIGINT to its pid (a load generator then prints its result), SIGKILL after `graceMs`; resolves once it has ended. */
+    stop(graceMs?: number): Promise<CmdResult>;
+}
+
+/** Starts a command that runs beside this process's work (generated load), bounded by `timeoutMs`, stopped by its pid. */
+export function startBounded(cmd: Cmd): Started {
+    countIncus(cmd.argv);
+    const [file, ...args] = cmd.argv;
+    const child = spawn(file, args, { cwd: cmd.cwd, env: cmd.env ? { ...process.env, ...cmd.env } : process.env, stdio: ["ignore", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    const kill = (signal: NodeJS.Signals) => {
+        if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, signal);
+    };
+    const timer = setTimeout(() => {
+        timedOut = true;
+        kill("SIGKILL");
+    }, cmd.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    child.stdout!.on("data", (b: Buffer) => out.push(b));
+    child.stderr!.on("data", (b: Buffer) => err.push(b));
+    const done = new Promise<CmdResult>((resolve) => {
+        child.on("error", (e: NodeJS.ErrnoException) => {
+            clearTimeout(timer);
+            resolve({ code: 127, stdout: "", stderr: `${e.message}${e.code === "ENOENT" ? ` (is ${file} installed? run scripts/setup-host.sh)` : ""}` });
+        });
+        child.on("close", (code, signal) => {
+            clearTimeout(timer);
+            resolve({
+                code: code ?? (signal ? 128 : 1),
+                stdout: Buffer.concat(out).toString("utf8"),
+                stderr: Buffer.concat(err).toString("utf8"),
+                ...(timedOut ? { timedOut } : {}),
+            });
+        });
+    });
+    return {
+        pid: child.pid ?? -1,
+        done,
+        async stop(graceMs = 5000) {
+            kill("SIGINT");
+            const hard = setTimeout(() => kill("SIGKILL"), graceMs);
+            const r = await done;
+            clearTimeout(hard);
+            return r;
+        },
+    };
+}

@@ -6,6 +6,7 @@ import { COLORS, Color, containerName, haproxyInstanceName, nodesOf, otherColor,
 import { colorOfServer } from "./traffic/traffic";
 import { colorHostPort, lastHostPort } from "./traffic/topology";
 import { DEFAULT_QUERIES, templateProblems } from "./rollout/promql";
+import { LoadSpec, loadHeaderProblems } from "./rollout/load";
 import { WARNING_RULES, WarningRule } from "./stateful/migrations";
 import { addressesNeeded, formatRange, parseAddressRange, rangeSize } from "./cluster/network";
 import { IncusTrust, TRUST_KEYS, trustSpec } from "./cluster/trust";
@@ -215,6 +216,37 @@ const promqlTemplate = z.string("expected a PromQL query as a string").superRefi
     for (const message of templateProblems(t)) ctx.addIssue({ code: "custom", message });
 });
 
+/** bluegreen:canary.load, bluegreen:progressive.load (model/rollout/load.ts). */
+const loadSpec = z.strictObject({
+    path: z.string("expected a path such as /").regex(/^\/[\x21-\x7e]*$/, "expected a path starting with / and no spaces, such as /api/items"),
+    rps: z
+        .number("expected requests per second")
+        .positive("expected more than 0 requests per second")
+        .max(10_000, "expected at most 10000 requests per second"),
+    concurrency: z.int("expected a whole number of connections").min(1, "expected at least 1 connection").max(256, "expected at most 256 connections"),
+    headers: z
+        .record(z.string(), z.string("expected a header value as a string"))
+        .superRefine((h, ctx) => {
+            for (const [name, value] of Object.entries(h))
+                for (const message of loadHeaderProblems(name, value)) ctx.addIssue({ code: "custom", path: [name], message });
+        })
+        .optional(),
+});
+
+/** bluegreen:canary.metrics: custom SLIs (model/rollout/analysis.ts judgeMetrics). */
+const customMetric = z
+    .strictObject({
+        name: z.string("expected a name").regex(/^[A-Za-z][A-Za-z0-9 _.-]{0,62}$/, "expected a short name of letters, digits, spaces, _ . and -"),
+        query: promqlTemplate,
+        max: z.number("expected a number").optional(),
+        min: z.number("expected a number").optional(),
+    })
+    .refine((m) => m.max !== undefined || m.min !== undefined, "expected max, min or both: a metric without a bound judges nothing")
+    .refine((m) => m.max === undefined || m.min === undefined || m.min <= m.max, "expected min at most max");
+
+/** Argo's AnalysisRun limits; absent: 0, the first such probe ends the window red. */
+const probeLimit = z.int("expected a whole number of probes").min(0, "expected 0 or more probes").max(1000, "expected at most 1000 probes");
+
 const canarySpec = z.strictObject({
     /** The canary node (wired later). */
     node: z.int("expected a node number").min(1, "expected a node number of at least 1").optional(),
@@ -237,6 +269,16 @@ const canarySpec = z.strictObject({
             requests: promqlTemplate.default(DEFAULT_QUERIES.requests),
         })
         .default({ ...DEFAULT_QUERIES }),
+    /** Failed probes (a value out of bounds) the window rides out; absent: 0. */
+    failureLimit: probeLimit.optional(),
+    /** Probes that cannot be judged (no data, NaN, thin traffic, a Prometheus error) the window rides out; absent: 0. */
+    inconclusiveLimit: probeLimit.optional(),
+    metrics: z
+        .array(customMetric, "expected a list of { name, query, max?, min? }")
+        .refine((a) => new Set(a.map((m) => m.name)).size === a.length, "expected each metric's name once")
+        .optional(),
+    /** Requests bluegreen drives through the frontend for the whole window. */
+    load: loadSpec.optional(),
 });
 
 /** A progressive traffic shift between the colors (release/rollout/shift.ts), gated by the canary's SLIs. */
@@ -258,6 +300,11 @@ const progressiveSpec = z.strictObject({
     maxP95Factor: z.number("expected a factor").min(1, "expected a factor of at least 1").default(1.5),
     /** Relative: red when the new color's error ratio exceeds the old one's by more than this. */
     maxErrorRatioDelta: z.number("expected a ratio from 0 to 1").min(0, "expected a ratio from 0 to 1").max(1, "expected a ratio from 0 to 1").default(0.01),
+    /** Absent: the canary's, or 0. */
+    failureLimit: probeLimit.optional(),
+    inconclusiveLimit: probeLimit.optional(),
+    /** Requests bluegreen drives through the frontend during each step. */
+    load: loadSpec.optional(),
 });
 
 const prometheusSpec = z.strictObject({
@@ -415,6 +462,8 @@ const schema = z.strictObject({
     preview: previewSpec.optional(),
     /** bluegreen:tls.acme (model/edge/acme.ts); the certificates themselves are the secret key tls.certificates. */
     tls: z.strictObject({ acme: acmeSpec.optional() }).optional(),
+    /** A stack only for tests: preview does not warn of analysis windows under 300 s. */
+    testStack: z.boolean("expected true or false").optional(),
 });
 
 export type ArtifactStoreSpec = z.infer<typeof artifactsSpec>;
@@ -441,6 +490,11 @@ export interface ProgressiveConfig {
     readonly maxP95Factor: number;
     readonly maxErrorRatioDelta: number;
     readonly queries: CanarySpec["queries"];
+    /** The canary's custom SLIs. */
+    readonly metrics?: CanarySpec["metrics"];
+    readonly failureLimit: number;
+    readonly inconclusiveLimit: number;
+    readonly load?: LoadSpec;
 }
 
 /** A singleton beside the colors, with a guarded upgrade instead of a switch (release/stateful/stateful.ts). */
@@ -505,6 +559,8 @@ export interface StackConfig {
     /** The migration guard (release/stateful/migrationGuard.ts). */
     readonly migrations: MigrationsSpec;
     /** Absent: no canary. */
+    /** bluegreen:testStack: preview does not warn of short analysis windows. */
+    readonly testStack?: boolean;
     readonly canary?: CanarySpec;
     /**
      * Where SLIs are queried. With `url`, an existing server; without, the one the program
@@ -752,6 +808,7 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         cleanup: c.cleanup,
         migrations: c.migrations,
         ...(c.canary ? { canary: c.canary } : {}),
+        ...(c.testStack ? { testStack: true } : {}),
         ...(prometheus ? { prometheus } : {}),
         stateful,
         hooks: c.hooks,
@@ -823,7 +880,7 @@ function clusterProblems(c: z.infer<typeof schema>, components: readonly Compone
 /** Pure: the shift's thresholds, its own where set, else the canary's, else the canary's defaults. */
 function progressiveOf(p: z.infer<typeof progressiveSpec>, canary: CanarySpec | undefined): ProgressiveConfig {
     const base = canary ?? canarySpec.parse({});
-    const { probeIntervalSeconds, p95Seconds, errorRatio, minRequests, ...rest } = p;
+    const { probeIntervalSeconds, p95Seconds, errorRatio, minRequests, failureLimit, inconclusiveLimit, ...rest } = p;
     return {
         ...rest,
         probeIntervalSeconds: Math.min(probeIntervalSeconds ?? base.probeIntervalSeconds, p.stepSeconds),
@@ -831,6 +888,9 @@ function progressiveOf(p: z.infer<typeof progressiveSpec>, canary: CanarySpec | 
         errorRatio: errorRatio ?? base.errorRatio,
         minRequests: minRequests ?? base.minRequests,
         queries: base.queries,
+        ...(base.metrics ? { metrics: base.metrics } : {}),
+        failureLimit: failureLimit ?? base.failureLimit ?? 0,
+        inconclusiveLimit: inconclusiveLimit ?? base.inconclusiveLimit ?? 0,
     };
 }
 

@@ -15,13 +15,25 @@ import { poll, sleep } from "../../io/poll";
 import { progress } from "../../io/progress";
 import {
     BaselineLimits,
+    CustomMetric,
     Judgement,
+    ProbeCounts,
+    ProbeLimits,
+    ProbeOutcome,
     ProbeResult,
     Thresholds,
     VerdictName,
     compareToBaseline,
+    countProbe,
+    describeCounts,
+    describeMetrics,
     describeProbe,
+    judgeMetrics,
     judgeProbe,
+    judgementOf,
+    limitBreached,
+    mergeJudgements,
+    outcomeOf,
     probeFrom,
     probeSchedule,
 } from "../../model/rollout/analysis";
@@ -70,6 +82,10 @@ export interface AnalysisOptions {
      * colors take live traffic at once). Red when they are worse by more than the limits.
      */
     readonly baseline?: { readonly selector: Selector; readonly limits: BaselineLimits };
+    /** bluegreen:canary.metrics: judged on the same selector and lookback as the built-in SLIs. */
+    readonly metrics?: readonly CustomMetric[];
+    /** How many failed and inconclusive probes the window rides out; default none. */
+    readonly limits?: ProbeLimits;
 }
 
 export interface JudgedProbe extends ProbeResult, Judgement {
@@ -78,6 +94,11 @@ export interface JudgedProbe extends ProbeResult, Judgement {
     readonly total: number;
     /** Evaluated later than due (a resumed run catching up). */
     readonly late: boolean;
+    readonly outcome: ProbeOutcome;
+    /** The window's counts, this probe included. */
+    readonly counts: ProbeCounts;
+    /** The custom metrics' values, in bluegreen:canary.metrics order (undefined: no data). */
+    readonly metricValues?: readonly (number | undefined)[];
 }
 
 export interface AnalysisResult {
@@ -101,8 +122,7 @@ export function redReasons(label: string, p: JudgedProbe, startedAt: number): st
 
 /** Pure: an absolute and a relative judgement as one; the relative reasons name what they compare with. */
 function combine(abs: Judgement, rel: Judgement, against: string): Judgement {
-    const reasons = [...abs.reasons, ...rel.reasons.map((r) => `${r} ${against}`)];
-    return { verdict: reasons.length > 0 ? "red" : "green", reasons };
+    return mergeJudgements(abs, { ...rel, reasons: rel.reasons.map((r) => `${r} ${against}`) });
 }
 
 export async function runAnalysis(o: AnalysisOptions): Promise<AnalysisResult> {
@@ -123,6 +143,10 @@ export async function runAnalysis(o: AnalysisOptions): Promise<AnalysisResult> {
     const queryTimeoutMs = o.queryTimeoutMs ?? 5000;
     const deadline = Math.max(clock.now(), startedAt + o.windowSeconds * 1000) + intervalMs + schedule.total * (queryTimeoutMs + 1000);
     const t = o.thresholds;
+    const limits: ProbeLimits = o.limits ?? { failureLimit: 0, inconclusiveLimit: 0 };
+    const metrics = o.metrics ?? [];
+    const metricQueries = metrics.map((m) => render(m.query));
+    let counts: ProbeCounts = { green: 0, failed: 0, inconclusive: 0 };
 
     const elapsed = clock.now() - startedAt;
     const due = [...Array(schedule.total).keys()].filter((i) => schedule.at(i + 1) <= clock.now()).length;
@@ -131,6 +155,10 @@ export async function runAnalysis(o: AnalysisOptions): Promise<AnalysisResult> {
             `red if p95 > ${t.p95Seconds}s, error ratio > ${t.errorRatio}, fewer than ${t.minRequests} requests, or no data` +
             (base
                 ? `, or p95 > ${base.limits.maxP95Factor} x {${renderSelector(base.selector)}}'s, or its error ratio + ${base.limits.maxErrorRatioDelta}`
+                : "") +
+            metrics.map((m) => `, or ${m.name}${m.max !== undefined ? ` > ${m.max}` : ""}${m.min !== undefined ? ` < ${m.min}` : ""}`).join("") +
+            (limits.failureLimit > 0 || limits.inconclusiveLimit > 0
+                ? `; the window rides out ${limits.failureLimit} failed and ${limits.inconclusiveLimit} inconclusive probe(s)`
                 : "") +
             (due > 0 ? `; resuming at ${offset(elapsed)}: the ${due} probe(s) already due are evaluated at their own times first` : ""),
     );
@@ -170,22 +198,57 @@ export async function runAnalysis(o: AnalysisOptions): Promise<AnalysisResult> {
                 const rel = compareToBaseline(result, baseline, base!.limits);
                 judgement = combine(judgement, rel, `against {${renderSelector(base!.selector)}} (${describeProbe(baseline)})`);
             }
-            const judged: JudgedProbe = { ...result, ...judgement, index: k, total: schedule.total, late };
+            let metricValues: (number | undefined)[] | undefined;
+            if (metrics.length > 0) {
+                const answers = await Promise.all(metricQueries.map((q) => o.client.query(q, { timeMs: at })));
+                metricValues = answers.map((a) => (a.kind === "number" ? a.value : a.kind === "nan" ? NaN : undefined));
+                const errors = answers.flatMap((a) => (a.kind === "error" || a.kind === "timeout" ? [`Prometheus error: ${a.message}`] : []));
+                // An error is inconclusive, as for the built-in SLIs; its value then also reads "no data".
+                judgement = mergeJudgements(judgement, judgementOf(errors, false), judgeMetrics(metrics, metricValues));
+            }
+            const outcome = outcomeOf(judgement);
+            counts = countProbe(counts, outcome);
+            const judged: JudgedProbe = {
+                ...result,
+                ...judgement,
+                index: k,
+                total: schedule.total,
+                late,
+                outcome,
+                counts,
+                ...(metricValues ? { metricValues } : {}),
+            };
             probes.push(judged);
+            const breach = limitBreached(counts, limits);
             const remaining = Math.max(0, startedAt + o.windowSeconds * 1000 - clock.now());
             progress(
                 `analysis ${o.label}: probe ${k}/${schedule.total} ${offset(at - startedAt)}${late ? " (catching up)" : ""}, ` +
-                    `${Math.round(remaining / 1000)}s remaining: ${describeProbe(judged)}: ${judged.verdict}` +
-                    (judged.verdict === "red" ? ` (${judged.reasons.join("; ")})` : ""),
+                    `${Math.round(remaining / 1000)}s remaining: ${describeProbe(judged)}` +
+                    (metricValues ? `, ${describeMetrics(metrics, metricValues)}` : "") +
+                    `: ${outcome === "green" ? "green" : outcome === "failed" ? "red" : "red, inconclusive"}` +
+                    (judged.verdict === "red" ? ` (${judged.reasons.join("; ")})` : "") +
+                    ` [${describeCounts(counts, limits)}]`,
             );
             await o.onProbe?.(judged);
-            if (judged.verdict === "red") return { verdict: "red", probes, startedAt, reasons: redReasons(o.label, judged, startedAt) };
+            if (breach) {
+                const within = limits.failureLimit > 0 || limits.inconclusiveLimit > 0;
+                return {
+                    verdict: "red",
+                    probes,
+                    startedAt,
+                    reasons: [...redReasons(o.label, judged, startedAt), ...(within ? [`${o.label}: ${breach}`] : [])],
+                };
+            }
             if (k === schedule.total) {
                 return {
                     verdict: "green",
                     probes,
                     startedAt,
-                    reasons: [`${o.label}: all ${schedule.total} probes over ${o.windowSeconds}s were green`],
+                    reasons: [
+                        counts.green === schedule.total
+                            ? `${o.label}: all ${schedule.total} probes over ${o.windowSeconds}s were green`
+                            : `${o.label}: ${counts.green} of ${schedule.total} probes over ${o.windowSeconds}s were green, within the limits (${describeCounts(counts, limits)})`,
+                    ],
                 };
             }
             k += 1;
@@ -195,4 +258,22 @@ export async function runAnalysis(o: AnalysisOptions): Promise<AnalysisResult> {
         { attempts: schedule.total, intervalMs: 1 },
     );
     return outcome ?? { verdict: "red", probes, startedAt, reasons: [`${o.label}: the analysis ended without a verdict`] };
+}
+
+/**
+ * Before anything is touched: Prometheus's own parser on each custom metric, filled in as a
+ * probe fills it. A parse error (HTTP 400, bad_data) is a refusal naming the metric; any
+ * other answer (no data, even an unreachable server) is left to the probes, where it is red.
+ */
+export async function metricParseProblems(
+    client: SliClient,
+    metrics: readonly CustomMetric[],
+    o: { readonly selector: Selector; readonly lookbackSeconds: number; readonly key: string },
+): Promise<string[]> {
+    const answers = await Promise.all(metrics.map((m) => client.query(renderQuery(m.query, { selector: o.selector, windowSeconds: o.lookbackSeconds }))));
+    return answers.flatMap((a, i) =>
+        a.kind === "error" && (a.status === 400 || /\(bad_data\)/.test(a.message))
+            ? [`${o.key}[${i}] (${metrics[i].name}): Prometheus cannot parse it: ${a.message}`]
+            : [],
+    );
 }

@@ -23,7 +23,9 @@ import { lookbackSeconds } from "../../model/rollout/promql";
 import type { PrometheusInstance } from "../../model/rollout/prometheusConfig";
 import { Color, HaproxyLayout, containerName, nodesOf, releasesMapPath } from "../../model/naming";
 import { appUrl, haproxyChannel, incusTarget, probeRoute } from "../../model/traffic/topology";
-import { runAnalysis } from "./analysis";
+import { metricParseProblems, runAnalysis } from "./analysis";
+import { frontendBaseUrl, withLoad } from "../../io/load";
+import { describeCounts } from "../../model/rollout/analysis";
 import { RELEASE_PATH, fetchArtifact } from "../deploy";
 import { drainServers, saveServerState } from "../traffic/drain";
 import { DEFAULT_EXPECT, waitHealthy } from "../traffic/health";
@@ -76,6 +78,8 @@ export interface CanaryInputs {
     readonly passEnv?: readonly string[];
     /** bluegreen:hooks.postRollback: run after the canary rolled itself back. */
     readonly postRollback?: string;
+    /** bluegreen:haproxy.frontendPort, where bluegreen:canary.load enters; only with a load. */
+    readonly frontendPort?: number;
 }
 
 export interface CanaryOutputs extends Omit<CanaryInputs, "artifactToken"> {
@@ -275,6 +279,11 @@ async function sliServer(i: CanaryInputs): Promise<string> {
     return p.url;
 }
 
+/** Pure: the bound on the wait for Prometheus to scrape every node before the window. */
+export function scrapeWaitSeconds(i: Pick<CanaryInputs, "prometheus">): number {
+    return Math.max(30, 5 * i.prometheus.scrapeIntervalSeconds);
+}
+
 /** Pure: how many of the color's app targets Prometheus scrapes successfully. */
 export function scrapedQuery(color: Color, components: readonly string[]): string {
     return `count(up{color="${color}",component=~"${components.join("|")}"} == 1)`;
@@ -292,7 +301,7 @@ async function waitScraped(i: CanaryInputs, url: string, nodes: number): Promise
         i.active,
         i.components.map((c) => c.component),
     );
-    const boundMs = Math.max(30_000, 5 * i.prometheus.scrapeIntervalSeconds * 1000);
+    const boundMs = scrapeWaitSeconds(i) * 1000;
     let seen = 0;
     const ok = await poll(
         async () => {
@@ -307,6 +316,36 @@ async function waitScraped(i: CanaryInputs, url: string, nodes: number): Promise
         progress(
             `canary: Prometheus scrapes ${seen} of ${nodes} nodes of ${i.active} after ${boundMs / 1000} s (is the target file in its scrape config?); the window opens anyway, and no data is red`,
         );
+}
+
+/** Pure: `$window` of the canary's probes. */
+export function canaryLookback(i: Pick<CanaryInputs, "canary" | "prometheus">): number {
+    const c = i.canary;
+    return lookbackSeconds(c.probeIntervalSeconds, i.prometheus.url ? c.probeIntervalSeconds : i.prometheus.scrapeIntervalSeconds);
+}
+
+/** Pure: how long the load may run: the wait for scrapes (fresh) or nothing (resumed), the rest of the window, and one probe past its end. */
+export function canaryLoadSeconds(i: Pick<CanaryInputs, "canary" | "prometheus">, startedAt: number | undefined, now: number): number {
+    const c = i.canary;
+    const rest = startedAt !== undefined ? Math.ceil((startedAt + c.windowSeconds * 1000 - now) / 1000) : scrapeWaitSeconds(i) + c.windowSeconds;
+    return Math.max(1, rest) + c.probeIntervalSeconds + 2;
+}
+
+/** Custom metrics through Prometheus's own parser, before the canary drains anything. */
+async function checkMetrics(i: CanaryInputs, url: string, fresh: boolean): Promise<void> {
+    const metrics = i.canary.metrics ?? [];
+    if (metrics.length === 0) return;
+    const problems = await metricParseProblems(prometheusClient({ url }), metrics, {
+        selector: { color: i.active, release: i.release },
+        lookbackSeconds: canaryLookback(i),
+        key: "bluegreen:canary.metrics",
+    });
+    if (problems.length > 0) {
+        throw refused(
+            `canary of ${i.release} refused: ${problems.join("; ")}. Fix the query (its placeholders are $selector and $window), then run pulumi up again.` +
+                (fresh ? " Nothing was touched." : ""),
+        );
+    }
 }
 
 /** Rolls `i.release` out over the serving color's pools, from the last-known-good `from`. */
@@ -337,6 +376,7 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
     if (start.kind !== "finishPeers") {
         if (start.kind === "fresh") await preflight(i, from);
         const url = await sliServer(i);
+        await checkMetrics(i, url, start.kind === "fresh");
         await record("canary");
         progress(`canary: ${i.release} on ${canaries.map((n) => n.container).join(", ")} first (${from} is the last-known-good)`);
         for (const n of canaries) {
@@ -354,22 +394,40 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
             }
         }
         const resumed = start.kind === "resume" && start.startedAt !== undefined;
-        if (!resumed) await waitScraped(i, url, canaries.length + peers.length);
-        const startedAt = resumed ? start.startedAt! : Date.now();
-        await record("analysis", { startedAt });
         const c = i.canary;
-        const result = await runAnalysis({
-            client: prometheusClient({ url }),
-            queries: c.queries,
-            selector: { color: i.active, release: i.release },
-            thresholds: { p95Seconds: c.p95Seconds, errorRatio: c.errorRatio, minRequests: c.minRequests },
-            windowSeconds: c.windowSeconds,
-            probeIntervalSeconds: c.probeIntervalSeconds,
-            lookbackSeconds: lookbackSeconds(c.probeIntervalSeconds, i.prometheus.url ? c.probeIntervalSeconds : i.prometheus.scrapeIntervalSeconds),
-            label: `canary ${i.release} on ${i.active}`,
-            startedAt,
-            onProbe: (p) => record("analysis", { startedAt, lastProbe: `${p.index}/${p.total} ${p.verdict}` }),
-        });
+        const limits = { failureLimit: c.failureLimit ?? 0, inconclusiveLimit: c.inconclusiveLimit ?? 0 };
+        const label = `canary ${i.release} on ${i.active}`;
+        const window = async () => {
+            if (!resumed) await waitScraped(i, url, canaries.length + peers.length);
+            const startedAt = resumed ? start.startedAt! : Date.now();
+            await record("analysis", { startedAt });
+            return runAnalysis({
+                client: prometheusClient({ url }),
+                queries: c.queries,
+                selector: { color: i.active, release: i.release },
+                thresholds: { p95Seconds: c.p95Seconds, errorRatio: c.errorRatio, minRequests: c.minRequests },
+                windowSeconds: c.windowSeconds,
+                probeIntervalSeconds: c.probeIntervalSeconds,
+                lookbackSeconds: canaryLookback(i),
+                label,
+                startedAt,
+                ...(c.metrics ? { metrics: c.metrics } : {}),
+                limits,
+                onProbe: (p) =>
+                    record("analysis", { startedAt, lastProbe: `${p.index}/${p.total} ${p.verdict} (${p.outcome}; ${describeCounts(p.counts, limits)})` }),
+            });
+        };
+        // The load starts before the wait for scrapes: a counter needs two scrapes before increase() has data, and the first probe needs it.
+        const result = await withLoad(
+            {
+                spec: c.load,
+                baseUrl: () => frontendBaseUrl(i.host, i.frontendPort!),
+                seconds: canaryLoadSeconds(i, resumed ? start.startedAt : undefined, Date.now()),
+                label,
+            },
+            window,
+        );
+        const startedAt = result.startedAt;
         if (result.verdict === "red") {
             if (c.onRed === "pause") {
                 await drainServers(

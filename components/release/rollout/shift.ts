@@ -15,7 +15,10 @@ import { lookbackSeconds } from "../../model/rollout/promql";
 import { ShiftRecord, stepSplit } from "../../model/rollout/shift";
 import { haproxyTarget } from "../../model/traffic/topology";
 import { TrafficSplit, describeSplit } from "../../model/traffic/traffic";
-import { runAnalysis } from "./analysis";
+import { metricParseProblems, runAnalysis } from "./analysis";
+import { frontendBaseUrl, withLoad } from "../../io/load";
+import { CustomMetric, ProbeLimits, describeCounts } from "../../model/rollout/analysis";
+import { refused } from "../../model/errors";
 import { AuditContext, audit } from "../safety/audit";
 import { historyPath } from "../safety/history";
 
@@ -41,15 +44,21 @@ export interface ShiftRun {
     readonly audit: AuditContext;
     /** Makes a split live: the weights, then the config on disk and the saved server state, so a restart keeps it. */
     readonly apply: (split: TrafficSplit) => Promise<void>;
+    /** Where bluegreen:progressive.load enters. */
+    readonly frontendPort?: number;
 }
 
 async function setSplit(r: ShiftRun, percent: number): Promise<void> {
     await r.apply(stepSplit(r.from, r.to, percent));
 }
 
+function scrapeBoundSeconds(r: ShiftRun): number {
+    return Math.max(10, 5 * r.spec.scrapeIntervalSeconds);
+}
+
 /** Before the first step: Prometheus scrapes the new color, or its first probes could only say "no data". Bounded. */
 async function waitScraped(r: ShiftRun, client: ReturnType<typeof prometheusClient>): Promise<void> {
-    const boundMs = Math.max(10_000, 5 * r.spec.scrapeIntervalSeconds * 1000);
+    const boundMs = scrapeBoundSeconds(r) * 1000;
     const ok = await poll(
         async () => {
             const v = await client.query(`count(up{color="${r.to}"} == 1)`).catch(() => undefined);
@@ -75,6 +84,39 @@ export async function runShift(r: ShiftRun): Promise<void> {
         );
     const url = r.spec.prometheusUrl ?? prometheusServerUrl(r.spec.prometheusPort!, await serverAddress(haproxyTarget(r.host)));
     const client = prometheusClient({ url });
+    const lookback = Math.min(lookbackSeconds(r.spec.probeIntervalSeconds, r.spec.scrapeIntervalSeconds), r.spec.stepSeconds);
+    const limits = { failureLimit: r.spec.failureLimit, inconclusiveLimit: r.spec.inconclusiveLimit };
+    const metrics = r.spec.metrics ?? [];
+    const bad = await metricParseProblems(client, metrics, { selector: { color: r.to }, lookbackSeconds: lookback, key: "bluegreen:canary.metrics" });
+    if (bad.length > 0) {
+        throw refused(
+            `progressive shift to ${r.to} refused: ${bad.join("; ")}. Fix the query (its placeholders are $selector and $window), then run pulumi up again. ` +
+                `All traffic is still on ${r.from}.`,
+        );
+    }
+    // One load for every step, started before the wait for scrapes: the first probe of step 1 needs counters scraped twice.
+    await withLoad(
+        {
+            spec: r.spec.load,
+            baseUrl: () => frontendBaseUrl(r.host, r.frontendPort!),
+            seconds: scrapeBoundSeconds(r) + steps.length * (r.spec.stepSeconds + r.spec.probeIntervalSeconds + 2),
+            label: `shift to ${r.to}`,
+        },
+        () => runSteps(r, steps, client, write, { lookback, limits, metrics }),
+    );
+    await setSplit(r, 100);
+    await write({ step: r.spec.steps.length, percent: 100, phase: "done" });
+}
+
+/** Every step below 100%, each judged; throws with all traffic back on the old color at the first red one. */
+async function runSteps(
+    r: ShiftRun,
+    steps: readonly number[],
+    client: ReturnType<typeof prometheusClient>,
+    write: (rec: Omit<ShiftRecord, "from" | "to" | "release" | "steps" | "time">) => Promise<void>,
+    o: { readonly lookback: number; readonly limits: ProbeLimits; readonly metrics: readonly CustomMetric[] },
+): Promise<void> {
+    const { lookback, limits, metrics } = o;
     await waitScraped(r, client);
     for (const [n, percent] of steps.entries()) {
         const step = n + 1;
@@ -96,9 +138,17 @@ export async function runShift(r: ShiftRun): Promise<void> {
             thresholds: { p95Seconds: r.spec.p95Seconds, errorRatio: r.spec.errorRatio, minRequests: r.spec.minRequests },
             windowSeconds: r.spec.stepSeconds,
             probeIntervalSeconds: r.spec.probeIntervalSeconds,
-            lookbackSeconds: Math.min(lookbackSeconds(r.spec.probeIntervalSeconds, r.spec.scrapeIntervalSeconds), r.spec.stepSeconds),
+            lookbackSeconds: lookback,
             label: `shift step ${step} (${percent}% on ${r.to})`,
-            onProbe: (p) => write({ step, percent, phase: "shifting", lastProbe: `${p.index}/${p.total} ${p.verdict}` }),
+            ...(metrics.length > 0 ? { metrics } : {}),
+            limits,
+            onProbe: (p) =>
+                write({
+                    step,
+                    percent,
+                    phase: "shifting",
+                    lastProbe: `${p.index}/${p.total} ${p.verdict} (${p.outcome}; ${describeCounts(p.counts, limits)})`,
+                }),
         });
         if (result.verdict === "red") {
             await setSplit(r, 0);
@@ -111,6 +161,4 @@ export async function runShift(r: ShiftRun): Promise<void> {
             );
         }
     }
-    await setSplit(r, 100);
-    await write({ step: r.spec.steps.length, percent: 100, phase: "done" });
 }

@@ -705,7 +705,17 @@ export async function applySwitch(i: SwitchInputs, wasDrained: readonly string[]
                     await writeHostFile(i.host, L.configPath, cfg);
                     await saveServerState(i.host, L, cfg);
                 };
-                await runShift({ spec: i.progressive!, from, to: i.active, release: i.release, host: i.host, layout: L, audit: ctx, apply });
+                await runShift({
+                    spec: i.progressive!,
+                    from,
+                    to: i.active,
+                    release: i.release,
+                    host: i.host,
+                    layout: L,
+                    audit: ctx,
+                    apply,
+                    frontendPort: i.frontendPort,
+                });
             } else {
                 await adminCommands(haproxyChannel(i.host, L, "admin"), [...releases, ...weightCommands(desiredWeights(poolsOf(model), model.split))]);
             }

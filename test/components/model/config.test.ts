@@ -467,6 +467,69 @@ describe("config", () => {
             ]);
         });
 
+        it("issue 23: failureLimit, inconclusiveLimit, metrics and load are kept; the shift inherits the limits and metrics", () => {
+            const canary = {
+                failureLimit: 2,
+                inconclusiveLimit: 1,
+                metrics: [{ name: "p99", query: "histogram_quantile(0.99, sum by (le) (rate(x_bucket{$selector}[$window])))", max: 0.8 }],
+                load: { path: "/api/items", rps: 20, concurrency: 2, headers: { "X-Load": "bluegreen" } },
+            };
+            const c = parseConfig(with_({ canary, progressive: { steps: [50, 100], load: { path: "/", rps: 5, concurrency: 1 } } }), "dev");
+            assert.deepEqual({ ...c.canary, ...CANARY_DEFAULTS, ...canary }, c.canary);
+            assert.equal(c.progressive!.failureLimit, 2);
+            assert.equal(c.progressive!.inconclusiveLimit, 1);
+            assert.deepEqual(c.progressive!.metrics, canary.metrics);
+            assert.deepEqual(c.progressive!.load, { path: "/", rps: 5, concurrency: 1 });
+            const bare = parseConfig(with_({ progressive: { steps: [100] } }), "dev");
+            assert.equal(bare.progressive!.failureLimit, 0);
+            assert.equal(bare.progressive!.inconclusiveLimit, 0);
+        });
+
+        it("issue 23: refuses a metric without a bound or $selector, a duplicate name, a credential header and a bad load", () => {
+            assert.deepEqual(
+                problems(
+                    with_({
+                        canary: {
+                            failureLimit: -1,
+                            metrics: [
+                                { name: "a", query: "up{$selector}" },
+                                { name: "b", query: "up", max: 1 },
+                                { name: "c", query: "up{$selector}", min: 2, max: 1 },
+                            ],
+                            load: { path: "api", rps: 0, concurrency: 1, headers: { Authorization: "Bearer x" } },
+                        },
+                    }),
+                ),
+                [
+                    "bluegreen:canary.failureLimit: expected 0 or more probes",
+                    "bluegreen:canary.metrics[0]: expected max, min or both: a metric without a bound judges nothing",
+                    "bluegreen:canary.metrics[1].query: expected $selector where the label matchers of the targets under judgement go, e.g. http_requests_total{$selector}",
+                    "bluegreen:canary.metrics[2]: expected min at most max",
+                    "bluegreen:canary.load.path: expected a path starting with / and no spaces, such as /api/items",
+                    "bluegreen:canary.load.rps: expected more than 0 requests per second",
+                    "bluegreen:canary.load.headers.Authorization: Authorization looks like a credential, and bluegreen:canary.load is plain text in the stack's config and state; point load.path at a route that needs none",
+                ],
+            );
+            assert.deepEqual(
+                problems(
+                    with_({
+                        canary: {
+                            metrics: [
+                                { name: "a", query: "x{$selector}", max: 1 },
+                                { name: "a", query: "y{$selector}", max: 1 },
+                            ],
+                        },
+                    }),
+                ),
+                ["bluegreen:canary.metrics: expected each metric's name once"],
+            );
+        });
+
+        it("issue 23: bluegreen:testStack is kept only when true", () => {
+            assert.equal(parseConfig(with_({ testStack: true }), "dev").testStack, true);
+            assert.equal("testStack" in parseConfig(with_({ testStack: false }), "dev"), false);
+        });
+
         it("refuses a probe interval longer than the window", () => {
             assert.deepEqual(problems(with_({ canary: { windowSeconds: 20, probeIntervalSeconds: 30 } })), [
                 "bluegreen:canary.probeIntervalSeconds: 30 s is longer than canary.windowSeconds (20 s); a window needs at least one probe",

@@ -5,6 +5,18 @@ const T = { p95Seconds: 0.5, errorRatio: 0.005, minRequests: 20 };
 const AT = "2026-12-02T10:00:30.000Z";
 const probe = (over: Partial<ProbeResult> = {}): ProbeResult => ({ at: AT, p95: 0.02, errorRatio: 0, requests: 120, errors: [], ...over });
 
+/** Out-of-bounds values are failed probes; everything else red only says it cannot be judged. */
+const FAILED = new Set([
+    "p95 above the threshold",
+    "p95 +Inf (beyond the last bucket)",
+    "error ratio above the threshold",
+    "p95 beyond the factor",
+    "error ratio beyond the delta",
+    "each SLI on its own: a slow p95 shows while the error ratio has no data",
+]);
+const expected = (name: string, reasons: string[]) =>
+    reasons.length ? { verdict: "red", reasons, outcome: FAILED.has(name) ? "failed" : "inconclusive" } : { verdict: "green", reasons };
+
 describe("analysis (pure)", () => {
     describe("judgeProbe", () => {
         const table: { name: string; p: ProbeResult; reasons: string[] }[] = [
@@ -50,7 +62,7 @@ describe("analysis (pure)", () => {
         for (const c of table) {
             it(c.name, () => {
                 const j = judgeProbe(c.p, T);
-                assert.deepEqual(j, { verdict: c.reasons.length ? "red" : "green", reasons: c.reasons });
+                assert.deepEqual(j, expected(c.name, c.reasons));
             });
         }
     });
@@ -129,7 +141,7 @@ describe("analysis (pure)", () => {
             },
         ];
         for (const c of table) {
-            it(c.name, () => assert.deepEqual(compareToBaseline(c.c, c.b, L), { verdict: c.reasons.length ? "red" : "green", reasons: c.reasons }));
+            it(c.name, () => assert.deepEqual(compareToBaseline(c.c, c.b, L), expected(c.name, c.reasons)));
         }
     });
 

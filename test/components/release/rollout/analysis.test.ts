@@ -309,13 +309,82 @@ describe("runAnalysis", () => {
                 lines[0],
                 /analysis canary backend node 2: \{component="backend",color="green",node="2"\} for 10s, a probe every 2s over 2s; red if p95 > 0.5s, error ratio > 0.005, fewer than 20 requests, or no data$/,
             );
-            assert.match(lines[1], /probe 1\/5 \+2s, 8s remaining: p95 0.0243 s, error ratio 0%, 120 requests: green$/);
+            assert.match(
+                lines[1],
+                /probe 1\/5 \+2s, 8s remaining: p95 0.0243 s, error ratio 0%, 120 requests: green \[green 1, failed 0\/0, inconclusive 0\/0\]$/,
+            );
             assert.match(
                 lines[2],
-                /probe 2\/5 \+4s, 6s remaining: p95 0.02 s, error ratio 30%, 120 requests: red \(error ratio 30% is above the threshold of 0.5%\)$/,
+                /probe 2\/5 \+4s, 6s remaining: p95 0.02 s, error ratio 30%, 120 requests: red \(error ratio 30% is above the threshold of 0.5%\) \[green 1, failed 1\/0, inconclusive 0\/0\]$/,
             );
         } finally {
             quiet();
         }
+    });
+
+    it("failureLimit: 2 rides out one and two failed probes, and the third ends the window red, with the counts", async () => {
+        const oneRed = await runAnalysis(
+            options(
+                fakeClient(T0, 2, (k) => (k === 2 ? { ...GOOD, errorRatio: n(0.3) } : GOOD)),
+                new FakeClock(T0),
+                { limits: { failureLimit: 2, inconclusiveLimit: 0 } },
+            ),
+        );
+        assert.equal(oneRed.verdict, "green");
+        assert.deepEqual(oneRed.reasons, [
+            "canary backend node 2: 4 of 5 probes over 10s were green, within the limits (green 4, failed 1/2, inconclusive 0/0)",
+        ]);
+        assert.deepEqual(
+            oneRed.probes.map((p) => p.outcome),
+            ["green", "failed", "green", "green", "green"],
+        );
+        const threeRed = await runAnalysis(
+            options(
+                fakeClient(T0, 2, (k) => (k >= 2 ? { ...GOOD, errorRatio: n(0.3) } : GOOD)),
+                new FakeClock(T0),
+                { limits: { failureLimit: 2, inconclusiveLimit: 0 } },
+            ),
+        );
+        assert.equal(threeRed.verdict, "red");
+        assert.equal(threeRed.probes.length, 4, "ends at the probe that breaches the limit");
+        assert.deepEqual(threeRed.probes.at(-1)!.counts, { green: 1, failed: 3, inconclusive: 0 });
+        assert.match(threeRed.reasons.at(-1)!, /canary backend node 2: 3 failed probe\(s\), more than failureLimit 2$/);
+    });
+
+    it("inconclusiveLimit counts probes that cannot be judged apart from failed ones; the default 0 ends at the first", async () => {
+        const thin = (k: number) => (k === 1 ? { ...GOOD, requests: n(3) } : GOOD);
+        const ridden = await runAnalysis(options(fakeClient(T0, 2, thin), new FakeClock(T0), { limits: { failureLimit: 0, inconclusiveLimit: 1 } }));
+        assert.equal(ridden.verdict, "green");
+        assert.deepEqual(ridden.probes[0].outcome, "inconclusive");
+        const strict = await runAnalysis(options(fakeClient(T0, 2, thin), new FakeClock(T0), { limits: { failureLimit: 5, inconclusiveLimit: 0 } }));
+        assert.equal(strict.verdict, "red");
+        assert.match(strict.reasons.at(-1)!, /1 inconclusive probe\(s\), more than inconclusiveLimit 0$/);
+    });
+
+    it("custom metrics: filled like the built-in ones, out of bounds is failed, no data inconclusive", async () => {
+        const metric = (v: InstantValue) => {
+            const c = fakeClient(T0, 2, () => GOOD);
+            return {
+                ...c,
+                async query(q: string, o?: { timeMs?: number }) {
+                    return q.startsWith("QUEUE") ? v : c.query(q, o);
+                },
+            };
+        };
+        const metrics = [{ name: "queue depth", query: "QUEUE{$selector}[$window]", max: 10 }];
+        const over = metric(n(12));
+        const red = await runAnalysis(options(over, new FakeClock(T0), { metrics }));
+        assert.equal(red.verdict, "red");
+        assert.equal(red.probes[0].outcome, "failed");
+        assert.deepEqual(red.probes[0].metricValues, [12]);
+        assert.match(red.reasons[0], /queue depth 12 is above its max of 10$/);
+        const ok = metric(n(3));
+        const green = await runAnalysis(options(ok, new FakeClock(T0), { metrics }));
+        assert.equal(green.verdict, "green");
+        const none = await runAnalysis(options(metric({ kind: "empty" }), new FakeClock(T0), { metrics }));
+        assert.equal(none.probes[0].outcome, "inconclusive");
+        assert.match(none.reasons[0], /queue depth: no data/);
+        const min = await runAnalysis(options(metric(n(0.2)), new FakeClock(T0), { metrics: [{ name: "hit ratio", query: "QUEUE{$selector}", min: 0.9 }] }));
+        assert.match(min.reasons[0], /hit ratio 0.2 is below its min of 0.9$/);
     });
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createStart } from "../../../../components/release/rollout/canary";
+import { canaryLoadSeconds, createStart } from "../../../../components/release/rollout/canary";
 import type { CanaryPhase, CanaryRecord } from "../../../../components/model/rollout/canary";
 
 const A = "aaa0001";
@@ -53,5 +53,16 @@ describe("canary: what a create does (the resource is new: first up, or a state 
 
     it("a record of the other color does not count", () => {
         assert.deepEqual(createStart(rec("peers", { color: "green" }), [B, B], "blue", B), { kind: "done" });
+    });
+});
+
+describe("canary: how long the generated load may run", () => {
+    const i = { canary: { windowSeconds: 60, probeIntervalSeconds: 5 }, prometheus: { scrapeIntervalSeconds: 1 } } as never;
+    it("fresh: the wait for scrapes (at most 30 s here), the window, and one probe past its end", () => {
+        assert.equal(canaryLoadSeconds(i, undefined, 1_000_000), 30 + 60 + 5 + 2);
+    });
+    it("resumed: only the rest of the window, at least 1 s, and one probe past it", () => {
+        assert.equal(canaryLoadSeconds(i, 1_000_000, 1_000_000 + 45_000), 15 + 5 + 2);
+        assert.equal(canaryLoadSeconds(i, 1_000_000, 1_000_000 + 90_000), 1 + 5 + 2);
     });
 });
