@@ -12,6 +12,7 @@ import { IncusTrust, TRUST_KEYS, trustSpec } from "./cluster/trust";
 import { listenProblems, listenSpec } from "./edge/listen";
 import { CERTIFICATES_KEY, parseCertificates } from "./edge/tls";
 import { MaintenanceSpec, maintenanceSpec } from "./edge/maintenance";
+import { stickySpec } from "./edge/sticky";
 import { AccessLogSpec, accessLogPort, accessLogSpec } from "./edge/accessLog";
 import { balanceSpec, describeRoute, hostsSpec, routeKey } from "./edge/routing";
 import { PreviewSpec, previewSpec } from "./edge/preview";
@@ -221,6 +222,8 @@ const canarySpec = z.strictObject({
     minRequests: z.int("expected a whole number of requests").min(1, "expected at least 1 request").default(20),
     healthTimeoutSeconds: z.int("expected whole seconds").min(1, "expected at least 1 second").max(3600, "expected at most 3600 seconds").default(60),
     onRed: z.enum(["rollback", "pause"], "expected rollback or pause").default("rollback"),
+    /** `cookie`: a client stays on the node, hence the release, it landed on (model/edge/sticky.ts). */
+    sticky: stickySpec,
     queries: z
         .strictObject({
             p95: promqlTemplate.default(DEFAULT_QUERIES.p95),
@@ -249,6 +252,8 @@ const progressiveSpec = z.strictObject({
     maxP95Factor: z.number("expected a factor").min(1, "expected a factor of at least 1").default(1.5),
     /** Relative: red when the new color's error ratio exceeds the old one's by more than this. */
     maxErrorRatioDelta: z.number("expected a ratio from 0 to 1").min(0, "expected a ratio from 0 to 1").max(1, "expected a ratio from 0 to 1").default(0.01),
+    /** `cookie`: a client stays on the color it landed on until the shift ends (model/edge/sticky.ts). */
+    sticky: stickySpec,
 });
 
 const prometheusSpec = z.strictObject({
@@ -432,6 +437,8 @@ export interface ProgressiveConfig {
     readonly maxP95Factor: number;
     readonly maxErrorRatioDelta: number;
     readonly queries: CanarySpec["queries"];
+    /** bluegreen:progressive.sticky; absent: none. */
+    readonly sticky?: "cookie";
 }
 
 /** A singleton beside the colors, with a guarded upgrade instead of a switch (release/stateful/stateful.ts). */
