@@ -166,6 +166,8 @@ export function renderConfig(m: HaproxyModel): string {
     );
 
     // Longest prefix first, so /api/v2 wins over /api whichever kind owns it; a host's own routes first (model/edge/routing.ts).
+    // A TLS listener also routes a host by its SNI (model/edge/routing.ts).
+    const sni = m.edge?.listen.some((l) => l.tls) ?? false;
     const routing = frontendRules(
         [
             ...m.backends.map((b) => ({ route: b.route, backend: haproxyBackendName(b.component), ...(b.hosts?.length ? { hosts: b.hosts } : {}) })),
@@ -173,6 +175,8 @@ export function renderConfig(m: HaproxyModel): string {
         ],
         NOT_FOUND_BACKEND,
         routePrefix,
+        undefined,
+        sni,
     );
     const root = routing.fallback !== NOT_FOUND_BACKEND;
     // Preview requests first: every route of theirs, components' to the idle color's backends.
@@ -187,6 +191,7 @@ export function renderConfig(m: HaproxyModel): string {
                   NOT_FOUND_BACKEND,
                   routePrefix,
                   PREVIEW_ACL,
+                  sni,
               ).rules,
           ]
         : [];
