@@ -91,7 +91,7 @@ describe("e2e: sticky sessions during a progressive shift (bluegreen:progressive
         s.config.prometheus = { port: s.frontendPort + 5, scrapeIntervalSeconds: 1 };
         s.config.progressive = {
             steps: [20, 100],
-            stepSeconds: 6,
+            stepSeconds: 30,
             probeIntervalSeconds: 2,
             minRequests: 3,
             p95Seconds: 0.5,
@@ -163,6 +163,7 @@ describe("e2e: sticky sessions during a progressive shift (bluegreen:progressive
         const pinned = load({ headers: [`Cookie: ${COOKIE}=blue`] });
         // Cookieless clients too: the step's SLIs need traffic that lands on green.
         const plain = load({});
+        s.config.progressive = { ...s.config.progressive, stepSeconds: 6 };
         s.config.active = "green";
         const r = await s.up();
         assert.equal(r.code, 0, r.stderr);
