@@ -230,6 +230,7 @@ export function switchInputs(config: StackConfig, placement?: StackPlacement): S
             : {}),
         ...maintenanceModelOf(config),
         ...(config.accessLog ? { accessLogPort: accessLogPort(config.accessLog, config.haproxy.frontendPort) } : {}),
+        ...(config.progressive?.sticky || config.canary?.sticky ? { sticky: true } : {}),
         timeoutMs: config.health.timeoutMs,
         settleMs: config.haproxy.settleMs,
     };

@@ -22,6 +22,8 @@ export interface LoadOptions {
     readonly pauseMs?: number;
     /** Runs wrk inside this argv (e.g. the cluster's runner namespace), with `env` added. */
     readonly wrap?: { readonly argv: readonly string[]; readonly env?: Readonly<Record<string, string>> };
+    /** Extra request headers (`Name: value`), e.g. a persistence cookie. */
+    readonly headers?: readonly string[];
 }
 
 export interface LoadResult {
@@ -57,6 +59,7 @@ export function wrkArgv(o: LoadOptions): string[] {
         "-s",
         LUA,
         ...(o.keepAlive ? [] : ["-H", "Connection: close"]),
+        ...(o.headers ?? []).flatMap((h) => ["-H", h]),
         o.url,
         "--",
         String(o.pauseMs ?? 0),

@@ -13,6 +13,7 @@ import { IncusTrust, TRUST_KEYS, trustSpec } from "./cluster/trust";
 import { listenProblems, listenSpec } from "./edge/listen";
 import { CERTIFICATES_KEY, parseCertificates } from "./edge/tls";
 import { MaintenanceSpec, maintenanceSpec } from "./edge/maintenance";
+import { stickySpec } from "./edge/sticky";
 import { AccessLogSpec, accessLogPort, accessLogSpec } from "./edge/accessLog";
 import { balanceSpec, describeRoute, hostsSpec, routeKey } from "./edge/routing";
 import { PreviewSpec, previewSpec } from "./edge/preview";
@@ -262,6 +263,8 @@ const canarySpec = z.strictObject({
     minRequests: z.int("expected a whole number of requests").min(1, "expected at least 1 request").default(20),
     healthTimeoutSeconds: z.int("expected whole seconds").min(1, "expected at least 1 second").max(3600, "expected at most 3600 seconds").default(60),
     onRed: z.enum(["rollback", "pause"], "expected rollback or pause").default("rollback"),
+    /** `cookie`: a client stays on the node, hence the release, it landed on (model/edge/sticky.ts). */
+    sticky: stickySpec,
     queries: z
         .strictObject({
             p95: promqlTemplate.default(DEFAULT_QUERIES.p95),
@@ -305,6 +308,8 @@ const progressiveSpec = z.strictObject({
     inconclusiveLimit: probeLimit.optional(),
     /** Requests bluegreen drives through the frontend during each step. */
     load: loadSpec.optional(),
+    /** `cookie`: a client stays on the color it landed on until the shift ends (model/edge/sticky.ts). */
+    sticky: stickySpec,
 });
 
 const prometheusSpec = z.strictObject({
@@ -495,6 +500,8 @@ export interface ProgressiveConfig {
     readonly failureLimit: number;
     readonly inconclusiveLimit: number;
     readonly load?: LoadSpec;
+    /** bluegreen:progressive.sticky; absent: none. */
+    readonly sticky?: "cookie";
 }
 
 /** A singleton beside the colors, with a guarded upgrade instead of a switch (release/stateful/stateful.ts). */

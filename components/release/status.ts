@@ -41,6 +41,8 @@ import { describeServed } from "./traffic/switch";
 import { PlacementView, placementView } from "./cluster/placement";
 import { ACME_CERTIFICATE, CertificateView, certificateView, describeCertificateView } from "../model/edge/acme";
 import { certificatePath } from "../model/edge/tls";
+import { MaintenanceView, describeMaintenanceView, maintenanceMapPath, maintenanceView } from "../model/edge/maintenance";
+import { readLiveMaintenance } from "./edge/maintenance";
 
 /** Bumped only when a field changes meaning or goes away; new sections may be added. */
 export const STATUS_VERSION = 1;
@@ -119,6 +121,8 @@ export interface StatusReport {
     readonly placement?: PlacementView;
     /** Each certificate HAProxy's TLS listeners load (tls.certificates, tls.acme): names and expiry; absent without TLS. */
     readonly certificates?: readonly (CertificateView | { readonly name: string; readonly error: string })[];
+    /** bluegreen:maintenance: live on/off, what config asks, the allow-list, and who set it when; absent while the key is unset. */
+    readonly maintenance?: MaintenanceView;
 }
 
 export interface StatefulStatus {
@@ -337,6 +341,7 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
         : undefined;
     const rec = recorded ?? "none";
     const certificates = await certificatesStatus(config, host, layout);
+    const maintenance = config.maintenance ? await maintenanceStatus(config, host, layout) : undefined;
     return {
         version: STATUS_VERSION,
         stack: config.stack,
@@ -355,7 +360,19 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
         ...(shift ? { shift } : {}),
         ...(placement ? { placement } : {}),
         ...(certificates.length ? { certificates } : {}),
+        ...(maintenance ? { maintenance } : {}),
     };
+}
+
+/** The audit events read for who set maintenance: the whole log, within reason. */
+const MAINTENANCE_AUDIT_LINES = 10_000;
+
+async function maintenanceStatus(config: StackConfig, host: HaproxyHost, layout: ReturnType<typeof haproxyLayout>): Promise<MaintenanceView> {
+    const [live, events] = await Promise.all([
+        readLiveMaintenance({ host, layout, mapFile: maintenanceMapPath(layout) }).catch(() => undefined),
+        readAudit(host, layout.stateDir, MAINTENANCE_AUDIT_LINES).catch(() => []),
+    ]);
+    return maintenanceView(config.maintenance!, live, events);
 }
 
 async function certificatesStatus(
@@ -482,6 +499,7 @@ export function describeStatus(r: StatusReport): string {
         out.push(`  config: ${h.configValid ? "valid" : `INVALID: ${h.configError}`}${h.configActive ? `, names ${h.configActive}` : ""}`);
     if (h.error) out.push(`  runtime API: ${h.error}`);
     if (h.preview) out.push(`  preview: ${h.preview}`);
+    if (r.maintenance) out.push(`  ${describeMaintenanceView(r.maintenance)}`);
     for (const s of h.servers)
         out.push(`  ${`${s.backend}/${s.server}`.padEnd(28)} weight ${String(s.weight).padEnd(4)} ${s.state}${s.admin !== "ready" ? ` (${s.admin})` : ""}`);
     if (r.canary) {

@@ -3,8 +3,11 @@
 
 import assert from "node:assert/strict";
 import * as http from "http";
+import * as https from "https";
+import * as path from "path";
 import { startLoad } from "../../harness/load";
-import { TestStack } from "../../harness/stack";
+import { TestStack, eventually } from "../../harness/stack";
+import { makeCa, makeLeaf } from "../helpers/certs";
 
 const A = "e4d0a01";
 const B = "e4d0b02";
@@ -91,6 +94,43 @@ describe("e2e: edge routing", function () {
         assert.equal(await component("/stream/track-1", "api.h4.test"), "200 api blue", "a host's own routes win over routes on any host");
         assert.equal(await component("/stream/track-1", "other.h4.test"), "200 stream blue", "a route on any host still serves other hosts");
         assert.equal(await component("/", "other.h4.test"), "404 - -", "no component serves / on another host");
+    });
+
+    it("hosts on a TLS listener: a request whose Host header names no host is routed by its SNI", async () => {
+        const tlsPort = s.frontendPort + 6;
+        const ca = makeCa(path.join(s.dir, "ca"));
+        await s.setSecret("tls.certificates", JSON.stringify({ site: makeLeaf(ca, "site").bundle }));
+        s.config.haproxy.listen = [{ address: "127.0.0.1", port: tlsPort, tls: true }];
+        await s.upOk();
+        const viaSni = (servername: string, host: string) =>
+            new Promise<string>((resolve) => {
+                const req = https.get(
+                    // Routing, not the chain (edgeTls.test.ts verifies that): the leaf names localhost only.
+                    {
+                        host: "127.0.0.1",
+                        port: tlsPort,
+                        path: "/",
+                        servername,
+                        rejectUnauthorized: false,
+                        agent: false,
+                        timeout: 3000,
+                        headers: { host, connection: "close" },
+                    },
+                    (res) => {
+                        res.resume();
+                        res.on("end", () => resolve(`${res.statusCode} ${res.headers["x-component"] ?? "-"}`));
+                    },
+                );
+                req.on("timeout", () => req.destroy(new Error("timeout")));
+                req.on("error", (e) => resolve(`error ${e.message}`));
+            });
+        await eventually(async () => (await viaSni("www.h4.test", "www.h4.test")) === "200 web", "HTTPS on the TLS listener", 20_000);
+        assert.equal(await viaSni("api.h4.test", `127.0.0.1:${tlsPort}`), "200 api", "the SNI names api; the Host header an address");
+        assert.equal(await viaSni("www.h4.test", `127.0.0.1:${tlsPort}`), "200 web");
+        assert.equal(await viaSni("api.h4.test", "www.h4.test"), "200 web", "a Host header that names a host decides");
+        assert.equal(await viaSni("other.h4.test", `127.0.0.1:${tlsPort}`), "404 -", "an SNI no component names finds no route");
+        // Plain HTTP has no SNI: the Host header alone, as before.
+        assert.equal((await get(s.frontendPort, "/", { host: "127.0.0.1" })).status, 404);
     });
 
     /** `n` requests to `p` with `headers`, one at a time: each one's color and release, as HAProxy names them. */

@@ -93,3 +93,38 @@ export function parseMaintenanceMap(text: string | undefined): boolean | undefin
 export function maintenanceCommand(mapFile: string, enabled: boolean): string {
     return `set map ${mapFile} ${ENABLED_KEY} ${enabled ? "on" : "off"}`;
 }
+
+/** What `status` shows of maintenance: the live flag, what config asks, and who set it when (the audit log). */
+export interface MaintenanceView {
+    /** What the running HAProxy does: on, off, or unknown when it cannot be read. */
+    readonly live: "on" | "off" | "unknown";
+    /** What bluegreen:maintenance.enabled asks. */
+    readonly config: "on" | "off";
+    readonly allow: readonly string[];
+    /** The last maintenance audit event that set the live state: when, and by whom. */
+    readonly since?: string;
+    readonly by?: string;
+}
+
+/** Pure: the view from the spec, the live flag and the audit events (oldest first). */
+export function maintenanceView(
+    spec: Pick<MaintenanceSpec, "enabled" | "allow">,
+    live: boolean | undefined,
+    events: readonly { readonly time: string; readonly performer: string; readonly operation: string; readonly details: Readonly<Record<string, unknown>> }[],
+): MaintenanceView {
+    const set = [...events].reverse().find((e) => e.operation === "maintenance" && (live === undefined || e.details.enabled === live));
+    return {
+        live: live === undefined ? "unknown" : live ? "on" : "off",
+        config: spec.enabled ? "on" : "off",
+        allow: spec.allow,
+        ...(set ? { since: set.time, by: set.performer } : {}),
+    };
+}
+
+/** Pure: the status line. */
+export function describeMaintenanceView(v: MaintenanceView): string {
+    const when = v.since ? ` since ${v.since} by ${v.by}` : "";
+    const allow = v.live === "on" ? (v.allow.length ? `, allowed: ${v.allow.join(", ")}` : ", no address allowed") : "";
+    const drift = v.live !== v.config ? `  << config says ${v.config}; run \`up\` to apply it` : "";
+    return `maintenance: ${v.live}${when}${allow}${drift}`;
+}

@@ -61,10 +61,17 @@ function hostAcl(hosts: readonly string[]): string {
     return `{ hdr(host),field(1,:) -m str -i ${hosts.join(" ")} }`;
 }
 
+/** Pure: the TLS client's SNI, matched case-insensitively against the names. */
+function sniAcl(hosts: readonly string[]): string {
+    return `{ ssl_fc_sni -m str -i ${hosts.join(" ")} }`;
+}
+
 /**
  * Pure: the frontend's `use_backend` lines and its default backend. A rule with hosts comes
  * before every rule without, so a host's own routes win; within each, the longest prefix first.
- * A path prefix matches itself and below (`/api`, `/api/..`), never `/apix`.
+ * A path prefix matches itself and below (`/api`, `/api/..`), never `/apix`. With `sni` (a TLS
+ * listener), each host's routes are matched again on the SNI after all Host header rules: the
+ * Host header decides when it names a host, the SNI when it names none (an address, another name).
  */
 export function frontendRules(
     uses: readonly RouteUse[],
@@ -72,12 +79,13 @@ export function frontendRules(
     prefixOf: (route: string) => string,
     /** An ACL every rule also needs (the preview's); then "/" on any host is a rule too, not the fallback. */
     when?: string,
+    sni = false,
 ): { rules: string[]; fallback: string } {
     const order = (a: RouteUse, b: RouteUse) => b.route.length - a.route.length || a.route.localeCompare(b.route) || a.backend.localeCompare(b.backend);
     const hosted = uses.filter((u) => u.hosts?.length).sort(order);
     const any = uses.filter((u) => !u.hosts?.length);
-    const rule = (u: RouteUse) => {
-        const conds = [...(when ? [when] : []), ...(u.hosts?.length ? [hostAcl(u.hosts)] : [])].join(" ");
+    const rule = (u: RouteUse, acl = hostAcl) => {
+        const conds = [...(when ? [when] : []), ...(u.hosts?.length ? [acl(u.hosts)] : [])].join(" ");
         if (u.route === "/") return `use_backend ${u.backend} if ${conds}`;
         const r = prefixOf(u.route);
         const c = conds ? `${conds} ` : "";
@@ -86,12 +94,13 @@ export function frontendRules(
     const root = when ? undefined : any.find((u) => u.route === "/");
     return {
         rules: [
-            ...hosted.map(rule),
+            ...hosted.map((u) => rule(u)),
+            ...(sni ? hosted.map((u) => rule(u, sniAcl)) : []),
             ...any
                 .filter((u) => u.route !== "/")
                 .sort(order)
-                .map(rule),
-            ...(when ? any.filter((u) => u.route === "/").map(rule) : []),
+                .map((u) => rule(u)),
+            ...(when ? any.filter((u) => u.route === "/").map((u) => rule(u)) : []),
         ],
         fallback: root ? root.backend : notFound,
     };

@@ -11,6 +11,7 @@ import { MaintenanceModel, maintenanceLines } from "../edge/maintenance";
 import { accessLogLines } from "../edge/accessLog";
 import { FULL_WEIGHT, Pool, TrafficSplit, colorOfServer, describeSplit, desiredWeights } from "./traffic";
 import { EdgeModel, edgeFrontendLines, edgeRedirectSections } from "../edge/listen";
+import { stickyLines } from "../edge/sticky";
 
 /** The weight of a color that takes all traffic. */
 export const ACTIVE_WEIGHT = FULL_WEIGHT;
@@ -109,6 +110,8 @@ export interface HaproxyModel {
     readonly accessLogPort?: number;
     /** bluegreen:preview, and the color it reaches (the one not active); absent: no preview route. */
     readonly preview?: { readonly match: PreviewSpec; readonly color: Color };
+    /** bluegreen:progressive.sticky or canary.sticky: cookie persistence per backend (model/edge/sticky.ts); absent: none. */
+    readonly sticky?: boolean;
 }
 
 /** The health check lines a backend of either kind starts with. */
@@ -163,6 +166,8 @@ export function renderConfig(m: HaproxyModel): string {
     );
 
     // Longest prefix first, so /api/v2 wins over /api whichever kind owns it; a host's own routes first (model/edge/routing.ts).
+    // A TLS listener also routes a host by its SNI (model/edge/routing.ts).
+    const sni = m.edge?.listen.some((l) => l.tls) ?? false;
     const routing = frontendRules(
         [
             ...m.backends.map((b) => ({ route: b.route, backend: haproxyBackendName(b.component), ...(b.hosts?.length ? { hosts: b.hosts } : {}) })),
@@ -170,6 +175,8 @@ export function renderConfig(m: HaproxyModel): string {
         ],
         NOT_FOUND_BACKEND,
         routePrefix,
+        undefined,
+        sni,
     );
     const root = routing.fallback !== NOT_FOUND_BACKEND;
     // Preview requests first: every route of theirs, components' to the idle color's backends.
@@ -184,6 +191,7 @@ export function renderConfig(m: HaproxyModel): string {
                   NOT_FOUND_BACKEND,
                   routePrefix,
                   PREVIEW_ACL,
+                  sni,
               ).rules,
           ]
         : [];
@@ -220,13 +228,21 @@ export function renderConfig(m: HaproxyModel): string {
             ...indent([
                 ...checkLines(b),
                 ...balanceLines(b.balance),
+                ...(m.sticky
+                    ? stickyLines(
+                          backend,
+                          b.component,
+                          b.servers.map((s) => serverName(s.color, s.node)),
+                      )
+                    : []),
                 // Which color and release answered is HAProxy's to say, not the app's: set-header replaces what the app sent.
                 ...b.servers.map((s) => `http-response set-header ${COLOR_HEADER} ${s.color} if { srv_name ${serverName(s.color, s.node)} }`),
                 `http-response set-header ${RELEASE_HEADER} %[srv_name,map(${m.releasesMap},unknown)]`,
                 ...(b.extra ?? []),
                 ...b.servers.map((s) => {
                     const name = serverName(s.color, s.node);
-                    return `server ${name} ${s.address ?? LOOPBACK}:${s.port} check weight ${weights.get(`${backend}/${name}`) ?? 0}`;
+                    const cookie = m.sticky ? ` cookie ${name}` : "";
+                    return `server ${name} ${s.address ?? LOOPBACK}:${s.port}${cookie} check weight ${weights.get(`${backend}/${name}`) ?? 0}`;
                 }),
             ]),
         );

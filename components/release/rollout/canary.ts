@@ -28,6 +28,7 @@ import { frontendBaseUrl, withLoad } from "../../io/load";
 import { describeCounts } from "../../model/rollout/analysis";
 import { RELEASE_PATH, fetchArtifact } from "../deploy";
 import { drainServers, saveServerState } from "../traffic/drain";
+import { stickyBackCommand, stickyOutCommand } from "../../model/edge/sticky";
 import { DEFAULT_EXPECT, waitHealthy } from "../traffic/health";
 import { checkMigrations } from "../stateful/migrationGuard";
 import { ensurePrometheus } from "./prometheus";
@@ -170,8 +171,10 @@ async function healthy(i: CanaryInputs, n: PoolNode): Promise<{ healthy: boolean
 
 /** Re-enables the node, names its release in HAProxy's map, and waits for HAProxy's own check to see it UP. */
 async function enable(i: CanaryInputs, n: PoolNode, release: string): Promise<void> {
+    const nodes = i.components.find((c) => c.component === n.component)?.nodes ?? 1;
     await adminCommands(haproxyChannel(i.host, i.layout, "admin"), [
         setMapCommand(releasesMapPath(i.layout), n.server, release),
+        ...(i.canary.sticky ? [stickyBackCommand(n.backend, n.server, nodes)] : []),
         readyCommand(n.backend, n.server),
     ]);
     let last = "not checked";
@@ -201,6 +204,7 @@ async function roll(i: CanaryInputs, n: PoolNode, release: string): Promise<stri
             return undefined;
         }
     }
+    if (i.canary.sticky) await adminCommands(haproxyChannel(i.host, i.layout, "admin"), [stickyOutCommand(n.backend, n.server)]);
     await drainServers(haproxyChannel(i.host, i.layout, "admin"), [{ backend: n.backend, server: n.server }]);
     // Before anything else can reload HAProxy: the drain must outlive a reload.
     await saveServerState(i.host, i.layout);

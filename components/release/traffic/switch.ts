@@ -152,6 +152,8 @@ export interface SwitchInputs {
     readonly maintenance?: MaintenanceModel;
     /** bluegreen:accessLog: the receiver's port fe_main logs to; absent when the key is unset. */
     readonly accessLogPort?: number;
+    /** bluegreen:progressive.sticky or canary.sticky set: cookie persistence in every backend; absent: none. */
+    readonly sticky?: boolean;
     /** Per-probe timeout for health checks. */
     readonly timeoutMs: number;
     /** Bound for waiting on HAProxy: servers coming UP, the frontend serving the new color. */
@@ -209,6 +211,7 @@ export function modelOf(i: SwitchInputs, split: TrafficSplit = desiredSplit(i)):
         ...(i.maintenance ? { maintenance: i.maintenance } : {}),
         ...(i.accessLogPort ? { accessLogPort: i.accessLogPort } : {}),
         ...(i.preview ? { preview: { match: i.preview, color: otherColor(i.active) } } : {}),
+        ...(i.sticky ? { sticky: true } : {}),
     };
 }
 

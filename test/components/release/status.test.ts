@@ -129,6 +129,15 @@ describe("status (pure parts)", () => {
         assert.match(text, /audit \(last lines\):\n  2026-11-21T10:00:00.000Z ana switch blue a1b2c3d \(from=green\)\n/);
     });
 
+    it("describeStatus shows maintenance under HAProxy when the key is set, and nothing otherwise", () => {
+        assert.doesNotMatch(describeStatus(REPORT), /maintenance/);
+        const text = describeStatus({
+            ...REPORT,
+            maintenance: { live: "on", config: "on", allow: ["127.0.0.2"], since: "2026-11-21T10:06:00.000Z", by: "ana" },
+        });
+        assert.match(text, /\n  maintenance: on since 2026-11-21T10:06:00\.000Z by ana, allowed: 127\.0\.0\.2\n/);
+    });
+
     describe("statusVerdict: the exit code scripts and monitors read", () => {
         const web = (color: "blue" | "green", over: Partial<ContainerStatus> = {}): ContainerStatus => ({
             component: "web",

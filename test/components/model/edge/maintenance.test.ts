@@ -7,10 +7,12 @@ import {
     DEFAULT_MAINTENANCE_MESSAGE,
     DEFAULT_RETRY_AFTER_S,
     MaintenanceModel,
+    describeMaintenanceView,
     maintenanceCommand,
     maintenanceLines,
     maintenanceMapPath,
     maintenanceMapText,
+    maintenanceView,
     parseMaintenanceMap,
     probeToken,
 } from "../../../../components/model/edge/maintenance";
@@ -158,6 +160,34 @@ describe("model/edge/maintenance", () => {
         it("is set live by one runtime command", () => {
             assert.equal(maintenanceCommand("/x/maintenance.map", true), "set map /x/maintenance.map enabled on");
             assert.equal(maintenanceCommand("/x/maintenance.map", false), "set map /x/maintenance.map enabled off");
+        });
+    });
+
+    describe("status", () => {
+        const ev = (time: string, performer: string, enabled: boolean) => ({ time, performer, stack: "dev", operation: "maintenance", details: { enabled } });
+        const events = [
+            ev("2026-12-07T10:00:00Z", "alice", true),
+            { time: "2026-12-07T10:30:00Z", performer: "bob", stack: "dev", operation: "switch", details: {} },
+            ev("2026-12-07T11:00:00Z", "bob", false),
+            ev("2026-12-07T12:00:00Z", "carol", true),
+        ];
+        it("shows the live flag, the allow-list, and who set it when from the last audit record that set it", () => {
+            const v = maintenanceView({ enabled: true, allow: ["127.0.0.2"] }, true, events);
+            assert.deepEqual(v, { live: "on", config: "on", allow: ["127.0.0.2"], since: "2026-12-07T12:00:00Z", by: "carol" });
+            assert.equal(describeMaintenanceView(v), "maintenance: on since 2026-12-07T12:00:00Z by carol, allowed: 127.0.0.2");
+            assert.equal(describeMaintenanceView({ ...v, allow: [] }), "maintenance: on since 2026-12-07T12:00:00Z by carol, no address allowed");
+        });
+        it("off, and a live state config does not ask for, are said so", () => {
+            const off = maintenanceView({ enabled: false, allow: [] }, false, events.slice(0, 3));
+            assert.equal(describeMaintenanceView(off), "maintenance: off since 2026-12-07T11:00:00Z by bob");
+            const drift = maintenanceView({ enabled: false, allow: [] }, true, events);
+            assert.equal(
+                describeMaintenanceView(drift),
+                "maintenance: on since 2026-12-07T12:00:00Z by carol, no address allowed  << config says off; run `up` to apply it",
+            );
+            const unknown = maintenanceView({ enabled: true, allow: [] }, undefined, []);
+            assert.deepEqual(unknown, { live: "unknown", config: "on", allow: [] });
+            assert.equal(describeMaintenanceView(unknown), "maintenance: unknown  << config says on; run `up` to apply it");
         });
     });
 });

@@ -187,6 +187,67 @@ describe("edge routing: hosts", () => {
         assert.equal(frontendRules([{ route: "/", backend: "be_x", hosts: ["x.example"] }], "be_notfound", (x) => x).fallback, "be_notfound");
     });
 
+    it("frontendRules with sni: each host's routes again on the SNI, after every Host header rule and before routes on any host", () => {
+        const uses = [
+            { route: "/", backend: "be_web" },
+            { route: "/api", backend: "be_backend" },
+            { route: "/", backend: "be_www", hosts: ["www.example.com"] },
+            { route: "/v2", backend: "be_api2", hosts: ["api.example.com"] },
+        ];
+        assert.deepEqual(
+            frontendRules(uses, "be_notfound", (x) => x, undefined, true),
+            {
+                rules: [
+                    "use_backend be_api2 if { hdr(host),field(1,:) -m str -i api.example.com } { path /v2 } || { hdr(host),field(1,:) -m str -i api.example.com } { path_beg /v2/ }",
+                    "use_backend be_www if { hdr(host),field(1,:) -m str -i www.example.com }",
+                    "use_backend be_api2 if { ssl_fc_sni -m str -i api.example.com } { path /v2 } || { ssl_fc_sni -m str -i api.example.com } { path_beg /v2/ }",
+                    "use_backend be_www if { ssl_fc_sni -m str -i www.example.com }",
+                    "use_backend be_backend if { path /api } || { path_beg /api/ }",
+                ],
+                fallback: "be_web",
+            },
+        );
+        // The preview's ACL comes first on the SNI rules too.
+        assert.equal(
+            frontendRules([{ route: "/", backend: "pv_www", hosts: ["www.example.com"] }], "be_notfound", (x) => x, "preview", true).rules[1],
+            "use_backend pv_www if preview { ssl_fc_sni -m str -i www.example.com }",
+        );
+        assert.doesNotMatch(frontendRules(uses, "be_notfound", (x) => x).rules.join("\n"), /ssl_fc_sni/);
+    });
+
+    it("renders SNI rules only with a TLS listener, and HAProxy accepts them", () => {
+        const i = switchInputs(two({ hosts: ["api.example.com"] }, { hosts: ["www.example.com"] }));
+        const plain = renderConfig(modelOf(i));
+        assert.doesNotMatch(plain, /ssl_fc_sni/);
+        const dir = makeTmp("edge-sni");
+        try {
+            const cert = path.join(dir, "a.pem");
+            const key = path.join(dir, "a.key");
+            const made = spawnSync(
+                "openssl",
+                ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=api.example.com"],
+                { encoding: "utf8", timeout: 30_000 },
+            );
+            assert.equal(made.status, 0, made.stderr);
+            fs.appendFileSync(cert, fs.readFileSync(key));
+            fs.writeFileSync(path.join(dir, "releases.map"), renderReleasesMap({ blue: "abc1234" }));
+            const text = renderConfig({
+                ...modelOf(i),
+                edge: { listen: [{ address: "127.0.0.1", port: 18443, tls: true }], proxyProtocol: false, certificates: [cert] },
+                adminSocket: path.join(dir, "admin.sock"),
+                pidFile: path.join(dir, "haproxy.pid"),
+                serverStateFile: path.join(dir, "server-state"),
+                releasesMap: path.join(dir, "releases.map"),
+            });
+            assert.match(text, /use_backend be_www if \{ ssl_fc_sni -m str -i www\.example\.com \}/);
+            fs.writeFileSync(path.join(dir, "haproxy.cfg"), text);
+            const r = spawnSync("/usr/sbin/haproxy", ["-c", "-q", "-f", path.join(dir, "haproxy.cfg")], { encoding: "utf8", timeout: 10_000 });
+            assert.equal(r.status, 0, r.stderr);
+        } finally {
+            removeTmp(dir);
+        }
+    });
+
     it("the switch's inputs carry the hosts, and HAProxy accepts the rendered config", () => {
         const c = two({ hosts: ["api.example.com"] }, { hosts: ["www.example.com"] });
         const i = switchInputs(c);

@@ -145,6 +145,66 @@ describe("haproxyConfig", () => {
             );
         });
 
+        it("with sticky sessions, a cookie per backend naming the server, ignored for a server at weight 0", () => {
+            const text = renderConfig(
+                model({
+                    split: { blue: 80, green: 20 },
+                    sticky: true,
+                    backends: [
+                        {
+                            ...backend("web", "/", 18130),
+                            servers: [
+                                { color: "blue", node: 1, port: 18130 },
+                                { color: "green", node: 1, port: 18131 },
+                            ],
+                        },
+                    ],
+                }),
+            );
+            const be = lines(text).slice(lines(text).indexOf("backend be_web"));
+            assert.deepEqual(be, [
+                "backend be_web",
+                "    option httpchk GET /health",
+                "    http-check expect status 200-299",
+                "    default-server inter 1s fastinter 250ms downinter 250ms fall 2 rise 2",
+                "    cookie bluegreen_web insert indirect nocache httponly",
+                "    ignore-persist if { req.cook(bluegreen_web) -m str blue-1 } { srv_weight(be_web/blue-1) eq 0 }",
+                "    ignore-persist if { req.cook(bluegreen_web) -m str green-1 } { srv_weight(be_web/green-1) eq 0 }",
+                "    http-response set-header x-bluegreen-color blue if { srv_name blue-1 }",
+                "    http-response set-header x-bluegreen-color green if { srv_name green-1 }",
+                "    http-response set-header x-bluegreen-release %[srv_name,map(/var/lib/bluegreen/dev/releases.map,unknown)]",
+                "    server blue-1 127.0.0.1:18130 cookie blue-1 check weight 80",
+                "    server green-1 127.0.0.1:18131 cookie green-1 check weight 20",
+                "",
+            ]);
+            // The steps of a shift change weights only: the same shape, set over the runtime API.
+            assert.equal(
+                configShape(text),
+                configShape(
+                    renderConfig(
+                        model({
+                            split: allOn("green"),
+                            sticky: true,
+                            backends: [
+                                {
+                                    ...backend("web", "/", 18130),
+                                    servers: [
+                                        { color: "blue", node: 1, port: 18130 },
+                                        { color: "green", node: 1, port: 18131 },
+                                    ],
+                                },
+                            ],
+                        }),
+                    ),
+                ),
+            );
+            assert.deepEqual(
+                configWeights(text).map((w) => w.weight),
+                [80, 20],
+            );
+            assert.doesNotMatch(renderConfig(model()), /cookie|ignore-persist/);
+        });
+
         it("gives the weight to green when green is active", () => {
             const l = lines(renderConfig(model({ split: allOn("green"), release: "def5678" })));
             assert.equal(l[1], "# active: green def5678");
@@ -268,6 +328,10 @@ describe("haproxyConfig", () => {
                 }),
             );
             assert.equal(r.status, 0, r.stderr);
+        });
+
+        it("with sticky sessions", () => {
+            assert.deepEqual(haproxyCheck(dir, model({ sticky: true, split: { blue: 90, green: 10 } })), { status: 0, stdout: "", stderr: "" });
         });
 
         it("with a status list and a body match", () => {

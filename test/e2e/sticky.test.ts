@@ -1,0 +1,178 @@
+// Issue 22, sticky sessions: bluegreen:progressive.sticky: cookie on real Incus, HAProxy and
+// Prometheus, under wrk load. During a 20% step, a client with the cookie stays on the color it
+// landed on; a shift cut short leaves the split and the stickiness; flipping back (the rollback)
+// moves every client, the green cookie's too, to blue at once; a full shift moves blue's cookies
+// to green. wrk runs throughout, with and without a cookie, and no request fails.
+
+import assert from "node:assert/strict";
+import * as http from "http";
+import * as path from "path";
+import { ChildProcess } from "child_process";
+import { LoadOptions, LoadResult, RunningLoad, startLoad } from "../../harness/load";
+import { TestStack, eventually } from "../../harness/stack";
+import { stopPrometheus } from "../../components/release/rollout/prometheus";
+import { stickyCookie } from "../../components/model/edge/sticky";
+
+const A = "a5c3e001";
+const B = "b5c3e002";
+const COOKIE = stickyCookie("web");
+
+interface Answer {
+    readonly color: string;
+    readonly release?: string;
+    /** The value of the persistence cookie HAProxy set, if it set one. */
+    readonly set?: string;
+}
+
+function get(port: number, cookie?: string): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+        const req = http.get(
+            `http://127.0.0.1:${port}/`,
+            { agent: false, timeout: 3000, headers: { connection: "close", ...(cookie ? { cookie: `${COOKIE}=${cookie}` } : {}) } },
+            (res) => {
+                res.resume();
+                res.on("end", () => {
+                    const set = ((res.headers["set-cookie"] ?? []) as string[]).map((c) => new RegExp(`^${COOKIE}=([^;]+)`).exec(c)?.[1]).find(Boolean);
+                    resolve({
+                        color: (res.headers["x-bluegreen-color"] as string) ?? `HTTP ${res.statusCode}`,
+                        release: res.headers["x-bluegreen-release"] as string | undefined,
+                        ...(set ? { set } : {}),
+                    });
+                });
+            },
+        );
+        req.on("timeout", () => req.destroy(new Error("timeout")));
+        req.on("error", reject);
+    });
+}
+
+/** `clients` browsers: each lands once without a cookie, then asks `again` times with the cookie it got. */
+async function browsers(port: number, clients: number, again: number): Promise<{ landed: string; seen: string[] }[]> {
+    const out: { landed: string; seen: string[] }[] = [];
+    for (let k = 0; k < clients; k++) {
+        const first = await get(port);
+        assert.ok(first.set, `HAProxy set ${COOKIE} on a cookieless request (${JSON.stringify(first)})`);
+        const seen: string[] = [];
+        for (let n = 0; n < again; n++) seen.push((await get(port, first.set)).color);
+        out.push({ landed: first.color, seen });
+    }
+    return out;
+}
+
+function noFailures(name: string, res: LoadResult): void {
+    assert.ok(res.requests > 50, `${name}: enough requests (${JSON.stringify(res)})`);
+    assert.deepEqual(
+        { status: res.status, connect: res.connect, read: res.read, write: res.write, timeout: res.timeout },
+        { status: 0, connect: 0, read: 0, write: 0, timeout: 0 },
+        `${name}: no failed request (${JSON.stringify(res)})`,
+    );
+}
+
+describe("e2e: sticky sessions during a progressive shift (bluegreen:progressive.sticky)", function () {
+    this.timeout(600_000);
+    const s = new TestStack({ name: "sticky", basePort: 24100 });
+    const promDir = () => path.join(s.haproxyDir, "prometheus");
+    const url = () => `http://127.0.0.1:${s.frontendPort}/`;
+    // Every wrk started, so a failed assertion never leaves one running.
+    const running: RunningLoad[] = [];
+    const load = (o: Omit<LoadOptions, "url" | "connections" | "threads" | "keepAlive" | "pauseMs">): RunningLoad => {
+        const l = startLoad({ url: url(), connections: 2, threads: 1, keepAlive: true, pauseMs: 10, ...o });
+        running.push(l);
+        return l;
+    };
+    afterEach(async () => {
+        for (const l of running.splice(0)) await l.stop().catch(() => undefined);
+    });
+
+    before(async () => {
+        await stopPrometheus(promDir()).catch(() => undefined);
+        s.reset();
+        s.config.components = { web: { hostPort: s.componentPort("web", "blue"), route: "/" } };
+        s.config.prometheus = { port: s.frontendPort + 5, scrapeIntervalSeconds: 1 };
+        s.config.progressive = {
+            steps: [20, 100],
+            stepSeconds: 30,
+            probeIntervalSeconds: 2,
+            minRequests: 3,
+            p95Seconds: 0.5,
+            errorRatio: 0.05,
+            sticky: "cookie",
+        };
+        for (const r of [A, B]) await s.publishOne("web", r);
+        s.setColors({ blue: A, green: B }, "blue");
+        await s.upOk();
+    });
+    after(async () => {
+        await s.teardown();
+        await stopPrometheus(promDir()).catch(() => undefined);
+    });
+
+    it("in a 20% step each cookie client stays on its color; cut short, the split and the stickiness stay; the rollback moves green's cookies to blue at once", async () => {
+        const plain = load({});
+        let child: ChildProcess | undefined;
+        let stepped = false;
+        let exited = false;
+        s.config.active = "green";
+        const run = s.start(["up"], (err, c) => {
+            child = c;
+            if (/shift: step 1\/2: 20% on/.test(err)) stepped = true;
+        });
+        void run.done.then(() => (exited = true));
+        await eventually(() => stepped || exited, "the shift's first step", 100_000);
+        assert.ok(stepped && !exited, `the up reached the first step and runs: ${exited ? (await run.done).stderr : ""}`);
+        // Green's cookie, as a client that landed on green carries it, under load during the step.
+        const pinned = load({ headers: [`Cookie: ${COOKIE}=green`] });
+        const during = await browsers(s.frontendPort, 40, 4);
+        const pinnedDuring = await pinned.stop();
+        child!.kill("SIGKILL");
+        const killed = await run.done;
+        assert.equal(killed.code, 137, killed.stderr);
+
+        for (const b of during) assert.deepEqual(new Set(b.seen), new Set([b.landed]), `a client that landed on ${b.landed} saw ${b.seen.join(",")}`);
+        const landed = during.map((b) => b.landed);
+        assert.ok(landed.includes("green") && landed.includes("blue"), `clients landed on both colors at 20%: ${landed.join(",")}`);
+        assert.equal(pinnedDuring.blue, 0, `the green cookie never reached blue during the step: ${JSON.stringify(pinnedDuring)}`);
+        assert.ok(pinnedDuring.green > 20, JSON.stringify(pinnedDuring));
+
+        // The kill left the step's split, and the cookies still hold.
+        const st = JSON.parse((await s.run(["status", "--json"])).stdout);
+        assert.equal(st.active.served, "blue=80,green=20");
+        assert.equal((await get(s.frontendPort, "green")).color, "green");
+
+        // Back to blue (the refresh sees the killed step's split as drift): instant, and persistence to green (weight 0 now) stops with it.
+        s.config.active = "blue";
+        const back = await s.run(["up", "--refresh"]);
+        assert.equal(back.code, 0, back.stderr);
+        assert.equal(await s.servedColor(), "blue");
+        const pinnedAfter = load({ headers: [`Cookie: ${COOKIE}=green`] });
+        const after = await browsers(s.frontendPort, 5, 4);
+        for (let n = 0; n < 20; n++) assert.equal((await get(s.frontendPort, "green")).color, "blue", "a green cookie after the rollback");
+        const pinnedRes = await pinnedAfter.stop();
+        assert.equal(pinnedRes.green, 0, `no green answer after the rollback: ${JSON.stringify(pinnedRes)}`);
+        assert.ok(pinnedRes.blue > 20, JSON.stringify(pinnedRes));
+        assert.ok(
+            after.every((b) => b.landed === "blue" && b.seen.every((c) => c === "blue")),
+            JSON.stringify(after),
+        );
+        noFailures("cookieless", await plain.stop());
+        noFailures("green cookie during the step", pinnedDuring);
+        noFailures("green cookie after the rollback", pinnedRes);
+    });
+
+    it("a completed shift moves blue's cookies to green", async () => {
+        const pinned = load({ headers: [`Cookie: ${COOKIE}=blue`] });
+        // Cookieless clients too: the step's SLIs need traffic that lands on green.
+        const plain = load({});
+        s.config.progressive = { ...s.config.progressive, stepSeconds: 6 };
+        s.config.active = "green";
+        const r = await s.up();
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /shift: step 1\/2: 20% on/);
+        assert.equal(await s.servedColor(), "green");
+        for (let n = 0; n < 20; n++) assert.equal((await get(s.frontendPort, "blue")).color, "green", "a blue cookie after the shift");
+        const res = await pinned.stop();
+        noFailures("blue cookie through the shift", res);
+        noFailures("cookieless through the shift", await plain.stop());
+        assert.ok(res.green > 0, JSON.stringify(res));
+    });
+});
