@@ -314,7 +314,7 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
     const planned = planCanary(i.prefix, i.active, i.components, i.canary.node);
     if (!planned.plan) throw refused(canaryPlanRefusal(planned.problems));
     const { canaries, peers } = planned.plan;
-    const start: CanaryStart = canaryStart(await readRecord(i), i.active, i.release);
+    const start: CanaryStart = canaryStart(await readRecord(i), i.active, i.release, i.stack);
     if (start.kind === "refuse") throw refused(`${start.why}. Nothing was touched.`);
     const ctx = auditTo(i.host, i.layout.stateDir, i.stack, i.broadcast, i.passEnv);
     let lastPhase: string | undefined;
