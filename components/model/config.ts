@@ -206,6 +206,9 @@ const promqlTemplate = z.string("expected a PromQL query as a string").superRefi
     for (const message of templateProblems(t)) ctx.addIssue({ code: "custom", message });
 });
 
+const promotion = z.enum(["auto", "manual"], "expected auto or manual");
+const gateTimeout = z.int("expected whole seconds").min(1, "expected at least 1 second").max(604_800, "expected at most 604800 seconds (a week)");
+
 const canarySpec = z.strictObject({
     /** The canary node (wired later). */
     node: z.int("expected a node number").min(1, "expected a node number of at least 1").optional(),
@@ -221,6 +224,10 @@ const canarySpec = z.strictObject({
     minRequests: z.int("expected a whole number of requests").min(1, "expected at least 1 request").default(20),
     healthTimeoutSeconds: z.int("expected whole seconds").min(1, "expected at least 1 second").max(3600, "expected at most 3600 seconds").default(60),
     onRed: z.enum(["rollback", "pause"], "expected rollback or pause").default("rollback"),
+    /** `manual`: after a green window, the peers wait for `rollout promote` (README: Rollout controls). */
+    promotion: promotion.default("auto"),
+    /** Bound on a manual gate (and a pause); past it the rollout rolls back. */
+    gateTimeoutSeconds: gateTimeout.default(86_400),
     queries: z
         .strictObject({
             p95: promqlTemplate.default(DEFAULT_QUERIES.p95),
@@ -249,6 +256,17 @@ const progressiveSpec = z.strictObject({
     maxP95Factor: z.number("expected a factor").min(1, "expected a factor of at least 1").default(1.5),
     /** Relative: red when the new color's error ratio exceeds the old one's by more than this. */
     maxErrorRatioDelta: z.number("expected a ratio from 0 to 1").min(0, "expected a ratio from 0 to 1").max(1, "expected a ratio from 0 to 1").default(0.01),
+    /** `manual`: each step after the first waits for `rollout promote`. Absent: the canary's. */
+    promotion: promotion.optional(),
+    /** Absent: the canary's, else a day. */
+    gateTimeoutSeconds: gateTimeout.optional(),
+});
+
+/** bluegreen:switch: `promotion: manual` holds a switch, green deployed and healthy, until `rollout promote`. */
+const switchSpec = z.strictObject({
+    promotion: promotion.default("auto"),
+    /** Absent: the canary's, else a day. */
+    gateTimeoutSeconds: gateTimeout.optional(),
 });
 
 const prometheusSpec = z.strictObject({
@@ -390,6 +408,7 @@ const schema = z.strictObject({
     prometheus: prometheusSpec.optional(),
     stateful: z.record(safeName, statefulSpec).default({}),
     progressive: progressiveSpec.optional(),
+    switch: switchSpec.optional(),
     hooks: hooksSpec.default({}),
     /** Run for each audit event, with its fields as BLUEGREEN_* variables; a failure is logged, never fatal. */
     broadcast: shellCommand.optional(),
@@ -432,6 +451,8 @@ export interface ProgressiveConfig {
     readonly maxP95Factor: number;
     readonly maxErrorRatioDelta: number;
     readonly queries: CanarySpec["queries"];
+    readonly promotion: "auto" | "manual";
+    readonly gateTimeoutSeconds: number;
 }
 
 /** A singleton beside the colors, with a guarded upgrade instead of a switch (release/stateful/stateful.ts). */
@@ -513,6 +534,8 @@ export interface StackConfig {
     readonly boot?: BootSpec;
     /** Absent: a switch moves all traffic at once. */
     readonly progressive?: ProgressiveConfig;
+    /** bluegreen:switch.promotion: manual; absent: a switch does not wait. */
+    readonly switchGate?: { readonly gateTimeoutSeconds: number };
     /** bluegreen:adopt: true; absent otherwise. An up from an empty state adopts what is live instead of refusing. */
     readonly adopt?: true;
     /** bluegreen:network in routed mode; absent: proxy devices on loopback. */
@@ -750,6 +773,9 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         ...(c.retain ? { retain: c.retain } : {}),
         ...(c.boot ? { boot: c.boot } : {}),
         ...(c.progressive ? { progressive: progressiveOf(c.progressive, c.canary) } : {}),
+        ...(c.switch?.promotion === "manual"
+            ? { switchGate: { gateTimeoutSeconds: c.switch.gateTimeoutSeconds ?? c.canary?.gateTimeoutSeconds ?? 86_400 } }
+            : {}),
         ...(c.adopt ? { adopt: true as const } : {}),
         ...(c.network?.mode === "routed" ? { network: c.network } : {}),
         ...(c.maintenance ? { maintenance: c.maintenance } : {}),
@@ -813,9 +839,11 @@ function clusterProblems(c: z.infer<typeof schema>, components: readonly Compone
 /** Pure: the shift's thresholds, its own where set, else the canary's, else the canary's defaults. */
 function progressiveOf(p: z.infer<typeof progressiveSpec>, canary: CanarySpec | undefined): ProgressiveConfig {
     const base = canary ?? canarySpec.parse({});
-    const { probeIntervalSeconds, p95Seconds, errorRatio, minRequests, ...rest } = p;
+    const { probeIntervalSeconds, p95Seconds, errorRatio, minRequests, promotion, gateTimeoutSeconds, ...rest } = p;
     return {
         ...rest,
+        promotion: promotion ?? base.promotion,
+        gateTimeoutSeconds: gateTimeoutSeconds ?? base.gateTimeoutSeconds,
         probeIntervalSeconds: Math.min(probeIntervalSeconds ?? base.probeIntervalSeconds, p.stepSeconds),
         p95Seconds: p95Seconds ?? base.p95Seconds,
         errorRatio: errorRatio ?? base.errorRatio,
