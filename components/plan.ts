@@ -205,6 +205,7 @@ export function switchInputs(config: StackConfig, placement?: StackPlacement): S
                   },
               }
             : {}),
+        ...(config.switchGate ? { gate: config.switchGate } : {}),
         ...maintenanceModelOf(config),
         ...(config.accessLog ? { accessLogPort: accessLogPort(config.accessLog, config.haproxy.frontendPort) } : {}),
         timeoutMs: config.health.timeoutMs,

@@ -206,6 +206,8 @@ const promqlTemplate = z.string("expected a PromQL query as a string").superRefi
     for (const message of templateProblems(t)) ctx.addIssue({ code: "custom", message });
 });
 
+/** bluegreen:canary.gateTimeoutSeconds's default: a day. */
+export const DEFAULT_GATE_TIMEOUT_SECONDS = 86_400;
 const promotion = z.enum(["auto", "manual"], "expected auto or manual");
 const gateTimeout = z.int("expected whole seconds").min(1, "expected at least 1 second").max(604_800, "expected at most 604800 seconds (a week)");
 
@@ -224,10 +226,10 @@ const canarySpec = z.strictObject({
     minRequests: z.int("expected a whole number of requests").min(1, "expected at least 1 request").default(20),
     healthTimeoutSeconds: z.int("expected whole seconds").min(1, "expected at least 1 second").max(3600, "expected at most 3600 seconds").default(60),
     onRed: z.enum(["rollback", "pause"], "expected rollback or pause").default("rollback"),
-    /** `manual`: after a green window, the peers wait for `rollout promote` (README: Rollout controls). */
-    promotion: promotion.default("auto"),
-    /** Bound on a manual gate (and a pause); past it the rollout rolls back. */
-    gateTimeoutSeconds: gateTimeout.default(86_400),
+    /** `manual`: after a green window, the peers wait for `rollout promote` (README: Rollout controls). Absent: auto. */
+    promotion: promotion.optional(),
+    /** Bound on a manual gate (and a pause); past it the rollout rolls back. Absent: a day. Absent keys keep old stacks' inputs. */
+    gateTimeoutSeconds: gateTimeout.optional(),
     queries: z
         .strictObject({
             p95: promqlTemplate.default(DEFAULT_QUERIES.p95),
@@ -774,7 +776,7 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         ...(c.boot ? { boot: c.boot } : {}),
         ...(c.progressive ? { progressive: progressiveOf(c.progressive, c.canary) } : {}),
         ...(c.switch?.promotion === "manual"
-            ? { switchGate: { gateTimeoutSeconds: c.switch.gateTimeoutSeconds ?? c.canary?.gateTimeoutSeconds ?? 86_400 } }
+            ? { switchGate: { gateTimeoutSeconds: c.switch.gateTimeoutSeconds ?? c.canary?.gateTimeoutSeconds ?? DEFAULT_GATE_TIMEOUT_SECONDS } }
             : {}),
         ...(c.adopt ? { adopt: true as const } : {}),
         ...(c.network?.mode === "routed" ? { network: c.network } : {}),
@@ -842,8 +844,8 @@ function progressiveOf(p: z.infer<typeof progressiveSpec>, canary: CanarySpec | 
     const { probeIntervalSeconds, p95Seconds, errorRatio, minRequests, promotion, gateTimeoutSeconds, ...rest } = p;
     return {
         ...rest,
-        promotion: promotion ?? base.promotion,
-        gateTimeoutSeconds: gateTimeoutSeconds ?? base.gateTimeoutSeconds,
+        promotion: promotion ?? base.promotion ?? "auto",
+        gateTimeoutSeconds: gateTimeoutSeconds ?? base.gateTimeoutSeconds ?? DEFAULT_GATE_TIMEOUT_SECONDS,
         probeIntervalSeconds: Math.min(probeIntervalSeconds ?? base.probeIntervalSeconds, p.stepSeconds),
         p95Seconds: p95Seconds ?? base.p95Seconds,
         errorRatio: errorRatio ?? base.errorRatio,

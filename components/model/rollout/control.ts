@@ -138,6 +138,8 @@ export interface RolloutRecord {
     readonly aborted?: Actor;
     /** The last probe's values against their thresholds. */
     readonly lastProbe?: string;
+    /** `rollout retry` lifted this run's rejection. */
+    readonly retried?: Actor;
     readonly updatedAt: string;
 }
 
@@ -220,4 +222,19 @@ export function describeRollout(r: RolloutRecord | undefined, lockHeld: boolean,
 /** Pure: the window's time left when it is paused at `now`. */
 export function remainingAt(windowEndsAt: number, now: number): number {
     return Math.max(0, windowEndsAt - now);
+}
+
+/**
+ * Pure: why a rollout of `release` to `color` is refused: the last one of it was aborted (or
+ * its gate timed out) and no `rollout retry` lifted that. undefined: it may run.
+ */
+export function rejection(r: RolloutRecord | undefined, kind: RolloutKind, release: string, color: Color, stack: string): string | undefined {
+    if (!r || r.kind !== kind || r.release !== release || r.color !== color || r.retried) return undefined;
+    if (r.phase !== "aborted" && r.phase !== "timedOut") return undefined;
+    const how = r.phase === "aborted" ? `aborted${r.aborted ? ` by ${describeActor(r.aborted)}` : ""}` : "rolled back when its gate timed out";
+    const back = kind === "canary" ? `Set bluegreen:colors.${color}.release back to ${r.from}` : `Set bluegreen:active back to ${r.from}`;
+    return (
+        `the last ${kind} of ${release} to ${color} was ${how} (${r.updatedAt}), so ${release} is rejected. ` +
+        `${back}, or run \`npm run local -- rollout retry --stack ${stack}\` to roll ${release} again. Nothing was touched`
+    );
 }

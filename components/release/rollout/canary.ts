@@ -17,13 +17,15 @@ import { prometheusClient } from "../../io/prometheus";
 import { adminCommands, serversState, setMapCommand } from "../../io/runtimeApi";
 import { withTempDir } from "../../io/tmp";
 import { CanaryRecord, CanaryStart, PoolNode, PoolSpec, canaryStart, planCanary, poolNodes, readyCommand } from "../../model/rollout/canary";
-import type { ArtifactStoreSpec, CanarySpec, HealthSpec } from "../../model/config";
+import { type ArtifactStoreSpec, type CanarySpec, DEFAULT_GATE_TIMEOUT_SECONDS, type HealthSpec } from "../../model/config";
 import { refused } from "../../model/errors";
 import { lookbackSeconds } from "../../model/rollout/promql";
 import type { PrometheusInstance } from "../../model/rollout/prometheusConfig";
 import { Color, HaproxyLayout, containerName, nodesOf, releasesMapPath } from "../../model/naming";
 import { appUrl, haproxyChannel, incusTarget, probeRoute } from "../../model/traffic/topology";
-import { runAnalysis } from "./analysis";
+import { AnalysisOptions, Clock, runAnalysis } from "./analysis";
+import { RolloutRun } from "./control";
+import { describeProbe } from "../../model/rollout/analysis";
 import { RELEASE_PATH, fetchArtifact } from "../deploy";
 import { drainServers, saveServerState } from "../traffic/drain";
 import { DEFAULT_EXPECT, waitHealthy } from "../traffic/health";
@@ -309,8 +311,49 @@ async function waitScraped(i: CanaryInputs, url: string, nodes: number): Promise
         );
 }
 
-/** Rolls `i.release` out over the serving color's pools, from the last-known-good `from`. */
+/**
+ * `rollout abort` (or a gate that timed out): every node on the release goes back to the
+ * last-known-good now, and the record rejects the release until `rollout retry`.
+ */
+async function abortCanary(
+    i: CanaryInputs,
+    run: RolloutRun,
+    nodes: readonly PoolNode[],
+    from: string,
+    why: string,
+    record: (phase: CanaryRecord["phase"], extra?: Partial<CanaryRecord>) => Promise<void>,
+    hookAfterRollback: () => Promise<string>,
+): Promise<never> {
+    progress(`canary: ${why}; rolling ${nodes.map((n) => n.container).join(", ")} back to ${from} now`);
+    const back = await rollBack(i, nodes, from);
+    await record("rolledBack", { reasons: [why] });
+    await run.finish(run.phase === "timedOut" ? "timedOut" : "aborted", why);
+    const hook = await hookAfterRollback();
+    throw new Error(
+        `canary of ${i.release} ${why}. ` +
+            (back.length === 0 ? `Every node it reached is back on ${from} and serving. ` : `Rolling back also failed: ${back.join("; ")}. `) +
+            `The release is rejected: the next up with it refuses. Set bluegreen:colors.${i.active}.release back to ${from}, ` +
+            `or run \`npm run local -- rollout retry --stack ${i.stack}\` to roll ${i.release} again.` +
+            hook,
+    );
+}
+
+/** Rolls `i.release` out over the serving color's pools, from the last-known-good `from`, under the `rollout` verbs. */
 export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOutputs> {
+    const run = new RolloutRun(
+        { host: i.host, stateDir: i.layout.stateDir, audit: auditTo(i.host, i.layout.stateDir, i.stack, i.broadcast, i.passEnv) },
+        { kind: "canary", release: i.release, from, color: i.active },
+        i.canary.gateTimeoutSeconds ?? DEFAULT_GATE_TIMEOUT_SECONDS,
+    );
+    try {
+        await run.write({ step: "canary nodes" });
+        return await rollCanary(i, from, run);
+    } finally {
+        await run.close();
+    }
+}
+
+async function rollCanary(i: CanaryInputs, from: string, run: RolloutRun): Promise<CanaryOutputs> {
     const planned = planCanary(i.prefix, i.active, i.components, i.canary.node);
     if (!planned.plan) throw refused(canaryPlanRefusal(planned.problems));
     const { canaries, peers } = planned.plan;
@@ -358,7 +401,8 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
         const startedAt = resumed ? start.startedAt! : Date.now();
         await record("analysis", { startedAt });
         const c = i.canary;
-        const result = await runAnalysis({
+        // The analysis from `startedAt`, on the run's clock: a verb ends or holds it (release/rollout/control.ts).
+        const analysis = (startedAt: number, clock: Clock): AnalysisOptions => ({
             client: prometheusClient({ url }),
             queries: c.queries,
             selector: { color: i.active, release: i.release },
@@ -368,9 +412,23 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
             lookbackSeconds: lookbackSeconds(c.probeIntervalSeconds, i.prometheus.url ? c.probeIntervalSeconds : i.prometheus.scrapeIntervalSeconds),
             label: `canary ${i.release} on ${i.active}`,
             startedAt,
-            onProbe: (p) => record("analysis", { startedAt, lastProbe: `${p.index}/${p.total} ${p.verdict}` }),
+            onProbe: async (p) => {
+                await record("analysis", { startedAt, lastProbe: `${p.index}/${p.total} ${p.verdict}` });
+                await run.probe(`${p.index}/${p.total} ${p.verdict}: ${describeProbe(p)}`);
+            },
+            clock,
         });
-        if (result.verdict === "red") {
+        const judged = await run.window(
+            "canary window",
+            c.windowSeconds * 1000,
+            startedAt,
+            (s, clock) => runAnalysis(analysis(s, clock)),
+            (moved) => record("analysis", { startedAt: moved }),
+        );
+        if (judged.kind === "aborted") await abortCanary(i, run, canaries, from, judged.why, record, hookAfterRollback);
+        const result = judged.kind === "judged" ? judged.result : undefined;
+        if (result === undefined) progress(`canary: the rest of the window was skipped by \`rollout promote\`; rolling the peers`);
+        if (result && result.verdict === "red") {
             if (c.onRed === "pause") {
                 await drainServers(
                     haproxyChannel(i.host, i.layout, "admin"),
@@ -378,6 +436,7 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
                 ).catch(() => undefined);
                 await saveServerState(i.host, i.layout).catch(() => undefined);
                 await record("paused", { startedAt, reasons: result.reasons });
+                await run.finish("rolledBack", "red window, canary nodes left drained (onRed: pause)");
                 throw new Error(
                     `canary of ${i.release} is red and paused (bluegreen:canary.onRed: pause): ${result.reasons.join("; ")}. ` +
                         `The canary nodes (${canaries.map((n) => n.container).join(", ")}) stay drained on ${i.release}; their peers still run ${from}. ` +
@@ -386,6 +445,7 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
             }
             const back = await rollBack(i, canaries, from);
             await record("rolledBack", { startedAt, reasons: result.reasons });
+            await run.finish("rolledBack", "red window");
             const hook = await hookAfterRollback();
             throw new Error(
                 `canary of ${i.release} rolled back: ${result.reasons.join("; ")}. ` +
@@ -396,10 +456,18 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
                     hook,
             );
         }
-        progress(`canary: ${result.reasons.join("; ")}; rolling the peers`);
+        if (result) progress(`canary: ${result.reasons.join("; ")}; rolling the peers`);
+        if (c.promotion === "manual") {
+            const gate = await run.gate("gate before the peers (bluegreen:canary.promotion: manual)");
+            if (gate.kind === "aborted") await abortCanary(i, run, canaries, from, gate.why, record, hookAfterRollback);
+        }
     }
     await record("peers");
+    const rolled: PoolNode[] = [...canaries];
     for (const n of peers) {
+        const go = await run.checkpoint(`the peers, before ${n.container}`);
+        if (go.kind === "aborted") await abortCanary(i, run, rolled, from, go.why, record, hookAfterRollback);
+        rolled.push(n);
         // Peers are not rolled back (seed 002: the canary already judged the release).
         const failure = await roll(i, n, i.release);
         if (failure) {
@@ -410,6 +478,7 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
         }
     }
     await record("done");
+    await run.finish("done");
     progress(`canary: ${i.release} runs on every node of ${i.active}`);
     return canaryOutputs(i, "done");
 }

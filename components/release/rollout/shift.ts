@@ -8,14 +8,16 @@ import { serverAddress } from "../../io/incus";
 import { poll } from "../../io/poll";
 import { progress } from "../../io/progress";
 import { prometheusClient } from "../../io/prometheus";
-import type { ProgressiveConfig } from "../../model/config";
+import { DEFAULT_GATE_TIMEOUT_SECONDS, type ProgressiveConfig } from "../../model/config";
 import { prometheusServerUrl } from "../../model/rollout/prometheusConfig";
 import type { Color, HaproxyLayout } from "../../model/naming";
 import { lookbackSeconds } from "../../model/rollout/promql";
 import { ShiftRecord, stepSplit } from "../../model/rollout/shift";
 import { haproxyTarget } from "../../model/traffic/topology";
 import { TrafficSplit, describeSplit } from "../../model/traffic/traffic";
-import { runAnalysis } from "./analysis";
+import { AnalysisOptions, Clock, runAnalysis } from "./analysis";
+import { RolloutRun } from "./control";
+import { describeProbe } from "../../model/rollout/analysis";
 import { AuditContext, audit } from "../safety/audit";
 import { historyPath } from "../safety/history";
 
@@ -66,6 +68,38 @@ async function waitScraped(r: ShiftRun, client: ReturnType<typeof prometheusClie
  * "shifting" until all traffic is on the new color: a shift killed before restarts from step 1.
  */
 export async function runShift(r: ShiftRun): Promise<void> {
+    const run = new RolloutRun(
+        { host: r.host, stateDir: r.layout.stateDir, audit: r.audit },
+        { kind: "shift", release: r.release, from: r.from, color: r.to },
+        r.spec.gateTimeoutSeconds ?? DEFAULT_GATE_TIMEOUT_SECONDS,
+    );
+    try {
+        await run.write({ step: "waiting for Prometheus to scrape the new color" });
+        await shiftUnderControl(r, run);
+        await run.finish("done");
+    } finally {
+        await run.close();
+    }
+}
+
+/** `rollout abort` or a gate that timed out: all traffic back on the old color now. */
+async function abortShift(
+    r: ShiftRun,
+    run: RolloutRun,
+    step: number,
+    percent: number,
+    why: string,
+    write: (rec: Omit<ShiftRecord, "from" | "to" | "release" | "steps" | "time">) => Promise<void>,
+): Promise<never> {
+    await setSplit(r, 0);
+    progress(`shift: ${why}; all traffic is back on ${r.from}`);
+    await write({ step, percent, phase: "rolledBack", reasons: [why] });
+    await run.finish(run.phase === "timedOut" ? "timedOut" : "aborted", why);
+    await audit(r.audit, { operation: "rollback", color: r.from, details: { kind: "shift", attempted: r.release, step, percent, why } });
+    throw new Error(`progressive shift to ${r.to} (${r.release}) ${why} at step ${step} (${percent}%). All traffic is back on ${r.from}`);
+}
+
+async function shiftUnderControl(r: ShiftRun, run: RolloutRun): Promise<void> {
     const steps = r.spec.steps.filter((p) => p < 100);
     const write = (rec: Omit<ShiftRecord, "from" | "to" | "release" | "steps" | "time">) =>
         writeHostFile(
@@ -88,7 +122,7 @@ export async function runShift(r: ShiftRun): Promise<void> {
             `${new Date().toISOString().replace(/\.\d{3}Z$/, "Z")} ${describeSplit(split)} ${r.release}\n`,
         );
         await audit(r.audit, { operation: "switch", color: r.to, release: r.release, details: { step, percent, from: r.from } });
-        const result = await runAnalysis({
+        const analysis = (startedAt: number, clock: Clock): AnalysisOptions => ({
             client,
             queries: r.spec.queries,
             selector: { color: r.to },
@@ -98,17 +132,32 @@ export async function runShift(r: ShiftRun): Promise<void> {
             probeIntervalSeconds: r.spec.probeIntervalSeconds,
             lookbackSeconds: Math.min(lookbackSeconds(r.spec.probeIntervalSeconds, r.spec.scrapeIntervalSeconds), r.spec.stepSeconds),
             label: `shift step ${step} (${percent}% on ${r.to})`,
-            onProbe: (p) => write({ step, percent, phase: "shifting", lastProbe: `${p.index}/${p.total} ${p.verdict}` }),
+            onProbe: async (p) => {
+                await write({ step, percent, phase: "shifting", lastProbe: `${p.index}/${p.total} ${p.verdict}` });
+                await run.probe(`${p.index}/${p.total} ${p.verdict}: ${describeProbe(p)}`);
+            },
+            startedAt,
+            clock,
         });
+        const label = `shift step ${step}/${r.spec.steps.length} (${percent}% on ${r.to})`;
+        const judged = await run.window(label, r.spec.stepSeconds * 1000, Date.now(), (s, clock) => runAnalysis(analysis(s, clock)));
+        if (judged.kind === "aborted") await abortShift(r, run, step, percent, judged.why, write);
+        const result = judged.kind === "judged" ? judged.result : { verdict: "green" as const, reasons: [] };
+        if (judged.kind === "skipped") progress(`shift: the rest of step ${step} was skipped by \`rollout promote\``);
         if (result.verdict === "red") {
             await setSplit(r, 0);
             progress(`shift: red at step ${step}; all traffic is back on ${r.from}`);
             await write({ step, percent, phase: "rolledBack", reasons: result.reasons });
+            await run.finish("rolledBack", `red at ${label}`);
             await audit(r.audit, { operation: "rollback", color: r.from, details: { kind: "shift", attempted: r.release, step, percent } });
             throw new Error(
                 `progressive shift to ${r.to} (${r.release}) rolled back at step ${step} (${percent}%): ${result.reasons.join("; ")}. ` +
                     `All traffic is back on ${r.from}`,
             );
+        }
+        if (r.spec.promotion === "manual") {
+            const gate = await run.gate(`gate after ${label} (bluegreen:progressive.promotion: manual)`);
+            if (gate.kind === "aborted") await abortShift(r, run, step, percent, gate.why, write);
         }
     }
     await setSplit(r, 100);

@@ -8,6 +8,7 @@ import {
     applyVerb,
     controlEvents,
     describeRollout,
+    rejection,
     transition,
 } from "../../../../components/model/rollout/control";
 
@@ -140,5 +141,19 @@ describe("rollout controls (pure)", () => {
             assert.match(describeRollout(ROLLOUT, true, 70_000), /window: 30s left/);
             assert.match(describeRollout(ROLLOUT, false, 70_000), /its up is gone/);
         });
+    });
+});
+
+describe("rollout controls: rejection (pure)", () => {
+    const aborted: RolloutRecord = { ...ROLLOUT, kind: "switch", from: "blue", color: "green", phase: "aborted", aborted: ANN };
+    it("an aborted switch rejects its release to that color, naming both ways on", () => {
+        const why = rejection(aborted, "switch", "a4ab0002", "green", "prod");
+        assert.match(why!, /aborted by ann: looks odd.*Set bluegreen:active back to blue, or run `npm run local -- rollout retry --stack prod`/);
+    });
+    it("retry, another release, color or kind, or a finished run reject nothing", () => {
+        assert.equal(rejection({ ...aborted, retried: BOB }, "switch", "a4ab0002", "green", "prod"), undefined);
+        assert.equal(rejection(aborted, "switch", "a4ab0003", "green", "prod"), undefined);
+        assert.equal(rejection(aborted, "shift", "a4ab0002", "green", "prod"), undefined);
+        assert.equal(rejection({ ...aborted, phase: "done" }, "switch", "a4ab0002", "green", "prod"), undefined);
     });
 });
