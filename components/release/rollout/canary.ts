@@ -346,7 +346,6 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
         i.canary.gateTimeoutSeconds ?? DEFAULT_GATE_TIMEOUT_SECONDS,
     );
     try {
-        await run.write({ step: "canary nodes" });
         return await rollCanary(i, from, run);
     } finally {
         await run.close();
@@ -359,6 +358,8 @@ async function rollCanary(i: CanaryInputs, from: string, run: RolloutRun): Promi
     const { canaries, peers } = planned.plan;
     const start: CanaryStart = canaryStart(await readRecord(i), i.active, i.release, i.stack);
     if (start.kind === "refuse") throw refused(`${start.why}. Nothing was touched.`);
+    // Only now: a refused run leaves the last rollout's record (an abort's, for status) alone.
+    await run.write({ step: "canary nodes" });
     const ctx = auditTo(i.host, i.layout.stateDir, i.stack, i.broadcast, i.passEnv);
     let lastPhase: string | undefined;
     const record = async (phase: CanaryRecord["phase"], extra: Partial<CanaryRecord> = {}) => {

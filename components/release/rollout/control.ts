@@ -62,6 +62,8 @@ export class RolloutRun {
     private seen: Seen = NOTHING_SEEN;
     private record: Omit<RolloutRecord, "updatedAt">;
     private readFailed = false;
+    /** Nothing written yet: a run refused before it started leaves the last record alone. */
+    private written = false;
 
     constructor(
         private readonly t: RolloutTarget,
@@ -81,6 +83,7 @@ export class RolloutRun {
         const next: Record<string, unknown> = { ...this.record, ...change };
         for (const k of drop) delete next[k];
         this.record = next as Omit<RolloutRecord, "updatedAt">;
+        this.written = true;
         const text = JSON.stringify({ ...this.record, updatedAt: new Date().toISOString() }, null, 2) + "\n";
         await writeHostFile(this.t.host, rolloutPath(this.t.stateDir), text).catch((e: Error) => progress(`rollout: cannot write its record: ${e.message}`));
     }
@@ -209,7 +212,7 @@ export class RolloutRun {
 
     /** Unless it ended already: the run stopped on an error (a failed node, a lost lock). */
     async close(): Promise<void> {
-        if (this.record.phase === "progressing" || this.record.phase === "paused" || this.record.phase === "gated")
+        if (this.written && (this.record.phase === "progressing" || this.record.phase === "paused" || this.record.phase === "gated"))
             await this.finish("rolledBack", "stopped by an error; see the up's output");
     }
 
