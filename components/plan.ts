@@ -228,6 +228,7 @@ export function switchInputs(config: StackConfig, placement?: StackPlacement): S
                   },
               }
             : {}),
+        ...(config.switchGate ? { gate: config.switchGate } : {}),
         ...maintenanceModelOf(config),
         ...(config.accessLog ? { accessLogPort: accessLogPort(config.accessLog, config.haproxy.frontendPort) } : {}),
         ...(config.progressive?.sticky || config.canary?.sticky ? { sticky: true } : {}),

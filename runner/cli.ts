@@ -37,6 +37,8 @@ commands:
               secret never shows in ps or the shell's history
   lock acquire -m "<message>" | lock release [--force] | lock status [--json]
               hold the stack's deploy lock by hand, free it, or see who holds it
+  rollout <abort|pause|resume|promote [--full]|retry|status|watch> [-m "<why>"]
+              act on the running canary, shift or switch gate (README: Rollout controls)
   init-hooks  write sample hooks to .bluegreen/hooks/ (no --stack needed)
   app exec (--component <c> [--color <c>] [--node <n>] | --service <s>) [--interactive] -- <argv>
               run a one-off command in the stack's containers (default: the live active color)
@@ -53,7 +55,8 @@ options:
   --refresh             (up, preview) refresh live state first, as \`pulumi up --refresh\`
   --lock-wait <seconds> (up) wait this long for a held deploy lock, saying who holds it
   -m, --message <text>  (lock acquire) why the stack is locked
-  --force               (lock release) break a lock an up left behind`;
+  --force               (lock release) break a lock an up left behind
+  --full                (rollout promote) skip every remaining window and gate; needs -m`;
 
 const CONFIG_USAGE = "usage: config set <key> [<value>] [--secret] --stack <name>   (no <value>: read from stdin)";
 
@@ -114,6 +117,7 @@ interface Args {
     lockWait?: number;
     message?: string;
     force: boolean;
+    full: boolean;
 }
 
 export function parseArgs(argv: readonly string[]): Args {
@@ -127,6 +131,7 @@ export function parseArgs(argv: readonly string[]): Args {
         refresh: false,
         markdown: false,
         force: false,
+        full: false,
     };
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i];
@@ -144,6 +149,7 @@ export function parseArgs(argv: readonly string[]): Args {
         else if (arg === "--refresh" || arg === "-r") a.refresh = true;
         else if (arg === "--markdown") a.markdown = true;
         else if (arg === "--force") a.force = true;
+        else if (arg === "--full") a.full = true;
         else if (arg === "--message" || arg === "-m") a.message = value();
         else if (arg === "--lock-wait") {
             const v = value();
@@ -291,6 +297,15 @@ async function main(argv: readonly string[]): Promise<number> {
     if (args.command === "lock") {
         const { lockCommand } = require("../ops/lock") as typeof import("../ops/lock");
         return lockCommand(project, args.stack, args.positional[0], { message: args.message, force: args.force, json: args.json, configFile: args.configFile });
+    }
+    if (args.command === "rollout") {
+        const { rolloutCommand } = require("../ops/rollout") as typeof import("../ops/rollout");
+        return rolloutCommand(project, args.stack, args.positional[0], {
+            message: args.message,
+            full: args.full,
+            json: args.json,
+            configFile: args.configFile,
+        });
     }
     if (args.lockWait !== undefined && args.command !== "up") throw new UsageError("--lock-wait is for up");
     // The program's lock resource reads it, in the provider host this process starts; under

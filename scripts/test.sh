@@ -18,7 +18,7 @@ npx mocha 'test/components/**/*.test.ts' 'test/runner/**/*.test.ts' 'test/exampl
 # and most of their time is spent waiting on Incus, health checks and SLI windows. The
 # slowest go first (longest first keeps the three workers busy to the end); any other file
 # follows in name order. BLUEGREEN_E2E_JOBS=1 runs them one by one.
-slowest="clusterEvacuate statefulGuard stateful switch incusPlacement remoteCanary prometheusIncus clusterRelease remote clusterCanary edgeTls canary analysis lifecycle shift sticky maintenance load traffic adoption clusterLoss operations secrets edgeRouting acme pools ownApp appOps providerUpgrade"
+slowest="clusterEvacuate statefulGuard stateful switch incusPlacement remoteCanary prometheusIncus clusterRelease remote clusterCanary edgeTls canary analysis rolloutControls lifecycle shift sticky maintenance load traffic adoption clusterLoss operations secrets edgeRouting acme pools ownApp appOps providerUpgrade"
 e2e=()
 for f in $slowest; do [ -f "test/e2e/$f.test.ts" ] && e2e+=("test/e2e/$f.test.ts"); done
 for f in test/e2e/*.test.ts; do

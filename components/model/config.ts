@@ -247,6 +247,10 @@ const customMetric = z
 
 /** Argo's AnalysisRun limits; absent: 0, the first such probe ends the window red. */
 const probeLimit = z.int("expected a whole number of probes").min(0, "expected 0 or more probes").max(1000, "expected at most 1000 probes");
+/** bluegreen:canary.gateTimeoutSeconds's default: a day. */
+export const DEFAULT_GATE_TIMEOUT_SECONDS = 86_400;
+const promotion = z.enum(["auto", "manual"], "expected auto or manual");
+const gateTimeout = z.int("expected whole seconds").min(1, "expected at least 1 second").max(604_800, "expected at most 604800 seconds (a week)");
 
 const canarySpec = z.strictObject({
     /** The canary node (wired later). */
@@ -265,6 +269,10 @@ const canarySpec = z.strictObject({
     onRed: z.enum(["rollback", "pause"], "expected rollback or pause").default("rollback"),
     /** `cookie`: a client stays on the node, hence the release, it landed on (model/edge/sticky.ts). */
     sticky: stickySpec,
+    /** `manual`: after a green window, the peers wait for `rollout promote` (README: Rollout controls). Absent: auto. */
+    promotion: promotion.optional(),
+    /** Bound on a manual gate (and a pause); past it the rollout rolls back. Absent: a day. Absent keys keep old stacks' inputs. */
+    gateTimeoutSeconds: gateTimeout.optional(),
     queries: z
         .strictObject({
             p95: promqlTemplate.default(DEFAULT_QUERIES.p95),
@@ -310,6 +318,17 @@ const progressiveSpec = z.strictObject({
     load: loadSpec.optional(),
     /** `cookie`: a client stays on the color it landed on until the shift ends (model/edge/sticky.ts). */
     sticky: stickySpec,
+    /** `manual`: each step after the first waits for `rollout promote`. Absent: the canary's. */
+    promotion: promotion.optional(),
+    /** Absent: the canary's, else a day. */
+    gateTimeoutSeconds: gateTimeout.optional(),
+});
+
+/** bluegreen:switch: `promotion: manual` holds a switch, green deployed and healthy, until `rollout promote`. */
+const switchSpec = z.strictObject({
+    promotion: promotion.default("auto"),
+    /** Absent: the canary's, else a day. */
+    gateTimeoutSeconds: gateTimeout.optional(),
 });
 
 const prometheusSpec = z.strictObject({
@@ -451,6 +470,7 @@ const schema = z.strictObject({
     prometheus: prometheusSpec.optional(),
     stateful: z.record(safeName, statefulSpec).default({}),
     progressive: progressiveSpec.optional(),
+    switch: switchSpec.optional(),
     hooks: hooksSpec.default({}),
     /** Run for each audit event, with its fields as BLUEGREEN_* variables; a failure is logged, never fatal. */
     broadcast: shellCommand.optional(),
@@ -502,6 +522,8 @@ export interface ProgressiveConfig {
     readonly load?: LoadSpec;
     /** bluegreen:progressive.sticky; absent: none. */
     readonly sticky?: "cookie";
+    readonly promotion: "auto" | "manual";
+    readonly gateTimeoutSeconds: number;
 }
 
 /** A singleton beside the colors, with a guarded upgrade instead of a switch (release/stateful/stateful.ts). */
@@ -585,6 +607,8 @@ export interface StackConfig {
     readonly boot?: BootSpec;
     /** Absent: a switch moves all traffic at once. */
     readonly progressive?: ProgressiveConfig;
+    /** bluegreen:switch.promotion: manual; absent: a switch does not wait. */
+    readonly switchGate?: { readonly gateTimeoutSeconds: number };
     /** bluegreen:adopt: true; absent otherwise. An up from an empty state adopts what is live instead of refusing. */
     readonly adopt?: true;
     /** bluegreen:network in routed mode; absent: proxy devices on loopback. */
@@ -823,6 +847,9 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
         ...(c.retain ? { retain: c.retain } : {}),
         ...(c.boot ? { boot: c.boot } : {}),
         ...(c.progressive ? { progressive: progressiveOf(c.progressive, c.canary) } : {}),
+        ...(c.switch?.promotion === "manual"
+            ? { switchGate: { gateTimeoutSeconds: c.switch.gateTimeoutSeconds ?? c.canary?.gateTimeoutSeconds ?? DEFAULT_GATE_TIMEOUT_SECONDS } }
+            : {}),
         ...(c.adopt ? { adopt: true as const } : {}),
         ...(c.network?.mode === "routed" ? { network: c.network } : {}),
         ...(c.maintenance ? { maintenance: c.maintenance } : {}),
@@ -887,9 +914,11 @@ function clusterProblems(c: z.infer<typeof schema>, components: readonly Compone
 /** Pure: the shift's thresholds, its own where set, else the canary's, else the canary's defaults. */
 function progressiveOf(p: z.infer<typeof progressiveSpec>, canary: CanarySpec | undefined): ProgressiveConfig {
     const base = canary ?? canarySpec.parse({});
-    const { probeIntervalSeconds, p95Seconds, errorRatio, minRequests, failureLimit, inconclusiveLimit, ...rest } = p;
+    const { probeIntervalSeconds, p95Seconds, errorRatio, minRequests, failureLimit, inconclusiveLimit, promotion, gateTimeoutSeconds, ...rest } = p;
     return {
         ...rest,
+        promotion: promotion ?? base.promotion ?? "auto",
+        gateTimeoutSeconds: gateTimeoutSeconds ?? base.gateTimeoutSeconds ?? DEFAULT_GATE_TIMEOUT_SECONDS,
         probeIntervalSeconds: Math.min(probeIntervalSeconds ?? base.probeIntervalSeconds, p.stepSeconds),
         p95Seconds: p95Seconds ?? base.p95Seconds,
         errorRatio: errorRatio ?? base.errorRatio,

@@ -93,6 +93,8 @@ export interface CanaryRecord {
     readonly reasons?: readonly string[];
     /** The last probe's values, for `status`. */
     readonly lastProbe?: string;
+    /** `rollout retry` lifted this rollback: the next run rolls the same release again. */
+    readonly retried?: { readonly by: string; readonly at: string };
     readonly updatedAt: string;
 }
 
@@ -110,7 +112,7 @@ export type CanaryStart =
     | { readonly kind: "refuse"; readonly why: string };
 
 /** Pure: how a run starts from the record left by the last one (none, or a killed, red, paused or finished run). */
-export function canaryStart(record: CanaryRecord | undefined, color: Color, release: string): CanaryStart {
+export function canaryStart(record: CanaryRecord | undefined, color: Color, release: string, stack = "<stack>"): CanaryStart {
     if (!record || record.release !== release || record.color !== color) return { kind: "fresh" };
     switch (record.phase) {
         case "canary":
@@ -124,11 +126,13 @@ export function canaryStart(record: CanaryRecord | undefined, color: Color, rele
         case "done":
             return { kind: "finishPeers" };
         case "rolledBack":
+            if (record.retried) return { kind: "fresh" };
             return {
                 kind: "refuse",
                 why:
                     `release ${release} already failed its canary on ${color} and was rolled back to ${record.from} (${(record.reasons ?? []).join("; ") || "see the history"}). ` +
-                    `Set bluegreen:colors.${color}.release back to ${record.from}, or publish a fixed release and set that`,
+                    `Set bluegreen:colors.${color}.release back to ${record.from}, publish a fixed release and set that, ` +
+                    `or run \`npm run local -- rollout retry --stack ${stack}\` to roll ${release} again`,
             };
     }
 }

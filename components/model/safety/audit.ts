@@ -2,7 +2,20 @@
 // One JSON object per line in <stateDir>/audit.jsonl on the HAProxy host.
 
 /** What happened; a hook's operation is one of the first six (Kamal's KAMAL_COMMAND). */
-export const OPERATIONS = ["deploy", "switch", "rollback", "cleanup", "canary", "upgrade", "snapshot", "restore", "hook", "lock", "maintenance"] as const;
+export const OPERATIONS = [
+    "deploy",
+    "switch",
+    "rollback",
+    "cleanup",
+    "canary",
+    "upgrade",
+    "snapshot",
+    "restore",
+    "hook",
+    "lock",
+    "maintenance",
+    "rollout",
+] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 export interface AuditEvent {

@@ -17,15 +17,16 @@ import { prometheusClient } from "../../io/prometheus";
 import { adminCommands, serversState, setMapCommand } from "../../io/runtimeApi";
 import { withTempDir } from "../../io/tmp";
 import { CanaryRecord, CanaryStart, PoolNode, PoolSpec, canaryStart, planCanary, poolNodes, readyCommand } from "../../model/rollout/canary";
-import type { ArtifactStoreSpec, CanarySpec, HealthSpec } from "../../model/config";
+import { type ArtifactStoreSpec, type CanarySpec, DEFAULT_GATE_TIMEOUT_SECONDS, type HealthSpec } from "../../model/config";
 import { refused } from "../../model/errors";
 import { lookbackSeconds } from "../../model/rollout/promql";
 import type { PrometheusInstance } from "../../model/rollout/prometheusConfig";
 import { Color, HaproxyLayout, containerName, nodesOf, releasesMapPath } from "../../model/naming";
 import { appUrl, haproxyChannel, incusTarget, probeRoute } from "../../model/traffic/topology";
-import { metricParseProblems, runAnalysis } from "./analysis";
+import { AnalysisOptions, Clock, metricParseProblems, runAnalysis } from "./analysis";
+import { RolloutRun } from "./control";
 import { frontendBaseUrl, withLoad } from "../../io/load";
-import { describeCounts } from "../../model/rollout/analysis";
+import { describeCounts, describeProbe } from "../../model/rollout/analysis";
 import { RELEASE_PATH, fetchArtifact } from "../deploy";
 import { drainServers, saveServerState } from "../traffic/drain";
 import { stickyBackCommand, stickyOutCommand } from "../../model/edge/sticky";
@@ -352,13 +353,55 @@ async function checkMetrics(i: CanaryInputs, url: string, fresh: boolean): Promi
     }
 }
 
-/** Rolls `i.release` out over the serving color's pools, from the last-known-good `from`. */
+/**
+ * `rollout abort` (or a gate that timed out): every node on the release goes back to the
+ * last-known-good now, and the record rejects the release until `rollout retry`.
+ */
+async function abortCanary(
+    i: CanaryInputs,
+    run: RolloutRun,
+    nodes: readonly PoolNode[],
+    from: string,
+    why: string,
+    record: (phase: CanaryRecord["phase"], extra?: Partial<CanaryRecord>) => Promise<void>,
+    hookAfterRollback: () => Promise<string>,
+): Promise<never> {
+    progress(`canary: ${why}; rolling ${nodes.map((n) => n.container).join(", ")} back to ${from} now`);
+    const back = await rollBack(i, nodes, from);
+    await record("rolledBack", { reasons: [why] });
+    await run.finish(run.phase === "timedOut" ? "timedOut" : "aborted", why);
+    const hook = await hookAfterRollback();
+    throw new Error(
+        `canary of ${i.release} ${why}. ` +
+            (back.length === 0 ? `Every node it reached is back on ${from} and serving. ` : `Rolling back also failed: ${back.join("; ")}. `) +
+            `The release is rejected: the next up with it refuses. Set bluegreen:colors.${i.active}.release back to ${from}, ` +
+            `or run \`npm run local -- rollout retry --stack ${i.stack}\` to roll ${i.release} again.` +
+            hook,
+    );
+}
+
+/** Rolls `i.release` out over the serving color's pools, from the last-known-good `from`, under the `rollout` verbs. */
 export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOutputs> {
+    const run = new RolloutRun(
+        { host: i.host, stateDir: i.layout.stateDir, audit: auditTo(i.host, i.layout.stateDir, i.stack, i.broadcast, i.passEnv) },
+        { kind: "canary", release: i.release, from, color: i.active },
+        i.canary.gateTimeoutSeconds ?? DEFAULT_GATE_TIMEOUT_SECONDS,
+    );
+    try {
+        return await rollCanary(i, from, run);
+    } finally {
+        await run.close();
+    }
+}
+
+async function rollCanary(i: CanaryInputs, from: string, run: RolloutRun): Promise<CanaryOutputs> {
     const planned = planCanary(i.prefix, i.active, i.components, i.canary.node);
     if (!planned.plan) throw refused(canaryPlanRefusal(planned.problems));
     const { canaries, peers } = planned.plan;
-    const start: CanaryStart = canaryStart(await readRecord(i), i.active, i.release);
+    const start: CanaryStart = canaryStart(await readRecord(i), i.active, i.release, i.stack);
     if (start.kind === "refuse") throw refused(`${start.why}. Nothing was touched.`);
+    // Only now: a refused run leaves the last rollout's record (an abort's, for status) alone.
+    await run.write({ step: "canary nodes" });
     const ctx = auditTo(i.host, i.layout.stateDir, i.stack, i.broadcast, i.passEnv);
     let lastPhase: string | undefined;
     const record = async (phase: CanaryRecord["phase"], extra: Partial<CanaryRecord> = {}) => {
@@ -401,38 +444,54 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
         const c = i.canary;
         const limits = { failureLimit: c.failureLimit ?? 0, inconclusiveLimit: c.inconclusiveLimit ?? 0 };
         const label = `canary ${i.release} on ${i.active}`;
-        const window = async () => {
-            if (!resumed) await waitScraped(i, url, canaries.length + peers.length);
-            const startedAt = resumed ? start.startedAt! : Date.now();
-            await record("analysis", { startedAt });
-            return runAnalysis({
-                client: prometheusClient({ url }),
-                queries: c.queries,
-                selector: { color: i.active, release: i.release },
-                thresholds: { p95Seconds: c.p95Seconds, errorRatio: c.errorRatio, minRequests: c.minRequests },
-                windowSeconds: c.windowSeconds,
-                probeIntervalSeconds: c.probeIntervalSeconds,
-                lookbackSeconds: canaryLookback(i),
-                label,
-                startedAt,
-                ...(c.metrics ? { metrics: c.metrics } : {}),
-                limits,
-                onProbe: (p) =>
-                    record("analysis", { startedAt, lastProbe: `${p.index}/${p.total} ${p.verdict} (${p.outcome}; ${describeCounts(p.counts, limits)})` }),
-            });
-        };
+        // The analysis from `startedAt`, on the run's clock: a verb ends or holds it (release/rollout/control.ts).
+        const analysis = (startedAt: number, clock: Clock): AnalysisOptions => ({
+            client: prometheusClient({ url }),
+            queries: c.queries,
+            selector: { color: i.active, release: i.release },
+            thresholds: { p95Seconds: c.p95Seconds, errorRatio: c.errorRatio, minRequests: c.minRequests },
+            windowSeconds: c.windowSeconds,
+            probeIntervalSeconds: c.probeIntervalSeconds,
+            lookbackSeconds: canaryLookback(i),
+            label,
+            startedAt,
+            ...(c.metrics ? { metrics: c.metrics } : {}),
+            limits,
+            onProbe: async (p) => {
+                const counts = describeCounts(p.counts, limits);
+                await record("analysis", { startedAt, lastProbe: `${p.index}/${p.total} ${p.verdict} (${p.outcome}; ${counts})` });
+                await run.probe(`${p.index}/${p.total} ${p.verdict}: ${describeProbe(p)} [${counts}]`);
+            },
+            clock,
+        });
+        let startedAt = resumed ? start.startedAt! : Date.now();
         // The load starts before the wait for scrapes: a counter needs two scrapes before increase() has data, and the first probe needs it.
-        const result = await withLoad(
+        const judged = await withLoad(
             {
                 spec: c.load,
                 baseUrl: () => frontendBaseUrl(i.host, i.frontendPort!),
                 seconds: canaryLoadSeconds(i, resumed ? start.startedAt : undefined, Date.now()),
                 label,
             },
-            window,
+            async () => {
+                if (!resumed) {
+                    await waitScraped(i, url, canaries.length + peers.length);
+                    startedAt = Date.now();
+                }
+                await record("analysis", { startedAt });
+                return run.window(
+                    "canary window",
+                    c.windowSeconds * 1000,
+                    startedAt,
+                    (s, clock) => runAnalysis(analysis(s, clock)),
+                    (moved) => record("analysis", { startedAt: moved }),
+                );
+            },
         );
-        const startedAt = result.startedAt;
-        if (result.verdict === "red") {
+        if (judged.kind === "aborted") await abortCanary(i, run, canaries, from, judged.why, record, hookAfterRollback);
+        const result = judged.kind === "judged" ? judged.result : undefined;
+        if (result === undefined) progress(`canary: the rest of the window was skipped by \`rollout promote\`; rolling the peers`);
+        if (result && result.verdict === "red") {
             if (c.onRed === "pause") {
                 await drainServers(
                     haproxyChannel(i.host, i.layout, "admin"),
@@ -440,6 +499,7 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
                 ).catch(() => undefined);
                 await saveServerState(i.host, i.layout).catch(() => undefined);
                 await record("paused", { startedAt, reasons: result.reasons });
+                await run.finish("rolledBack", "red window, canary nodes left drained (onRed: pause)");
                 throw new Error(
                     `canary of ${i.release} is red and paused (bluegreen:canary.onRed: pause): ${result.reasons.join("; ")}. ` +
                         `The canary nodes (${canaries.map((n) => n.container).join(", ")}) stay drained on ${i.release}; their peers still run ${from}. ` +
@@ -448,6 +508,7 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
             }
             const back = await rollBack(i, canaries, from);
             await record("rolledBack", { startedAt, reasons: result.reasons });
+            await run.finish("rolledBack", "red window");
             const hook = await hookAfterRollback();
             throw new Error(
                 `canary of ${i.release} rolled back: ${result.reasons.join("; ")}. ` +
@@ -458,10 +519,18 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
                     hook,
             );
         }
-        progress(`canary: ${result.reasons.join("; ")}; rolling the peers`);
+        if (result) progress(`canary: ${result.reasons.join("; ")}; rolling the peers`);
+        if (c.promotion === "manual") {
+            const gate = await run.gate("gate before the peers (bluegreen:canary.promotion: manual)");
+            if (gate.kind === "aborted") await abortCanary(i, run, canaries, from, gate.why, record, hookAfterRollback);
+        }
     }
     await record("peers");
+    const rolled: PoolNode[] = [...canaries];
     for (const n of peers) {
+        const go = await run.checkpoint(`the peers, before ${n.container}`);
+        if (go.kind === "aborted") await abortCanary(i, run, rolled, from, go.why, record, hookAfterRollback);
+        rolled.push(n);
         // Peers are not rolled back (seed 002: the canary already judged the release).
         const failure = await roll(i, n, i.release);
         if (failure) {
@@ -472,6 +541,7 @@ export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOu
         }
     }
     await record("done");
+    await run.finish("done");
     progress(`canary: ${i.release} runs on every node of ${i.active}`);
     return canaryOutputs(i, "done");
 }

@@ -8,16 +8,17 @@ import { serverAddress } from "../../io/incus";
 import { poll } from "../../io/poll";
 import { progress } from "../../io/progress";
 import { prometheusClient } from "../../io/prometheus";
-import type { ProgressiveConfig } from "../../model/config";
+import { DEFAULT_GATE_TIMEOUT_SECONDS, type ProgressiveConfig } from "../../model/config";
 import { prometheusServerUrl } from "../../model/rollout/prometheusConfig";
 import type { Color, HaproxyLayout } from "../../model/naming";
 import { lookbackSeconds } from "../../model/rollout/promql";
 import { ShiftRecord, stepSplit } from "../../model/rollout/shift";
 import { haproxyTarget } from "../../model/traffic/topology";
 import { TrafficSplit, describeSplit } from "../../model/traffic/traffic";
-import { metricParseProblems, runAnalysis } from "./analysis";
+import { AnalysisOptions, Clock, metricParseProblems, runAnalysis } from "./analysis";
+import { RolloutRun } from "./control";
 import { frontendBaseUrl, withLoad } from "../../io/load";
-import { CustomMetric, ProbeLimits, describeCounts } from "../../model/rollout/analysis";
+import { CustomMetric, ProbeLimits, describeCounts, describeProbe } from "../../model/rollout/analysis";
 import { refused } from "../../model/errors";
 import { AuditContext, audit } from "../safety/audit";
 import { historyPath } from "../safety/history";
@@ -75,6 +76,38 @@ async function waitScraped(r: ShiftRun, client: ReturnType<typeof prometheusClie
  * "shifting" until all traffic is on the new color: a shift killed before restarts from step 1.
  */
 export async function runShift(r: ShiftRun): Promise<void> {
+    const run = new RolloutRun(
+        { host: r.host, stateDir: r.layout.stateDir, audit: r.audit },
+        { kind: "shift", release: r.release, from: r.from, color: r.to },
+        r.spec.gateTimeoutSeconds ?? DEFAULT_GATE_TIMEOUT_SECONDS,
+    );
+    try {
+        await run.write({ step: "waiting for Prometheus to scrape the new color" });
+        await shiftUnderControl(r, run);
+        await run.finish("done");
+    } finally {
+        await run.close();
+    }
+}
+
+/** `rollout abort` or a gate that timed out: all traffic back on the old color now. */
+async function abortShift(
+    r: ShiftRun,
+    run: RolloutRun,
+    step: number,
+    percent: number,
+    why: string,
+    write: (rec: Omit<ShiftRecord, "from" | "to" | "release" | "steps" | "time">) => Promise<void>,
+): Promise<never> {
+    await setSplit(r, 0);
+    progress(`shift: ${why}; all traffic is back on ${r.from}`);
+    await write({ step, percent, phase: "rolledBack", reasons: [why] });
+    await run.finish(run.phase === "timedOut" ? "timedOut" : "aborted", why);
+    await audit(r.audit, { operation: "rollback", color: r.from, details: { kind: "shift", attempted: r.release, step, percent, why } });
+    throw new Error(`progressive shift to ${r.to} (${r.release}) ${why} at step ${step} (${percent}%). All traffic is back on ${r.from}`);
+}
+
+async function shiftUnderControl(r: ShiftRun, run: RolloutRun): Promise<void> {
     const steps = r.spec.steps.filter((p) => p < 100);
     const write = (rec: Omit<ShiftRecord, "from" | "to" | "release" | "steps" | "time">) =>
         writeHostFile(
@@ -102,7 +135,7 @@ export async function runShift(r: ShiftRun): Promise<void> {
             seconds: scrapeBoundSeconds(r) + steps.length * (r.spec.stepSeconds + r.spec.probeIntervalSeconds + 2),
             label: `shift to ${r.to}`,
         },
-        () => runSteps(r, steps, client, write, { lookback, limits, metrics }),
+        () => runSteps(r, run, steps, client, write, { lookback, limits, metrics }),
     );
     await setSplit(r, 100);
     await write({ step: r.spec.steps.length, percent: 100, phase: "done" });
@@ -111,6 +144,7 @@ export async function runShift(r: ShiftRun): Promise<void> {
 /** Every step below 100%, each judged; throws with all traffic back on the old color at the first red one. */
 async function runSteps(
     r: ShiftRun,
+    run: RolloutRun,
     steps: readonly number[],
     client: ReturnType<typeof prometheusClient>,
     write: (rec: Omit<ShiftRecord, "from" | "to" | "release" | "steps" | "time">) => Promise<void>,
@@ -130,7 +164,7 @@ async function runSteps(
             `${new Date().toISOString().replace(/\.\d{3}Z$/, "Z")} ${describeSplit(split)} ${r.release}\n`,
         );
         await audit(r.audit, { operation: "switch", color: r.to, release: r.release, details: { step, percent, from: r.from } });
-        const result = await runAnalysis({
+        const analysis = (startedAt: number, clock: Clock): AnalysisOptions => ({
             client,
             queries: r.spec.queries,
             selector: { color: r.to },
@@ -142,23 +176,33 @@ async function runSteps(
             label: `shift step ${step} (${percent}% on ${r.to})`,
             ...(metrics.length > 0 ? { metrics } : {}),
             limits,
-            onProbe: (p) =>
-                write({
-                    step,
-                    percent,
-                    phase: "shifting",
-                    lastProbe: `${p.index}/${p.total} ${p.verdict} (${p.outcome}; ${describeCounts(p.counts, limits)})`,
-                }),
+            onProbe: async (p) => {
+                const counts = describeCounts(p.counts, limits);
+                await write({ step, percent, phase: "shifting", lastProbe: `${p.index}/${p.total} ${p.verdict} (${p.outcome}; ${counts})` });
+                await run.probe(`${p.index}/${p.total} ${p.verdict}: ${describeProbe(p)} [${counts}]`);
+            },
+            startedAt,
+            clock,
         });
+        const label = `shift step ${step}/${r.spec.steps.length} (${percent}% on ${r.to})`;
+        const judged = await run.window(label, r.spec.stepSeconds * 1000, Date.now(), (s, clock) => runAnalysis(analysis(s, clock)));
+        if (judged.kind === "aborted") await abortShift(r, run, step, percent, judged.why, write);
+        const result = judged.kind === "judged" ? judged.result : { verdict: "green" as const, reasons: [] };
+        if (judged.kind === "skipped") progress(`shift: the rest of step ${step} was skipped by \`rollout promote\``);
         if (result.verdict === "red") {
             await setSplit(r, 0);
             progress(`shift: red at step ${step}; all traffic is back on ${r.from}`);
             await write({ step, percent, phase: "rolledBack", reasons: result.reasons });
+            await run.finish("rolledBack", `red at ${label}`);
             await audit(r.audit, { operation: "rollback", color: r.from, details: { kind: "shift", attempted: r.release, step, percent } });
             throw new Error(
                 `progressive shift to ${r.to} (${r.release}) rolled back at step ${step} (${percent}%): ${result.reasons.join("; ")}. ` +
                     `All traffic is back on ${r.from}`,
             );
+        }
+        if (r.spec.promotion === "manual") {
+            const gate = await run.gate(`gate after ${label} (bluegreen:progressive.promotion: manual)`);
+            if (gate.kind === "aborted") await abortShift(r, run, step, percent, gate.why, write);
         }
     }
 }

@@ -36,7 +36,7 @@ import {
 } from "../../io/runtimeApi";
 import { FLIP, flip, readAll } from "../../io/hotSwitch";
 import type { CmdResult } from "../../io/exec";
-import { refusal } from "../../model/errors";
+import { refusal, refused } from "../../model/errors";
 import {
     COLOR_HEADER,
     HaproxyModel,
@@ -75,6 +75,8 @@ import { drainServers, saveServerState } from "./drain";
 import { assertColorReady } from "./readiness";
 import { auditChange, auditTo } from "../safety/audit";
 import { ShiftSpec, runShift, shiftRecordPath } from "../rollout/shift";
+import { RolloutRun, rolloutPath } from "../rollout/control";
+import { parseJson, rejection } from "../../model/rollout/control";
 import { parseShiftRecord, shiftsFrom } from "../../model/rollout/shift";
 import { staleBackendDevices } from "./haproxy";
 import { rollbackKind, servedHistory } from "../../model/safety/audit";
@@ -148,6 +150,8 @@ export interface SwitchInputs {
     readonly passEnv?: readonly string[];
     /** bluegreen:progressive: a forward switch moves traffic by steps (release/rollout/shift.ts). Never a diff by itself. */
     readonly progressive?: ShiftSpec;
+    /** bluegreen:switch.promotion: manual: a switch that moves traffic waits for `rollout promote`. Absent: it does not wait. */
+    readonly gate?: { readonly gateTimeoutSeconds: number };
     /** bluegreen:maintenance's rule in the frontend; absent when the key is unset. */
     readonly maintenance?: MaintenanceModel;
     /** bluegreen:accessLog: the receiver's port fe_main logs to; absent when the key is unset. */
@@ -495,6 +499,40 @@ async function pruneBackendDevices(i: SwitchInputs, model: HaproxyModel): Promis
     }
 }
 
+/**
+ * bluegreen:switch.promotion: manual (Argo's autoPromotionEnabled: false): the target is
+ * deployed and healthy, and the old color serves until \`rollout promote\`. An abort, or the
+ * gate's timeout, leaves it serving and rejects the release until \`rollout retry\`.
+ */
+async function switchGate(i: SwitchInputs, previous: string, discard: () => Promise<unknown>): Promise<void> {
+    const stateDir = i.layout.stateDir;
+    const why = rejection(parseJson(await readHostFile(i.host, rolloutPath(stateDir))), "switch", i.release, i.active, i.stack);
+    if (why) {
+        await discard();
+        throw refused(why);
+    }
+    const run = new RolloutRun(
+        { host: i.host, stateDir, audit: auditTo(i.host, stateDir, i.stack, i.broadcast, i.passEnv) },
+        { kind: "switch", release: i.release, from: previous, color: i.active },
+        i.gate!.gateTimeoutSeconds,
+    );
+    try {
+        const gate = await run.gate(`gate before the switch to ${i.active} (bluegreen:switch.promotion: manual)`);
+        if (gate.kind === "aborted") {
+            await run.finish(run.phase === "timedOut" ? "timedOut" : "aborted", gate.why);
+            await discard();
+            throw new Error(
+                `switch to ${i.active} (${i.release}) ${gate.why}. Nothing was switched; ${previous} still serves. The release is rejected: ` +
+                    `the next up with it refuses. Set bluegreen:active back to ${previous}, or run \`npm run local -- rollout retry --stack ${i.stack}\`.`,
+            );
+        }
+        progress(`switch: promoted; switching traffic to ${i.active}`);
+        await run.finish("done", "promoted; switching");
+    } finally {
+        await run.close();
+    }
+}
+
 /** Applies the switch. Idempotent: the same state again is a no-op with no reload. */
 /** `wasDrained`: the `drained` of the previous run, whose servers no longer listed are made ready. */
 export async function applySwitch(i: SwitchInputs, wasDrained: readonly string[] = []): Promise<SwitchOutputs> {
@@ -612,6 +650,9 @@ export async function applySwitch(i: SwitchInputs, wasDrained: readonly string[]
             untouched: `HAProxy was not touched; ${previous} still serves`,
         });
     }
+    // Not a first switch (nothing serves to hold on to), nor a fast rollback (it must stay instant).
+    const serving = before.weighted !== undefined && before.weighted !== "none";
+    if (moving && i.gate && serving && !(await isFastRollback(i))) await switchGate(i, previous, discard);
     const hot = i.method === "runtime" && current !== undefined && configShape(current) === configShape(text) && runsModel(before.states, model);
     // A reload is not gated by HAProxy's checks: over a remote, the targets are probed first, as locally.
     if (remote && !hot) await ready();
@@ -626,6 +667,11 @@ export async function applySwitch(i: SwitchInputs, wasDrained: readonly string[]
                   unfinished: parseShiftRecord(await readHostFile(i.host, shiftRecordPath(L))),
               })
             : undefined;
+    const shiftRejected = from ? rejection(parseJson(await readHostFile(i.host, rolloutPath(L.stateDir))), "shift", i.release, i.active, i.stack) : undefined;
+    if (shiftRejected) {
+        await discard();
+        throw refused(shiftRejected);
+    }
     // .bak keeps the config that serves (by its weights: a server in maintenance does not
     // change which). After an interrupted run the file may name a color that never served;
     // then the older .bak is still the right one to fall back to. A shift falls back to all

@@ -787,6 +787,29 @@ describe("config", () => {
         });
     });
 
+    describe("manual gates (README: Rollout controls)", () => {
+        it("promotion and gateTimeoutSeconds: the shift and the switch take the canary's, refused by path", () => {
+            const plain = parseConfig(with_({ canary: {}, progressive: { steps: [50, 100] } }), "dev");
+            assert.equal(plain.canary!.promotion, undefined, "absent keys keep an existing stack's canary inputs");
+            assert.equal(plain.progressive!.promotion, "auto");
+            assert.equal(plain.progressive!.gateTimeoutSeconds, 86_400);
+            assert.equal(plain.switchGate, undefined);
+            const manual = parseConfig(
+                with_({ canary: { promotion: "manual", gateTimeoutSeconds: 60 }, progressive: { steps: [50, 100] }, switch: { promotion: "manual" } }),
+                "dev",
+            );
+            assert.equal(manual.progressive!.promotion, "manual");
+            assert.equal(manual.progressive!.gateTimeoutSeconds, 60);
+            assert.deepEqual(manual.switchGate, { gateTimeoutSeconds: 60 });
+            assert.equal(parseConfig(with_({ progressive: { steps: [100], promotion: "manual" } }), "dev").progressive!.promotion, "manual");
+            assert.match(problems(with_({ canary: { promotion: "later" } }))[0], /^bluegreen:canary\.promotion: expected auto or manual/);
+            assert.match(
+                problems(with_({ switch: { promotion: "manual", gateTimeoutSeconds: 0 } }))[0],
+                /^bluegreen:switch\.gateTimeoutSeconds: expected at least 1 second/,
+            );
+        });
+    });
+
     describe("stateful services", () => {
         const db = { release: "1A1A1A1", hostPort: 18150, volumes: { data: "/var/lib/bluegreen-data", logs: "/var/log/db" } };
 

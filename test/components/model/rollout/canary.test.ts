@@ -99,6 +99,13 @@ describe("canary (pure)", () => {
         });
     });
 
+    it("a rollback names `rollout retry`, and a retried one rolls the same release again", () => {
+        const back = record({ phase: "rolledBack", reasons: ["aborted by ann"] });
+        const s = canaryStart(back, "blue", "bbb2222", "prod");
+        assert.match((s as { why: string }).why, /run `npm run local -- rollout retry --stack prod` to roll bbb2222 again/);
+        assert.deepEqual(canaryStart({ ...back, retried: { by: "bob", at: "2026-12-07T16:00:00Z" } }, "blue", "bbb2222"), { kind: "fresh" });
+    });
+
     it("the window waits until Prometheus scrapes every node of the color", () => {
         assert.equal(scrapedQuery("blue", ["api", "web"]), 'count(up{color="blue",component=~"api|web"} == 1)');
     });
