@@ -52,7 +52,7 @@ function request(url: string, o: { localAddress?: string; ca?: TestCa; host?: st
 
 describe("e2e: the edge: listeners, PROXY protocol, TLS from a secret, hot swap, redirect", function () {
     this.timeout(600_000);
-    const s = new TestStack({ name: "edge", basePort: 23700, placement: "incus" });
+    const s = new TestStack({ name: "edgetls", basePort: 23700, placement: "incus" });
     const redirectPort = s.frontendPort + 5;
     const tlsPort = s.frontendPort + 6;
     const plainPort = s.frontendPort + 7;

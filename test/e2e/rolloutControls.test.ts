@@ -44,7 +44,7 @@ function waitFor(stderr: () => string, re: RegExp, timeoutMs = 120_000): Promise
 
 describe("e2e: rollout controls on a running up (abort, pause, resume, promote, manual gates)", function () {
     this.timeout(900_000);
-    const s = new TestStack({ name: "rollctl", basePort: 24100 });
+    const s = new TestStack({ name: "rollctl", basePort: 24200 });
     const promDir = () => path.join(s.haproxyDir, "prometheus");
     const nodeReleases = (color = "blue") => NODES.map((n) => instance(`${s.prefix}web-${color}-${n}`)?.config["user.bluegreen.release"]);
 

@@ -70,7 +70,7 @@ function noFailures(name: string, res: LoadResult): void {
 
 describe("e2e: sticky sessions during a progressive shift (bluegreen:progressive.sticky)", function () {
     this.timeout(600_000);
-    const s = new TestStack({ name: "sticky", basePort: 24100 });
+    const s = new TestStack({ name: "sticky", basePort: 24300 });
     const promDir = () => path.join(s.haproxyDir, "prometheus");
     const url = () => `http://127.0.0.1:${s.frontendPort}/`;
     // Every wrk started, so a failed assertion never leaves one running.
