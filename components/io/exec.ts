@@ -32,26 +32,40 @@ export type Runner = (cmd: Cmd) => Promise<CmdResult>;
 
 const DEFAULT_TIMEOUT_MS = 120_000;
 
-/** Spawns the process directly (no shell) and collects its output. */
-export function spawnRunner(cmd: Cmd): Promise<CmdResult> {
-    return new Promise((resolve) => {
-        const [file, ...args] = cmd.argv;
-        const child = spawn(file, args, {
-            cwd: cmd.cwd,
-            detached: cmd.detached,
-            env: cmd.cleanEnv ? { ...cmd.env } : cmd.env ? { ...process.env, ...cmd.env } : process.env,
-            stdio: ["pipe", "pipe", "pipe"],
-        });
-        const out: Buffer[] = [];
-        const err: Buffer[] = [];
-        let timedOut = false;
-        const timer = setTimeout(() => {
-            timedOut = true;
-            child.kill("SIGKILL");
-        }, cmd.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-        child.stdout.on("data", (b: Buffer) => out.push(b));
-        child.stderr.on("data", (b: Buffer) => err.push(b));
-        child.stdin.on("error", () => undefined); // the child may exit before reading stdin
+/** A spawned process whose output is collected; `kill` signals it only while it runs. */
+interface Collecting {
+    readonly child: ReturnType<typeof spawn>;
+    readonly done: Promise<CmdResult>;
+    kill(signal: NodeJS.Signals): void;
+}
+
+/** Spawns the process directly (no shell), kills it at its deadline, and collects its output. */
+function spawnCollecting(cmd: Cmd, stdin: "pipe" | "ignore"): Collecting {
+    const [file, ...args] = cmd.argv;
+    const child = spawn(file, args, {
+        cwd: cmd.cwd,
+        detached: cmd.detached,
+        env: cmd.cleanEnv ? { ...cmd.env } : cmd.env ? { ...process.env, ...cmd.env } : process.env,
+        stdio: [stdin, "pipe", "pipe"],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    const kill = (signal: NodeJS.Signals) => {
+        if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+        try {
+            process.kill(child.pid, signal);
+        } catch {
+            // it ended between the check and the signal
+        }
+    };
+    const timer = setTimeout(() => {
+        timedOut = true;
+        kill("SIGKILL");
+    }, cmd.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    child.stdout!.on("data", (b: Buffer) => out.push(b));
+    child.stderr!.on("data", (b: Buffer) => err.push(b));
+    const done = new Promise<CmdResult>((resolve) => {
         child.on("error", (e: NodeJS.ErrnoException) => {
             clearTimeout(timer);
             const hint = e.code === "ENOENT" ? ` (is ${file} installed? run scripts/setup-host.sh)` : "";
@@ -66,8 +80,16 @@ export function spawnRunner(cmd: Cmd): Promise<CmdResult> {
                 ...(timedOut ? { timedOut } : {}),
             });
         });
-        child.stdin.end(cmd.input ?? "");
     });
+    return { child, done, kill };
+}
+
+/** Spawns the process directly (no shell) and collects its output. */
+export function spawnRunner(cmd: Cmd): Promise<CmdResult> {
+    const { child, done } = spawnCollecting(cmd, "pipe");
+    child.stdin!.on("error", () => undefined); // the child may exit before reading stdin
+    child.stdin!.end(cmd.input ?? "");
+    return done;
 }
 
 let current: Runner = spawnRunner;
@@ -224,35 +246,7 @@ export interface Started {
 /** Starts a command that runs beside this process's work (generated load), bounded by `timeoutMs`, stopped by its pid. */
 export function startBounded(cmd: Cmd): Started {
     countIncus(cmd.argv);
-    const [file, ...args] = cmd.argv;
-    const child = spawn(file, args, { cwd: cmd.cwd, env: cmd.env ? { ...process.env, ...cmd.env } : process.env, stdio: ["ignore", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let timedOut = false;
-    const kill = (signal: NodeJS.Signals) => {
-        if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, signal);
-    };
-    const timer = setTimeout(() => {
-        timedOut = true;
-        kill("SIGKILL");
-    }, cmd.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-    child.stdout!.on("data", (b: Buffer) => out.push(b));
-    child.stderr!.on("data", (b: Buffer) => err.push(b));
-    const done = new Promise<CmdResult>((resolve) => {
-        child.on("error", (e: NodeJS.ErrnoException) => {
-            clearTimeout(timer);
-            resolve({ code: 127, stdout: "", stderr: `${e.message}${e.code === "ENOENT" ? ` (is ${file} installed? run scripts/setup-host.sh)` : ""}` });
-        });
-        child.on("close", (code, signal) => {
-            clearTimeout(timer);
-            resolve({
-                code: code ?? (signal ? 128 : 1),
-                stdout: Buffer.concat(out).toString("utf8"),
-                stderr: Buffer.concat(err).toString("utf8"),
-                ...(timedOut ? { timedOut } : {}),
-            });
-        });
-    });
+    const { child, done, kill } = spawnCollecting(cmd, "ignore");
     return {
         pid: child.pid ?? -1,
         done,
