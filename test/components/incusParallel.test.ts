@@ -9,6 +9,9 @@ import { minimalRaw, stackConfig } from "../helpers/stackConfig";
 const POOL = { components: { web: { hostPort: 18130, route: "/", nodes: 8 } } };
 
 describe("incus.parallel", () => {
+    // The semaphore lives on globalThis; left there, a later test that serializes a provider in this process (runner/contract) would carry it.
+    after(() => delete (globalThis as Record<string, unknown>)["__bluegreenIncusSlots"]);
+
     it("is absent from the inputs unless set, so an existing stack's inputs do not change", () => {
         const c = stackConfig(POOL);
         for (const i of colorContainerInputs(c, "blue", "abc1234", servingGuard(c))) assert.equal("incusParallel" in i, false);
