@@ -9,6 +9,8 @@
 // so a template can add its own: `{$selector,code=~"5.."}`. `$window` becomes a Prometheus
 // duration in seconds, `60s`. PromQL itself never uses `$`, so any other `$name` is a typo.
 
+import { parser } from "@prometheus-io/lezer-promql";
+
 /** The three SLIs a probe measures. */
 export interface SliQueries {
     /** p95 latency in seconds. */
@@ -48,7 +50,29 @@ export function templateProblems(template: string): string[] {
     }
     const unknown = [...new Set(template.match(/\$[A-Za-z_]\w*/g) ?? [])].filter((p) => !(PLACEHOLDERS as readonly string[]).includes(p));
     if (unknown.length > 0) problems.push(`unknown placeholder ${unknown.join(", ")}; the placeholders are ${PLACEHOLDERS.join(" and ")}`);
-    return problems;
+    return problems.length > 0 ? problems : syntaxProblems(template);
+}
+
+/**
+ * Pure: where the template stops being PromQL, by Prometheus's own grammar (lezer-promql,
+ * the parser of Prometheus's UI). The placeholders are filled with text of the same length,
+ * so the position is the template's.
+ */
+function syntaxProblems(template: string): string[] {
+    const query = template.split("$selector").join('a="12345"').split("$window").join("123456s");
+    let at: number | undefined;
+    parser.parse(query).iterate({
+        enter: (n) => {
+            if (at === undefined && n.type.isError) at = n.from;
+            return at === undefined;
+        },
+    });
+    if (at === undefined) return [];
+    return [
+        at >= template.trimEnd().length
+            ? "expected PromQL: it ends too soon"
+            : `expected PromQL: it breaks at character ${at + 1}: ${template.slice(at, at + 20)}`,
+    ];
 }
 
 /** Pure: `component="backend",color="blue"`, values escaped as PromQL strings. */

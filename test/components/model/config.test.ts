@@ -523,6 +523,14 @@ describe("config", () => {
                 ),
                 ["bluegreen:canary.metrics: expected each metric's name once"],
             );
+            assert.deepEqual(
+                problems(
+                    with_({
+                        canary: { metrics: [{ name: "p99", query: "histogram_quantile(0.99, sum by (le) (rate(x_bucket{$selector}[$window]))", max: 1 }] },
+                    }),
+                ),
+                ["bluegreen:canary.metrics[0].query: expected PromQL: it ends too soon"],
+            );
         });
 
         it("issue 23: bluegreen:testStack is kept only when true", () => {

@@ -34,6 +34,14 @@ describe("promql", () => {
             assert.deepEqual(templateProblems("  "), ["expected a PromQL query"]);
         });
 
+        it("a template that is not PromQL is refused up front, naming where it breaks (lezer-promql, Prometheus's own grammar)", () => {
+            assert.deepEqual(templateProblems('sum(increase(http_requests_total{$selector,code=~"5.."}[$window])) / '), ["expected PromQL: it ends too soon"]);
+            assert.deepEqual(templateProblems("sum(rate(x{$selector}[$window])))"), ["expected PromQL: it breaks at character 33: )"]);
+            assert.deepEqual(templateProblems("up{$selector} == 1 or vector(0)"), []);
+            // The placeholder problems come first; a typo'd placeholder is not also a syntax error.
+            assert.deepEqual(templateProblems("x{$selector}[$windw]"), ["unknown placeholder $windw; the placeholders are $selector and $window"]);
+        });
+
         it("renders the selector without braces, so a template can add matchers", () => {
             const q = renderQuery(DEFAULT_QUERIES.errorRatio, { selector: { component: "backend", color: "blue", node: "2" }, windowSeconds: 60 });
             assert.equal(
