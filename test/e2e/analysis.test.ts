@@ -1,7 +1,7 @@
 // Issue 23 part 3 on real Incus, HAProxy, Prometheus and wrk: a quiet stack (no traffic but
 // what bluegreen itself drives with bluegreen:canary.load) passes a healthy canary and rolls
 // back a 5xx one; failureLimit: 2 rides out an injected red probe; a custom metric is
-// enforced, and one Prometheus cannot parse is refused before anything is touched. Issue 23
+// enforced, and one that is not PromQL, or that Prometheus rejects, is refused before anything is touched. Issue 23
 // part 5: a configured postRollback hook runs after the canary's automatic rollback.
 
 import assert from "node:assert/strict";
@@ -140,9 +140,14 @@ describe("e2e: analysis a quiet stack can pass (generated load, failure limits, 
         assert.deepEqual(nodeReleases(), [C, C, C]);
     });
 
-    it("a custom metric Prometheus cannot parse is refused before anything is touched", async () => {
+    it("a custom metric that is not PromQL is refused by validation; one Prometheus rejects, before anything is touched", async () => {
         s.config.canary.metrics = [{ name: "broken", query: "sum(rate(http_requests_total{$selector}[$window])", max: 1 }];
         s.setColors({ blue: E }, "blue");
+        const bad = await s.up();
+        assert.notEqual(bad.code, 0);
+        assert.match(bad.stderr, /bluegreen:canary\.metrics\[0\]\.query: expected PromQL: it ends too soon/);
+        // PromQL by the grammar, but rate() of an instant vector: only Prometheus knows the types.
+        s.config.canary.metrics = [{ name: "broken", query: "rate(http_requests_total{$selector})", max: 1 }];
         const r = await s.up();
         assert.notEqual(r.code, 0);
         assert.match(r.stderr, /bluegreen:canary\.metrics\[0\] \(broken\): Prometheus cannot parse it: .*bad_data.*Nothing was touched/);
