@@ -3,7 +3,10 @@
 // exist, be RUNNING and answer its health check; otherwise the flip would land on
 // dead backends, so it is refused with the next step.
 
-import { probeAll } from "../../io/prober";
+import type { Probe } from "../../io/http";
+import { sleep } from "../../io/poll";
+import { ProbeTarget, probeAll } from "../../io/prober";
+import { progress } from "../../io/progress";
 import { getInstance, listInstances } from "../../io/incus";
 import { refusalMessage, refused } from "../../model/errors";
 import { Color, otherColor } from "../../model/naming";
@@ -77,39 +80,73 @@ export async function checkTargets(
     probe = true,
 ): Promise<ContainerCheck[]> {
     // One batch of probes (one exec with a remote), beside the Incus queries.
+    const urls = targets.map((t) => ({ url: appUrl(t.port, t.healthPath, t.address), timeoutMs }));
     const [probes, insts] = await Promise.all([
-        probe
-            ? probeAll(
-                  route,
-                  targets.map((t) => ({ url: appUrl(t.port, t.healthPath, t.address), timeoutMs })),
-              )
-            : undefined,
+        probe ? probeAll(route, urls) : undefined,
         // Several containers: one listing (one round trip), not a query each. A failed listing throws, as a failed query does.
         targets.length > 1
             ? listInstances(target).then((all) => targets.map((t) => all.find((i) => i.name === t.container)))
             : Promise.all(targets.map((t) => getInstance(target, t.container))),
     ]);
-    return Promise.all(
-        targets.map(async (t, k) => {
-            const [p, inst] = [probes?.[k], insts[k]];
-            if (!inst) return { container: t.container, status: "ABSENT", healthy: false, reason: "absent" };
-            const status = inst.status.toUpperCase();
-            if (status !== "RUNNING") return { container: t.container, status, healthy: false, reason: status };
-            const labels = { color: inst.config["user.bluegreen.color"], release: inst.config["user.bluegreen.release"] };
-            if (labels.color !== color || labels.release !== t.release) {
-                return {
-                    container: t.container,
-                    status,
-                    healthy: false,
-                    reason: `it is ${labels.color ?? "?"} ${labels.release ?? "?"}, not ${color} ${t.release}`,
-                };
-            }
-            // Without a probe, health is HAProxy's own check's to judge, before any traffic moves.
-            if (!p) return { container: t.container, status, healthy: true, reason: "left to HAProxy's health check" };
-            const v = judge(p, t.expect);
-            return { container: t.container, status, healthy: v.healthy, reason: v.reason };
-        }),
-    );
+    const checks: (ContainerCheck | undefined)[] = targets.map((t, k) => {
+        const inst = insts[k];
+        if (!inst) return { container: t.container, status: "ABSENT", healthy: false, reason: "absent" };
+        const status = inst.status.toUpperCase();
+        if (status !== "RUNNING") return { container: t.container, status, healthy: false, reason: status };
+        const labels = { color: inst.config["user.bluegreen.color"], release: inst.config["user.bluegreen.release"] };
+        if (labels.color !== color || labels.release !== t.release) {
+            return {
+                container: t.container,
+                status,
+                healthy: false,
+                reason: `it is ${labels.color ?? "?"} ${labels.release ?? "?"}, not ${color} ${t.release}`,
+            };
+        }
+        // Without a probe, health is HAProxy's own check's to judge, before any traffic moves.
+        if (!probes) return { container: t.container, status, healthy: true, reason: "left to HAProxy's health check" };
+        return undefined;
+    });
+    if (probes) {
+        const mine = checks.map((c, k) => (c ? -1 : k)).filter((k) => k >= 0);
+        await askAgain(route, urls, probes, mine, (k) => targets[k].container);
+    }
+    return targets.map((t, k) => {
+        const c = checks[k];
+        if (c) return c;
+        const v = judge(probes![k], t.expect);
+        return { container: t.container, status: "RUNNING", healthy: v.healthy, reason: v.reason };
+    });
+}
+
+/** Probes per container before "no answer" counts as unhealthy. */
+export const NO_ANSWER_TRIES = 3;
+const RETRY_PAUSE_MS = 200;
+
+/**
+ * Asks again, in place, the probes among `which` that got no answer at all (status 0:
+ * timed out, refused, reset), up to NO_ANSWER_TRIES in all. A loaded host can leave one
+ * probe unanswered, and refusing a healthy color for it fails the release. An HTTP answer is
+ * the app's verdict and is kept. The happy path stays one batch.
+ */
+async function askAgain(
+    route: ProbeRoute,
+    urls: readonly ProbeTarget[],
+    probes: Probe[],
+    which: readonly number[],
+    name: (k: number) => string,
+): Promise<void> {
+    for (let attempt = 2; attempt <= NO_ANSWER_TRIES; attempt++) {
+        const again = which.filter((k) => probes[k].status === 0);
+        if (again.length === 0) return;
+        const what = again.map((k) => `${name(k)} (${probes[k].detail || "no answer"})`).join(", ");
+        progress(`readiness: no answer from ${what}; asking again (${attempt}/${NO_ANSWER_TRIES})`);
+        await sleep(RETRY_PAUSE_MS);
+        const next = await probeAll(
+            route,
+            again.map((k) => urls[k]),
+        );
+        again.forEach((k, j) => (probes[k] = next[j]));
+    }
 }
 
 /**

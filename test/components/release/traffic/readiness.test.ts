@@ -151,6 +151,39 @@ describe("rollback", () => {
             assert.deepEqual(check, { container: "dev-web-green", status: "RUNNING", healthy: false, reason: "it is green abc1234, not blue abc1234" });
         });
 
+        it("a probe with no answer (timed out under load) is asked again before it counts as unhealthy", async () => {
+            // CI: a loaded machine let one 2 s probe go unanswered, and the switch refused a healthy color.
+            server = await startServer((_req, res, n) => {
+                if (n === 1) return; // the first request never gets an answer
+                res.writeHead(200);
+                res.end("ok");
+            });
+            stub = incus();
+            const [check] = await checkTargets({}, "blue", [t("dev-web-blue", "/ok", server.port)], 300);
+            assert.deepEqual(check, { container: "dev-web-blue", status: "RUNNING", healthy: true, reason: "HTTP 200" });
+        });
+
+        it("a container that never answers is unhealthy after 3 probes; an HTTP error is the app's answer and is not asked again", async () => {
+            let hung = 0;
+            let errs = 0;
+            server = await startServer((req, res) => {
+                if (req.url === "/hang") {
+                    hung++;
+                    return;
+                }
+                errs++;
+                res.writeHead(500);
+                res.end("crashed");
+            });
+            stub = incus();
+            const checks = await checkTargets({}, "blue", [t("dev-web-blue", "/hang", server.port), t("dev-stream-blue", "/err", server.port)], 200);
+            assert.equal(checks[0].healthy, false);
+            assert.match(checks[0].reason, /timed out after 200 ms/);
+            assert.equal(checks[1].reason, "HTTP 500: crashed (expected 200-299)");
+            assert.equal(hung, 3);
+            assert.equal(errs, 1);
+        });
+
         it("assertColorReady resolves when every container can take traffic", async () => {
             server = await app();
             stub = incus();
