@@ -401,15 +401,16 @@ export async function rolloutReplaces(
     news: ColorContainerInputs,
 ): Promise<{ replaces: string[]; pending: string[]; migrated?: true }> {
     const replaces = replacedKeys(olds, news);
-    // Placement follows a node that Incus's evacuation migrated: its new member is only recorded.
-    if (
-        replaces.length === 1 &&
-        replaces[0] === "member" &&
-        news.member &&
-        (await getInstance(incusTarget(news.remote), news.name))?.location === news.member
-    ) {
-        progress(`${news.name}: already on member ${news.member} (moved off ${olds.member ?? "its member"} by Incus); recording it`);
-        return { replaces: [], pending: [], migrated: true };
+    if (replaces.length === 1 && replaces[0] === "member" && news.member) {
+        const location = (await getInstance(incusTarget(news.remote), news.name))?.location;
+        // Placement follows a node that Incus's evacuation migrated: its new member is only recorded.
+        if (location === news.member) {
+            progress(`${news.name}: already on member ${news.member} (moved off ${olds.member ?? "its member"} by Incus); recording it`);
+            return { replaces: [], pending: [], migrated: true };
+        }
+        // A rescheduled node whose member came back (or a changed member list): moving it is a
+        // delete-first replace, so a serving node stays where it runs, as a rollout key waits.
+        if (location !== undefined && location === olds.member && (await mightServe(news.guard, news.color))) return { replaces: [], pending: ["member"] };
     }
     const rollout = rolloutKeys(olds, news);
     if (replaces.length > 0 || rollout.length === 0) return { replaces: [...replaces, ...(replaces.length > 0 ? rollout : [])], pending: [] };

@@ -153,4 +153,37 @@ describe("e2e: member 2 of a real 3-member cluster lost under load (MODE=cluster
         assert.ok(took < 120_000, `the up took ${took} ms`);
         assert.equal(await served(), `blue ${A}`);
     });
+
+    it("m2 back online: an up under load leaves the rescheduled blue-5 where it runs (blue serves: a move is a delete-first replace) and moves the idle green-5 home to m2; nothing fails", async () => {
+        const where = async () =>
+            Object.fromEntries(
+                (JSON.parse(await c.incus(["query", `${remote()}/1.0/instances?recursion=1`])) as { name: string; location: string }[]).map((i) => [
+                    i.name,
+                    i.location,
+                ]),
+            );
+        const before = await where();
+        await c.link("m2", "heal");
+        await eventually(
+            async () => /m2,.*ONLINE/i.test(await c.incus(["cluster", "list", remote(), "-f", "csv"]).catch(() => "")),
+            "the cluster to see m2 online again",
+            90_000,
+        );
+        s.config.active = "blue";
+        const load = startLoad({ url: frontend(), connections: 4, keepAlive: false, pauseMs: 5, wrap });
+        let r: Awaited<ReturnType<typeof s.up>>;
+        try {
+            r = await s.up();
+        } finally {
+            const res = await load.stop();
+            console.log(`      load: ${JSON.stringify(res)}`);
+            assert.deepEqual([res.status, res.connect, res.read, res.write, res.timeout], [0, 0, 0, 0, 0], JSON.stringify(res));
+        }
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, new RegExp(`${s.prefix}web-blue-5: member changed; blue serves traffic, so it keeps what it runs`), r.stderr);
+        const after = await where();
+        assert.equal(after[`${s.prefix}web-blue-5`], before[`${s.prefix}web-blue-5`], "blue-5 stays on the live member it was rescheduled to");
+        assert.equal(after[`${s.prefix}web-green-5`], "m2", "the idle green-5 goes home");
+        assert.equal(await served(), `blue ${A}`);
+    });
 });

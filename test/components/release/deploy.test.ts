@@ -16,6 +16,7 @@ import {
 import { proxyDevice } from "../../../components/io/incus";
 import { SECRET_ENV_LABEL, secretEnvDigest } from "../../../components/model/stateful/adoption";
 import { makeTmp, removeTmp } from "../../helpers/tmp";
+import { instanceJson, ok, stubRunner } from "../../helpers/runnerStub";
 import { TOKEN, containerInputs as inputs, containerOutputs as outputs } from "../../helpers/containerInputs";
 
 describe("deploy (pure parts)", () => {
@@ -178,6 +179,22 @@ describe("deploy (pure parts)", () => {
                 replaces: [],
                 pending: ["secretEnv"],
             });
+        });
+
+        it("a node placed on another member moves only while its color does not serve: a serving node stays where it runs (no delete-first of a routed node)", async () => {
+            // A node rescheduled off m2 (allowReschedule), m2 back online: placement says m2 again.
+            const stub = stubRunner((cmd) => ok(JSON.stringify({ ...JSON.parse(instanceJson(cmd.argv[2].split("/").pop()!, "Running")), location: "m1" })));
+            try {
+                const guard = serving("blue");
+                const olds = outputs(inputs({ guard, color: "blue", member: "m1" }));
+                assert.deepEqual(await rolloutReplaces(olds, inputs({ guard, color: "blue", member: "m2" })), { replaces: [], pending: ["member"] });
+                assert.deepEqual(await rolloutReplaces(outputs(inputs({ guard, member: "m1" })), inputs({ guard, member: "m2" })), {
+                    replaces: ["member"],
+                    pending: [],
+                });
+            } finally {
+                stub.restore();
+            }
         });
 
         it("a release change replaces whatever else changed with it", async () => {
