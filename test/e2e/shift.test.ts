@@ -200,4 +200,60 @@ describe("e2e: a progressive shift between the colors, gated on SLIs", function 
         assert.equal(await s.servedColor(), "blue");
         assert.equal(record().phase, "done");
     });
+
+    it("rollout controls on a shift: watch follows it; pause holds the step; abort puts all traffic back on the old color within 2 s; the next up refuses; retry lifts it", async () => {
+        // Green on a release that did not serve just before blue's (so not a fast rollback): a shift with long steps.
+        s.config.colors.green = { release: B };
+        await s.upOk();
+        s.config.active = "green";
+        s.config.progressive = { ...s.config.progressive, stepSeconds: 60 };
+        const load = startLoad({ url: `http://127.0.0.1:${s.frontendPort}/`, connections: 2, threads: 1, keepAlive: true, pauseMs: 10 });
+        const seen = new Map<string, number>();
+        let err = "";
+        const up = s.start(["up"], (all) => {
+            err = all;
+            for (const [k, re] of [
+                ["step", /shift: step 1\/3: 20% on green/],
+                ["paused", /rollout: paused by .*e2e hold/],
+                ["back", /all traffic is back on blue/],
+            ] as const)
+                if (!seen.has(k) && re.test(all)) seen.set(k, Date.now());
+        });
+        let watch: ReturnType<typeof s.start> | undefined;
+        try {
+            await eventually(() => seen.has("step"), "the shift's first step", 180_000).catch((e: Error) => {
+                throw new Error(`${e.message}:\n${err.slice(-3000)}`);
+            });
+            watch = s.start(["rollout", "watch"]);
+            const p = await s.run(["rollout", "pause", "-m", "e2e hold"]);
+            assert.equal(p.code, 0, p.stderr);
+            await eventually(() => seen.has("paused"), "the up to say it is paused", 10_000);
+            const v = await s.run(["rollout", "abort", "-m", "e2e shift abort"]);
+            assert.equal(v.code, 0, v.stderr);
+            // From the verb's write of the control record, not from the CLI's start-up.
+            const t0 = Date.parse(JSON.parse(fs.readFileSync(path.join(s.haproxyDir, "rollout-control.json"), "utf8")).aborted.at);
+            await eventually(() => seen.has("back"), "the abort to put traffic back on blue", 10_000);
+            assert.ok(seen.get("back")! - t0 < 2000, `all traffic back on blue ${seen.get("back")! - t0} ms after the verb`);
+            const r = await up.done;
+            assert.notEqual(r.code, 0);
+            assert.match(r.stderr, /aborted by .*e2e shift abort/, r.stderr);
+        } finally {
+            const res = await load.stop();
+            assert.equal(res.status + res.connect + res.read + res.write + res.timeout, 0, `no failed request: ${JSON.stringify(res)}`);
+        }
+        assert.equal(await s.servedColor(), "blue");
+        const w = await watch!.done;
+        assert.equal(w.code, 0, w.stderr);
+        assert.match(w.stdout, /shift of b13b0002 on green/);
+        assert.match(w.stdout, /paused by .*e2e hold/);
+        assert.match(w.stdout, /aborted by .*e2e shift abort/, "watch ends with the rollout, showing how it ended");
+        const again = await s.up();
+        assert.notEqual(again.code, 0);
+        assert.match(again.stderr, /Set bluegreen:active back to blue, or run `npm run local -- rollout retry --stack/);
+        const retry = await s.run(["rollout", "retry", "-m", "e2e fixed"]);
+        assert.equal(retry.code, 0, retry.stderr);
+        assert.match(retry.stdout, /lifted the rejection of the shift of b13b0002 on green/);
+        s.config.active = "blue";
+        await s.upOk();
+    });
 });
