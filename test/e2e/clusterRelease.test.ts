@@ -2,7 +2,8 @@
 // cluster's runner namespace over HTTPS: a pool of 3 spread over the 3 members, each node on a
 // routed NIC with its address recorded, HAProxy on m1 routing to the nodes' addresses; switch and
 // fast rollback under load with zero failed requests; a stateful service pinned to m3 through a
-// guarded upgrade.
+// guarded upgrade; HAProxy moved to m2 (haproxy.member), serving the nodes on m1 and m3 through
+// a switch under load.
 
 import assert from "node:assert/strict";
 import { ClusterStatus, TestCluster } from "../../harness/cluster";
@@ -31,7 +32,9 @@ describe("e2e: releases on a real 3-member cluster, spread over members on route
     let wrap: { argv: string[]; env: Record<string, string> };
     const remote = (name = "") => `${st.remote}:${name}`;
     const haproxy = () => `${s.prefix}haproxy`;
-    const frontend = () => `http://${st.members[0].address}:${s.frontendPort}/`;
+    // HAProxy's member: its frontend listens on that member's address.
+    let haproxyOn = 0;
+    const frontend = () => `http://${st.members[haproxyOn].address}:${s.frontendPort}/`;
     const served = (): Promise<string> => c.served(frontend());
     const live = async (): Promise<Live[]> =>
         (JSON.parse(await c.incus(["query", `${remote()}/1.0/instances?recursion=1`])) as Live[]).filter((i) => i.name.startsWith(s.prefix));
@@ -148,5 +151,41 @@ describe("e2e: releases on a real 3-member cluster, spread over members on route
         // Routed behind HAProxy on m1: its route answers from m3.
         const got = await c.runner(["curl", "-sS", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", `${frontend()}db`]);
         assert.equal(got.stdout, "200", got.stderr);
+    });
+
+    it("haproxy.member: m2 moves HAProxy there (its frontend on m2's address); it serves the nodes on m1 and m3 through a switch under load, zero failed", async () => {
+        s.config.haproxy.member = "m2";
+        const r = await upOk();
+        haproxyOn = 1;
+        assert.equal(r.outputs.url, frontend());
+        const insts = await live();
+        const where = Object.fromEntries(insts.map((i) => [i.name, i.location]));
+        assert.equal(where[haproxy()], "m2", JSON.stringify(where));
+        assert.deepEqual(
+            [1, 2, 3].map((n) => where[`${s.prefix}web-blue-${n}`]),
+            ["m1", "m2", "m3"],
+            "the nodes stay where they were",
+        );
+        assert.equal(await served(), `blue ${A}`);
+        const load = startLoad({ url: frontend(), connections: 4, keepAlive: false, pauseMs: 5, wrap });
+        try {
+            s.config.active = "green";
+            await upOk();
+            assert.equal(await served(), `green ${B}`);
+            s.config.active = "blue";
+            await upOk();
+            assert.equal(await served(), `blue ${A}`);
+        } finally {
+            const res = await load.stop();
+            assert.ok(res.requests > 50, `requests: ${JSON.stringify(res)}`);
+            assert.deepEqual([res.status, res.connect, res.read, res.write, res.timeout], [0, 0, 0, 0, 0], JSON.stringify(res));
+            assert.ok(res.blue > 0 && res.green > 0, JSON.stringify(res));
+        }
+        // Every node of both colors answers through HAProxy on m2: the ones on m1 and m3 over the LAN.
+        const cfg = await c.incus(["file", "pull", `${remote(haproxy())}/etc/haproxy/bluegreen.cfg`, "-"]).catch(() => "");
+        for (const n of [1, 2, 3]) {
+            const a = insts.find((i) => i.name === `${s.prefix}web-blue-${n}`)!.config[ADDRESS_KEY];
+            assert.match(cfg, new RegExp(`server blue-${n} ${a.replace(/\./g, "\\.")}:8080 check`), cfg);
+        }
     });
 });
