@@ -310,4 +310,13 @@ describe("the switch provider's update over a remote (stubbed Incus)", () => {
         await switchProvider.update!("prod-switch-aaaa0001", { ...INPUTS, served: "green", recorded: "green" }, INPUTS);
         assert.equal(flippedBeforeOwner, true);
     });
+
+    it("hands the previous outputs to the switch: a flip after an up that left its map makes no read exec", async () => {
+        stub = stubRunner(answers(ok(`\n${EXEC_SENTINEL} 0\n`)));
+        const olds = { ...INPUTS, active: "green" as const, release: "r1", served: "green", recorded: "green", releasesMap: "blue r0\ngreen r1\n" };
+        const r = await switchProvider.update!("prod-switch-aaaa0001", olds, INPUTS);
+        assert.equal(r.outs.releasesMap, "blue r2\ngreen r1\n");
+        assert.ok(!stub.calls.some((c) => kindOf(c) === "read"));
+        assert.equal(stub.calls.filter((c) => kindOf(c) === "flip").length, 1);
+    });
 });
