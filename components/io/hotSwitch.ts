@@ -1,6 +1,7 @@
 // The switch over an Incus remote in two execs into the HAProxy instance: one read of
 // everything the decision needs (master CLI, servers state, the config, the active color,
-// the releases map), then, once decided, one flip: write and validate the candidate, wait
+// the releases map), then, once decided, one flip (or the flip alone, guarded, when decided
+// on the state the last run left): write and validate the candidate, wait
 // for HAProxy's own checks to see the target UP, check the live config is the one read,
 // keep `.bak`, swap, and send the runtime API commands. Constant scripts; the files,
 // sockets and commands are arguments, the candidate and the map come on stdin. Incus may
@@ -92,6 +93,8 @@ export const FLIP = {
     swap: 106,
     /** The candidate is live; the runtime API refused or did not answer. */
     runtime: 107,
+    /** Guarded: the live state is not the one the decision assumed. Nothing written. */
+    differs: 108,
 } as const;
 
 /**
@@ -99,11 +102,21 @@ export const FLIP = {
  * bytes or `-` (left as is), `$6` the sha256 the live config must still have (`-`: absent),
  * `$7` `bak` to keep the live config as `.bak`, `$8` admin socket, `$9` tries (100 ms apart)
  * for HAProxy's checks to see `${10}` (`backend/server ...`) running and ready, `${11}`
- * runtime commands (`;`-separated; empty: none). Stdin: the candidate, then the map.
+ * runtime commands (`;`-separated; empty: none), `${12}` the guard (`-`: none): the servers
+ * of the component backends as `backend/server:admin_state:0|1` (1: a weight), all of them and
+ * nothing else, and `${13}` the releases map's sha256 (`-`: absent); with a guard the config
+ * must have `$6` too. Stdin: the candidate, then the map.
  */
 export const FLIP_SCRIPT =
     'c=$1; n="$1.new"; t="$1.new.tmp-$2"; umask 077; ' +
     `fail() { rm -f -- "$t" "$t.w" "$t.m" "$n"; echo; echo "${EXEC_SENTINEL} $1"; exit "$1"; }; ` +
+    'if [ "${12}" != - ]; then ' +
+    'printf "show servers state\\nquit\\n" | socat -t 10 - "UNIX-CONNECT:$8" > "$t" 2>/dev/null || fail 108; ' +
+    'awk -v want="${12}" \'BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) { e[w[i]] = 1; split(w[i], p, "/"); b[p[1]] = 1 } } ' +
+    '/^[0-9]/ && NF >= 8 && ($2 in b) { if (!(($2 "/" $4 ":" $7 ":" ($8 > 0 ? 1 : 0)) in e)) bad = 1; seen++ } END { exit (bad || seen != n) }\' "$t" || ' +
+    '{ echo "HAProxy\'s servers are not as expected"; fail 108; }; ' +
+    'h=-; [ -e "$c" ] && { h=$(sha256sum < "$c" | cut -d " " -f 1) || fail 108; }; [ "$h" = "$6" ] || { echo "$c is not as expected"; fail 108; }; ' +
+    'h=-; [ -e "$4" ] && { h=$(sha256sum < "$4" | cut -d " " -f 1) || fail 108; }; [ "$h" = "${13}" ] || { echo "$4 is not as expected"; fail 108; }; fi; ' +
     'mkdir -p -- "$(dirname -- "$c")" && head -c "$3" > "$t" && [ "$(wc -c < "$t")" -eq "$3" ] && mv -f -- "$t" "$n" || fail 101; ' +
     'if [ "$5" != - ]; then mkdir -p -- "$(dirname -- "$4")" && head -c "$5" > "$t.m" && [ "$(wc -c < "$t.m")" -eq "$5" ] && ' +
     'chmod 600 -- "$t.m" && mv -f -- "$t.m" "$4" || fail 102; fi; ' +
@@ -142,6 +155,17 @@ export interface FlipSpec {
     readonly settleMs: number;
     /** Runtime API commands once swapped; none: the caller reloads. */
     readonly commands: readonly string[];
+    /**
+     * A flip decided on the state the last run left, not on a read: the script checks it first
+     * (`live` as the config, `mapHad` as the map, the servers with their admin states and which
+     * have a weight) and exits `differs`, nothing written, when it is not that.
+     */
+    readonly guard?: { readonly servers: readonly { backend: string; server: string; adminState: number; weight: number }[]; readonly mapHad?: string };
+}
+
+/** Pure: a guarded server as the flip script compares it. */
+export function guardToken(s: { backend: string; server: string; adminState: number; weight: number }): string {
+    return `${s.backend}/${s.server}:${s.adminState}:${s.weight > 0 ? 1 : 0}`;
 }
 
 export function sha256(text: string): string {
@@ -171,6 +195,8 @@ export function flipCmd(f: FlipSpec): Cmd {
             `${tries}`,
             f.waitFor.join(" "),
             f.commands.join("; "),
+            f.guard ? f.guard.servers.map(guardToken).join(" ") : "-",
+            f.guard?.mapHad === undefined ? "-" : sha256(f.guard.mapHad),
         ],
         // Room for the wait on HAProxy's checks and Incus's own round trip.
         { input: f.candidate + (f.map ?? ""), timeoutMs: f.settleMs + 45_000 },

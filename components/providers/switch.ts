@@ -50,7 +50,7 @@ export const switchProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
 
     async update(id: string, olds: SwitchOutputs, news: SwitchInputs) {
         // Beside the switch, not before it: the switch never reads the owner file, and a claim is one round trip over a remote.
-        const [claim, outs] = await Promise.allSettled([claimSwitch(news, id), applySwitch(news, olds.drained ?? [])]);
+        const [claim, outs] = await Promise.allSettled([claimSwitch(news, id), applySwitch(news, olds.drained ?? [], olds)]);
         if (outs.status === "rejected") throw outs.reason;
         if (claim.status === "rejected") throw claim.reason;
         return { outs: outs.value };
@@ -64,7 +64,7 @@ export const switchProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
 
     async read(id: string, props: SwitchOutputs) {
         const live = await readSwitch(props);
-        const { served: _s, recorded: _r, ...inputs } = props;
+        const { served: _s, recorded: _r, releasesMap: _m, ...inputs } = props;
         return { id, props: { ...props, ...live }, inputs: { ...inputs, active: live.active } };
     },
 });

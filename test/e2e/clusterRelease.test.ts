@@ -1,8 +1,9 @@
 // Releases on a real 3-member Incus cluster (issue 21 part 2), run by the program from the
 // cluster's runner namespace over HTTPS: a pool of 3 spread over the 3 members, each node on a
-// routed NIC with its address recorded, HAProxy on m1 routing to the nodes' addresses; switch and
-// fast rollback under load with zero failed requests; a stateful service pinned to m3 through a
-// guarded upgrade.
+// routed NIC with its address recorded, HAProxy on m2 (haproxy.member, not the member the
+// remote's URL names) routing to the nodes' addresses on m1, m2 and m3; switch and fast rollback
+// under load through its frontend on m2's address with zero failed requests; a stateful service
+// pinned to m3 through a guarded upgrade.
 
 import assert from "node:assert/strict";
 import { ClusterStatus, TestCluster } from "../../harness/cluster";
@@ -31,7 +32,8 @@ describe("e2e: releases on a real 3-member cluster, spread over members on route
     let wrap: { argv: string[]; env: Record<string, string> };
     const remote = (name = "") => `${st.remote}:${name}`;
     const haproxy = () => `${s.prefix}haproxy`;
-    const frontend = () => `http://${st.members[0].address}:${s.frontendPort}/`;
+    // HAProxy on m2 (haproxy.member): its frontend listens on m2's address.
+    const frontend = () => `http://${st.members[1].address}:${s.frontendPort}/`;
     const served = (): Promise<string> => c.served(frontend());
     const live = async (): Promise<Live[]> =>
         (JSON.parse(await c.incus(["query", `${remote()}/1.0/instances?recursion=1`])) as Live[]).filter((i) => i.name.startsWith(s.prefix));
@@ -51,6 +53,7 @@ describe("e2e: releases on a real 3-member cluster, spread over members on route
         await c.runner(["incus", "storage", "volume", "delete", remote("default"), `${s.prefix}db-data`, "--target", "m3"]); // absent: fine
         s.config.components = { web: { hostPort: s.componentPort("web", "blue"), route: "/", nodes: 3 } };
         s.config.incus = { remote: st.remote };
+        s.config.haproxy.member = "m2";
         s.config.network = { mode: "routed", parent: "eth0", addresses: st.routedAddresses };
         s.config.stateful = {
             db: { release: DB1, hostPort: s.frontendPort + 50, pool: "default", volumes: { data: "/var/lib/bluegreen-data" }, member: "m3", route: "/db" },
@@ -65,7 +68,7 @@ describe("e2e: releases on a real 3-member cluster, spread over members on route
         await c.down();
     });
 
-    it("deploys a pool of 3 spread over m1, m2, m3, each on a routed NIC with its address recorded; HAProxy on m1 routes to the addresses", async () => {
+    it("deploys a pool of 3 spread over m1, m2, m3, each on a routed NIC with its address recorded; HAProxy on m2 (haproxy.member) routes to the addresses", async () => {
         s.setColors({ blue: A }, "blue");
         const r = await upOk();
         assert.equal(r.outputs.url, frontend());
@@ -77,7 +80,7 @@ describe("e2e: releases on a real 3-member cluster, spread over members on route
             ["m1", "m2", "m3"],
             JSON.stringify(where),
         );
-        assert.equal(where[haproxy()], "m1");
+        assert.equal(where[haproxy()], "m2", "HAProxy on the member haproxy.member names");
         assert.equal(where[`${s.prefix}db`], "m3");
         for (const i of insts) {
             const a = i.config[ADDRESS_KEY];
@@ -145,7 +148,7 @@ describe("e2e: releases on a real 3-member cluster, spread over members on route
         assert.equal(db.config["user.bluegreen.release"], DB2);
         const vol = JSON.parse(await c.incus(["query", `${remote()}/1.0/storage-pools/default/volumes/custom/${s.prefix}db-data?target=m3`]));
         assert.equal(vol.location, "m3");
-        // Routed behind HAProxy on m1: its route answers from m3.
+        // Routed behind HAProxy on m2: its route answers from m3.
         const got = await c.runner(["curl", "-sS", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", `${frontend()}db`]);
         assert.equal(got.stdout, "200", got.stderr);
     });

@@ -169,6 +169,8 @@ export interface SwitchOutputs extends SwitchInputs {
     readonly served: string;
     /** The color the active-color file names, or "none". */
     readonly recorded: string;
+    /** Over a remote: the releases map as this run left it, for the next run's guarded flip. */
+    readonly releasesMap?: string;
 }
 
 /** Pure: the split the inputs ask for. */
@@ -313,6 +315,39 @@ async function readBeforeRemote(i: SwitchInputs, c: Extract<AdminChannel, { via:
     ]);
     return { before, current, recorded, mapHad };
 }
+
+/** What a flip over a remote is decided on when it skips the read: the state the last run left. */
+export interface Guess {
+    readonly before: Live;
+    readonly current: string;
+    readonly recorded: Color;
+    readonly mapHad: string;
+}
+
+/**
+ * Pure: over a remote, a plain flip of all traffic from the color the last run left serving
+ * to the other, decided on that run's state instead of a read; the flip's one exec checks it
+ * (FlipSpec.guard) before it writes anything. Undefined for anything else: it reads first.
+ */
+export function guessLive(i: SwitchInputs, prior: SwitchOutputs | undefined): Guess | undefined {
+    if (!prior || prior.releasesMap === undefined || haproxyChannel(i.host, i.layout, "admin").via !== "exec") return undefined;
+    // A gate, a shift, the maintenance map or a drained member each need what a read brings.
+    if (i.method !== "runtime" || i.gate || i.progressive || i.maintenance || i.drained?.length || prior.drained?.length) return undefined;
+    const was = modelOf(prior);
+    if (prior.active === i.active || prior.recorded !== prior.active || prior.served !== prior.active || describeSplit(was.split) !== prior.active) {
+        return undefined;
+    }
+    const current = renderConfig(was);
+    const model = modelOf(i);
+    const states: ServerState[] = desiredWeights(poolsOf(was), was.split)
+        .filter((w) => isComponentBackend(w.backend))
+        .map((w) => ({ backend: w.backend, server: w.server, opState: 2, adminState: 0, weight: w.weight }));
+    if (configShape(current) !== configShape(renderConfig(model)) || !runsModel(states, model)) return undefined;
+    return { before: { running: true, served: prior.active, weighted: prior.active, states }, current, recorded: prior.active, mapHad: prior.releasesMap };
+}
+
+/** The guarded flip found HAProxy not as the last run left it: nothing was written; read, then decide. */
+class Differs extends Error {}
 
 /** Pure: the refusal for a candidate HAProxy rejected. */
 function rejected(reason: string, previous: string): Error {
@@ -533,9 +568,26 @@ async function switchGate(i: SwitchInputs, previous: string, discard: () => Prom
     }
 }
 
-/** Applies the switch. Idempotent: the same state again is a no-op with no reload. */
-/** `wasDrained`: the `drained` of the previous run, whose servers no longer listed are made ready. */
-export async function applySwitch(i: SwitchInputs, wasDrained: readonly string[] = []): Promise<SwitchOutputs> {
+/**
+ * Applies the switch. Idempotent: the same state again is a no-op with no reload.
+ * `wasDrained`: the `drained` of the previous run, whose servers no longer listed are made ready.
+ * `prior`: the previous run's outputs; over a remote a plain flip is decided on them and
+ * guarded in its one exec, and read first only when HAProxy is not as they say.
+ */
+export async function applySwitch(i: SwitchInputs, wasDrained: readonly string[] = [], prior?: SwitchOutputs): Promise<SwitchOutputs> {
+    const guess = guessLive(i, prior);
+    if (guess) {
+        try {
+            return await applyOnce(i, wasDrained, guess);
+        } catch (e) {
+            if (!(e instanceof Differs)) throw e;
+            progress(`switch: HAProxy is not as the last run left it (${e.message}); reading it first`);
+        }
+    }
+    return applyOnce(i, wasDrained);
+}
+
+async function applyOnce(i: SwitchInputs, wasDrained: readonly string[], guess?: Guess): Promise<SwitchOutputs> {
     const started = Date.now();
     const L = i.layout;
     const ctx = auditTo(i.host, L.stateDir, i.stack, i.broadcast, i.passEnv);
@@ -580,7 +632,12 @@ export async function applySwitch(i: SwitchInputs, wasDrained: readonly string[]
     let map: { had?: string; want: string };
     let v: CmdResult | undefined;
     let history: string | undefined;
-    if (remote) {
+    if (remote && guess) {
+        // Incus's record of the targets first (fail closed); the flip's exec checks the rest.
+        await ready(false);
+        ({ before, current, recorded } = guess);
+        map = { had: guess.mapHad, want: wantMap(guess.mapHad) };
+    } else if (remote) {
         // One exec of reads beside Incus's record of the targets (one query, no prober exec:
         // on the hot path HAProxy's own checks gate the flip, in its exec); the map, the
         // candidate and its validation go with the flip's one exec, after the decision.
@@ -625,7 +682,7 @@ export async function applySwitch(i: SwitchInputs, wasDrained: readonly string[]
         await discard();
         progress(`switch: ${i.active} already serves; nothing to do`);
         await applyMemberDrain(i, before.states, wasDrained);
-        return { ...i, served: wanted, recorded: i.active };
+        return { ...i, served: wanted, recorded: i.active, ...(remote ? { releasesMap: map.want } : {}) };
     }
     if (v && v.code !== 0) {
         await discard();
@@ -681,6 +738,8 @@ export async function applySwitch(i: SwitchInputs, wasDrained: readonly string[]
     const waitFor = targetServers(i).filter((t) => moving || !held.some((h) => h.backend === t.backend && h.server === t.server));
     // The release map first: during a shift, HAProxy already names the new release.
     const releases = activeServers.map((s) => setMapCommand(mapFile, s, i.release));
+    // A guess only ever leads to the hot flip; anything else is decided on a read.
+    if (guess && (!hot || from || !moving || held.length > 0)) throw new Differs("the switch needs a read");
     let flipped = false;
     if (remote && from) {
         // A shift over a remote: its candidate is written and validated first, as locally.
@@ -707,8 +766,10 @@ export async function applySwitch(i: SwitchInputs, wasDrained: readonly string[]
             waitFor: hot ? waitFor.map((w) => `${w.backend}/${w.server}`) : [],
             settleMs: i.settleMs,
             commands: hot ? [...releases, ...weightCommands(desiredWeights(poolsOf(model), model.split))] : [],
+            ...(guess ? { guard: { servers: guess.before.states, mapHad: guess.mapHad } } : {}),
         });
         const said = r.output || r.stderr || "Incus lost its output";
+        if (guess && r.code === FLIP.differs) throw new Differs(said);
         if (r.code === FLIP.rejected) throw rejected(said, previous);
         if (r.code === FLIP.notUp) {
             throw new Error(
@@ -790,7 +851,7 @@ export async function applySwitch(i: SwitchInputs, wasDrained: readonly string[]
     if ((i.drained?.length ?? 0) > 0 || wasDrained.length > 0) await applyMemberDrain(i, await serversState(channel), wasDrained);
     // Only now: a device goes once HAProxy no longer routes to it (a node that left a pool was drained and dropped).
     await pruneBackendDevices(i, model);
-    return { ...i, served: wanted, recorded: i.active };
+    return { ...i, served: wanted, recorded: i.active, ...(remote ? { releasesMap: map.want } : {}) };
 }
 
 /**

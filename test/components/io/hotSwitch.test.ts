@@ -43,6 +43,12 @@ const STATE = (blueOp: number, blueAdmin: number) =>
     `3 be_web 1 blue 127.0.0.1 ${blueOp} ${blueAdmin} 1 1 5 6 0 0 0 0\n` +
     "3 be_web 2 green 127.0.0.1 2 0 0 1 5 6 0 0 0 0\n";
 
+/** STATE's servers as the last run left them: blue has the weight (1), green none; both ready. */
+const GUARD = [
+    { backend: "be_web", server: "blue", adminState: 0, weight: 1 },
+    { backend: "be_web", server: "green", adminState: 0, weight: 0 },
+];
+
 describe("hotSwitch (the switch over a remote in one exec)", () => {
     let stub: RunnerStub | undefined;
     afterEach(() => stub?.restore());
@@ -151,10 +157,15 @@ describe("hotSwitch (the switch over a remote in one exec)", () => {
             "3",
             "be_web/blue",
             "set map m blue r2; set server be_web/blue weight 256",
+            "-",
+            "-",
         ]);
         assert.equal(cmd.input, "new\nblue r2\n");
         const reload = flipCmd(spec("/e", { map: undefined, live: undefined, bak: false, waitFor: [], commands: [] }));
-        assert.deepEqual(reload.argv.slice(12), ["-", "-", "-", "/e/a.sock", "0", "", ""]);
+        assert.deepEqual(reload.argv.slice(12), ["-", "-", "-", "/e/a.sock", "0", "", "", "-", "-"]);
+        const guarded = flipCmd(spec("/e", { guard: { servers: GUARD, mapHad: "blue r1\n" } }));
+        assert.deepEqual(guarded.argv.slice(19), ["be_web/blue:0:1 be_web/green:0:0", sha256("blue r1\n")]);
+        assert.equal(flipCmd(spec("/e", { guard: { servers: GUARD } })).argv[20], "-", "no map: it must be absent");
     });
 
     describe("the flip script", () => {
@@ -262,6 +273,59 @@ describe("hotSwitch (the switch over a remote in one exec)", () => {
             assert.equal(r.code, FLIP.candidateWrite);
             assert.equal(fs.readFileSync(path.join(dir, "cfg"), "utf8"), "old\n");
             assert.deepEqual(files(), ["bin", "cfg"]);
+        });
+
+        describe("guarded (decided on the state the last run left, with no read before it)", () => {
+            const guarded = { guard: { servers: GUARD, mapHad: "blue r1\n" } };
+            beforeEach(() => fs.writeFileSync(path.join(dir, "map"), "blue r1\n"));
+
+            it("the servers, the config and the map as expected: flips as unguarded, the check first", async () => {
+                let n = 0;
+                const admin = await fakeSocket(path.join(dir, "a.sock"), (req) =>
+                    req.startsWith("show servers state\n") ? STATE(++n < 3 ? 0 : 2, 0) : "\n\n2.6.12\n",
+                );
+                try {
+                    const r = await run(guarded);
+                    assert.equal(r.code, FLIP.ok, r.stdout);
+                    assert.equal(fs.readFileSync(path.join(dir, "cfg"), "utf8"), "new\n");
+                    assert.equal(fs.readFileSync(path.join(dir, "map"), "utf8"), "blue r2\n");
+                    assert.equal(admin.requests.length, 4, "the guard's read, two waits, the commands");
+                } finally {
+                    admin.close();
+                }
+            });
+
+            for (const [what, state, prepare] of [
+                ["a server in drain", STATE(2, 8), () => undefined],
+                [
+                    "the other color has the weight",
+                    STATE(2, 0).replace("blue 127.0.0.1 2 0 1", "blue 127.0.0.1 2 0 0").replace("green 127.0.0.1 2 0 0", "green 127.0.0.1 2 0 1"),
+                    () => undefined,
+                ],
+                ["a server more", `${STATE(2, 0)}3 be_web 3 blue-2 127.0.0.1 2 0 0 1 5 6 0 0 0 0\n`, () => undefined],
+                ["a server less", STATE(2, 0).split("\n").slice(0, 3).join("\n"), () => undefined],
+                ["no answer", "", () => undefined],
+                ["the config changed", STATE(2, 0), () => fs.writeFileSync(path.join(dir, "cfg"), "someone else\n")],
+                ["the map changed", STATE(2, 0), () => fs.writeFileSync(path.join(dir, "map"), "blue r0\n")],
+                ["the map is gone", STATE(2, 0), () => fs.rmSync(path.join(dir, "map"))],
+            ] as const) {
+                it(`${what}: exit 108 (differs) before anything is written or sent`, async () => {
+                    prepare();
+                    const cfg = fs.readFileSync(path.join(dir, "cfg"), "utf8");
+                    const map = fs.existsSync(path.join(dir, "map")) ? fs.readFileSync(path.join(dir, "map"), "utf8") : undefined;
+                    const admin = await fakeSocket(path.join(dir, "a.sock"), () => state);
+                    try {
+                        const r = await run(guarded);
+                        assert.equal(r.code, FLIP.differs, r.stdout);
+                        assert.deepEqual(admin.requests, ["show servers state\nquit\n"], "one read, no command");
+                        assert.equal(fs.readFileSync(path.join(dir, "cfg"), "utf8"), cfg);
+                        assert.equal(fs.existsSync(path.join(dir, "map")) ? fs.readFileSync(path.join(dir, "map"), "utf8") : undefined, map);
+                        assert.ok(!files().includes("cfg.new") && !files().includes("cfg.bak"), files().join(" "));
+                    } finally {
+                        admin.close();
+                    }
+                });
+            }
         });
 
         it("a reload's flip (no wait, no commands, no live config) only validates and swaps", async () => {

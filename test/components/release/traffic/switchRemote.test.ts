@@ -9,7 +9,7 @@ import { PROBER_SENTINEL } from "../../../../components/io/prober";
 import { WRITE_SCRIPT, APPEND_SCRIPT } from "../../../../components/io/haproxyHost";
 import { COLOR_HEADER, RELEASE_HEADER, renderConfig } from "../../../../components/model/traffic/haproxyConfig";
 import { haproxyLayout } from "../../../../components/model/naming";
-import { SwitchInputs, applySwitch, modelOf } from "../../../../components/release/traffic/switch";
+import { SwitchInputs, SwitchOutputs, applySwitch, guessLive, modelOf } from "../../../../components/release/traffic/switch";
 import { CmdResult } from "../../../../components/io/exec";
 import { switchProvider } from "../../../../components/providers/switch";
 import { RunnerStub, fail, instanceJson, ok, stubRunner } from "../../../helpers/runnerStub";
@@ -123,6 +123,8 @@ describe("applySwitch over an Incus remote (stubbed Incus)", () => {
             "5",
             "be_web/blue",
             `set map ${map} blue r2; set server be_web/blue weight 100; set server be_web/green weight 0`,
+            "-",
+            "-",
         ]);
         assert.ok(String(stub.calls[2].input).startsWith(renderConfig(modelOf(INPUTS))));
     });
@@ -218,6 +220,74 @@ describe("applySwitch over an Incus remote (stubbed Incus)", () => {
     });
 });
 
+describe("applySwitch over a remote, decided on the state the last run left (stubbed Incus)", () => {
+    let stub: RunnerStub | undefined;
+    quietProgress();
+    afterEach(() => stub?.restore());
+    const MAP = "blue r0\ngreen r1\n";
+    const PRIOR: SwitchOutputs = { ...INPUTS, active: "green", release: "r1", served: "green", recorded: "green", releasesMap: MAP };
+    const guardOf = (c: Cmd) => c.argv.slice(-2);
+
+    it("a flip is one exec from the decision to traffic moved: Incus's record, then the guarded flip, with no read", async () => {
+        stub = remoteStub(ok(`\n${EXEC_SENTINEL} 0\n`));
+        const out = await applySwitch(INPUTS, [], PRIOR);
+        assert.equal(out.served, "blue");
+        assert.equal(out.releasesMap, "blue r2\ngreen r1\n", "the map it left, for the next run");
+        const kinds = stub.calls.map(kindOf);
+        assert.deepEqual(kinds.slice(0, 2), ["query", "flip"], "the query first (fail closed), then the flip: no read exec");
+        assert.ok(!kinds.includes("read"));
+        assert.deepEqual(kinds.slice(2), ["probe", "write", "append", "pull", "append", "query"], "verify, record, the history's pull, audit, prune");
+        const f = stub.calls[1];
+        assert.deepEqual(guardOf(f), ["be_web/blue:0:0 be_web/green:0:1", sha256(MAP)], "the servers and the map as the last run left them");
+        assert.equal(f.argv[13], sha256(LIVE), "the config as the last run left it");
+        assert.deepEqual(f.argv.slice(-3, -2), [
+            `set map /var/lib/app/releases.map blue r2; set server be_web/blue weight 100; set server be_web/green weight 0`,
+        ]);
+    });
+
+    it("HAProxy is not as the last run left it (exit 108): nothing was written; the read, then the same flip unguarded", async () => {
+        let flips = 0;
+        const rest = answers(ok(`\n${EXEC_SENTINEL} 0\n`));
+        stub = stubRunner((c) => {
+            if (kindOf(c) === "flip" && flips++ === 0) return fail(FLIP.differs, "", `HAProxy's servers are not as expected\n\n${EXEC_SENTINEL} 108\n`);
+            return rest(c);
+        });
+        const out = await applySwitch(INPUTS, [], PRIOR);
+        assert.equal(out.served, "blue");
+        const kinds = stub.calls.map(kindOf);
+        assert.deepEqual(kinds.slice(0, 2), ["query", "flip"]);
+        assert.deepEqual(kinds.slice(2, 4).sort(), ["query", "read"], "then the read beside Incus's record");
+        assert.equal(kinds[4], "flip");
+        assert.deepEqual(guardOf(stub.calls[4]), ["-", "-"], "decided on the read: no guard");
+    });
+
+    it("a target on another release is refused by Incus's record before the one exec: no flip", async () => {
+        const rest = answers(ok(`\n${EXEC_SENTINEL} 0\n`));
+        stub = stubRunner((c) =>
+            kindOf(c) === "query" ? ok(instanceJson("prod-blue-web", "Running", { "user.bluegreen.color": "blue", "user.bluegreen.release": "r1" })) : rest(c),
+        );
+        await assert.rejects(applySwitch(INPUTS, [], PRIOR), /prod-blue-web is unhealthy \(it is blue r1, not blue r2\).*HAProxy was not touched/s);
+        assert.deepEqual(stub.calls.map(kindOf), ["query"]);
+    });
+
+    for (const [what, prior, inputs] of [
+        ["a first run (no map recorded)", { ...PRIOR, releasesMap: undefined }, INPUTS],
+        ["the last run left a split", { ...PRIOR, served: "blue=10,green=90" }, INPUTS],
+        ["the last run did not record its color", { ...PRIOR, recorded: "none" }, INPUTS],
+        ["a gate", PRIOR, { ...INPUTS, gate: { gateTimeoutSeconds: 60 } }],
+        ["a drained member", PRIOR, { ...INPUTS, drained: ["be_web/green"] }],
+        ["no flip (the same color)", { ...PRIOR, active: "blue", release: "r2", served: "blue", recorded: "blue" }, INPUTS],
+    ] as const) {
+        it(`${what}: read first, as before`, () => {
+            assert.equal(guessLive(inputs as SwitchInputs, prior as SwitchOutputs), undefined);
+        });
+    }
+    it("locally there is nothing to guess: every read is local", () => {
+        assert.equal(guessLive({ ...INPUTS, host: { placement: "host", dir: "/tmp/x" } as SwitchInputs["host"] }, PRIOR), undefined);
+        assert.ok(guessLive(INPUTS, PRIOR));
+    });
+});
+
 describe("the switch provider's update over a remote (stubbed Incus)", () => {
     let stub: RunnerStub | undefined;
     quietProgress();
@@ -239,5 +309,14 @@ describe("the switch provider's update over a remote (stubbed Incus)", () => {
         });
         await switchProvider.update!("prod-switch-aaaa0001", { ...INPUTS, served: "green", recorded: "green" }, INPUTS);
         assert.equal(flippedBeforeOwner, true);
+    });
+
+    it("hands the previous outputs to the switch: a flip after an up that left its map makes no read exec", async () => {
+        stub = stubRunner(answers(ok(`\n${EXEC_SENTINEL} 0\n`)));
+        const olds = { ...INPUTS, active: "green" as const, release: "r1", served: "green", recorded: "green", releasesMap: "blue r0\ngreen r1\n" };
+        const r = await switchProvider.update!("prod-switch-aaaa0001", olds, INPUTS);
+        assert.equal(r.outs.releasesMap, "blue r2\ngreen r1\n");
+        assert.ok(!stub.calls.some((c) => kindOf(c) === "read"));
+        assert.equal(stub.calls.filter((c) => kindOf(c) === "flip").length, 1);
     });
 });
