@@ -199,6 +199,7 @@ export function switchInputs(config: StackConfig, placement?: StackPlacement): S
         extra: config.haproxy.extra,
         ...(edgeOf(config) ? { edge: edgeOf(config) } : {}),
         ...(config.preview ? { preview: config.preview } : {}),
+        ...(config.preview && config.colors[otherColor(config.active)] ? { previewRelease: config.colors[otherColor(config.active)]!.release } : {}),
         components: config.components.map((c) => ({
             name: c.name,
             route: c.route,

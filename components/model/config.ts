@@ -15,7 +15,7 @@ import { CERTIFICATES_KEY, parseCertificates } from "./edge/tls";
 import { MaintenanceSpec, maintenanceSpec } from "./edge/maintenance";
 import { stickySpec } from "./edge/sticky";
 import { AccessLogSpec, accessLogPort, accessLogSpec } from "./edge/accessLog";
-import { balanceSpec, describeRoute, hostsSpec, routeKey } from "./edge/routing";
+import { balanceSpec, describeRoute, hostsSpec, isHashBalance, routeKey } from "./edge/routing";
 import { PreviewSpec, previewSpec } from "./edge/preview";
 import { AcmeConfig, acmeProblems, acmeSpec } from "./edge/acme";
 
@@ -815,6 +815,16 @@ export function parseConfig(raw: Record<string, unknown>, stack: string, secretE
                 `${NAMESPACE}:preview.port: a preview port is not forwarded into the HAProxy instance yet; use preview.header, preview.cookie or preview.host`,
             );
         else claim(c.preview.port, `${NAMESPACE}:preview.port`);
+    }
+    // A persistence cookie takes a client to the node it first landed on, whatever a request hash says.
+    const sticky = [...(c.canary?.sticky ? ["canary.sticky"] : []), ...(c.progressive?.sticky ? ["progressive.sticky"] : [])];
+    for (const comp of sticky.length ? components : []) {
+        if (comp.balance && comp.balance !== "source" && isHashBalance(comp.balance))
+            problems.push(
+                `${NAMESPACE}:components.${comp.name}.balance: ${comp.balance} keeps a request key on one node, and ${sticky.map((k) => `${NAMESPACE}:${k}: cookie`).join(" and ")} ` +
+                    `sends a client's every request to the node it first landed on, so the hash would be silently ignored; ` +
+                    `remove ${sticky.map((k) => `${NAMESPACE}:${k}`).join(" and ")}, or set components.${comp.name}.balance to roundrobin, leastconn or source`,
+            );
     }
     problems.push(...clusterProblems(c, components, stateful));
 

@@ -21,6 +21,7 @@ const WATCHED: readonly (keyof SwitchInputs)[] = [
     "extra",
     "edge",
     "preview",
+    "previewRelease",
     "components",
     "services",
     "remote",

@@ -350,7 +350,16 @@ export async function readStatus(config: StackConfig): Promise<StatusReport> {
         haproxy: {
             host: describeHost(host),
             ...haproxy,
-            ...(config.preview ? { preview: previewUrl(config.preview, config.haproxy.frontendPort, otherColor(config.active)) } : {}),
+            ...(config.preview
+                ? {
+                      preview: previewUrl(
+                          config.preview,
+                          config.haproxy.frontendPort,
+                          otherColor(config.active),
+                          config.colors[otherColor(config.active)]?.release,
+                      ),
+                  }
+                : {}),
         },
         history: (history ?? "").split("\n").filter(Boolean).slice(-HISTORY_LINES),
         ...(canary ? { canary } : {}),

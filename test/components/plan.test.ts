@@ -168,6 +168,14 @@ describe("plan", () => {
             );
         });
 
+        it("with bluegreen:preview, carries the idle color's release, which its preview answers name; none without an idle color", () => {
+            const preview = { header: "x-preview" };
+            assert.equal(switchInputs(stackConfig({ ...BOTH, preview })).previewRelease, "def5678");
+            assert.equal(switchInputs(stackConfig({ ...BOTH, preview, active: "green" })).previewRelease, "abc1234");
+            assert.equal("previewRelease" in switchInputs(stackConfig({ preview })), false);
+            assert.equal("previewRelease" in switchInputs(stackConfig(BOTH)), false, "without a preview an idle deploy leaves the switch as it was");
+        });
+
         it("carries the switch method, remote and settle bound from config", () => {
             const s = switchInputs(
                 stackConfig({

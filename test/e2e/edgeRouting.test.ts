@@ -11,6 +11,7 @@ import { makeCa, makeLeaf } from "../helpers/certs";
 
 const A = "e4d0a01";
 const B = "e4d0b02";
+const C = "e4d0c03";
 
 interface Answer {
     readonly status: number;
@@ -138,8 +139,7 @@ describe("e2e: edge routing", function () {
         const out: string[] = [];
         for (let k = 0; k < n; k++) {
             const r = await get(s.frontendPort, p, headers);
-            // The color alone: the releases map names only releases a color served (a never-served idle color's is "-").
-            out.push(`${r.status} ${r.headers["x-bluegreen-color"] ?? "-"}`);
+            out.push(`${r.status} ${r.headers["x-bluegreen-color"] ?? "-"} ${r.headers["x-bluegreen-release"] ?? "-"}`);
         }
         return [...new Set(out)];
     }
@@ -170,18 +170,35 @@ describe("e2e: edge routing", function () {
                 `no normal request reached the idle color: ${JSON.stringify(res)}`,
             );
         }
-        assert.deepEqual(header, ["200 green"]);
-        assert.deepEqual(cookie, ["200 green"]);
-        assert.deepEqual(hosted, ["200 green"], "every component has its preview");
+        // The idle color never served: its release is still named, from its deploy.
+        assert.deepEqual(header, [`200 green ${B}`]);
+        assert.deepEqual(cookie, [`200 green ${B}`]);
+        assert.deepEqual(hosted, [`200 green ${B}`], "every component has its preview");
         const st = await s.run(["status"]);
         assert.equal(st.code, 0, st.stderr);
-        assert.match(st.stdout, new RegExp(`preview: http://127\\.0\\.0\\.1:${s.frontendPort}/ with header x-preview or cookie bg_preview \\(green\\)`));
+        assert.match(
+            st.stdout,
+            new RegExp(`preview: http://127\\.0\\.0\\.1:${s.frontendPort}/ with header x-preview or cookie bg_preview \\(green, release ${B}\\)`),
+        );
     });
 
     it("preview after a switch: it follows the new idle color", async () => {
         s.config.active = "green";
         await s.upOk();
-        assert.deepEqual(await served("/stream/track-2", { "x-preview": "1" }, 10), ["200 blue"]);
-        assert.deepEqual(await served("/stream/track-2", {}, 10), ["200 green"]);
+        assert.deepEqual(await served("/stream/track-2", { "x-preview": "1" }, 10), [`200 blue ${A}`]);
+        assert.deepEqual(await served("/stream/track-2", {}, 10), [`200 green ${B}`]);
+    });
+
+    it("preview of a new idle release: its answers name it as soon as it is deployed, before it ever serves", async () => {
+        await s.publish(C);
+        await s.publishOne("api", C);
+        s.setColors({ blue: C, green: B }, "green");
+        await s.upOk();
+        await eventually(async () => (await served("/stream/track-2", { "x-preview": "1" }, 1))[0] === `200 blue ${C}`, "the preview serves C", 20_000);
+        assert.deepEqual(await served("/stream/track-2", { "x-preview": "1" }, 10), [`200 blue ${C}`]);
+        assert.deepEqual(await served("/stream/track-2", {}, 10), [`200 green ${B}`]);
+        const st = await s.run(["status"]);
+        assert.equal(st.code, 0, st.stdout + st.stderr);
+        assert.match(st.stdout, new RegExp(`preview: .* \\(blue, release ${C}\\)`));
     });
 });

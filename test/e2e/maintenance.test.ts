@@ -20,9 +20,10 @@ interface Answer {
     body: string;
 }
 
+/** One GET from `localAddress`; without `agent`, on a connection of its own (node's global agent keeps sockets alive across a reload). */
 function getFrom(localAddress: string, url: string, agent?: http.Agent): Promise<Answer> {
     return new Promise((resolve, reject) => {
-        const req = http.get(url, { localAddress, agent, timeout: 5000 }, (res) => {
+        const req = http.get(url, { localAddress, agent: agent ?? false, timeout: 5000 }, (res) => {
             let body = "";
             res.on("data", (b: Buffer) => (body += b.toString()));
             res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
@@ -96,6 +97,14 @@ describe("e2e: maintenance mode under load", function () {
                 assert.notEqual(a.status, 503, `${p} from ${ALLOWED}`);
                 assert.equal(a.headers["x-bluegreen-color"], "blue", `${p} from ${ALLOWED}`);
             }
+            // status shows it live, beside who set it and the allow-list.
+            const st = await s.run(["status"]);
+            assert.match(st.stdout, /\n  maintenance: on since \S+ by .+, allowed: 127\.0\.0\.2\n/, st.stdout);
+            const json = JSON.parse((await s.run(["status", "--json"])).stdout);
+            assert.deepEqual(
+                { live: json.maintenance.live, config: json.maintenance.config, allow: json.maintenance.allow },
+                { live: "on", config: "on", allow: [ALLOWED] },
+            );
             // The state is in the map file too, so a reload keeps it.
             assert.match(s.readHaproxyFile(path.join(s.layout().stateDir, "maintenance.map"))!, /^enabled on\n[0-9a-f]{32} probe\n$/);
             await new Promise((r) => setTimeout(r, 1000));
@@ -107,6 +116,7 @@ describe("e2e: maintenance mode under load", function () {
             const r = await getFrom("127.0.0.1", url());
             assert.equal(r.status, 200);
             assert.equal(r.headers["x-bluegreen-color"], "blue");
+            assert.match((await s.run(["status"])).stdout, /\n  maintenance: off since \S+ by .+\n/);
             await new Promise((r) => setTimeout(r, 500));
         } finally {
             result = await load.stop();
@@ -144,7 +154,8 @@ describe("e2e: maintenance mode under load", function () {
         assert.equal(r.code, 0, r.stderr);
         // The switch reloaded and verified blue through maintenance, with the map's token.
         assert.match(r.stderr, /haproxy reloaded/);
-        await eventually(async () => (await getFrom("127.0.0.1", url())).headers["retry-after"] === "7", "the new Retry-After");
+        // A fresh connection each time, and an error is one more try: the old worker may still be closing.
+        await eventually(async () => (await getFrom("127.0.0.1", url()).catch(() => undefined))?.headers["retry-after"] === "7", "the new Retry-After", 30_000);
         assert.equal((await getFrom("127.0.0.1", url())).status, 503);
         const token = /^([0-9a-f]{32}) probe$/m.exec(s.readHaproxyFile(path.join(s.layout().stateDir, "maintenance.map"))!)![1];
         assert.ok(!fs.readFileSync(s.statePath(), "utf8").includes(token), "the probe token is not in the state");

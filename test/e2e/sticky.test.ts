@@ -2,7 +2,8 @@
 // Prometheus, under wrk load. During a 20% step, a client with the cookie stays on the color it
 // landed on; a shift cut short leaves the split and the stickiness; flipping back (the rollback)
 // moves every client, the green cookie's too, to blue at once; a full shift moves blue's cookies
-// to green. wrk runs throughout, with and without a cookie, and no request fails.
+// to green. wrk runs throughout, with and without a cookie, and no request fails. Then
+// bluegreen:canary.sticky: during a canary window each cookie client sees one release.
 
 import assert from "node:assert/strict";
 import * as http from "http";
@@ -15,6 +16,7 @@ import { stickyCookie } from "../../components/model/edge/sticky";
 
 const A = "a5c3e001";
 const B = "b5c3e002";
+const C = "c5c3e003";
 const COOKIE = stickyCookie("web");
 
 interface Answer {
@@ -28,7 +30,7 @@ function get(port: number, cookie?: string): Promise<Answer> {
     return new Promise((resolve, reject) => {
         const req = http.get(
             `http://127.0.0.1:${port}/`,
-            { agent: false, timeout: 3000, headers: { connection: "close", ...(cookie ? { cookie: `${COOKIE}=${cookie}` } : {}) } },
+            { agent: false, timeout: 15_000, headers: { connection: "close", ...(cookie ? { cookie: `${COOKIE}=${cookie}` } : {}) } },
             (res) => {
                 res.resume();
                 res.on("end", () => {
@@ -46,15 +48,28 @@ function get(port: number, cookie?: string): Promise<Answer> {
     });
 }
 
-/** `clients` browsers: each lands once without a cookie, then asks `again` times with the cookie it got. */
-async function browsers(port: number, clients: number, again: number): Promise<{ landed: string; seen: string[] }[]> {
-    const out: { landed: string; seen: string[] }[] = [];
-    for (let k = 0; k < clients; k++) {
+type Browser = { landed: string; seen: string[] };
+
+/**
+ * Browsers, each landing once without a cookie, then asking `again` times with the cookie it got,
+ * until `each` of them landed on every one of `on` (what `key` reads of an answer), within
+ * `maxClients` landings: a small sample that still sees both sides of a 20% split.
+ */
+async function browsers(
+    port: number,
+    o: { on: readonly string[]; each: number; again: number; maxClients: number; key?: (a: Answer) => string },
+): Promise<Browser[]> {
+    const key = o.key ?? ((a: Answer) => a.color);
+    const out: Browser[] = [];
+    for (let k = 0; k < o.maxClients && o.on.some((v) => out.filter((b) => b.landed === v).length < o.each); k++) {
         const first = await get(port);
         assert.ok(first.set, `HAProxy set ${COOKIE} on a cookieless request (${JSON.stringify(first)})`);
+        const landed = key(first);
+        // Enough of this side already: its cookie is not asked again.
+        if (out.filter((b) => b.landed === landed).length >= o.each) continue;
         const seen: string[] = [];
-        for (let n = 0; n < again; n++) seen.push((await get(port, first.set)).color);
-        out.push({ landed: first.color, seen });
+        for (let n = 0; n < o.again; n++) seen.push(key(await get(port, first.set)));
+        out.push({ landed, seen });
     }
     return out;
 }
@@ -94,7 +109,8 @@ describe("e2e: sticky sessions during a progressive shift (bluegreen:progressive
             stepSeconds: 30,
             probeIntervalSeconds: 2,
             minRequests: 3,
-            p95Seconds: 0.5,
+            // Loose: a loaded machine must not roll the step back while it is measured.
+            p95Seconds: 2,
             errorRatio: 0.05,
             sticky: "cookie",
         };
@@ -112,20 +128,26 @@ describe("e2e: sticky sessions during a progressive shift (bluegreen:progressive
         let child: ChildProcess | undefined;
         let stepped = false;
         let exited = false;
+        // A step far longer than its measure: the run is killed in it, so its length costs nothing.
+        s.config.progressive = { ...s.config.progressive, stepSeconds: 300 };
         s.config.active = "green";
-        const run = s.start(["up"], (err, c) => {
+        let err = "";
+        const run = s.start(["up"], (e, c) => {
             child = c;
-            if (/shift: step 1\/2: 20% on/.test(err)) stepped = true;
+            err = e;
+            if (/shift: step 1\/2: 20% on/.test(e)) stepped = true;
         });
         void run.done.then(() => (exited = true));
-        await eventually(() => stepped || exited, "the shift's first step", 100_000);
+        await eventually(() => stepped || exited, "the shift's first step", 240_000);
         assert.ok(stepped && !exited, `the up reached the first step and runs: ${exited ? (await run.done).stderr : ""}`);
         // Green's cookie, as a client that landed on green carries it, under load during the step.
         const pinned = load({ headers: [`Cookie: ${COOKIE}=green`] });
-        const during = await browsers(s.frontendPort, 40, 4);
+        const during = await browsers(s.frontendPort, { on: ["blue", "green"], each: 4, again: 4, maxClients: 150 });
         const pinnedDuring = await pinned.stop();
+        const stillInStep = !exited && !/step 2\/2|all traffic is back on/.test(err);
         child!.kill("SIGKILL");
         const killed = await run.done;
+        assert.ok(stillInStep, `the step lasted while it was measured:\n${killed.stderr}`);
         assert.equal(killed.code, 137, killed.stderr);
 
         for (const b of during) assert.deepEqual(new Set(b.seen), new Set([b.landed]), `a client that landed on ${b.landed} saw ${b.seen.join(",")}`);
@@ -145,7 +167,7 @@ describe("e2e: sticky sessions during a progressive shift (bluegreen:progressive
         assert.equal(back.code, 0, back.stderr);
         assert.equal(await s.servedColor(), "blue");
         const pinnedAfter = load({ headers: [`Cookie: ${COOKIE}=green`] });
-        const after = await browsers(s.frontendPort, 5, 4);
+        const after = await browsers(s.frontendPort, { on: ["blue"], each: 5, again: 4, maxClients: 5 });
         for (let n = 0; n < 20; n++) assert.equal((await get(s.frontendPort, "green")).color, "blue", "a green cookie after the rollback");
         const pinnedRes = await pinnedAfter.stop();
         assert.equal(pinnedRes.green, 0, `no green answer after the rollback: ${JSON.stringify(pinnedRes)}`);
@@ -174,5 +196,41 @@ describe("e2e: sticky sessions during a progressive shift (bluegreen:progressive
         noFailures("blue cookie through the shift", res);
         noFailures("cookieless through the shift", await plain.stop());
         assert.ok(res.green > 0, JSON.stringify(res));
+    });
+    it("canary.sticky: during the canary window each cookie client sees one release, while the pool serves both", async () => {
+        // A pool of two on green: the canary takes node 2, its peer keeps B.
+        s.config.components.web.nodes = 2;
+        await s.upOk();
+        await s.publishOne("web", C);
+        s.config.canary = {
+            // Longer than its measure: the run is killed in it.
+            windowSeconds: 300,
+            probeIntervalSeconds: 2,
+            minRequests: 3,
+            healthTimeoutSeconds: 120,
+            p95Seconds: 2,
+            errorRatio: 0.05,
+            sticky: "cookie",
+        };
+        s.setColors({ blue: A, green: C }, "green");
+        const plain = load({});
+        let child: ChildProcess | undefined;
+        let err = "";
+        let exited = false;
+        const run = s.start(["up"], (e, c) => {
+            child = c;
+            err = e;
+        });
+        void run.done.then(() => (exited = true));
+        await eventually(() => /the window opens/.test(err) || exited, "the canary window", 240_000);
+        assert.ok(!exited, `the up reached the canary window and runs:\n${err}`);
+        const during = await browsers(s.frontendPort, { on: [B, C], each: 4, again: 4, maxClients: 100, key: (a) => a.release ?? "none" });
+        const stillInWindow = !exited && !/rolling the peers|rolling .* back|runs on every node/.test(err);
+        child!.kill("SIGKILL");
+        const killed = await run.done;
+        assert.ok(stillInWindow, `the window lasted while it was measured:\n${killed.stderr}`);
+        for (const b of during) assert.deepEqual(new Set(b.seen), new Set([b.landed]), `a client that landed on ${b.landed} saw ${b.seen.join(",")}`);
+        assert.deepEqual([...new Set(during.map((b) => b.landed))].sort(), [B, C], "clients landed on both releases");
+        noFailures("cookieless through the canary window", await plain.stop());
     });
 });

@@ -47,9 +47,9 @@ export function previewServerName(server: string): string {
     return `pv-${server}`;
 }
 
-/** Pure: how to reach the preview, for `status`. */
-export function previewUrl(p: PreviewSpec, frontendPort: number, idle: Color): string {
+/** Pure: how to reach the preview, for `status`, with the idle color's deployed release when it has one. */
+export function previewUrl(p: PreviewSpec, frontendPort: number, idle: Color, release?: string): string {
     const base = `http://${p.host ?? "127.0.0.1"}:${p.port ?? frontendPort}/`;
     const how = [...(p.header ? [`header ${p.header}`] : []), ...(p.cookie ? [`cookie ${p.cookie}`] : [])];
-    return `${base}${p.port || p.host ? "" : ` with ${how.join(" or ")}`} (${idle})`;
+    return `${base}${p.port || p.host ? "" : ` with ${how.join(" or ")}`} (${idle}${release ? `, release ${release}` : ""})`;
 }

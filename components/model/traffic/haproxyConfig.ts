@@ -40,6 +40,12 @@ export function parseReleasesMap(text: string | undefined): Record<string, strin
     return out;
 }
 
+/** Pure: the servers whose release differs between two map texts ("-" and absent are alike). */
+export function releasesMapChanges(had: string | undefined, want: string | undefined): string[] {
+    const [a, b] = [parseReleasesMap(had), parseReleasesMap(want)];
+    return [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((s) => a[s] !== b[s]).sort();
+}
+
 /** Pure: every server name of the model, once, in backend order (a name is shared across backends). */
 export function serverNames(m: Pick<HaproxyModel, "backends">): string[] {
     return [...new Set(poolsOf(m).flatMap((p) => p.servers.map((s) => s.name)))];

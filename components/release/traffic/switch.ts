@@ -45,6 +45,7 @@ import {
     configShape,
     fileActive,
     parseReleasesMap,
+    releasesMapChanges,
     poolsOf,
     renderConfig,
     renderReleasesMap,
@@ -126,6 +127,8 @@ export interface SwitchInputs {
     readonly edge?: HaproxyModel["edge"];
     /** bluegreen:preview; absent when unset. */
     readonly preview?: PreviewSpec;
+    /** With bluegreen:preview, the idle color's deployed release, which its preview answers name; absent otherwise. */
+    readonly previewRelease?: string;
     readonly components: readonly SwitchComponent[];
     /**
      * Nodes of the active color on a member that does not answer (model/cluster/placement.ts): HAProxy
@@ -606,6 +609,12 @@ async function applyOnce(i: SwitchInputs, wasDrained: readonly string[], guess?:
     });
     const model = modelOf(i);
     const activeServers = [...new Set(i.components.flatMap((c) => nodeTargets(c, i.active).map((t) => t.server)))];
+    // The idle color's servers, named before they ever serve: a preview answer says which release it is.
+    const idle = i.previewRelease ? [...new Set(i.components.flatMap((c) => nodeTargets(c, otherColor(i.active)).map((t) => t.server)))] : [];
+    const named: [string, string][] = [
+        ...idle.map((s): [string, string] => [s, i.previewRelease!]),
+        ...activeServers.map((s): [string, string] => [s, i.release]),
+    ];
     const wanted = describeSplit(model.split);
     const text = renderConfig(model);
     const candidate = `${L.configPath}.new`;
@@ -620,8 +629,7 @@ async function applyOnce(i: SwitchInputs, wasDrained: readonly string[], guess?:
     // The releases map goes first: the candidate names it, and `haproxy -c` opens it. The
     // running HAProxy reads it only at its next load, and runtime `set map` does the rest.
     const mapFile = releasesMapPath(L);
-    const wantMap = (had: string | undefined) =>
-        renderReleasesMap({ ...parseReleasesMap(had), ...Object.fromEntries(activeServers.map((s) => [s, i.release])) }, serverNames(model));
+    const wantMap = (had: string | undefined) => renderReleasesMap({ ...parseReleasesMap(had), ...Object.fromEntries(named) }, serverNames(model));
     const ready = (probe = true) => assertColorReady(incusTarget(i.remote), i.active, targets, i.timeoutMs, probeRoute(i.host), probe);
     // The maintenance map is its resource's to write (release/edge/maintenance.ts); a first one says off.
     const maintenanceMap = () =>
@@ -678,9 +686,18 @@ async function applyOnce(i: SwitchInputs, wasDrained: readonly string[], guess?:
         throw new Error(`HAProxy is not running on ${describeHost(i.host)}; run pulumi up again (the haproxy resource starts it). Nothing was changed.`);
     }
     const previous = before.weighted && before.weighted !== "none" ? before.weighted : (recorded ?? "no color");
-    if (current === text && before.served === wanted && recorded === i.active && map.had === map.want) {
+    const mapChanges = releasesMapChanges(map.had, map.want);
+    if (current === text && before.served === wanted && recorded === i.active && mapChanges.every((s) => idle.includes(s))) {
         await discard();
-        progress(`switch: ${i.active} already serves; nothing to do`);
+        if (mapChanges.length > 0) {
+            // Only the idle color's release changed: no switch, no history line, just the names.
+            if (remote) await writeHostFile(i.host, mapFile, map.want);
+            await adminCommands(
+                haproxyChannel(i.host, L, "admin"),
+                mapChanges.map((s) => setMapCommand(mapFile, s, i.previewRelease!)),
+            );
+            progress(`switch: ${i.active} already serves; the preview of ${otherColor(i.active)} names ${i.previewRelease}`);
+        } else progress(`switch: ${i.active} already serves; nothing to do`);
         await applyMemberDrain(i, before.states, wasDrained);
         return { ...i, served: wanted, recorded: i.active, ...(remote ? { releasesMap: map.want } : {}) };
     }
@@ -737,7 +754,7 @@ async function applyOnce(i: SwitchInputs, wasDrained: readonly string[], guess?:
     // A server the target already serves through and left drained stays as it is.
     const waitFor = targetServers(i).filter((t) => moving || !held.some((h) => h.backend === t.backend && h.server === t.server));
     // The release map first: during a shift, HAProxy already names the new release.
-    const releases = activeServers.map((s) => setMapCommand(mapFile, s, i.release));
+    const releases = named.map(([s, r]) => setMapCommand(mapFile, s, r));
     // A guess only ever leads to the hot flip; anything else is decided on a read.
     if (guess && (!hot || from || !moving || held.length > 0)) throw new Differs("the switch needs a read");
     let flipped = false;

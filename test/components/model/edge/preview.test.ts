@@ -112,5 +112,6 @@ describe("edge preview", () => {
         assert.equal(previewUrl(PREVIEW, 18100, "green"), "http://127.0.0.1:18100/ with header x-preview or cookie bg_preview (green)");
         assert.equal(previewUrl({ port: 18200 }, 18100, "blue"), "http://127.0.0.1:18200/ (blue)");
         assert.equal(previewUrl({ host: "preview.example.com" }, 18100, "blue"), "http://preview.example.com:18100/ (blue)");
+        assert.equal(previewUrl({ port: 18200 }, 18100, "green", "r2"), "http://127.0.0.1:18200/ (green, release r2)", "the idle color's deployed release");
     });
 });

@@ -16,6 +16,42 @@ function problems(over: Record<string, unknown>): string[] {
 }
 
 describe("model/edge/sticky", () => {
+    it("refuses a sticky cookie beside a uri or hdr() hash balance, which it would silently override, naming both keys and the way out; source and roundrobin pass", () => {
+        for (const balance of ["uri", "hdr(x-user)"]) {
+            assert.throws(
+                () => stackConfig({ canary: { sticky: "cookie" }, components: { stream: { hostPort: 18120, route: "/stream", nodes: 2, balance } } }),
+                (x: Error) => {
+                    assert.match(
+                        x.message,
+                        new RegExp(
+                            `bluegreen:components\\.stream\\.balance: ${balance.replace(/[()]/g, "\\$&")} keeps a request key on one node, and bluegreen:canary\\.sticky: cookie .*; remove bluegreen:canary\\.sticky, or set components\\.stream\\.balance to roundrobin, leastconn or source`,
+                        ),
+                    );
+                    return true;
+                },
+            );
+        }
+        assert.throws(
+            () =>
+                stackConfig({
+                    progressive: { steps: [20, 100], sticky: "cookie" },
+                    prometheus: { port: 19090 },
+                    components: { web: { hostPort: 18130, route: "/", balance: "uri" } },
+                }),
+            /bluegreen:components\.web\.balance: uri .* bluegreen:progressive\.sticky: cookie/,
+        );
+        for (const balance of ["source", "roundrobin", "leastconn"])
+            assert.equal(
+                stackConfig({ canary: { sticky: "cookie" }, components: { web: { hostPort: 18130, route: "/", balance } } }).components[0].balance,
+                balance,
+            );
+        assert.equal(
+            stackConfig({ components: { web: { hostPort: 18130, route: "/", balance: "uri" } } }).components[0].balance,
+            "uri",
+            "without a sticky cookie the hash stays",
+        );
+    });
+
     it("bluegreen:progressive.sticky and bluegreen:canary.sticky take `cookie`, and turn it on in the switch's config", () => {
         assert.equal(stackConfig({ progressive: { steps: [20, 100], sticky: "cookie" } }).progressive!.sticky, "cookie");
         assert.equal(stackConfig({ canary: { sticky: "cookie" } }).canary!.sticky, "cookie");

@@ -9,6 +9,7 @@ import {
     configShape,
     configWeights,
     parseReleasesMap,
+    releasesMapChanges,
     poolsOf,
     renderConfig,
     renderReleasesMap,
@@ -387,6 +388,12 @@ describe("haproxyConfig", () => {
             assert.deepEqual(parseReleasesMap("blue -\ngreen def5678\n"), { green: "def5678" });
             assert.deepEqual(parseReleasesMap(undefined), {});
             assert.deepEqual(parseReleasesMap("purple x\n"), {});
+        });
+
+        it("releasesMapChanges: the servers whose release differs, '-' and absent alike", () => {
+            assert.deepEqual(releasesMapChanges("blue a\ngreen -\n", "blue a\ngreen b\n"), ["green"]);
+            assert.deepEqual(releasesMapChanges(undefined, "blue -\ngreen -\n"), []);
+            assert.deepEqual(releasesMapChanges("blue a\ngreen b\n", "blue c\ngreen -\n"), ["blue", "green"]);
         });
     });
 
