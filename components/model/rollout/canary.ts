@@ -95,6 +95,8 @@ export interface CanaryRecord {
     readonly lastProbe?: string;
     /** `rollout retry` lifted this rollback: the next run rolls the same release again. */
     readonly retried?: { readonly by: string; readonly at: string };
+    /** This record is an undo's: `release` was put back over `from` by config, with no window. */
+    readonly undo?: boolean;
     readonly updatedAt: string;
 }
 
@@ -135,6 +137,27 @@ export function canaryStart(record: CanaryRecord | undefined, color: Color, rele
                     `or run \`npm run local -- rollout retry --stack ${stack}\` to roll ${release} again`,
             };
     }
+}
+
+/** What a release change of the serving color does: an undo (no window) or a canary; `why` says why not an undo when it looked like one. */
+export type UndoDecision = { readonly kind: "undo" } | { readonly kind: "canary"; readonly why?: string };
+
+/**
+ * Pure: setting `release` on `color`, which runs `running`, is an undo (seed 002: on-call
+ * rolls back to `.previous`) when the record's finished canary took the pool from `release`
+ * to `running`: `release` is its last-known-good, and its artifact is in the store
+ * (`inStore`). Anything else is a canary, with the reason when `release` is that record's
+ * last-known-good but the undo does not hold.
+ */
+export function undoDecision(record: CanaryRecord | undefined, color: Color, running: string, release: string, inStore: boolean): UndoDecision {
+    if (!record || record.color !== color || record.from !== release || release === running) return { kind: "canary" };
+    const not = `not an undo, so a canary with its full window: `;
+    if (record.release !== running) return { kind: "canary", why: `${not}the last canary record is of ${record.release}, but ${color} runs ${running}` };
+    if (record.phase !== "done") return { kind: "canary", why: `${not}the canary of ${running} did not finish (phase ${record.phase})` };
+    // An undo's own "from" was put back by hand, never judged the last-known-good.
+    if (record.undo) return { kind: "canary", why: `${not}${running} is itself an undo of ${release}` };
+    if (!inStore) return { kind: "canary", why: `${not}${release}'s artifact is not in the store` };
+    return { kind: "undo" };
 }
 
 /** Pure: puts a drained server back in rotation. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CanaryRecord, canaryStart, planCanary, poolNodes, readyCommand } from "../../../../components/model/rollout/canary";
+import { CanaryRecord, canaryStart, planCanary, poolNodes, readyCommand, undoDecision } from "../../../../components/model/rollout/canary";
 import { canaryInputs, colorContainerInputs, prometheusInputs } from "../../../../components/plan";
 import { canaryRecordPath, scrapedQuery, unfinished } from "../../../../components/release/rollout/canary";
 import { ServingGuard } from "../../../../components/release/cleanup";
@@ -172,6 +172,47 @@ describe("canary (pure)", () => {
                 prometheusInputs({ ...plain, prometheus: { port: 19090, scrapeIntervalSeconds: 15, url: "http://prom:9090" } })!.url,
                 "http://prom:9090",
             );
+        });
+    });
+
+    describe("undoDecision: is setting the release back an undo of the finished canary?", () => {
+        const done = record({ phase: "done" });
+
+        it("is an undo when the release is the finished canary's last-known-good and is in the store", () => {
+            assert.deepEqual(undoDecision(done, "blue", "bbb2222", "aaa1111", true), { kind: "undo" });
+        });
+
+        it("is a canary, saying why, when the artifact is gone from the store", () => {
+            const d = undoDecision(done, "blue", "bbb2222", "aaa1111", false);
+            assert.equal(d.kind, "canary");
+            assert.match((d as { why: string }).why, /aaa1111's artifact is not in the store/);
+        });
+
+        it("is a canary, saying why, when the canary did not finish", () => {
+            for (const phase of ["canary", "analysis", "peers", "paused", "rolledBack"] as const) {
+                const d = undoDecision(record({ phase }), "blue", "bbb2222", "aaa1111", true);
+                assert.equal(d.kind, "canary", phase);
+                assert.match((d as { why: string }).why, new RegExp(`phase ${phase}`));
+            }
+        });
+
+        it("is a canary when the record is of another release than the one the pool runs", () => {
+            const d = undoDecision(done, "blue", "ccc3333", "aaa1111", true);
+            assert.equal(d.kind, "canary");
+            assert.match((d as { why: string }).why, /record is of bbb2222, but blue runs ccc3333/);
+        });
+
+        it("is a plain canary, with nothing to say, for a release the record does not name as last-known-good", () => {
+            assert.deepEqual(undoDecision(done, "blue", "bbb2222", "ddd4444", true), { kind: "canary" });
+            assert.deepEqual(undoDecision(undefined, "blue", "bbb2222", "aaa1111", true), { kind: "canary" });
+            assert.deepEqual(undoDecision(done, "green", "bbb2222", "aaa1111", true), { kind: "canary" });
+        });
+
+        it("never undoes an undo: the release it replaced was put back by hand, not judged", () => {
+            const undone = record({ release: "aaa1111", from: "bbb2222", phase: "done", undo: true });
+            const d = undoDecision(undone, "blue", "aaa1111", "bbb2222", true);
+            assert.equal(d.kind, "canary");
+            assert.match((d as { why: string }).why, /itself an undo/);
         });
     });
 });
