@@ -164,3 +164,38 @@ export function undoDecision(record: CanaryRecord | undefined, color: Color, run
 export function readyCommand(backend: string, server: string): string {
     return `set server ${backend}/${server} state ready`;
 }
+
+/** A node's label naming the release kept unpacked beside the running one (under PREVIOUS_DIR). */
+export const PREVIOUS_LABEL = "user.bluegreen.previous";
+
+/**
+ * Pure: before a new release lands in a node, its running tree and tarball become the one
+ * previous (the old previous is removed: one kept, disk stays bounded). Fixed script: no input in it.
+ */
+export function keepPreviousCommand(root = "/opt/bluegreen"): string[] {
+    return [
+        "sh",
+        "-ec",
+        'cd "$1"; rm -rf previous previous.tar.gz; if [ -d app ]; then mv app previous; fi; if [ -f release.tar.gz ]; then mv release.tar.gz previous.tar.gz; fi',
+        "sh",
+        root,
+    ];
+}
+
+/**
+ * Pure: the kept previous release and the running one change places, so a restart runs it
+ * (no download, no unpack). Exits 3 when nothing is kept. Without a kept tree (never
+ * unpacked), the init unpacks the kept tarball on start.
+ */
+export function swapPreviousCommand(root = "/opt/bluegreen"): string[] {
+    return [
+        "sh",
+        "-ec",
+        'cd "$1"; [ -f previous.tar.gz ] || exit 3; rm -rf app.next; if [ -d previous ]; then mv previous app.next; fi; ' +
+            "if [ -d app ]; then mv app previous; fi; if [ -d app.next ]; then mv app.next app; fi; " +
+            "if [ -f release.tar.gz ]; then mv release.tar.gz release.swap; fi; mv previous.tar.gz release.tar.gz; " +
+            "if [ -f release.swap ]; then mv release.swap previous.tar.gz; fi",
+        "sh",
+        root,
+    ];
+}

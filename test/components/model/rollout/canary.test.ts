@@ -1,5 +1,18 @@
 import assert from "node:assert/strict";
-import { CanaryRecord, canaryStart, planCanary, poolNodes, readyCommand, undoDecision } from "../../../../components/model/rollout/canary";
+import { spawnSync } from "node:child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { makeTmp, removeTmp } from "../../../helpers/tmp";
+import {
+    CanaryRecord,
+    canaryStart,
+    keepPreviousCommand,
+    planCanary,
+    poolNodes,
+    readyCommand,
+    swapPreviousCommand,
+    undoDecision,
+} from "../../../../components/model/rollout/canary";
 import { canaryInputs, colorContainerInputs, prometheusInputs } from "../../../../components/plan";
 import { canaryRecordPath, scrapedQuery, unfinished } from "../../../../components/release/rollout/canary";
 import { ServingGuard } from "../../../../components/release/cleanup";
@@ -213,6 +226,48 @@ describe("canary (pure)", () => {
             const d = undoDecision(undone, "blue", "aaa1111", "bbb2222", true);
             assert.equal(d.kind, "canary");
             assert.match((d as { why: string }).why, /itself an undo/);
+        });
+    });
+
+    describe("keepPreviousCommand / swapPreviousCommand: one previous release kept unpacked on a node", () => {
+        let root: string;
+        beforeEach(() => (root = makeTmp("bluegreen-keep-")));
+        afterEach(() => removeTmp(root));
+        const sh = (argv: string[]) => spawnSync(argv[0]!, argv.slice(1)).status;
+        const put = (release: string) => {
+            fs.mkdirSync(path.join(root, "app"), { recursive: true });
+            fs.writeFileSync(path.join(root, "app", "start"), release);
+            fs.writeFileSync(path.join(root, "release.tar.gz"), release);
+        };
+        const read = (f: string) => (fs.existsSync(path.join(root, f)) ? fs.readFileSync(path.join(root, f), "utf8") : undefined);
+
+        it("keeps exactly one previous tree and tarball; a swap restores it without a download, and swaps back", () => {
+            assert.equal(sh(swapPreviousCommand(root)), 3, "nothing kept yet: exit 3, the caller downloads");
+            put("A");
+            assert.equal(sh(keepPreviousCommand(root)), 0);
+            put("B");
+            assert.equal(sh(keepPreviousCommand(root)), 0);
+            put("C");
+            assert.deepEqual([read("app/start"), read("previous/start"), read("previous.tar.gz")], ["C", "B", "B"]);
+            assert.deepEqual(fs.readdirSync(root).sort(), ["app", "previous", "previous.tar.gz", "release.tar.gz"], "A is gone: one previous");
+            assert.equal(sh(swapPreviousCommand(root)), 0);
+            assert.deepEqual([read("app/start"), read("release.tar.gz"), read("previous/start"), read("previous.tar.gz")], ["B", "B", "C", "C"]);
+            assert.equal(sh(swapPreviousCommand(root)), 0);
+            assert.deepEqual([read("app/start"), read("release.tar.gz"), read("previous/start")], ["C", "C", "B"]);
+        });
+
+        it("a kept tarball never unpacked is swapped in as the tarball, with no tree: the init unpacks it on start", () => {
+            fs.writeFileSync(path.join(root, "release.tar.gz"), "A");
+            assert.equal(sh(keepPreviousCommand(root)), 0);
+            put("B");
+            assert.equal(sh(swapPreviousCommand(root)), 0);
+            assert.deepEqual([read("app/start"), read("release.tar.gz"), read("previous/start")], [undefined, "A", "B"]);
+        });
+
+        it("the script is fixed: the root is its only argument", () => {
+            assert.deepEqual(keepPreviousCommand().slice(0, 2), ["sh", "-ec"]);
+            assert.deepEqual(keepPreviousCommand().slice(3), ["sh", "/opt/bluegreen"]);
+            assert.deepEqual(swapPreviousCommand().slice(3), ["sh", "/opt/bluegreen"]);
         });
     });
 });
