@@ -155,7 +155,7 @@ export function undoDecision(record: CanaryRecord | undefined, color: Color, run
     if (record.release !== running) return { kind: "canary", why: `${not}the last canary record is of ${record.release}, but ${color} runs ${running}` };
     if (record.phase !== "done") return { kind: "canary", why: `${not}the canary of ${running} did not finish (phase ${record.phase})` };
     // An undo's own "from" was put back by hand, never judged the last-known-good.
-    if (record.undo) return { kind: "canary", why: `${not}${running} is itself an undo of ${release}` };
+    if (record.undo) return { kind: "canary", why: `${not}${running} was put back by an undo of ${release}, which is judged again` };
     if (!inStore) return { kind: "canary", why: `${not}${release}'s artifact is not in the store` };
     return { kind: "undo" };
 }

@@ -225,7 +225,7 @@ describe("canary (pure)", () => {
             const undone = record({ release: "aaa1111", from: "bbb2222", phase: "done", undo: true });
             const d = undoDecision(undone, "blue", "aaa1111", "bbb2222", true);
             assert.equal(d.kind, "canary");
-            assert.match((d as { why: string }).why, /itself an undo/);
+            assert.match((d as { why: string }).why, /aaa1111 was put back by an undo of bbb2222/);
         });
     });
 
