@@ -148,6 +148,9 @@ async function main(): Promise<void> {
             // `rollout abort` mid-window: the canary node back on the last-known-good.
             const aborted = ABORTED[k];
             s.setColors({ blue: aborted }, "blue");
+            // A window long enough for the verb's own start-up (ts-node, 2-5 s here) to land inside it.
+            const canary = s.config.canary;
+            s.config.canary = { ...canary, windowSeconds: 60 };
             let err = "";
             const up = s.start(["up", "--json"], (all) => (err = all));
             const w = watchNode3(s.frontendPort, aborted, good);
@@ -159,6 +162,7 @@ async function main(): Promise<void> {
             const seen = await w.stop();
             if (a.code === 0 || seen.backAt === undefined) throw new Error(`the abort was not seen (back ${seen.backAt}):\n${a.stderr}`);
             aborts.push(seen.backAt - verbAt);
+            s.config.canary = canary;
             s.setColors({ blue: good }, "blue");
             await s.upOk();
 
