@@ -4,7 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "./serialized";
 import { lockGuarded } from "./lock";
-import { CanaryInputs, CanaryOutputs, converge, createCanary, needsConverge, runCanary } from "../release/rollout/canary";
+import { CanaryInputs, CanaryOutputs, converge, createCanary, needsConverge, previewRelease, runCanary } from "../release/rollout/canary";
 
 /** The single, static provider instance every Canary shares. */
 export const canaryProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
@@ -12,7 +12,9 @@ export const canaryProvider: pulumi.dynamic.ResourceProvider = lockGuarded({
         const { phase: _p, ...was } = olds;
         const { artifactToken: _t, ...now } = news;
         // A paused or interrupted rollout of another release is also a change: it converges back.
-        return { changes: JSON.stringify(was) !== JSON.stringify(now) || (await needsConverge(news)), replaces: [] };
+        const changes = JSON.stringify(was) !== JSON.stringify(now) || (await needsConverge(news));
+        if (changes && olds.active === news.active && olds.release !== news.release) await previewRelease(news, olds.release);
+        return { changes, replaces: [] };
     },
 
     async create(inputs: CanaryInputs) {

@@ -86,13 +86,17 @@ describe("e2e: a canary of the serving color's pool, gated on Prometheus SLIs", 
         assert.deepEqual(nodeReleases(), [A, A, A]);
     });
 
+    /** How long the last green canary's up took: an undo must take less, having no window. */
+    let canaryMs = 0;
     for (const [release, previous] of [
         [B, A],
         [C, B],
     ] as const) {
         it(`canary ${release}: node 3 first, a green window, then the peers; nothing fails under load`, async () => {
             s.setColors({ blue: release }, "blue");
+            const t0 = Date.now();
             const { r, res } = await upUnderLoad();
+            canaryMs = Date.now() - t0;
             assert.equal(r.code, 0, r.stderr);
             assert.match(r.stderr, new RegExp(`canary: ${release} on ${s.prefix}web-blue-3 first \\(${previous} is the last-known-good\\)`));
             assert.match(r.stderr, /drain: be_web\/blue-3 take no new requests/);
@@ -111,12 +115,63 @@ describe("e2e: a canary of the serving color's pool, gated on Prometheus SLIs", 
         });
     }
 
+    it("undo: setting the release back to the finished canary's last-known-good is a rollback with no window; nothing fails under load; audited as rollback", async () => {
+        s.setColors({ blue: B }, "blue");
+        const preview = await s.run(["preview"]);
+        assert.equal(preview.code, 0, preview.stderr);
+        assert.match(preview.stderr, new RegExp(`canary: pulumi up will roll blue back to ${B} \\(undo of ${C}\\): a rollback, no window`));
+        const t0 = Date.now();
+        const { r, res } = await upUnderLoad();
+        const undoMs = Date.now() - t0;
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, new RegExp(`canary: undo: ${B} was the last-known-good of the finished canary of ${C}; a rollback with no window`));
+        assert.doesNotMatch(r.stderr, /window opens|analysis canary|probe 1\//);
+        for (const n of NODES) {
+            assert.match(r.stderr, new RegExp(`drain: be_web/blue-${n} take no new requests`));
+            assert.match(r.stderr, new RegExp(`${s.prefix}web-blue-${n}: ${B} is kept unpacked beside ${C}; restarting on it \\(no download\\)`));
+        }
+        assert.doesNotMatch(r.stderr, /installing/);
+        assert.ok(undoMs < canaryMs, `the undo (${undoMs} ms) takes less than the green canary before it (${canaryMs} ms, a 6 s window in it)`);
+        assert.deepEqual(nodeReleases(), [B, B, B]);
+        assert.ok(res.requests > 50, `the load ran: ${JSON.stringify(res)}`);
+        assert.deepEqual(
+            { status: res.status, connect: res.connect, read: res.read, write: res.write, timeout: res.timeout },
+            { status: 0, connect: 0, read: 0, write: 0, timeout: 0 },
+            `no failed request during the undo: ${JSON.stringify(res)}`,
+        );
+        assert.deepEqual([...(await answeredBy(s.frontendPort, 15)).keys()], [B]);
+        const audit = fs
+            .readFileSync(path.join(s.layout().stateDir, "audit.jsonl"), "utf8")
+            .trim()
+            .split("\n")
+            .map((l) => JSON.parse(l));
+        // The Switch also audits its side (kind fast: the history's previous release serves again).
+        const last = audit.filter((e) => e.operation === "rollback" && e.details.kind === "undo" && Date.parse(e.time) >= t0).at(-1);
+        assert.deepEqual(
+            { color: last?.color, release: last?.release, kind: last?.details.kind, from: last?.details.from },
+            { color: "blue", release: B, kind: "undo", from: C },
+            JSON.stringify(audit.slice(-3)),
+        );
+    });
+
+    it("setting the undone release again is a canary with its window: an undo is never undone", async () => {
+        s.setColors({ blue: C }, "blue");
+        const { r, res } = await upUnderLoad();
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, new RegExp(`not an undo, so a canary with its full window: ${B} was put back by an undo of ${C}`));
+        assert.match(r.stderr, /all 3 probes over 6s were green/);
+        assert.deepEqual(nodeReleases(), [C, C, C]);
+        assert.equal(res.status + res.connect + res.read + res.timeout, 0, `nothing failed: ${JSON.stringify(res)}`);
+    });
+
     it("a release whose health endpoint returns 500 is rolled back on the canary node; every request is then answered by the old release", async () => {
         s.setColors({ blue: HEALTH_BROKEN }, "blue");
         const { r, res } = await upUnderLoad();
         assert.notEqual(r.code, 0);
         assert.match(r.stderr, new RegExp(`canary of ${HEALTH_BROKEN} failed its node health check: ${s.prefix}web-blue-3 stayed unhealthy`));
         assert.match(r.stderr, new RegExp(`Every canary node is back on ${C} and serving`));
+        // The canary's own rollback is a restart on the release kept beside it, not a download.
+        assert.match(r.stderr, new RegExp(`${s.prefix}web-blue-3: ${C} is kept unpacked beside ${HEALTH_BROKEN}; restarting on it \\(no download\\)`));
         assert.deepEqual(nodeReleases(), [C, C, C]);
         assert.equal(res.status + res.connect + res.read + res.timeout, 0, `nothing failed: ${JSON.stringify(res)}`);
         const seen = await answeredBy(s.frontendPort, 30);

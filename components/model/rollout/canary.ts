@@ -95,6 +95,8 @@ export interface CanaryRecord {
     readonly lastProbe?: string;
     /** `rollout retry` lifted this rollback: the next run rolls the same release again. */
     readonly retried?: { readonly by: string; readonly at: string };
+    /** This record is an undo's: `release` was put back over `from` by config, with no window. */
+    readonly undo?: boolean;
     readonly updatedAt: string;
 }
 
@@ -137,7 +139,63 @@ export function canaryStart(record: CanaryRecord | undefined, color: Color, rele
     }
 }
 
+/** What a release change of the serving color does: an undo (no window) or a canary; `why` says why not an undo when it looked like one. */
+export type UndoDecision = { readonly kind: "undo" } | { readonly kind: "canary"; readonly why?: string };
+
+/**
+ * Pure: setting `release` on `color`, which runs `running`, is an undo (seed 002: on-call
+ * rolls back to `.previous`) when the record's finished canary took the pool from `release`
+ * to `running`: `release` is its last-known-good, and its artifact is in the store
+ * (`inStore`). Anything else is a canary, with the reason when `release` is that record's
+ * last-known-good but the undo does not hold.
+ */
+export function undoDecision(record: CanaryRecord | undefined, color: Color, running: string, release: string, inStore: boolean): UndoDecision {
+    if (!record || record.color !== color || record.from !== release || release === running) return { kind: "canary" };
+    const not = `not an undo, so a canary with its full window: `;
+    if (record.release !== running) return { kind: "canary", why: `${not}the last canary record is of ${record.release}, but ${color} runs ${running}` };
+    if (record.phase !== "done") return { kind: "canary", why: `${not}the canary of ${running} did not finish (phase ${record.phase})` };
+    // An undo's own "from" was put back by hand, never judged the last-known-good.
+    if (record.undo) return { kind: "canary", why: `${not}${running} was put back by an undo of ${release}, which is judged again` };
+    if (!inStore) return { kind: "canary", why: `${not}${release}'s artifact is not in the store` };
+    return { kind: "undo" };
+}
+
 /** Pure: puts a drained server back in rotation. */
 export function readyCommand(backend: string, server: string): string {
     return `set server ${backend}/${server} state ready`;
+}
+
+/** A node's label naming the release kept unpacked beside the running one (under PREVIOUS_DIR). */
+export const PREVIOUS_LABEL = "user.bluegreen.previous";
+
+/**
+ * Pure: before a new release lands in a node, its running tree and tarball become the one
+ * previous (the old previous is removed: one kept, disk stays bounded). Fixed script: no input in it.
+ */
+export function keepPreviousCommand(root = "/opt/bluegreen"): string[] {
+    return [
+        "sh",
+        "-ec",
+        'cd "$1"; rm -rf previous previous.tar.gz; if [ -d app ]; then mv app previous; fi; if [ -f release.tar.gz ]; then mv release.tar.gz previous.tar.gz; fi',
+        "sh",
+        root,
+    ];
+}
+
+/**
+ * Pure: the kept previous release and the running one change places, so a restart runs it
+ * (no download, no unpack). Exits 3 when nothing is kept. Without a kept tree (never
+ * unpacked), the init unpacks the kept tarball on start.
+ */
+export function swapPreviousCommand(root = "/opt/bluegreen"): string[] {
+    return [
+        "sh",
+        "-ec",
+        'cd "$1"; [ -f previous.tar.gz ] || exit 3; rm -rf app.next; if [ -d previous ]; then mv previous app.next; fi; ' +
+            "if [ -d app ]; then mv app previous; fi; if [ -d app.next ]; then mv app.next app; fi; " +
+            "if [ -f release.tar.gz ]; then mv release.tar.gz release.swap; fi; mv previous.tar.gz release.tar.gz; " +
+            "if [ -f release.swap ]; then mv release.swap previous.tar.gz; fi",
+        "sh",
+        root,
+    ];
 }

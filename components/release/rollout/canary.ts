@@ -8,7 +8,7 @@
 
 import * as fs from "fs";
 import * as path from "path";
-import { runOrThrow } from "../../io/exec";
+import { run as runCmd, runOrThrow } from "../../io/exec";
 import { HaproxyHost, readHostFile, writeHostFile } from "../../io/haproxyHost";
 import { configSetCmd, execCmd, filePushCmd, getInstance, restartCmd, runIdempotentOrThrow } from "../../io/incus";
 import { poll } from "../../io/poll";
@@ -16,7 +16,21 @@ import { progress } from "../../io/progress";
 import { prometheusClient } from "../../io/prometheus";
 import { adminCommands, serversState, setMapCommand } from "../../io/runtimeApi";
 import { withTempDir } from "../../io/tmp";
-import { CanaryRecord, CanaryStart, PoolNode, PoolSpec, canaryStart, planCanary, poolNodes, readyCommand } from "../../model/rollout/canary";
+import {
+    CanaryRecord,
+    CanaryStart,
+    PREVIOUS_LABEL,
+    PoolNode,
+    PoolSpec,
+    canaryStart,
+    keepPreviousCommand,
+    planCanary,
+    poolNodes,
+    readyCommand,
+    swapPreviousCommand,
+    type UndoDecision,
+    undoDecision,
+} from "../../model/rollout/canary";
 import { type ArtifactStoreSpec, type CanarySpec, DEFAULT_GATE_TIMEOUT_SECONDS, type HealthSpec } from "../../model/config";
 import { refused } from "../../model/errors";
 import { lookbackSeconds } from "../../model/rollout/promql";
@@ -36,9 +50,6 @@ import { ensurePrometheus } from "./prometheus";
 import { ensureInstancePrometheus } from "./prometheusInstance";
 import { audit, auditTo } from "../safety/audit";
 import { runPostRollback } from "../safety/hooks";
-
-/** Where the image's init unpacks a release (only when it is not there yet). */
-const APP_DIR = "/opt/bluegreen/app";
 
 export interface CanaryComponent extends PoolSpec {
     readonly healthPath: string;
@@ -127,25 +138,45 @@ async function liveRelease(i: CanaryInputs, n: PoolNode): Promise<string | undef
     return inst?.config["user.bluegreen.release"];
 }
 
-/** Pushes the release into the node and restarts it (seed: push and restart, not a new container). */
+/**
+ * Puts the release into the node and restarts it (seed: push and restart, not a new
+ * container). The release the node kept unpacked beside the running one is only swapped
+ * in; any other is fetched and pushed, and the running one is kept as the previous.
+ */
 async function install(i: CanaryInputs, n: PoolNode, release: string): Promise<void> {
     const target = incusTarget(i.remote);
+    const inst = await getInstance(target, n.container);
+    const running = inst?.config["user.bluegreen.release"];
+    const label = (previous: string | undefined) =>
+        runOrThrow(
+            configSetCmd(target, n.container, {
+                "user.bluegreen.release": release,
+                "environment.BLUEGREEN_RELEASE": release,
+                ...(previous ? { [PREVIOUS_LABEL]: previous } : {}),
+            }),
+            `cannot label ${n.container} with ${release}`,
+        );
+    if (running && inst?.config[PREVIOUS_LABEL] === release) {
+        const swapped = await runCmd(execCmd(target, n.container, swapPreviousCommand()));
+        if (swapped.code === 0) {
+            progress(`${n.container}: ${release} is kept unpacked beside ${running}; restarting on it (no download)`);
+            await label(running);
+            await runOrThrow(restartCmd(target, n.container), `cannot restart ${n.container}`);
+            return;
+        }
+        progress(`${n.container}: the kept ${release} could not be swapped in (exit ${swapped.code}); fetching it`);
+    }
     const artifact = await fetchArtifact({ artifacts: i.artifacts, artifactToken: i.artifactToken, component: n.component, release });
     progress(`${n.container}: installing ${release} in place`);
-    // The push and the removal touch different paths, so they run at once (each Incus call
-    // is 0.1-0.3 s of a rollback); the label comes only after both, so a node never names a
-    // release it does not hold.
-    const pushed = withTempDir(async (dir) => {
+    // The running tree becomes the one previous before the new tarball lands; the label
+    // comes only after both, so a node never names a release it does not hold.
+    await runOrThrow(execCmd(target, n.container, keepPreviousCommand()), `cannot keep ${running ?? "the running release"} as the previous in ${n.container}`);
+    await withTempDir(async (dir) => {
         const file = path.join(dir, "release.tar.gz");
         fs.writeFileSync(file, new Uint8Array(artifact));
         await runIdempotentOrThrow(filePushCmd(target, n.container, file, RELEASE_PATH), `cannot push ${release} into ${n.container}`);
     });
-    const removed = runOrThrow(execCmd(target, n.container, ["rm", "-rf", APP_DIR]), `cannot remove the old release in ${n.container}`);
-    for (const x of await Promise.allSettled([pushed, removed])) if (x.status === "rejected") throw x.reason;
-    await runOrThrow(
-        configSetCmd(target, n.container, { "user.bluegreen.release": release, "environment.BLUEGREEN_RELEASE": release }),
-        `cannot label ${n.container} with ${release}`,
-    );
+    await label(running);
     await runOrThrow(restartCmd(target, n.container), `cannot restart ${n.container}`);
 }
 
@@ -380,8 +411,68 @@ async function abortCanary(
     );
 }
 
+/** Whether the config's release has every component's artifact in the store. */
+async function inStore(i: CanaryInputs, release: string): Promise<boolean> {
+    try {
+        await Promise.all(i.components.map((c) => fetchArtifact({ artifacts: i.artifacts, artifactToken: i.artifactToken, component: c.component, release })));
+        return true;
+    } catch {
+        return false;
+    }
+}
+
+/** Is `i.release`, over `running`, an undo of the finished canary (model/rollout/canary.ts undoDecision)? */
+async function decideUndo(i: CanaryInputs, running: string): Promise<UndoDecision> {
+    const record = await readRecord(i);
+    const stored = record?.from === i.release && (await inStore(i, i.release));
+    return undoDecision(record, i.active, running, i.release, stored);
+}
+
+/** Preview: how the release change will run, when it is (or looks like) an undo. */
+export async function previewRelease(i: CanaryInputs, running: string): Promise<void> {
+    const d = await decideUndo(i, running).catch(() => undefined);
+    if (d?.kind === "undo")
+        progress(`canary: pulumi up will roll ${i.active} back to ${i.release} (undo of ${running}): a rollback, no window, nodes one at a time`);
+    else if (d?.why) progress(`canary: ${i.release} on ${i.active}: ${d.why}`);
+}
+
+/**
+ * The undo: every node of the color back on the finished canary's last-known-good, one at a
+ * time, drained first; no window (the release served before, judged). Audited as a rollback.
+ * A re-run after a kill finds the same record and skips the nodes already back.
+ */
+async function undoCanary(i: CanaryInputs, running: string): Promise<CanaryOutputs> {
+    const started = Date.now();
+    const nodes = i.components.flatMap((c) => poolNodes(i.prefix, i.active, c));
+    progress(
+        `canary: undo: ${i.release} was the last-known-good of the finished canary of ${running}; ` +
+            `a rollback with no window: ${nodes.map((n) => n.container).join(", ")}, one at a time, each drained first`,
+    );
+    for (const n of nodes) {
+        const failure = await roll(i, n, i.release);
+        if (failure) {
+            throw new Error(
+                `the undo to ${i.release} stopped at ${n.container}: ${failure}. It stays drained; the other nodes serve. Run pulumi up again to retry it.`,
+            );
+        }
+    }
+    await writeRecord(i, { release: i.release, from: running, color: i.active, phase: "done", undo: true, reasons: [`undo of ${running} by config`] });
+    const ms = Date.now() - started;
+    await audit(auditTo(i.host, i.layout.stateDir, i.stack, i.broadcast, i.passEnv), {
+        operation: "rollback",
+        color: i.active,
+        release: i.release,
+        details: { kind: "undo", from: running, nodes: nodes.length, ms },
+    });
+    progress(`canary: undo: ${i.release} runs on every node of ${i.active} again in ${ms} ms (no window)`);
+    return canaryOutputs(i, "done");
+}
+
 /** Rolls `i.release` out over the serving color's pools, from the last-known-good `from`, under the `rollout` verbs. */
 export async function runCanary(i: CanaryInputs, from: string): Promise<CanaryOutputs> {
+    const d = await decideUndo(i, from);
+    if (d.kind === "undo") return undoCanary(i, from);
+    if (d.why) progress(`canary: ${i.release} on ${i.active}: ${d.why}`);
     const run = new RolloutRun(
         { host: i.host, stateDir: i.layout.stateDir, audit: auditTo(i.host, i.layout.stateDir, i.stack, i.broadcast, i.passEnv) },
         { kind: "canary", release: i.release, from, color: i.active },

@@ -14,6 +14,7 @@ import { StoredRelease, historyTargets, releasesToPrune } from "../../model/safe
 import { AuditContext, audit } from "./audit";
 import { historyPath } from "./history";
 import { lastGoodPath } from "../stateful/snapshot";
+import { canaryRecordPath, parseCanaryRecord } from "../rollout/canary";
 
 export interface RetentionInputs extends AuditContext {
     /** `up` prunes; `preview` only says what an up would prune. */
@@ -40,11 +41,15 @@ function listed(dir: string): StoredRelease[] {
     return names.filter((n) => !n.startsWith(".")).map((n) => ({ release: n, publishedAt: fs.statSync(path.join(dir, n)).mtimeMs }));
 }
 
-/** Every rollback target: what config runs, the history's serving and previous releases, each service's last_good. */
+/**
+ * Every rollback target: what config runs, the history's serving and previous releases, each
+ * service's last_good, and both releases of the canary record (its last-known-good is an undo's target).
+ */
 async function protectedReleases(i: RetentionInputs): Promise<Set<string>> {
     const history = await readHostFile(i.host, historyPath(i.stateDir));
     const lastGood = await Promise.all(i.services.map((s) => readHostFile(i.host, lastGoodPath(i.stateDir, s)).then((t) => t?.trim())));
-    return new Set([...i.inUse, ...historyTargets(history), ...lastGood.filter((r): r is string => !!r)]);
+    const canary = parseCanaryRecord(await readHostFile(i.host, canaryRecordPath({ stateDir: i.stateDir })));
+    return new Set([...i.inUse, ...historyTargets(history), ...lastGood.filter((r): r is string => !!r), ...(canary ? [canary.release, canary.from] : [])]);
 }
 
 /** Prunes (or, in preview and for an http store, reports); returns what it pruned or would, per component. */

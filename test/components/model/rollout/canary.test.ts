@@ -1,5 +1,18 @@
 import assert from "node:assert/strict";
-import { CanaryRecord, canaryStart, planCanary, poolNodes, readyCommand } from "../../../../components/model/rollout/canary";
+import { spawnSync } from "node:child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { makeTmp, removeTmp } from "../../../helpers/tmp";
+import {
+    CanaryRecord,
+    canaryStart,
+    keepPreviousCommand,
+    planCanary,
+    poolNodes,
+    readyCommand,
+    swapPreviousCommand,
+    undoDecision,
+} from "../../../../components/model/rollout/canary";
 import { canaryInputs, colorContainerInputs, prometheusInputs } from "../../../../components/plan";
 import { canaryRecordPath, scrapedQuery, unfinished } from "../../../../components/release/rollout/canary";
 import { ServingGuard } from "../../../../components/release/cleanup";
@@ -172,6 +185,89 @@ describe("canary (pure)", () => {
                 prometheusInputs({ ...plain, prometheus: { port: 19090, scrapeIntervalSeconds: 15, url: "http://prom:9090" } })!.url,
                 "http://prom:9090",
             );
+        });
+    });
+
+    describe("undoDecision: is setting the release back an undo of the finished canary?", () => {
+        const done = record({ phase: "done" });
+
+        it("is an undo when the release is the finished canary's last-known-good and is in the store", () => {
+            assert.deepEqual(undoDecision(done, "blue", "bbb2222", "aaa1111", true), { kind: "undo" });
+        });
+
+        it("is a canary, saying why, when the artifact is gone from the store", () => {
+            const d = undoDecision(done, "blue", "bbb2222", "aaa1111", false);
+            assert.equal(d.kind, "canary");
+            assert.match((d as { why: string }).why, /aaa1111's artifact is not in the store/);
+        });
+
+        it("is a canary, saying why, when the canary did not finish", () => {
+            for (const phase of ["canary", "analysis", "peers", "paused", "rolledBack"] as const) {
+                const d = undoDecision(record({ phase }), "blue", "bbb2222", "aaa1111", true);
+                assert.equal(d.kind, "canary", phase);
+                assert.match((d as { why: string }).why, new RegExp(`phase ${phase}`));
+            }
+        });
+
+        it("is a canary when the record is of another release than the one the pool runs", () => {
+            const d = undoDecision(done, "blue", "ccc3333", "aaa1111", true);
+            assert.equal(d.kind, "canary");
+            assert.match((d as { why: string }).why, /record is of bbb2222, but blue runs ccc3333/);
+        });
+
+        it("is a plain canary, with nothing to say, for a release the record does not name as last-known-good", () => {
+            assert.deepEqual(undoDecision(done, "blue", "bbb2222", "ddd4444", true), { kind: "canary" });
+            assert.deepEqual(undoDecision(undefined, "blue", "bbb2222", "aaa1111", true), { kind: "canary" });
+            assert.deepEqual(undoDecision(done, "green", "bbb2222", "aaa1111", true), { kind: "canary" });
+        });
+
+        it("never undoes an undo: the release it replaced was put back by hand, not judged", () => {
+            const undone = record({ release: "aaa1111", from: "bbb2222", phase: "done", undo: true });
+            const d = undoDecision(undone, "blue", "aaa1111", "bbb2222", true);
+            assert.equal(d.kind, "canary");
+            assert.match((d as { why: string }).why, /aaa1111 was put back by an undo of bbb2222/);
+        });
+    });
+
+    describe("keepPreviousCommand / swapPreviousCommand: one previous release kept unpacked on a node", () => {
+        let root: string;
+        beforeEach(() => (root = makeTmp("bluegreen-keep-")));
+        afterEach(() => removeTmp(root));
+        const sh = (argv: string[]) => spawnSync(argv[0]!, argv.slice(1)).status;
+        const put = (release: string) => {
+            fs.mkdirSync(path.join(root, "app"), { recursive: true });
+            fs.writeFileSync(path.join(root, "app", "start"), release);
+            fs.writeFileSync(path.join(root, "release.tar.gz"), release);
+        };
+        const read = (f: string) => (fs.existsSync(path.join(root, f)) ? fs.readFileSync(path.join(root, f), "utf8") : undefined);
+
+        it("keeps exactly one previous tree and tarball; a swap restores it without a download, and swaps back", () => {
+            assert.equal(sh(swapPreviousCommand(root)), 3, "nothing kept yet: exit 3, the caller downloads");
+            put("A");
+            assert.equal(sh(keepPreviousCommand(root)), 0);
+            put("B");
+            assert.equal(sh(keepPreviousCommand(root)), 0);
+            put("C");
+            assert.deepEqual([read("app/start"), read("previous/start"), read("previous.tar.gz")], ["C", "B", "B"]);
+            assert.deepEqual(fs.readdirSync(root).sort(), ["app", "previous", "previous.tar.gz", "release.tar.gz"], "A is gone: one previous");
+            assert.equal(sh(swapPreviousCommand(root)), 0);
+            assert.deepEqual([read("app/start"), read("release.tar.gz"), read("previous/start"), read("previous.tar.gz")], ["B", "B", "C", "C"]);
+            assert.equal(sh(swapPreviousCommand(root)), 0);
+            assert.deepEqual([read("app/start"), read("release.tar.gz"), read("previous/start")], ["C", "C", "B"]);
+        });
+
+        it("a kept tarball never unpacked is swapped in as the tarball, with no tree: the init unpacks it on start", () => {
+            fs.writeFileSync(path.join(root, "release.tar.gz"), "A");
+            assert.equal(sh(keepPreviousCommand(root)), 0);
+            put("B");
+            assert.equal(sh(swapPreviousCommand(root)), 0);
+            assert.deepEqual([read("app/start"), read("release.tar.gz"), read("previous/start")], [undefined, "A", "B"]);
+        });
+
+        it("the script is fixed: the root is its only argument", () => {
+            assert.deepEqual(keepPreviousCommand().slice(0, 2), ["sh", "-ec"]);
+            assert.deepEqual(keepPreviousCommand().slice(3), ["sh", "/opt/bluegreen"]);
+            assert.deepEqual(swapPreviousCommand().slice(3), ["sh", "/opt/bluegreen"]);
         });
     });
 });

@@ -70,6 +70,17 @@ describe("release/safety/retention: the artifact cache is pruned per store", () 
         assert.deepEqual(cached(R2), [sha256(bytes("x", R2)), sha256(bytes("y", R2))].sort());
     });
 
+    it("never prunes the canary record's last-known-good: setting it back is an undo that needs its artifact", async () => {
+        const x = path.join(root, "x");
+        await publishAndCache(dirStore(x), "x", x);
+        fs.writeFileSync(
+            path.join(root, "state", "canary.json"),
+            JSON.stringify({ release: R2, from: R1, color: "blue", phase: "done", updatedAt: "2026-12-07T00:00:00Z" }),
+        );
+        assert.deepEqual(await applyRetention(inputs({ type: "dir", path: x })), {});
+        assert.deepEqual(fs.readdirSync(path.join(x, "web")).sort(), [R1, R2]);
+    });
+
     it("an http store's report names only the releases cached from that store", async () => {
         const x = path.join(root, "x");
         await publishAndCache(dirStore(x), "x", x);
