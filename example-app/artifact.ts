@@ -7,7 +7,7 @@ import * as path from "path";
 import { packDirectory } from "../components/io/pack";
 import { withTempDir } from "../components/io/tmp";
 
-export const BROKEN_MODES = ["health", "latency", "errors", "migrate"] as const;
+export const BROKEN_MODES = ["health", "health-node-2", "latency", "errors", "migrate"] as const;
 export type BrokenMode = (typeof BROKEN_MODES)[number];
 
 /** The release's entry point: the image's init runs `/opt/bluegreen/app/start`. */

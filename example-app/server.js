@@ -1,6 +1,6 @@
 // The example app bluegreen deploys in dev and in tests: an HTTP service with a
 // health endpoint and Prometheus metrics. Plain Node (18+), no dependencies.
-// A release can be built deliberately broken: health | latency | errors | migrate.
+// A release can be built deliberately broken: health | health-node-2 (node 2 of a pool only) | latency | errors | migrate.
 // With BLUEGREEN_DATA_DIR (a stateful service's first volume), PUT/GET /data/<key> store
 // and read values there; a `migrate` release rewrites every value on start (a forward
 // migration), then fails its health check.
@@ -99,7 +99,8 @@ const server = http.createServer((req, res) => {
       console.log(`${new Date().toISOString()} ${req.method} ${url} ${res.statusCode}`);
   });
   if (url === healthPath || url.endsWith("/health")) {
-    if (broken === "health" || broken === "migrate") return send(res, 500, JSON.stringify({ status: "broken", release }) + "\n");
+    if (broken === "health" || broken === "migrate" || (broken === "health-node-2" && node === "2"))
+      return send(res, 500, JSON.stringify({ status: "broken", release }) + "\n");
     return send(res, 200, JSON.stringify({ status: "ok", component, color, release }) + "\n");
   }
   if (url === "/metrics") return send(res, 200, metrics(), "text/plain; version=0.0.4");

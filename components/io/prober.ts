@@ -9,6 +9,7 @@ import { Cmd, run } from "./exec";
 import { Probe, ProbeOptions, probe } from "./http";
 import { execCmd } from "./incus";
 import { sleep } from "./poll";
+import { progress } from "./progress";
 
 export interface ProbeTarget {
     readonly url: string;
@@ -137,4 +138,36 @@ export async function probeAll(route: ProbeRoute, targets: readonly ProbeTarget[
 /** One probe along the route. */
 export async function probeAt(route: ProbeRoute, url: string, timeoutMs: number, opts: ProbeOptions = {}): Promise<Probe> {
     return (await probeAll(route, [{ url, timeoutMs, ...(opts.body === false ? { body: false } : {}) }]))[0];
+}
+
+/** Probes per target before "no answer" counts as unhealthy. */
+export const NO_ANSWER_TRIES = 3;
+const RETRY_PAUSE_MS = 200;
+
+/**
+ * Asks again, in place, the probes among `which` that got no answer at all (status 0:
+ * timed out, refused, reset), up to NO_ANSWER_TRIES in all. A loaded host can leave one
+ * probe unanswered, and calling a healthy node down for it fails a release or pages someone.
+ * An HTTP answer is the app's verdict and is kept. The happy path stays one batch.
+ */
+export async function askAgain(
+    route: ProbeRoute,
+    targets: readonly ProbeTarget[],
+    probes: Probe[],
+    which: readonly number[],
+    name: (k: number) => string,
+    who: string,
+): Promise<void> {
+    for (let attempt = 2; attempt <= NO_ANSWER_TRIES; attempt++) {
+        const again = which.filter((k) => probes[k].status === 0);
+        if (again.length === 0) return;
+        const what = again.map((k) => `${name(k)} (${probes[k].detail || "no answer"})`).join(", ");
+        progress(`${who}: no answer from ${what}; asking again (${attempt}/${NO_ANSWER_TRIES})`);
+        await sleep(RETRY_PAUSE_MS);
+        const next = await probeAll(
+            route,
+            again.map((k) => targets[k]),
+        );
+        again.forEach((k, j) => (probes[k] = next[j]));
+    }
 }

@@ -6,7 +6,7 @@ import { previewUrl } from "../model/edge/preview";
 import { HaproxyHost, describeHost, readHostFile, validateConfig } from "../io/haproxyHost";
 import type { Probe } from "../io/http";
 import { getInstance } from "../io/incus";
-import { probeAll } from "../io/prober";
+import { askAgain, probeAll } from "../io/prober";
 import { serversState, showProc } from "../io/runtimeApi";
 import type { CanaryRecord } from "../model/rollout/canary";
 import type { StackConfig } from "../model/config";
@@ -196,10 +196,20 @@ function serviceUrl(config: StackConfig, addresses: Addresses, svc: StackConfig[
  */
 function probeEach(config: StackConfig, host: HaproxyHost, addresses: Addresses): Prober {
     const urls = statusProbeUrls(config, addresses);
-    const all = probeAll(
-        probeRoute(host),
-        urls.map((url) => ({ url, timeoutMs: config.health.timeoutMs })),
-    );
+    const route = probeRoute(host);
+    const targets = urls.map((url) => ({ url, timeoutMs: config.health.timeoutMs }));
+    // A probe left unanswered on a loaded host is asked again before status calls a node down.
+    const all = probeAll(route, targets).then(async (probes) => {
+        await askAgain(
+            route,
+            targets,
+            probes,
+            probes.map((_, k) => k),
+            (k) => urls[k],
+            "status",
+        );
+        return probes;
+    });
     return async (url) => (await all)[urls.indexOf(url)];
 }
 

@@ -24,6 +24,8 @@ const LATENCY_BROKEN = "c02b0008";
 const DROPS = "c03c0009";
 /** web good, api built --broken errors: a red on one component of a release. */
 const API_BROKEN = "c04d000a";
+/** Healthy on nodes 1 and 3, health 500 on node 2: a peer that fails its install. */
+const PEER_BROKEN = "c2f2000b";
 const NODES = [1, 2, 3];
 
 /** The releases the app says answered `n` requests through the frontend. */
@@ -60,6 +62,7 @@ describe("e2e: a canary of the serving color's pool, gated on Prometheus SLIs", 
         await s.publish(HEALTH_BROKEN, "health");
         await s.publish(ERRORS_BROKEN, "errors");
         await s.publish(LATENCY_BROKEN, "latency");
+        await s.publish(PEER_BROKEN, "health-node-2");
         const drop = path.join(s.dir, "0001_drop.sql");
         fs.writeFileSync(drop, "-- the old code still reads email\nALTER TABLE users\n  DROP COLUMN email;\n");
         await s.publish(DROPS, undefined, [drop]);
@@ -100,6 +103,15 @@ describe("e2e: a canary of the serving color's pool, gated on Prometheus SLIs", 
             assert.equal(r.code, 0, r.stderr);
             assert.match(r.stderr, new RegExp(`canary: ${release} on ${s.prefix}web-blue-3 first \\(${previous} is the last-known-good\\)`));
             assert.match(r.stderr, /drain: be_web\/blue-3 take no new requests/);
+            // The LB-side check: a request through the frontend, routed to the node, answered by it on the release.
+            for (const n of NODES)
+                assert.match(
+                    r.stderr,
+                    new RegExp(
+                        `${s.prefix}web-blue-${n}: ${release} serves through HAProxy \\(be_web/blue-${n} UP, ready, and a request through the frontend answered by it\\)`,
+                    ),
+                );
+            assert.doesNotMatch(r.stderr, /no per-node route yet/);
             assert.match(r.stderr, /analysis canary .*: probe 1\/3/);
             assert.match(r.stderr, /all 3 probes over 6s were green/);
             assert.match(r.stderr, new RegExp(`canary: ${release} runs on every node of blue`));
@@ -164,6 +176,57 @@ describe("e2e: a canary of the serving color's pool, gated on Prometheus SLIs", 
         assert.equal(res.status + res.connect + res.read + res.timeout, 0, `nothing failed: ${JSON.stringify(res)}`);
     });
 
+    it("a peer that fails its health check stops the rollout: it stays drained, the rolled peers stay on the release, nothing fails under load", async () => {
+        s.setColors({ blue: PEER_BROKEN }, "blue");
+        const { r, res } = await upUnderLoad();
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, new RegExp(`all 3 probes over 6s were green`));
+        assert.match(
+            r.stderr,
+            new RegExp(
+                `the rollout of ${PEER_BROKEN} stopped at ${s.prefix}web-blue-2: ${s.prefix}web-blue-2 stayed unhealthy on ${PEER_BROKEN}.*Peers are not rolled back`,
+            ),
+        );
+        assert.doesNotMatch(r.stderr, /rolling .* back to/);
+        // Node 1 (a peer rolled before it) and node 3 (the canary) keep the release; node 2 holds it too, drained.
+        assert.deepEqual(nodeReleases(), [PEER_BROKEN, PEER_BROKEN, PEER_BROKEN]);
+        const web = s.serverStates().filter((x) => x.backend === "be_web" && x.server.startsWith("blue"));
+        assert.deepEqual(
+            web.map((x) => [x.server, x.adminState === 0]),
+            [
+                ["blue-1", true],
+                ["blue-2", false],
+                ["blue-3", true],
+            ],
+            "only the failed peer is out of rotation",
+        );
+        assert.ok(res.requests > 100, `the load ran: ${JSON.stringify(res)}`);
+        assert.deepEqual(
+            { status: res.status, connect: res.connect, read: res.read, write: res.write, timeout: res.timeout },
+            { status: 0, connect: 0, read: 0, write: 0, timeout: 0 },
+            `no failed request: ${JSON.stringify(res)}`,
+        );
+        assert.deepEqual([...(await answeredBy(s.frontendPort, 15)).keys()], [PEER_BROKEN], "the nodes in rotation serve the release");
+        const st = await s.run(["status", "--json"]);
+        const report = JSON.parse(st.stdout);
+        assert.equal(report.canary.phase, "peers");
+        assert.equal(report.canary.release, PEER_BROKEN);
+        assert.match(report.canary.reasons.join("\n"), new RegExp(`stopped at ${s.prefix}web-blue-2`));
+    });
+
+    it("setting the release back after a failed peer rolls every node back to it, ready", async () => {
+        s.setColors({ blue: C }, "blue");
+        const r = await s.up();
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, new RegExp(`canary: ${PEER_BROKEN} stopped in phase peers; the config names ${C} again`));
+        assert.deepEqual(nodeReleases(), [C, C, C]);
+        const web = s.serverStates().filter((x) => x.backend === "be_web" && x.server.startsWith("blue"));
+        assert.deepEqual(
+            web.map((x) => [x.server, x.adminState]),
+            NODES.map((n) => [`blue-${n}`, 0]),
+        );
+    });
+
     it("a release whose health endpoint returns 500 is rolled back on the canary node; every request is then answered by the old release", async () => {
         s.setColors({ blue: HEALTH_BROKEN }, "blue");
         const { r, res } = await upUnderLoad();
@@ -225,7 +288,8 @@ describe("e2e: a canary of the serving color's pool, gated on Prometheus SLIs", 
         s.setColors({ blue: D }, "blue");
         const r = await s.up();
         assert.notEqual(r.code, 0);
-        assert.match(r.stderr, new RegExp(`canary of ${D} rolled back: .*probe 1/3 .* is red .*no data`));
+        // The LB-side check's one request per node comes before the window: the release's series exist, with no request in the window.
+        assert.match(r.stderr, new RegExp(`canary of ${D} rolled back: .*probe 1/3 .* is red .*(no data|0 requests in the window)`));
         assert.deepEqual(nodeReleases(), [C, C, C]);
     });
 

@@ -175,7 +175,7 @@ describe("e2e: edge routing", function () {
         assert.deepEqual(cookie, [`200 green ${B}`]);
         assert.deepEqual(hosted, [`200 green ${B}`], "every component has its preview");
         const st = await s.run(["status"]);
-        assert.equal(st.code, 0, st.stderr);
+        assert.equal(st.code, 0, st.stdout + st.stderr);
         assert.match(
             st.stdout,
             new RegExp(`preview: http://127\\.0\\.0\\.1:${s.frontendPort}/ with header x-preview or cookie bg_preview \\(green, release ${B}\\)`),

@@ -171,6 +171,29 @@ describe("e2e: rollout controls on a running up (abort, pause, resume, promote, 
         assert.match(audit, /"operation":"rollout".*"verb":"promote"/);
     });
 
+    it("a manual gate that nobody promotes times out (gateTimeoutSeconds) and rolls back; the next up refuses the release until retry", async () => {
+        s.config.canary = { ...s.config.canary, windowSeconds: 4, promotion: "manual", gateTimeoutSeconds: 3 };
+        s.setColors({ blue: E }, "blue");
+        const up = upInBackground();
+        const gated = await waitFor(up.stderr, /waiting for `npm run local -- rollout promote/);
+        const back = await waitFor(up.stderr, new RegExp(`rolling .*web-blue-3 back to ${D} now`), 30_000);
+        assert.ok(back - gated >= 2500 && back - gated < 10_000, `rolled back ${back - gated} ms after the gate opened (bound 3 s)`);
+        const r = await up.done;
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, /held \(a manual gate or a pause\) past gateTimeoutSeconds \(3 s\) without `rollout promote`/);
+        assert.match(r.stderr, new RegExp(`Every node it reached is back on ${D} and serving`));
+        assert.deepEqual(nodeReleases(), [D, D, D]);
+        for (let k = 0; k < 5; k++) assert.equal(await frontend(s.frontendPort), D);
+        const again = await s.up();
+        assert.notEqual(again.code, 0);
+        assert.match(again.stderr, new RegExp(`release ${E} already failed its canary on blue .*past gateTimeoutSeconds \\(3 s\\).*rollout retry --stack`));
+        assert.deepEqual(nodeReleases(), [D, D, D], "the refusal touched nothing");
+        const rt = await verb("retry", "-m", "gate owner was away");
+        assert.equal(rt.code, 0, rt.stderr);
+        s.config.canary = { ...s.config.canary, gateTimeoutSeconds: 300 };
+        s.setColors({ blue: D }, "blue");
+    });
+
     it("a manual switch gate (switch.promotion: manual) waits with green deployed and healthy and blue serving, then switches on promote", async () => {
         s.config.canary = { ...s.config.canary, promotion: "auto" };
         s.config.switch = { promotion: "manual", gateTimeoutSeconds: 300 };

@@ -24,7 +24,7 @@ describe("example-app/artifact", function () {
 
     it("the start script execs node on the server.js next to it", () => {
         assert.equal(START_SCRIPT, '#!/bin/sh\nexec node "$(dirname "$0")/server.js"\n');
-        assert.deepEqual([...BROKEN_MODES], ["health", "latency", "errors", "migrate"]);
+        assert.deepEqual([...BROKEN_MODES], ["health", "health-node-2", "latency", "errors", "migrate"]);
     });
 
     it("builds identical bytes for the same release and broken mode, different ones otherwise", async () => {

@@ -63,7 +63,7 @@ describe("example-app/publish parsePublishArgs", () => {
     it("refuses an unknown broken mode", () => {
         assert.throws(
             () => parsePublishArgs(["--release", "abc1234", "--broken", "slow"]),
-            (e: Error) => e.message === "--broken: expected one of health, latency, errors, migrate",
+            (e: Error) => e.message === "--broken: expected one of health, health-node-2, latency, errors, migrate",
         );
     });
 

@@ -165,6 +165,17 @@ describe("example-app/server.js", function () {
         assert.equal((await get(port, "/")).status, 200);
     });
 
+    it("broken=health-node-2 fails health on node 2 of a pool (a peer that fails its install), and serves", async () => {
+        const port = await start({ release: "bad0005", broken: "health-node-2" }, { BLUEGREEN_NODE: "2" });
+        assert.equal((await get(port, "/health")).status, 500);
+        assert.equal((await get(port, "/")).status, 200);
+    });
+
+    it("broken=health-node-2 is healthy on any other node", async () => {
+        const port = await start({ release: "bad0005", broken: "health-node-2" }, { BLUEGREEN_NODE: "3" });
+        assert.equal((await get(port, "/health")).status, 200);
+    });
+
     it("broken=errors answers some requests with 5xx, and counts them by code", async () => {
         const port = await start({ release: "bad0002", broken: "errors" });
         const statuses: number[] = [];

@@ -43,7 +43,7 @@ export const ENABLED_KEY = "enabled";
  * PROBE_VALUE), so a switch verifies the color that serves while everyone else gets 503.
  */
 export const PROBE_HEADER = "x-bluegreen-probe";
-const PROBE_VALUE = "probe";
+export const PROBE_VALUE = "probe";
 const TOKEN = /^[0-9a-f]{32}$/;
 
 export function maintenanceMapPath(layout: { readonly stateDir: string }): string {

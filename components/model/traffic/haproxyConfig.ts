@@ -12,6 +12,7 @@ import { accessLogLines } from "../edge/accessLog";
 import { FULL_WEIGHT, Pool, TrafficSplit, colorOfServer, describeSplit, desiredWeights } from "./traffic";
 import { EdgeModel, edgeFrontendLines, edgeRedirectSections } from "../edge/listen";
 import { stickyLines } from "../edge/sticky";
+import { nodeRouteLines, serverHeaderLine } from "../edge/nodeProbe";
 
 /** The weight of a color that takes all traffic. */
 export const ACTIVE_WEIGHT = FULL_WEIGHT;
@@ -118,6 +119,8 @@ export interface HaproxyModel {
     readonly preview?: { readonly match: PreviewSpec; readonly color: Color };
     /** bluegreen:progressive.sticky or canary.sticky: cookie persistence per backend (model/edge/sticky.ts); absent: none. */
     readonly sticky?: boolean;
+    /** The map holding the stack's probe token: token requests naming a server reach it (model/edge/nodeProbe.ts); absent: no such route. */
+    readonly probeMap?: string;
 }
 
 /** The health check lines a backend of either kind starts with. */
@@ -244,6 +247,15 @@ export function renderConfig(m: HaproxyModel): string {
                 // Which color and release answered is HAProxy's to say, not the app's: set-header replaces what the app sent.
                 ...b.servers.map((s) => `http-response set-header ${COLOR_HEADER} ${s.color} if { srv_name ${serverName(s.color, s.node)} }`),
                 `http-response set-header ${RELEASE_HEADER} %[srv_name,map(${m.releasesMap},unknown)]`,
+                ...(m.probeMap
+                    ? [
+                          serverHeaderLine(),
+                          ...nodeRouteLines(
+                              m.probeMap,
+                              b.servers.map((s) => serverName(s.color, s.node)),
+                          ),
+                      ]
+                    : []),
                 ...(b.extra ?? []),
                 ...b.servers.map((s) => {
                     const name = serverName(s.color, s.node);

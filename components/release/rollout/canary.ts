@@ -35,8 +35,12 @@ import { type ArtifactStoreSpec, type CanarySpec, DEFAULT_GATE_TIMEOUT_SECONDS, 
 import { refused } from "../../model/errors";
 import { lookbackSeconds } from "../../model/rollout/promql";
 import type { PrometheusInstance } from "../../model/rollout/prometheusConfig";
-import { Color, HaproxyLayout, containerName, nodesOf, releasesMapPath } from "../../model/naming";
-import { appUrl, haproxyChannel, incusTarget, probeRoute } from "../../model/traffic/topology";
+import { Color, HaproxyLayout, containerName, nodesOf, releasesMapPath, routePrefix } from "../../model/naming";
+import { appUrl, haproxyChannel, incusTarget, loopbackUrl, probeRoute } from "../../model/traffic/topology";
+import { maintenanceMapPath, probeToken } from "../../model/edge/maintenance";
+import { nodeProbeHeaders, nodeProbeProblem, routesNode } from "../../model/edge/nodeProbe";
+import { RELEASE_HEADER } from "../../model/traffic/haproxyConfig";
+import { probeAll } from "../../io/prober";
 import { AnalysisOptions, Clock, metricParseProblems, runAnalysis } from "./analysis";
 import { RolloutRun } from "./control";
 import { frontendBaseUrl, withLoad } from "../../io/load";
@@ -53,6 +57,9 @@ import { runPostRollback } from "../safety/hooks";
 
 export interface CanaryComponent extends PoolSpec {
     readonly healthPath: string;
+    /** Its route and hosts: where the per-node check enters the frontend. */
+    readonly route: string;
+    readonly hosts?: readonly string[];
     readonly healthStatus?: string;
     readonly healthBody?: string;
 }
@@ -91,8 +98,8 @@ export interface CanaryInputs {
     readonly passEnv?: readonly string[];
     /** bluegreen:hooks.postRollback: run after the canary rolled itself back. */
     readonly postRollback?: string;
-    /** bluegreen:haproxy.frontendPort, where bluegreen:canary.load enters; only with a load. */
-    readonly frontendPort?: number;
+    /** bluegreen:haproxy.frontendPort: where the per-node check and bluegreen:canary.load enter. */
+    readonly frontendPort: number;
 }
 
 export interface CanaryOutputs extends Omit<CanaryInputs, "artifactToken"> {
@@ -201,8 +208,47 @@ async function healthy(i: CanaryInputs, n: PoolNode): Promise<{ healthy: boolean
     return { healthy: w.healthy, reason: w.reason };
 }
 
-/** Re-enables the node, names its release in HAProxy's map, and waits for HAProxy's own check to see it UP. */
-async function enable(i: CanaryInputs, n: PoolNode, release: string): Promise<void> {
+/**
+ * The LB-side check (seed 002): one request through the frontend, with the stack's probe token
+ * and the server's name, must be answered by that server on `release`, as HAProxy names it.
+ * A config rendered before this check has no such route (the switch renders it later in the
+ * same up): then HAProxy's own check stands, and the progress says so.
+ */
+async function routedThrough(i: CanaryInputs, n: PoolNode, release: string): Promise<string | undefined> {
+    const mapFile = maintenanceMapPath(i.layout);
+    const [config, map] = await Promise.all([readHostFile(i.host, i.layout.configPath), readHostFile(i.host, mapFile)]);
+    const token = probeToken(map);
+    if (!token || !routesNode(config ?? "", n.backend, n.server, mapFile)) {
+        progress(`${n.container}: HAProxy's config has no per-node route yet (this up's switch renders it); its own check stands`);
+        return undefined;
+    }
+    const c = componentOf(i, n);
+    const target = {
+        url: loopbackUrl(i.frontendPort, routePrefix(c.route)),
+        timeoutMs: i.health.timeoutMs,
+        body: false,
+        // The token goes on the prober's stdin, never in argv or a message.
+        headers: { ...nodeProbeHeaders(token, n.server), ...(c.hosts?.length ? { host: c.hosts[0] } : {}) },
+    };
+    let last = "not asked";
+    const ok = await poll(
+        async () => {
+            const [p] = await probeAll(probeRoute(i.host), [target]);
+            const problem = nodeProbeProblem(p, n.server, release, RELEASE_HEADER);
+            last = problem ?? "";
+            return problem === undefined ? true : undefined;
+        },
+        { intervalMs: 100, timeoutMs: i.settleMs },
+    );
+    return ok ? undefined : `a request through the frontend for ${n.backend}/${n.server} was not answered by it within ${i.settleMs} ms (${last})`;
+}
+
+/**
+ * Re-enables the node, names its release in HAProxy's map, waits for HAProxy's own check to
+ * see it UP, then proves a request through the frontend reaches it. Returns why not, with the
+ * node drained again.
+ */
+async function enable(i: CanaryInputs, n: PoolNode, release: string): Promise<string | undefined> {
     const nodes = i.components.find((c) => c.component === n.component)?.nodes ?? 1;
     await adminCommands(haproxyChannel(i.host, i.layout, "admin"), [
         setMapCommand(releasesMapPath(i.layout), n.server, release),
@@ -218,9 +264,16 @@ async function enable(i: CanaryInputs, n: PoolNode, release: string): Promise<vo
         },
         { intervalMs: 100, timeoutMs: i.settleMs },
     );
-    if (!up) throw new Error(`HAProxy's check did not see ${n.backend}/${n.server} UP within ${i.settleMs} ms (${last})`);
+    const failure = up ? await routedThrough(i, n, release) : `HAProxy's check did not see ${n.backend}/${n.server} UP within ${i.settleMs} ms (${last})`;
+    if (failure) {
+        if (i.canary.sticky) await adminCommands(haproxyChannel(i.host, i.layout, "admin"), [stickyOutCommand(n.backend, n.server)]);
+        await drainServers(haproxyChannel(i.host, i.layout, "admin"), [{ backend: n.backend, server: n.server }]);
+        await saveServerState(i.host, i.layout);
+        return `${n.container} on ${release}: ${failure}`;
+    }
     await saveServerState(i.host, i.layout);
-    progress(`${n.container}: ${release} serves through HAProxy (${n.backend}/${n.server} UP, ready)`);
+    progress(`${n.container}: ${release} serves through HAProxy (${n.backend}/${n.server} UP, ready, and a request through the frontend answered by it)`);
+    return undefined;
 }
 
 /**
@@ -231,10 +284,7 @@ async function enable(i: CanaryInputs, n: PoolNode, release: string): Promise<vo
 async function roll(i: CanaryInputs, n: PoolNode, release: string): Promise<string | undefined> {
     if ((await liveRelease(i, n)) === release) {
         const h = await healthy(i, n);
-        if (h.healthy) {
-            await enable(i, n, release);
-            return undefined;
-        }
+        if (h.healthy) return enable(i, n, release);
     }
     if (i.canary.sticky) await adminCommands(haproxyChannel(i.host, i.layout, "admin"), [stickyOutCommand(n.backend, n.server)]);
     await drainServers(haproxyChannel(i.host, i.layout, "admin"), [{ backend: n.backend, server: n.server }]);
@@ -243,8 +293,7 @@ async function roll(i: CanaryInputs, n: PoolNode, release: string): Promise<stri
     await install(i, n, release);
     const h = await healthy(i, n);
     if (!h.healthy) return `${n.container} stayed unhealthy on ${release} for ${i.canary.healthTimeoutSeconds} s: ${h.reason}`;
-    await enable(i, n, release);
-    return undefined;
+    return enable(i, n, release);
 }
 
 /** Every canary node back on the last-known-good release, health-checked and re-enabled. */
@@ -560,7 +609,7 @@ async function rollCanary(i: CanaryInputs, from: string, run: RolloutRun): Promi
         const judged = await withLoad(
             {
                 spec: c.load,
-                baseUrl: () => frontendBaseUrl(i.host, i.frontendPort!),
+                baseUrl: () => frontendBaseUrl(i.host, i.frontendPort),
                 seconds: canaryLoadSeconds(i, resumed ? start.startedAt : undefined, Date.now()),
                 label,
             },
@@ -625,6 +674,8 @@ async function rollCanary(i: CanaryInputs, from: string, run: RolloutRun): Promi
         // Peers are not rolled back (seed 002: the canary already judged the release).
         const failure = await roll(i, n, i.release);
         if (failure) {
+            // Still unfinished (a re-run retries it); status shows why it stopped.
+            await record("peers", { reasons: [`stopped at ${n.container}: ${failure}`] });
             throw new Error(
                 `the rollout of ${i.release} stopped at ${n.container}: ${failure}. It stays drained; the other nodes serve. ` +
                     `Peers are not rolled back automatically. Run pulumi up again to retry it, or set bluegreen:colors.${i.active}.release back to ${from}.`,

@@ -3,10 +3,7 @@
 // exist, be RUNNING and answer its health check; otherwise the flip would land on
 // dead backends, so it is refused with the next step.
 
-import type { Probe } from "../../io/http";
-import { sleep } from "../../io/poll";
-import { ProbeTarget, probeAll } from "../../io/prober";
-import { progress } from "../../io/progress";
+import { askAgain, probeAll } from "../../io/prober";
 import { getInstance, listInstances } from "../../io/incus";
 import { refusalMessage, refused } from "../../model/errors";
 import { Color, otherColor } from "../../model/naming";
@@ -108,7 +105,7 @@ export async function checkTargets(
     });
     if (probes) {
         const mine = checks.map((c, k) => (c ? -1 : k)).filter((k) => k >= 0);
-        await askAgain(route, urls, probes, mine, (k) => targets[k].container);
+        await askAgain(route, urls, probes, mine, (k) => targets[k].container, "readiness");
     }
     return targets.map((t, k) => {
         const c = checks[k];
@@ -116,37 +113,6 @@ export async function checkTargets(
         const v = judge(probes![k], t.expect);
         return { container: t.container, status: "RUNNING", healthy: v.healthy, reason: v.reason };
     });
-}
-
-/** Probes per container before "no answer" counts as unhealthy. */
-export const NO_ANSWER_TRIES = 3;
-const RETRY_PAUSE_MS = 200;
-
-/**
- * Asks again, in place, the probes among `which` that got no answer at all (status 0:
- * timed out, refused, reset), up to NO_ANSWER_TRIES in all. A loaded host can leave one
- * probe unanswered, and refusing a healthy color for it fails the release. An HTTP answer is
- * the app's verdict and is kept. The happy path stays one batch.
- */
-async function askAgain(
-    route: ProbeRoute,
-    urls: readonly ProbeTarget[],
-    probes: Probe[],
-    which: readonly number[],
-    name: (k: number) => string,
-): Promise<void> {
-    for (let attempt = 2; attempt <= NO_ANSWER_TRIES; attempt++) {
-        const again = which.filter((k) => probes[k].status === 0);
-        if (again.length === 0) return;
-        const what = again.map((k) => `${name(k)} (${probes[k].detail || "no answer"})`).join(", ");
-        progress(`readiness: no answer from ${what}; asking again (${attempt}/${NO_ANSWER_TRIES})`);
-        await sleep(RETRY_PAUSE_MS);
-        const next = await probeAll(
-            route,
-            again.map((k) => urls[k]),
-        );
-        again.forEach((k, j) => (probes[k] = next[j]));
-    }
 }
 
 /**

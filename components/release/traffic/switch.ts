@@ -81,7 +81,7 @@ import { parseJson, rejection } from "../../model/rollout/control";
 import { parseShiftRecord, shiftsFrom } from "../../model/rollout/shift";
 import { staleBackendDevices } from "./haproxy";
 import { rollbackKind, servedHistory } from "../../model/safety/audit";
-import { MaintenanceModel, PROBE_HEADER, maintenanceMapText, probeToken } from "../../model/edge/maintenance";
+import { MaintenanceModel, PROBE_HEADER, maintenanceMapPath, maintenanceMapText, probeToken } from "../../model/edge/maintenance";
 import { newProbeToken } from "../edge/maintenance";
 
 export interface SwitchComponent {
@@ -218,6 +218,8 @@ export function modelOf(i: SwitchInputs, split: TrafficSplit = desiredSplit(i)):
         })),
         ...(i.services?.length ? { services: i.services } : {}),
         ...(i.maintenance ? { maintenance: i.maintenance } : {}),
+        // Always: the canary's per-node check reaches one server with the map's token (model/edge/nodeProbe.ts).
+        probeMap: maintenanceMapPath(i.layout),
         ...(i.accessLogPort ? { accessLogPort: i.accessLogPort } : {}),
         ...(i.preview ? { preview: { match: i.preview, color: otherColor(i.active) } } : {}),
         ...(i.sticky ? { sticky: true } : {}),
@@ -632,8 +634,8 @@ async function applyOnce(i: SwitchInputs, wasDrained: readonly string[], guess?:
     const wantMap = (had: string | undefined) => renderReleasesMap({ ...parseReleasesMap(had), ...Object.fromEntries(named) }, serverNames(model));
     const ready = (probe = true) => assertColorReady(incusTarget(i.remote), i.active, targets, i.timeoutMs, probeRoute(i.host), probe);
     // The maintenance map is its resource's to write (release/edge/maintenance.ts); a first one says off.
-    const maintenanceMap = () =>
-        i.maintenance ? createHostFileExclusive(i.host, i.maintenance.mapFile, maintenanceMapText(false, newProbeToken())) : Promise.resolve();
+    // It exists even without bluegreen:maintenance: the config's per-node route reads its token.
+    const maintenanceMap = () => createHostFileExclusive(i.host, maintenanceMapPath(L), maintenanceMapText(false, newProbeToken()));
     let before: Live;
     let current: string | undefined;
     let recorded: Color | undefined;
@@ -649,8 +651,10 @@ async function applyOnce(i: SwitchInputs, wasDrained: readonly string[], guess?:
         // One exec of reads beside Incus's record of the targets (one query, no prober exec:
         // on the hot path HAProxy's own checks gate the flip, in its exec); the map, the
         // candidate and its validation go with the flip's one exec, after the decision.
-        const [, r] = await Promise.all([ready(false), readBeforeRemote(i, remote, mapFile), maintenanceMap()]);
+        const [, r] = await Promise.all([ready(false), readBeforeRemote(i, remote, mapFile), i.maintenance ? maintenanceMap() : Promise.resolve()]);
         ({ before, current, recorded, history } = r);
+        // A live config that reads the map proves it exists: no exec on the hot path, only the first time.
+        if (!i.maintenance && !(current ?? "").includes(maintenanceMapPath(L))) await maintenanceMap();
         map = { had: r.mapHad, want: wantMap(r.mapHad) };
     } else {
         const mapText = (async () => {

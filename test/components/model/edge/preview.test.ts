@@ -32,6 +32,7 @@ const render = (over: Record<string, unknown>, dir = "/tmp") =>
         pidFile: path.join(dir, "haproxy.pid"),
         serverStateFile: path.join(dir, "server-state"),
         releasesMap: path.join(dir, "releases.map"),
+        probeMap: path.join(dir, "maintenance.map"),
     });
 
 describe("edge preview", () => {
@@ -68,6 +69,7 @@ describe("edge preview", () => {
         const dir = makeTmp("edge-preview");
         try {
             fs.writeFileSync(path.join(dir, "releases.map"), renderReleasesMap({ blue: "abc1234" }));
+            fs.writeFileSync(path.join(dir, "maintenance.map"), "enabled off\n");
             const text = render({}, dir);
             const fe = text.split("\n");
             const rules = fe.filter((l) => l.includes("use_backend")).map((l) => l.trim());

@@ -54,6 +54,7 @@ describe("edge routing: config, inputs and rendered backends", () => {
             pidFile: path.join(dir, "haproxy.pid"),
             serverStateFile: path.join(dir, "server-state"),
             releasesMap: path.join(dir, "releases.map"),
+            probeMap: path.join(dir, "maintenance.map"),
         });
     };
     const section = (text: string, name: string) => {
@@ -94,6 +95,7 @@ describe("edge routing: config, inputs and rendered backends", () => {
         const dir = makeTmp("edge-routing");
         try {
             fs.writeFileSync(path.join(dir, "releases.map"), renderReleasesMap({ blue: "abc1234" }));
+            fs.writeFileSync(path.join(dir, "maintenance.map"), "enabled off\n");
             const text = rendered({ balance: "uri", haproxy: ["timeout server 5m", "compression algo gzip"] }, dir);
             const stream = section(text, "be_stream");
             const b = stream.indexOf("balance uri");
@@ -231,6 +233,7 @@ describe("edge routing: hosts", () => {
             assert.equal(made.status, 0, made.stderr);
             fs.appendFileSync(cert, fs.readFileSync(key));
             fs.writeFileSync(path.join(dir, "releases.map"), renderReleasesMap({ blue: "abc1234" }));
+            fs.writeFileSync(path.join(dir, "maintenance.map"), "enabled off\n");
             const text = renderConfig({
                 ...modelOf(i),
                 edge: { listen: [{ address: "127.0.0.1", port: 18443, tls: true }], proxyProtocol: false, certificates: [cert] },
@@ -238,6 +241,7 @@ describe("edge routing: hosts", () => {
                 pidFile: path.join(dir, "haproxy.pid"),
                 serverStateFile: path.join(dir, "server-state"),
                 releasesMap: path.join(dir, "releases.map"),
+                probeMap: path.join(dir, "maintenance.map"),
             });
             assert.match(text, /use_backend be_www if \{ ssl_fc_sni -m str -i www\.example\.com \}/);
             fs.writeFileSync(path.join(dir, "haproxy.cfg"), text);
@@ -258,6 +262,7 @@ describe("edge routing: hosts", () => {
         const dir = makeTmp("edge-hosts");
         try {
             fs.writeFileSync(path.join(dir, "releases.map"), renderReleasesMap({ blue: "abc1234" }));
+            fs.writeFileSync(path.join(dir, "maintenance.map"), "enabled off\n");
             const m = modelOf(i);
             const text = renderConfig({
                 ...m,
@@ -265,6 +270,7 @@ describe("edge routing: hosts", () => {
                 pidFile: path.join(dir, "haproxy.pid"),
                 serverStateFile: path.join(dir, "server-state"),
                 releasesMap: path.join(dir, "releases.map"),
+                probeMap: path.join(dir, "maintenance.map"),
             });
             assert.match(text, /default_backend be_no_route/);
             fs.writeFileSync(path.join(dir, "haproxy.cfg"), text);

@@ -158,7 +158,11 @@ describe("canary (pure)", () => {
             const i = canaryInputs(config)!;
             assert.equal(i.active, "blue");
             assert.equal(i.release, "abc1234");
-            assert.deepEqual(i.components, [{ component: "api", nodes: 2, hostPort: 18200, healthPath: "/health" }]);
+            assert.deepEqual(i.components, [{ component: "api", nodes: 2, hostPort: 18200, healthPath: "/health", route: "/" }]);
+            // The per-node check enters where clients do.
+            assert.equal(i.frontendPort, config.haproxy.frontendPort);
+            const hosted = canaryInputs({ ...config, components: config.components.map((c) => ({ ...c, hosts: ["shop.example"] })) })!;
+            assert.deepEqual(hosted.components[0].hosts, ["shop.example"]);
             assert.deepEqual(i.prometheus, { dir: "/var/lib/bluegreen/dev/prometheus", port: 19090, scrapeIntervalSeconds: 15 });
             assert.equal(canaryRecordPath(i.layout), "/var/lib/bluegreen/dev/canary.json");
             assert.ok(!("artifactToken" in i));

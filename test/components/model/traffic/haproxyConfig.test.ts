@@ -206,6 +206,40 @@ describe("haproxyConfig", () => {
             assert.doesNotMatch(renderConfig(model()), /cookie|ignore-persist/);
         });
 
+        it("with a probe map, names the server that answered and routes a token request naming a server to it", () => {
+            const text = renderConfig(
+                model({
+                    probeMap: "/var/lib/bluegreen/dev/maintenance.map",
+                    backends: [
+                        {
+                            ...backend("web", "/", 18130),
+                            servers: [
+                                { color: "blue", node: 1, port: 18130 },
+                                { color: "blue", node: 2, port: 18132 },
+                            ],
+                        },
+                    ],
+                }),
+            );
+            const be = lines(text).slice(lines(text).indexOf("backend be_web"));
+            assert.deepEqual(be, [
+                "backend be_web",
+                "    option httpchk GET /health",
+                "    http-check expect status 200-299",
+                "    default-server inter 1s fastinter 250ms downinter 250ms fall 2 rise 2",
+                "    http-response set-header x-bluegreen-color blue if { srv_name blue-1 }",
+                "    http-response set-header x-bluegreen-color blue if { srv_name blue-2 }",
+                "    http-response set-header x-bluegreen-release %[srv_name,map(/var/lib/bluegreen/dev/releases.map,unknown)]",
+                "    http-response set-header x-bluegreen-server %[srv_name]",
+                "    use-server blue-1 if { req.hdr(x-bluegreen-probe),map(/var/lib/bluegreen/dev/maintenance.map,-) -m str probe } { req.hdr(x-bluegreen-node) -m str blue-1 }",
+                "    use-server blue-2 if { req.hdr(x-bluegreen-probe),map(/var/lib/bluegreen/dev/maintenance.map,-) -m str probe } { req.hdr(x-bluegreen-node) -m str blue-2 }",
+                "    server blue-1 127.0.0.1:18130 check weight 50",
+                "    server blue-2 127.0.0.1:18132 check weight 50",
+                "",
+            ]);
+            assert.doesNotMatch(renderConfig(model()), /use-server|x-bluegreen-server/);
+        });
+
         it("gives the weight to green when green is active", () => {
             const l = lines(renderConfig(model({ split: allOn("green"), release: "def5678" })));
             assert.equal(l[1], "# active: green def5678");
@@ -333,6 +367,11 @@ describe("haproxyConfig", () => {
 
         it("with sticky sessions", () => {
             assert.deepEqual(haproxyCheck(dir, model({ sticky: true, split: { blue: 90, green: 10 } })), { status: 0, stdout: "", stderr: "" });
+        });
+
+        it("with a probe map (the per-node route)", () => {
+            fs.writeFileSync(path.join(dir, "maintenance.map"), "enabled off\n0123456789abcdef0123456789abcdef probe\n");
+            assert.deepEqual(haproxyCheck(dir, model({ probeMap: path.join(dir, "maintenance.map"), sticky: true })), { status: 0, stdout: "", stderr: "" });
         });
 
         it("with a status list and a body match", () => {

@@ -45,6 +45,7 @@ describe("switch (pure parts)", () => {
             pidFile: "/var/lib/bluegreen/dev/haproxy.pid",
             serverStateFile: "/var/lib/bluegreen/dev/server-state",
             releasesMap: "/var/lib/bluegreen/dev/releases.map",
+            probeMap: "/var/lib/bluegreen/dev/maintenance.map",
             extra: { global: ["maxconn 100"], defaults: [], frontend: [] },
             backends: [
                 {
