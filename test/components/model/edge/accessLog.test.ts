@@ -128,11 +128,13 @@ describe("model/edge/accessLog", () => {
         const { spawn } = await import("child_process");
         const child = spawn(process.execPath, [script, conf], { stdio: "ignore" });
         try {
-            await new Promise((r) => setTimeout(r, 700));
+            // It writes its pid file once it holds the port (a loaded machine may take seconds).
+            for (let k = 0; k < 100 && !fs.existsSync(pidFile); k++) await new Promise((r) => setTimeout(r, 100));
             const sock = dgram.createSocket("udp4");
             await new Promise<void>((r) => sock.send("GET /from-a-file\n", port, "127.0.0.1", () => r()));
             sock.close();
-            await new Promise((r) => setTimeout(r, 300));
+            for (let k = 0; k < 100 && !(fs.existsSync(file) && fs.readFileSync(file, "utf8").endsWith("\n")); k++)
+                await new Promise((r) => setTimeout(r, 100));
             assert.match(fs.readFileSync(file, "utf8"), /^\d{4}-\d\d-\d\dT[\d:.]+Z GET \/from-a-file\n$/);
             assert.equal(fs.readFileSync(pidFile, "utf8"), `${child.pid}\n`, "the receiver that holds the port names itself");
         } finally {
