@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { run as runCmd, runOrThrow } from "../../io/exec";
 import { HaproxyHost, readHostFile, writeHostFile } from "../../io/haproxyHost";
-import { configSetCmd, execCmd, filePushCmd, getInstance, restartCmd, runIdempotentOrThrow } from "../../io/incus";
+import { InstanceInfo, configSetCmd, execCmd, filePushCmd, getInstance, restartCmd, runIdempotentOrThrow } from "../../io/incus";
 import { poll } from "../../io/poll";
 import { progress } from "../../io/progress";
 import { prometheusClient } from "../../io/prometheus";
@@ -150,9 +150,8 @@ async function liveRelease(i: CanaryInputs, n: PoolNode): Promise<string | undef
  * container). The release the node kept unpacked beside the running one is only swapped
  * in; any other is fetched and pushed, and the running one is kept as the previous.
  */
-async function install(i: CanaryInputs, n: PoolNode, release: string): Promise<void> {
+async function install(i: CanaryInputs, n: PoolNode, release: string, inst: InstanceInfo | undefined): Promise<void> {
     const target = incusTarget(i.remote);
-    const inst = await getInstance(target, n.container);
     const running = inst?.config["user.bluegreen.release"];
     const label = (previous: string | undefined) =>
         runOrThrow(
@@ -266,14 +265,19 @@ async function enable(i: CanaryInputs, n: PoolNode, release: string): Promise<st
     );
     const failure = up ? await routedThrough(i, n, release) : `HAProxy's check did not see ${n.backend}/${n.server} UP within ${i.settleMs} ms (${last})`;
     if (failure) {
-        if (i.canary.sticky) await adminCommands(haproxyChannel(i.host, i.layout, "admin"), [stickyOutCommand(n.backend, n.server)]);
-        await drainServers(haproxyChannel(i.host, i.layout, "admin"), [{ backend: n.backend, server: n.server }]);
-        await saveServerState(i.host, i.layout);
+        await takeOut(i, n);
         return `${n.container} on ${release}: ${failure}`;
     }
     await saveServerState(i.host, i.layout);
     progress(`${n.container}: ${release} serves through HAProxy (${n.backend}/${n.server} UP, ready, and a request through the frontend answered by it)`);
     return undefined;
+}
+
+/** Takes the node out of rotation (its sticky clients first), and saves that before anything else can reload HAProxy: the drain must outlive a reload. */
+async function takeOut(i: CanaryInputs, n: PoolNode): Promise<void> {
+    if (i.canary.sticky) await adminCommands(haproxyChannel(i.host, i.layout, "admin"), [stickyOutCommand(n.backend, n.server)]);
+    await drainServers(haproxyChannel(i.host, i.layout, "admin"), [{ backend: n.backend, server: n.server }]);
+    await saveServerState(i.host, i.layout);
 }
 
 /**
@@ -282,15 +286,14 @@ async function enable(i: CanaryInputs, n: PoolNode, release: string): Promise<st
  * failure, if any; the node is then left drained.
  */
 async function roll(i: CanaryInputs, n: PoolNode, release: string): Promise<string | undefined> {
-    if ((await liveRelease(i, n)) === release) {
+    // One read of the node's record: whether it already runs `release`, and what install keeps or swaps.
+    const inst = await getInstance(incusTarget(i.remote), n.container);
+    if (inst?.config["user.bluegreen.release"] === release) {
         const h = await healthy(i, n);
         if (h.healthy) return enable(i, n, release);
     }
-    if (i.canary.sticky) await adminCommands(haproxyChannel(i.host, i.layout, "admin"), [stickyOutCommand(n.backend, n.server)]);
-    await drainServers(haproxyChannel(i.host, i.layout, "admin"), [{ backend: n.backend, server: n.server }]);
-    // Before anything else can reload HAProxy: the drain must outlive a reload.
-    await saveServerState(i.host, i.layout);
-    await install(i, n, release);
+    await takeOut(i, n);
+    await install(i, n, release, inst);
     const h = await healthy(i, n);
     if (!h.healthy) return `${n.container} stayed unhealthy on ${release} for ${i.canary.healthTimeoutSeconds} s: ${h.reason}`;
     return enable(i, n, release);
