@@ -610,9 +610,10 @@ async function applyOnce(i: SwitchInputs, wasDrained: readonly string[], guess?:
             }));
     });
     const model = modelOf(i);
-    const activeServers = [...new Set(i.components.flatMap((c) => nodeTargets(c, i.active).map((t) => t.server)))];
+    const serversOf = (color: Color) => [...new Set(i.components.flatMap((c) => nodeTargets(c, color).map((t) => t.server)))];
+    const activeServers = serversOf(i.active);
     // The idle color's servers, named before they ever serve: a preview answer says which release it is.
-    const idle = i.previewRelease ? [...new Set(i.components.flatMap((c) => nodeTargets(c, otherColor(i.active)).map((t) => t.server)))] : [];
+    const idle = i.previewRelease ? serversOf(otherColor(i.active)) : [];
     const named: [string, string][] = [
         ...idle.map((s): [string, string] => [s, i.previewRelease!]),
         ...activeServers.map((s): [string, string] => [s, i.release]),
